@@ -1,0 +1,68 @@
+package io.durablemq.engine;
+
+import io.durablemq.engine.delivery.OverflowPolicy;
+import io.durablemq.engine.store.Durability;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Objects;
+
+/**
+ * Engine settings. Every limit is explicit; defaults suit a single small server.
+ *
+ * @param dataPath                 folder of the RocksDB store (created if missing)
+ * @param durability               fsync (default) or os
+ * @param maxInflightPerSession    cap on the outbound window, also bounded by the client's receive maximum
+ * @param maxQueuedMessagesPerSession queued (not in-flight) messages a session may hold
+ * @param maxQueuedBytesPerSession bytes of queued messages a session may hold
+ * @param overflowPolicy           what happens past those limits
+ * @param maxSessionExpirySeconds  cap on any session's expiry interval
+ * @param expirySweepInterval      how often expired sessions and messages are removed
+ * @param bodyCacheBytes           heap for recently used message bodies
+ */
+public record EngineConfig(Path dataPath, Durability durability, int maxInflightPerSession,
+                           long maxQueuedMessagesPerSession, long maxQueuedBytesPerSession,
+                           OverflowPolicy overflowPolicy, long maxSessionExpirySeconds,
+                           Duration expirySweepInterval, long bodyCacheBytes) {
+
+    public EngineConfig {
+        Objects.requireNonNull(dataPath, "dataPath");
+        Objects.requireNonNull(durability, "durability");
+        Objects.requireNonNull(overflowPolicy, "overflowPolicy");
+        Objects.requireNonNull(expirySweepInterval, "expirySweepInterval");
+        if (maxInflightPerSession < 1 || maxInflightPerSession > 65_535) {
+            throw new IllegalArgumentException("maxInflightPerSession must be 1..65535: " + maxInflightPerSession);
+        }
+        if (maxQueuedMessagesPerSession < 1) {
+            throw new IllegalArgumentException("maxQueuedMessagesPerSession must be positive");
+        }
+        if (maxQueuedBytesPerSession < 1) {
+            throw new IllegalArgumentException("maxQueuedBytesPerSession must be positive");
+        }
+    }
+
+    public static EngineConfig defaults(Path dataPath) {
+        return new EngineConfig(dataPath, Durability.FSYNC, 1_000, 1_000_000, 512L * 1024 * 1024,
+                OverflowPolicy.REJECT, 0xFFFF_FFFFL, Duration.ofSeconds(10), 32L * 1024 * 1024);
+    }
+
+    public EngineConfig withDurability(Durability d) {
+        return new EngineConfig(dataPath, d, maxInflightPerSession, maxQueuedMessagesPerSession,
+                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes);
+    }
+
+    public EngineConfig withQueueLimits(long messages, long bytes, OverflowPolicy policy) {
+        return new EngineConfig(dataPath, durability, maxInflightPerSession, messages, bytes, policy,
+                maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes);
+    }
+
+    public EngineConfig withMaxInflight(int max) {
+        return new EngineConfig(dataPath, durability, max, maxQueuedMessagesPerSession,
+                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes);
+    }
+
+    public EngineConfig withExpirySweep(Duration interval) {
+        return new EngineConfig(dataPath, durability, maxInflightPerSession, maxQueuedMessagesPerSession,
+                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, interval, bodyCacheBytes);
+    }
+}

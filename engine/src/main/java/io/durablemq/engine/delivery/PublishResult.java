@@ -1,0 +1,23 @@
+package io.durablemq.engine.delivery;
+
+/**
+ * The engine's answer to an inbound PUBLISH, given once the outcome is durable.
+ *
+ * @param status          what happened
+ * @param matchedSessions how many sessions the message was routed to (0 also for duplicates)
+ */
+public record PublishResult(Status status, int matchedSessions) {
+
+    public enum Status {
+        /** Routed and durable: acknowledge (PUBACK / PUBREC). */
+        ACCEPTED,
+        /** A QoS 2 resend of a packet id already received and not yet released: PUBREC again, not routed again. */
+        DUPLICATE,
+        /** A matching session's queue is full and the overflow policy is to reject: not routed, not acknowledged as success. */
+        QUOTA_EXCEEDED
+    }
+
+    public boolean isSuccess() {
+        return status != Status.QUOTA_EXCEEDED;
+    }
+}
