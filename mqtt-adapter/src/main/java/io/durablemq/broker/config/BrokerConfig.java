@@ -105,6 +105,12 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
     /** The config file's keys as Moquette's {@link IConfig}, for plugins built with an (IConfig) constructor. */
     public IConfig toMoquetteConfig() {
         Properties p = new Properties();
+        // Effective values first, so a plugin never sees Moquette's own defaults (e.g. host 0.0.0.0)
+        // for settings DurableMQ answers differently; the file's own text wins where given.
+        p.setProperty("host", host);
+        p.setProperty("port", String.valueOf(port));
+        p.setProperty("data_path", dataPath.toString());
+        p.setProperty("allow_anonymous", String.valueOf(allowAnonymous));
         p.putAll(properties);
         return new MemoryConfig(p);
     }

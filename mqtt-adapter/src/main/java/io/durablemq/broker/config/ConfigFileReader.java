@@ -119,7 +119,8 @@ final class ConfigFileReader {
         List<String> interceptHandlers = list("intercept.handler");
         TlsSettings tls = tls(sslPort, wssPort);
         Limits limits = limits(d.limits());
-        checkPortClashes(port, sslPort, wsPort, wssPort, metricsPort);
+        // The metrics endpoint may share a port number with a listener on another address.
+        checkPortClashes(port, sslPort, wsPort, wssPort, metricsHost.equals(host) ? metricsPort : 0);
 
         if (!allowAnonymous && passwordFile == null && authenticatorClass == null) {
             LOG.warn("{}: allow_anonymous is false and neither password_file nor authenticator_class is set: "

@@ -11,10 +11,18 @@ import io.moquette.broker.subscriptions.Topic;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.util.Arrays;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Who may connect, publish and subscribe. Built from the Moquette keys: {@code allow_anonymous},
@@ -27,14 +35,17 @@ import java.util.Map;
  * in {@code durablemq_acl_denied_total{action}}.
  * <p>
  * Thread-safe. {@link #authenticate} may take hundreds of milliseconds on a PBKDF2 password's
- * first check: call it off the Netty event loop.
+ * first check: on a Netty event loop use {@link #authenticateAsync}.
  */
 public final class AccessControl {
 
     private static final Logger LOG = LoggerFactory.getLogger(AccessControl.class);
 
     /** Why a login was refused; the {@code reason} tag of the failure counter. */
-    public enum Failure { ANONYMOUS_REFUSED, UNKNOWN_USER, BAD_PASSWORD, REJECTED, ERROR }
+    public enum Failure { ANONYMOUS_REFUSED, UNKNOWN_USER, BAD_PASSWORD, REJECTED, ERROR, OVERLOADED }
+
+    /** Logins waiting for a check thread beyond this are refused (reason overloaded), never queued without bound. */
+    static final int MAX_PENDING_LOGINS = 10_000;
 
     private final boolean allowAnonymous;
     private final IAuthenticator authenticator;
@@ -42,6 +53,8 @@ public final class AccessControl {
     private final Map<Failure, Counter> failures = new EnumMap<>(Failure.class);
     private final Counter deniedPublish;
     private final Counter deniedSubscribe;
+    /** Runs password checks off the network threads; created on first use. */
+    private volatile ExecutorService checkers;
 
     /**
      * @param authenticator null: every user name and password is accepted (Moquette's behaviour
@@ -138,6 +151,55 @@ public final class AccessControl {
                     authenticator.getClass().getName(), clientId, username, e);
             return fail(Failure.ERROR, clientId, username, e.toString());
         }
+    }
+
+    /**
+     * {@link #authenticate} on a small pool of checker threads, for callers on a Netty event loop:
+     * a PBKDF2 check or a remote authenticator plugin must not stall other connections. Anonymous
+     * logins and configurations without an authenticator complete at once. The password array is
+     * copied, so the caller may clear its own. Complete the CONNECT on the channel's event loop,
+     * e.g. {@code future.whenCompleteAsync(..., channel.eventLoop())}.
+     */
+    public CompletableFuture<Boolean> authenticateAsync(String clientId, String username, byte[] password) {
+        if (username == null || authenticator == null) {
+            return CompletableFuture.completedFuture(authenticate(clientId, username, password));
+        }
+        byte[] copy = password == null ? null : password.clone();
+        try {
+            return CompletableFuture.supplyAsync(() -> {
+                try {
+                    return authenticate(clientId, username, copy);
+                } finally {
+                    if (copy != null) {
+                        Arrays.fill(copy, (byte) 0);
+                    }
+                }
+            }, checkers());
+        } catch (RejectedExecutionException e) {
+            return CompletableFuture.completedFuture(fail(Failure.OVERLOADED, clientId, username,
+                    MAX_PENDING_LOGINS + " logins are already waiting for a check"));
+        }
+    }
+
+    private ExecutorService checkers() {
+        ExecutorService e = checkers;
+        if (e == null) {
+            synchronized (this) {
+                e = checkers;
+                if (e == null) {
+                    AtomicInteger n = new AtomicInteger();
+                    int threads = Math.max(1, Math.min(4, Runtime.getRuntime().availableProcessors() / 2));
+                    e = new ThreadPoolExecutor(threads, threads, 0, TimeUnit.MILLISECONDS,
+                            new ArrayBlockingQueue<>(MAX_PENDING_LOGINS), r -> {
+                                Thread t = new Thread(r, "durablemq-auth-" + n.incrementAndGet());
+                                t.setDaemon(true);
+                                return t;
+                            });
+                    checkers = e;
+                }
+            }
+        }
+        return e;
     }
 
     private boolean fail(Failure failure, String clientId, String username, String detail) {

@@ -302,6 +302,8 @@ class BrokerConfigTest {
     void portClash() throws Exception {
         assertEquals(file() + ":2: metrics_endpoint_port: port 1883 is already used by port",
                 loadError("port 1883", "metrics_endpoint_port 1883"));
+        assertEquals(1883, BrokerConfig.load(write("ok.conf", "port 1883", "metrics_endpoint_port 1883",
+                "metrics_host 127.0.0.2")).metricsPort(), "a different address may reuse the number");
     }
 
     @Test
@@ -311,6 +313,8 @@ class BrokerConfigTest {
                 "netty.epoll false", "persistence_enabled true", "authenticator.db.url jdbc:x"));
         assertEquals(1883, c.port());
         assertEquals("jdbc:x", c.toMoquetteConfig().getProperty("authenticator.db.url"));
+        // plugins see DurableMQ's effective host, not Moquette's default 0.0.0.0
+        assertEquals("127.0.0.1", c.toMoquetteConfig().getProperty("host"));
     }
 
     @Test

@@ -90,6 +90,26 @@ class AccessControlTest {
     }
 
     @Test
+    void asyncChecksRunOffTheCallerAndCopyThePassword() throws Exception {
+        BrokerConfig config = BrokerConfig.defaults().toBuilder().passwordFile(passwordFile()).build();
+        AccessControl ac = AccessControl.fromConfig(config, registry);
+        byte[] good = pw("fresh-pass");
+        var ok = ac.authenticateAsync("c", "new", good);
+        java.util.Arrays.fill(good, (byte) 0); // the caller clears its array at once
+        assertTrue(ok.get(10, java.util.concurrent.TimeUnit.SECONDS));
+        assertFalse(ac.authenticateAsync("c", "new", pw("bad")).get(10, java.util.concurrent.TimeUnit.SECONDS));
+        assertTrue(ac.authenticateAsync("c", null, null).isDone(), "anonymous needs no thread hop");
+        assertEquals(1, failures("bad_password"));
+
+        AccessControl plugin = AccessControl.fromConfig(BrokerConfig.defaults().toBuilder()
+                .authenticatorClass(TestAuthenticator.class.getName())
+                .properties(Map.of("plugin.test.password", "p")).build(), new SimpleMeterRegistry());
+        assertTrue(plugin.authenticateAsync("c", "u", pw("p")).get(10, java.util.concurrent.TimeUnit.SECONDS));
+        assertTrue(TestAuthenticator.lastThread.getName().startsWith("durablemq-auth-"),
+                TestAuthenticator.lastThread.getName());
+    }
+
+    @Test
     void anonymousAllowedByDefaultAndUsersAcceptedWithoutPasswordFile() throws Exception {
         AccessControl ac = AccessControl.fromConfig(BrokerConfig.defaults(), registry);
         assertTrue(ac.authenticate("c", null, null));

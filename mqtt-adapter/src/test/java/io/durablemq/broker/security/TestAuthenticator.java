@@ -8,6 +8,8 @@ import java.nio.charset.StandardCharsets;
 /** A Moquette authenticator plugin with the (IConfig) constructor convention; used by name in tests. */
 public class TestAuthenticator implements IAuthenticator {
     private final String password;
+    /** The thread of the latest check. */
+    static volatile Thread lastThread;
 
     public TestAuthenticator(IConfig config) {
         password = config.getProperty("plugin.test.password");
@@ -15,6 +17,7 @@ public class TestAuthenticator implements IAuthenticator {
 
     @Override
     public boolean checkValid(String clientId, String username, byte[] password) {
+        lastThread = Thread.currentThread();
         if ("explode".equals(username)) {
             throw new IllegalStateException("plugin failure");
         }
