@@ -71,7 +71,7 @@ public final class BrokerServer implements AutoCloseable {
             opened.push(metricsServer);
         }
         AccessControl access = AccessControl.fromConfig(config, registry);
-        InterceptorBus interceptors = InterceptorBus.fromConfig(config);
+        InterceptorBus interceptors = InterceptorBus.fromConfig(config, registry);
         opened.push(interceptors);
         SslContext ssl = config.sslPort() != BrokerConfig.DISABLED || config.secureWebsocketPort() != BrokerConfig.DISABLED
                 ? SslContexts.serverContext(config.tls()) : null;

@@ -304,40 +304,63 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
 
         username = header.hasUserName() ? payload.userName() : null;
         byte[] password = header.hasPassword() ? payload.passwordInBytes() : null;
-        if (!context.access().authenticate(clientId, username, password)) {
-            refuseConnect(v5 ? MqttConnectReturnCode.CONNECTION_REFUSED_BAD_USERNAME_OR_PASSWORD
-                    : MqttConnectReturnCode.CONNECTION_REFUSED_BAD_USER_NAME_OR_PASSWORD, "bad_credentials",
-                    "authentication failed for user " + (username == null ? "(anonymous)" : "'" + username + "'"));
-            return;
-        }
 
         int keepAlive = header.keepAliveTimeSeconds();
         // MQTT 5 lets the server lower the keep-alive (Server Keep Alive); a 3.1.1 client keeps its own.
         int maxKeepAlive = limits.maxKeepAliveSeconds();
-        int effectiveKeepAlive = keepAlive;
+        int serverKeepAlive = keepAlive;
         if (v5 && (keepAlive == 0 ? maxKeepAlive < 65_535 : keepAlive > maxKeepAlive)) {
-            effectiveKeepAlive = maxKeepAlive;
+            serverKeepAlive = maxKeepAlive;
         }
+        AcceptedConnect accepted = new AcceptedConnect(connect, cleanStart, clientReceiveMaximum, assignedId,
+                keepAlive, serverKeepAlive, requestedExpiry);
 
+        // Reading pauses until the session is attached; packets already decoded wait in heldWhileConnecting.
         moveTo(ConnectionState.CONNECTING);
         channel.config().setAutoRead(false);
-        context.wills().clientConnected(clientId, cleanStart);
-        ConnectRequest request = new ConnectRequest(clientId, cleanStart, sessionExpirySeconds, clientReceiveMaximum);
+        CompletableFuture<Boolean> authenticated;
+        try {
+            authenticated = context.access().authenticateAsync(clientId, username, password);
+        } catch (RuntimeException e) {
+            authenticated = CompletableFuture.failedFuture(e);
+        }
+        authenticated.whenCompleteAsync((ok, error) -> authenticated(accepted, ok, error), channel.eventLoop());
+    }
+
+    /** What a valid CONNECT settled, carried through the asynchronous authentication and session attach. */
+    private record AcceptedConnect(MqttConnectMessage connect, boolean cleanStart, int clientReceiveMaximum,
+                                   boolean assignedId, int keepAlive, int serverKeepAlive, long requestedExpiry) {
+    }
+
+    private void authenticated(AcceptedConnect accepted, Boolean ok, Throwable error) {
+        if (state != ConnectionState.CONNECTING) {
+            return; // closed meanwhile
+        }
+        if (error != null || !Boolean.TRUE.equals(ok)) {
+            if (error != null) {
+                LOG.warn("authentication of client {} failed: {}", clientId, unwrap(error).toString());
+            }
+            refuseConnect(isV5() ? MqttConnectReturnCode.CONNECTION_REFUSED_BAD_USERNAME_OR_PASSWORD
+                    : MqttConnectReturnCode.CONNECTION_REFUSED_BAD_USER_NAME_OR_PASSWORD, "bad_credentials",
+                    "authentication failed for user " + (username == null ? "(anonymous)" : "'" + username + "'"));
+            return;
+        }
+        context.wills().clientConnected(clientId, accepted.cleanStart());
+        ConnectRequest request = new ConnectRequest(clientId, accepted.cleanStart(), sessionExpirySeconds,
+                accepted.clientReceiveMaximum());
         CompletableFuture<SessionHandle> attached;
         try {
             attached = context.engine().connect(request, this);
         } catch (RuntimeException e) {
             attached = CompletableFuture.failedFuture(e);
         }
-        final boolean assigned = assignedId;
-        final int serverKeepAlive = effectiveKeepAlive;
-        final long requested = requestedExpiry;
-        attached.whenCompleteAsync((handle, error) ->
-                sessionAttached(connect, handle, error, assigned, keepAlive, serverKeepAlive, requested), channel.eventLoop());
+        attached.whenCompleteAsync((handle, e) -> sessionAttached(accepted, handle, e), channel.eventLoop());
     }
 
-    private void sessionAttached(MqttConnectMessage connect, SessionHandle handle, Throwable error, boolean assignedId,
-                                 int keepAlive, int serverKeepAlive, long requestedExpiry) {
+    private void sessionAttached(AcceptedConnect accepted, SessionHandle handle, Throwable error) {
+        MqttConnectMessage connect = accepted.connect();
+        int keepAlive = accepted.keepAlive();
+        int serverKeepAlive = accepted.serverKeepAlive();
         if (error != null) {
             LOG.warn("CONNECT of client {} failed in the engine: {}", clientId, unwrap(error).toString());
             if (state == ConnectionState.CONNECTING) {
@@ -361,10 +384,10 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
         MqttProperties props = MqttProperties.NO_PROPERTIES;
         if (isV5()) {
             props = new MqttProperties();
-            if (assignedId) {
+            if (accepted.assignedId()) {
                 props.add(new MqttProperties.StringProperty(MqttPropertyType.ASSIGNED_CLIENT_IDENTIFIER.value(), clientId));
             }
-            if (sessionExpirySeconds != requestedExpiry) {
+            if (sessionExpirySeconds != accepted.requestedExpiry()) {
                 props.add(new MqttProperties.IntegerProperty(MqttPropertyType.SESSION_EXPIRY_INTERVAL.value(),
                         (int) sessionExpirySeconds));
             }
