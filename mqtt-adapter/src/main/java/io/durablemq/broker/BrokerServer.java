@@ -103,7 +103,7 @@ public final class BrokerServer implements AutoCloseable {
             listeners.bind(Listeners.Kind.SECURE_WEBSOCKET, config.secureWebsocketPort(), ssl, config.websocketPath());
         }
         String hint = config.loopbackHint();
-        if (hint != null) {
+        if (hint != null && config.configFile() == null) { // with a file, the config reader already said so
             LOG.info(hint);
         }
         ready = true;
