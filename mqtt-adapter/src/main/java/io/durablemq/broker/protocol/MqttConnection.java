@@ -96,6 +96,19 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
     /** Topics of outbound QoS 1/2 messages awaiting the client's ack, for the interceptors' acknowledged event. */
     private final Map<Integer, String> outboundTopics = new HashMap<>();
 
+    /**
+     * Runs engine completions and callbacks on this connection's event loop. Never throws: the
+     * caller may be the engine's committer thread, and a loop already shut down (broker stopping)
+     * only means there is no connection left to write to.
+     */
+    private final java.util.concurrent.Executor onLoop = task -> {
+        try {
+            channel.eventLoop().execute(task);
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            LOG.debug("event loop gone, dropping a task for client {}", clientId);
+        }
+    };
+
     private boolean sessionDetached;
     private boolean disconnectedNormally;
     private boolean takenOver;
@@ -324,7 +337,7 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
         } catch (RuntimeException e) {
             authenticated = CompletableFuture.failedFuture(e);
         }
-        authenticated.whenCompleteAsync((ok, error) -> authenticated(accepted, ok, error), channel.eventLoop());
+        authenticated.whenCompleteAsync((ok, error) -> authenticated(accepted, ok, error), onLoop);
     }
 
     /** What a valid CONNECT settled, carried through the asynchronous authentication and session attach. */
@@ -354,7 +367,7 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
         } catch (RuntimeException e) {
             attached = CompletableFuture.failedFuture(e);
         }
-        attached.whenCompleteAsync((handle, e) -> sessionAttached(accepted, handle, e), channel.eventLoop());
+        attached.whenCompleteAsync((handle, e) -> sessionAttached(accepted, handle, e), onLoop);
     }
 
     private void sessionAttached(AcceptedConnect accepted, SessionHandle handle, Throwable error) {
@@ -525,7 +538,7 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
         if (qos == 0 && result.isDone()) {
             publishStored(message, packetId, result.getNow(null), failureOf(result));
         } else {
-            result.whenCompleteAsync((r, e) -> publishStored(message, packetId, r, e), channel.eventLoop());
+            result.whenCompleteAsync((r, e) -> publishStored(message, packetId, r, e), onLoop);
         }
     }
 
@@ -657,7 +670,7 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
             }
             inboundUnfinished.remove(packetId);
             writeAck(MqttMessageType.PUBCOMP, packetId, ReasonCodes.SUCCESS, null);
-        }, channel.eventLoop());
+        }, onLoop);
     }
 
     private void receivePuback(int packetId) {
@@ -769,7 +782,7 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
                 }
             }
             channel.writeAndFlush(Packets.subAck(packetId, Arrays.asList(codes), MqttProperties.NO_PROPERTIES));
-        }, channel.eventLoop());
+        }, onLoop);
     }
 
     private void receiveUnsubscribe(MqttUnsubscribeMessage unsubscribe) {
@@ -812,7 +825,7 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
                 }
             }
             channel.writeAndFlush(Packets.unsubAck(packetId, Arrays.asList(codes), isV5()));
-        }, channel.eventLoop());
+        }, onLoop);
     }
 
     private void receiveDisconnect(MqttMessage disconnect) {
@@ -922,12 +935,12 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
 
     @Override
     public void onPublish(OutboundPublish publish) {
-        channel.eventLoop().execute(() -> sendPublish(publish));
+        onLoop.execute(() -> sendPublish(publish));
     }
 
     @Override
     public void onPubrel(int packetId) {
-        channel.eventLoop().execute(() -> {
+        onLoop.execute(() -> {
             if (state == ConnectionState.CONNECTED && channel.isActive()) {
                 channel.writeAndFlush(Packets.pubReply(MqttMessageType.PUBREL, packetId, ReasonCodes.SUCCESS,
                         MqttProperties.NO_PROPERTIES));
@@ -937,7 +950,7 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
 
     @Override
     public void onSessionClosed(CloseReason reason) {
-        channel.eventLoop().execute(() -> {
+        onLoop.execute(() -> {
             if (state == ConnectionState.CLOSED) {
                 return;
             }
