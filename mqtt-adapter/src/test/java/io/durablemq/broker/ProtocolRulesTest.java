@@ -260,4 +260,47 @@ class ProtocolRulesTest {
             assertTrue(v3.isClosedByBroker(), "3.1.1: disconnected");
         }
     }
+
+    @Test
+    void clientsReceiveMaximumBoundsUnacknowledgedDeliveries() throws Exception {
+        start();
+        try (RawMqttClient sub = new RawMqttClient(broker.mqttPort());
+             PahoV3 pub = PahoV3.connect(TestBrokers.tcpUri(broker), "rmax-pub", true)) {
+            sub.connect(RawMqttClient.connectV5("rmax-sub", true, 60, props(MqttPropertyType.RECEIVE_MAXIMUM, 2)));
+            sub.send(RawMqttClient.subscribe(1, "rmax/t", 1));
+            assertNotNull(sub.receive(MqttMessageType.SUBACK, 5_000));
+            for (int i = 0; i < 5; i++) {
+                pub.publish("rmax/t", "m" + i, 1);
+            }
+            MqttPublishMessage first = (MqttPublishMessage) sub.receive(MqttMessageType.PUBLISH, 5_000);
+            MqttPublishMessage second = (MqttPublishMessage) sub.receive(MqttMessageType.PUBLISH, 5_000);
+            assertNotNull(second);
+            assertNull(sub.receive(MqttMessageType.PUBLISH, 500), "window of 2 full");
+            sub.send(RawMqttClient.ack(MqttMessageType.PUBACK, first.variableHeader().packetId()));
+            MqttPublishMessage third = (MqttPublishMessage) sub.receive(MqttMessageType.PUBLISH, 5_000);
+            assertNotNull(third, "one ack frees one slot");
+            assertEquals("m2", third.content().toString(StandardCharsets.UTF_8));
+            assertNull(sub.receive(MqttMessageType.PUBLISH, 500));
+        }
+    }
+
+    @Test
+    void mqtt31ClientsAreServed() throws Exception {
+        start();
+        try (RawMqttClient c = new RawMqttClient(broker.mqttPort())) {
+            MqttConnAckMessage ack = c.connect(RawMqttClient.connectPacket(MqttVersion.MQTT_3_1, "v31-client", true, 60));
+            assertEquals(MqttConnectReturnCode.CONNECTION_ACCEPTED, ack.variableHeader().connectReturnCode());
+            c.send(RawMqttClient.subscribe(1, "v31/t", 2));
+            assertNotNull(c.receive(MqttMessageType.SUBACK, 5_000));
+            c.send(RawMqttClient.publish("v31/t", "old protocol", 1, 2, false, false, null));
+            // the PUBACK and the delivery of its own message may come in either order
+            MqttMessage a = c.receive(5_000);
+            MqttMessage b = c.receive(5_000);
+            assertNotNull(b);
+            MqttMessage delivered = a instanceof MqttPublishMessage ? a : b;
+            MqttMessage puback = delivered == a ? b : a;
+            assertEquals(MqttMessageType.PUBACK, puback.fixedHeader().messageType());
+            assertEquals("old protocol", ((MqttPublishMessage) delivered).content().toString(StandardCharsets.UTF_8));
+        }
+    }
 }
