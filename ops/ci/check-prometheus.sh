@@ -28,6 +28,7 @@ esac
 need_pkgs=()
 command -v promtool >/dev/null && command -v prometheus >/dev/null || need_pkgs+=(prometheus)
 command -v curl >/dev/null || need_pkgs+=(curl)
+command -v jq >/dev/null || need_pkgs+=(jq)
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   [ "$(id -u)" = 0 ] || fail "missing ${need_pkgs[*]} and not root to install them"
   log "installing ${need_pkgs[*]}"
@@ -80,8 +81,11 @@ free_port() {
 }
 # wait_for SECONDS DESCRIPTION COMMAND...: polls COMMAND every half second.
 wait_for() {
-  local deadline=$(( SECONDS + $1 )) what="$2"; shift 2
-  until "$@"; do
+  local deadline=$(( SECONDS + $1 )) what="$2" rc; shift 2
+  while true; do
+    rc=0; "$@" || rc=$?
+    [ "$rc" -eq 0 ] && break
+    [ "$rc" -ne 2 ] || { log "$what: the process exited"; return 1; }  # 2 = gave up
     [ "$SECONDS" -lt "$deadline" ] || return 1
     sleep 0.5
   done
@@ -101,10 +105,10 @@ CONF
   log "starting broker $broker_jar (mqtt $mqtt_port, metrics $metrics_port)"
   java -Xmx256m -jar "$broker_jar" --config "$work/broker.conf" >"$work/broker.log" 2>&1 &
   broker_pid=$!
-  broker_ready() { kill -0 "$broker_pid" 2>/dev/null || return 2; curl -fsS "http://127.0.0.1:$metrics_port/health" >/dev/null 2>&1; }
-  if ! wait_for 60 "broker /health" broker_ready; then
+  broker_ready() { kill -0 "$broker_pid" 2>/dev/null || return 2; curl -fsS "http://127.0.0.1:$metrics_port/ready" >/dev/null 2>&1; }
+  if ! wait_for 90 "broker /ready" broker_ready; then
     tail -n 50 "$work/broker.log" >&2 || true
-    fail "broker did not answer /health on $metrics_port within 60 s"
+    fail "broker was not ready on $metrics_port within 90 s"
   fi
 fi
 
@@ -149,6 +153,18 @@ for q in 'up{job="durablemq"} == 1' 'durablemq_sessions' 'process_uptime_seconds
   fi
   log "  -> $(cat "$work/answer.json")"
 done
+# Every dashboard query must be valid PromQL for the real engine (Grafana's variables are
+# replaced by what they expand to); promtool sees only the rules, not the dashboard.
+n=0
+while IFS= read -r expr; do
+  q="${expr//\$__rate_interval/1m}"; q="${q//\$instance/.*}"; q="${q//\$job/.*}"
+  curl -sS --max-time 5 -G "http://127.0.0.1:$prom_port/api/v1/query" --data-urlencode "query=$q" >"$work/answer.json" \
+    || fail "query failed: $q"
+  grep -q '"status":"success"' "$work/answer.json" || { cat "$work/answer.json" >&2; fail "dashboard query rejected: $expr"; }
+  n=$((n + 1))
+done < <(jq -r '.. | objects | select(has("expr")) | .expr' ops/grafana/durablemq-dashboard.json)
+[ "$n" -ge 20 ] || fail "only $n dashboard queries found"
+log "all $n dashboard queries accepted by prometheus"
 # The rules loaded into the live server must evaluate without errors against real series.
 curl -fsS --max-time 5 "http://127.0.0.1:$prom_port/api/v1/rules" >"$work/rules.json"
 if grep -q '"health":"err"' "$work/rules.json"; then cat "$work/rules.json" >&2; fail "a rule failed to evaluate"; fi
