@@ -901,6 +901,18 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
                     cause.getMessage());
             return;
         }
+        if (cause instanceof ProtocolViolation violation) {
+            if (state == ConnectionState.AWAITING_CONNECT && violation.isInMqtt5Connect()) {
+                // MQTT 5 section 3.2.2.2: a bad CONNECT may be answered with a CONNACK carrying the reason.
+                protocolLevel = MQTT_5;
+                context.metrics().protocolError(ReasonCodes.label(violation.reasonCode()));
+                refuseConnect(MqttConnectReturnCode.valueOf(violation.reasonCode()), "protocol_error",
+                        violation.getMessage());
+                return;
+            }
+            protocolError(violation.reasonCode(), violation.getMessage());
+            return;
+        }
         byte code = cause instanceof TooLongFrameException ? ReasonCodes.PACKET_TOO_LARGE : ReasonCodes.MALFORMED_PACKET;
         protocolError(code, (code == ReasonCodes.PACKET_TOO_LARGE ? "packet too large: " : "malformed packet: ")
                 + cause.getMessage());
