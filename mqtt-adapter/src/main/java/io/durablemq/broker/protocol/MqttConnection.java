@@ -113,6 +113,16 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
     private boolean disconnectedNormally;
     private boolean takenOver;
 
+    /**
+     * Sockets accepted past {@code max_connections} that still get an answer to their CONNECT
+     * (CONNACK quota exceeded / server unavailable); beyond this grace a socket is closed at accept.
+     */
+    static int acceptGrace(int maxConnections) {
+        return Math.max(16, maxConnections / 10);
+    }
+
+    private static final LogThrottle ACCEPT_REFUSAL_LOG = new LogThrottle(10_000);
+
     public MqttConnection(ProtocolContext context) {
         this.context = context;
         this.limits = context.limits();
@@ -125,6 +135,19 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
         channel = ctx.channel();
         context.channels().add(channel);
         context.metrics().connectionOpened();
+        if (context.metrics().openConnections() > limits.maxConnections() + acceptGrace(limits.maxConnections())) {
+            // Far past the limit: close at once rather than hold a socket for a CONNACK (a flood of idle sockets
+            // would otherwise pile up for connect_timeout_seconds). Counted always, logged at most every 10 s.
+            state = ConnectionState.CLOSED;
+            context.metrics().connectRejected("max_connections");
+            if (ACCEPT_REFUSAL_LOG.tryAcquire()) {
+                LOG.warn("refusing connections at accept: {} open, max_connections {} (logged at most every 10 s)",
+                        context.metrics().openConnections(), limits.maxConnections());
+            }
+            ctx.close();
+            super.channelActive(ctx);
+            return;
+        }
         connectTimer = ctx.executor().schedule(this::connectTimedOut,
                 limits.connectTimeout().toMillis(), TimeUnit.MILLISECONDS);
         super.channelActive(ctx);
@@ -241,8 +264,8 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
         boolean cleanStart = header.isCleanSession();
 
         if (context.metrics().openConnections() > limits.maxConnections()) {
-            refuseConnect(v5 ? MqttConnectReturnCode.CONNECTION_REFUSED_SERVER_BUSY
-                    : MqttConnectReturnCode.CONNECTION_REFUSED_SERVER_UNAVAILABLE, "server_busy",
+            refuseConnect(v5 ? MqttConnectReturnCode.CONNECTION_REFUSED_QUOTA_EXCEEDED
+                    : MqttConnectReturnCode.CONNECTION_REFUSED_SERVER_UNAVAILABLE, "max_connections",
                     "max_connections (" + limits.maxConnections() + ") reached");
             return;
         }
