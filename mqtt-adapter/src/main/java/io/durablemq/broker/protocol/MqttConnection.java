@@ -12,6 +12,7 @@ import io.durablemq.engine.session.SessionListener;
 import io.durablemq.engine.topic.SubscribeResult;
 import io.durablemq.engine.topic.Subscription;
 import io.durablemq.engine.topic.SubscriptionOptions;
+import io.durablemq.engine.topic.TopicFilter;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
@@ -325,7 +326,7 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
 
         if (header.isWillFlag()) {
             String willTopic = payload.willTopic();
-            if (!TopicNames.isValidTopicName(willTopic)) {
+            if (!TopicFilter.isValidTopicName(willTopic)) {
                 refuseConnect(v5 ? MqttConnectReturnCode.CONNECTION_REFUSED_TOPIC_NAME_INVALID : null,
                         "will_topic_invalid", "invalid will topic '" + willTopic + "'");
                 return;
@@ -528,7 +529,7 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
                 }
             }
         }
-        if (!TopicNames.isValidTopicName(topic) || !withinTopicLimits(topic)) {
+        if (!TopicFilter.isValidTopicName(topic) || !withinTopicLimits(topic)) {
             protocolError(ReasonCodes.TOPIC_NAME_INVALID, "invalid topic name '" + topic + "'");
             return;
         }
@@ -757,11 +758,11 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
         for (int i = 0; i < requested.size(); i++) {
             String filter = requested.get(i).topicName();
             MqttSubscriptionOption option = requested.get(i).option();
-            if (!TopicNames.isValidFilter(filter) || !withinTopicLimits(filter)) {
+            if (!TopicFilter.isValidFilter(filter) || !withinTopicLimits(filter)) {
                 codes[i] = isV5() ? ReasonCodes.TOPIC_FILTER_INVALID & 0xFF : ReasonCodes.SUBACK_FAILURE_V3;
                 continue;
             }
-            if (isV5() && TopicNames.isShared(filter) && option.isNoLocal()) {
+            if (isV5() && TopicFilter.isShared(filter) && option.isNoLocal()) {
                 protocolError(ReasonCodes.PROTOCOL_ERROR, "no-local on shared subscription " + filter);
                 return;
             }
@@ -819,7 +820,7 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
         List<String> valid = new ArrayList<>();
         List<Integer> validIndex = new ArrayList<>();
         for (int i = 0; i < filters.size(); i++) {
-            if (TopicNames.isValidFilter(filters.get(i))) {
+            if (TopicFilter.isValidFilter(filters.get(i))) {
                 valid.add(filters.get(i));
                 validIndex.add(i);
             } else {
