@@ -275,4 +275,34 @@ class LimitsTest {
             assertNull(sub.receive(MqttMessageType.PUBLISH, 700), "the refused message was never queued");
         }
     }
+    @Test
+    void subscriptionsPerClient() throws Exception {
+        start(Limits.defaults().toBuilder().maxSubscriptionsPerClient(3).build());
+        try (RawMqttClient c5 = new RawMqttClient(broker.mqttPort());
+             RawMqttClient c3 = new RawMqttClient(broker.mqttPort())) {
+            c5.connect(RawMqttClient.connectV5("subs5", true, 60, MqttProperties.NO_PROPERTIES));
+            c5.send(MqttMessageBuilders.subscribe().messageId(1)
+                    .addSubscription(MqttQoS.AT_LEAST_ONCE, "s/1")
+                    .addSubscription(MqttQoS.AT_LEAST_ONCE, "s/2")
+                    .addSubscription(MqttQoS.AT_LEAST_ONCE, "s/3")
+                    .addSubscription(MqttQoS.AT_LEAST_ONCE, "s/4").build());
+            MqttSubAckMessage suback = (MqttSubAckMessage) c5.receive(MqttMessageType.SUBACK, 5_000);
+            assertEquals(List.of(1, 1, 1, 0x97), suback.payload().reasonCodes(), "MQTT 5: quota exceeded");
+            // replacing an existing subscription is not a new one
+            c5.send(RawMqttClient.subscribe(2, "s/2", 0));
+            assertEquals(List.of(0), ((MqttSubAckMessage) c5.receive(MqttMessageType.SUBACK, 5_000)).payload().reasonCodes());
+            assertTrue(!c5.isClosedByBroker());
+
+            c3.connect(RawMqttClient.connectPacket(MqttVersion.MQTT_3_1_1, "subs3", true, 60));
+            c3.send(MqttMessageBuilders.subscribe().messageId(1)
+                    .addSubscription(MqttQoS.AT_LEAST_ONCE, "s/1")
+                    .addSubscription(MqttQoS.AT_LEAST_ONCE, "s/2")
+                    .addSubscription(MqttQoS.AT_LEAST_ONCE, "s/3")
+                    .addSubscription(MqttQoS.AT_LEAST_ONCE, "s/4").build());
+            MqttSubAckMessage suback3 = (MqttSubAckMessage) c3.receive(MqttMessageType.SUBACK, 5_000);
+            assertEquals(List.of(1, 1, 1, 0x80), suback3.payload().grantedQoSLevels(), "3.1.1: failure 0x80");
+        }
+        bystanderStillWorks();
+        assertEquals(2.0, counter("durablemq.subscriptions.refused", "reason", "max_subscriptions"));
+    }
 }

@@ -800,6 +800,12 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
             }
             for (int j = 0; j < accepted.size(); j++) {
                 int code = error != null ? ReasonCodes.UNSPECIFIED_ERROR & 0xFF : granted.granted().get(j);
+                if (code == SubscribeResult.QUOTA_EXCEEDED) {
+                    context.metrics().subscriptionRefused("max_subscriptions"); // the engine logs it
+                }
+                if (!isV5() && code >= 0x80) {
+                    code = ReasonCodes.SUBACK_FAILURE_V3; // 3.1.1 has a single failure code
+                }
                 codes[acceptedIndex.get(j)] = code;
                 if (code < 0x80) {
                     context.interceptors().subscribed(clientId, username, accepted.get(j).filter(), code);
