@@ -41,8 +41,22 @@ public final class LogCapture implements AutoCloseable {
         }
     }
 
+    /** Forgets what was recorded so far. */
+    public void clear() {
+        synchronized (appender) {
+            appender.list.clear();
+        }
+    }
+
+    /** Stops the lines from also reaching the console (for tests that provoke thousands of them). */
+    public LogCapture quiet() {
+        logger.setAdditive(false);
+        return this;
+    }
+
     @Override
     public void close() {
+        logger.setAdditive(true);
         logger.detachAppender(appender);
         appender.stop();
     }
