@@ -36,7 +36,7 @@ public final class BrokerMetrics {
     /** Labels the protocol handler uses; others still work, they just appear on first use. */
     static final String[] KNOWN_CONNECT_REJECTIONS = {
             "bad_credentials", "client_id_rejected", "unsupported_protocol_version", "protocol_error",
-            "server_unavailable", "server_busy", "will_topic_invalid", "bad_authentication_method"};
+            "server_unavailable", "max_connections", "will_topic_invalid", "bad_authentication_method"};
     static final String[] KNOWN_PROTOCOL_ERRORS = {
             "malformed_packet", "protocol_error", "keep_alive_timeout", "connect_timeout",
             "topic_name_invalid", "topic_alias_invalid", "receive_maximum_exceeded", "packet_too_large"};
@@ -76,6 +76,15 @@ public final class BrokerMetrics {
     /** A connection closed for breaking the protocol; {@code reason} is a fixed label such as {@code malformed_packet}. */
     public void protocolError(String reason) {
         protocolErrorCounter(reason).increment();
+    }
+
+    /** A SUBSCRIBE filter refused for a limit; {@code reason} is a fixed label such as {@code max_subscriptions}. */
+    public void subscriptionRefused(String reason) {
+        Counter.builder("durablemq.subscriptions.refused")
+                .description("Subscriptions refused because a limit was reached, by reason")
+                .tag("reason", reason)
+                .register(registry)
+                .increment();
     }
 
     public MeterRegistry registry() {
