@@ -1,0 +1,52 @@
+package io.durablemq.bench.load.client;
+
+import io.durablemq.bench.load.BrokerUrl;
+
+import java.nio.ByteBuffer;
+import java.util.concurrent.CompletableFuture;
+import java.util.function.Consumer;
+
+/**
+ * The few MQTT operations a load run needs, the same for MQTT 3.1.1 and 5. Every call is
+ * asynchronous; a publish future completes when the broker has acknowledged it (QoS 1/2) or
+ * the client has written it (QoS 0), and fails when the broker refused it.
+ */
+public interface LoadClient {
+
+    /** How a connection treats the broker-side session. */
+    enum SessionMode {
+        /** A fresh session that ends with the connection. */
+        CLEAN,
+        /** A fresh session that outlives the connection (3.1.1 clean session false / 5 expiry). */
+        PERSISTENT_NEW,
+        /** Resume the session created earlier with {@link #PERSISTENT_NEW}. */
+        PERSISTENT_RESUME
+    }
+
+    /** How long a persistent session outlives its connection on MQTT 5 brokers. */
+    long PERSISTENT_EXPIRY_SECONDS = 3_600;
+
+    CompletableFuture<Void> connect(SessionMode mode);
+
+    CompletableFuture<Void> subscribe(String filter, int qos);
+
+    CompletableFuture<Void> publish(String topic, byte[] payload, int qos);
+
+    /**
+     * Disconnects; with {@code endSession} a persistent session is removed from the broker as
+     * well, so a benchmark run leaves nothing queued behind.
+     */
+    CompletableFuture<Void> disconnect(boolean endSession);
+
+    /**
+     * @param onMessage called on the client's I/O thread for every PUBLISH received, including
+     *                  ones a resumed session gets before any SUBSCRIBE; must return quickly
+     */
+    static LoadClient create(int mqttVersion, BrokerUrl broker, String clientId, Consumer<ByteBuffer> onMessage) {
+        return switch (mqttVersion) {
+            case 3 -> new Mqtt3LoadClient(broker, clientId, onMessage);
+            case 5 -> new Mqtt5LoadClient(broker, clientId, onMessage);
+            default -> throw new IllegalArgumentException("MQTT version must be 3 or 5: " + mqttVersion);
+        };
+    }
+}
