@@ -1,50 +1,1017 @@
 package io.durablemq.engine;
 
+import io.durablemq.engine.delivery.InflightEntry;
+import io.durablemq.engine.delivery.InflightState;
+import io.durablemq.engine.delivery.OutboundPublish;
+import io.durablemq.engine.delivery.OverflowPolicy;
 import io.durablemq.engine.delivery.PublishResult;
+import io.durablemq.engine.delivery.QueueEntry;
+import io.durablemq.engine.delivery.RefCounts;
+import io.durablemq.engine.message.BodyCache;
 import io.durablemq.engine.message.Message;
+import io.durablemq.engine.message.MessageCodec;
+import io.durablemq.engine.metrics.EngineMetrics;
+import io.durablemq.engine.metrics.EngineStats;
 import io.durablemq.engine.session.ConnectRequest;
+import io.durablemq.engine.session.SessionClosedException;
 import io.durablemq.engine.session.SessionHandle;
 import io.durablemq.engine.session.SessionListener;
+import io.durablemq.engine.store.Committer;
+import io.durablemq.engine.store.Keys;
+import io.durablemq.engine.store.Store;
+import io.durablemq.engine.store.StoreColumn;
 import io.durablemq.engine.store.StoreOpenException;
+import io.durablemq.engine.store.StoreWriteException;
+import io.durablemq.engine.topic.SubscribeResult;
+import io.durablemq.engine.topic.Subscription;
+import io.durablemq.engine.topic.SubscriptionCodec;
+import io.durablemq.engine.topic.SubscriptionIndex;
+import io.durablemq.engine.topic.SubscriptionOptions;
+import io.durablemq.engine.topic.TopicFilter;
 import io.micrometer.core.instrument.MeterRegistry;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 
 /**
  * The durable delivery engine: the single owner of sessions, subscriptions, queues, in-flight
  * windows, QoS 2 receive records and retained messages. See engine/README.md.
+ *
+ * <p>Every operation changes the in-memory image under one lock and appends the matching
+ * writes to the committer's open batch in the same critical section, so memory and store
+ * move in the same order. What a client may observe (an acknowledgement, a PUBLISH to a
+ * subscriber) is released only from a commit completion, i.e. once durable.
  */
 public final class Engine implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(Engine.class);
 
-    private Engine() {
+    private final EngineConfig config;
+    private final Store store;
+    private final Committer committer;
+    private final EngineMetrics metrics;
+    private final BodyCache bodies;
+    private final ScheduledExecutorService sweeper;
+    private final Object mutex = new Object();
+
+    // Guarded by mutex.
+    private final Map<String, EngineSession> sessions = new HashMap<>();
+    private SubscriptionIndex index = new SubscriptionIndex();
+    private final Map<String, Message> retained = new HashMap<>();
+    private RefCounts refs = new RefCounts();
+    private long nextMessageId = 1;
+    private long queuedMessages;
+    private long queuedBytes;
+    private long inflightMessages;
+    private long onlineSessions;
+    private boolean closed;
+    private RecoveryReport recoveryReport;
+
+    private Engine(EngineConfig config, Store store, MeterRegistry meters) {
+        this.config = config;
+        this.store = store;
+        this.bodies = new BodyCache(config.bodyCacheBytes());
+        this.metrics = new EngineMetrics(meters, new Stats());
+        this.committer = new Committer(store, new Committer.Observer() {
+            @Override
+            public void committed(int writes, int completions, long nanos) {
+                metrics.committed(writes, nanos);
+            }
+
+            @Override
+            public void commitFailed(StoreWriteException cause) {
+                metrics.commitFailed();
+                sweeperReset();
+            }
+        });
+        this.sweeper = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "durablemq-sweeper");
+            t.setDaemon(true);
+            return t;
+        });
     }
 
     /** Opens (or creates) the store in {@code config.dataPath()} and recovers its state. */
     public static Engine open(EngineConfig config, MeterRegistry meters) throws StoreOpenException {
-        throw new UnsupportedOperationException("engine implementation in progress");
+        Store store = Store.open(config.dataPath(), config.durability());
+        Engine engine = new Engine(config, store, meters);
+        try {
+            engine.recover();
+        } catch (RuntimeException e) {
+            engine.committer.close();
+            store.close();
+            throw new StoreOpenException(StoreOpenException.Reason.CORRUPT, config.dataPath(),
+                    "recovery failed: " + e.getMessage(), e);
+        }
+        long sweepMillis = Math.max(10, config.expirySweepInterval().toMillis());
+        engine.sweeper.scheduleWithFixedDelay(engine::sweepExpiredSessions, sweepMillis, sweepMillis, TimeUnit.MILLISECONDS);
+        return engine;
     }
 
     public RecoveryReport recoveryReport() {
-        throw new UnsupportedOperationException();
+        synchronized (mutex) {
+            return recoveryReport;
+        }
     }
+
+    public EngineStats stats() {
+        return new Stats();
+    }
+
+    // ------------------------------------------------------------------ recovery
+
+    private void recover() {
+        synchronized (mutex) {
+            long t0 = System.nanoTime();
+            Recovery.Result r = new Recovery(store, committer, index, refs).run(sessions, retained);
+            nextMessageId = r.nextMessageId();
+            queuedMessages = 0;
+            queuedBytes = 0;
+            inflightMessages = 0;
+            onlineSessions = 0;
+            for (EngineSession s : sessions.values()) {
+                queuedMessages += s.queue.size();
+                queuedBytes += s.queuedBytes;
+                inflightMessages += s.inflight.size();
+            }
+            // Sessions with expiry 0 lived only as long as their connection, which the restart ended.
+            long now = System.currentTimeMillis();
+            for (EngineSession s : new ArrayList<>(sessions.values())) {
+                if (s.expirySeconds == 0 || s.isExpired(now)) {
+                    discard(s, "session_expired");
+                }
+            }
+            long nanos = System.nanoTime() - t0;
+            metrics.recovered(nanos);
+            recoveryReport = new RecoveryReport(java.time.Duration.ofNanos(nanos), sessions.size(), index.size(),
+                    queuedMessages, inflightMessages, refs.size(), r.qos2Received(), retained.size(), r.orphanBodies());
+            log.info("recovered {} in {} ms", recoveryReport, nanos / 1_000_000);
+        }
+    }
+
+    /** A commit failed: everything after it was built on state that is not on disk. Rebuild from the store. */
+    private void sweeperReset() {
+        sweeper.execute(this::resetToDurableState);
+    }
+
+    private void resetToDurableState() {
+        List<SessionListener> toClose = new ArrayList<>();
+        synchronized (mutex) {
+            if (closed || !committer.isFailed()) {
+                return;
+            }
+            log.warn("resetting the engine to its last durable state after a failed commit");
+            for (EngineSession s : sessions.values()) {
+                if (s.listener != null) {
+                    toClose.add(s.listener);
+                    s.listener = null;
+                }
+                s.discarded = true;
+            }
+            sessions.clear();
+            retained.clear();
+            index = new SubscriptionIndex();
+            refs = new RefCounts();
+            bodies.clear();
+            committer.reset();
+            try {
+                recover();
+            } catch (RuntimeException e) {
+                log.error("could not re-read the store after a failed commit; the engine stays failed", e);
+            }
+        }
+        for (SessionListener l : toClose) {
+            l.onSessionClosed(SessionListener.CloseReason.ENGINE_RESET);
+        }
+    }
+
+    // ------------------------------------------------------------------ connect
 
     /**
      * Attaches a connection to its session (creating, resuming or, with clean start, replacing
      * it). A previous connection of the same client id is told {@code TAKEN_OVER}.
      */
     public CompletableFuture<SessionHandle> connect(ConnectRequest request, SessionListener listener) {
-        throw new UnsupportedOperationException();
+        CompletableFuture<SessionHandle> future = new CompletableFuture<>();
+        SessionListener takenOver = null;
+        synchronized (mutex) {
+            if (failIfClosed(future)) {
+                return future;
+            }
+            long now = System.currentTimeMillis();
+            EngineSession s = sessions.get(request.clientId());
+            if (s != null && s.isOnline()) {
+                takenOver = s.listener;
+                goOffline(s, now);
+            }
+            if (s != null && (request.cleanStart() || s.isExpired(now))) {
+                discard(s, "session_discarded");
+                s = null;
+            }
+            boolean present = s != null;
+            if (s == null) {
+                s = new EngineSession(request.clientId());
+                sessions.put(s.clientId, s);
+            }
+            s.expirySeconds = Math.min(request.sessionExpirySeconds(), config.maxSessionExpirySeconds());
+            s.listener = listener;
+            s.generation++;
+            s.deliveryStarted = false;
+            s.window = Math.min(request.receiveMaximum(), config.maxInflightPerSession());
+            onlineSessions++;
+            committer.put(StoreColumn.SESSIONS, s.key, s.record().encode());
+            Handle handle = new Handle(s, s.generation, present);
+            complete(future, handle);
+        }
+        if (takenOver != null) {
+            takenOver.onSessionClosed(SessionListener.CloseReason.TAKEN_OVER);
+        }
+        return future;
     }
+
+    private void goOffline(EngineSession s, long now) {
+        s.listener = null;
+        s.deliveryStarted = false;
+        s.disconnectedAtMillis = now;
+        s.generation++;
+        onlineSessions--;
+    }
+
+    // ------------------------------------------------------------------ publish
 
     /**
      * Publishes on behalf of the broker (will messages, system topics): routed like a client's
      * publish, with {@code originClientId} used for no-local, and never deduplicated.
      */
     public CompletableFuture<PublishResult> publish(String originClientId, Message message) {
-        throw new UnsupportedOperationException();
+        CompletableFuture<PublishResult> future = new CompletableFuture<>();
+        List<Runnable> immediate = new ArrayList<>();
+        synchronized (mutex) {
+            if (failIfClosed(future)) {
+                return future;
+            }
+            route(null, originClientId, 0, message, future, immediate);
+        }
+        immediate.forEach(Runnable::run);
+        return future;
     }
+
+    /** One delivery target of a publish: a session and what its matching subscriptions make of the message. */
+    private static final class Target {
+        final EngineSession session;
+        int maxQos = -1;
+        boolean retainAsPublished;
+        final List<Integer> subscriptionIds = new ArrayList<>(1);
+
+        Target(EngineSession session) {
+            this.session = session;
+        }
+
+        void add(SubscriptionOptions o) {
+            maxQos = Math.max(maxQos, o.maxQos());
+            retainAsPublished |= o.retainAsPublished();
+            if (o.subscriptionId() > 0 && !subscriptionIds.contains(o.subscriptionId())) {
+                subscriptionIds.add(o.subscriptionId());
+            }
+        }
+
+        int[] ids() {
+            int[] a = new int[subscriptionIds.size()];
+            for (int i = 0; i < a.length; i++) {
+                a[i] = subscriptionIds.get(i);
+            }
+            return a;
+        }
+    }
+
+    /** Matching sessions, one target per session however many of its subscriptions match. */
+    private Map<EngineSession, Target> targets(String topic, String originClientId) {
+        Map<EngineSession, Target> out = new IdentityHashMap<>();
+        index.match(topic, new SubscriptionIndex.Visitor() {
+            @Override
+            public void subscriber(String clientId, SubscriptionOptions options) {
+                if (options.noLocal() && clientId.equals(originClientId)) {
+                    return;
+                }
+                EngineSession s = sessions.get(clientId);
+                if (s != null) {
+                    out.computeIfAbsent(s, Target::new).add(options);
+                }
+            }
+
+            @Override
+            public void sharedGroup(SubscriptionIndex.SharedGroup group) {
+                EngineSession chosen = chooseSharedMember(group);
+                if (chosen != null) {
+                    out.computeIfAbsent(chosen, Target::new).add(group.members().get(chosen.clientId));
+                }
+            }
+        });
+        return out;
+    }
+
+    /**
+     * One member per message, round robin, preferring members that can take it now, then
+     * online members, then offline persistent members (whose queue keeps it durably).
+     */
+    private EngineSession chooseSharedMember(SubscriptionIndex.SharedGroup group) {
+        List<EngineSession> members = new ArrayList<>(group.members().size());
+        for (String id : group.members().keySet()) {
+            EngineSession s = sessions.get(id);
+            if (s != null) {
+                members.add(s);
+            }
+        }
+        if (members.isEmpty()) {
+            return null;
+        }
+        int start = group.nextCursor();
+        EngineSession online = null;
+        for (int i = 0; i < members.size(); i++) {
+            EngineSession s = members.get((start + i) % members.size());
+            if (s.canSendNow() && s.hasWindowSpace() && s.queue.isEmpty()) {
+                return s;
+            }
+            if (online == null && s.isOnline()) {
+                online = s;
+            }
+        }
+        return online != null ? online : members.get(start % members.size());
+    }
+
+    private <T> void route(EngineSession publisher, String originClientId, int packetId, Message message,
+                           CompletableFuture<T> future, List<Runnable> immediate) {
+        @SuppressWarnings("unchecked")
+        CompletableFuture<PublishResult> result = (CompletableFuture<PublishResult>) future;
+        long now = System.currentTimeMillis();
+        metrics.received(message.qos());
+        if (message.qos() == 2 && publisher != null && publisher.qos2Received.contains(packetId)) {
+            metrics.duplicateSuppressed();
+            complete(result, new PublishResult(PublishResult.Status.DUPLICATE, 0));
+            return;
+        }
+        if (message.isExpired(now)) {
+            metrics.dropped("expired");
+            completeAfter(result, new PublishResult(PublishResult.Status.ACCEPTED, 0), message.qos());
+            return;
+        }
+        Map<EngineSession, Target> targets = targets(message.topic(), originClientId);
+        int size = message.sizeEstimate();
+        if (message.qos() > 0 && config.overflowPolicy() == OverflowPolicy.REJECT) {
+            for (Target t : targets.values()) {
+                if (Math.min(message.qos(), t.maxQos) > 0 && wouldOverflow(t.session, size)) {
+                    metrics.dropped("quota_exceeded");
+                    log.warn("refused a publish to '{}': the queue of session '{}' is full ({} messages, {} bytes)",
+                            message.topic(), t.session.clientId, t.session.queue.size(), t.session.queuedBytes);
+                    completeAfter(result, new PublishResult(PublishResult.Status.QUOTA_EXCEEDED, 0), message.qos());
+                    return;
+                }
+            }
+        }
+        if (message.retain()) {
+            setRetained(message);
+        }
+        if (targets.isEmpty()) {
+            metrics.dropped("no_subscribers");
+        }
+        long messageId = 0;
+        List<Runnable> sends = new ArrayList<>();
+        for (Target t : targets.values()) {
+            EngineSession s = t.session;
+            int qos = Math.min(message.qos(), t.maxQos);
+            boolean retainFlag = t.retainAsPublished && message.retain();
+            if (qos == 0) {
+                if (s.canSendNow()) {
+                    SessionListener l = s.listener;
+                    OutboundPublish p = new OutboundPublish(0, 0, false, retainFlag, message, t.subscriptionIds);
+                    immediate.add(() -> l.onPublish(p));
+                    metrics.delivered(0);
+                    metrics.acknowledged(0, -1);
+                } else {
+                    metrics.dropped("qos0_offline");
+                }
+                continue;
+            }
+            if (wouldOverflow(s, size)) {
+                if (config.overflowPolicy() == OverflowPolicy.DROP_OLDEST && !s.queue.isEmpty()) {
+                    while (!s.queue.isEmpty() && wouldOverflow(s, size)) {
+                        QueueEntry evicted = s.queue.poll();
+                        unqueue(s, evicted);
+                        committer.delete(StoreColumn.QUEUES, Keys.queueEntry(s.key, evicted.seq()));
+                        releaseBody(evicted.messageId());
+                        metrics.dropped("queue_full_evicted");
+                    }
+                    log.warn("session '{}' queue full: evicted its oldest messages", s.clientId);
+                } else {
+                    metrics.dropped("queue_full");
+                    log.warn("session '{}' queue full: dropped a message to '{}'", s.clientId, message.topic());
+                    continue;
+                }
+            }
+            if (messageId == 0) {
+                messageId = storeBody(message);
+            }
+            enqueue(s, new QueueEntry(s.nextSeq++, messageId, qos, retainFlag, message.expiresAtMillis(), now,
+                    size, t.ids()));
+            pump(s, sends);
+        }
+        if (message.qos() == 2 && publisher != null) {
+            publisher.qos2Received.add(packetId);
+            committer.put(StoreColumn.QOS2_RECEIVED, Keys.packet(publisher.key, packetId),
+                    ByteBuffer.allocate(8).putLong(now).array());
+        }
+        runAfterDurable(sends);
+        completeAfter(result, new PublishResult(PublishResult.Status.ACCEPTED, targets.size()), message.qos());
+    }
+
+    /** QoS 0 answers need no durability; QoS 1/2 answers wait for the commit. */
+    private <T> void completeAfter(CompletableFuture<T> future, T value, int qos) {
+        if (qos == 0) {
+            future.complete(value);
+        } else {
+            complete(future, value);
+        }
+    }
+
+    private boolean wouldOverflow(EngineSession s, int size) {
+        return s.queue.size() + 1 > config.maxQueuedMessagesPerSession()
+                || s.queuedBytes + size > config.maxQueuedBytesPerSession();
+    }
+
+    private long storeBody(Message message) {
+        long id = nextMessageId++;
+        committer.put(StoreColumn.MESSAGES, Keys.message(id), MessageCodec.encode(message));
+        bodies.put(id, message);
+        return id;
+    }
+
+    private void enqueue(EngineSession s, QueueEntry e) {
+        refs.increment(e.messageId());
+        s.queue.add(e);
+        s.queuedBytes += e.size();
+        queuedMessages++;
+        queuedBytes += e.size();
+        committer.put(StoreColumn.QUEUES, Keys.queueEntry(s.key, e.seq()), e.encodeValue());
+    }
+
+    private void unqueue(EngineSession s, QueueEntry e) {
+        s.queuedBytes -= e.size();
+        queuedMessages--;
+        queuedBytes -= e.size();
+    }
+
+    /** Drops one reference to a body; the last one deletes it in the same batch. */
+    private void releaseBody(long messageId) {
+        if (refs.decrement(messageId) == 0) {
+            committer.delete(StoreColumn.MESSAGES, Keys.message(messageId));
+            bodies.remove(messageId);
+        }
+    }
+
+    private void setRetained(Message message) {
+        byte[] key = Keys.retained(message.topic());
+        if (message.payload().length == 0) {
+            if (retained.remove(message.topic()) != null) {
+                committer.delete(StoreColumn.RETAINED, key);
+            }
+        } else {
+            retained.put(message.topic(), message);
+            committer.put(StoreColumn.RETAINED, key, MessageCodec.encode(message));
+        }
+    }
+
+    // ------------------------------------------------------------------ delivery
+
+    /**
+     * Moves queued messages into the in-flight window while it has room, each with a fresh
+     * packet id recorded in the same batch that deletes its queue entry. The PUBLISH itself is
+     * sent from the completion, so no subscriber sees a packet id the store does not hold.
+     */
+    private void pump(EngineSession s, List<Runnable> sends) {
+        if (!s.canSendNow()) {
+            return;
+        }
+        long now = System.currentTimeMillis();
+        while (!s.queue.isEmpty()) {
+            QueueEntry e = s.queue.peek();
+            if (e.qos() > 0 && !s.hasWindowSpace()) {
+                return;
+            }
+            s.queue.poll();
+            unqueue(s, e);
+            committer.delete(StoreColumn.QUEUES, Keys.queueEntry(s.key, e.seq()));
+            if (e.isExpired(now)) {
+                releaseBody(e.messageId());
+                metrics.dropped("expired");
+                continue;
+            }
+            if (e.qos() == 0) {
+                sends.add(sendAction(s, 0, e.messageId(), 0, false, e.retain(), e.subscriptionIds()));
+                long id = e.messageId();
+                // The body is read by the send above, after the commit: release it only then.
+                sends.add(() -> {
+                    synchronized (mutex) {
+                        if (!closed) {
+                            releaseBody(id);
+                        }
+                    }
+                });
+                metrics.delivered(0);
+                metrics.acknowledged(0, -1);
+                continue;
+            }
+            int packetId = s.packetIds.allocate(s.inflight::containsKey);
+            InflightEntry in = InflightEntry.sent(packetId, s.nextOrder++, e);
+            s.inflight.put(packetId, in);
+            inflightMessages++;
+            committer.put(StoreColumn.INFLIGHT, Keys.packet(s.key, packetId), in.encodeValue());
+            sends.add(sendAction(s, packetId, e.messageId(), e.qos(), false, e.retain(), e.subscriptionIds()));
+            metrics.delivered(e.qos());
+        }
+    }
+
+    private Runnable sendAction(EngineSession s, int packetId, long messageId, int qos, boolean dup,
+                                boolean retain, int[] subscriptionIds) {
+        SessionListener listener = s.listener;
+        List<Integer> ids = new ArrayList<>(subscriptionIds.length);
+        for (int id : subscriptionIds) {
+            ids.add(id);
+        }
+        return () -> {
+            Message body = loadBody(messageId);
+            if (body == null) {
+                log.debug("message {} for '{}' is gone (session discarded meanwhile)", messageId, s.clientId);
+                return;
+            }
+            listener.onPublish(new OutboundPublish(packetId, qos, dup, retain, body, ids));
+        };
+    }
+
+    private Message loadBody(long messageId) {
+        Message m = bodies.get(messageId);
+        if (m != null) {
+            return m;
+        }
+        byte[] raw = store.get(StoreColumn.MESSAGES, Keys.message(messageId));
+        if (raw == null) {
+            return null;
+        }
+        m = MessageCodec.decode(raw);
+        bodies.put(messageId, m);
+        return m;
+    }
+
+    private void runAfterDurable(List<Runnable> actions) {
+        if (actions.isEmpty()) {
+            return;
+        }
+        committer.onDurable(new Committer.Completion() {
+            @Override
+            public void durable() {
+                for (Runnable r : actions) {
+                    try {
+                        r.run();
+                    } catch (RuntimeException e) {
+                        log.error("delivery callback threw", e);
+                    }
+                }
+            }
+
+            @Override
+            public void failed(Throwable cause) {
+                // Not durable, so not sent: the engine resets and the session resends from the store.
+            }
+        });
+    }
+
+    private <T> void complete(CompletableFuture<T> future, T value) {
+        committer.onDurable(new Committer.Completion() {
+            @Override
+            public void durable() {
+                future.complete(value);
+            }
+
+            @Override
+            public void failed(Throwable cause) {
+                future.completeExceptionally(cause);
+            }
+        });
+    }
+
+    private boolean failIfClosed(CompletableFuture<?> future) {
+        if (closed) {
+            future.completeExceptionally(new StoreWriteException("engine is closed", null));
+            return true;
+        }
+        return false;
+    }
+
+    // ------------------------------------------------------------------ session removal
+
+    /** Removes a session and everything it holds, in memory and (one batch) in the store. */
+    private void discard(EngineSession s, String dropReason) {
+        sessions.remove(s.clientId);
+        s.discarded = true;
+        for (String f : s.subscriptions.keySet()) {
+            index.remove(s.clientId, f);
+        }
+        for (QueueEntry e : s.queue) {
+            unqueue(s, e);
+            releaseBody(e.messageId());
+            metrics.dropped(dropReason);
+        }
+        s.queue.clear();
+        for (InflightEntry e : s.inflight.values()) {
+            inflightMessages--;
+            if (e.messageId() != 0) {
+                releaseBody(e.messageId());
+                metrics.dropped(dropReason);
+            }
+        }
+        s.inflight.clear();
+        for (StoreColumn c : new StoreColumn[]{StoreColumn.SUBSCRIPTIONS, StoreColumn.QUEUES,
+                StoreColumn.INFLIGHT, StoreColumn.QOS2_RECEIVED}) {
+            committer.deleteRange(c, s.key, Keys.prefixEnd(s.key));
+        }
+        committer.delete(StoreColumn.SESSIONS, s.key);
+    }
+
+    private void sweepExpiredSessions() {
+        try {
+            synchronized (mutex) {
+                if (closed) {
+                    return;
+                }
+                long now = System.currentTimeMillis();
+                for (EngineSession s : new ArrayList<>(sessions.values())) {
+                    if (s.isExpired(now)) {
+                        log.info("session '{}' expired after {} s offline", s.clientId, s.expirySeconds);
+                        discard(s, "session_expired");
+                    }
+                }
+            }
+        } catch (RuntimeException e) {
+            log.error("session expiry sweep failed", e);
+        }
+    }
+
+    // ------------------------------------------------------------------ close
 
     @Override
     public void close() {
+        List<SessionListener> toClose = new ArrayList<>();
+        synchronized (mutex) {
+            if (closed) {
+                return;
+            }
+            for (EngineSession s : sessions.values()) {
+                if (s.listener != null) {
+                    toClose.add(s.listener);
+                }
+            }
+        }
+        for (SessionListener l : toClose) {
+            l.onSessionClosed(SessionListener.CloseReason.ENGINE_CLOSED);
+        }
+        synchronized (mutex) {
+            closed = true;
+        }
+        sweeper.shutdownNow();
+        committer.close();
+        store.close();
+        log.info("engine closed");
+    }
+
+    // ------------------------------------------------------------------ the handle
+
+    private final class Handle implements SessionHandle {
+        private final EngineSession s;
+        private final long generation;
+        private final boolean present;
+
+        Handle(EngineSession s, long generation, boolean present) {
+            this.s = s;
+            this.generation = generation;
+            this.present = present;
+        }
+
+        @Override
+        public String clientId() {
+            return s.clientId;
+        }
+
+        @Override
+        public boolean sessionPresent() {
+            return present;
+        }
+
+        /** Must hold mutex. Fails the future and returns false when this connection no longer owns the session. */
+        private boolean valid(CompletableFuture<?> future) {
+            if (closed) {
+                future.completeExceptionally(new SessionClosedException(s.clientId, "engine closed"));
+                return false;
+            }
+            if (s.discarded || s.generation != generation) {
+                future.completeExceptionally(new SessionClosedException(s.clientId, "taken over or ended"));
+                return false;
+            }
+            return true;
+        }
+
+        @Override
+        public void startDelivery() {
+            synchronized (mutex) {
+                if (closed || s.discarded || s.generation != generation || s.deliveryStarted) {
+                    return;
+                }
+                s.deliveryStarted = true;
+                List<Runnable> sends = new ArrayList<>();
+                SessionListener listener = s.listener;
+                for (InflightEntry e : s.inflight.values()) {
+                    if (e.state() == InflightState.PUBLISH_SENT) {
+                        sends.add(sendAction(s, e.packetId(), e.messageId(), e.qos(), true, e.retain(),
+                                e.subscriptionIds()));
+                        metrics.redelivered();
+                    } else {
+                        int id = e.packetId();
+                        sends.add(() -> listener.onPubrel(id));
+                    }
+                }
+                pump(s, sends);
+                runAfterDurable(sends);
+            }
+        }
+
+        @Override
+        public CompletableFuture<PublishResult> publish(int packetId, Message message) {
+            CompletableFuture<PublishResult> future = new CompletableFuture<>();
+            List<Runnable> immediate = new ArrayList<>();
+            synchronized (mutex) {
+                if (!valid(future)) {
+                    return future;
+                }
+                route(s, s.clientId, packetId, message, future, immediate);
+            }
+            immediate.forEach(Runnable::run);
+            return future;
+        }
+
+        @Override
+        public CompletableFuture<Void> release(int packetId) {
+            CompletableFuture<Void> future = new CompletableFuture<>();
+            synchronized (mutex) {
+                if (!valid(future)) {
+                    return future;
+                }
+                if (s.qos2Received.remove(packetId)) {
+                    committer.delete(StoreColumn.QOS2_RECEIVED, Keys.packet(s.key, packetId));
+                }
+                complete(future, null);
+            }
+            return future;
+        }
+
+        @Override
+        public CompletableFuture<SubscribeResult> subscribe(List<Subscription> subscriptions) {
+            CompletableFuture<SubscribeResult> future = new CompletableFuture<>();
+            synchronized (mutex) {
+                if (!valid(future)) {
+                    return future;
+                }
+                List<Integer> granted = new ArrayList<>(subscriptions.size());
+                long now = System.currentTimeMillis();
+                for (Subscription sub : subscriptions) {
+                    if (!TopicFilter.isValidFilter(sub.filter())) {
+                        granted.add(SubscribeResult.REJECTED);
+                        continue;
+                    }
+                    SubscriptionOptions o = sub.options();
+                    boolean existed = s.subscriptions.put(sub.filter(), o) != null;
+                    index.add(s.clientId, sub.filter(), o);
+                    committer.put(StoreColumn.SUBSCRIPTIONS, Keys.subscription(s.key, sub.filter()),
+                            SubscriptionCodec.encode(o));
+                    granted.add(o.maxQos());
+                    boolean shared = TopicFilter.parseShared(sub.filter()) != null;
+                    if (!shared && (o.retainHandling() == 0 || (o.retainHandling() == 1 && !existed))) {
+                        queueRetained(sub.filter(), o, now);
+                    }
+                }
+                complete(future, new SubscribeResult(granted));
+                List<Runnable> sends = new ArrayList<>();
+                pump(s, sends);
+                runAfterDurable(sends);
+            }
+            return future;
+        }
+
+        /** Retained messages go through the queue like any other, flagged RETAIN. */
+        private void queueRetained(String filter, SubscriptionOptions o, long now) {
+            for (Message m : retained.values()) {
+                if (!TopicFilter.matches(filter, m.topic()) || m.isExpired(now)) {
+                    continue;
+                }
+                int size = m.sizeEstimate();
+                if (wouldOverflow(s, size)) {
+                    metrics.dropped("queue_full");
+                    continue;
+                }
+                long id = storeBody(m);
+                int[] ids = o.subscriptionId() > 0 ? new int[]{o.subscriptionId()} : new int[0];
+                enqueue(s, new QueueEntry(s.nextSeq++, id, Math.min(m.qos(), o.maxQos()), true,
+                        m.expiresAtMillis(), now, size, ids));
+            }
+        }
+
+        @Override
+        public CompletableFuture<List<Boolean>> unsubscribe(List<String> filters) {
+            CompletableFuture<List<Boolean>> future = new CompletableFuture<>();
+            synchronized (mutex) {
+                if (!valid(future)) {
+                    return future;
+                }
+                List<Boolean> existed = new ArrayList<>(filters.size());
+                for (String f : filters) {
+                    boolean had = s.subscriptions.remove(f) != null;
+                    if (had) {
+                        index.remove(s.clientId, f);
+                        committer.delete(StoreColumn.SUBSCRIPTIONS, Keys.subscription(s.key, f));
+                    }
+                    existed.add(had);
+                }
+                complete(future, existed);
+            }
+            return future;
+        }
+
+        @Override
+        public CompletableFuture<Void> puback(int packetId) {
+            return acknowledge(packetId, InflightState.Ack.PUBACK);
+        }
+
+        @Override
+        public CompletableFuture<Void> pubrec(int packetId) {
+            return acknowledge(packetId, InflightState.Ack.PUBREC);
+        }
+
+        @Override
+        public CompletableFuture<Void> pubcomp(int packetId) {
+            return acknowledge(packetId, InflightState.Ack.PUBCOMP);
+        }
+
+        private CompletableFuture<Void> acknowledge(int packetId, InflightState.Ack ack) {
+            CompletableFuture<Void> future = new CompletableFuture<>();
+            synchronized (mutex) {
+                if (!valid(future)) {
+                    return future;
+                }
+                List<Runnable> sends = new ArrayList<>();
+                InflightEntry e = s.inflight.get(packetId);
+                InflightState.Step step = e == null ? InflightState.Step.IGNORE : e.state().on(ack, e.qos());
+                SessionListener listener = s.listener;
+                switch (step) {
+                    case COMPLETE -> {
+                        finishInflight(e);
+                        metrics.acknowledged(e.qos(), System.currentTimeMillis() - e.enqueuedAtMillis());
+                        pump(s, sends);
+                    }
+                    case TO_PUBREL_SENT -> {
+                        InflightEntry released = e.released();
+                        s.inflight.put(packetId, released);
+                        committer.put(StoreColumn.INFLIGHT, Keys.packet(s.key, packetId), released.encodeValue());
+                        releaseBody(e.messageId());
+                        sends.add(() -> listener.onPubrel(packetId));
+                    }
+                    case RESEND_PUBREL -> sends.add(() -> listener.onPubrel(packetId));
+                    case IGNORE -> log.debug("client '{}' sent {} for packet id {} in state {}: ignored",
+                            s.clientId, ack, packetId, e == null ? "none" : e.state());
+                }
+                runAfterDurable(sends);
+                complete(future, null);
+            }
+            return future;
+        }
+
+        private void finishInflight(InflightEntry e) {
+            s.inflight.remove(e.packetId());
+            inflightMessages--;
+            committer.delete(StoreColumn.INFLIGHT, Keys.packet(s.key, e.packetId()));
+            if (e.messageId() != 0) {
+                releaseBody(e.messageId());
+            }
+        }
+
+        @Override
+        public CompletableFuture<Void> discard(int packetId, String reason) {
+            CompletableFuture<Void> future = new CompletableFuture<>();
+            synchronized (mutex) {
+                if (!valid(future)) {
+                    return future;
+                }
+                InflightEntry e = s.inflight.get(packetId);
+                if (e != null) {
+                    finishInflight(e);
+                    metrics.dropped(reason);
+                    List<Runnable> sends = new ArrayList<>();
+                    pump(s, sends);
+                    runAfterDurable(sends);
+                }
+                complete(future, null);
+            }
+            return future;
+        }
+
+        @Override
+        public CompletableFuture<Void> disconnect(long sessionExpirySeconds) {
+            CompletableFuture<Void> future = new CompletableFuture<>();
+            synchronized (mutex) {
+                if (closed || s.discarded || s.generation != generation) {
+                    future.complete(null); // taken over or already gone: nothing of ours to end
+                    return future;
+                }
+                goOffline(s, System.currentTimeMillis());
+                if (sessionExpirySeconds >= 0) {
+                    s.expirySeconds = Math.min(sessionExpirySeconds, config.maxSessionExpirySeconds());
+                }
+                if (s.expirySeconds == 0) {
+                    Engine.this.discard(s, "session_discarded");
+                } else {
+                    committer.put(StoreColumn.SESSIONS, s.key, s.record().encode());
+                }
+                complete(future, null);
+            }
+            return future;
+        }
+    }
+
+    // ------------------------------------------------------------------ stats
+
+    private final class Stats implements EngineStats {
+        @Override
+        public long queuedMessages() {
+            synchronized (mutex) {
+                return queuedMessages;
+            }
+        }
+
+        @Override
+        public long queuedBytes() {
+            synchronized (mutex) {
+                return queuedBytes;
+            }
+        }
+
+        @Override
+        public long inflightMessages() {
+            synchronized (mutex) {
+                return inflightMessages;
+            }
+        }
+
+        @Override
+        public long onlineSessions() {
+            synchronized (mutex) {
+                return onlineSessions;
+            }
+        }
+
+        @Override
+        public long offlineSessions() {
+            synchronized (mutex) {
+                return sessions.size() - onlineSessions;
+            }
+        }
+
+        @Override
+        public long storedBodies() {
+            synchronized (mutex) {
+                return refs.size();
+            }
+        }
+
+        @Override
+        public long retainedMessages() {
+            synchronized (mutex) {
+                return retained.size();
+            }
+        }
+
+        @Override
+        public long storeSizeBytes() {
+            synchronized (mutex) {
+                if (closed) {
+                    return 0;
+                }
+            }
+            return store.sizeOnDisk();
+        }
     }
 }

@@ -1,0 +1,70 @@
+package io.durablemq.engine;
+
+import io.durablemq.engine.delivery.InflightEntry;
+import io.durablemq.engine.delivery.PacketIdAllocator;
+import io.durablemq.engine.delivery.QueueEntry;
+import io.durablemq.engine.session.ConnectRequest;
+import io.durablemq.engine.session.SessionListener;
+import io.durablemq.engine.session.SessionRecord;
+import io.durablemq.engine.store.Keys;
+import io.durablemq.engine.topic.SubscriptionOptions;
+
+import java.util.ArrayDeque;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.Set;
+
+/**
+ * The in-memory image of one session, guarded by the engine's lock. Everything here that
+ * must survive a crash is mirrored in the store by the same operation that changes it.
+ */
+final class EngineSession {
+    final String clientId;
+    final byte[] key;
+
+    long expirySeconds;
+    long disconnectedAtMillis;
+
+    /** Bumped whenever a connection attaches or leaves; handles of other generations are stale. */
+    long generation;
+    SessionListener listener;
+    boolean deliveryStarted;
+    int window = 1;
+
+    final LinkedHashMap<String, SubscriptionOptions> subscriptions = new LinkedHashMap<>();
+    final ArrayDeque<QueueEntry> queue = new ArrayDeque<>();
+    long queuedBytes;
+    long nextSeq = 1;
+    /** Insertion order is send order: resends go out in it. */
+    final LinkedHashMap<Integer, InflightEntry> inflight = new LinkedHashMap<>();
+    long nextOrder = 1;
+    final PacketIdAllocator packetIds = new PacketIdAllocator();
+    final Set<Integer> qos2Received = new HashSet<>();
+    boolean discarded;
+
+    EngineSession(String clientId) {
+        this.clientId = clientId;
+        this.key = Keys.session(clientId);
+    }
+
+    boolean isOnline() {
+        return listener != null;
+    }
+
+    boolean canSendNow() {
+        return listener != null && deliveryStarted;
+    }
+
+    boolean hasWindowSpace() {
+        return inflight.size() < window;
+    }
+
+    boolean isExpired(long nowMillis) {
+        return listener == null && expirySeconds != ConnectRequest.NEVER_EXPIRES
+                && nowMillis >= disconnectedAtMillis + expirySeconds * 1000;
+    }
+
+    SessionRecord record() {
+        return new SessionRecord(expirySeconds, isOnline() ? 0 : disconnectedAtMillis);
+    }
+}

@@ -1,0 +1,272 @@
+package io.durablemq.engine.store;
+
+import org.rocksdb.ColumnFamilyDescriptor;
+import org.rocksdb.ColumnFamilyHandle;
+import org.rocksdb.ColumnFamilyOptions;
+import org.rocksdb.DBOptions;
+import org.rocksdb.Options;
+import org.rocksdb.ReadOptions;
+import org.rocksdb.RocksDB;
+import org.rocksdb.RocksDBException;
+import org.rocksdb.RocksIterator;
+import org.rocksdb.Status;
+import org.rocksdb.WriteBatch;
+import org.rocksdb.WriteOptions;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.stream.Stream;
+
+/**
+ * The RocksDB instance under the data folder: opening with format and integrity checks,
+ * column-family handles, synchronous or OS-buffered writes. Knows nothing of MQTT.
+ */
+public final class Store implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(Store.class);
+
+    static {
+        RocksDB.loadLibrary();
+    }
+
+    private final Path dir;
+    private final RocksDB db;
+    private final DBOptions dbOptions;
+    private final ColumnFamilyOptions cfOptions;
+    private final List<ColumnFamilyHandle> allHandles;
+    private final Map<StoreColumn, ColumnFamilyHandle> handles;
+    private final WriteOptions writeOptions;
+    private final ReadOptions readOptions = new ReadOptions();
+
+    private Store(Path dir, RocksDB db, DBOptions dbOptions, ColumnFamilyOptions cfOptions,
+                  List<ColumnFamilyHandle> allHandles, Map<StoreColumn, ColumnFamilyHandle> handles,
+                  Durability durability) {
+        this.dir = dir;
+        this.db = db;
+        this.dbOptions = dbOptions;
+        this.cfOptions = cfOptions;
+        this.allHandles = allHandles;
+        this.handles = handles;
+        this.writeOptions = new WriteOptions().setSync(durability == Durability.FSYNC);
+    }
+
+    /**
+     * Opens the store in {@code dir}, creating it if the folder is missing or empty. Anything
+     * else that is not a healthy store of a format this build reads is refused.
+     */
+    public static Store open(Path dir, Durability durability) throws StoreOpenException {
+        boolean fresh = isMissingOrEmpty(dir);
+        if (!fresh && !Files.exists(dir.resolve("CURRENT"))) {
+            throw new StoreOpenException(StoreOpenException.Reason.NOT_A_STORE, dir,
+                    "the folder holds files but no RocksDB store (no CURRENT file); point data_path at an empty or DurableMQ folder", null);
+        }
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw new StoreOpenException(StoreOpenException.Reason.IO_ERROR, dir, e.toString(), e);
+        }
+        if (!fresh) {
+            checkColumnFamilies(dir);
+        }
+        DBOptions dbOptions = new DBOptions()
+                .setCreateIfMissing(fresh)
+                .setCreateMissingColumnFamilies(fresh)
+                .setParanoidChecks(true)
+                .setMaxTotalWalSize(256L * 1024 * 1024)
+                .setKeepLogFileNum(5)
+                .setMaxBackgroundJobs(2);
+        ColumnFamilyOptions cfOptions = new ColumnFamilyOptions()
+                .setWriteBufferSize(32L * 1024 * 1024);
+        List<ColumnFamilyDescriptor> descriptors = new ArrayList<>();
+        descriptors.add(new ColumnFamilyDescriptor(RocksDB.DEFAULT_COLUMN_FAMILY, cfOptions));
+        for (StoreColumn c : StoreColumn.values()) {
+            descriptors.add(new ColumnFamilyDescriptor(c.cfNameBytes(), cfOptions));
+        }
+        List<ColumnFamilyHandle> allHandles = new ArrayList<>();
+        RocksDB db;
+        try {
+            db = RocksDB.open(dbOptions, dir.toString(), descriptors, allHandles);
+        } catch (RocksDBException e) {
+            dbOptions.close();
+            cfOptions.close();
+            throw classify(dir, e);
+        }
+        Map<StoreColumn, ColumnFamilyHandle> handles = new EnumMap<>(StoreColumn.class);
+        for (int i = 0; i < StoreColumn.values().length; i++) {
+            handles.put(StoreColumn.values()[i], allHandles.get(i + 1));
+        }
+        Store store = new Store(dir, db, dbOptions, cfOptions, allHandles, handles, durability);
+        try {
+            store.checkOrWriteFormat(fresh);
+        } catch (StoreOpenException e) {
+            store.close();
+            throw e;
+        }
+        return store;
+    }
+
+    private static boolean isMissingOrEmpty(Path dir) throws StoreOpenException {
+        if (!Files.exists(dir)) {
+            return true;
+        }
+        if (!Files.isDirectory(dir)) {
+            throw new StoreOpenException(StoreOpenException.Reason.NOT_A_STORE, dir, "it is a file, not a folder", null);
+        }
+        try (Stream<Path> entries = Files.list(dir)) {
+            return entries.findAny().isEmpty();
+        } catch (IOException e) {
+            throw new StoreOpenException(StoreOpenException.Reason.IO_ERROR, dir, e.toString(), e);
+        }
+    }
+
+    private static void checkColumnFamilies(Path dir) throws StoreOpenException {
+        List<byte[]> present;
+        try (Options options = new Options()) {
+            present = RocksDB.listColumnFamilies(options, dir.toString());
+        } catch (RocksDBException e) {
+            throw classify(dir, e);
+        }
+        Set<String> names = new HashSet<>();
+        for (byte[] n : present) {
+            names.add(new String(n, StandardCharsets.UTF_8));
+        }
+        List<String> missing = new ArrayList<>();
+        for (StoreColumn c : StoreColumn.values()) {
+            if (!names.contains(c.cfName())) {
+                missing.add(c.cfName());
+            }
+        }
+        if (!missing.isEmpty()) {
+            throw new StoreOpenException(StoreOpenException.Reason.NOT_A_STORE, dir,
+                    "a RocksDB database without DurableMQ's column families " + missing, null);
+        }
+    }
+
+    private static StoreOpenException classify(Path dir, RocksDBException e) {
+        Status.Code code = e.getStatus() == null ? null : e.getStatus().getCode();
+        if (code == Status.Code.Corruption) {
+            return new StoreOpenException(StoreOpenException.Reason.CORRUPT, dir, e.getMessage(), e);
+        }
+        String msg = String.valueOf(e.getMessage());
+        if (msg.contains("lock")) {
+            return new StoreOpenException(StoreOpenException.Reason.IO_ERROR, dir,
+                    "locked by another process (is another broker running on this folder?): " + msg, e);
+        }
+        if (msg.toLowerCase().contains("corrupt") || msg.contains("checksum")) {
+            return new StoreOpenException(StoreOpenException.Reason.CORRUPT, dir, msg, e);
+        }
+        return new StoreOpenException(StoreOpenException.Reason.IO_ERROR, dir, msg, e);
+    }
+
+    private void checkOrWriteFormat(boolean fresh) throws StoreOpenException {
+        try {
+            byte[] version = db.get(handle(StoreColumn.META), StoreFormat.VERSION_KEY);
+            if (version == null) {
+                if (!fresh) {
+                    throw new StoreOpenException(StoreOpenException.Reason.NOT_A_STORE, dir,
+                            "no format version record in the meta column family", null);
+                }
+                try (WriteBatch batch = new WriteBatch(); WriteOptions sync = new WriteOptions().setSync(true)) {
+                    batch.put(handle(StoreColumn.META), StoreFormat.VERSION_KEY,
+                            ByteBuffer.allocate(4).putInt(StoreFormat.CURRENT).array());
+                    batch.put(handle(StoreColumn.META), StoreFormat.CREATED_KEY,
+                            ByteBuffer.allocate(8).putLong(System.currentTimeMillis()).array());
+                    db.write(sync, batch);
+                }
+                log.info("created a new store (format {}) in {}", StoreFormat.CURRENT, dir.toAbsolutePath());
+                return;
+            }
+            if (version.length != 4) {
+                throw new StoreOpenException(StoreOpenException.Reason.CORRUPT, dir,
+                        "format version record has " + version.length + " bytes, expected 4", null);
+            }
+            int v = ByteBuffer.wrap(version).getInt();
+            if (v > StoreFormat.CURRENT) {
+                throw new StoreOpenException(StoreOpenException.Reason.NEWER_FORMAT, dir,
+                        "store format " + v + ", this build reads format " + StoreFormat.CURRENT
+                                + " or older; run a newer DurableMQ", null);
+            }
+            if (v < 1) {
+                throw new StoreOpenException(StoreOpenException.Reason.CORRUPT, dir, "invalid format version " + v, null);
+            }
+        } catch (RocksDBException e) {
+            throw classify(dir, e);
+        }
+    }
+
+    public Path dir() {
+        return dir;
+    }
+
+    public ColumnFamilyHandle handle(StoreColumn column) {
+        return handles.get(column);
+    }
+
+    /** Writes a batch; synced to disk in fsync mode. Throws on any failure (disk full, I/O error). */
+    public void write(WriteBatch batch) throws RocksDBException {
+        db.write(writeOptions, batch);
+    }
+
+    public byte[] get(StoreColumn column, byte[] key) {
+        try {
+            return db.get(handle(column), readOptions, key);
+        } catch (RocksDBException e) {
+            throw new StoreWriteException("read of " + column.cfName() + " failed: " + e.getMessage(), e);
+        }
+    }
+
+    public RocksIterator iterator(StoreColumn column) {
+        return db.newIterator(handle(column));
+    }
+
+    /** Bytes of the data folder on disk (SST, WAL, manifest). */
+    public long sizeOnDisk() {
+        try (Stream<Path> files = Files.list(dir)) {
+            return files.filter(Files::isRegularFile).mapToLong(p -> {
+                try {
+                    return Files.size(p);
+                } catch (IOException e) {
+                    return 0; // a file compacted away while we walk
+                }
+            }).sum();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    public String property(StoreColumn column, String name) {
+        try {
+            return db.getProperty(handle(column), name);
+        } catch (RocksDBException e) {
+            return null;
+        }
+    }
+
+    @Override
+    public void close() {
+        try {
+            db.syncWal();
+        } catch (RocksDBException e) {
+            log.warn("WAL sync on close failed: {}", e.getMessage());
+        }
+        for (ColumnFamilyHandle h : allHandles) {
+            h.close();
+        }
+        db.close();
+        writeOptions.close();
+        readOptions.close();
+        dbOptions.close();
+        cfOptions.close();
+    }
+}

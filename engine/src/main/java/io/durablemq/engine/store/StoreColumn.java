@@ -1,0 +1,29 @@
+package io.durablemq.engine.store;
+
+import java.nio.charset.StandardCharsets;
+
+/** The column families of the store, one per record kind. Layouts: engine/README.md. */
+public enum StoreColumn {
+    META("meta"),
+    SESSIONS("sessions"),
+    SUBSCRIPTIONS("subscriptions"),
+    MESSAGES("messages"),
+    QUEUES("queues"),
+    INFLIGHT("inflight"),
+    QOS2_RECEIVED("qos2-received"),
+    RETAINED("retained");
+
+    private final String cfName;
+
+    StoreColumn(String cfName) {
+        this.cfName = cfName;
+    }
+
+    public String cfName() {
+        return cfName;
+    }
+
+    public byte[] cfNameBytes() {
+        return cfName.getBytes(StandardCharsets.UTF_8);
+    }
+}
