@@ -10,18 +10,27 @@ import java.nio.file.attribute.BasicFileAttributes;
 
 /**
  * Scratch folders for stores and fsync files. All benchmarks use the same base folder
- * ({@code -Ddurablemq.bench.dir=...}, default the JVM's temp folder) so the raw fsync baseline
- * and the engine's commits measure the same disk.
+ * ({@code -Ddurablemq.bench.dir=...} or the environment variable {@code DURABLEMQ_BENCH_DIR},
+ * which JMH's forks inherit; default the JVM's temp folder) so the raw fsync baseline and the
+ * engine's commits measure the same disk.
  */
 final class BenchDirs {
 
     static final String PROPERTY = "durablemq.bench.dir";
+    static final String ENV = "DURABLEMQ_BENCH_DIR";
 
     private BenchDirs() {
     }
 
     static Path base() {
-        return Path.of(System.getProperty(PROPERTY, System.getProperty("java.io.tmpdir")));
+        String dir = System.getProperty(PROPERTY);
+        if (dir == null || dir.isBlank()) {
+            dir = System.getenv(ENV);
+        }
+        if (dir == null || dir.isBlank()) {
+            dir = System.getProperty("java.io.tmpdir");
+        }
+        return Path.of(dir);
     }
 
     static Path create(String name) {
