@@ -209,11 +209,14 @@ public final class Engine implements AutoCloseable {
             }
             long now = System.currentTimeMillis();
             EngineSession s = sessions.get(request.clientId());
+            boolean expired = s != null && s.isExpired(now);
             if (s != null && s.isOnline()) {
+                // Takeover hands the session to the new connection at the same instant, so
+                // even a session with expiry 0 lives on rather than ending with the old one.
                 takenOver = s.listener;
                 goOffline(s, now);
             }
-            if (s != null && (request.cleanStart() || s.isExpired(now))) {
+            if (s != null && (request.cleanStart() || expired)) {
                 discard(s, "session_discarded");
                 s = null;
             }

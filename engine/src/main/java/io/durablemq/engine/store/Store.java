@@ -10,6 +10,7 @@ import org.rocksdb.RocksDB;
 import org.rocksdb.RocksDBException;
 import org.rocksdb.RocksIterator;
 import org.rocksdb.Status;
+import org.rocksdb.WALRecoveryMode;
 import org.rocksdb.WriteBatch;
 import org.rocksdb.WriteOptions;
 import org.slf4j.Logger;
@@ -83,6 +84,11 @@ public final class Store implements AutoCloseable {
                 .setCreateIfMissing(fresh)
                 .setCreateMissingColumnFamilies(fresh)
                 .setParanoidChecks(true)
+                // The default (point-in-time) silently drops everything after a damaged WAL
+                // record, which would start the broker without acknowledged messages. A torn
+                // last record is what a crash leaves and is tolerated; damage anywhere else
+                // refuses to open.
+                .setWalRecoveryMode(WALRecoveryMode.TolerateCorruptedTailRecords)
                 .setMaxTotalWalSize(256L * 1024 * 1024)
                 .setKeepLogFileNum(5)
                 .setMaxBackgroundJobs(2);
@@ -174,8 +180,8 @@ public final class Store implements AutoCloseable {
             byte[] version = db.get(handle(StoreColumn.META), StoreFormat.VERSION_KEY);
             if (version == null) {
                 if (!fresh) {
-                    throw new StoreOpenException(StoreOpenException.Reason.NOT_A_STORE, dir,
-                            "no format version record in the meta column family", null);
+                    throw new StoreOpenException(StoreOpenException.Reason.CORRUPT, dir,
+                            "DurableMQ's column families are there but the format version record is missing", null);
                 }
                 try (WriteBatch batch = new WriteBatch(); WriteOptions sync = new WriteOptions().setSync(true)) {
                     batch.put(handle(StoreColumn.META), StoreFormat.VERSION_KEY,
