@@ -86,12 +86,17 @@ final class EngineFixture implements AutoCloseable {
         }
     }
 
-    @Override
-    public void close() {
+    /** Closes the engine and the event loops but keeps the store on disk (see {@link #dir}). */
+    void closeKeepingStore() {
         for (ExecutorService loop : loops) {
             loop.shutdownNow();
         }
         engine.close();
+    }
+
+    @Override
+    public void close() {
+        closeKeepingStore();
         BenchDirs.delete(dir);
     }
 }
