@@ -184,8 +184,11 @@ run_one() { # round name label extra-args...
   local file="$out/r$round-$name-$label.json"
   log "round $round: $name on $label"
   # Exit code 3 (losses or duplicates) is a finding, recorded in the JSON, not a script failure.
+  local timing=(-d "$duration" --warmup "$warmup")
+  # A backlog run publishes a fixed count with the subscribers offline: no warmup, no duration.
+  if [[ " $* " == *" backlog "* ]]; then timing=(-d 120s); fi
   java -jar "$loadgen_jar" -b "tcp://127.0.0.1:${port_of[$label]}" --mqtt "$mqtt" --label "$label" \
-      -d "$duration" --warmup "$warmup" --json "$file" "$@" \
+      "${timing[@]}" --json "$file" "$@" \
       2> "$out/logs/r$round-$name-$label.progress" | sed 's/^/    /' >&2 || {
     code=$?
     if [[ $code -ne 3 ]]; then log "load generator failed ($code); see $out/logs/r$round-$name-$label.progress"; fi

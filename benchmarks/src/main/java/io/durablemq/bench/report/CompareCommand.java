@@ -45,6 +45,8 @@ public final class CompareCommand implements Callable<Integer> {
                 reports.add(ReportJson.read(input));
             }
         }
+        // Rows and labels appear in the order the runs were made.
+        reports.sort(java.util.Comparator.comparing(r -> java.time.Instant.parse(r.startedAt())));
         Comparison comparison = Comparison.of(reports, baseline);
         String table = comparison.markdown();
         System.out.print(table);
