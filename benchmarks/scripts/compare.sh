@@ -9,15 +9,15 @@
 #            --brokers "durablemq-fsync durablemq-os mosquitto"  --only REGEX (scenario names)
 #
 # Needs: Java 17, Maven (builds the jars if missing), mosquitto (apt-get install -y mosquitto),
-# jq is not needed. Everything listens on free loopback ports; every broker this script starts
-# is stopped when it exits. Output: DIR/*.json (one report per run), DIR/table.md, DIR/chart.svg,
+# jq is not needed. DURABLEMQ_BROKER_JAR overrides the broker jar's path. Everything listens on
+# free loopback ports; every broker this script starts is stopped when it exits. Output: DIR/*.json (one report per run), DIR/table.md, DIR/chart.svg,
 # DIR/logs/ (load generator progress, broker logs, DurableMQ metrics after the runs).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 loadgen_jar="$root/benchmarks/target/durablemq-loadgen.jar"
-broker_jar="$root/mqtt-adapter/target/durablemq-broker.jar"
+broker_jar="${DURABLEMQ_BROKER_JAR:-$root/mqtt-adapter/target/durablemq-broker.jar}"
 
 rounds=2
 duration=10s
@@ -146,7 +146,7 @@ EOF
   pids+=($!)
   wait_for_port "$port" 20 || { log "mosquitto did not listen on $port:"; tail -20 "$out/logs/$label.log" >&2; exit 1; }
   port_of[$label]=$port
-  log "started $(mosquitto -h 2>/dev/null | head -1 || echo mosquitto) as $label on port $port"
+  log "started $( (mosquitto -h 2>/dev/null || true) | head -1) as $label on port $port"
 }
 
 # ---------------------------------------------------------------- build what is missing
@@ -162,7 +162,7 @@ fi
   echo "host: $(uname -srm), $(nproc) cpus, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
   echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "java: $(java -version 2>&1 | head -1)"
-  echo "mosquitto: $(mosquitto -h 2>/dev/null | head -1 || echo none)"
+  echo "mosquitto: $( (mosquitto -h 2>/dev/null || true) | head -1)"
   echo "git: $(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo unknown)"
   echo "command: $0 --rounds $rounds --duration $duration --warmup $warmup --mqtt $mqtt --brokers \"$brokers\""
 } > "$out/machine.txt"
