@@ -8,10 +8,11 @@
 #   options: --rounds N  --duration 10s  --warmup 2s  --mqtt 5|3  --out DIR
 #            --brokers "durablemq-fsync durablemq-os mosquitto"  --only REGEX (scenario names)
 #
-# Needs: Java 17, Maven (builds the jars if missing), mosquitto (apt-get install -y mosquitto),
-# jq is not needed. DURABLEMQ_BROKER_JAR overrides the broker jar's path. Everything listens on
-# free loopback ports; every broker this script starts is stopped when it exits. Output: DIR/*.json (one report per run), DIR/table.md, DIR/chart.svg,
-# DIR/logs/ (load generator progress, broker logs, DurableMQ metrics after the runs).
+# Needs: Java 17, Maven (builds the jars if missing), mosquitto (apt-get install -y mosquitto).
+# DURABLEMQ_BROKER_JAR overrides the broker jar's path; DURABLEMQ_JAVA_OPTS is passed to its JVM.
+# Everything listens on free loopback ports; every broker this script starts is stopped when it
+# exits. Output: DIR/*.json (one report per run), DIR/table.md, DIR/chart.svg, DIR/machine.txt,
+# DIR/logs/ (load generator progress, broker configs and logs, DurableMQ metrics after the runs).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
