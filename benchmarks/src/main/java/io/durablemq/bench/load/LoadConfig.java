@@ -20,13 +20,14 @@ import java.time.Duration;
  * @param count          messages per publisher, 0 = publish for {@code duration}
  * @param drainTimeout   longest wait for acks and deliveries after publishing stops
  * @param idleTimeout    stop waiting for deliveries after this long without one
+ * @param ioThreads      network threads shared by all the generator's clients
  * @param label          free text copied into the report (e.g. "mosquitto")
  * @param json           report file, or null
  */
 public record LoadConfig(BrokerUrl broker, Scenario scenario, int mqttVersion, int qos, int payloadBytes,
                          int publishers, int subscribers, int window, long rate, Duration warmup,
                          Duration duration, long count, Duration drainTimeout, Duration idleTimeout,
-                         String label, Path json) {
+                         int ioThreads, String label, Path json) {
 
     public static final long MAX_COUNT_PER_PUBLISHER = Integer.MAX_VALUE;
 
@@ -43,6 +44,7 @@ public record LoadConfig(BrokerUrl broker, Scenario scenario, int mqttVersion, i
         check(!duration.isNegative() && !duration.isZero(), "duration must be positive");
         check(count >= 0 && count <= MAX_COUNT_PER_PUBLISHER, "count must be 0.." + MAX_COUNT_PER_PUBLISHER + ": " + count);
         check(!drainTimeout.isNegative() && !idleTimeout.isNegative(), "timeouts must not be negative");
+        check(ioThreads >= 1 && ioThreads <= 64, "io threads must be 1..64: " + ioThreads);
         scenario.checkShape(publishers, subscribers);
         if (scenario == Scenario.BACKLOG) {
             check(count > 0, "backlog needs --count (messages per publisher to queue while the subscribers are offline)");

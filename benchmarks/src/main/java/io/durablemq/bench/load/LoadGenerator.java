@@ -83,6 +83,10 @@ public final class LoadGenerator implements Callable<Integer> {
             description = "stop waiting for deliveries after this long without one (default: ${DEFAULT-VALUE})")
     Duration idleTimeout;
 
+    @Option(names = "--io-threads", defaultValue = "1",
+            description = "network threads shared by all clients; few leave more CPU to a broker on the same machine (default: ${DEFAULT-VALUE})")
+    int ioThreads;
+
     @Option(names = "--label", defaultValue = "", description = "free text stored in the report, e.g. the broker's name")
     String label;
 
@@ -116,7 +120,7 @@ public final class LoadGenerator implements Callable<Integer> {
         long n = count != null ? count : (backlog ? 10_000 : 0);
         Duration drain = drainTimeout != null ? drainTimeout : Duration.ofSeconds(backlog ? 120 : 30);
         return new LoadConfig(url, s, mqttVersion, qos, payload, p, sub, window, rate, w, duration, n, drain,
-                idleTimeout, label, json);
+                idleTimeout, ioThreads, label, json);
     }
 
     @Override

@@ -67,6 +67,7 @@ public final class LoadRun {
         List<Thread> publisherThreads = new ArrayList<>();
         boolean backlog = config.scenario().subscribersOfflineWhilePublishing();
         SessionMode subscriberMode = backlog ? SessionMode.PERSISTENT_NEW : SessionMode.CLEAN;
+        var executors = LoadClient.executors(config.ioThreads());
         String publishStoppedBy;
         String deliveryWait;
         long publishStopNanos;
@@ -78,11 +79,11 @@ public final class LoadRun {
                 for (int s = 0; s < config.subscribers(); s++) {
                     int subscriber = s;
                     subscribers.add(LoadClient.create(config.mqttVersion(), config.broker(),
-                            "dmqb-" + runId + "-s" + s, body -> onMessage(subscriber, body)));
+                            "dmqb-" + runId + "-s" + s, executors, body -> onMessage(subscriber, body)));
                 }
                 for (int p = 0; p < config.publishers(); p++) {
                     publishers.add(LoadClient.create(config.mqttVersion(), config.broker(),
-                            "dmqb-" + runId + "-p" + p, body -> { }));
+                            "dmqb-" + runId + "-p" + p, executors, body -> { }));
                 }
                 awaitAll("connect subscriber", subscribers, c -> c.connect(subscriberMode));
                 List<CompletableFuture<Void>> subscriptions = new ArrayList<>();
@@ -320,7 +321,7 @@ public final class LoadRun {
                 rate(acknowledgedMeasured.sum(), ackSeconds), receivedPerSecond);
         return new LoadReport(LoadReport.TOOL, config.label(), startedAt.toString(), config.broker().toString(),
                 config.scenario().id(), config.mqttVersion(), config.qos(), config.payloadBytes(), config.publishers(),
-                config.subscribers(), config.window(), config.rate(), config.warmup().toMillis() / 1000.0,
+                config.subscribers(), config.window(), config.ioThreads(), config.rate(), config.warmup().toMillis() / 1000.0,
                 config.duration().toMillis() / 1000.0, config.count(), results,
                 LoadReport.Latency.of(latency.total()), backlogResult, errors.summary());
     }

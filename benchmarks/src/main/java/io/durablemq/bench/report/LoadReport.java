@@ -10,7 +10,7 @@ import java.util.List;
  */
 public record LoadReport(String tool, String label, String startedAt, String broker, String scenario,
                          int mqttVersion, int qos, int payloadBytes, int publishers, int subscribers,
-                         int window, long rateLimit, double warmupSeconds, double durationSeconds,
+                         int window, int ioThreads, long rateLimit, double warmupSeconds, double durationSeconds,
                          long countPerPublisher, Results results, Latency latencyMillis, Backlog backlog,
                          List<String> errors) {
 

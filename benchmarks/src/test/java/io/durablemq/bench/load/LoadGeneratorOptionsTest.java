@@ -33,13 +33,14 @@ class LoadGeneratorOptionsTest {
         assertEquals(Duration.ofSeconds(10), c.duration());
         assertEquals(0, c.count());
         assertEquals(0, c.publishIntervalNanos());
+        assertEquals(1, c.ioThreads());
     }
 
     @Test
     void everyOptionReachesTheConfig() {
         LoadConfig c = parse("-b", "tcp://localhost:2883", "-s", "fan-in", "--mqtt", "3", "-q", "2", "--payload", "64",
                 "-P", "16", "-w", "500", "--rate", "8000", "--warmup", "500ms", "-d", "1m", "-n", "1000",
-                "--drain-timeout", "7", "--idle-timeout", "1.5s", "--label", "mosquitto", "--json", "out/r.json");
+                "--drain-timeout", "7", "--idle-timeout", "1.5s", "--io-threads", "2", "--label", "mosquitto", "--json", "out/r.json");
         assertEquals(new BrokerUrl("localhost", 2883), c.broker());
         assertEquals(Scenario.FAN_IN, c.scenario());
         assertEquals(3, c.mqttVersion());
@@ -54,6 +55,7 @@ class LoadGeneratorOptionsTest {
         assertEquals(1000, c.count());
         assertEquals(Duration.ofSeconds(7), c.drainTimeout());
         assertEquals(Duration.ofMillis(1500), c.idleTimeout());
+        assertEquals(2, c.ioThreads());
         assertEquals("mosquitto", c.label());
         assertEquals(Path.of("out/r.json"), c.json());
         // 16 publishers sharing 8,000 msg/s: one message every 2 ms each.

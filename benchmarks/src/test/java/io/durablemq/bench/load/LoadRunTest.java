@@ -71,7 +71,7 @@ class LoadRunTest {
 
     private LoadConfig config(Scenario scenario, int qos, int publishers, int subscribers, long count) {
         return new LoadConfig(new BrokerUrl("127.0.0.1", port), scenario, 3, qos, 64, publishers, subscribers, 20, 0,
-                Duration.ZERO, Duration.ofSeconds(20), count, Duration.ofSeconds(20), Duration.ofSeconds(5), "moquette", null);
+                Duration.ZERO, Duration.ofSeconds(20), count, Duration.ofSeconds(20), Duration.ofSeconds(5), 1, "moquette", null);
     }
 
     private static LoadReport run(LoadConfig config) throws InterruptedException {
@@ -113,7 +113,7 @@ class LoadRunTest {
             closed = socket.getLocalPort();
         }
         LoadConfig c = new LoadConfig(new BrokerUrl("127.0.0.1", closed), Scenario.PAIRS, 5, 1, 64, 1, 1, 10, 0,
-                Duration.ZERO, Duration.ofSeconds(1), 0, Duration.ofSeconds(1), Duration.ofSeconds(1), "", null);
+                Duration.ZERO, Duration.ofSeconds(1), 0, Duration.ofSeconds(1), Duration.ofSeconds(1), 1, "", null);
         LoadRunException e = assertThrows(LoadRunException.class, () -> run(c));
         assertTrue(e.getMessage().contains("could not connect subscriber at tcp://127.0.0.1:" + closed), e.getMessage());
     }

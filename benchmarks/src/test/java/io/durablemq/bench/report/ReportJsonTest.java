@@ -28,7 +28,7 @@ class ReportJsonTest {
         LoadReport.Latency latency = new LoadReport.Latency(base.count(), base.p50(), base.p90(), p99, base.p999(),
                 base.max(), base.mean());
         return new LoadReport(LoadReport.TOOL, label, "2025-11-25T12:00:00Z", "tcp://127.0.0.1:1883", scenario, 5, 1,
-                256, 16, 16, 100, 0, 2, 10, 0,
+                256, 16, 16, 100, 1, 0, 2, 10, 0,
                 new LoadReport.Results(10, "duration", "complete", 1_000, 1_000, 0, 1_000, 1_000 - lost, lost, 0, 0,
                         100, 100, receivedPerSecond),
                 latency, null, List.of());

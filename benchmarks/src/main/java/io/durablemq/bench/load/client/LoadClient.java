@@ -1,5 +1,6 @@
 package io.durablemq.bench.load.client;
 
+import com.hivemq.client.mqtt.MqttClientExecutorConfig;
 import io.durablemq.bench.load.BrokerUrl;
 
 import java.nio.ByteBuffer;
@@ -39,13 +40,24 @@ public interface LoadClient {
     CompletableFuture<Void> disconnect(boolean endSession);
 
     /**
+     * Threads for the network I/O of all clients built with the result: the clients share one
+     * Netty event loop group. Few threads leave more CPU to a broker on the same machine (with
+     * HiveMQ's default, one per core, the generator used about twice the CPU per message on 2 cores).
+     */
+    static MqttClientExecutorConfig executors(int ioThreads) {
+        return MqttClientExecutorConfig.builder().nettyThreads(ioThreads).build();
+    }
+
+    /**
+     * @param executors from {@link #executors(int)}, the same for every client of a run
      * @param onMessage called on the client's I/O thread for every PUBLISH received, including
      *                  ones a resumed session gets before any SUBSCRIBE; must return quickly
      */
-    static LoadClient create(int mqttVersion, BrokerUrl broker, String clientId, Consumer<ByteBuffer> onMessage) {
+    static LoadClient create(int mqttVersion, BrokerUrl broker, String clientId, MqttClientExecutorConfig executors,
+                             Consumer<ByteBuffer> onMessage) {
         return switch (mqttVersion) {
-            case 3 -> new Mqtt3LoadClient(broker, clientId, onMessage);
-            case 5 -> new Mqtt5LoadClient(broker, clientId, onMessage);
+            case 3 -> new Mqtt3LoadClient(broker, clientId, executors, onMessage);
+            case 5 -> new Mqtt5LoadClient(broker, clientId, executors, onMessage);
             default -> throw new IllegalArgumentException("MQTT version must be 3 or 5: " + mqttVersion);
         };
     }

@@ -1,6 +1,7 @@
 package io.durablemq.bench.load.client;
 
 import com.hivemq.client.mqtt.MqttClient;
+import com.hivemq.client.mqtt.MqttClientExecutorConfig;
 import com.hivemq.client.mqtt.MqttGlobalPublishFilter;
 import com.hivemq.client.mqtt.mqtt3.Mqtt3AsyncClient;
 import io.durablemq.bench.load.BrokerUrl;
@@ -16,12 +17,14 @@ final class Mqtt3LoadClient implements LoadClient {
     private final Mqtt3AsyncClient client;
     private volatile boolean persistent;
 
-    Mqtt3LoadClient(BrokerUrl broker, String clientId, Consumer<ByteBuffer> onMessage) {
+    Mqtt3LoadClient(BrokerUrl broker, String clientId, MqttClientExecutorConfig executors,
+                    Consumer<ByteBuffer> onMessage) {
         this.client = MqttClient.builder()
                 .useMqttVersion3()
                 .identifier(clientId)
                 .serverHost(broker.host())
                 .serverPort(broker.port())
+                .executorConfig(executors)
                 .buildAsync();
         client.publishes(MqttGlobalPublishFilter.ALL,
                 publish -> onMessage.accept(publish.getPayload().orElse(ByteBuffer.allocate(0))));

@@ -1,6 +1,7 @@
 package io.durablemq.bench.load.client;
 
 import com.hivemq.client.mqtt.MqttClient;
+import com.hivemq.client.mqtt.MqttClientExecutorConfig;
 import com.hivemq.client.mqtt.MqttGlobalPublishFilter;
 import com.hivemq.client.mqtt.datatypes.MqttQos;
 import com.hivemq.client.mqtt.mqtt5.Mqtt5AsyncClient;
@@ -16,12 +17,14 @@ final class Mqtt5LoadClient implements LoadClient {
 
     private final Mqtt5AsyncClient client;
 
-    Mqtt5LoadClient(BrokerUrl broker, String clientId, Consumer<ByteBuffer> onMessage) {
+    Mqtt5LoadClient(BrokerUrl broker, String clientId, MqttClientExecutorConfig executors,
+                    Consumer<ByteBuffer> onMessage) {
         this.client = MqttClient.builder()
                 .useMqttVersion5()
                 .identifier(clientId)
                 .serverHost(broker.host())
                 .serverPort(broker.port())
+                .executorConfig(executors)
                 .buildAsync();
         // Registered before CONNECT so a resumed session's queued messages are not missed.
         client.publishes(MqttGlobalPublishFilter.ALL,
