@@ -83,6 +83,16 @@ wait_for_port() { # port seconds
   return 1
 }
 
+# Small synchronous writes per second on the disk holding the brokers' data (dd with O_DSYNC):
+# the ceiling of any one-record-per-fsync design, printed beside the results.
+fsync_probe() {
+  local f="$out/data/fsync-probe" secs
+  mkdir -p "$out/data"
+  secs="$(dd if=/dev/zero of="$f" bs=128 count=500 oflag=dsync 2>&1 | awk '/copied/ {for (i = 1; i <= NF; i++) if ($i ~ /^s,?$/) print $(i-1)}')"
+  rm -f "$f"
+  awk -v s="$secs" 'BEGIN { if (s > 0) printf "%.0f", 500 / s; else print "?" }'
+}
+
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do
@@ -162,6 +172,7 @@ fi
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "host: $(uname -srm), $(nproc) cpus, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
   echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "disk: $(fsync_probe) synchronous 128-byte writes/s before (dd oflag=dsync, data folder)"
   echo "java: $(java -version 2>&1 | head -1)"
   echo "mosquitto: $( (mosquitto -h 2>/dev/null || true) | head -1)"
   echo "git: $(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo unknown)"
@@ -237,7 +248,10 @@ for b in $brokers; do
     curl -s --max-time 5 "http://127.0.0.1:${metrics_of[$b]}/metrics" > "$out/logs/$b.metrics.txt" || true
   fi
 done
-echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$out/machine.txt"
+{
+  echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "disk: $(fsync_probe) synchronous 128-byte writes/s after"
+} >> "$out/machine.txt"
 
 java -jar "$loadgen_jar" compare "$out" --baseline mosquitto --markdown "$out/table.md" --svg "$out/chart.svg" \
     --title "DurableMQ vs Mosquitto, $(date -u +%Y-%m-%d), $(nproc) cpus (rounds: $rounds, $duration per run)"
