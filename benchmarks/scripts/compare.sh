@@ -102,6 +102,7 @@ cleanup() {
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
     kill -9 "$pid" 2>/dev/null || true
   done
+  rm -rf "$out/data" # the brokers' stores: large, and nothing to keep once the brokers are gone
 }
 trap cleanup EXIT
 
