@@ -92,7 +92,7 @@ public final class Engine implements AutoCloseable {
                 metrics.commitFailed();
                 sweeperReset();
             }
-        });
+        }, mutex);
         this.sweeper = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "durablemq-sweeper");
             t.setDaemon(true);
@@ -120,6 +120,20 @@ public final class Engine implements AutoCloseable {
     public RecoveryReport recoveryReport() {
         synchronized (mutex) {
             return recoveryReport;
+        }
+    }
+
+    /** The state of one session, or null if there is none. */
+    public SessionSnapshot session(String clientId) {
+        synchronized (mutex) {
+            EngineSession s = sessions.get(clientId);
+            if (s == null) {
+                return null;
+            }
+            Map<Integer, InflightState> inflight = new java.util.LinkedHashMap<>();
+            s.inflight.forEach((id, e) -> inflight.put(id, e.state()));
+            return new SessionSnapshot(s.clientId, s.isOnline(), s.expirySeconds, s.subscriptions.size(),
+                    s.queue.size(), s.queuedBytes, inflight, s.qos2Received.size());
         }
     }
 

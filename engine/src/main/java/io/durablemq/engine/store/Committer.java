@@ -15,6 +15,9 @@ import java.util.List;
  * on the disk the next batch fills up, so the fsync cost is shared by everything that arrived
  * meanwhile.
  *
+ * <p>Writes of one logical operation must be appended while holding the lock passed in
+ * (the owner's own lock), so they always land in the same batch.
+ *
  * <p>A failed write poisons its epoch: every batch built on top of it (whose writes assumed
  * it) fails too, until the owner calls {@link #reset()} after re-reading the store.
  */
@@ -52,15 +55,21 @@ public final class Committer implements AutoCloseable {
 
     private final Store store;
     private final Observer observer;
-    private final Object lock = new Object();
+    /**
+     * The owner's lock: every caller appends all writes of one operation while holding it,
+     * and the batch is swapped only under it, so a batch boundary never falls inside an
+     * operation (its writes are atomic together).
+     */
+    private final Object lock;
     private final Thread thread;
     private Batch open;
     private long epoch;
     private long failedEpoch = -1;
     private boolean closing;
 
-    public Committer(Store store, Observer observer) {
+    public Committer(Store store, Observer observer, Object lock) {
         this.store = store;
+        this.lock = lock;
         this.observer = observer;
         this.open = new Batch(0);
         this.thread = new Thread(this::run, "durablemq-committer");

@@ -179,6 +179,13 @@ public final class Store implements AutoCloseable {
         try {
             byte[] version = db.get(handle(StoreColumn.META), StoreFormat.VERSION_KEY);
             if (version == null) {
+                if (!fresh && allColumnsEmpty()) {
+                    // A crash between creating the column families and writing the format
+                    // record leaves an empty store: nothing to lose, so finish creating it.
+                    log.warn("store in {} was never fully created (no format record, no data): creating it now",
+                            dir.toAbsolutePath());
+                    fresh = true;
+                }
                 if (!fresh) {
                     throw new StoreOpenException(StoreOpenException.Reason.CORRUPT, dir,
                             "DurableMQ's column families are there but the format version record is missing", null);
@@ -209,6 +216,18 @@ public final class Store implements AutoCloseable {
         } catch (RocksDBException e) {
             throw classify(dir, e);
         }
+    }
+
+    private boolean allColumnsEmpty() {
+        for (StoreColumn c : StoreColumn.values()) {
+            try (RocksIterator it = db.newIterator(handle(c))) {
+                it.seekToFirst();
+                if (it.isValid()) {
+                    return false;
+                }
+            }
+        }
+        return true;
     }
 
     public Path dir() {

@@ -1,0 +1,11 @@
+package io.durablemq.engine;
+
+import io.durablemq.engine.delivery.InflightState;
+
+import java.util.Map;
+
+/** A read-only view of one session for operators and tests. */
+public record SessionSnapshot(String clientId, boolean online, long expirySeconds, int subscriptions,
+                              int queuedMessages, long queuedBytes, Map<Integer, InflightState> inflight,
+                              int qos2Received) {
+}

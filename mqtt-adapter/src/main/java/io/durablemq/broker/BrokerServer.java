@@ -1,0 +1,168 @@
+package io.durablemq.broker;
+
+import io.durablemq.broker.config.BrokerConfig;
+import io.durablemq.broker.config.BrokerConfigException;
+import io.durablemq.broker.interceptor.InterceptorBus;
+import io.durablemq.broker.listener.Listeners;
+import io.durablemq.broker.listener.Transport;
+import io.durablemq.broker.metrics.Binders;
+import io.durablemq.broker.metrics.BrokerMetrics;
+import io.durablemq.broker.metrics.MetricsServer;
+import io.durablemq.broker.protocol.ProtocolContext;
+import io.durablemq.broker.security.AccessControl;
+import io.durablemq.broker.tls.SslContexts;
+import io.durablemq.engine.Engine;
+import io.durablemq.engine.RecoveryReport;
+import io.durablemq.engine.store.StoreOpenException;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.netty.handler.ssl.SslContext;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.util.ArrayDeque;
+import java.util.Deque;
+
+/**
+ * The whole broker, embeddable: metrics endpoint, security, interceptors, engine, listeners.
+ * {@link #start} returns once every listener accepts clients; {@link #close} stops gracefully
+ * (stop accepting, close connections, let session detaches finish, close the engine, which
+ * flushes). Ports configured as 0 are bound to free ports, readable from the accessors.
+ */
+public final class BrokerServer implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(BrokerServer.class);
+    private static final long CLOSE_CONNECTIONS_TIMEOUT_MILLIS = 5_000;
+
+    private final BrokerConfig config;
+    private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    /** What to close on stop, last opened first. */
+    private final Deque<AutoCloseable> opened = new ArrayDeque<>();
+    private volatile boolean ready;
+    private volatile boolean closed;
+    private MetricsServer metricsServer;
+    private Engine engine;
+    private ProtocolContext protocol;
+    private Listeners listeners;
+
+    private BrokerServer(BrokerConfig config) {
+        this.config = config;
+    }
+
+    /** Starts a broker; on failure everything already started is stopped again. */
+    public static BrokerServer start(BrokerConfig config)
+            throws BrokerConfigException, StoreOpenException, IOException, InterruptedException {
+        BrokerServer server = new BrokerServer(config);
+        try {
+            server.startAll();
+            return server;
+        } catch (BrokerConfigException | StoreOpenException | IOException | InterruptedException | RuntimeException e) {
+            server.close();
+            throw e;
+        }
+    }
+
+    private void startAll() throws BrokerConfigException, StoreOpenException, IOException, InterruptedException {
+        opened.push(registry::close);
+        opened.push(new Binders(registry));
+        if (config.metricsPort() != 0) {
+            // Up before recovery, so /health answers and /ready says 503 while the store opens.
+            metricsServer = MetricsServer.start(config.metricsHost(), config.metricsPort(), registry, this::isReady);
+            opened.push(metricsServer);
+        }
+        AccessControl access = AccessControl.fromConfig(config, registry);
+        InterceptorBus interceptors = InterceptorBus.fromConfig(config, registry);
+        opened.push(interceptors);
+        SslContext ssl = config.sslPort() != BrokerConfig.DISABLED || config.secureWebsocketPort() != BrokerConfig.DISABLED
+                ? SslContexts.serverContext(config.tls()) : null;
+
+        LOG.info("opening store in {} (durability {})", config.dataPath().toAbsolutePath(), config.durability());
+        engine = Engine.open(config.toEngineConfig(), registry);
+        opened.push(engine);
+        RecoveryReport report = engine.recoveryReport();
+        LOG.info("store recovered in {} ms: {} sessions, {} subscriptions, {} queued and {} in-flight messages, "
+                        + "{} retained", report.duration().toMillis(), report.sessions(), report.subscriptions(),
+                report.queuedMessages(), report.inflightMessages(), report.retainedMessages());
+
+        protocol = new ProtocolContext(engine, config.limits(), access, interceptors, new BrokerMetrics(registry));
+        Transport transport = Transport.create(0);
+        opened.push(transport);
+        listeners = new Listeners(transport, protocol, config.host());
+        opened.push(() -> protocol.closeAllConnections(CLOSE_CONNECTIONS_TIMEOUT_MILLIS));
+        opened.push(listeners);
+        if (config.port() != BrokerConfig.DISABLED) {
+            listeners.bind(Listeners.Kind.TCP, config.port(), null, null);
+        }
+        if (config.sslPort() != BrokerConfig.DISABLED) {
+            listeners.bind(Listeners.Kind.TLS, config.sslPort(), ssl, null);
+        }
+        if (config.websocketPort() != BrokerConfig.DISABLED) {
+            listeners.bind(Listeners.Kind.WEBSOCKET, config.websocketPort(), null, config.websocketPath());
+        }
+        if (config.secureWebsocketPort() != BrokerConfig.DISABLED) {
+            listeners.bind(Listeners.Kind.SECURE_WEBSOCKET, config.secureWebsocketPort(), ssl, config.websocketPath());
+        }
+        String hint = config.loopbackHint();
+        if (hint != null && config.configFile() == null) { // with a file, the config reader already said so
+            LOG.info(hint);
+        }
+        ready = true;
+        LOG.info("DurableMQ broker ready");
+    }
+
+    /** True once the store is open and recovered and the listeners accept clients, until stop begins. */
+    public boolean isReady() {
+        return ready;
+    }
+
+    public int mqttPort() {
+        return listeners == null ? -1 : listeners.port(Listeners.Kind.TCP);
+    }
+
+    public int sslPort() {
+        return listeners == null ? -1 : listeners.port(Listeners.Kind.TLS);
+    }
+
+    public int websocketPort() {
+        return listeners == null ? -1 : listeners.port(Listeners.Kind.WEBSOCKET);
+    }
+
+    public int secureWebsocketPort() {
+        return listeners == null ? -1 : listeners.port(Listeners.Kind.SECURE_WEBSOCKET);
+    }
+
+    /** The metrics endpoint's port, or -1 when disabled. */
+    public int metricsPort() {
+        return metricsServer == null ? -1 : metricsServer.port();
+    }
+
+    public PrometheusMeterRegistry meterRegistry() {
+        return registry;
+    }
+
+    public BrokerConfig config() {
+        return config;
+    }
+
+    /** Graceful stop; safe to call more than once and from a shutdown hook. */
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        ready = false;
+        if (!opened.isEmpty()) {
+            LOG.info("stopping broker");
+        }
+        while (!opened.isEmpty()) {
+            AutoCloseable next = opened.pop();
+            try {
+                next.close();
+            } catch (Exception e) {
+                LOG.warn("error while stopping {}: {}", next, e.toString());
+            }
+        }
+        LOG.info("broker stopped");
+    }
+}

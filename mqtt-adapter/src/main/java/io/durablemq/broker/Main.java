@@ -1,0 +1,91 @@
+package io.durablemq.broker;
+
+import io.durablemq.broker.config.BrokerConfig;
+import io.durablemq.broker.config.BrokerConfigException;
+import io.durablemq.broker.security.PasswdCommand;
+import io.durablemq.engine.store.StoreOpenException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+
+/**
+ * {@code durablemq [--config FILE]}: runs the broker until SIGTERM / SIGINT, then stops it
+ * gracefully (stop accepting, close connections, close the store) and exits 0.
+ * Exit codes: 0 stopped normally, 1 the store could not be opened or a listener could not
+ * start, 2 bad command line or config file.
+ */
+@Command(name = "durablemq", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+        subcommands = {PasswdCommand.class},
+        description = "DurableMQ: an MQTT 3.1.1/5.0 broker that never loses an acknowledged message.",
+        footer = "The config file uses Moquette's format and keys; see mqtt-adapter/CONFIG.md.")
+public final class Main implements Callable<Integer> {
+    private static final Logger LOG = LoggerFactory.getLogger(Main.class);
+
+    @Option(names = {"-c", "--config"}, paramLabel = "FILE",
+            description = "Moquette-format config file (default: built-in defaults, data in ./data, port 1883).")
+    private Path configFile;
+
+    public static void main(String[] args) {
+        int code = new CommandLine(new Main()).execute(args);
+        if (code != 0) {
+            System.exit(code);
+        }
+    }
+
+    @Override
+    public Integer call() throws InterruptedException {
+        BrokerConfig config;
+        try {
+            config = configFile == null ? BrokerConfig.defaults() : BrokerConfig.load(configFile);
+        } catch (BrokerConfigException e) {
+            LOG.error("bad configuration: {}", e.getMessage());
+            return 2;
+        }
+        BrokerServer server;
+        try {
+            server = BrokerServer.start(config);
+        } catch (BrokerConfigException e) {
+            LOG.error("bad configuration: {}", e.getMessage());
+            return 2;
+        } catch (StoreOpenException e) {
+            LOG.error("cannot open the store: {}", e.getMessage());
+            return 1;
+        } catch (Exception e) {
+            LOG.error("broker failed to start: {}", e.toString(), e);
+            return 1;
+        }
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runnable stop = () -> {
+            server.close();
+            stopped.countDown();
+        };
+        // SIGTERM/SIGINT: stop gracefully and exit 0 (a plain shutdown hook would leave exit status 143).
+        boolean signals = TerminationSignals.install(() -> {
+            LOG.info("termination signal received, shutting down");
+            stop.run();
+            System.exit(0);
+        });
+        // Covers System.exit from elsewhere and platforms without signal handling.
+        Runtime.getRuntime().addShutdownHook(new Thread(stop, "durablemq-shutdown"));
+        if (!signals) {
+            LOG.debug("signal handlers unavailable; relying on the shutdown hook");
+        }
+        stopped.await();
+        return 0;
+    }
+
+    /** Version from the jar manifest (Implementation-Version), else "development". */
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            String v = Main.class.getPackage().getImplementationVersion();
+            return new String[]{"DurableMQ broker " + (v == null ? "(development build)" : v)};
+        }
+    }
+}

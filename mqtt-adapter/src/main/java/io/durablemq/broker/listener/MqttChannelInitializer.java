@@ -1,0 +1,60 @@
+package io.durablemq.broker.listener;
+
+import io.durablemq.broker.protocol.MqttConnection;
+import io.durablemq.broker.protocol.ProtocolContext;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelPipeline;
+import io.netty.channel.socket.SocketChannel;
+import io.netty.handler.codec.http.HttpObjectAggregator;
+import io.netty.handler.codec.http.HttpServerCodec;
+import io.netty.handler.codec.http.websocketx.WebSocketServerProtocolConfig;
+import io.netty.handler.codec.http.websocketx.WebSocketServerProtocolHandler;
+import io.netty.handler.codec.mqtt.MqttDecoder;
+import io.netty.handler.codec.mqtt.MqttEncoder;
+import io.netty.handler.flush.FlushConsolidationHandler;
+import io.netty.handler.ssl.SslContext;
+
+/**
+ * The pipeline of one client connection:
+ * [TLS] -> [HTTP + WebSocket handshake -> binary frames] -> flush consolidation -> MQTT decoder /
+ * encoder -> {@link MqttConnection} (the keep-alive idle handler is inserted after CONNECT).
+ */
+final class MqttChannelInitializer extends ChannelInitializer<SocketChannel> {
+    /** The WebSocket subprotocols of MQTT 3.1.1/5.0 ("mqtt") and of MQTT 3.1 ("mqttv3.1"). */
+    static final String SUBPROTOCOLS = "mqtt,mqttv3.1";
+
+    private final ProtocolContext context;
+    private final SslContext ssl;
+    private final String websocketPath;
+
+    /** @param websocketPath null for a plain MQTT byte-stream listener */
+    MqttChannelInitializer(ProtocolContext context, SslContext ssl, String websocketPath) {
+        this.context = context;
+        this.ssl = ssl;
+        this.websocketPath = websocketPath;
+    }
+
+    @Override
+    protected void initChannel(SocketChannel ch) {
+        int maxPacket = context.limits().maxPacketSize();
+        ChannelPipeline p = ch.pipeline();
+        if (ssl != null) {
+            p.addLast("tls", ssl.newHandler(ch.alloc()));
+        }
+        if (websocketPath != null) {
+            p.addLast("http", new HttpServerCodec());
+            p.addLast("http-aggregator", new HttpObjectAggregator(64 * 1024));
+            p.addLast("websocket", new WebSocketServerProtocolHandler(WebSocketServerProtocolConfig.newBuilder()
+                    .websocketPath(websocketPath)
+                    .subprotocols(SUBPROTOCOLS)
+                    .maxFramePayloadLength(maxPacket)
+                    .handshakeTimeoutMillis(context.limits().connectTimeout().toMillis())
+                    .build()));
+            p.addLast("websocket-mqtt", new WebSocketMqttFrames());
+        }
+        p.addLast("flush", new FlushConsolidationHandler(256, true));
+        p.addLast("mqtt-decoder", new MqttDecoder(maxPacket, context.limits().maxClientIdLength()));
+        p.addLast("mqtt-encoder", MqttEncoder.INSTANCE);
+        p.addLast(MqttConnection.NAME, new MqttConnection(context));
+    }
+}

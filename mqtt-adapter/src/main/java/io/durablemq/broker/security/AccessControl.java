@@ -1,0 +1,262 @@
+package io.durablemq.broker.security;
+
+import io.durablemq.broker.config.BrokerConfig;
+import io.durablemq.broker.config.BrokerConfigException;
+import io.durablemq.broker.config.PluginLoader;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.moquette.broker.security.IAuthenticator;
+import io.moquette.broker.security.IAuthorizatorPolicy;
+import io.moquette.broker.subscriptions.Topic;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.Arrays;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * Who may connect, publish and subscribe. Built from the Moquette keys: {@code allow_anonymous},
+ * {@code password_file} or {@code authenticator_class} for logins, {@code acl_file} or
+ * {@code authorizator_class} for topics (a class, when given, wins over the file, as in
+ * Moquette). With no authorization configured everything is allowed.
+ * <p>
+ * Fails closed: a plugin that throws denies. Failed logins are logged without the password and
+ * counted in {@code durablemq_auth_failures_total{reason}}; denied publishes and subscriptions
+ * in {@code durablemq_acl_denied_total{action}}.
+ * <p>
+ * Thread-safe. {@link #authenticate} may take hundreds of milliseconds on a PBKDF2 password's
+ * first check: on a Netty event loop use {@link #authenticateAsync}.
+ */
+public final class AccessControl {
+
+    private static final Logger LOG = LoggerFactory.getLogger(AccessControl.class);
+
+    /** Why a login was refused; the {@code reason} tag of the failure counter. */
+    public enum Failure { ANONYMOUS_REFUSED, UNKNOWN_USER, BAD_PASSWORD, REJECTED, ERROR, OVERLOADED }
+
+    /** Logins waiting for a check thread beyond this are refused (reason overloaded), never queued without bound. */
+    static final int MAX_PENDING_LOGINS = 10_000;
+
+    private final boolean allowAnonymous;
+    private final IAuthenticator authenticator;
+    private final IAuthorizatorPolicy authorizator;
+    private final Map<Failure, Counter> failures = new EnumMap<>(Failure.class);
+    private final Counter deniedPublish;
+    private final Counter deniedSubscribe;
+    /** Runs password checks off the network threads; created on first use. */
+    private volatile ExecutorService checkers;
+
+    /**
+     * @param authenticator null: every user name and password is accepted (Moquette's behaviour
+     *                      without password_file), unless anonymous access is off, then none is
+     * @param authorizator  null: everything is allowed
+     */
+    public AccessControl(boolean allowAnonymous, IAuthenticator authenticator, IAuthorizatorPolicy authorizator,
+                         MeterRegistry registry) {
+        this.allowAnonymous = allowAnonymous;
+        this.authenticator = authenticator;
+        this.authorizator = authorizator;
+        for (Failure f : Failure.values()) {
+            failures.put(f, Counter.builder("durablemq.auth.failures")
+                    .description("CONNECTs refused for bad or missing credentials")
+                    .tag("reason", f.name().toLowerCase(Locale.ROOT))
+                    .register(registry));
+        }
+        deniedPublish = Counter.builder("durablemq.acl.denied").description("publishes and subscriptions refused by ACL")
+                .tag("action", "publish").register(registry);
+        deniedSubscribe = Counter.builder("durablemq.acl.denied").description("publishes and subscriptions refused by ACL")
+                .tag("action", "subscribe").register(registry);
+    }
+
+    public static AccessControl fromConfig(BrokerConfig config, MeterRegistry registry) throws BrokerConfigException {
+        IAuthenticator authenticator = null;
+        if (config.authenticatorClass() != null) {
+            authenticator = PluginLoader.load("authenticator_class", config.authenticatorClass(),
+                    IAuthenticator.class, config);
+            if (config.passwordFile() != null) {
+                LOG.warn("both authenticator_class and password_file are set: {} is used, {} is not read",
+                        config.authenticatorClass(), config.passwordFile());
+            }
+            LOG.info("logins checked by {}", config.authenticatorClass());
+        } else if (config.passwordFile() != null) {
+            PasswordFile file = PasswordFile.read(config.passwordFile());
+            authenticator = new PasswordAuthenticator(file);
+            LOG.info("logins checked against {} ({} users)", file.path(), file.size());
+            List<String> legacy = file.legacyUsers();
+            if (!legacy.isEmpty()) {
+                LOG.warn("{}: {} user(s) use Moquette's unsalted SHA-256 format ({}); re-set them with "
+                        + "'durablemq passwd {} USER' to store a salted PBKDF2 hash", file.path(), legacy.size(),
+                        legacy.size() <= 5 ? String.join(", ", legacy) : String.join(", ", legacy.subList(0, 5)) + ", ...",
+                        file.path());
+            }
+        }
+        IAuthorizatorPolicy authorizator = null;
+        if (config.authorizatorClass() != null) {
+            authorizator = PluginLoader.load("authorizator_class", config.authorizatorClass(),
+                    IAuthorizatorPolicy.class, config);
+            if (config.aclFile() != null) {
+                LOG.warn("both authorizator_class and acl_file are set: {} is used, {} is not read",
+                        config.authorizatorClass(), config.aclFile());
+            }
+            LOG.info("topic access checked by {}", config.authorizatorClass());
+        } else if (config.aclFile() != null) {
+            AclRules rules = AclRules.read(config.aclFile());
+            authorizator = rules;
+            LOG.info("topic access checked against {} ({} rules)", config.aclFile(), rules.ruleCount());
+        } else {
+            LOG.info("no acl_file nor authorizator_class: every client may publish and subscribe to every topic");
+        }
+        if (config.allowAnonymous()) {
+            LOG.info("anonymous clients (no user name) are accepted; set 'allow_anonymous false' to refuse them");
+        }
+        return new AccessControl(config.allowAnonymous(), authenticator, authorizator, registry);
+    }
+
+    /**
+     * Checks a CONNECT's credentials. A null user name is an anonymous client. Never logs the password.
+     */
+    public boolean authenticate(String clientId, String username, byte[] password) {
+        if (username == null) {
+            if (allowAnonymous) {
+                return true;
+            }
+            return fail(Failure.ANONYMOUS_REFUSED, clientId, null, null);
+        }
+        if (authenticator == null) {
+            return allowAnonymous || fail(Failure.REJECTED, clientId, username,
+                    "no password_file nor authenticator_class is configured and allow_anonymous is false");
+        }
+        try {
+            if (authenticator instanceof PasswordAuthenticator passwords) {
+                return switch (passwords.verify(username, password)) {
+                    case OK -> true;
+                    case UNKNOWN_USER -> fail(Failure.UNKNOWN_USER, clientId, username, null);
+                    case BAD_PASSWORD -> fail(Failure.BAD_PASSWORD, clientId, username, null);
+                };
+            }
+            return authenticator.checkValid(clientId, username, password)
+                    || fail(Failure.REJECTED, clientId, username, "refused by " + authenticator.getClass().getName());
+        } catch (RuntimeException | LinkageError e) {
+            LOG.error("authenticator {} threw for client '{}' user '{}'; login refused",
+                    authenticator.getClass().getName(), clientId, username, e);
+            return fail(Failure.ERROR, clientId, username, e.toString());
+        }
+    }
+
+    /**
+     * {@link #authenticate} on a small pool of checker threads, for callers on a Netty event loop:
+     * a PBKDF2 check or a remote authenticator plugin must not stall other connections. Anonymous
+     * logins and configurations without an authenticator complete at once. The password array is
+     * copied, so the caller may clear its own. Complete the CONNECT on the channel's event loop,
+     * e.g. {@code future.whenCompleteAsync(..., channel.eventLoop())}.
+     */
+    public CompletableFuture<Boolean> authenticateAsync(String clientId, String username, byte[] password) {
+        if (username == null || authenticator == null) {
+            return CompletableFuture.completedFuture(authenticate(clientId, username, password));
+        }
+        byte[] copy = password == null ? null : password.clone();
+        try {
+            return CompletableFuture.supplyAsync(() -> {
+                try {
+                    return authenticate(clientId, username, copy);
+                } finally {
+                    if (copy != null) {
+                        Arrays.fill(copy, (byte) 0);
+                    }
+                }
+            }, checkers());
+        } catch (RejectedExecutionException e) {
+            return CompletableFuture.completedFuture(fail(Failure.OVERLOADED, clientId, username,
+                    MAX_PENDING_LOGINS + " logins are already waiting for a check"));
+        }
+    }
+
+    private ExecutorService checkers() {
+        ExecutorService e = checkers;
+        if (e == null) {
+            synchronized (this) {
+                e = checkers;
+                if (e == null) {
+                    AtomicInteger n = new AtomicInteger();
+                    int threads = Math.max(1, Math.min(4, Runtime.getRuntime().availableProcessors() / 2));
+                    e = new ThreadPoolExecutor(threads, threads, 0, TimeUnit.MILLISECONDS,
+                            new ArrayBlockingQueue<>(MAX_PENDING_LOGINS), r -> {
+                                Thread t = new Thread(r, "durablemq-auth-" + n.incrementAndGet());
+                                t.setDaemon(true);
+                                return t;
+                            });
+                    checkers = e;
+                }
+            }
+        }
+        return e;
+    }
+
+    private boolean fail(Failure failure, String clientId, String username, String detail) {
+        failures.get(failure).increment();
+        LOG.warn("login refused ({}): client '{}' user {}{}", failure.name().toLowerCase(Locale.ROOT), clientId,
+                username == null ? "(none)" : "'" + username + "'", detail == null ? "" : ": " + detail);
+        return false;
+    }
+
+    /** May the client publish to this topic name (also used for its will message)? */
+    public boolean canPublish(String clientId, String username, String topic) {
+        if (authorizator == null) {
+            return true;
+        }
+        boolean ok = check(true, clientId, username, topic);
+        if (!ok) {
+            deniedPublish.increment();
+            LOG.debug("publish to '{}' denied for client '{}' user '{}'", topic, clientId, username);
+        }
+        return ok;
+    }
+
+    /** May the client subscribe to this filter? For {@code $share/group/filter} the filter is checked. */
+    public boolean canSubscribe(String clientId, String username, String topicFilter) {
+        if (authorizator == null) {
+            return true;
+        }
+        boolean ok = check(false, clientId, username, sharedFilterTarget(topicFilter));
+        if (!ok) {
+            deniedSubscribe.increment();
+            LOG.debug("subscription to '{}' denied for client '{}' user '{}'", topicFilter, clientId, username);
+        }
+        return ok;
+    }
+
+    private boolean check(boolean write, String clientId, String username, String topic) {
+        try {
+            if (authorizator instanceof AclRules acl) {
+                return write ? acl.canPublish(clientId, username, topic) : acl.canSubscribe(clientId, username, topic);
+            }
+            Topic t = new Topic(topic);
+            return write ? authorizator.canWrite(t, username, clientId) : authorizator.canRead(t, username, clientId);
+        } catch (RuntimeException | LinkageError e) {
+            LOG.error("authorizator {} threw for client '{}' topic '{}'; access denied",
+                    authorizator.getClass().getName(), clientId, topic, e);
+            return false;
+        }
+    }
+
+    /** {@code $share/group/a/b} -> {@code a/b}; anything else unchanged. */
+    static String sharedFilterTarget(String filter) {
+        if (filter.startsWith("$share/")) {
+            int slash = filter.indexOf('/', "$share/".length());
+            if (slash > 0) {
+                return filter.substring(slash + 1);
+            }
+        }
+        return filter;
+    }
+}

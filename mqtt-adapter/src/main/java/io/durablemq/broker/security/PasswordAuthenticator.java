@@ -1,0 +1,85 @@
+package io.durablemq.broker.security;
+
+import io.moquette.broker.security.IAuthenticator;
+
+import javax.crypto.Mac;
+import javax.crypto.spec.SecretKeySpec;
+import java.security.GeneralSecurityException;
+import java.security.MessageDigest;
+import java.security.SecureRandom;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Checks user names and passwords against a {@link PasswordFile}.
+ * <p>
+ * PBKDF2 is slow on purpose (hundreds of milliseconds at the default iterations), too slow to
+ * repeat for every reconnect of a device fleet. A password that verified once is remembered as
+ * an HMAC under a key that exists only in this process's memory, so a reconnect costs
+ * microseconds while a password file that leaks still costs an attacker the full PBKDF2.
+ */
+public final class PasswordAuthenticator implements IAuthenticator {
+
+    /** Result of a check, for logs and the failure counter. */
+    public enum Outcome { OK, UNKNOWN_USER, BAD_PASSWORD }
+
+    private static final int MAX_CACHED = 10_000;
+
+    private final PasswordFile file;
+    private final byte[] processKey = new byte[32];
+    private final Map<String, byte[]> verified = new ConcurrentHashMap<>();
+    /** Checked for unknown users, as costly as the file's real entries. */
+    private final PasswordHash dummy;
+
+    public PasswordAuthenticator(PasswordFile file) {
+        this.file = file;
+        new SecureRandom().nextBytes(processKey);
+        int iterations = file.maxPbkdf2Iterations();
+        dummy = iterations > 0 ? PasswordHash.pbkdf2("dummy".toCharArray(), iterations)
+                : PasswordHash.Sha256Hex.of(new byte[] {0});
+    }
+
+    public Outcome verify(String username, byte[] password) {
+        PasswordHash stored = username == null ? null : file.get(username);
+        byte[] pw = password == null ? new byte[0] : password;
+        if (stored == null) {
+            // Spend comparable time, so response time does not reveal which user names exist.
+            dummy.matches(pw);
+            return Outcome.UNKNOWN_USER;
+        }
+        byte[] mac = mac(username, pw);
+        byte[] known = verified.get(username);
+        if (known != null && MessageDigest.isEqual(known, mac)) {
+            return Outcome.OK;
+        }
+        if (!stored.matches(pw)) {
+            return Outcome.BAD_PASSWORD;
+        }
+        if (verified.size() >= MAX_CACHED) {
+            verified.clear();
+        }
+        verified.put(username, mac);
+        return Outcome.OK;
+    }
+
+    @Override
+    public boolean checkValid(String clientId, String username, byte[] password) {
+        return verify(username, password) == Outcome.OK;
+    }
+
+    private byte[] mac(String username, byte[] password) {
+        try {
+            Mac m = Mac.getInstance("HmacSHA256");
+            m.init(new SecretKeySpec(processKey, "HmacSHA256"));
+            m.update(username.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            m.update((byte) 0);
+            return m.doFinal(password);
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException("the JDK lacks HmacSHA256", e);
+        }
+    }
+
+    PasswordFile file() {
+        return file;
+    }
+}

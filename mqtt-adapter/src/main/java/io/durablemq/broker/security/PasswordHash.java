@@ -1,0 +1,192 @@
+package io.durablemq.broker.security;
+
+import javax.crypto.SecretKeyFactory;
+import javax.crypto.spec.PBEKeySpec;
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.security.GeneralSecurityException;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.security.SecureRandom;
+import java.util.Arrays;
+import java.util.Base64;
+import java.util.HexFormat;
+import java.util.Locale;
+
+/**
+ * A stored password as written after {@code user:} in a password file. Two formats:
+ * <ul>
+ *   <li>{@code 64 hex digits}: Moquette's unsalted SHA-256 of the password bytes. Read for
+ *       compatibility only: fast to brute-force, never written.</li>
+ *   <li>{@code $pbkdf2-sha256$ITERATIONS$SALT$HASH}: PBKDF2-HMAC-SHA256 (the JDK's
+ *       {@code PBKDF2WithHmacSHA256}) over the UTF-8 password, SALT and HASH in Base64 (padding
+ *       optional). The default for new entries.</li>
+ * </ul>
+ */
+public sealed interface PasswordHash permits PasswordHash.Sha256Hex, PasswordHash.Pbkdf2 {
+
+    String PBKDF2_PREFIX = "$pbkdf2-sha256$";
+    /** OWASP's 2023 recommendation for PBKDF2-HMAC-SHA256. */
+    int DEFAULT_ITERATIONS = 600_000;
+    int MIN_ITERATIONS = 1_000;
+    int SALT_BYTES = 16;
+    int HASH_BYTES = 32;
+
+    /** Checks an MQTT password (raw bytes from CONNECT). Constant-time in the comparison. */
+    boolean matches(byte[] password);
+
+    /** The text stored in the password file. */
+    String encoded();
+
+    /** Parses the part after {@code user:}; the message of the exception says what is wrong. */
+    static PasswordHash parse(String text) {
+        String t = text.strip();
+        if (t.startsWith(PBKDF2_PREFIX)) {
+            return Pbkdf2.parse(t);
+        }
+        if (t.startsWith("$")) {
+            throw new IllegalArgumentException("unknown hash format '" + t.substring(0, t.indexOf('$', 1) + 1)
+                    + "' (expected " + PBKDF2_PREFIX + " or a 64-digit SHA-256 hex)");
+        }
+        if (t.length() != 64 || !t.chars().allMatch(c -> Character.digit(c, 16) >= 0)) {
+            throw new IllegalArgumentException("not a 64-digit SHA-256 hex nor a " + PBKDF2_PREFIX + " hash");
+        }
+        return new Sha256Hex(HexFormat.of().parseHex(t.toLowerCase(Locale.ROOT)));
+    }
+
+    /** A new salted hash of {@code password} (UTF-8 text). */
+    static Pbkdf2 pbkdf2(char[] password, int iterations) {
+        byte[] salt = new byte[SALT_BYTES];
+        new SecureRandom().nextBytes(salt);
+        return new Pbkdf2(iterations, salt, Pbkdf2.derive(password, salt, iterations));
+    }
+
+    /** Moquette's format: SHA-256 of the password bytes. */
+    record Sha256Hex(byte[] digest) implements PasswordHash {
+        public Sha256Hex {
+            digest = digest.clone();
+        }
+
+        public static Sha256Hex of(byte[] password) {
+            return new Sha256Hex(sha256(password));
+        }
+
+        @Override
+        public boolean matches(byte[] password) {
+            return MessageDigest.isEqual(digest, sha256(password));
+        }
+
+        @Override
+        public String encoded() {
+            return HexFormat.of().formatHex(digest);
+        }
+
+        private static byte[] sha256(byte[] data) {
+            try {
+                return MessageDigest.getInstance("SHA-256").digest(data);
+            } catch (NoSuchAlgorithmException e) {
+                throw new IllegalStateException("the JDK lacks SHA-256", e);
+            }
+        }
+
+        @Override
+        public String toString() {
+            return "Sha256Hex[****]";
+        }
+    }
+
+    /** Salted, slow: PBKDF2-HMAC-SHA256. */
+    record Pbkdf2(int iterations, byte[] salt, byte[] hash) implements PasswordHash {
+        public Pbkdf2 {
+            if (iterations < MIN_ITERATIONS) {
+                throw new IllegalArgumentException("iterations must be at least " + MIN_ITERATIONS + ": " + iterations);
+            }
+            if (salt.length < 8) {
+                throw new IllegalArgumentException("salt must be at least 8 bytes");
+            }
+            if (hash.length < 16) {
+                throw new IllegalArgumentException("hash must be at least 16 bytes");
+            }
+            salt = salt.clone();
+            hash = hash.clone();
+        }
+
+        static Pbkdf2 parse(String t) {
+            String[] parts = t.substring(PBKDF2_PREFIX.length()).split("\\$", -1);
+            if (parts.length != 3) {
+                throw new IllegalArgumentException("expected " + PBKDF2_PREFIX + "ITERATIONS$SALT$HASH");
+            }
+            int iterations;
+            try {
+                iterations = Integer.parseInt(parts[0]);
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("iterations '" + parts[0] + "' is not a number");
+            }
+            try {
+                Base64.Decoder b64 = Base64.getDecoder();
+                return new Pbkdf2(iterations, b64.decode(parts[1]), b64.decode(parts[2]));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("bad " + PBKDF2_PREFIX + " hash: " + e.getMessage());
+            }
+        }
+
+        @Override
+        public boolean matches(byte[] password) {
+            char[] chars = utf8(password);
+            if (chars == null) {
+                // Not UTF-8 text: no password set with the passwd command can be this one. Still spend
+                // the same time, so the answer does not tell how far the check got.
+                derive(new char[] {'x'}, salt, iterations);
+                return false;
+            }
+            try {
+                return MessageDigest.isEqual(hash, derive(chars, salt, iterations, hash.length));
+            } finally {
+                Arrays.fill(chars, '\0');
+            }
+        }
+
+        static byte[] derive(char[] password, byte[] salt, int iterations) {
+            return derive(password, salt, iterations, HASH_BYTES);
+        }
+
+        static byte[] derive(char[] password, byte[] salt, int iterations, int length) {
+            PBEKeySpec spec = new PBEKeySpec(password, salt, iterations, length * 8);
+            try {
+                return SecretKeyFactory.getInstance("PBKDF2WithHmacSHA256").generateSecret(spec).getEncoded();
+            } catch (GeneralSecurityException e) {
+                throw new IllegalStateException("the JDK lacks PBKDF2WithHmacSHA256", e);
+            } finally {
+                spec.clearPassword();
+            }
+        }
+
+        private static char[] utf8(byte[] password) {
+            try {
+                CharBuffer cb = StandardCharsets.UTF_8.newDecoder()
+                        .onMalformedInput(CodingErrorAction.REPORT)
+                        .onUnmappableCharacter(CodingErrorAction.REPORT)
+                        .decode(ByteBuffer.wrap(password));
+                char[] out = new char[cb.remaining()];
+                cb.get(out);
+                return out;
+            } catch (CharacterCodingException e) {
+                return null;
+            }
+        }
+
+        @Override
+        public String encoded() {
+            Base64.Encoder b64 = Base64.getEncoder().withoutPadding();
+            return PBKDF2_PREFIX + iterations + "$" + b64.encodeToString(salt) + "$" + b64.encodeToString(hash);
+        }
+
+        @Override
+        public String toString() {
+            return "Pbkdf2[iterations=" + iterations + ", ****]";
+        }
+    }
+}
