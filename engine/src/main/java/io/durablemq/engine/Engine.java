@@ -65,6 +65,7 @@ public final class Engine implements AutoCloseable {
     private final BodyCache bodies;
     private final ScheduledExecutorService sweeper;
     private final Object mutex = new Object();
+    private final Stats stats = new Stats();
 
     // Guarded by mutex.
     private final Map<String, EngineSession> sessions = new HashMap<>();
@@ -85,7 +86,7 @@ public final class Engine implements AutoCloseable {
         this.config = config;
         this.store = store;
         this.bodies = new BodyCache(config.bodyCacheBytes());
-        this.metrics = new EngineMetrics(meters, new Stats());
+        this.metrics = new EngineMetrics(meters, stats);
         this.commitObserver = new Committer.Observer() {
             @Override
             public void committed(int writes, int completions, long nanos) {
@@ -144,7 +145,7 @@ public final class Engine implements AutoCloseable {
     }
 
     public EngineStats stats() {
-        return new Stats();
+        return stats;
     }
 
     // ------------------------------------------------------------------ recovery
