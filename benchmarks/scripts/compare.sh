@@ -60,6 +60,7 @@ scenarios=(
 half_rate_scenario="pairs-q1-p16"
 
 mkdir -p "$out/logs"
+out="$(cd "$out" && pwd)" # absolute: the brokers resolve relative paths against their config's folder
 log() { echo "[compare $(date +%H:%M:%S)] $*" >&2; }
 
 free_port() {
