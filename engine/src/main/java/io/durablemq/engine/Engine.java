@@ -12,6 +12,8 @@ import io.durablemq.engine.message.Message;
 import io.durablemq.engine.message.MessageCodec;
 import io.durablemq.engine.metrics.EngineMetrics;
 import io.durablemq.engine.metrics.EngineStats;
+import io.durablemq.engine.metrics.LargestQueues;
+import io.durablemq.engine.metrics.StoreMetrics;
 import io.durablemq.engine.session.ConnectRequest;
 import io.durablemq.engine.session.SessionClosedException;
 import io.durablemq.engine.session.SessionHandle;
@@ -66,6 +68,9 @@ public final class Engine implements AutoCloseable {
     private final ScheduledExecutorService sweeper;
     private final Object mutex = new Object();
     private final Stats stats = new Stats();
+    /** How many sessions the per-session queue gauges cover. */
+    static final int LARGEST_QUEUES_EXPORTED = 10;
+    private final LargestQueues largestQueues;
 
     // Guarded by mutex.
     private final Map<String, EngineSession> sessions = new HashMap<>();
@@ -87,6 +92,8 @@ public final class Engine implements AutoCloseable {
         this.store = store;
         this.bodies = new BodyCache(config.bodyCacheBytes());
         this.metrics = new EngineMetrics(meters, stats);
+        this.largestQueues = new LargestQueues(meters);
+        StoreMetrics.register(meters, this::storeProperty);
         this.commitObserver = new Committer.Observer() {
             @Override
             public void committed(int writes, int completions, long nanos) {
@@ -121,6 +128,7 @@ public final class Engine implements AutoCloseable {
         }
         long sweepMillis = Math.max(10, config.expirySweepInterval().toMillis());
         engine.sweeper.scheduleWithFixedDelay(engine::sweepExpiredSessions, sweepMillis, sweepMillis, TimeUnit.MILLISECONDS);
+        engine.sweeper.scheduleWithFixedDelay(engine::sampleLargestQueues, 0, 5, TimeUnit.SECONDS);
         return engine;
     }
 
@@ -631,6 +639,47 @@ public final class Engine implements AutoCloseable {
             committer.deleteRange(c, s.key, Keys.prefixEnd(s.key));
         }
         committer.delete(StoreColumn.SESSIONS, s.key);
+    }
+
+    private long storeProperty(String name) {
+        storeLock.readLock().lock();
+        try {
+            synchronized (mutex) {
+                if (closed) {
+                    return -1;
+                }
+            }
+            return store.longPropertySum(name);
+        } finally {
+            storeLock.readLock().unlock();
+        }
+    }
+
+    /** Refreshes the per-session queue gauges with the sessions whose queues are longest now. */
+    void sampleLargestQueues() {
+        try {
+            java.util.PriorityQueue<LargestQueues.Sample> top = new java.util.PriorityQueue<>(
+                    java.util.Comparator.comparingLong(LargestQueues.Sample::messages));
+            synchronized (mutex) {
+                if (closed) {
+                    return;
+                }
+                for (EngineSession s : sessions.values()) {
+                    if (s.queue.isEmpty()) {
+                        continue;
+                    }
+                    if (top.size() < LARGEST_QUEUES_EXPORTED) {
+                        top.add(new LargestQueues.Sample(s.clientId, s.queue.size(), s.queuedBytes));
+                    } else if (top.peek().messages() < s.queue.size()) {
+                        top.poll();
+                        top.add(new LargestQueues.Sample(s.clientId, s.queue.size(), s.queuedBytes));
+                    }
+                }
+            }
+            largestQueues.update(new ArrayList<>(top));
+        } catch (RuntimeException e) {
+            log.error("sampling the largest queues failed", e);
+        }
     }
 
     private void sweepExpiredSessions() {

@@ -94,6 +94,30 @@ class EngineDeliveryTest {
     }
 
     @Test
+    void largestQueuesAreExportedPerSessionWithBoundedLabels() {
+        for (int i = 0; i < Engine.LARGEST_QUEUES_EXPORTED + 2; i++) {
+            Connected s = fx.connect("q" + i, false, PERSISTENT);
+            s.subscribe("lq/" + i, 1);
+            s.disconnect();
+        }
+        Connected pub = fx.connect("pub", true, 0);
+        for (int i = 0; i < Engine.LARGEST_QUEUES_EXPORTED + 2; i++) {
+            for (int m = 0; m <= i; m++) {
+                pub.publish(1, "lq/" + i, "x", 1); // session qI holds I+1 messages
+            }
+        }
+        fx.engine().sampleLargestQueues();
+        var gauges = fx.meters().find("durablemq.session.queue.messages").gauges();
+        assertEquals(Engine.LARGEST_QUEUES_EXPORTED, gauges.size(), "only the top N sessions have a series");
+        int top = Engine.LARGEST_QUEUES_EXPORTED + 1;
+        assertEquals(top + 1.0, fx.meters().get("durablemq.session.queue.messages").tag("client_id", "q" + top)
+                .gauge().value());
+        assertTrue(fx.meters().find("durablemq.session.queue.messages").tag("client_id", "q0").gauges().isEmpty(),
+                "the smallest queue is not among the exported");
+        assertTrue(fx.meters().get("durablemq.rocksdb.estimated.keys").gauge().value() > 0);
+    }
+
+    @Test
     void subscriptionQosCapsDeliveredQos() {
         Connected sub0 = fx.connect("s0", true, PERSISTENT);
         sub0.subscribe("t", 0);

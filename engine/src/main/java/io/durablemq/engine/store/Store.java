@@ -270,6 +270,19 @@ public final class Store implements AutoCloseable {
         }
     }
 
+    /** An integer RocksDB property summed over this store's column families; -1 if unavailable. */
+    public long longPropertySum(String name) {
+        long sum = 0;
+        try {
+            for (StoreColumn c : StoreColumn.values()) {
+                sum += db.getLongProperty(handle(c), name);
+            }
+        } catch (RocksDBException e) {
+            return -1;
+        }
+        return sum;
+    }
+
     public String property(StoreColumn column, String name) {
         try {
             return db.getProperty(handle(column), name);

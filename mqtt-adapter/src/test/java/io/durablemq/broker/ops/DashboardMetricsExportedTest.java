@@ -123,6 +123,10 @@ class DashboardMetricsExportedTest {
             // Nobody subscribes here: the broker's drop path for QoS 0 without subscribers runs too.
             publisher.publish("nobody/listens", new byte[] {1}, 0, false);
             assertTrue(received.await(10, TimeUnit.SECONDS), "subscriber did not receive the three messages");
+            // The persistent subscriber goes offline and a message queues for it, so the
+            // per-session queue gauges (which list only sessions with a queue) have a row.
+            subscriber.disconnect();
+            publisher.publish("ops/queued", new byte[] {2}, 1, false);
         } finally {
             disconnectQuietly(publisher);
             disconnectQuietly(subscriber);

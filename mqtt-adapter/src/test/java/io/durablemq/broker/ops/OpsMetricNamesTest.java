@@ -121,6 +121,10 @@ class OpsMetricNamesTest {
                 "durablemq_connections", "durablemq_connections_opened_total",
                 "durablemq_connects_rejected_total", "durablemq_protocol_errors_total",
                 "durablemq_auth_failures_total",
+                "durablemq_session_queue_messages", "durablemq_session_queue_bytes",
+                "durablemq_rocksdb_memtables_bytes", "durablemq_rocksdb_live_sst_bytes",
+                "durablemq_rocksdb_pending_compaction_bytes", "durablemq_rocksdb_running_compactions",
+                "durablemq_rocksdb_estimated_keys",
                 "jvm_memory_used_bytes", "jvm_memory_max_bytes", "jvm_gc_pause_seconds",
                 "process_cpu_usage", "jvm_threads_live_threads", "process_uptime_seconds");
         Set<String> dashboard = OpsMetricNames.inDashboard(OpsMetricNames.opsFile("grafana/durablemq-dashboard.json"));
