@@ -35,7 +35,6 @@ import org.slf4j.LoggerFactory;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -66,6 +65,7 @@ public final class Engine implements AutoCloseable {
     private final BodyCache bodies;
     private final ScheduledExecutorService sweeper;
     private final Object mutex = new Object();
+    private final Stats stats = new Stats();
 
     // Guarded by mutex.
     private final Map<String, EngineSession> sessions = new HashMap<>();
@@ -86,7 +86,7 @@ public final class Engine implements AutoCloseable {
         this.config = config;
         this.store = store;
         this.bodies = new BodyCache(config.bodyCacheBytes());
-        this.metrics = new EngineMetrics(meters, new Stats());
+        this.metrics = new EngineMetrics(meters, stats);
         this.commitObserver = new Committer.Observer() {
             @Override
             public void committed(int writes, int completions, long nanos) {
@@ -145,7 +145,7 @@ public final class Engine implements AutoCloseable {
     }
 
     public EngineStats stats() {
-        return new Stats();
+        return stats;
     }
 
     // ------------------------------------------------------------------ recovery
@@ -323,89 +323,6 @@ public final class Engine implements AutoCloseable {
         return future;
     }
 
-    /** One delivery target of a publish: a session and what its matching subscriptions make of the message. */
-    private static final class Target {
-        final EngineSession session;
-        int maxQos = -1;
-        boolean retainAsPublished;
-        final List<Integer> subscriptionIds = new ArrayList<>(1);
-
-        Target(EngineSession session) {
-            this.session = session;
-        }
-
-        void add(SubscriptionOptions o) {
-            maxQos = Math.max(maxQos, o.maxQos());
-            retainAsPublished |= o.retainAsPublished();
-            if (o.subscriptionId() > 0 && !subscriptionIds.contains(o.subscriptionId())) {
-                subscriptionIds.add(o.subscriptionId());
-            }
-        }
-
-        int[] ids() {
-            int[] a = new int[subscriptionIds.size()];
-            for (int i = 0; i < a.length; i++) {
-                a[i] = subscriptionIds.get(i);
-            }
-            return a;
-        }
-    }
-
-    /** Matching sessions, one target per session however many of its subscriptions match. */
-    private Map<EngineSession, Target> targets(String topic, String originClientId) {
-        Map<EngineSession, Target> out = new IdentityHashMap<>();
-        index.match(topic, new SubscriptionIndex.Visitor() {
-            @Override
-            public void subscriber(String clientId, SubscriptionOptions options) {
-                if (options.noLocal() && clientId.equals(originClientId)) {
-                    return;
-                }
-                EngineSession s = sessions.get(clientId);
-                if (s != null) {
-                    out.computeIfAbsent(s, Target::new).add(options);
-                }
-            }
-
-            @Override
-            public void sharedGroup(SubscriptionIndex.SharedGroup group) {
-                EngineSession chosen = chooseSharedMember(group);
-                if (chosen != null) {
-                    out.computeIfAbsent(chosen, Target::new).add(group.members().get(chosen.clientId));
-                }
-            }
-        });
-        return out;
-    }
-
-    /**
-     * One member per message, round robin, preferring members that can take it now, then
-     * online members, then offline persistent members (whose queue keeps it durably).
-     */
-    private EngineSession chooseSharedMember(SubscriptionIndex.SharedGroup group) {
-        List<EngineSession> members = new ArrayList<>(group.members().size());
-        for (String id : group.members().keySet()) {
-            EngineSession s = sessions.get(id);
-            if (s != null) {
-                members.add(s);
-            }
-        }
-        if (members.isEmpty()) {
-            return null;
-        }
-        int start = group.nextCursor();
-        EngineSession online = null;
-        for (int i = 0; i < members.size(); i++) {
-            EngineSession s = members.get((start + i) % members.size());
-            if (s.canSendNow() && s.hasWindowSpace() && s.queue.isEmpty()) {
-                return s;
-            }
-            if (online == null && s.isOnline()) {
-                online = s;
-            }
-        }
-        return online != null ? online : members.get(start % members.size());
-    }
-
     private <T> void route(EngineSession publisher, String originClientId, int packetId, Message message,
                            CompletableFuture<T> future, List<Runnable> immediate) {
         @SuppressWarnings("unchecked")
@@ -422,10 +339,10 @@ public final class Engine implements AutoCloseable {
             completeAfter(result, new PublishResult(PublishResult.Status.ACCEPTED, 0), message.qos());
             return;
         }
-        Map<EngineSession, Target> targets = targets(message.topic(), originClientId);
+        Map<EngineSession, Targets.Target> targets = Targets.match(index, sessions, message.topic(), originClientId);
         int size = message.sizeEstimate();
         if (message.qos() > 0 && config.overflowPolicy() == OverflowPolicy.REJECT) {
-            for (Target t : targets.values()) {
+            for (Targets.Target t : targets.values()) {
                 if (Math.min(message.qos(), t.maxQos) > 0 && wouldOverflow(t.session, size)) {
                     metrics.dropped("quota_exceeded");
                     log.warn("refused a publish to '{}': the queue of session '{}' is full ({} messages, {} bytes)",
@@ -443,7 +360,7 @@ public final class Engine implements AutoCloseable {
         }
         long messageId = 0;
         List<Runnable> sends = new ArrayList<>();
-        for (Target t : targets.values()) {
+        for (Targets.Target t : targets.values()) {
             EngineSession s = t.session;
             int qos = Math.min(message.qos(), t.maxQos);
             boolean retainFlag = t.retainAsPublished && message.retain();

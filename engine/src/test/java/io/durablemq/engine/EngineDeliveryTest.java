@@ -77,6 +77,23 @@ class EngineDeliveryTest {
     }
 
     @Test
+    void gaugesKeepReportingAfterGarbageCollection() {
+        Connected sub = fx.connect("sub", false, PERSISTENT);
+        sub.subscribe("g", 1);
+        sub.disconnect();
+        Connected pub = fx.connect("pub", true, 0);
+        pub.publish(1, "g", "a", 1);
+        pub.publish(2, "g", "b", 1);
+        for (int i = 0; i < 3; i++) {
+            System.gc();
+        }
+        assertEquals(2.0, fx.meters().get("durablemq.queue.messages").gauge().value());
+        assertEquals(2.0, fx.meters().get("durablemq.stored.messages").gauge().value());
+        assertEquals(1.0, fx.meters().get("durablemq.sessions").tag("state", "offline").gauge().value());
+        assertTrue(fx.meters().get("durablemq.store.size").gauge().value() > 0);
+    }
+
+    @Test
     void subscriptionQosCapsDeliveredQos() {
         Connected sub0 = fx.connect("s0", true, PERSISTENT);
         sub0.subscribe("t", 0);

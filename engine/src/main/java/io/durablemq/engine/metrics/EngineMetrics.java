@@ -14,7 +14,8 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * The engine's meters. Labelled series the engine knows of are registered up front so that
- * dashboards and alerts see zeros rather than gaps.
+ * dashboards and alerts see zeros rather than gaps. Gauges hold their state strongly:
+ * Micrometer's default weak reference let them turn to NaN after a garbage collection.
  */
 public final class EngineMetrics {
     /** Every reason the engine drops or refuses a message for. */
@@ -66,23 +67,23 @@ public final class EngineMetrics {
                 .publishPercentileHistogram().minimumExpectedValue(Duration.ofNanos(100_000))
                 .maximumExpectedValue(Duration.ofSeconds(60)).register(registry);
         Gauge.builder("durablemq.queue.messages", stats, EngineStats::queuedMessages)
-                .description("Messages queued for sessions (not yet in flight)").register(registry);
+                .description("Messages queued for sessions (not yet in flight)").strongReference(true).register(registry);
         Gauge.builder("durablemq.queue", stats, EngineStats::queuedBytes).baseUnit("bytes")
-                .description("Bytes of messages queued for sessions").register(registry);
+                .description("Bytes of messages queued for sessions").strongReference(true).register(registry);
         Gauge.builder("durablemq.inflight.messages", stats, EngineStats::inflightMessages)
-                .description("Outbound QoS 1/2 messages awaiting acknowledgement").register(registry);
+                .description("Outbound QoS 1/2 messages awaiting acknowledgement").strongReference(true).register(registry);
         Gauge.builder("durablemq.sessions", stats, EngineStats::onlineSessions).tag("state", "online")
-                .description("Sessions by state").register(registry);
+                .description("Sessions by state").strongReference(true).register(registry);
         Gauge.builder("durablemq.sessions", stats, EngineStats::offlineSessions).tag("state", "offline")
-                .description("Sessions by state").register(registry);
+                .description("Sessions by state").strongReference(true).register(registry);
         Gauge.builder("durablemq.stored.messages", stats, EngineStats::storedBodies)
-                .description("Message bodies in the store").register(registry);
+                .description("Message bodies in the store").strongReference(true).register(registry);
         Gauge.builder("durablemq.retained.messages", stats, EngineStats::retainedMessages)
-                .description("Retained messages").register(registry);
+                .description("Retained messages").strongReference(true).register(registry);
         Gauge.builder("durablemq.store.size", stats, EngineStats::storeSizeBytes).baseUnit("bytes")
-                .description("Bytes of the data folder on disk").register(registry);
+                .description("Bytes of the data folder on disk").strongReference(true).register(registry);
         Gauge.builder("durablemq.recovery.duration", recoveryNanos, n -> n.get() / 1e9).baseUnit("seconds")
-                .description("Time the last start spent recovering state from the store").register(registry);
+                .description("Time the last start spent recovering state from the store").strongReference(true).register(registry);
     }
 
     private Counter dropCounter(String reason) {

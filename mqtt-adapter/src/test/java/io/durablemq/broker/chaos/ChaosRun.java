@@ -1,0 +1,336 @@
+package io.durablemq.broker.chaos;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.function.BooleanSupplier;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * One chaos run: a broker process on one data folder, Paho publishers and subscribers plus two
+ * raw-socket clients, all held by this (never-killed) process; the broker is SIGKILLed {@code kills}
+ * times at random and chosen points and restarted on the same folder; then the traffic goes on
+ * until {@code targetAcknowledged} messages are acknowledged, every subscriber comes online and
+ * drains, and the ledger gives the verdict.
+ */
+final class ChaosRun {
+    record Settings(String durability, int kills, int targetAcknowledged, long seed, Path workDir, Path jar) {
+    }
+
+    private static final String RAW_TOPIC = "chaos/raw/a";
+    /** Unacknowledged messages per Paho publisher: enough for group commits, small enough for quick drains. */
+    private static final int WINDOW = 40;
+
+    private final Settings settings;
+    private final Random random;
+    private final Ledger ledger = new Ledger();
+    private final List<PahoPublisher> publishers = new ArrayList<>();
+    private final List<PahoSubscriber> subscribers = new ArrayList<>();
+    private final List<String> killPoints = new ArrayList<>();
+    private final ExecutorService connector = Executors.newFixedThreadPool(4);
+    private BrokerUnderTest broker;
+    private RawQos2Publisher rawPublisher;
+    private RawQos2Subscriber rawSubscriber;
+    private PahoSubscriber drain;
+    private PahoSubscriber flaky;
+    private PahoSubscriber groupMember2;
+
+    private long t0;
+
+    /** Progress lines (stdout of the harness, which is never killed). */
+    private void progress(String text) {
+        System.out.printf("[chaos %s %6.1fs] %s%n", settings.durability(), (System.currentTimeMillis() - t0) / 1000.0, text);
+    }
+
+    ChaosRun(Settings settings) {
+        this.settings = settings;
+        this.random = new Random(settings.seed());
+    }
+
+    Verdict run() throws Exception {
+        t0 = System.currentTimeMillis();
+        Files.createDirectories(settings.workDir());
+        broker = new BrokerUnderTest(settings.jar(), settings.workDir(), settings.durability());
+        try {
+            broker.start();
+            createClients();
+            connectAll();
+            List<KillPoint> plan = plan(settings.kills());
+            int sinceDrain = 0;
+            for (int k = 0; k < plan.size(); k++) {
+                KillPoint point = plan.get(k);
+                if (k > 0) {
+                    broker.start();
+                    progress("life " + broker.starts() + " listening, recovery " + last(broker.recoveryMillis()) + " ms");
+                    connectAll();
+                    progress("clients connected (Paho connects stalled so far: " + PahoClients.STALLED_CONNECTS.get() + ")");
+                }
+                if (point != KillPoint.OFFLINE_DRAIN && drain.wantOnline && sinceDrain >= 1) {
+                    drain.goOffline(); // its queue fills over the next broker lives
+                }
+                sinceDrain++;
+                for (int i = 0; i < 3; i++) {
+                    rawPublisher.publishComplete();
+                }
+                String label = act(point);
+                if (point == KillPoint.OFFLINE_DRAIN) {
+                    sinceDrain = 0;
+                }
+                int status = broker.kill();
+                assertEquals(137, status, "broker exit status after SIGKILL");
+                killPoints.add(label);
+                progress("kill " + (k + 1) + "/" + plan.size() + " at " + label + "; acknowledged "
+                        + ledger.acknowledgedCount());
+                flip(flaky);
+                flip(groupMember2);
+            }
+            broker.start();
+            for (PahoSubscriber s : subscribers) {
+                s.wantOnline = true;
+            }
+            connectAll();
+            progress("final life, clients connected");
+            finish();
+            long elapsed = System.currentTimeMillis() - t0;
+            Verdict v = ledger.verdict("durability " + settings.durability(), killPoints.size(), broker.starts() - 1,
+                    elapsed, broker.recoveryMillis(), killPoints);
+            int status = broker.terminate();
+            assertEquals(0, status, "broker exit status after SIGTERM:\n" + broker.log());
+            return v;
+        } finally {
+            closeAll();
+            broker.close();
+            connector.shutdownNow();
+        }
+    }
+
+    List<String> brokerWarnings() throws Exception {
+        return broker.warnings();
+    }
+
+    List<String> recoveryReports() {
+        return broker.recoveryReports();
+    }
+
+    List<Throwable> publisherFailures() {
+        List<Throwable> out = new ArrayList<>();
+        for (PahoPublisher p : publishers) {
+            if (p.failure() != null) {
+                out.add(p.failure());
+            }
+        }
+        return out;
+    }
+
+    /** Every chosen point at least once per six kills, in a shuffled order, random kills filling the rest. */
+    private List<KillPoint> plan(int kills) {
+        List<KillPoint> plan = new ArrayList<>();
+        KillPoint[] all = KillPoint.values();
+        while (plan.size() < kills) {
+            List<KillPoint> round = new ArrayList<>(List.of(all));
+            java.util.Collections.shuffle(round, random);
+            plan.addAll(round);
+        }
+        return new ArrayList<>(plan.subList(0, kills));
+    }
+
+    private void createClients() throws Exception {
+        String uri = broker.uri();
+        Path paho = settings.workDir().resolve("paho");
+        Files.createDirectories(paho);
+        publishers.add(new PahoPublisher("p1-q1", 1, List.of("chaos/p1/a", "chaos/p1/b"), WINDOW, ledger, uri, paho));
+        publishers.add(new PahoPublisher("p2-q1", 1, List.of("chaos/p2/a", "chaos/p2/b"), WINDOW, ledger, uri, paho));
+        publishers.add(new PahoPublisher("p3-q2", 2, List.of("chaos/p3/a", "chaos/p3/b"), WINDOW, ledger, uri, paho));
+        publishers.add(new PahoPublisher("p4-q2", 2, List.of("chaos/p4/a", "chaos/p4/b"), WINDOW, ledger, uri, paho));
+        subscribers.add(new PahoSubscriber("s-all", "chaos/#", 2, null, ledger, uri, paho));
+        subscribers.add(new PahoSubscriber("s-exact", "chaos/p3/a", 2, null, ledger, uri, paho));
+        subscribers.add(new PahoSubscriber("s-plus-q1", "chaos/+/b", 1, null, ledger, uri, paho));
+        drain = new PahoSubscriber("s-drain", "chaos/#", 2, null, ledger, uri, paho);
+        flaky = new PahoSubscriber("s-flaky", "chaos/+/a", 1, null, ledger, uri, paho);
+        subscribers.add(drain);
+        subscribers.add(flaky);
+        subscribers.add(new PahoSubscriber("g-1", "$share/g/chaos/#", 2, "g", ledger, uri, paho));
+        groupMember2 = new PahoSubscriber("g-2", "$share/g/chaos/#", 1, "g", ledger, uri, paho);
+        subscribers.add(groupMember2);
+        rawPublisher = new RawQos2Publisher("raw-pub", RAW_TOPIC, ledger, settings.seed() + 1);
+        rawSubscriber = new RawQos2Subscriber("raw-sub", "chaos/+/a", ledger);
+        // subscriptions exist before the first publish: every subscriber matches everything published
+        for (PahoSubscriber s : subscribers) {
+            s.connect(uri);
+        }
+        rawSubscriber.connect(broker.port());
+        for (PahoPublisher p : publishers) {
+            p.start();
+        }
+    }
+
+    /** Connects every client that should be online to the current broker life, in parallel. */
+    private void connectAll() throws Exception {
+        String uri = broker.uri();
+        List<Future<?>> done = new ArrayList<>();
+        for (PahoPublisher p : publishers) {
+            done.add(connector.submit(() -> {
+                p.connect(uri);
+                return null;
+            }));
+        }
+        for (PahoSubscriber s : subscribers) {
+            if (s.wantOnline) {
+                done.add(connector.submit(() -> {
+                    s.connect(uri);
+                    return null;
+                }));
+            }
+        }
+        rawSubscriber.hold(false);
+        rawSubscriber.connect(broker.port());
+        rawPublisher.connectAndResume(broker.port());
+        for (Future<?> f : done) {
+            f.get();
+        }
+    }
+
+    /** Drives the traffic to the kill point; returns a label for the report. */
+    private String act(KillPoint point) throws Exception {
+        switch (point) {
+            case RANDOM -> {
+                long ms = 200 + random.nextInt(1_300);
+                Thread.sleep(ms);
+                return "RANDOM(" + ms + "ms)";
+            }
+            case UNDER_LOAD -> {
+                Thread.sleep(200 + random.nextInt(300));
+                boolean loaded = await(() -> totalInFlight() >= WINDOW, 3_000);
+                return "UNDER_LOAD(in flight " + totalInFlight() + (loaded ? "" : ", threshold not reached") + ")";
+            }
+            case AFTER_PUBREC -> {
+                Thread.sleep(100 + random.nextInt(400));
+                rawPublisher.publishUntilPubrec();
+                return "AFTER_PUBREC";
+            }
+            case AFTER_PUBLISH -> {
+                Thread.sleep(100 + random.nextInt(400));
+                rawPublisher.publishOnly();
+                if (random.nextBoolean()) {
+                    Thread.sleep(random.nextInt(3));
+                }
+                return "AFTER_PUBLISH";
+            }
+            case OUTBOUND_UNACKED -> {
+                Thread.sleep(100 + random.nextInt(300));
+                rawSubscriber.hold(true);
+                boolean held = await(() -> rawSubscriber.held() >= 5, 3_000);
+                Thread.sleep(random.nextInt(50));
+                return "OUTBOUND_UNACKED(held " + rawSubscriber.held() + (held ? "" : ", fewer than 5") + ")";
+            }
+            case OFFLINE_DRAIN -> {
+                if (drain.wantOnline) {
+                    drain.goOffline();
+                }
+                int acked = ledger.acknowledgedCount();
+                await(() -> ledger.acknowledgedCount() - acked >= 1_500, 4_000);
+                long before = drain.received();
+                drain.wantOnline = true;
+                drain.connect(broker.uri());
+                await(() -> drain.received() - before >= 50, 3_000);
+                Thread.sleep(random.nextInt(20));
+                return "OFFLINE_DRAIN(got " + (drain.received() - before) + " right after reconnect)";
+            }
+            default -> throw new IllegalStateException(point.toString());
+        }
+    }
+
+    private void flip(PahoSubscriber s) throws Exception {
+        if (random.nextInt(100) < 35) {
+            if (s.wantOnline) {
+                s.wantOnline = false; // the broker is dead: it stays offline across the next life
+            } else {
+                s.wantOnline = true;
+            }
+        }
+    }
+
+    /** No more kills: traffic until the target, then every client finishes and every queue drains. */
+    private void finish() throws Exception {
+        long deadline = System.currentTimeMillis() + 120_000;
+        while (ledger.acknowledgedCount() < settings.targetAcknowledged() && System.currentTimeMillis() < deadline) {
+            rawPublisher.publishComplete();
+            Thread.sleep(50);
+        }
+        for (PahoPublisher p : publishers) {
+            p.pause(true);
+        }
+        progress("target reached: acknowledged " + ledger.acknowledgedCount());
+        if (!await(() -> totalInFlight() == 0, 30_000)) {
+            for (PahoPublisher p : publishers) {
+                for (MsgId id : p.inFlightIds()) {
+                    ledger.anomaly("no delivery complete for " + id + " after 30 s; " + ledger.describe(id));
+                }
+            }
+        }
+        progress("publishers done");
+        awaitDrained(30_000);
+        progress("drained, missing " + ledger.missing());
+    }
+
+    /** Waits until every acknowledged message reached every session that must have it, or no progress for a while. */
+    private void awaitDrained(long quietMillis) throws InterruptedException {
+        long lastMissing = Long.MAX_VALUE;
+        long lastProgress = System.currentTimeMillis();
+        while (System.currentTimeMillis() - lastProgress < quietMillis) {
+            long missing = ledger.missing();
+            if (missing == 0) {
+                return;
+            }
+            if (missing < lastMissing) {
+                lastMissing = missing;
+                lastProgress = System.currentTimeMillis();
+            }
+            Thread.sleep(100);
+        }
+    }
+
+    private static long last(List<Long> values) {
+        return values.get(values.size() - 1);
+    }
+
+    private int totalInFlight() {
+        int n = 0;
+        for (PahoPublisher p : publishers) {
+            n += p.inFlight();
+        }
+        return n;
+    }
+
+    private static boolean await(BooleanSupplier condition, long millis) throws InterruptedException {
+        long deadline = System.currentTimeMillis() + millis;
+        while (System.currentTimeMillis() < deadline) {
+            if (condition.getAsBoolean()) {
+                return true;
+            }
+            Thread.sleep(5);
+        }
+        return condition.getAsBoolean();
+    }
+
+    private void closeAll() throws InterruptedException {
+        for (PahoPublisher p : publishers) {
+            p.close();
+        }
+        for (PahoSubscriber s : subscribers) {
+            s.close();
+        }
+        if (rawPublisher != null) {
+            rawPublisher.close();
+        }
+        if (rawSubscriber != null) {
+            rawSubscriber.disconnect();
+        }
+    }
+}

@@ -1,0 +1,96 @@
+package io.durablemq.broker.chaos;
+
+import org.eclipse.paho.client.mqttv3.IMqttDeliveryToken;
+import org.eclipse.paho.client.mqttv3.IMqttToken;
+import org.eclipse.paho.client.mqttv3.MqttAsyncClient;
+import org.eclipse.paho.client.mqttv3.MqttCallback;
+import org.eclipse.paho.client.mqttv3.MqttException;
+import org.eclipse.paho.client.mqttv3.MqttMessage;
+
+import java.nio.file.Path;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * A Paho v3 subscriber with a persistent session and file persistence (its QoS 2 receive state
+ * survives reconnects, so Paho itself never hands a resent QoS 2 message to the application twice).
+ * Subscribes once; afterwards the session's subscription must survive every broker life.
+ */
+final class PahoSubscriber implements AutoCloseable {
+    final String name;
+    final String filter;
+    final int qos;
+    private final MqttAsyncClient client;
+    private final AtomicLong received = new AtomicLong();
+    private boolean subscribed;
+    /** The harness's plan: an offline subscriber stays disconnected across restarts so its queue fills. */
+    volatile boolean wantOnline = true;
+
+    PahoSubscriber(String name, String filter, int qos, String group, Ledger ledger, String uri, Path persistence)
+            throws MqttException {
+        this.name = name;
+        this.filter = filter;
+        this.qos = qos;
+        ledger.addSession(name, filter, qos, group);
+        client = PahoClients.create(uri, name, persistence);
+        client.setCallback(new MqttCallback() {
+            @Override
+            public void connectionLost(Throwable cause) {
+            }
+
+            @Override
+            public void messageArrived(String topic, MqttMessage message) {
+                ledger.delivered(name, topic, message.getPayload(), message.getQos());
+                received.incrementAndGet();
+            }
+
+            @Override
+            public void deliveryComplete(IMqttDeliveryToken token) {
+            }
+        });
+    }
+
+    void connect(String uri) throws MqttException, InterruptedException {
+        PahoClients.connect(client, uri, 1_000);
+        if (!subscribed) {
+            IMqttToken t = client.subscribe(filter, qos);
+            t.waitForCompletion(15_000);
+            int granted = t.getGrantedQos()[0];
+            if (granted != qos) {
+                throw new IllegalStateException(name + ": subscribed " + filter + " at QoS " + qos + ", granted " + granted);
+            }
+            subscribed = true;
+        }
+    }
+
+    boolean isConnected() {
+        return client.isConnected();
+    }
+
+    /** A clean DISCONNECT: the session (clean session off) stays and its queue fills. */
+    void goOffline() throws MqttException {
+        wantOnline = false;
+        if (client.isConnected()) {
+            client.disconnect(5_000).waitForCompletion(10_000);
+        }
+    }
+
+    long received() {
+        return received.get();
+    }
+
+    @Override
+    public void close() {
+        try {
+            if (client.isConnected()) {
+                client.disconnect(2_000).waitForCompletion(3_000);
+            }
+        } catch (MqttException ignored) {
+            // best effort at the end of a run
+        }
+        try {
+            client.close(true);
+        } catch (MqttException ignored) {
+            // best effort at the end of a run
+        }
+    }
+}
