@@ -21,6 +21,15 @@ import org.junit.jupiter.api.AfterAll;
  * regression run.
  */
 class PacketFuzzTest {
+    static {
+        if (System.getenv("JAZZER_FUZZ") == null || System.getenv("JAZZER_FUZZ").isEmpty()) {
+            // Regression mode only replays inputs: skip Jazzer's coverage instrumentation and hooks,
+            // which cost tens of seconds on a 2-core machine and matter only when fuzzing.
+            System.setProperty("jazzer.hooks", "false");
+            System.setProperty("jazzer.instrumentation_includes", "io.durablemq.broker.fuzz.none.**");
+        }
+    }
+
     private static PacketPathHarness harness;
 
     private static PacketPathHarness harness() throws Exception {
