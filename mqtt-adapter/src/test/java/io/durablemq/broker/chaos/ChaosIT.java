@@ -28,13 +28,13 @@ class ChaosIT {
     @Test
     @Timeout(value = 8, unit = TimeUnit.MINUTES)
     void fsyncSurvivesSigkill() throws Exception {
-        verify("fsync", Integer.getInteger("chaos.kills", 6), Integer.getInteger("chaos.target", 4_000));
+        verify("fsync", Integer.getInteger("chaos.kills", 6), Integer.getInteger("chaos.target", 3_000));
     }
 
     @Test
     @Timeout(value = 8, unit = TimeUnit.MINUTES)
     void osDurabilitySurvivesSigkill() throws Exception {
-        verify("os", Integer.getInteger("chaos.kills", 6), Integer.getInteger("chaos.target", 4_000));
+        verify("os", Integer.getInteger("chaos.kills", 6), Integer.getInteger("chaos.target", 3_000));
     }
 
     @Test

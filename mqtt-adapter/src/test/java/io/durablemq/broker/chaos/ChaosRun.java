@@ -234,7 +234,7 @@ final class ChaosRun {
                     drain.goOffline();
                 }
                 int acked = ledger.acknowledgedCount();
-                await(() -> ledger.acknowledgedCount() - acked >= 1_500, 4_000);
+                await(() -> ledger.acknowledgedCount() - acked >= 1_000, 3_000);
                 long before = drain.received();
                 drain.wantOnline = true;
                 drain.connect(broker.uri());
