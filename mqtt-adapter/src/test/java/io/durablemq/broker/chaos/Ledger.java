@@ -128,6 +128,19 @@ final class Ledger {
         }
     }
 
+    /** Acknowledged messages that never reached {@code session} (a session outside any group), by topic. */
+    synchronized Map<String, List<MsgId>> lostPerTopic(String session) {
+        Session s = sessions.get(session);
+        Map<String, List<MsgId>> out = new LinkedHashMap<>();
+        for (MsgId id : acknowledged) {
+            String topic = sent.get(id).topic();
+            if (TopicFilter.matches(s.filter, topic) && !s.counts.containsKey(id)) {
+                out.computeIfAbsent(topic, t -> new ArrayList<>()).add(id);
+            }
+        }
+        return out;
+    }
+
     /** For diagnostics: where a message went. */
     synchronized String describe(MsgId id) {
         Sent m = sent.get(id);
