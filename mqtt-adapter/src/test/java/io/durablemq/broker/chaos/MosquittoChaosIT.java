@@ -70,12 +70,12 @@ class MosquittoChaosIT {
             Thread.sleep(500); // the subscriptions exist before the first publish
             for (String[] p : new String[][] {{"mp1", "1"}, {"mp2", "1"}, {"mp3", "2"}, {"mp4", "2"}}) {
                 MosquittoPublisher pub = new MosquittoPublisher(p[0], Integer.parseInt(p[1]),
-                        "mchaos/q" + p[1] + "/" + p[0], ledger, broker::port);
+                        "mchaos/q" + p[1] + "/" + p[0], ledger, broker::port, work);
                 pubs.add(pub);
                 pub.start();
             }
             for (int k = 0; k < kills; k++) {
-                long ms = 800 + random.nextInt(1_500);
+                long ms = 1_500 + random.nextInt(2_500);
                 Thread.sleep(ms);
                 assertEquals(137, broker.kill(), "broker exit status after SIGKILL");
                 points.add("RANDOM(" + ms + "ms)");
@@ -132,10 +132,14 @@ class MosquittoChaosIT {
                 explained += Math.min(e.getValue().size(), stuck.getOrDefault(e.getKey(), 0));
             }
             long brokerLost = v.lost() - explained;
+            long ok = v.acknowledged();
+            long avgMillis = ok == 0 ? 0 : pubs.stream().mapToLong(p -> p.okNanos.get()).sum() / ok / 1_000_000;
             String report = v + "mosquitto_pub processes that did not exit 0 (not counted as acknowledged): " + exits
+                    + "; those that did took " + avgMillis + " ms on average"
                     + "\nlibmosquitto (client-side): " + all.secondCopies() + " QoS 2 PUBLISH resends (DUP, same packet id,"
                     + " their PUBREC not yet durable at the kill) kept as second copies; handed to the application"
-                    + " again: " + all.secondCopyDeliveries() + " (not counted above as QoS 2 duplicates); messages"
+                    + " again: " + all.secondCopyDeliveries() + " (not counted above as QoS 2 duplicates); handed over"
+                    + " late (not judged for order): " + all.lateDeliveries() + "; messages never handed over,"
                     + " stuck behind such copies, per topic: " + stuck + " (explains " + explained + " of the "
                     + v.lost() + " lost)\nlost attributable to the broker: " + brokerLost
                     + "\nseed " + seed + ", work folder " + work + "\n";
@@ -166,10 +170,14 @@ class MosquittoChaosIT {
         final Ledger ledger;
         final java.util.function.IntSupplier port;
         final AtomicLong nonZeroExits = new AtomicLong();
+        final AtomicLong okNanos = new AtomicLong();
+        final Path log;
         private final Thread thread;
         private volatile boolean running = true;
 
-        MosquittoPublisher(String name, int qos, String topic, Ledger ledger, java.util.function.IntSupplier port) {
+        MosquittoPublisher(String name, int qos, String topic, Ledger ledger, java.util.function.IntSupplier port,
+                           Path workDir) {
+            this.log = workDir.resolve(name + ".log");
             this.name = name;
             this.qos = qos;
             this.topic = topic;
@@ -195,14 +203,16 @@ class MosquittoChaosIT {
                             Integer.toString(port.getAsInt()), "-i", name + "-" + id.seq(), "-q", Integer.toString(qos),
                             "-t", topic, "-m", new String(id.payload(0), java.nio.charset.StandardCharsets.UTF_8))
                             .redirectErrorStream(true)
-                            .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                            .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
                             .start();
+                    long started = System.nanoTime();
                     if (!p.waitFor(10, TimeUnit.SECONDS)) {
                         p.destroyForcibly();
                         p.waitFor(10, TimeUnit.SECONDS);
                         nonZeroExits.incrementAndGet();
                     } else if (p.exitValue() == 0) {
                         ledger.acknowledged(id);
+                        okNanos.addAndGet(System.nanoTime() - started);
                     } else {
                         nonZeroExits.incrementAndGet();
                         Thread.sleep(250); // the broker is down: spawning in a tight loop would starve its restart

@@ -53,6 +53,7 @@ final class MosquittoSub {
     private final Set<MsgId> delivered = new HashSet<>();
     private final Map<Held, Boolean> stuck = new java.util.IdentityHashMap<>();
     private int secondCopies;
+    private final List<String> lateDeliveries = new ArrayList<>();
     private final List<String> secondCopyDeliveries = new ArrayList<>();
 
     MosquittoSub(String name, String filter, int qos, Path workDir, Ledger ledger) {
@@ -139,9 +140,10 @@ final class MosquittoSub {
                     break;
                 }
             }
-            if (released != null && released.secondCopy()) {
+            if (released != null && (released.secondCopy() || stuck.containsKey(released))) {
                 // the broker released its newest message with this id; libmosquitto released the
-                // stale copy instead, and that newest message now waits for a PUBREL that never comes
+                // stale copy (or a message stuck behind one) instead, and that newest message now
+                // waits for the next PUBREL with this id: handed over late, or never
                 for (Held h : held) {
                     if (h.mid() == mid && !h.secondCopy()) {
                         stuck.put(h, Boolean.TRUE);
@@ -154,6 +156,12 @@ final class MosquittoSub {
             MsgId id = MsgId.parse(payload);
             if (q == 2 && released != null && released.secondCopy() && id != null && delivered.contains(id)) {
                 secondCopyDeliveries.add(id + " (packet " + m.group(2) + ")");
+            } else if (q == 2 && released != null && stuck.containsKey(released)) {
+                lateDeliveries.add(id + " (packet " + m.group(2) + ")");
+                ledger.delivered(name, m.group(3), payload, q, false);
+                if (id != null) {
+                    delivered.add(id);
+                }
             } else {
                 ledger.delivered(name, m.group(3), payload, q);
                 if (id != null) {
@@ -174,6 +182,11 @@ final class MosquittoSub {
     /** Messages libmosquitto handed to the application a second time from such a copy. */
     List<String> secondCopyDeliveries() {
         return List.copyOf(secondCopyDeliveries);
+    }
+
+    /** Messages libmosquitto handed over only at a later PUBREL with their packet id (out of order). */
+    List<String> lateDeliveries() {
+        return List.copyOf(lateDeliveries);
     }
 
     /**
