@@ -35,7 +35,6 @@ import org.slf4j.LoggerFactory;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -56,8 +55,12 @@ public final class Engine implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Engine.class);
 
     private final EngineConfig config;
-    private final Store store;
-    private final Committer committer;
+    /** Replaced only when the engine reopens the store after a failed write (under storeLock's write lock). */
+    private volatile Store store;
+    /** Replaced with the store; read and appended to under mutex. */
+    private Committer committer;
+    private final java.util.concurrent.locks.ReentrantReadWriteLock storeLock = new java.util.concurrent.locks.ReentrantReadWriteLock();
+    private final Committer.Observer commitObserver;
     private final EngineMetrics metrics;
     private final BodyCache bodies;
     private final ScheduledExecutorService sweeper;
@@ -74,6 +77,8 @@ public final class Engine implements AutoCloseable {
     private long inflightMessages;
     private long onlineSessions;
     private boolean closed;
+    /** True from a failed commit until the store is reopened and recovered; operations fail meanwhile. */
+    private boolean resetting;
     private RecoveryReport recoveryReport;
 
     private Engine(EngineConfig config, Store store, MeterRegistry meters) {
@@ -81,7 +86,7 @@ public final class Engine implements AutoCloseable {
         this.store = store;
         this.bodies = new BodyCache(config.bodyCacheBytes());
         this.metrics = new EngineMetrics(meters, new Stats());
-        this.committer = new Committer(store, new Committer.Observer() {
+        this.commitObserver = new Committer.Observer() {
             @Override
             public void committed(int writes, int completions, long nanos) {
                 metrics.committed(writes, nanos);
@@ -92,7 +97,8 @@ public final class Engine implements AutoCloseable {
                 metrics.commitFailed();
                 sweeperReset();
             }
-        }, mutex);
+        };
+        this.committer = new Committer(store, commitObserver, mutex);
         this.sweeper = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "durablemq-sweeper");
             t.setDaemon(true);
@@ -177,34 +183,68 @@ public final class Engine implements AutoCloseable {
         sweeper.execute(this::resetToDurableState);
     }
 
+    /**
+     * Returns the engine to what the store holds after a failed commit (disk full, I/O error).
+     * Every connection is closed (its clients reconnect and resume from durable state), the
+     * store is reopened, since RocksDB refuses writes after a failed WAL write until then,
+     * and recovery runs again. While the store cannot be reopened, this retries every second
+     * and every operation fails with {@link StoreWriteException}.
+     */
     private void resetToDurableState() {
         List<SessionListener> toClose = new ArrayList<>();
+        Committer failed;
         synchronized (mutex) {
-            if (closed || !committer.isFailed()) {
+            if (closed || (!resetting && !committer.isFailed())) {
                 return;
             }
-            log.warn("resetting the engine to its last durable state after a failed commit");
-            for (EngineSession s : sessions.values()) {
-                if (s.listener != null) {
-                    toClose.add(s.listener);
-                    s.listener = null;
+            if (!resetting) {
+                log.warn("a commit failed: closing all connections and returning to the last durable state");
+                resetting = true;
+                for (EngineSession s : sessions.values()) {
+                    if (s.listener != null) {
+                        toClose.add(s.listener);
+                        s.listener = null;
+                    }
+                    s.discarded = true;
                 }
-                s.discarded = true;
+                sessions.clear();
+                retained.clear();
+                index = new SubscriptionIndex();
+                refs = new RefCounts();
+                bodies.clear();
+                onlineSessions = 0;
             }
-            sessions.clear();
-            retained.clear();
-            index = new SubscriptionIndex();
-            refs = new RefCounts();
-            bodies.clear();
-            committer.reset();
-            try {
-                recover();
-            } catch (RuntimeException e) {
-                log.error("could not re-read the store after a failed commit; the engine stays failed", e);
-            }
+            failed = committer;
         }
         for (SessionListener l : toClose) {
             l.onSessionClosed(SessionListener.CloseReason.ENGINE_RESET);
+        }
+        failed.close(); // fails what is still queued on it: none of it was written
+        storeLock.writeLock().lock();
+        try {
+            store.close();
+            store = Store.open(config.dataPath(), config.durability());
+        } catch (StoreOpenException | RuntimeException e) {
+            log.error("cannot reopen the store yet ({}); retrying in 1 s", e.getMessage());
+            sweeper.schedule(this::resetToDurableState, 1, TimeUnit.SECONDS);
+            return;
+        } finally {
+            storeLock.writeLock().unlock();
+        }
+        synchronized (mutex) {
+            committer = new Committer(store, commitObserver, mutex);
+            try {
+                recover();
+                resetting = false;
+                log.warn("engine is back at its last durable state; clients may reconnect");
+            } catch (RuntimeException e) {
+                log.error("recovery after a failed commit failed; retrying in 1 s", e);
+                sessions.clear();
+                index = new SubscriptionIndex();
+                refs = new RefCounts();
+                retained.clear();
+                sweeper.schedule(this::resetToDurableState, 1, TimeUnit.SECONDS);
+            }
         }
     }
 
@@ -282,89 +322,6 @@ public final class Engine implements AutoCloseable {
         return future;
     }
 
-    /** One delivery target of a publish: a session and what its matching subscriptions make of the message. */
-    private static final class Target {
-        final EngineSession session;
-        int maxQos = -1;
-        boolean retainAsPublished;
-        final List<Integer> subscriptionIds = new ArrayList<>(1);
-
-        Target(EngineSession session) {
-            this.session = session;
-        }
-
-        void add(SubscriptionOptions o) {
-            maxQos = Math.max(maxQos, o.maxQos());
-            retainAsPublished |= o.retainAsPublished();
-            if (o.subscriptionId() > 0 && !subscriptionIds.contains(o.subscriptionId())) {
-                subscriptionIds.add(o.subscriptionId());
-            }
-        }
-
-        int[] ids() {
-            int[] a = new int[subscriptionIds.size()];
-            for (int i = 0; i < a.length; i++) {
-                a[i] = subscriptionIds.get(i);
-            }
-            return a;
-        }
-    }
-
-    /** Matching sessions, one target per session however many of its subscriptions match. */
-    private Map<EngineSession, Target> targets(String topic, String originClientId) {
-        Map<EngineSession, Target> out = new IdentityHashMap<>();
-        index.match(topic, new SubscriptionIndex.Visitor() {
-            @Override
-            public void subscriber(String clientId, SubscriptionOptions options) {
-                if (options.noLocal() && clientId.equals(originClientId)) {
-                    return;
-                }
-                EngineSession s = sessions.get(clientId);
-                if (s != null) {
-                    out.computeIfAbsent(s, Target::new).add(options);
-                }
-            }
-
-            @Override
-            public void sharedGroup(SubscriptionIndex.SharedGroup group) {
-                EngineSession chosen = chooseSharedMember(group);
-                if (chosen != null) {
-                    out.computeIfAbsent(chosen, Target::new).add(group.members().get(chosen.clientId));
-                }
-            }
-        });
-        return out;
-    }
-
-    /**
-     * One member per message, round robin, preferring members that can take it now, then
-     * online members, then offline persistent members (whose queue keeps it durably).
-     */
-    private EngineSession chooseSharedMember(SubscriptionIndex.SharedGroup group) {
-        List<EngineSession> members = new ArrayList<>(group.members().size());
-        for (String id : group.members().keySet()) {
-            EngineSession s = sessions.get(id);
-            if (s != null) {
-                members.add(s);
-            }
-        }
-        if (members.isEmpty()) {
-            return null;
-        }
-        int start = group.nextCursor();
-        EngineSession online = null;
-        for (int i = 0; i < members.size(); i++) {
-            EngineSession s = members.get((start + i) % members.size());
-            if (s.canSendNow() && s.hasWindowSpace() && s.queue.isEmpty()) {
-                return s;
-            }
-            if (online == null && s.isOnline()) {
-                online = s;
-            }
-        }
-        return online != null ? online : members.get(start % members.size());
-    }
-
     private <T> void route(EngineSession publisher, String originClientId, int packetId, Message message,
                            CompletableFuture<T> future, List<Runnable> immediate) {
         @SuppressWarnings("unchecked")
@@ -381,10 +338,10 @@ public final class Engine implements AutoCloseable {
             completeAfter(result, new PublishResult(PublishResult.Status.ACCEPTED, 0), message.qos());
             return;
         }
-        Map<EngineSession, Target> targets = targets(message.topic(), originClientId);
+        Map<EngineSession, Targets.Target> targets = Targets.match(index, sessions, message.topic(), originClientId);
         int size = message.sizeEstimate();
         if (message.qos() > 0 && config.overflowPolicy() == OverflowPolicy.REJECT) {
-            for (Target t : targets.values()) {
+            for (Targets.Target t : targets.values()) {
                 if (Math.min(message.qos(), t.maxQos) > 0 && wouldOverflow(t.session, size)) {
                     metrics.dropped("quota_exceeded");
                     log.warn("refused a publish to '{}': the queue of session '{}' is full ({} messages, {} bytes)",
@@ -402,7 +359,7 @@ public final class Engine implements AutoCloseable {
         }
         long messageId = 0;
         List<Runnable> sends = new ArrayList<>();
-        for (Target t : targets.values()) {
+        for (Targets.Target t : targets.values()) {
             EngineSession s = t.session;
             int qos = Math.min(message.qos(), t.maxQos);
             boolean retainFlag = t.retainAsPublished && message.retain();
@@ -578,7 +535,15 @@ public final class Engine implements AutoCloseable {
         if (m != null) {
             return m;
         }
-        byte[] raw = store.get(StoreColumn.MESSAGES, Keys.message(messageId));
+        byte[] raw;
+        storeLock.readLock().lock();
+        try {
+            raw = store.get(StoreColumn.MESSAGES, Keys.message(messageId));
+        } catch (StoreWriteException e) {
+            return null; // store closed by a reset: the session is being closed anyway
+        } finally {
+            storeLock.readLock().unlock();
+        }
         if (raw == null) {
             return null;
         }
@@ -627,6 +592,11 @@ public final class Engine implements AutoCloseable {
     private boolean failIfClosed(CompletableFuture<?> future) {
         if (closed) {
             future.completeExceptionally(new StoreWriteException("engine is closed", null));
+            return true;
+        }
+        if (resetting) {
+            future.completeExceptionally(new StoreWriteException(
+                    "the store failed a write (disk full?); the engine is returning to its last durable state", null));
             return true;
         }
         return false;
@@ -699,12 +669,19 @@ public final class Engine implements AutoCloseable {
         for (SessionListener l : toClose) {
             l.onSessionClosed(SessionListener.CloseReason.ENGINE_CLOSED);
         }
+        Committer last;
         synchronized (mutex) {
             closed = true;
+            last = committer;
         }
         sweeper.shutdownNow();
-        committer.close();
-        store.close();
+        last.close();
+        storeLock.writeLock().lock();
+        try {
+            store.close();
+        } finally {
+            storeLock.writeLock().unlock();
+        }
         log.info("engine closed");
     }
 
@@ -735,6 +712,10 @@ public final class Engine implements AutoCloseable {
         private boolean valid(CompletableFuture<?> future) {
             if (closed) {
                 future.completeExceptionally(new SessionClosedException(s.clientId, "engine closed"));
+                return false;
+            }
+            if (resetting) {
+                future.completeExceptionally(new StoreWriteException("the engine is returning to its last durable state", null));
                 return false;
             }
             if (s.discarded || s.generation != generation) {
@@ -812,6 +793,13 @@ public final class Engine implements AutoCloseable {
                         continue;
                     }
                     SubscriptionOptions o = sub.options();
+                    if (!s.subscriptions.containsKey(sub.filter())
+                            && s.subscriptions.size() >= config.maxSubscriptionsPerSession()) {
+                        log.warn("client '{}' is at its limit of {} subscriptions: refused '{}'",
+                                s.clientId, config.maxSubscriptionsPerSession(), sub.filter());
+                        granted.add(SubscribeResult.QUOTA_EXCEEDED);
+                        continue;
+                    }
                     boolean existed = s.subscriptions.put(sub.filter(), o) != null;
                     index.add(s.clientId, sub.filter(), o);
                     committer.put(StoreColumn.SUBSCRIPTIONS, Keys.subscription(s.key, sub.filter()),
@@ -1023,12 +1011,19 @@ public final class Engine implements AutoCloseable {
 
         @Override
         public long storeSizeBytes() {
-            synchronized (mutex) {
-                if (closed) {
-                    return 0;
+            storeLock.readLock().lock();
+            try {
+                synchronized (mutex) {
+                    if (closed) {
+                        return 0;
+                    }
                 }
+                return store.sizeOnDisk();
+            } catch (java.io.UncheckedIOException e) {
+                return 0;
+            } finally {
+                storeLock.readLock().unlock();
             }
-            return store.sizeOnDisk();
         }
     }
 }

@@ -19,11 +19,12 @@ import java.util.Objects;
  * @param maxSessionExpirySeconds  cap on any session's expiry interval
  * @param expirySweepInterval      how often expired sessions and messages are removed
  * @param bodyCacheBytes           heap for recently used message bodies
+ * @param maxSubscriptionsPerSession subscriptions one session may hold; more are refused
  */
 public record EngineConfig(Path dataPath, Durability durability, int maxInflightPerSession,
                            long maxQueuedMessagesPerSession, long maxQueuedBytesPerSession,
                            OverflowPolicy overflowPolicy, long maxSessionExpirySeconds,
-                           Duration expirySweepInterval, long bodyCacheBytes) {
+                           Duration expirySweepInterval, long bodyCacheBytes, int maxSubscriptionsPerSession) {
 
     public EngineConfig {
         Objects.requireNonNull(dataPath, "dataPath");
@@ -36,6 +37,9 @@ public record EngineConfig(Path dataPath, Durability durability, int maxInflight
         if (maxQueuedMessagesPerSession < 1) {
             throw new IllegalArgumentException("maxQueuedMessagesPerSession must be positive");
         }
+        if (maxSubscriptionsPerSession < 1) {
+            throw new IllegalArgumentException("maxSubscriptionsPerSession must be positive");
+        }
         if (maxQueuedBytesPerSession < 1) {
             throw new IllegalArgumentException("maxQueuedBytesPerSession must be positive");
         }
@@ -43,26 +47,31 @@ public record EngineConfig(Path dataPath, Durability durability, int maxInflight
 
     public static EngineConfig defaults(Path dataPath) {
         return new EngineConfig(dataPath, Durability.FSYNC, 1_000, 1_000_000, 512L * 1024 * 1024,
-                OverflowPolicy.REJECT, 0xFFFF_FFFFL, Duration.ofSeconds(10), 32L * 1024 * 1024);
+                OverflowPolicy.REJECT, 0xFFFF_FFFFL, Duration.ofSeconds(10), 32L * 1024 * 1024, 1_000);
     }
 
     public EngineConfig withDurability(Durability d) {
         return new EngineConfig(dataPath, d, maxInflightPerSession, maxQueuedMessagesPerSession,
-                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes);
+                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, maxSubscriptionsPerSession);
     }
 
     public EngineConfig withQueueLimits(long messages, long bytes, OverflowPolicy policy) {
         return new EngineConfig(dataPath, durability, maxInflightPerSession, messages, bytes, policy,
-                maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes);
+                maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, maxSubscriptionsPerSession);
     }
 
     public EngineConfig withMaxInflight(int max) {
         return new EngineConfig(dataPath, durability, max, maxQueuedMessagesPerSession,
-                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes);
+                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, maxSubscriptionsPerSession);
+    }
+
+    public EngineConfig withMaxSubscriptions(int max) {
+        return new EngineConfig(dataPath, durability, maxInflightPerSession, maxQueuedMessagesPerSession,
+                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, max);
     }
 
     public EngineConfig withExpirySweep(Duration interval) {
         return new EngineConfig(dataPath, durability, maxInflightPerSession, maxQueuedMessagesPerSession,
-                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, interval, bodyCacheBytes);
+                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, interval, bodyCacheBytes, maxSubscriptionsPerSession);
     }
 }

@@ -463,6 +463,17 @@ class EngineDeliveryTest {
     }
 
     @Test
+    void subscriptionsPerSessionAreLimited() {
+        fx.close();
+        fx = new EngineFixture(dir, c -> c.withMaxSubscriptions(2));
+        Connected sub = fx.connect("sub", true, PERSISTENT);
+        SubscribeResult r = await(sub.handle().subscribe(List.of(Subscription.of("a", 1), Subscription.of("b", 1),
+                Subscription.of("c", 1), Subscription.of("a", 2))));
+        assertEquals(List.of(1, 1, SubscribeResult.QUOTA_EXCEEDED, 2), r.granted(),
+                "the third filter is refused; replacing an existing one is not a new subscription");
+    }
+
+    @Test
     void unsubscribeStopsDeliveryAndReportsWhatExisted() {
         Connected sub = fx.connect("sub", true, PERSISTENT);
         sub.subscribe("u", 1);

@@ -151,6 +151,11 @@ final class RawMqttClient implements AutoCloseable {
         return eof;
     }
 
+    /** The client side's port: the broker's log lines name the connection by it. */
+    int localPort() {
+        return socket.getLocalPort();
+    }
+
     boolean isClosedByBroker() {
         return eof;
     }

@@ -200,6 +200,43 @@ class SecurityAndInterceptorsTest {
         }
     }
 
+    private static MqttConnectMessage loginWithWill(MqttVersion v, String clientId, String willTopic) {
+        return MqttMessageBuilders.connect().protocolVersion(v).clientId(clientId).cleanSession(true).keepAlive(60)
+                .hasUser(true).username("alice").hasPassword(true).password("secret".getBytes(StandardCharsets.UTF_8))
+                .willFlag(true).willTopic(willTopic).willQoS(MqttQoS.AT_LEAST_ONCE)
+                .willMessage(("will of " + clientId).getBytes(StandardCharsets.UTF_8)).build();
+    }
+
+    @Test
+    void willToATopicTheUserMayNotWriteIsNotPublished() throws Exception {
+        try (RawMqttClient bob = new RawMqttClient(broker.mqttPort());
+             LogCapture log = LogCapture.of(io.durablemq.broker.protocol.WillPublisher.class)) {
+            bob.connect(login(MqttVersion.MQTT_3_1_1, "bob-w", "bob", "hunter2"));
+            bob.send(RawMqttClient.subscribe(1, "#", 1));
+            assertNotNull(bob.receive(MqttMessageType.SUBACK, 5_000));
+
+            for (MqttVersion v : List.of(MqttVersion.MQTT_3_1_1, MqttVersion.MQTT_5)) {
+                String id = "alice-will-" + v.protocolLevel();
+                // the connection drops without DISCONNECT: the will is due, but alice may not write forbidden/#
+                try (RawMqttClient alice = new RawMqttClient(broker.mqttPort())) {
+                    MqttConnAckMessage ack = alice.connect(loginWithWill(v, id, "forbidden/will"));
+                    assertEquals(MqttConnectReturnCode.CONNECTION_ACCEPTED, ack.variableHeader().connectReturnCode());
+                }
+                // the same with a topic she may write: published
+                try (RawMqttClient alice = new RawMqttClient(broker.mqttPort())) {
+                    alice.connect(loginWithWill(v, id, "alice/will"));
+                }
+                var will = (io.netty.handler.codec.mqtt.MqttPublishMessage) bob.receive(MqttMessageType.PUBLISH, 5_000);
+                assertNotNull(will, "the allowed will arrives");
+                assertEquals("alice/will", will.variableHeader().topicName(), "the forbidden will never arrives");
+                bob.send(RawMqttClient.ack(MqttMessageType.PUBACK, will.variableHeader().packetId()));
+                assertEquals("will of " + id, will.content().toString(StandardCharsets.UTF_8));
+            }
+            assertNull(bob.receive(MqttMessageType.PUBLISH, 500), "nothing else published");
+            assertEquals(2, log.linesContaining("to topic forbidden/will not published: not authorized").size());
+        }
+    }
+
     @Test
     void interceptorsSeeConnectPublishSubscribeAckAndDisconnect() throws Exception {
         try (RawMqttClient bob = new RawMqttClient(broker.mqttPort())) {

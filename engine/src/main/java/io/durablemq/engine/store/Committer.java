@@ -85,7 +85,7 @@ public final class Committer implements AutoCloseable {
                 throw new StoreWriteException("batch put failed", e);
             }
             open.count++;
-            lock.notify();
+            wakeIfFirst();
         }
     }
 
@@ -97,6 +97,17 @@ public final class Committer implements AutoCloseable {
                 throw new StoreWriteException("batch delete failed", e);
             }
             open.count++;
+            wakeIfFirst();
+        }
+    }
+
+    /**
+     * Wakes the committer when the open batch just stopped being empty: once per batch is
+     * enough (it re-checks before waiting), and waking it on every append only makes it
+     * fight the appending thread for the lock.
+     */
+    private void wakeIfFirst() {
+        if (open.count + open.completions.size() == 1) {
             lock.notify();
         }
     }
@@ -110,7 +121,7 @@ public final class Committer implements AutoCloseable {
                 throw new StoreWriteException("batch range delete failed", e);
             }
             open.count++;
-            lock.notify();
+            wakeIfFirst();
         }
     }
 
@@ -122,7 +133,7 @@ public final class Committer implements AutoCloseable {
                 return;
             }
             open.completions.add(completion);
-            lock.notify();
+            wakeIfFirst();
         }
     }
 

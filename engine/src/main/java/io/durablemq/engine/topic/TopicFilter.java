@@ -59,6 +59,10 @@ public final class TopicFilter {
         return true;
     }
 
+    public static boolean isShared(String filter) {
+        return filter.startsWith(SHARE_PREFIX);
+    }
+
     /** @return the group and filter of a shared subscription, or null for an ordinary filter */
     public static SharedFilter parseShared(String filter) {
         if (!filter.startsWith(SHARE_PREFIX)) {

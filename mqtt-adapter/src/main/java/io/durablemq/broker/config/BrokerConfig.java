@@ -99,7 +99,7 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
         EngineConfig d = EngineConfig.defaults(dataPath);
         return new EngineConfig(dataPath, durability, limits.maxInflight(), limits.maxQueuedMessages(),
                 limits.maxQueuedBytes(), limits.overflowPolicy(), limits.maxSessionExpirySeconds(),
-                d.expirySweepInterval(), d.bodyCacheBytes());
+                d.expirySweepInterval(), d.bodyCacheBytes(), limits.maxSubscriptionsPerClient());
     }
 
     /** The config file's keys as Moquette's {@link IConfig}, for plugins built with an (IConfig) constructor. */

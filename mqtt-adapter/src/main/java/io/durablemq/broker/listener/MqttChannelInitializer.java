@@ -1,6 +1,7 @@
 package io.durablemq.broker.listener;
 
 import io.durablemq.broker.protocol.MqttConnection;
+import io.durablemq.broker.protocol.PacketGuard;
 import io.durablemq.broker.protocol.ProtocolContext;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelPipeline;
@@ -16,7 +17,8 @@ import io.netty.handler.ssl.SslContext;
 
 /**
  * The pipeline of one client connection:
- * [TLS] -> [HTTP + WebSocket handshake -> binary frames] -> flush consolidation -> MQTT decoder /
+ * [TLS] -> [HTTP + WebSocket handshake -> binary frames] -> flush consolidation -> packet guard (framing,
+ * limits and the checks Netty's decoder skips, see {@link PacketGuard}) -> MQTT decoder /
  * encoder -> {@link MqttConnection} (the keep-alive idle handler is inserted after CONNECT).
  */
 final class MqttChannelInitializer extends ChannelInitializer<SocketChannel> {
@@ -53,6 +55,7 @@ final class MqttChannelInitializer extends ChannelInitializer<SocketChannel> {
             p.addLast("websocket-mqtt", new WebSocketMqttFrames());
         }
         p.addLast("flush", new FlushConsolidationHandler(256, true));
+        p.addLast(PacketGuard.NAME, new PacketGuard(maxPacket));
         p.addLast("mqtt-decoder", new MqttDecoder(maxPacket, context.limits().maxClientIdLength()));
         p.addLast("mqtt-encoder", MqttEncoder.INSTANCE);
         p.addLast(MqttConnection.NAME, new MqttConnection(context));

@@ -24,6 +24,35 @@ public final class BrokerMetrics {
         this.opened = Counter.builder("durablemq.connections.opened")
                 .description("Client network connections accepted")
                 .register(registry);
+        // Registered at zero so dashboards and alerts see the series before the first event.
+        for (String reason : KNOWN_CONNECT_REJECTIONS) {
+            connectRejectedCounter(reason);
+        }
+        for (String reason : KNOWN_PROTOCOL_ERRORS) {
+            protocolErrorCounter(reason);
+        }
+    }
+
+    /** Labels the protocol handler uses; others still work, they just appear on first use. */
+    static final String[] KNOWN_CONNECT_REJECTIONS = {
+            "bad_credentials", "client_id_rejected", "unsupported_protocol_version", "protocol_error",
+            "server_unavailable", "max_connections", "will_topic_invalid", "bad_authentication_method"};
+    static final String[] KNOWN_PROTOCOL_ERRORS = {
+            "malformed_packet", "protocol_error", "keep_alive_timeout", "connect_timeout",
+            "topic_name_invalid", "topic_alias_invalid", "receive_maximum_exceeded", "packet_too_large"};
+
+    private Counter connectRejectedCounter(String reason) {
+        return Counter.builder("durablemq.connects.rejected")
+                .description("CONNECTs refused, by reason")
+                .tag("reason", reason)
+                .register(registry);
+    }
+
+    private Counter protocolErrorCounter(String reason) {
+        return Counter.builder("durablemq.protocol.errors")
+                .description("Connections closed for protocol violations or malformed packets, by reason")
+                .tag("reason", reason)
+                .register(registry);
     }
 
     public void connectionOpened() {
@@ -41,17 +70,18 @@ public final class BrokerMetrics {
 
     /** A CONNECT answered with a failure CONNACK; {@code reason} is a fixed label such as {@code not_authorized}. */
     public void connectRejected(String reason) {
-        Counter.builder("durablemq.connects.rejected")
-                .description("CONNECTs refused, by reason")
-                .tag("reason", reason)
-                .register(registry)
-                .increment();
+        connectRejectedCounter(reason).increment();
     }
 
     /** A connection closed for breaking the protocol; {@code reason} is a fixed label such as {@code malformed_packet}. */
     public void protocolError(String reason) {
-        Counter.builder("durablemq.protocol.errors")
-                .description("Connections closed for protocol violations or malformed packets, by reason")
+        protocolErrorCounter(reason).increment();
+    }
+
+    /** A SUBSCRIBE filter refused for a limit; {@code reason} is a fixed label such as {@code max_subscriptions}. */
+    public void subscriptionRefused(String reason) {
+        Counter.builder("durablemq.subscriptions.refused")
+                .description("Subscriptions refused because a limit was reached, by reason")
                 .tag("reason", reason)
                 .register(registry)
                 .increment();

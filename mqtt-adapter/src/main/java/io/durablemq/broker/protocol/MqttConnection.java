@@ -12,6 +12,7 @@ import io.durablemq.engine.session.SessionListener;
 import io.durablemq.engine.topic.SubscribeResult;
 import io.durablemq.engine.topic.Subscription;
 import io.durablemq.engine.topic.SubscriptionOptions;
+import io.durablemq.engine.topic.TopicFilter;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
@@ -113,6 +114,16 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
     private boolean disconnectedNormally;
     private boolean takenOver;
 
+    /**
+     * Sockets accepted past {@code max_connections} that still get an answer to their CONNECT
+     * (CONNACK quota exceeded / server unavailable); beyond this grace a socket is closed at accept.
+     */
+    static int acceptGrace(int maxConnections) {
+        return Math.max(16, maxConnections / 10);
+    }
+
+    private static final LogThrottle ACCEPT_REFUSAL_LOG = new LogThrottle(10_000);
+
     public MqttConnection(ProtocolContext context) {
         this.context = context;
         this.limits = context.limits();
@@ -125,6 +136,19 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
         channel = ctx.channel();
         context.channels().add(channel);
         context.metrics().connectionOpened();
+        if (context.metrics().openConnections() > limits.maxConnections() + acceptGrace(limits.maxConnections())) {
+            // Far past the limit: close at once rather than hold a socket for a CONNACK (a flood of idle sockets
+            // would otherwise pile up for connect_timeout_seconds). Counted always, logged at most every 10 s.
+            state = ConnectionState.CLOSED;
+            context.metrics().connectRejected("max_connections");
+            if (ACCEPT_REFUSAL_LOG.tryAcquire()) {
+                LOG.warn("refusing connections at accept: {} open, max_connections {} (logged at most every 10 s)",
+                        context.metrics().openConnections(), limits.maxConnections());
+            }
+            ctx.close();
+            super.channelActive(ctx);
+            return;
+        }
         connectTimer = ctx.executor().schedule(this::connectTimedOut,
                 limits.connectTimeout().toMillis(), TimeUnit.MILLISECONDS);
         super.channelActive(ctx);
@@ -241,8 +265,8 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
         boolean cleanStart = header.isCleanSession();
 
         if (context.metrics().openConnections() > limits.maxConnections()) {
-            refuseConnect(v5 ? MqttConnectReturnCode.CONNECTION_REFUSED_SERVER_BUSY
-                    : MqttConnectReturnCode.CONNECTION_REFUSED_SERVER_UNAVAILABLE, "server_busy",
+            refuseConnect(v5 ? MqttConnectReturnCode.CONNECTION_REFUSED_QUOTA_EXCEEDED
+                    : MqttConnectReturnCode.CONNECTION_REFUSED_SERVER_UNAVAILABLE, "max_connections",
                     "max_connections (" + limits.maxConnections() + ") reached");
             return;
         }
@@ -302,7 +326,7 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
 
         if (header.isWillFlag()) {
             String willTopic = payload.willTopic();
-            if (!TopicNames.isValidTopicName(willTopic)) {
+            if (!TopicFilter.isValidTopicName(willTopic)) {
                 refuseConnect(v5 ? MqttConnectReturnCode.CONNECTION_REFUSED_TOPIC_NAME_INVALID : null,
                         "will_topic_invalid", "invalid will topic '" + willTopic + "'");
                 return;
@@ -505,7 +529,7 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
                 }
             }
         }
-        if (!TopicNames.isValidTopicName(topic) || !withinTopicLimits(topic)) {
+        if (!TopicFilter.isValidTopicName(topic) || !withinTopicLimits(topic)) {
             protocolError(ReasonCodes.TOPIC_NAME_INVALID, "invalid topic name '" + topic + "'");
             return;
         }
@@ -734,11 +758,11 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
         for (int i = 0; i < requested.size(); i++) {
             String filter = requested.get(i).topicName();
             MqttSubscriptionOption option = requested.get(i).option();
-            if (!TopicNames.isValidFilter(filter) || !withinTopicLimits(filter)) {
+            if (!TopicFilter.isValidFilter(filter) || !withinTopicLimits(filter)) {
                 codes[i] = isV5() ? ReasonCodes.TOPIC_FILTER_INVALID & 0xFF : ReasonCodes.SUBACK_FAILURE_V3;
                 continue;
             }
-            if (isV5() && TopicNames.isShared(filter) && option.isNoLocal()) {
+            if (isV5() && TopicFilter.isShared(filter) && option.isNoLocal()) {
                 protocolError(ReasonCodes.PROTOCOL_ERROR, "no-local on shared subscription " + filter);
                 return;
             }
@@ -776,6 +800,12 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
             }
             for (int j = 0; j < accepted.size(); j++) {
                 int code = error != null ? ReasonCodes.UNSPECIFIED_ERROR & 0xFF : granted.granted().get(j);
+                if (code == SubscribeResult.QUOTA_EXCEEDED) {
+                    context.metrics().subscriptionRefused("max_subscriptions"); // the engine logs it
+                }
+                if (!isV5() && code >= 0x80) {
+                    code = ReasonCodes.SUBACK_FAILURE_V3; // 3.1.1 has a single failure code
+                }
                 codes[acceptedIndex.get(j)] = code;
                 if (code < 0x80) {
                     context.interceptors().subscribed(clientId, username, accepted.get(j).filter(), code);
@@ -796,7 +826,7 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
         List<String> valid = new ArrayList<>();
         List<Integer> validIndex = new ArrayList<>();
         for (int i = 0; i < filters.size(); i++) {
-            if (TopicNames.isValidFilter(filters.get(i))) {
+            if (TopicFilter.isValidFilter(filters.get(i))) {
                 valid.add(filters.get(i));
                 validIndex.add(i);
             } else {
@@ -899,6 +929,18 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
         if (state == ConnectionState.AWAITING_CONNECT && cause instanceof MqttIdentifierRejectedException) {
             refuseConnect(MqttConnectReturnCode.CONNECTION_REFUSED_IDENTIFIER_REJECTED, "client_id_rejected",
                     cause.getMessage());
+            return;
+        }
+        if (cause instanceof ProtocolViolation violation) {
+            if (state == ConnectionState.AWAITING_CONNECT && violation.isInMqtt5Connect()) {
+                // MQTT 5 section 3.2.2.2: a bad CONNECT may be answered with a CONNACK carrying the reason.
+                protocolLevel = MQTT_5;
+                context.metrics().protocolError(ReasonCodes.label(violation.reasonCode()));
+                refuseConnect(MqttConnectReturnCode.valueOf(violation.reasonCode()), "protocol_error",
+                        violation.getMessage());
+                return;
+            }
+            protocolError(violation.reasonCode(), violation.getMessage());
             return;
         }
         byte code = cause instanceof TooLongFrameException ? ReasonCodes.PACKET_TOO_LARGE : ReasonCodes.MALFORMED_PACKET;

@@ -1,0 +1,102 @@
+package io.durablemq.bench.jmh;
+
+import io.durablemq.engine.Engine;
+import io.durablemq.engine.EngineConfig;
+import io.durablemq.engine.session.ConnectRequest;
+import io.durablemq.engine.session.SessionHandle;
+import io.durablemq.engine.session.SessionListener;
+import io.durablemq.engine.store.Durability;
+import io.durablemq.engine.topic.Subscription;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
+
+/**
+ * An engine on a fresh store plus a few single-threaded executors standing in for the
+ * broker's network event loops: completions and listener calls hop to them, as in the broker,
+ * so no benchmark does its follow-up work on the committer thread.
+ */
+final class EngineFixture implements AutoCloseable {
+
+    static final long TIMEOUT_SECONDS = 120;
+    private static final int EVENT_LOOPS = 2;
+
+    final Path dir;
+    final EngineConfig config;
+    final Engine engine;
+    private final ExecutorService[] loops = new ExecutorService[EVENT_LOOPS];
+
+    private EngineFixture(Path dir, EngineConfig config) throws Exception {
+        this.dir = dir;
+        this.config = config;
+        this.engine = Engine.open(config, new SimpleMeterRegistry());
+        for (int i = 0; i < loops.length; i++) {
+            int n = i;
+            loops[i] = Executors.newSingleThreadExecutor(r -> {
+                Thread t = new Thread(r, "bench-loop-" + n);
+                t.setDaemon(true);
+                return t;
+            });
+        }
+    }
+
+    /** A new store in a scratch folder; queues effectively unbounded unless the caller narrows them. */
+    static EngineFixture open(String name, Durability durability) throws Exception {
+        return open(name, durability, Function.identity());
+    }
+
+    static EngineFixture open(String name, Durability durability, Function<EngineConfig, EngineConfig> tune) throws Exception {
+        Path dir = BenchDirs.create(name);
+        EngineConfig config = tune.apply(EngineConfig.defaults(dir).withDurability(durability));
+        return new EngineFixture(dir, config);
+    }
+
+    ExecutorService loop(int index) {
+        return loops[Math.floorMod(index, loops.length)];
+    }
+
+    SessionHandle connect(String clientId, boolean persistent, SessionListener listener) {
+        ConnectRequest request = new ConnectRequest(clientId, true,
+                persistent ? ConnectRequest.NEVER_EXPIRES : 0, 65_535);
+        return join(engine.connect(request, listener));
+    }
+
+    SessionHandle resume(String clientId, SessionListener listener) {
+        return join(engine.connect(new ConnectRequest(clientId, false, ConnectRequest.NEVER_EXPIRES, 65_535), listener));
+    }
+
+    static void subscribe(SessionHandle handle, String filter, int qos) {
+        join(handle.subscribe(List.of(Subscription.of(filter, qos))));
+    }
+
+    static <T> T join(CompletableFuture<T> future) {
+        try {
+            return future.get(TIMEOUT_SECONDS, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted", e);
+        } catch (Exception e) {
+            throw new IllegalStateException("engine operation failed or timed out: " + e, e);
+        }
+    }
+
+    /** Closes the engine and the event loops but keeps the store on disk (see {@link #dir}). */
+    void closeKeepingStore() {
+        for (ExecutorService loop : loops) {
+            loop.shutdownNow();
+        }
+        engine.close();
+    }
+
+    @Override
+    public void close() {
+        closeKeepingStore();
+        BenchDirs.delete(dir);
+    }
+}

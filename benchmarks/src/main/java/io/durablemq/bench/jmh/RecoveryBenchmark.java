@@ -1,0 +1,118 @@
+package io.durablemq.bench.jmh;
+
+import io.durablemq.engine.Engine;
+import io.durablemq.engine.EngineConfig;
+import io.durablemq.engine.RecoveryReport;
+import io.durablemq.engine.message.Message;
+import io.durablemq.engine.session.SessionHandle;
+import io.durablemq.engine.store.Durability;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+import java.lang.management.ManagementFactory;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Recovery: open a store holding {@code messages} queued QoS 1 messages spread over
+ * {@code sessions} offline persistent sessions (each its own topic, so every message is its
+ * own body) and rebuild the in-memory indexes. Score: milliseconds per open. The fork runs with
+ * {@code -Xmx256m}, the heap budget issue 6 sets for 1,000,000 queued messages; after each open
+ * the heap in use after a full GC is printed ("heap after recovery").
+ *
+ * <p>Figure for issue 2: {@code -p messages=1000000 -p sessions=1000}.
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.SingleShotTime)
+@OutputTimeUnit(TimeUnit.MILLISECONDS)
+@Warmup(iterations = 1)
+@Measurement(iterations = 5)
+@Fork(value = 1, jvmArgsAppend = {"-Xmx256m"})
+public class RecoveryBenchmark {
+
+    private static final int FILL_WINDOW = 2_000;
+
+    @Param({"100000"})
+    int messages;
+
+    @Param({"1000"})
+    int sessions;
+
+    @Param({"256"})
+    int payloadBytes;
+
+    private java.nio.file.Path dir;
+    private EngineConfig config;
+    private Engine opened;
+
+    @Setup(Level.Trial)
+    public void fill() throws Exception {
+        // Filling is not what is measured: OS durability makes it quicker, the data is the same.
+        EngineFixture fx = EngineFixture.open("recovery", Durability.OS);
+        dir = fx.dir;
+        config = fx.config.withDurability(Durability.FSYNC);
+        for (int s = 0; s < sessions; s++) {
+            SessionHandle h = fx.connect("offline-" + s, true, AckingSubscriber.ignoring());
+            EngineFixture.subscribe(h, "rec/" + s, 1);
+            EngineFixture.join(h.disconnect(-1));
+        }
+        SessionHandle publisher = fx.connect("pub", false, AckingSubscriber.ignoring());
+        Semaphore window = new Semaphore(FILL_WINDOW);
+        long t0 = System.nanoTime();
+        for (long i = 0; i < messages; i++) {
+            Windows.acquire(window, 1);
+            publisher.publish(Sequences.packetId(i),
+                            Message.of("rec/" + (i % sessions), Sequences.payload(i, payloadBytes), 1))
+                    .whenComplete((r, e) -> window.release());
+        }
+        Windows.drain(window, FILL_WINDOW);
+        EngineFixture.join(publisher.disconnect(0));
+        System.out.printf("%nfilled %,d messages over %,d sessions in %.1f s; heap in use with them queued: %s%n",
+                messages, sessions, (System.nanoTime() - t0) / 1e9, heapAfterGc());
+        // Dropped entirely, so the heap figures after recovery count only the reopened engine.
+        fx.closeKeepingStore();
+    }
+
+    @Benchmark
+    public RecoveryReport recover() throws Exception {
+        opened = Engine.open(config, new SimpleMeterRegistry());
+        return opened.recoveryReport();
+    }
+
+    @TearDown(Level.Iteration)
+    public void report() {
+        RecoveryReport r = opened.recoveryReport();
+        String heap = heapAfterGc();
+        if (r.queuedMessages() != messages) {
+            throw new IllegalStateException("recovered " + r.queuedMessages() + " queued messages, expected " + messages);
+        }
+        System.out.printf("%nrecovered %,d queued messages in %,d sessions, engine-reported %d ms; heap after recovery: %s%n",
+                r.queuedMessages(), r.sessions(), r.duration().toMillis(), heap);
+        opened.close();
+        opened = null;
+    }
+
+    @TearDown(Level.Trial)
+    public void close() {
+        BenchDirs.delete(dir);
+    }
+
+    private static String heapAfterGc() {
+        System.gc();
+        long used = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
+        long max = Runtime.getRuntime().maxMemory();
+        return String.format("%.1f MiB used of %.0f MiB max", used / 1048576.0, max / 1048576.0);
+    }
+}
