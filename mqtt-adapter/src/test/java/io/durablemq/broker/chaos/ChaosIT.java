@@ -56,7 +56,7 @@ class ChaosIT {
         ChaosRun run = new ChaosRun(new ChaosRun.Settings(durability, kills, target, SEED, work,
                 BrokerUnderTest.brokerJar()));
         Verdict v = run.run();
-        String report = v + "seed " + SEED + " (rerun with -Dchaos.seed=" + SEED + "), work folder " + work + "\n"
+        String report = v + run.clientNotes() + "\nseed " + SEED + " (rerun with -Dchaos.seed=" + SEED + "), work folder " + work + "\n"
                 + "recovery reports: " + run.recoveryReports() + "\n";
         System.out.println(report);
         Files.writeString(workRoot().resolve("verdicts.txt"), report + "\n", StandardOpenOption.CREATE,
