@@ -30,6 +30,7 @@ final class BrokerUnderTest implements AutoCloseable {
     private Process process;
     private Path currentLog;
     private int starts;
+    private int portChanges;
     private final List<Long> recoveryMillis = new ArrayList<>();
     private final List<String> recoveryReports = new ArrayList<>();
 
@@ -54,14 +55,39 @@ final class BrokerUnderTest implements AutoCloseable {
         return jar;
     }
 
-    /** Starts the broker (same port as before when possible) and waits until it accepts connections. */
+    /**
+     * Starts the broker and waits until it accepts connections. It keeps its port across lives when
+     * it can (clients that reconnect by themselves, like mosquitto_sub, need that); when another
+     * process took the port meanwhile it moves to a free one and {@link #portChanges()} counts it.
+     */
     void start() throws Exception {
         if (process != null && process.isAlive()) {
             throw new IllegalStateException("already running");
         }
-        if (port == 0 || !portFree(port)) {
+        if (port == 0) {
             port = freePort();
+        } else if (!portFree(port)) {
+            port = freePort();
+            portChanges++;
         }
+        try {
+            launch();
+        } catch (IllegalStateException e) {
+            if (process.isAlive() || !log().contains("Address already in use")) {
+                throw e;
+            }
+            port = freePort(); // lost a race for the port: once more on another one
+            portChanges++;
+            launch();
+        }
+        recoveryMillis.add(awaitRecoveryLine());
+    }
+
+    int portChanges() {
+        return portChanges;
+    }
+
+    private void launch() throws Exception {
         starts++;
         Path config = workDir.resolve("broker.conf");
         Files.writeString(config, String.join("\n",
@@ -79,7 +105,6 @@ final class BrokerUnderTest implements AutoCloseable {
                 .redirectOutput(currentLog.toFile())
                 .start();
         awaitListening(90_000);
-        recoveryMillis.add(awaitRecoveryLine());
     }
 
     private void awaitListening(long millis) throws Exception {
@@ -188,9 +213,11 @@ final class BrokerUnderTest implements AutoCloseable {
         return m.find() ? OptionalLong.of(Long.parseLong(m.group(2))) : OptionalLong.empty();
     }
 
+    /** As the broker binds: with SO_REUSEADDR, so connections of the killed life in TIME_WAIT do not count. */
     private static boolean portFree(int port) {
-        try (ServerSocket s = new ServerSocket(port, 1, InetAddress.getLoopbackAddress())) {
+        try (ServerSocket s = new ServerSocket()) {
             s.setReuseAddress(true);
+            s.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 1);
             return true;
         } catch (IOException e) {
             return false;

@@ -28,13 +28,13 @@ class ChaosIT {
     @Test
     @Timeout(value = 8, unit = TimeUnit.MINUTES)
     void fsyncSurvivesSigkill() throws Exception {
-        verify("fsync", Integer.getInteger("chaos.kills", 6), Integer.getInteger("chaos.target", 4_000));
+        verify("fsync", Integer.getInteger("chaos.kills", 6), Integer.getInteger("chaos.target", 3_000));
     }
 
     @Test
     @Timeout(value = 8, unit = TimeUnit.MINUTES)
     void osDurabilitySurvivesSigkill() throws Exception {
-        verify("os", Integer.getInteger("chaos.kills", 6), Integer.getInteger("chaos.target", 4_000));
+        verify("os", Integer.getInteger("chaos.kills", 6), Integer.getInteger("chaos.target", 3_000));
     }
 
     @Test
@@ -56,7 +56,7 @@ class ChaosIT {
         ChaosRun run = new ChaosRun(new ChaosRun.Settings(durability, kills, target, SEED, work,
                 BrokerUnderTest.brokerJar()));
         Verdict v = run.run();
-        String report = v + "seed " + SEED + " (rerun with -Dchaos.seed=" + SEED + "), work folder " + work + "\n"
+        String report = v + run.clientNotes() + "\nseed " + SEED + " (rerun with -Dchaos.seed=" + SEED + "), work folder " + work + "\n"
                 + "recovery reports: " + run.recoveryReports() + "\n";
         System.out.println(report);
         Files.writeString(workRoot().resolve("verdicts.txt"), report + "\n", StandardOpenOption.CREATE,

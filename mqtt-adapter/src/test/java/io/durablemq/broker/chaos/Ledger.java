@@ -81,6 +81,14 @@ final class Ledger {
 
     /** A delivery to the application of subscriber session {@code session}. */
     synchronized void delivered(String session, String topic, byte[] payload, int qos) {
+        delivered(session, topic, payload, qos, true);
+    }
+
+    /**
+     * As {@link #delivered(String, String, byte[], int)}; {@code judgeOrder} false for a delivery a
+     * client is known to have held back by its own fault (it still counts for loss and duplicates).
+     */
+    synchronized void delivered(String session, String topic, byte[] payload, int qos, boolean judgeOrder) {
         Session s = sessions.get(session);
         MsgId id = MsgId.parse(payload);
         Sent m = id == null ? null : sent.get(id);
@@ -114,7 +122,7 @@ final class Ledger {
             }
             return; // a resend: order is judged on first arrivals
         }
-        if (s.group == null) {
+        if (s.group == null && judgeOrder) {
             String stream = id.publisher() + " " + topic;
             Long max = s.maxSeqPerStream.get(stream);
             if (max != null && id.seq() < max) {
@@ -126,6 +134,19 @@ final class Ledger {
                 s.maxSeqPerStream.put(stream, id.seq());
             }
         }
+    }
+
+    /** Acknowledged messages that never reached {@code session} (a session outside any group), by topic. */
+    synchronized Map<String, List<MsgId>> lostPerTopic(String session) {
+        Session s = sessions.get(session);
+        Map<String, List<MsgId>> out = new LinkedHashMap<>();
+        for (MsgId id : acknowledged) {
+            String topic = sent.get(id).topic();
+            if (TopicFilter.matches(s.filter, topic) && !s.counts.containsKey(id)) {
+                out.computeIfAbsent(topic, t -> new ArrayList<>()).add(id);
+            }
+        }
+        return out;
     }
 
     /** For diagnostics: where a message went. */
