@@ -27,14 +27,23 @@ final class BrokerUnderTest implements AutoCloseable {
     private final Path dataDir;
     private final String durability;
     private int port;
-    private Process process;
+    private volatile Process process;
     private Path currentLog;
     private int starts;
     private int portChanges;
     private final List<Long> recoveryMillis = new ArrayList<>();
     private final List<String> recoveryReports = new ArrayList<>();
 
+    /** Kills a running broker if the test JVM itself is stopped (a child process would outlive it). */
+    private final Thread reaper = new Thread(() -> {
+        Process p = process;
+        if (p != null) {
+            p.destroyForcibly();
+        }
+    }, "chaos-broker-reaper");
+
     BrokerUnderTest(Path jar, Path workDir, String durability) {
+        Runtime.getRuntime().addShutdownHook(reaper);
         this.jar = jar;
         this.workDir = workDir;
         this.dataDir = workDir.resolve("data");
@@ -235,6 +244,11 @@ final class BrokerUnderTest implements AutoCloseable {
         if (process != null && process.isAlive()) {
             process.destroyForcibly();
             process.waitFor(30, TimeUnit.SECONDS);
+        }
+        try {
+            Runtime.getRuntime().removeShutdownHook(reaper);
+        } catch (IllegalStateException shuttingDown) {
+            // the hook is running or about to
         }
     }
 }

@@ -26,6 +26,14 @@ final class ChaosRun {
     private static final String RAW_TOPIC = "chaos/raw/a";
     /** Unacknowledged messages per Paho publisher: enough for group commits, small enough for quick drains. */
     private static final int WINDOW = 40;
+    /**
+     * Flow control: publishers wait while the always-online QoS 2 subscriber is this far behind.
+     * Paho's QoS 2 receive path (a persisted file per message) is slower than four publishers; without
+     * a bound its backlog grows for the whole run and a soak ends in a drain of hundreds of thousands.
+     */
+    private static final int MAX_LAG = 3_000;
+    /** Broker lives a subscriber stays offline at most, so offline queues fill and drain but stay bounded. */
+    private static final int MAX_OFFLINE_LIVES = 3;
 
     private final Settings settings;
     private final Random random;
@@ -74,6 +82,10 @@ final class ChaosRun {
                 }
                 if (point != KillPoint.OFFLINE_DRAIN && drain.wantOnline && sinceDrain >= 1) {
                     drain.goOffline(); // its queue fills over the next broker lives
+                } else if (!drain.wantOnline && sinceDrain > MAX_OFFLINE_LIVES) {
+                    drain.wantOnline = true; // no drain point for a while: drain now, go offline again later
+                    drain.connect(broker.uri());
+                    sinceDrain = 0;
                 }
                 sinceDrain++;
                 for (int i = 0; i < 3; i++) {
@@ -153,10 +165,10 @@ final class ChaosRun {
         String uri = broker.uri();
         Path paho = settings.workDir().resolve("paho");
         Files.createDirectories(paho);
-        publishers.add(new PahoPublisher("p1-q1", 1, List.of("chaos/p1/a", "chaos/p1/b"), WINDOW, ledger, uri, paho));
-        publishers.add(new PahoPublisher("p2-q1", 1, List.of("chaos/p2/a", "chaos/p2/b"), WINDOW, ledger, uri, paho));
-        publishers.add(new PahoPublisher("p3-q2", 2, List.of("chaos/p3/a", "chaos/p3/b"), WINDOW, ledger, uri, paho));
-        publishers.add(new PahoPublisher("p4-q2", 2, List.of("chaos/p4/a", "chaos/p4/b"), WINDOW, ledger, uri, paho));
+        publishers.add(new PahoPublisher("p1-q1", 1, List.of("chaos/p1/a", "chaos/p1/b"), WINDOW, ledger, uri, paho, this::subscribersKeepUp));
+        publishers.add(new PahoPublisher("p2-q1", 1, List.of("chaos/p2/a", "chaos/p2/b"), WINDOW, ledger, uri, paho, this::subscribersKeepUp));
+        publishers.add(new PahoPublisher("p3-q2", 2, List.of("chaos/p3/a", "chaos/p3/b"), WINDOW, ledger, uri, paho, this::subscribersKeepUp));
+        publishers.add(new PahoPublisher("p4-q2", 2, List.of("chaos/p4/a", "chaos/p4/b"), WINDOW, ledger, uri, paho, this::subscribersKeepUp));
         subscribers.add(new PahoSubscriber("s-all", "chaos/#", 2, null, ledger, uri, paho));
         subscribers.add(new PahoSubscriber("s-exact", "chaos/p3/a", 2, null, ledger, uri, paho));
         subscribers.add(new PahoSubscriber("s-plus-q1", "chaos/+/b", 1, null, ledger, uri, paho));
@@ -255,13 +267,17 @@ final class ChaosRun {
         }
     }
 
-    private void flip(PahoSubscriber s) throws Exception {
-        if (random.nextInt(100) < 35) {
-            if (s.wantOnline) {
-                s.wantOnline = false; // the broker is dead: it stays offline across the next life
-            } else {
-                s.wantOnline = true;
-            }
+    private final java.util.Map<PahoSubscriber, Integer> offlineLives = new java.util.HashMap<>();
+
+    private void flip(PahoSubscriber s) {
+        int lives = s.wantOnline ? 0 : offlineLives.merge(s, 1, Integer::sum);
+        if (!s.wantOnline && lives >= MAX_OFFLINE_LIVES) {
+            s.wantOnline = true;
+        } else if (random.nextInt(100) < 35) {
+            s.wantOnline = !s.wantOnline; // the broker is dead: a change takes effect with the next life
+        }
+        if (s.wantOnline) {
+            offlineLives.remove(s);
         }
     }
 
@@ -307,6 +323,10 @@ final class ChaosRun {
 
     private static long last(List<Long> values) {
         return values.get(values.size() - 1);
+    }
+
+    private boolean subscribersKeepUp() {
+        return ledger.acknowledgedCount() - ledger.deliveries("s-all") < MAX_LAG;
     }
 
     private int totalInFlight() {

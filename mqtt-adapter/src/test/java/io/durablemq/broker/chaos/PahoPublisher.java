@@ -32,9 +32,11 @@ final class PahoPublisher implements AutoCloseable {
     private volatile boolean online;
     private long nextSeq = 1;
     private volatile Throwable failure;
+    private final java.util.function.BooleanSupplier mayPublish;
 
-    PahoPublisher(String name, int qos, List<String> topics, int window, Ledger ledger, String uri, Path persistence)
-            throws MqttException {
+    PahoPublisher(String name, int qos, List<String> topics, int window, Ledger ledger, String uri, Path persistence,
+                  java.util.function.BooleanSupplier mayPublish) throws MqttException {
+        this.mayPublish = mayPublish;
         this.name = name;
         this.qos = qos;
         this.topics = topics;
@@ -104,7 +106,7 @@ final class PahoPublisher implements AutoCloseable {
     private void run() {
         try {
             while (running) {
-                if (paused || !online || inFlight.size() >= window) {
+                if (paused || !online || inFlight.size() >= window || !mayPublish.getAsBoolean()) {
                     Thread.sleep(1);
                     continue;
                 }
