@@ -111,6 +111,7 @@ final class Recovery {
             for (InflightEntry e : list) {
                 s.inflight.put(e.packetId(), e);
                 s.nextOrder = e.order() + 1;
+                s.packetIds.continueAfter(e.packetId());
             }
         });
         int qos2 = 0;

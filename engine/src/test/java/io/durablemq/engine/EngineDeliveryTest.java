@@ -217,6 +217,35 @@ class EngineDeliveryTest {
     }
 
     @Test
+    void packetIdsAfterRestartContinueAfterTheNewestRecoveredId() {
+        Connected sub = fx.connect("sub", false, PERSISTENT);
+        sub.subscribe("n", 2);
+        Connected pub = fx.connect("pub", true, 0);
+        int newest = 0;
+        for (int i = 0; i < 5; i++) {
+            pub.publish(i + 1, "n", "m" + i, 2);
+            newest = sub.listener().nextPublish().packetId();
+        }
+        fx.restart();
+        Connected back = fx.connect("sub", false, PERSISTENT);
+        Set<Integer> resent = new HashSet<>();
+        for (int i = 0; i < 5; i++) {
+            resent.add(back.listener().nextPublish().packetId());
+        }
+        for (int id : resent) {
+            await(back.handle().pubrec(id));
+            assertEquals(id, back.listener().nextPubrel());
+            await(back.handle().pubcomp(id));
+        }
+        Connected pub2 = fx.connect("pub", true, 0);
+        pub2.publish(1, "n", "fresh", 2);
+        OutboundPublish fresh = back.listener().nextPublish();
+        // not one of the ids in use just before the crash, although all of them are free now
+        assertFalse(resent.contains(fresh.packetId()), "reused id " + fresh.packetId());
+        assertEquals(newest + 1, fresh.packetId());
+    }
+
+    @Test
     void offlineQueueIsDeliveredAfterRestartInOrder() {
         Connected sub = fx.connect("sub", false, PERSISTENT);
         sub.subscribe("o", 1);

@@ -49,6 +49,8 @@ final class MosquittoSub {
     private Process process;
     private long consumed;
     private final List<Held> held = new ArrayList<>();
+    /** Packet ids whose latest PUBLISH has had no PUBREL yet: a PUBLISH with such an id is a resend. */
+    private final Set<Integer> awaitingPubrel = new HashSet<>();
     private Held released;
     private final Set<MsgId> delivered = new HashSet<>();
     private final Map<Held, Boolean> stuck = new java.util.IdentityHashMap<>();
@@ -68,6 +70,7 @@ final class MosquittoSub {
     void start(int port) throws IOException {
         collect(ledger); // what the previous process printed belongs to the previous model
         held.clear(); // a new process starts with an empty list
+        awaitingPubrel.clear();
         stuck.clear();
         released = null;
         List<String> cmd = new ArrayList<>(List.of("stdbuf", "-oL", "mosquitto_sub", "-h", "127.0.0.1",
@@ -123,7 +126,10 @@ final class MosquittoSub {
         if ((m = PUBLISH_IN.matcher(line)).matches()) {
             if (m.group(2).equals("2")) {
                 int mid = Integer.parseInt(m.group(3));
-                boolean second = held.stream().anyMatch(h -> h.mid() == mid);
+                // A resend of the message still waiting for its PUBREL, not a new message that reuses
+                // the id of a stale copy: the broker sends PUBREL only once the PUBREC is durable, and
+                // after that resends PUBREL, never PUBLISH, so a PUBLISH after a PUBREL is new.
+                boolean second = !awaitingPubrel.add(mid);
                 if (second) {
                     secondCopies++;
                 }
@@ -131,6 +137,7 @@ final class MosquittoSub {
             }
         } else if ((m = PUBREL_IN.matcher(line)).matches()) {
             int mid = Integer.parseInt(m.group(1));
+            awaitingPubrel.remove(mid);
             released = null;
             for (Iterator<Held> it = held.iterator(); it.hasNext(); ) {
                 Held h = it.next();
