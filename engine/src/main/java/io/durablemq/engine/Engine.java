@@ -405,7 +405,7 @@ public final class Engine implements AutoCloseable {
             }
             enqueue(s, new QueueEntry(s.nextSeq++, messageId, qos, retainFlag, message.expiresAtMillis(), now,
                     size, t.ids()));
-            pump(s, sends);
+            pump(s, sends, immediate);
         }
         if (message.qos() == 2 && publisher != null) {
             publisher.qos2Received.add(packetId);
@@ -476,14 +476,24 @@ public final class Engine implements AutoCloseable {
 
     /**
      * Moves queued messages into the in-flight window while it has room, each with a fresh
-     * packet id recorded in the same batch that deletes its queue entry. The PUBLISH itself is
-     * sent from the completion, so no subscriber sees a packet id the store does not hold.
+     * packet id recorded in the same batch that deletes its queue entry.
+     *
+     * <p>A QoS 2 PUBLISH is sent from the commit's completion: a subscriber deduplicates QoS 2 by
+     * packet id, so it must never see an id the store does not hold (after a crash the message
+     * would come back under another id and be delivered twice). A QoS 1 PUBLISH goes out at once,
+     * before its batch is durable, unless an earlier send to the session still waits (it would
+     * be overtaken). That is safe for at-least-once: if the batch is lost, either the message
+     * is still queued and is sent again, or its publisher never got a PUBACK and resends it; the
+     * subscriber sees a duplicate, which QoS 1 allows, and nothing acknowledged is lost. It
+     * saves a commit's latency per delivery and lets a subscriber's window refill as fast as
+     * it acknowledges, instead of one commit round trip per refill.
      */
-    private void pump(EngineSession s, List<Runnable> sends) {
+    private void pump(EngineSession s, List<Runnable> sends, List<Runnable> immediate) {
         if (!s.canSendNow()) {
             return;
         }
         long now = System.currentTimeMillis();
+        boolean drainQueued = false;
         while (!s.queue.isEmpty()) {
             QueueEntry e = s.queue.peek();
             if (e.qos() > 0 && !s.hasWindowSpace()) {
@@ -498,10 +508,11 @@ public final class Engine implements AutoCloseable {
                 continue;
             }
             if (e.qos() == 0) {
-                sends.add(sendAction(s, 0, e.messageId(), 0, false, e.retain(), e.subscriptionIds()));
+                Runnable send = sendAction(s, 0, e.messageId(), 0, false, e.retain(), e.subscriptionIds());
                 long id = e.messageId();
-                // The body is read by the send above, after the commit: release it only then.
-                sends.add(() -> {
+                // The body is read by the send, after the commit: release it only then.
+                sendAfterCommit(s, sends, () -> {
+                    send.run();
                     synchronized (mutex) {
                         if (!closed) {
                             releaseBody(id);
@@ -517,9 +528,31 @@ public final class Engine implements AutoCloseable {
             s.inflight.put(packetId, in);
             inflightMessages++;
             committer.put(StoreColumn.INFLIGHT, Keys.packet(s.key, packetId), in.encodeValue());
-            sends.add(sendAction(s, packetId, e.messageId(), e.qos(), false, e.retain(), e.subscriptionIds()));
+            Runnable send = sendAction(s, packetId, e.messageId(), e.qos(), false, e.retain(), e.subscriptionIds());
+            if (e.qos() == 1 && s.waitingSends.get() == 0) {
+                s.outbox.add(send); // added under the mutex, so in routing order
+                if (!drainQueued) {
+                    immediate.add(s.outbox::drain);
+                    drainQueued = true;
+                }
+            } else {
+                sendAfterCommit(s, sends, send);
+            }
             metrics.delivered(e.qos());
         }
+    }
+
+    /**
+     * Queues a send for the commit's completion, counted so that no early send overtakes it: the
+     * count drops only once the send is in the session's outbox, ahead of any later early send.
+     */
+    private static void sendAfterCommit(EngineSession s, List<Runnable> sends, Runnable send) {
+        s.waitingSends.incrementAndGet();
+        sends.add(() -> {
+            s.outbox.add(send);
+            s.waitingSends.decrementAndGet();
+            s.outbox.drain();
+        });
     }
 
     private Runnable sendAction(EngineSession s, int packetId, long messageId, int qos, boolean dup,
@@ -777,6 +810,7 @@ public final class Engine implements AutoCloseable {
 
         @Override
         public void startDelivery() {
+            List<Runnable> immediate = new ArrayList<>();
             synchronized (mutex) {
                 if (closed || s.discarded || s.generation != generation || s.deliveryStarted) {
                     return;
@@ -786,17 +820,18 @@ public final class Engine implements AutoCloseable {
                 SessionListener listener = s.listener;
                 for (InflightEntry e : s.inflight.values()) {
                     if (e.state() == InflightState.PUBLISH_SENT) {
-                        sends.add(sendAction(s, e.packetId(), e.messageId(), e.qos(), true, e.retain(),
-                                e.subscriptionIds()));
+                        sendAfterCommit(s, sends, sendAction(s, e.packetId(), e.messageId(), e.qos(), true,
+                                e.retain(), e.subscriptionIds()));
                         metrics.redelivered();
                     } else {
                         int id = e.packetId();
-                        sends.add(() -> listener.onPubrel(id));
+                        sendAfterCommit(s, sends, () -> listener.onPubrel(id));
                     }
                 }
-                pump(s, sends);
+                pump(s, sends, immediate);
                 runAfterDurable(sends);
             }
+            immediate.forEach(Runnable::run);
         }
 
         @Override
@@ -831,6 +866,7 @@ public final class Engine implements AutoCloseable {
         @Override
         public CompletableFuture<SubscribeResult> subscribe(List<Subscription> subscriptions) {
             CompletableFuture<SubscribeResult> future = new CompletableFuture<>();
+            List<Runnable> immediate = new ArrayList<>();
             synchronized (mutex) {
                 if (!valid(future)) {
                     return future;
@@ -862,9 +898,10 @@ public final class Engine implements AutoCloseable {
                 }
                 complete(future, new SubscribeResult(granted));
                 List<Runnable> sends = new ArrayList<>();
-                pump(s, sends);
+                pump(s, sends, immediate);
                 runAfterDurable(sends);
             }
+            immediate.forEach(Runnable::run);
             return future;
         }
 
@@ -924,6 +961,7 @@ public final class Engine implements AutoCloseable {
 
         private CompletableFuture<Void> acknowledge(int packetId, InflightState.Ack ack) {
             CompletableFuture<Void> future = new CompletableFuture<>();
+            List<Runnable> immediate = new ArrayList<>();
             synchronized (mutex) {
                 if (!valid(future)) {
                     return future;
@@ -936,22 +974,23 @@ public final class Engine implements AutoCloseable {
                     case COMPLETE -> {
                         finishInflight(e);
                         metrics.acknowledged(e.qos(), System.currentTimeMillis() - e.enqueuedAtMillis());
-                        pump(s, sends);
+                        pump(s, sends, immediate);
                     }
                     case TO_PUBREL_SENT -> {
                         InflightEntry released = e.released();
                         s.inflight.put(packetId, released);
                         committer.put(StoreColumn.INFLIGHT, Keys.packet(s.key, packetId), released.encodeValue());
                         releaseBody(e.messageId());
-                        sends.add(() -> listener.onPubrel(packetId));
+                        sendAfterCommit(s, sends, () -> listener.onPubrel(packetId));
                     }
-                    case RESEND_PUBREL -> sends.add(() -> listener.onPubrel(packetId));
+                    case RESEND_PUBREL -> sendAfterCommit(s, sends, () -> listener.onPubrel(packetId));
                     case IGNORE -> log.debug("client '{}' sent {} for packet id {} in state {}: ignored",
                             s.clientId, ack, packetId, e == null ? "none" : e.state());
                 }
                 runAfterDurable(sends);
                 complete(future, null);
             }
+            immediate.forEach(Runnable::run);
             return future;
         }
 
@@ -967,6 +1006,7 @@ public final class Engine implements AutoCloseable {
         @Override
         public CompletableFuture<Void> discard(int packetId, String reason) {
             CompletableFuture<Void> future = new CompletableFuture<>();
+            List<Runnable> immediate = new ArrayList<>();
             synchronized (mutex) {
                 if (!valid(future)) {
                     return future;
@@ -976,11 +1016,12 @@ public final class Engine implements AutoCloseable {
                     finishInflight(e);
                     metrics.dropped(reason);
                     List<Runnable> sends = new ArrayList<>();
-                    pump(s, sends);
+                    pump(s, sends, immediate);
                     runAfterDurable(sends);
                 }
                 complete(future, null);
             }
+            immediate.forEach(Runnable::run);
             return future;
         }
 

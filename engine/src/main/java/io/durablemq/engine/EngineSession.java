@@ -1,6 +1,7 @@
 package io.durablemq.engine;
 
 import io.durablemq.engine.delivery.InflightEntry;
+import io.durablemq.engine.delivery.Outbox;
 import io.durablemq.engine.delivery.PacketIdAllocator;
 import io.durablemq.engine.delivery.QueueEntry;
 import io.durablemq.engine.session.ConnectRequest;
@@ -39,6 +40,12 @@ final class EngineSession {
     final LinkedHashMap<Integer, InflightEntry> inflight = new LinkedHashMap<>();
     long nextOrder = 1;
     final PacketIdAllocator packetIds = new PacketIdAllocator();
+    /**
+     * Sends to this session that wait for a commit. While any does, a QoS 1 PUBLISH may not go
+     * out early: it would overtake them. Decremented on the committer's thread, hence atomic.
+     */
+    final java.util.concurrent.atomic.AtomicInteger waitingSends = new java.util.concurrent.atomic.AtomicInteger();
+    final Outbox outbox = new Outbox();
     final Set<Integer> qos2Received = new HashSet<>();
     boolean discarded;
 
