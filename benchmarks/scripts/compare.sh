@@ -7,9 +7,13 @@
 #   benchmarks/scripts/compare.sh --quick     1 round, 5 s per run (about 6 minutes)
 #   options: --rounds N  --duration 10s  --warmup 2s  --mqtt 5|3  --out DIR
 #            --brokers "durablemq-fsync durablemq-os mosquitto"  --only REGEX (scenario names)
+#            --latency-rates "1000 2000 4000"  (fixed total rates of the latency sweep; "" for none)
 #
+# Every broker first gets an unrecorded warm-up load (15 s, 5 s with --quick), so that the JVM's
+# JIT compiler is done before the first measured run instead of competing with it for the CPU.
 # Needs: Java 17, Maven (builds the jars if missing), mosquitto (apt-get install -y mosquitto).
-# DURABLEMQ_BROKER_JAR overrides the broker jar's path; DURABLEMQ_JAVA_OPTS is passed to its JVM.
+# DURABLEMQ_BROKER_JAR overrides the broker jar's path; DURABLEMQ_JAVA_OPTS is passed to its JVM
+# (default: the same options as bin/durablemq).
 # Everything listens on free loopback ports; every broker this script starts is stopped when it
 # exits. Output: DIR/*.json (one report per run), DIR/table.md, DIR/chart.svg, DIR/machine.txt,
 # DIR/logs/ (load generator progress, broker configs and logs, DurableMQ metrics after the runs).
@@ -27,19 +31,23 @@ mqtt=5
 backlog_count=20000
 brokers="durablemq-fsync durablemq-os mosquitto"
 only=""
+latency_rates="1000 2000 4000"
+broker_warmup=15s
+durablemq_java_opts="${DURABLEMQ_JAVA_OPTS:-$(sed -n 's/^default_java_opts="\(.*\)"$/\1/p' "$root/bin/durablemq")}"
 out="$root/benchmarks/results/compare-$(date -u +%Y%m%dT%H%M%SZ)"
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --quick) rounds=1; duration=5s; warmup=1s; backlog_count=10000; shift ;;
+    --quick) rounds=1; duration=5s; warmup=1s; backlog_count=10000; broker_warmup=5s; shift ;;
     --rounds) rounds="$2"; shift 2 ;;
     --duration) duration="$2"; shift 2 ;;
     --warmup) warmup="$2"; shift 2 ;;
     --mqtt) mqtt="$2"; shift 2 ;;
     --brokers) brokers="$2"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
+    --latency-rates) latency_rates="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -123,7 +131,7 @@ durability $durability
 metrics_endpoint_port $metrics
 EOF
   # shellcheck disable=SC2086
-  java ${DURABLEMQ_JAVA_OPTS:-} -jar "$broker_jar" --config "$conf" > "$out/logs/$label.log" 2>&1 &
+  java $durablemq_java_opts -jar "$broker_jar" --config "$conf" > "$out/logs/$label.log" 2>&1 &
   pids+=($!)
   wait_for_port "$port" 60 || { log "DurableMQ ($label) did not listen on $port:"; tail -20 "$out/logs/$label.log" >&2; exit 1; }
   port_of[$label]=$port; metrics_of[$label]=$metrics
@@ -178,7 +186,8 @@ fi
   echo "java: $(java -version 2>&1 | head -1)"
   echo "mosquitto: $( (mosquitto -h 2>/dev/null || true) | head -1)"
   echo "git: $(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  echo "command: $0 --rounds $rounds --duration $duration --warmup $warmup --mqtt $mqtt --brokers \"$brokers\""
+  echo "command: $0 --rounds $rounds --duration $duration --warmup $warmup --mqtt $mqtt --brokers \"$brokers\" --latency-rates \"$latency_rates\""
+  echo "DurableMQ JVM options: $durablemq_java_opts"
 } > "$out/machine.txt"
 cat "$out/machine.txt" >&2
 
@@ -192,6 +201,13 @@ for b in $brokers; do
 done
 
 read -r -a broker_list <<< "$brokers"
+
+for b in $brokers; do
+  log "warm-up of $b ($broker_warmup, not recorded)"
+  java -jar "$loadgen_jar" -b "tcp://127.0.0.1:${port_of[$b]}" --mqtt "$mqtt" --label "$b-warmup" \
+      -s pairs -P 16 -q 1 -d "$broker_warmup" --warmup 0s > /dev/null 2> "$out/logs/warmup-$b.progress" ||
+    log "warm-up of $b failed; see $out/logs/warmup-$b.progress"
+done
 
 run_one() { # round name label extra-args...
   local round="$1" name="$2" label="$3"; shift 3
@@ -243,6 +259,18 @@ if [[ -z "$only" || "$half_rate_scenario" =~ $only ]]; then
       done
     done
   fi
+  # Latency against load: the same scenario at fixed total rates, the same for every broker.
+  for rate in $latency_rates; do
+    args="${scenarios[0]#*|}"
+    for ((round = 1; round <= rounds; round++)); do
+      n=${#broker_list[@]}
+      for ((i = 0; i < n; i++)); do
+        label="${broker_list[$(((i + round - 1) % n))]}"
+        # shellcheck disable=SC2086
+        run_one "$round" "$half_rate_scenario-at$rate" "$label" $args --rate "$rate"
+      done
+    done
+  done
 fi
 
 for b in $brokers; do
