@@ -225,16 +225,20 @@ run_one() { # round name label extra-args...
   }
 }
 
+# One run per broker, the order rotated every round so slow drifts hit all brokers alike.
+run_round() { # round name load-generator-args...
+  local round="$1" name="$2" n=${#broker_list[@]} i; shift 2
+  for ((i = 0; i < n; i++)); do
+    run_one "$round" "$name" "${broker_list[$(((i + round - 1) % n))]}" "$@"
+  done
+}
+
 for ((round = 1; round <= rounds; round++)); do
   for entry in "${scenarios[@]}"; do
     name="${entry%%|*}"; args="${entry#*|}"
     if [[ -n "$only" && ! "$name" =~ $only ]]; then continue; fi
-    n=${#broker_list[@]}
-    for ((i = 0; i < n; i++)); do
-      label="${broker_list[$(((i + round - 1) % n))]}"
-      # shellcheck disable=SC2086
-      run_one "$round" "$name" "$label" $args
-    done
+    # shellcheck disable=SC2086
+    run_round "$round" "$name" $args
   done
 done
 
@@ -251,24 +255,16 @@ if [[ -z "$only" || "$half_rate_scenario" =~ $only ]]; then
     args="${scenarios[0]#*|}"
     log "half-rate runs at $half msg/s (half of $ref's median maximum in $half_rate_scenario)"
     for ((round = 1; round <= rounds; round++)); do
-      n=${#broker_list[@]}
-      for ((i = 0; i < n; i++)); do
-        label="${broker_list[$(((i + round - 1) % n))]}"
-        # shellcheck disable=SC2086
-        run_one "$round" "$half_rate_scenario-half" "$label" $args --rate "$half"
-      done
+      # shellcheck disable=SC2086
+      run_round "$round" "$half_rate_scenario-half" $args --rate "$half"
     done
   fi
   # Latency against load: the same scenario at fixed total rates, the same for every broker.
   for rate in $latency_rates; do
     args="${scenarios[0]#*|}"
     for ((round = 1; round <= rounds; round++)); do
-      n=${#broker_list[@]}
-      for ((i = 0; i < n; i++)); do
-        label="${broker_list[$(((i + round - 1) % n))]}"
-        # shellcheck disable=SC2086
-        run_one "$round" "$half_rate_scenario-at$rate" "$label" $args --rate "$rate"
-      done
+      # shellcheck disable=SC2086
+      run_round "$round" "$half_rate_scenario-at$rate" $args --rate "$rate"
     done
   done
 fi

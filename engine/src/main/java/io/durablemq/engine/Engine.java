@@ -376,7 +376,8 @@ public final class Engine implements AutoCloseable {
                 if (s.canSendNow()) {
                     SessionListener l = s.listener;
                     OutboundPublish p = new OutboundPublish(0, 0, false, retainFlag, message, t.subscriptionIds);
-                    immediate.add(() -> l.onPublish(p));
+                    s.outbox.add(() -> l.onPublish(p)); // one call at a time per session
+                    immediate.add(s.outbox::drain);
                     metrics.delivered(0);
                     metrics.acknowledged(0, -1);
                 } else {
