@@ -368,6 +368,7 @@ public final class Engine implements AutoCloseable {
         }
         long messageId = 0;
         List<Runnable> sends = new ArrayList<>();
+        List<EngineSession> routed = new ArrayList<>(targets.size());
         for (Targets.Target t : targets.values()) {
             EngineSession s = t.session;
             int qos = Math.min(message.qos(), t.maxQos);
@@ -406,6 +407,13 @@ public final class Engine implements AutoCloseable {
             }
             enqueue(s, new QueueEntry(s.nextSeq++, messageId, qos, retainFlag, message.expiresAtMillis(), now,
                     size, t.ids()));
+            routed.add(s);
+        }
+        // Pumped only once every queue holds its reference to the body: an acknowledgement
+        // handled between two enqueues would drop the count to 0 and delete the body under the
+        // sessions still to come. Listener calls run outside the lock, so none can today; this
+        // keeps the count right whatever the callbacks' timing.
+        for (EngineSession s : routed) {
             pump(s, sends, immediate);
         }
         if (message.qos() == 2 && publisher != null) {

@@ -76,6 +76,52 @@ class EngineDeliveryTest {
         assertEquals(1.0, fx.counter("durablemq.messages.acknowledged", "qos", "1"));
     }
 
+    /** A client that acknowledges from inside the callback, as the crash test's driver does. */
+    private static final class AckingAtOnce implements SessionListener {
+        final java.util.concurrent.LinkedBlockingQueue<String> received = new java.util.concurrent.LinkedBlockingQueue<>();
+        volatile io.durablemq.engine.session.SessionHandle handle;
+
+        @Override
+        public void onPublish(OutboundPublish p) {
+            received.add(text(p.message()));
+            handle.puback(p.packetId());
+        }
+
+        @Override
+        public void onPubrel(int packetId) {
+        }
+
+        @Override
+        public void onSessionClosed(CloseReason reason) {
+        }
+    }
+
+    @Test
+    void listenersThatAcknowledgeInsideTheCallbackGetEveryMessage() throws Exception {
+        List<AckingAtOnce> subs = List.of(new AckingAtOnce(), new AckingAtOnce(), new AckingAtOnce());
+        for (int i = 0; i < subs.size(); i++) {
+            AckingAtOnce l = subs.get(i);
+            l.handle = await(fx.engine().connect(new ConnectRequest("ack-" + i, true, PERSISTENT, 4), l));
+            await(l.handle.subscribe(List.of(Subscription.of("fan", 1))));
+            l.handle.startDelivery();
+        }
+        Connected pub = fx.connect("pub", true, 0);
+        for (int m = 0; m < 50; m++) {
+            pub.publish(m + 1, "fan", "m" + m, 1);
+        }
+        for (AckingAtOnce l : subs) {
+            for (int m = 0; m < 50; m++) {
+                assertEquals("m" + m, l.received.poll(10, java.util.concurrent.TimeUnit.SECONDS));
+            }
+        }
+        long deadline = System.currentTimeMillis() + 10_000;
+        while (fx.engine().stats().storedBodies() > 0 && System.currentTimeMillis() < deadline) {
+            Thread.sleep(10);
+        }
+        assertEquals(0, fx.engine().stats().storedBodies(), "every body deleted after the last ack");
+        assertEquals(0, fx.engine().stats().inflightMessages());
+    }
+
     @Test
     void gaugesKeepReportingAfterGarbageCollection() {
         Connected sub = fx.connect("sub", false, PERSISTENT);
