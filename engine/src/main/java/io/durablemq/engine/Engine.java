@@ -743,6 +743,44 @@ public final class Engine implements AutoCloseable {
         }
     }
 
+    // ------------------------------------------------------------------ backup
+
+    /**
+     * Writes a consistent copy of the store into {@code target} (a new folder outside the data
+     * folder) while traffic continues. Everything accepted before the call, so every message
+     * acknowledged before it, is in the copy: a barrier appended now is committed first (see
+     * {@link io.durablemq.engine.backup.StoreBackup#awaitDurable}); the store lock keeps a
+     * reset or close from closing the store under the checkpoint.
+     */
+    public io.durablemq.engine.backup.BackupResult backup(java.nio.file.Path target)
+            throws io.durablemq.engine.backup.BackupException {
+        java.time.Instant startedAt = java.time.Instant.now();
+        long t0 = System.nanoTime();
+        io.durablemq.engine.backup.StoreBackup.checkTarget(config.dataPath(), target);
+        CompletableFuture<Void> barrier = new CompletableFuture<>();
+        long messageIdsBelow;
+        synchronized (mutex) {
+            messageIdsBelow = nextMessageId;
+            if (!failIfClosed(barrier)) {
+                complete(barrier, null);
+            }
+        }
+        io.durablemq.engine.backup.StoreBackup.awaitDurable(barrier, target);
+        storeLock.readLock().lock();
+        try {
+            synchronized (mutex) {
+                if (closed || resetting) {
+                    throw new io.durablemq.engine.backup.BackupException(
+                            io.durablemq.engine.backup.BackupException.Reason.UNAVAILABLE, target,
+                            closed ? "the engine is closed" : "the engine is returning to its last durable state", null);
+                }
+            }
+            return io.durablemq.engine.backup.StoreBackup.write(store, target, startedAt, t0, messageIdsBelow);
+        } finally {
+            storeLock.readLock().unlock();
+        }
+    }
+
     // ------------------------------------------------------------------ close
 
     @Override

@@ -255,6 +255,17 @@ public final class Store implements AutoCloseable {
         return db.newIterator(handle(column));
     }
 
+    /**
+     * Writes a RocksDB checkpoint into {@code target}, which must not exist: a complete store
+     * holding every write that returned before the call (memtables are flushed, SST files
+     * hard-linked, or copied across file systems, WAL and manifest copied). Writes may continue.
+     */
+    public void checkpoint(Path target) throws RocksDBException {
+        try (org.rocksdb.Checkpoint checkpoint = org.rocksdb.Checkpoint.create(db)) {
+            checkpoint.createCheckpoint(target.toString());
+        }
+    }
+
     /** Bytes of the data folder on disk (SST, WAL, manifest). */
     public long sizeOnDisk() {
         try (Stream<Path> files = Files.list(dir)) {

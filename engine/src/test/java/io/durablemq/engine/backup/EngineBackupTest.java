@@ -1,0 +1,147 @@
+package io.durablemq.engine.backup;
+
+import io.durablemq.engine.Engine;
+import io.durablemq.engine.RecoveryReport;
+import io.durablemq.engine.delivery.PublishResult;
+import io.durablemq.engine.message.Message;
+import io.durablemq.engine.store.Durability;
+import io.durablemq.engine.store.Store;
+import io.durablemq.engine.store.StoreColumn;
+import io.durablemq.engine.support.EngineFixture;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import org.rocksdb.RocksIterator;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Online backup at the engine: the checkpoint of a live engine opens as a store holding exactly
+ * what the engine held at the request (queued messages, QoS 2 receive records, retained
+ * messages), later writes are not in it, and bad targets or a closed engine are refused
+ * without touching anything.
+ */
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class EngineBackupTest {
+    @TempDir
+    Path tmp;
+
+    @Test
+    void backupOpensAsAStoreWithTheSameCounts() throws Exception {
+        try (EngineFixture fx = new EngineFixture(tmp.resolve("data"))) {
+            EngineFixture.Connected sub = fx.connect("sub", false, 3600);
+            sub.subscribe("t/#", 2);
+            sub.disconnect();
+            EngineFixture.Connected pub = fx.connect("pub", false, 3600);
+            for (int i = 0; i < 200; i++) {
+                assertEquals(PublishResult.Status.ACCEPTED, pub.publish(1 + i, "t/" + (i % 4), "m" + i, 1 + i % 2).status());
+            }
+            // No PUBREL is sent: the QoS 2 receive records of these publishes must be in the backup.
+            EngineFixture.await(pub.handle().publish(60_000, Message.of("t/x", bytes("pending"), 2)));
+            EngineFixture.await(fx.engine().publish("pub", Message.of("status/a", bytes("on"), 1).withRetain(true)));
+
+            long liveQueued = fx.engine().stats().queuedMessages();
+            Path target = tmp.resolve("backups").resolve("b1");
+            BackupResult result = fx.engine().backup(target);
+
+            assertEquals(target.toAbsolutePath(), result.path());
+            assertTrue(result.files() > 0 && result.bytes() > 0, "measured: " + result);
+            assertEquals(202, result.messageIdsBelow(), "consistent point: after the 201 bodies stored before it: " + result);
+            // The live engine goes on; these are not in the backup.
+            for (int i = 0; i < 50; i++) {
+                pub.publish(1_000 + i, "t/after", "late" + i, 1);
+            }
+
+            try (Engine copy = Engine.open(io.durablemq.engine.EngineConfig.defaults(target),
+                    new SimpleMeterRegistry())) {
+                RecoveryReport r = copy.recoveryReport();
+                assertEquals(201, liveQueued, "queued in the live engine at the backup");
+                assertEquals(liveQueued, r.queuedMessages(), "queued messages");
+                assertEquals(2, r.sessions(), "sessions");
+                assertEquals(101, r.qos2Received(), "QoS 2 receive records (100 in the loop and one more, none released)");
+                assertEquals(1, r.retainedMessages(), "retained messages");
+                assertEquals(0, r.orphanBodiesRemoved(), "a consistent copy has no orphan bodies");
+            }
+            assertEquals(251, fx.engine().stats().queuedMessages(), "the live engine still has everything");
+        }
+    }
+
+    @Test
+    void backupIsAPlainRocksDbStoreThatStoreOpens() throws Exception {
+        Path target = tmp.resolve("b");
+        try (EngineFixture fx = new EngineFixture(tmp.resolve("data"))) {
+            EngineFixture.Connected sub = fx.connect("sub", false, 3600);
+            sub.subscribe("q", 1);
+            sub.disconnect();
+            EngineFixture.Connected pub = fx.connect("pub", false, 3600);
+            for (int i = 0; i < 30; i++) {
+                pub.publish(1 + i, "q", "m" + i, 1);
+            }
+            fx.engine().backup(target);
+        }
+        try (Store store = Store.open(target, Durability.FSYNC)) {
+            assertEquals(30, count(store, StoreColumn.QUEUES));
+            assertEquals(30, count(store, StoreColumn.MESSAGES));
+        }
+    }
+
+    @Test
+    void existingTargetIsRefusedAndLeftAlone() throws Exception {
+        Path target = Files.createDirectories(tmp.resolve("exists"));
+        Files.writeString(target.resolve("keep.txt"), "mine");
+        try (EngineFixture fx = new EngineFixture(tmp.resolve("data"))) {
+            BackupException e = assertThrows(BackupException.class, () -> fx.engine().backup(target));
+            assertEquals(BackupException.Reason.TARGET_EXISTS, e.reason());
+            assertTrue(e.getMessage().contains("already exists"), e.getMessage());
+        }
+        try (Stream<Path> files = Files.list(target)) {
+            assertEquals(List.of(target.resolve("keep.txt")), files.toList());
+        }
+    }
+
+    @Test
+    void targetInsideTheDataFolderIsRefused() {
+        Path data = tmp.resolve("data");
+        try (EngineFixture fx = new EngineFixture(data)) {
+            BackupException e = assertThrows(BackupException.class,
+                    () -> fx.engine().backup(data.resolve("backups/../b")));
+            assertEquals(BackupException.Reason.TARGET_INSIDE_STORE, e.reason());
+            assertTrue(e.getMessage().contains("inside the data folder"), e.getMessage());
+            assertTrue(Files.notExists(data.resolve("b")) && Files.notExists(data.resolve("backups")));
+        }
+    }
+
+    @Test
+    void closedEngineIsRefused() {
+        EngineFixture fx = new EngineFixture(tmp.resolve("data"));
+        fx.close();
+        BackupException e = assertThrows(BackupException.class, () -> fx.engine().backup(tmp.resolve("late")));
+        assertEquals(BackupException.Reason.UNAVAILABLE, e.reason());
+        assertTrue(e.getMessage().contains("closed"), e.getMessage());
+        assertTrue(Files.notExists(tmp.resolve("late")));
+    }
+
+    private static long count(Store store, StoreColumn column) {
+        long n = 0;
+        try (RocksIterator it = store.iterator(column)) {
+            for (it.seekToFirst(); it.isValid(); it.next()) {
+                n++;
+            }
+        }
+        return n;
+    }
+
+    private static byte[] bytes(String s) {
+        return s.getBytes(StandardCharsets.UTF_8);
+    }
+}
