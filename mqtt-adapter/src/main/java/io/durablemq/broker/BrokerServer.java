@@ -1,5 +1,7 @@
 package io.durablemq.broker;
 
+import io.durablemq.broker.admin.BackupEndpoint;
+import io.durablemq.broker.admin.BackupMetrics;
 import io.durablemq.broker.config.BrokerConfig;
 import io.durablemq.broker.config.BrokerConfigException;
 import io.durablemq.broker.interceptor.InterceptorBus;
@@ -79,6 +81,9 @@ public final class BrokerServer implements AutoCloseable {
         LOG.info("opening store in {} (durability {})", config.dataPath().toAbsolutePath(), config.durability());
         engine = Engine.open(config.toEngineConfig(), registry);
         opened.push(engine);
+        if (metricsServer != null) { // backups are asked for on the metrics port, from loopback only
+            metricsServer.handle(BackupEndpoint.PATH, new BackupEndpoint(engine, config.backupDir(), new BackupMetrics(registry)));
+        }
         RecoveryReport report = engine.recoveryReport();
         LOG.info("store recovered in {} ms: {} sessions, {} subscriptions, {} queued and {} in-flight messages, "
                         + "{} retained", report.duration().toMillis(), report.sessions(), report.subscriptions(),

@@ -21,7 +21,7 @@ import java.util.concurrent.CountDownLatch;
  * start, 2 bad command line or config file.
  */
 @Command(name = "durablemq", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
-        subcommands = {PasswdCommand.class},
+        subcommands = {PasswdCommand.class, io.durablemq.broker.admin.BackupCommand.class},
         description = "DurableMQ: an MQTT 3.1.1/5.0 broker that never loses an acknowledged message.",
         footer = "The config file uses Moquette's format and keys; see mqtt-adapter/CONFIG.md.")
 public final class Main implements Callable<Integer> {

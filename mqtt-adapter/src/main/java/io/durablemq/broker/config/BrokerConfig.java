@@ -39,13 +39,17 @@ import java.util.Properties;
  * @param properties          every key/value of the config file as written (relative paths
  *                            unresolved), handed to plugins through Moquette's {@link IConfig}
  * @param configFile          the file this was read from, or null
+ * @param backupDir           where {@code POST /admin/backup} writes backups; null means the
+ *                            default, a sibling of the data folder ({@code <data_path>-backups});
+ *                            never inside the data folder
  */
 public record BrokerConfig(String host, int port, int sslPort, int websocketPort, String websocketPath,
                            int secureWebsocketPort, Path dataPath, Durability durability,
                            String metricsHost, int metricsPort, boolean allowAnonymous,
                            Path passwordFile, Path aclFile, String authenticatorClass,
                            String authorizatorClass, List<String> interceptHandlers, TlsSettings tls,
-                           Limits limits, Map<String, String> properties, Path configFile) {
+                           Limits limits, Map<String, String> properties, Path configFile,
+                           Path backupDir) {
 
     public static final String DEFAULT_HOST = "127.0.0.1";
     public static final int DEFAULT_PORT = 1883;
@@ -62,6 +66,11 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
         metricsHost = metricsHost == null ? host : metricsHost;
         interceptHandlers = interceptHandlers == null ? List.of() : List.copyOf(interceptHandlers);
         properties = properties == null ? Map.of() : Map.copyOf(properties);
+        backupDir = backupDir == null ? defaultBackupDir(dataPath) : backupDir;
+        if (isInside(backupDir, dataPath)) {
+            throw new IllegalArgumentException("backup_dir " + backupDir + " is inside data_path " + dataPath
+                    + ": a backup must live outside the live store (default: " + defaultBackupDir(dataPath) + ")");
+        }
         checkPort("port", port, DISABLED);
         checkPort("sslPort", sslPort, DISABLED);
         checkPort("websocketPort", websocketPort, DISABLED);
@@ -70,6 +79,18 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
         if ((sslPort != DISABLED || secureWebsocketPort != DISABLED) && tls == null) {
             throw new IllegalArgumentException("a TLS port is set but no key store (tls) is given");
         }
+    }
+
+    /** {@code <data_path>-backups}, next to the data folder (same file system, so SST files are hard-linked). */
+    public static Path defaultBackupDir(Path dataPath) {
+        Path data = dataPath.normalize();
+        Path name = data.getFileName();
+        return data.resolveSibling((name == null || name.toString().isEmpty() ? "data" : name) + "-backups");
+    }
+
+    /** True when {@code dir} is {@code folder} or lies under it (paths made absolute; symlinks are checked at backup time). */
+    static boolean isInside(Path dir, Path folder) {
+        return dir.toAbsolutePath().normalize().startsWith(folder.toAbsolutePath().normalize());
     }
 
     private static void checkPort(String name, int port, int min) {
@@ -82,7 +103,7 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
     public static BrokerConfig defaults() {
         return new BrokerConfig(DEFAULT_HOST, DEFAULT_PORT, DISABLED, DISABLED, DEFAULT_WEBSOCKET_PATH, DISABLED,
                 Path.of("data"), Durability.FSYNC, null, DEFAULT_METRICS_PORT, true, null, null, null, null,
-                List.of(), null, Limits.defaults(), Map.of(), null);
+                List.of(), null, Limits.defaults(), Map.of(), null, null);
     }
 
     /**
@@ -144,7 +165,7 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
                 + ", metricsPort=" + metricsPort + ", allowAnonymous=" + allowAnonymous + ", passwordFile="
                 + passwordFile + ", aclFile=" + aclFile + ", authenticatorClass=" + authenticatorClass
                 + ", authorizatorClass=" + authorizatorClass + ", interceptHandlers=" + interceptHandlers
-                + ", tls=" + tls + ", limits=" + limits + ", configFile=" + configFile
+                + ", tls=" + tls + ", limits=" + limits + ", configFile=" + configFile + ", backupDir=" + backupDir
                 + ", properties={" + shown + "}]";
     }
 
@@ -174,6 +195,7 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
         private Limits limits;
         private Map<String, String> properties;
         private Path configFile;
+        private Path backupDir;
 
         private Builder(BrokerConfig c) {
             host = c.host;
@@ -197,6 +219,8 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
             limits = c.limits;
             properties = c.properties;
             configFile = c.configFile;
+            // Left null while it is the default, so a changed data path moves it along.
+            backupDir = c.backupDir.equals(defaultBackupDir(c.dataPath)) ? null : c.backupDir;
         }
 
         public Builder host(String v) { host = v; return this; }
@@ -219,11 +243,12 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
         public Builder limits(Limits v) { limits = v; return this; }
         public Builder properties(Map<String, String> v) { properties = v; return this; }
         public Builder configFile(Path v) { configFile = v; return this; }
+        public Builder backupDir(Path v) { backupDir = v; return this; }
 
         public BrokerConfig build() {
             return new BrokerConfig(host, port, sslPort, websocketPort, websocketPath, secureWebsocketPort, dataPath,
                     durability, metricsHost, metricsPort, allowAnonymous, passwordFile, aclFile, authenticatorClass,
-                    authorizatorClass, interceptHandlers, tls, limits, properties, configFile);
+                    authorizatorClass, interceptHandlers, tls, limits, properties, configFile, backupDir);
         }
     }
 }

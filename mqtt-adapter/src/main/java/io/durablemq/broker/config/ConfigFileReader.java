@@ -42,7 +42,7 @@ final class ConfigFileReader {
             "max_queued_messages", "max_queued_bytes", "queue_overflow_policy", "connect_timeout_seconds",
             "max_client_id_length", "max_topic_length", "max_topic_levels", "max_subscriptions_per_client",
             "max_session_expiry_seconds", "receive_maximum", "topic_alias_maximum", "max_keep_alive_seconds",
-            "trust_store_path", "trust_store_password");
+            "trust_store_path", "trust_store_password", "backup_dir");
 
     /** Moquette keys with no meaning in DurableMQ, and why; logged, never an error. */
     static final Map<String, String> IGNORED_MOQUETTE_KEYS = Map.ofEntries(
@@ -109,6 +109,11 @@ final class ConfigFileReader {
         }
         Path dataPath = path("data_path", d.dataPath(), false);
         Durability durability = choice("durability", d.durability(), Durability::parse);
+        Path backupDir = path("backup_dir", null, false);
+        if (backupDir != null && BrokerConfig.isInside(backupDir, dataPath)) {
+            throw error("backup_dir", backupDir + " is inside data_path " + dataPath.toAbsolutePath()
+                    + "; backups must live outside the live store (default: " + BrokerConfig.defaultBackupDir(dataPath) + ")");
+        }
         String metricsHost = string("metrics_host", host);
         int metricsPort = (int) number("metrics_endpoint_port", d.metricsPort(), 0, 65_535);
         boolean allowAnonymous = bool("allow_anonymous", d.allowAnonymous());
@@ -131,7 +136,7 @@ final class ConfigFileReader {
         try {
             return new BrokerConfig(host, port, sslPort, wsPort, wsPath, wssPort, dataPath, durability, metricsHost,
                     metricsPort, allowAnonymous, passwordFile, aclFile, authenticatorClass, authorizatorClass,
-                    interceptHandlers, tls, limits, properties, file);
+                    interceptHandlers, tls, limits, properties, file, backupDir);
         } catch (IllegalArgumentException e) {
             throw new BrokerConfigException(file + ": " + e.getMessage(), e);
         }

@@ -15,9 +15,12 @@ import java.util.concurrent.Executors;
 import java.util.function.BooleanSupplier;
 
 /**
- * The operator's HTTP endpoint (JDK HTTP server, one thread): {@code /metrics} in Prometheus
+ * The operator's HTTP endpoint (JDK HTTP server, two threads, so a scrape is answered while a
+ * backup runs): {@code /metrics} in Prometheus
  * text format, {@code /health} 200 while the process runs, {@code /ready} 200 once the store is
- * open and recovered and the listeners accept clients, else 503.
+ * open and recovered and the listeners accept clients, else 503. Admin commands (such as
+ * {@code POST /admin/backup}) are added with {@link #handle} once the engine is open; they
+ * check their caller themselves.
  */
 public final class MetricsServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(MetricsServer.class);
@@ -40,7 +43,7 @@ public final class MetricsServer implements AutoCloseable {
             boolean isReady = ready.getAsBoolean();
             respond(exchange, isReady ? 200 : 503, "text/plain", isReady ? "ready\n" : "not ready\n");
         });
-        ExecutorService executor = Executors.newSingleThreadExecutor(r -> {
+        ExecutorService executor = Executors.newFixedThreadPool(2, r -> {
             Thread t = new Thread(r, "durablemq-metrics-http");
             t.setDaemon(true);
             return t;
@@ -71,6 +74,11 @@ public final class MetricsServer implements AutoCloseable {
                 out.write(bytes);
             }
         }
+    }
+
+    /** Serves {@code path} (and below it) with {@code handler}, which must answer every exchange. */
+    public void handle(String path, com.sun.net.httpserver.HttpHandler handler) {
+        server.createContext(path, handler);
     }
 
     public int port() {

@@ -21,7 +21,8 @@ class SampleConfigTest {
     /** Keys whose sample values name files, classes or secrets rather than defaults. */
     private static final Set<String> NOT_DEFAULTS = Set.of("password_file", "acl_file", "authenticator_class",
             "authorizator_class", "intercept.handler", "jks_path", "key_store_type", "key_store_password",
-            "key_manager_password", "need_client_auth", "trust_store_path", "trust_store_password", "data_path");
+            "key_manager_password", "need_client_auth", "trust_store_path", "trust_store_password", "data_path",
+            "backup_dir");
 
     @TempDir
     Path dir;
