@@ -81,7 +81,7 @@ public final class BrokerServer implements AutoCloseable {
         LOG.info("opening store in {} (durability {})", config.dataPath().toAbsolutePath(), config.durability());
         engine = Engine.open(config.toEngineConfig(), registry);
         opened.push(engine);
-        if (metricsServer != null) { // backups are asked for on the metrics port, from loopback only
+        if (metricsServer != null) { // backups are asked for on the metrics port, from this host only
             metricsServer.handle(BackupEndpoint.PATH, new BackupEndpoint(engine, config.backupDir(), new BackupMetrics(registry)));
         }
         RecoveryReport report = engine.recoveryReport();
