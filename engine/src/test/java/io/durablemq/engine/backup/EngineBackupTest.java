@@ -4,6 +4,7 @@ import io.durablemq.engine.Engine;
 import io.durablemq.engine.RecoveryReport;
 import io.durablemq.engine.delivery.PublishResult;
 import io.durablemq.engine.message.Message;
+import io.durablemq.engine.message.MessageCodec;
 import io.durablemq.engine.store.Durability;
 import io.durablemq.engine.store.Store;
 import io.durablemq.engine.store.StoreColumn;
@@ -17,7 +18,14 @@ import org.rocksdb.RocksIterator;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
@@ -73,6 +81,76 @@ class EngineBackupTest {
                 assertEquals(0, r.orphanBodiesRemoved(), "a consistent copy has no orphan bodies");
             }
             assertEquals(251, fx.engine().stats().queuedMessages(), "the live engine still has everything");
+        }
+    }
+
+    /**
+     * A publisher thread keeps a window of QoS 1 publishes open while three backups are taken;
+     * each copy holds the body of every publish whose future (the PUBACK) completed before its
+     * backup was requested.
+     */
+    @Test
+    void backupsUnderConcurrentPublishesHoldEveryAcknowledgedMessage() throws Exception {
+        try (EngineFixture fx = new EngineFixture(tmp.resolve("data"))) {
+            EngineFixture.Connected sub = fx.connect("sub", false, 3600);
+            sub.subscribe("load/#", 1);
+            sub.disconnect();
+            EngineFixture.Connected pub = fx.connect("pub", false, 3600);
+            Set<String> acked = ConcurrentHashMap.newKeySet();
+            AtomicBoolean running = new AtomicBoolean(true);
+            AtomicReference<Throwable> failure = new AtomicReference<>();
+            Thread publisher = new Thread(() -> {
+                Semaphore window = new Semaphore(200);
+                try {
+                    for (int i = 0; i < 2_000_000 && running.get(); i++) {
+                        window.acquire();
+                        String id = "m" + i;
+                        pub.handle().publish(1 + i % 65_535, Message.of("load/" + i % 8, bytes(id), 1))
+                                .whenComplete((r, e) -> {
+                                    if (e != null) {
+                                        failure.compareAndSet(null, e);
+                                    } else {
+                                        acked.add(id);
+                                    }
+                                    window.release();
+                                });
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }, "backup-test-publisher");
+            publisher.start();
+            List<Set<String>> before = new ArrayList<>();
+            List<Path> copies = new ArrayList<>();
+            try {
+                for (int b = 0; b < 3; b++) {
+                    Thread.sleep(300);
+                    before.add(new HashSet<>(acked));
+                    Path target = tmp.resolve("copies/b" + b);
+                    fx.engine().backup(target);
+                    copies.add(target);
+                }
+                Thread.sleep(200);
+            } finally {
+                running.set(false);
+                publisher.join(30_000);
+            }
+            assertEquals(null, failure.get(), "publishes failed");
+            for (int b = 0; b < copies.size(); b++) {
+                Set<String> bodies = new HashSet<>();
+                try (Store store = Store.open(copies.get(b), Durability.FSYNC);
+                     RocksIterator it = store.iterator(StoreColumn.MESSAGES)) {
+                    for (it.seekToFirst(); it.isValid(); it.next()) {
+                        bodies.add(new String(MessageCodec.decode(it.value()).payload(), StandardCharsets.UTF_8));
+                    }
+                }
+                Set<String> missing = new HashSet<>(before.get(b));
+                missing.removeAll(bodies);
+                assertTrue(before.get(b).size() > 0, "publishes were acknowledged before backup " + b);
+                assertEquals(0, missing.size(), "backup " + b + " lacks " + missing.size() + " of "
+                        + before.get(b).size() + " acknowledged messages, e.g. " + missing.stream().limit(10).toList());
+            }
+            assertTrue(acked.size() > before.get(2).size(), "publishing went on after the last backup");
         }
     }
 
