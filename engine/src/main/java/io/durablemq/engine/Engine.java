@@ -65,6 +65,11 @@ public final class Engine implements AutoCloseable {
     private final Committer.Observer commitObserver;
     private final EngineMetrics metrics;
     private final BodyCache bodies;
+    /**
+     * Bodies whose batch is not written yet, held strongly until it is: the cache may evict them
+     * meanwhile, and the store does not have them yet, so an early send could find them nowhere.
+     */
+    private final Map<Long, Message> unwrittenBodies = new java.util.concurrent.ConcurrentHashMap<>();
     private final ScheduledExecutorService sweeper;
     private final Object mutex = new Object();
     private final Stats stats = new Stats();
@@ -105,8 +110,13 @@ public final class Engine implements AutoCloseable {
                 metrics.commitFailed();
                 sweeperReset();
             }
+
+            @Override
+            public void completionThrew(Throwable error) {
+                metrics.internalError("commit_completion");
+            }
         };
-        this.committer = new Committer(store, commitObserver, mutex);
+        this.committer = new Committer(store, commitObserver, mutex, config.commitFaults());
         this.sweeper = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "durablemq-sweeper");
             t.setDaemon(true);
@@ -156,6 +166,17 @@ public final class Engine implements AutoCloseable {
         return stats;
     }
 
+    /**
+     * False while the store cannot commit: from a failed write (or a dead committer thread)
+     * until the reset has reopened the store and recovered, and once the engine is closed.
+     * Readiness probes use it: the broker answers 503 meanwhile.
+     */
+    public boolean isCommitting() {
+        synchronized (mutex) {
+            return !closed && !resetting && !committer.isFailed();
+        }
+    }
+
     // ------------------------------------------------------------------ recovery
 
     private void recover() {
@@ -189,7 +210,11 @@ public final class Engine implements AutoCloseable {
 
     /** A commit failed: everything after it was built on state that is not on disk. Rebuild from the store. */
     private void sweeperReset() {
-        sweeper.execute(this::resetToDurableState);
+        try {
+            sweeper.execute(this::resetToDurableState);
+        } catch (java.util.concurrent.RejectedExecutionException closing) {
+            log.warn("a commit failed while the engine closes: no reset");
+        }
     }
 
     /**
@@ -221,6 +246,7 @@ public final class Engine implements AutoCloseable {
                 index = new SubscriptionIndex();
                 refs = new RefCounts();
                 bodies.clear();
+                unwrittenBodies.clear();
                 onlineSessions = 0;
             }
             failed = committer;
@@ -241,7 +267,7 @@ public final class Engine implements AutoCloseable {
             storeLock.writeLock().unlock();
         }
         synchronized (mutex) {
-            committer = new Committer(store, commitObserver, mutex);
+            committer = new Committer(store, commitObserver, mutex, config.commitFaults());
             try {
                 recover();
                 resetting = false;
@@ -443,6 +469,18 @@ public final class Engine implements AutoCloseable {
         long id = nextMessageId++;
         committer.put(StoreColumn.MESSAGES, Keys.message(id), MessageCodec.encode(message));
         bodies.put(id, message);
+        unwrittenBodies.put(id, message);
+        committer.onDurable(new Committer.Completion() {
+            @Override
+            public void durable() {
+                unwrittenBodies.remove(id); // the store has it now
+            }
+
+            @Override
+            public void failed(Throwable cause) {
+                unwrittenBodies.remove(id); // the reset reloads whatever the store holds
+            }
+        });
         return id;
     }
 
@@ -466,6 +504,7 @@ public final class Engine implements AutoCloseable {
         if (refs.decrement(messageId) == 0) {
             committer.delete(StoreColumn.MESSAGES, Keys.message(messageId));
             bodies.remove(messageId);
+            unwrittenBodies.remove(messageId);
         }
     }
 
@@ -571,18 +610,37 @@ public final class Engine implements AutoCloseable {
         for (int id : subscriptionIds) {
             ids.add(id);
         }
+        // Taken now, under the lock, while the body is certainly in memory or in the store: a send
+        // that runs before its batch is written must not depend on the cache keeping it.
+        Message pinned = bodyInMemory(messageId);
         return () -> {
-            Message body = loadBody(messageId);
-            if (body == null) {
-                log.debug("message {} for '{}' is gone (session discarded meanwhile)", messageId, s.clientId);
-                return;
+            try {
+                Message body = pinned != null ? pinned : loadBody(messageId);
+                if (body == null) {
+                    if (s.discarded) {
+                        log.debug("message {} for '{}' is gone (session discarded meanwhile)", messageId, s.clientId);
+                    } else {
+                        log.error("message {} for '{}' is missing from memory and store: not sent", messageId, s.clientId);
+                        metrics.internalError("send");
+                    }
+                    return;
+                }
+                listener.onPublish(new OutboundPublish(packetId, qos, dup, retain, body, ids));
+            } catch (Throwable t) {
+                log.error("sending message {} to '{}' threw", messageId, s.clientId, t);
+                metrics.internalError("send");
             }
-            listener.onPublish(new OutboundPublish(packetId, qos, dup, retain, body, ids));
         };
     }
 
-    private Message loadBody(long messageId) {
+    /** The body if the cache or the not-yet-written set holds it; null means "read it from the store". */
+    private Message bodyInMemory(long messageId) {
         Message m = bodies.get(messageId);
+        return m != null ? m : unwrittenBodies.get(messageId);
+    }
+
+    private Message loadBody(long messageId) {
+        Message m = bodyInMemory(messageId);
         if (m != null) {
             return m;
         }
@@ -613,8 +671,9 @@ public final class Engine implements AutoCloseable {
                 for (Runnable r : actions) {
                     try {
                         r.run();
-                    } catch (RuntimeException e) {
+                    } catch (Throwable e) {
                         log.error("delivery callback threw", e);
+                        metrics.internalError("send");
                     }
                 }
             }
