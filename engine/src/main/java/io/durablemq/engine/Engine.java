@@ -65,11 +65,6 @@ public final class Engine implements AutoCloseable {
     private final Committer.Observer commitObserver;
     private final EngineMetrics metrics;
     private final BodyCache bodies;
-    /**
-     * Bodies whose batch is not written yet, held strongly until it is: the cache may evict them
-     * meanwhile, and the store does not have them yet, so an early send could find them nowhere.
-     */
-    private final Map<Long, Message> unwrittenBodies = new java.util.concurrent.ConcurrentHashMap<>();
     private final ScheduledExecutorService sweeper;
     private final Object mutex = new Object();
     private final Stats stats = new Stats();
@@ -246,7 +241,6 @@ public final class Engine implements AutoCloseable {
                 index = new SubscriptionIndex();
                 refs = new RefCounts();
                 bodies.clear();
-                unwrittenBodies.clear();
                 onlineSessions = 0;
             }
             failed = committer;
@@ -469,16 +463,17 @@ public final class Engine implements AutoCloseable {
         long id = nextMessageId++;
         committer.put(StoreColumn.MESSAGES, Keys.message(id), MessageCodec.encode(message));
         bodies.put(id, message);
-        unwrittenBodies.put(id, message);
+        // Until the batch is written the store cannot serve this body: an early send must find it here.
+        bodies.pin(id, message);
         committer.onDurable(new Committer.Completion() {
             @Override
             public void durable() {
-                unwrittenBodies.remove(id); // the store has it now
+                bodies.unpin(id);
             }
 
             @Override
             public void failed(Throwable cause) {
-                unwrittenBodies.remove(id); // the reset reloads whatever the store holds
+                bodies.unpin(id); // the reset reloads whatever the store holds
             }
         });
         return id;
@@ -504,7 +499,6 @@ public final class Engine implements AutoCloseable {
         if (refs.decrement(messageId) == 0) {
             committer.delete(StoreColumn.MESSAGES, Keys.message(messageId));
             bodies.remove(messageId);
-            unwrittenBodies.remove(messageId);
         }
     }
 
@@ -612,7 +606,7 @@ public final class Engine implements AutoCloseable {
         }
         // Taken now, under the lock, while the body is certainly in memory or in the store: a send
         // that runs before its batch is written must not depend on the cache keeping it.
-        Message pinned = bodyInMemory(messageId);
+        Message pinned = bodies.get(messageId);
         return () -> {
             try {
                 Message body = pinned != null ? pinned : loadBody(messageId);
@@ -633,14 +627,8 @@ public final class Engine implements AutoCloseable {
         };
     }
 
-    /** The body if the cache or the not-yet-written set holds it; null means "read it from the store". */
-    private Message bodyInMemory(long messageId) {
-        Message m = bodies.get(messageId);
-        return m != null ? m : unwrittenBodies.get(messageId);
-    }
-
     private Message loadBody(long messageId) {
-        Message m = bodyInMemory(messageId);
+        Message m = bodies.get(messageId);
         if (m != null) {
             return m;
         }
