@@ -193,15 +193,23 @@ public final class Committer implements AutoCloseable {
         while (true) {
             Batch batch;
             boolean poisoned;
+            InterruptedException interrupted = null;
             synchronized (lock) {
-                while (open.isEmpty() && !closing) {
+                while (open.isEmpty() && !closing && interrupted == null) {
                     try {
                         lock.wait();
                     } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                        return;
+                        interrupted = e;
                     }
                 }
+            }
+            if (interrupted != null) {
+                // Nobody should interrupt it; if someone does, it stops like a dead thread, never silently.
+                Thread.currentThread().interrupt();
+                died(interrupted);
+                return;
+            }
+            synchronized (lock) {
                 if (open.isEmpty() && closing) {
                     return;
                 }
