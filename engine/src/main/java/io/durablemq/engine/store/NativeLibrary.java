@@ -105,7 +105,10 @@ public final class NativeLibrary {
             return roots;
         }
         String xdg = System.getenv("XDG_CACHE_HOME");
-        String home = System.getProperty("user.home");
+        String home = System.getenv("HOME"); // as a shell sees it; the JVM's user.home comes from the passwd entry
+        if (home == null || home.isBlank()) {
+            home = System.getProperty("user.home");
+        }
         if (xdg != null && !xdg.isBlank()) {
             roots.add(Path.of(xdg, "durablemq"));
         } else if (home != null && !home.isBlank() && !"?".equals(home)) {
