@@ -105,8 +105,13 @@ public final class Engine implements AutoCloseable {
                 metrics.commitFailed();
                 sweeperReset();
             }
+
+            @Override
+            public void completionThrew(Throwable error) {
+                metrics.internalError("commit_completion");
+            }
         };
-        this.committer = new Committer(store, commitObserver, mutex);
+        this.committer = new Committer(store, commitObserver, mutex, config.commitFaults());
         this.sweeper = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "durablemq-sweeper");
             t.setDaemon(true);
@@ -156,6 +161,17 @@ public final class Engine implements AutoCloseable {
         return stats;
     }
 
+    /**
+     * False while the store cannot commit: from a failed write (or a dead committer thread)
+     * until the reset has reopened the store and recovered, and once the engine is closed.
+     * Readiness probes use it: the broker answers 503 meanwhile.
+     */
+    public boolean isCommitting() {
+        synchronized (mutex) {
+            return !closed && !resetting && !committer.isFailed();
+        }
+    }
+
     // ------------------------------------------------------------------ recovery
 
     private void recover() {
@@ -189,7 +205,11 @@ public final class Engine implements AutoCloseable {
 
     /** A commit failed: everything after it was built on state that is not on disk. Rebuild from the store. */
     private void sweeperReset() {
-        sweeper.execute(this::resetToDurableState);
+        try {
+            sweeper.execute(this::resetToDurableState);
+        } catch (java.util.concurrent.RejectedExecutionException closing) {
+            log.warn("a commit failed while the engine closes: no reset");
+        }
     }
 
     /**
@@ -241,7 +261,7 @@ public final class Engine implements AutoCloseable {
             storeLock.writeLock().unlock();
         }
         synchronized (mutex) {
-            committer = new Committer(store, commitObserver, mutex);
+            committer = new Committer(store, commitObserver, mutex, config.commitFaults());
             try {
                 recover();
                 resetting = false;
@@ -443,6 +463,19 @@ public final class Engine implements AutoCloseable {
         long id = nextMessageId++;
         committer.put(StoreColumn.MESSAGES, Keys.message(id), MessageCodec.encode(message));
         bodies.put(id, message);
+        // Until the batch is written the store cannot serve this body: an early send must find it here.
+        bodies.pin(id, message);
+        committer.onDurable(new Committer.Completion() {
+            @Override
+            public void durable() {
+                bodies.unpin(id);
+            }
+
+            @Override
+            public void failed(Throwable cause) {
+                bodies.unpin(id); // the reset reloads whatever the store holds
+            }
+        });
         return id;
     }
 
@@ -571,13 +604,26 @@ public final class Engine implements AutoCloseable {
         for (int id : subscriptionIds) {
             ids.add(id);
         }
+        // Taken now, under the lock, while the body is certainly in memory or in the store: a send
+        // that runs before its batch is written must not depend on the cache keeping it.
+        Message pinned = bodies.get(messageId);
         return () -> {
-            Message body = loadBody(messageId);
-            if (body == null) {
-                log.debug("message {} for '{}' is gone (session discarded meanwhile)", messageId, s.clientId);
-                return;
+            try {
+                Message body = pinned != null ? pinned : loadBody(messageId);
+                if (body == null) {
+                    if (s.discarded) {
+                        log.debug("message {} for '{}' is gone (session discarded meanwhile)", messageId, s.clientId);
+                    } else {
+                        log.error("message {} for '{}' is missing from memory and store: not sent", messageId, s.clientId);
+                        metrics.internalError("send");
+                    }
+                    return;
+                }
+                listener.onPublish(new OutboundPublish(packetId, qos, dup, retain, body, ids));
+            } catch (Throwable t) {
+                log.error("sending message {} to '{}' threw", messageId, s.clientId, t);
+                metrics.internalError("send");
             }
-            listener.onPublish(new OutboundPublish(packetId, qos, dup, retain, body, ids));
         };
     }
 
@@ -613,8 +659,9 @@ public final class Engine implements AutoCloseable {
                 for (Runnable r : actions) {
                     try {
                         r.run();
-                    } catch (RuntimeException e) {
+                    } catch (Throwable e) {
                         log.error("delivery callback threw", e);
+                        metrics.internalError("send");
                     }
                 }
             }

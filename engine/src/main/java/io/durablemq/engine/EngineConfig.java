@@ -1,6 +1,7 @@
 package io.durablemq.engine;
 
 import io.durablemq.engine.delivery.OverflowPolicy;
+import io.durablemq.engine.store.CommitFaults;
 import io.durablemq.engine.store.Durability;
 
 import java.nio.file.Path;
@@ -20,11 +21,23 @@ import java.util.Objects;
  * @param expirySweepInterval      how often expired sessions and messages are removed
  * @param bodyCacheBytes           heap for recently used message bodies
  * @param maxSubscriptionsPerSession subscriptions one session may hold; more are refused
+ * @param commitFaults             test-only faults around the committer's store write; {@link CommitFaults#NONE} otherwise
  */
 public record EngineConfig(Path dataPath, Durability durability, int maxInflightPerSession,
                            long maxQueuedMessagesPerSession, long maxQueuedBytesPerSession,
                            OverflowPolicy overflowPolicy, long maxSessionExpirySeconds,
-                           Duration expirySweepInterval, long bodyCacheBytes, int maxSubscriptionsPerSession) {
+                           Duration expirySweepInterval, long bodyCacheBytes, int maxSubscriptionsPerSession,
+                           CommitFaults commitFaults) {
+
+    /** Settings without fault injection (every production caller). */
+    public EngineConfig(Path dataPath, Durability durability, int maxInflightPerSession,
+                        long maxQueuedMessagesPerSession, long maxQueuedBytesPerSession,
+                        OverflowPolicy overflowPolicy, long maxSessionExpirySeconds,
+                        Duration expirySweepInterval, long bodyCacheBytes, int maxSubscriptionsPerSession) {
+        this(dataPath, durability, maxInflightPerSession, maxQueuedMessagesPerSession, maxQueuedBytesPerSession,
+                overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, maxSubscriptionsPerSession,
+                CommitFaults.NONE);
+    }
 
     public EngineConfig {
         Objects.requireNonNull(dataPath, "dataPath");
@@ -43,6 +56,10 @@ public record EngineConfig(Path dataPath, Durability durability, int maxInflight
         if (maxQueuedBytesPerSession < 1) {
             throw new IllegalArgumentException("maxQueuedBytesPerSession must be positive");
         }
+        if (bodyCacheBytes < 0) {
+            throw new IllegalArgumentException("bodyCacheBytes must not be negative: " + bodyCacheBytes);
+        }
+        commitFaults = commitFaults == null ? CommitFaults.NONE : commitFaults;
     }
 
     public static EngineConfig defaults(Path dataPath) {
@@ -52,26 +69,39 @@ public record EngineConfig(Path dataPath, Durability durability, int maxInflight
 
     public EngineConfig withDurability(Durability d) {
         return new EngineConfig(dataPath, d, maxInflightPerSession, maxQueuedMessagesPerSession,
-                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, maxSubscriptionsPerSession);
+                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, maxSubscriptionsPerSession, commitFaults);
     }
 
     public EngineConfig withQueueLimits(long messages, long bytes, OverflowPolicy policy) {
         return new EngineConfig(dataPath, durability, maxInflightPerSession, messages, bytes, policy,
-                maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, maxSubscriptionsPerSession);
+                maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, maxSubscriptionsPerSession, commitFaults);
     }
 
     public EngineConfig withMaxInflight(int max) {
         return new EngineConfig(dataPath, durability, max, maxQueuedMessagesPerSession,
-                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, maxSubscriptionsPerSession);
+                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, maxSubscriptionsPerSession, commitFaults);
     }
 
     public EngineConfig withMaxSubscriptions(int max) {
         return new EngineConfig(dataPath, durability, maxInflightPerSession, maxQueuedMessagesPerSession,
-                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, max);
+                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, max, commitFaults);
     }
 
     public EngineConfig withExpirySweep(Duration interval) {
         return new EngineConfig(dataPath, durability, maxInflightPerSession, maxQueuedMessagesPerSession,
-                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, interval, bodyCacheBytes, maxSubscriptionsPerSession);
+                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, interval, bodyCacheBytes, maxSubscriptionsPerSession, commitFaults);
+    }
+
+    public EngineConfig withBodyCacheBytes(long bytes) {
+        return new EngineConfig(dataPath, durability, maxInflightPerSession, maxQueuedMessagesPerSession,
+                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bytes,
+                maxSubscriptionsPerSession, commitFaults);
+    }
+
+    /** Test-only: faults the committer throws around its store writes. */
+    public EngineConfig withCommitFaults(CommitFaults faults) {
+        return new EngineConfig(dataPath, durability, maxInflightPerSession, maxQueuedMessagesPerSession,
+                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes,
+                maxSubscriptionsPerSession, faults);
     }
 }

@@ -14,6 +14,7 @@ import io.durablemq.broker.protocol.ProtocolContext;
 import io.durablemq.broker.security.AccessControl;
 import io.durablemq.broker.tls.SslContexts;
 import io.durablemq.engine.Engine;
+import io.durablemq.engine.EngineConfig;
 import io.durablemq.engine.RecoveryReport;
 import io.durablemq.engine.store.StoreOpenException;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
@@ -25,6 +26,7 @@ import org.slf4j.LoggerFactory;
 import java.io.IOException;
 import java.util.ArrayDeque;
 import java.util.Deque;
+import java.util.function.UnaryOperator;
 
 /**
  * The whole broker, embeddable: metrics endpoint, security, interceptors, engine, listeners.
@@ -43,18 +45,27 @@ public final class BrokerServer implements AutoCloseable {
     private volatile boolean ready;
     private volatile boolean closed;
     private MetricsServer metricsServer;
-    private Engine engine;
+    private volatile Engine engine;
+    /** Applied to the engine settings before the engine opens: test-only fault injection. */
+    private final UnaryOperator<EngineConfig> engineTweak;
     private ProtocolContext protocol;
     private Listeners listeners;
 
-    private BrokerServer(BrokerConfig config) {
+    private BrokerServer(BrokerConfig config, UnaryOperator<EngineConfig> engineTweak) {
         this.config = config;
+        this.engineTweak = engineTweak;
     }
 
     /** Starts a broker; on failure everything already started is stopped again. */
     public static BrokerServer start(BrokerConfig config)
             throws BrokerConfigException, StoreOpenException, IOException, InterruptedException {
-        BrokerServer server = new BrokerServer(config);
+        return start(config, c -> c);
+    }
+
+    /** Tests: starts with engine settings changed by {@code engineTweak} (e.g. injected commit faults). */
+    static BrokerServer start(BrokerConfig config, UnaryOperator<EngineConfig> engineTweak)
+            throws BrokerConfigException, StoreOpenException, IOException, InterruptedException {
+        BrokerServer server = new BrokerServer(config, engineTweak);
         try {
             server.startAll();
             return server;
@@ -79,7 +90,7 @@ public final class BrokerServer implements AutoCloseable {
                 ? SslContexts.serverContext(config.tls()) : null;
 
         LOG.info("opening store in {} (durability {})", config.dataPath().toAbsolutePath(), config.durability());
-        engine = Engine.open(config.toEngineConfig(), registry);
+        engine = Engine.open(engineTweak.apply(config.toEngineConfig()), registry);
         opened.push(engine);
         if (metricsServer != null) { // backups are asked for on the metrics port, from this host only
             metricsServer.handle(BackupEndpoint.PATH, new BackupEndpoint(engine, config.backupDir(), new BackupMetrics(registry)));
@@ -115,9 +126,14 @@ public final class BrokerServer implements AutoCloseable {
         LOG.info("DurableMQ broker ready");
     }
 
-    /** True once the store is open and recovered and the listeners accept clients, until stop begins. */
+    /**
+     * True once the store is open and recovered and the listeners accept clients, until stop
+     * begins; false meanwhile while the engine cannot commit (a failed write until its reset has
+     * reopened the store).
+     */
     public boolean isReady() {
-        return ready;
+        Engine e = engine;
+        return ready && e != null && e.isCommitting();
     }
 
     public int mqttPort() {

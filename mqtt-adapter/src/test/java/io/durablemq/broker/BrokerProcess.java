@@ -22,6 +22,11 @@ final class BrokerProcess implements AutoCloseable {
 
     /** Starts a broker on a free port with its store in {@code dataDir}, and waits until it accepts connections. */
     static BrokerProcess start(Path workDir, Path dataDir, String name) throws Exception {
+        return start(workDir, dataDir, name, List.of());
+    }
+
+    /** As {@link #start(Path, Path, String)}, with extra JVM options (e.g. {@code -Djava.io.tmpdir=...}). */
+    static BrokerProcess start(Path workDir, Path dataDir, String name, List<String> jvmOptions) throws Exception {
         int port = TestBrokers.freePort();
         Path config = workDir.resolve(name + ".conf");
         Files.writeString(config, String.join("\n",
@@ -34,8 +39,10 @@ final class BrokerProcess implements AutoCloseable {
         Path log = workDir.resolve(name + ".log");
         String classpath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        Process p = new ProcessBuilder(List.of(java, "-Xmx256m", "-cp", classpath, "io.durablemq.broker.Main",
-                "--config", config.toString()))
+        List<String> command = new java.util.ArrayList<>(List.of(java, "-Xmx256m"));
+        command.addAll(jvmOptions);
+        command.addAll(List.of("-cp", classpath, "io.durablemq.broker.Main", "--config", config.toString()));
+        Process p = new ProcessBuilder(command)
                 .redirectErrorStream(true)
                 .redirectOutput(log.toFile())
                 .start();

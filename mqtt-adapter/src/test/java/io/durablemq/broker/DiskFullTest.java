@@ -37,8 +37,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * The broker's data folder on a 32 MiB tmpfs (needs root, as in CI; skipped otherwise), filled
- * up by a filler file. QoS 1 and 2 publishes must then be refused (MQTT 5 PUBACK/PUBREC 0x80 or
- * DISCONNECT 0x80 when the engine resets; MQTT 3.1.1 close) and never acknowledged as a
+ * up by a filler file. QoS 1 and 2 publishes must then be refused (MQTT 5 DISCONNECT 0x80, since a
+ * failed commit's outcome is unknown, or PUBACK/PUBREC 0x80; MQTT 3.1.1 close) and never acknowledged as a
  * success; every message acknowledged before is delivered after the filler is deleted, and the
  * broker accepts publishes again.
  */

@@ -32,7 +32,8 @@ public final class Outbox {
             while ((task = tasks.poll()) != null) {
                 try {
                     task.run();
-                } catch (RuntimeException e) {
+                } catch (Throwable e) {
+                    // Even an Error: left uncaught it would leave `pending` raised and stop this session's sends for good.
                     log.error("a session callback threw", e);
                 }
             }

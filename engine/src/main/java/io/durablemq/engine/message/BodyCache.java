@@ -6,10 +6,14 @@ import java.util.Map;
 /**
  * Recently published or read message bodies, bounded by bytes, so the common case (a
  * subscriber online when the message arrives) never reads the store.
+ *
+ * <p>Besides, bodies whose batch is not written yet are pinned: held outside the bound until
+ * the commit, because the store cannot serve them before and an early send must find them.
  */
 public final class BodyCache {
     private final long maxBytes;
     private final LinkedHashMap<Long, Message> map = new LinkedHashMap<>(1024, 0.75f, true);
+    private final Map<Long, Message> pinned = new java.util.HashMap<>();
     private long bytes;
 
     public BodyCache(long maxBytes) {
@@ -17,7 +21,22 @@ public final class BodyCache {
     }
 
     public synchronized Message get(long id) {
-        return map.get(id);
+        Message m = map.get(id);
+        return m != null ? m : pinned.get(id);
+    }
+
+    /** Keeps {@code m} whatever the bound until {@link #unpin}: its batch is not written yet. */
+    public synchronized void pin(long id, Message m) {
+        pinned.put(id, m);
+    }
+
+    /** The store holds the body now (or the engine resets): the bound applies again. */
+    public synchronized void unpin(long id) {
+        pinned.remove(id);
+    }
+
+    public synchronized int pinnedCount() {
+        return pinned.size();
     }
 
     public synchronized void put(long id, Message m) {
@@ -35,6 +54,7 @@ public final class BodyCache {
     }
 
     public synchronized void remove(long id) {
+        pinned.remove(id);
         Message old = map.remove(id);
         if (old != null) {
             bytes -= old.sizeEstimate();
@@ -43,6 +63,7 @@ public final class BodyCache {
 
     public synchronized void clear() {
         map.clear();
+        pinned.clear();
         bytes = 0;
     }
 }

@@ -30,6 +30,9 @@ public final class EngineMetrics {
     private final Counter redelivered;
     private final Counter duplicatesSuppressed;
     private final Counter commitFailures;
+    /** Every place where the engine catches a bug of its own or of a callback instead of dying. */
+    public static final String[] INTERNAL_ERROR_PLACES = {"commit_completion", "send"};
+    private final Map<String, Counter> internalErrors = new ConcurrentHashMap<>();
     private final Map<String, Counter> dropped = new ConcurrentHashMap<>();
     private final DistributionSummary batchSize;
     private final Timer commitLatency;
@@ -55,6 +58,9 @@ public final class EngineMetrics {
                 .description("Store writes that failed; nothing in them was acknowledged").register(registry);
         for (String r : DROP_REASONS) {
             dropCounter(r);
+        }
+        for (String w : INTERNAL_ERROR_PLACES) {
+            internalErrorCounter(w);
         }
         batchSize = DistributionSummary.builder("durablemq.commit.batch.size")
                 .description("Writes per group commit").register(registry);
@@ -89,6 +95,17 @@ public final class EngineMetrics {
     private Counter dropCounter(String reason) {
         return dropped.computeIfAbsent(reason, r -> Counter.builder("durablemq.messages.dropped").tag("reason", r)
                 .description("Messages dropped or refused, by reason").register(registry));
+    }
+
+    private Counter internalErrorCounter(String where) {
+        return internalErrors.computeIfAbsent(where, w -> Counter.builder("durablemq.internal.errors").tag("where", w)
+                .description("Exceptions caught inside the engine (logged at ERROR): a commit completion or a send to a"
+                        + " session threw").register(registry));
+    }
+
+    /** An exception the engine caught and logged at ERROR in {@code where} (one of INTERNAL_ERROR_PLACES). */
+    public void internalError(String where) {
+        internalErrorCounter(where).increment();
     }
 
     public void received(int qos) {

@@ -18,8 +18,14 @@ import java.util.List;
  * <p>Writes of one logical operation must be appended while holding the lock passed in
  * (the owner's own lock), so they always land in the same batch.
  *
- * <p>A failed write poisons its epoch: every batch built on top of it (whose writes assumed
- * it) fails too, until the owner calls {@link #reset()} after re-reading the store.
+ * <p>A failed write (any Throwable, not only a RocksDBException) poisons its epoch: every batch
+ * built on top of it (whose writes assumed it) fails too, until the owner calls
+ * {@link #reset()} after re-reading the store, or replaces this committer. Its outcome is
+ * unknown (see {@link StoreWriteException}). A completion that throws is logged and counted and
+ * never stops the thread. Should the thread still die (it rethrows a {@link VirtualMachineError}
+ * after failing its batch, since the JVM may be unable to go on), its uncaught-exception handler
+ * fails everything pending, marks the committer failed and tells the observer, so no caller ever
+ * waits forever and the owner resets.
  */
 public final class Committer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Committer.class);
@@ -36,6 +42,10 @@ public final class Committer implements AutoCloseable {
         void committed(int writes, int completions, long nanos);
 
         void commitFailed(StoreWriteException cause);
+
+        /** A completion threw: a bug in the caller, logged and counted; the commit itself stood. */
+        default void completionThrew(Throwable error) {
+        }
     }
 
     private static final class Batch {
@@ -43,6 +53,8 @@ public final class Committer implements AutoCloseable {
         final List<Completion> completions = new ArrayList<>();
         final long epoch;
         int count;
+        /** Index of the next completion to run; read by the death handler to fail only the rest. */
+        int nextCompletion;
 
         Batch(long epoch) {
             this.epoch = epoch;
@@ -55,6 +67,7 @@ public final class Committer implements AutoCloseable {
 
     private final Store store;
     private final Observer observer;
+    private final CommitFaults faults;
     /**
      * The owner's lock: every caller appends all writes of one operation while holding it,
      * and the batch is swapped only under it, so a batch boundary never falls inside an
@@ -66,14 +79,26 @@ public final class Committer implements AutoCloseable {
     private long epoch;
     private long failedEpoch = -1;
     private boolean closing;
+    /** The thread died: nothing more is committed; appended completions fail at once. */
+    private boolean dead;
+    /** The batch the thread works on (null between batches); only the thread and its death handler touch it. */
+    private volatile Batch current;
+    /** The epoch whose failure the observer was told of, so a write failure and the death it causes reset once. */
+    private long reportedEpoch = -1;
 
     public Committer(Store store, Observer observer, Object lock) {
+        this(store, observer, lock, CommitFaults.NONE);
+    }
+
+    public Committer(Store store, Observer observer, Object lock, CommitFaults faults) {
         this.store = store;
         this.lock = lock;
         this.observer = observer;
+        this.faults = faults == null ? CommitFaults.NONE : faults;
         this.open = new Batch(0);
         this.thread = new Thread(this::run, "durablemq-committer");
         this.thread.setDaemon(true);
+        this.thread.setUncaughtExceptionHandler((t, e) -> died(e));
         this.thread.start();
     }
 
@@ -128,8 +153,9 @@ public final class Committer implements AutoCloseable {
     /** Runs {@code completion} once everything appended so far is durable (or has failed). */
     public void onDurable(Completion completion) {
         synchronized (lock) {
-            if (closing) {
-                completion.failed(new StoreWriteException("engine is closed", null));
+            if (closing || dead) {
+                safeFail(completion, new StoreWriteException(closing ? "engine is closed"
+                        : "not written: the committer stopped after an internal error; the engine resets", null));
                 return;
             }
             open.completions.add(completion);
@@ -156,9 +182,10 @@ public final class Committer implements AutoCloseable {
         dropped.writes.close();
     }
 
+    /** True while this committer cannot commit: a write failed (until reset) or its thread died. */
     public boolean isFailed() {
         synchronized (lock) {
-            return failedEpoch == epoch;
+            return dead || failedEpoch == epoch;
         }
     }
 
@@ -166,59 +193,144 @@ public final class Committer implements AutoCloseable {
         while (true) {
             Batch batch;
             boolean poisoned;
+            InterruptedException interrupted = null;
             synchronized (lock) {
-                while (open.isEmpty() && !closing) {
+                while (open.isEmpty() && !closing && interrupted == null) {
                     try {
                         lock.wait();
                     } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                        return;
+                        interrupted = e;
                     }
                 }
+            }
+            if (interrupted != null) {
+                // Nobody should interrupt it; if someone does, it stops like a dead thread, never silently.
+                Thread.currentThread().interrupt();
+                died(interrupted);
+                return;
+            }
+            synchronized (lock) {
                 if (open.isEmpty() && closing) {
                     return;
                 }
                 batch = open;
                 open = new Batch(epoch);
                 poisoned = batch.epoch == failedEpoch || batch.epoch != epoch;
+                current = batch;
             }
             StoreWriteException failure = poisoned
                     ? new StoreWriteException("not written: an earlier commit failed and the engine has not reset yet", null)
                     : null;
+            VirtualMachineError fatal = null;
             if (failure == null && batch.count > 0) {
                 long t0 = System.nanoTime();
                 try {
+                    faults.beforeWrite(batch.count);
                     store.write(batch.writes);
-                    observer.committed(batch.count, batch.completions.size(), System.nanoTime() - t0);
-                } catch (RocksDBException e) {
-                    failure = new StoreWriteException("commit of " + batch.count + " writes failed: " + e.getMessage(), e);
-                    synchronized (lock) {
-                        failedEpoch = batch.epoch;
+                    faults.afterWrite(batch.count);
+                } catch (Throwable e) {
+                    // Whatever threw, the write may or may not have reached the WAL: unknown outcome.
+                    failure = new StoreWriteException("commit of " + batch.count + " writes failed (outcome unknown: "
+                            + "the engine resets to what the store holds): " + e, e);
+                    log.error("store write failed; nothing in this batch is acknowledged", e);
+                    markFailed(batch.epoch, failure);
+                    if (e instanceof VirtualMachineError vme) {
+                        fatal = vme;
                     }
-                    log.error("store write failed; nothing in this batch is acknowledged: {}", e.getMessage());
-                    observer.commitFailed(failure);
+                }
+                if (failure == null) {
+                    try {
+                        observer.committed(batch.count, batch.completions.size(), System.nanoTime() - t0);
+                    } catch (Throwable e) {
+                        log.error("commit observer threw", e);
+                    }
                 }
             }
             batch.writes.close();
-            for (Completion c : batch.completions) {
-                if (failure == null) {
-                    try {
-                        c.durable();
-                    } catch (RuntimeException e) {
-                        log.error("commit completion threw", e);
-                    }
-                } else {
-                    safeFail(c, failure);
-                }
+            runCompletions(batch, failure);
+            current = null;
+            if (fatal != null) {
+                throw fatal; // the batch already failed; the death handler fails the rest and the owner resets
             }
         }
     }
 
-    private static void safeFail(Completion c, Throwable cause) {
+    private void runCompletions(Batch batch, StoreWriteException failure) {
+        while (batch.nextCompletion < batch.completions.size()) {
+            Completion c = batch.completions.get(batch.nextCompletion++);
+            if (failure == null) {
+                try {
+                    c.durable();
+                } catch (Throwable e) {
+                    completionThrew(e);
+                }
+            } else {
+                safeFail(c, failure);
+            }
+        }
+    }
+
+    /** Poisons {@code failed} and tells the observer once per epoch (outside the lock: it may reset). */
+    private void markFailed(long failed, StoreWriteException cause) {
+        boolean report;
+        synchronized (lock) {
+            failedEpoch = failed;
+            report = reportedEpoch != failed;
+            reportedEpoch = failed;
+        }
+        if (report) {
+            try {
+                observer.commitFailed(cause);
+            } catch (Throwable e) {
+                log.error("commit failure observer threw", e);
+            }
+        }
+    }
+
+    /**
+     * The uncaught-exception handler: the thread is gone, so nothing pending would ever
+     * complete. Fails the rest of the batch it worked on and everything appended since, refuses
+     * new completions, and has the owner reset (which replaces this committer).
+     */
+    private void died(Throwable error) {
+        try {
+            log.error("the committer thread died; pending commits fail and the engine resets", error);
+            Batch inProgress = current;
+            Batch leftover;
+            long failed;
+            synchronized (lock) {
+                dead = true;
+                failed = epoch;
+                leftover = open;
+                open = new Batch(epoch);
+            }
+            StoreWriteException cause = new StoreWriteException("not committed: the committer thread died: " + error, error);
+            markFailed(failed, cause);
+            if (inProgress != null) {
+                runCompletions(inProgress, cause);
+                inProgress.writes.close();
+            }
+            runCompletions(leftover, cause);
+            leftover.writes.close();
+        } catch (Throwable e) {
+            log.error("failing the commits of a dead committer threw", e);
+        }
+    }
+
+    private void completionThrew(Throwable e) {
+        log.error("commit completion threw", e);
+        try {
+            observer.completionThrew(e);
+        } catch (Throwable ignored) {
+            // counting must not stop the committer either
+        }
+    }
+
+    private void safeFail(Completion c, Throwable cause) {
         try {
             c.failed(cause);
-        } catch (RuntimeException e) {
-            log.error("commit failure completion threw", e);
+        } catch (Throwable e) {
+            completionThrew(e);
         }
     }
 
@@ -233,6 +345,16 @@ public final class Committer implements AutoCloseable {
             thread.join(30_000);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        }
+        if (!thread.isAlive()) {
+            // A dead thread (or one that stopped on an interrupt) left these behind: fail them, never leave them waiting.
+            Batch leftover;
+            synchronized (lock) {
+                leftover = open;
+                open = new Batch(epoch);
+            }
+            runCompletions(leftover, new StoreWriteException("not written: the committer stopped", null));
+            leftover.writes.close();
         }
     }
 }

@@ -38,7 +38,7 @@ public final class Store implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Store.class);
 
     static {
-        RocksDB.loadLibrary();
+        NativeLibrary.load(); // one stable copy, not a fresh 17 MB file in /tmp per start
     }
 
     private final Path dir;

@@ -620,8 +620,9 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
             if (cause instanceof SessionClosedException) {
                 return;
             }
-            LOG.warn("publish of client {} to topic {} not stored: {}", clientId, message.topic(), cause.toString());
-            refusePublish(qos, packetId, ReasonCodes.UNSPECIFIED_ERROR, "the message could not be stored");
+            LOG.warn("publish of client {} to topic {} not acknowledged, closing: {}", clientId, message.topic(),
+                    cause.toString());
+            closeUnacknowledged(qos);
             return;
         }
         switch (result.status()) {
@@ -644,6 +645,23 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
                 refusePublish(qos, packetId, ReasonCodes.QUOTA_EXCEEDED, "a subscriber's queue is full");
             }
         }
+    }
+
+    /**
+     * The commit of a publish failed. Its outcome is unknown: the write may have reached the WAL
+     * before the error, and the engine's reset replays it. A PUBACK / PUBREC 0x80 would tell an
+     * MQTT 5 application "not stored", and the new publish it then makes is a second copy (a
+     * QoS 2 duplicate if the first was stored after all). So no acknowledgement at all, as for
+     * MQTT 3.1.1: the connection closes (MQTT 5 first gets DISCONNECT 0x80, which acknowledges
+     * nothing) and the client resends with DUP and the same packet id after reconnecting; the
+     * engine's QoS 2 receive record then answers a stored message as a duplicate.
+     */
+    private void closeUnacknowledged(int qos) {
+        if (qos == 0) {
+            return; // nothing to acknowledge, nothing promised
+        }
+        disconnectWith(ReasonCodes.UNSPECIFIED_ERROR,
+                "the store failed to commit; reconnect and resend unacknowledged publishes with the same packet id");
     }
 
     /**

@@ -118,6 +118,7 @@ class OpsMetricNamesTest {
                 "durablemq_commit_batch_size", "durablemq_commit_latency_seconds",
                 "durablemq_delivery_latency_seconds", "durablemq_recovery_duration_seconds",
                 "durablemq_store_size_bytes", "durablemq_commit_failures_total",
+                "durablemq_internal_errors_total",
                 "durablemq_connections", "durablemq_connections_opened_total",
                 "durablemq_connects_rejected_total", "durablemq_protocol_errors_total",
                 "durablemq_auth_failures_total",
