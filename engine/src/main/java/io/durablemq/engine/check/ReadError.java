@@ -10,8 +10,16 @@ import io.durablemq.engine.store.StoreColumn;
  * @param after     the last key read before the error (described), or null if none was
  * @param resumedAt when the scan skipped the damaged range: the first key read after it, or
  *                  "end" if nothing after it could be read; null when the scan stopped there
+ * @param afterClient   for per-session column families: the client id of the last key read before the
+ *                      error (null if none); the damaged range starts after it
+ * @param resumedClient the client id of the first key read after the damaged range (null if none)
  */
-public record ReadError(StoreColumn column, String file, String message, String after, String resumedAt) {
+public record ReadError(StoreColumn column, String file, String message, String after, String resumedAt,
+                        String afterClient, String resumedClient) {
+
+    public ReadError(StoreColumn column, String file, String message, String after, String resumedAt) {
+        this(column, file, message, after, resumedAt, null, null);
+    }
 
     public String describe() {
         StringBuilder b = new StringBuilder("column family ").append(column.cfName()).append(" cannot be read");

@@ -2,11 +2,13 @@ package io.durablemq.engine.check;
 
 import io.durablemq.engine.delivery.InflightEntry;
 import io.durablemq.engine.delivery.QueueEntry;
+import io.durablemq.engine.message.Message;
 import io.durablemq.engine.message.MessageCodec;
 import io.durablemq.engine.session.SessionRecord;
 import io.durablemq.engine.store.Keys;
 import io.durablemq.engine.store.StoreColumn;
 import io.durablemq.engine.topic.SubscriptionCodec;
+import io.durablemq.engine.topic.SubscriptionOptions;
 import org.rocksdb.ReadOptions;
 import org.rocksdb.RocksDBException;
 import org.rocksdb.RocksIterator;
@@ -101,8 +103,11 @@ public final class StoreScan {
                         return n;
                     }
                     start = DamageSkip.targetPast(source, column, options, last);
-                    String resumed = start == null ? "end" : firstKeyAt(column, options, start);
-                    errors.add(new ReadError(column, fileNamedIn(message), message, after, resumed));
+                    byte[] resumedKey = start == null ? null : firstKeyAt(column, options, start);
+                    String resumed = resumedKey == null ? "end" : KeyText.describe(column, resumedKey);
+                    errors.add(new ReadError(column, fileNamedIn(message), message, after, resumed,
+                            last == null ? null : KeyText.clientOf(column, last),
+                            resumedKey == null ? null : KeyText.clientOf(column, resumedKey)));
                     if (start == null) {
                         return n;
                     }
@@ -111,46 +116,70 @@ public final class StoreScan {
         }
     }
 
-    private String firstKeyAt(StoreColumn column, ReadOptions options, byte[] target) {
+    private byte[] firstKeyAt(StoreColumn column, ReadOptions options, byte[] target) {
         try (RocksIterator it = source.iterator(column, options)) {
             it.seek(target);
-            return it.isValid() ? KeyText.describe(column, it.key()) : "end";
+            return it.isValid() ? it.key() : null;
         }
     }
 
+    /** Decodes the record, then visits it; a visitor's own exceptions are not taken for bad records. */
     private static void dispatch(StoreColumn column, byte[] key, byte[] value, StoreRecordVisitor v) {
+        Runnable visit;
         try {
-            switch (column) {
-                case SESSIONS -> {
-                    checkKey(key.length == Keys.sessionPrefixLength(key), "session key length");
-                    v.session(Keys.clientIdOf(key), SessionRecord.decode(value), key, value);
-                }
-                case SUBSCRIPTIONS -> v.subscription(Keys.clientIdOf(key), Keys.filterOf(key),
-                        SubscriptionCodec.decode(value), key, value);
-                case QUEUES -> {
-                    checkKey(key.length == Keys.sessionPrefixLength(key) + 8, "queue key length");
-                    v.queueEntry(Keys.clientIdOf(key), QueueEntry.decode(Keys.seqOf(key), value), key, value);
-                }
-                case INFLIGHT -> {
-                    checkKey(key.length == Keys.sessionPrefixLength(key) + 2, "in-flight key length");
-                    v.inflight(Keys.clientIdOf(key), InflightEntry.decode(Keys.packetIdOf(key), value), key, value);
-                }
-                case QOS2_RECEIVED -> {
-                    checkKey(key.length == Keys.sessionPrefixLength(key) + 2, "QoS 2 key length");
-                    v.qos2Received(Keys.clientIdOf(key), Keys.packetIdOf(key), key, value);
-                }
-                case MESSAGES -> {
-                    checkKey(key.length == 8, "message key length");
-                    if (value != null) {
-                        MessageCodec.decode(value);
-                    }
-                    v.body(Keys.messageIdOf(key), key, value);
-                }
-                case RETAINED -> v.retained(MessageCodec.decode(value), key, value);
-                case META -> throw new IllegalArgumentException("meta is not scanned");
-            }
+            visit = decode(column, key, value, v);
         } catch (RuntimeException e) {
             v.undecodable(column, key, e.toString());
+            return;
+        }
+        visit.run();
+    }
+
+    private static Runnable decode(StoreColumn column, byte[] key, byte[] value, StoreRecordVisitor v) {
+        switch (column) {
+            case SESSIONS -> {
+                checkKey(key.length == Keys.sessionPrefixLength(key), "session key length");
+                String client = Keys.clientIdOf(key);
+                SessionRecord r = SessionRecord.decode(value);
+                return () -> v.session(client, r, key, value);
+            }
+            case SUBSCRIPTIONS -> {
+                String client = Keys.clientIdOf(key);
+                String filter = Keys.filterOf(key);
+                SubscriptionOptions o = SubscriptionCodec.decode(value);
+                return () -> v.subscription(client, filter, o, key, value);
+            }
+            case QUEUES -> {
+                checkKey(key.length == Keys.sessionPrefixLength(key) + 8, "queue key length");
+                String client = Keys.clientIdOf(key);
+                QueueEntry e = QueueEntry.decode(Keys.seqOf(key), value);
+                return () -> v.queueEntry(client, e, key, value);
+            }
+            case INFLIGHT -> {
+                checkKey(key.length == Keys.sessionPrefixLength(key) + 2, "in-flight key length");
+                String client = Keys.clientIdOf(key);
+                InflightEntry e = InflightEntry.decode(Keys.packetIdOf(key), value);
+                return () -> v.inflight(client, e, key, value);
+            }
+            case QOS2_RECEIVED -> {
+                checkKey(key.length == Keys.sessionPrefixLength(key) + 2, "QoS 2 key length");
+                String client = Keys.clientIdOf(key);
+                int packetId = Keys.packetIdOf(key);
+                return () -> v.qos2Received(client, packetId, key, value);
+            }
+            case MESSAGES -> {
+                checkKey(key.length == 8, "message key length");
+                if (value != null) {
+                    MessageCodec.decode(value);
+                }
+                long id = Keys.messageIdOf(key);
+                return () -> v.body(id, key, value);
+            }
+            case RETAINED -> {
+                Message m = MessageCodec.decode(value);
+                return () -> v.retained(m, key, value);
+            }
+            default -> throw new IllegalArgumentException(column.cfName() + " is not scanned");
         }
     }
 

@@ -35,8 +35,8 @@ class DamagedBlockTest {
             "QOS2_RECEIVED", "RETAINED"})
     void damagedDataBlockRefusesTheStartAndVerifyReportsIt(StoreColumn column) throws Exception {
         Path data = dir.resolve("data");
-        TestStore.create(data);
-        Path sst = TestStore.damageFirstDataBlock(data, column);
+        RepairFixtures.create(data);
+        Path sst = RepairFixtures.damageFirstDataBlock(data, column);
 
         // RocksDB itself opens the store: the damage is in a data block, met only by a read.
         try (ReadOnlyStore ro = ReadOnlyStore.open(data)) {

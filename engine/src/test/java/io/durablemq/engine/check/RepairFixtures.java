@@ -28,22 +28,22 @@ import java.util.Random;
  * codecs and key layouts (the engine opens it: {@code StoreVerifierTest} checks that), and
  * damages one SST data block of a chosen column family.
  */
-final class TestStore {
-    static final int CLIENTS = 200;
-    static final int QUEUED_PER_CLIENT = 20;
-    static final int INFLIGHT_PER_CLIENT = 2;
-    static final int QOS2_PER_CLIENT = 2;
-    static final int RETAINED = 300;
+public final class RepairFixtures {
+    public static final int CLIENTS = 200;
+    public static final int QUEUED_PER_CLIENT = 20;
+    public static final int INFLIGHT_PER_CLIENT = 2;
+    public static final int QOS2_PER_CLIENT = 2;
+    public static final int RETAINED = 300;
 
-    private TestStore() {
+    private RepairFixtures() {
     }
 
-    static String client(int i) {
+    public static String client(int i) {
         return "client-" + String.format("%04d", i);
     }
 
     /** Writes the contents in batches; returns the number of queued entries written. */
-    static void fill(Store store, int clients, int queuedPerClient) throws Exception {
+    public static void fill(Store store, int clients, int queuedPerClient) throws Exception {
         Random rnd = new Random(42);
         long messageId = 1;
         long now = System.currentTimeMillis();
@@ -91,7 +91,7 @@ final class TestStore {
     }
 
     /** Creates {@code dir} with the standard contents, all of it flushed to SST files. */
-    static void create(Path dir) throws Exception {
+    public static void create(Path dir) throws Exception {
         try (Store store = Store.open(dir, Durability.FSYNC)) {
             fill(store, CLIENTS, QUEUED_PER_CLIENT);
             store.flushAll();
@@ -99,7 +99,7 @@ final class TestStore {
     }
 
     /** The SST files holding {@code column}'s data (store closed and reopened to list them). */
-    static List<Path> sstFiles(Path dir, StoreColumn column) throws Exception {
+    public static List<Path> sstFiles(Path dir, StoreColumn column) throws Exception {
         List<Path> files = new ArrayList<>();
         try (Store store = Store.open(dir, Durability.FSYNC)) {
             for (LiveFileMetaData f : store.liveSstFiles()) {
@@ -116,7 +116,7 @@ final class TestStore {
      * first data block (data blocks come first in an SST file; index, filter and footer are at
      * its end), so the file still opens and the damage shows at a read.
      */
-    static Path damageFirstDataBlock(Path dir, StoreColumn column) throws Exception {
+    public static Path damageFirstDataBlock(Path dir, StoreColumn column) throws Exception {
         List<Path> files = sstFiles(dir, column);
         if (files.size() != 1) {
             throw new IllegalStateException(column.cfName() + " has " + files.size() + " SST files: " + files);
