@@ -11,6 +11,7 @@ import org.rocksdb.RocksDBException;
 import org.rocksdb.RocksIterator;
 import org.rocksdb.WALRecoveryMode;
 
+import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -18,6 +19,7 @@ import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
+import java.util.stream.Stream;
 
 /**
  * A store opened read-only for {@code durablemq verify} and {@code repair}: RocksDB's
@@ -35,10 +37,13 @@ public final class ReadOnlyStore implements AutoCloseable {
     private final DBOptions dbOptions;
     private final ColumnFamilyOptions cfOptions;
     private final List<ColumnFamilyHandle> allHandles;
+    private final Path infoLogDir;
     private final Map<StoreColumn, ColumnFamilyHandle> handles = new EnumMap<>(StoreColumn.class);
 
-    private ReadOnlyStore(RocksDB db, DBOptions dbOptions, ColumnFamilyOptions cfOptions, List<ColumnFamilyHandle> allHandles) {
+    private ReadOnlyStore(RocksDB db, DBOptions dbOptions, ColumnFamilyOptions cfOptions, List<ColumnFamilyHandle> allHandles,
+                          Path infoLogDir) {
         this.db = db;
+        this.infoLogDir = infoLogDir;
         this.dbOptions = dbOptions;
         this.cfOptions = cfOptions;
         this.allHandles = allHandles;
@@ -56,7 +61,15 @@ public final class ReadOnlyStore implements AutoCloseable {
         if (!Files.exists(dir.resolve("CURRENT"))) {
             throw new RocksDBException("no RocksDB store in " + dir.toAbsolutePath() + " (no CURRENT file)");
         }
-        DBOptions dbOptions = new DBOptions().setParanoidChecks(true).setWalRecoveryMode(walRecovery);
+        // RocksDB's info LOG goes to a temporary folder: even that file of the store stays untouched.
+        Path infoLogDir;
+        try {
+            infoLogDir = Files.createTempDirectory("durablemq-readonly-log");
+        } catch (IOException e) {
+            throw new RocksDBException("cannot create a temporary folder for RocksDB's info log: " + e);
+        }
+        DBOptions dbOptions = new DBOptions().setParanoidChecks(true).setWalRecoveryMode(walRecovery)
+                .setDbLogDir(infoLogDir.toString());
         ColumnFamilyOptions cfOptions = new ColumnFamilyOptions();
         List<ColumnFamilyDescriptor> descriptors = new ArrayList<>();
         descriptors.add(new ColumnFamilyDescriptor(RocksDB.DEFAULT_COLUMN_FAMILY, cfOptions));
@@ -66,10 +79,11 @@ public final class ReadOnlyStore implements AutoCloseable {
         List<ColumnFamilyHandle> allHandles = new ArrayList<>();
         try {
             RocksDB db = RocksDB.openReadOnly(dbOptions, dir.toString(), descriptors, allHandles);
-            return new ReadOnlyStore(db, dbOptions, cfOptions, allHandles);
+            return new ReadOnlyStore(db, dbOptions, cfOptions, allHandles, infoLogDir);
         } catch (RocksDBException e) {
             dbOptions.close();
             cfOptions.close();
+            deleteQuietly(infoLogDir);
             throw e;
         }
     }
@@ -101,5 +115,17 @@ public final class ReadOnlyStore implements AutoCloseable {
         db.close();
         dbOptions.close();
         cfOptions.close();
+        deleteQuietly(infoLogDir);
+    }
+
+    private static void deleteQuietly(Path dir) {
+        try (Stream<Path> files = Files.list(dir)) {
+            for (Path p : files.toList()) {
+                Files.deleteIfExists(p);
+            }
+            Files.deleteIfExists(dir);
+        } catch (IOException e) {
+            // a leftover temporary log folder is harmless
+        }
     }
 }

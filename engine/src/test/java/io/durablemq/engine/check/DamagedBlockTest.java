@@ -2,6 +2,8 @@ package io.durablemq.engine.check;
 
 import io.durablemq.engine.Engine;
 import io.durablemq.engine.EngineConfig;
+import io.durablemq.engine.repair.RepairReport;
+import io.durablemq.engine.repair.StoreRepair;
 import io.durablemq.engine.store.ReadOnlyStore;
 import io.durablemq.engine.store.StoreColumn;
 import io.durablemq.engine.store.StoreOpenException;
@@ -11,6 +13,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -23,7 +26,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * A damaged data block in the SST file of each column family that holds data: the store still
  * opens at the RocksDB level (the damage is not in a footer or index), so only a read meets
  * it. The engine must refuse to start (CORRUPT, naming the column family and the file) rather
- * than build its state from a partial scan, and verify must report it.
+ * than build its state from a partial scan, verify must report it, and repair must report the
+ * loss and leave a store that verifies and opens.
  */
 @Timeout(120)
 class DamagedBlockTest {
@@ -61,5 +65,17 @@ class DamagedBlockTest {
         // The engine refused without changing anything: the refusal is the same on a second try.
         assertEquals(StoreOpenException.Reason.CORRUPT, assertThrows(StoreOpenException.class,
                 () -> Engine.open(EngineConfig.defaults(data), new SimpleMeterRegistry()).close()).reason());
+
+        // Repair reads around the damaged block, reports the loss and leaves a store that verifies and opens.
+        RepairReport repaired = StoreRepair.repair(data, null);
+        assertEquals(1, repaired.unreadable().size(), repaired.toText());
+        assertEquals(column, repaired.unreadable().get(0).column(), repaired.toText());
+        assertFalse(repaired.nothingLost(), repaired.toText());
+        assertTrue(Files.exists(repaired.reportFile()));
+        assertTrue(StoreVerifier.verify(data).ok(), StoreVerifier.verify(data).toText());
+        try (Engine engine = Engine.open(EngineConfig.defaults(data), new SimpleMeterRegistry())) {
+            assertEquals(repaired.after().queued(), engine.recoveryReport().queuedMessages());
+            assertEquals(repaired.after().sessions(), engine.recoveryReport().sessions());
+        }
     }
 }
