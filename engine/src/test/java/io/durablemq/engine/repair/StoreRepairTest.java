@@ -159,6 +159,29 @@ class StoreRepairTest {
     }
 
     @Test
+    void truncatedWalTailIsCutByTheNormalOpen() throws Exception {
+        Path data = dir.resolve("data");
+        try (Store store = Store.open(data, Durability.OS)) {
+            RepairFixtures.fill(store, 50, 5);
+        }
+        Path wal = newestWal(data);
+        try (RandomAccessFile f = new RandomAccessFile(wal.toFile(), "rw")) {
+            // A power cut in the middle of the last write: its end never reached the disk.
+            f.setLength(f.length() - 300);
+        }
+        RecoveryReport opened = openEngine(data);
+        assertEquals(50, opened.sessions(), "every batch before the torn one is there");
+        assertEquals(0, opened.retainedMessages(), "the torn last batch is dropped");
+        assertTrue(StoreVerifier.verify(data).ok());
+    }
+
+    private static Path newestWal(Path data) throws Exception {
+        try (Stream<Path> files = Files.list(data)) {
+            return files.filter(p -> p.toString().endsWith(".log")).max(Comparator.comparing(Path::toString)).orElseThrow();
+        }
+    }
+
+    @Test
     void refusesWhileABrokerHoldsTheStore() throws Exception {
         Path data = dir.resolve("data");
         RepairFixtures.create(data);
