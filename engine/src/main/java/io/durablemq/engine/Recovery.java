@@ -10,7 +10,9 @@ import io.durablemq.engine.delivery.QueueEntry;
 import io.durablemq.engine.delivery.RefCounts;
 import io.durablemq.engine.message.Message;
 import io.durablemq.engine.session.SessionRecord;
+import io.durablemq.engine.store.Keys;
 import io.durablemq.engine.store.Store;
+import io.durablemq.engine.store.StoreColumn;
 import io.durablemq.engine.topic.SubscriptionIndex;
 import io.durablemq.engine.topic.SubscriptionOptions;
 
@@ -57,11 +59,15 @@ final class Recovery implements StoreRecordVisitor {
         this.sessions = sessions;
         this.retained = retained;
         this.now = System.currentTimeMillis();
-        InvariantCheck check = new InvariantCheck();
+        InvariantCheck check = new InvariantCheck(refs); // counts the references for the engine too
         StoreScan.Result scan = new StoreScan(store::iterator, StoreScan.OnError.STOP_COLUMN, false)
                 .run(StoreRecordVisitor.all(check, this));
-        Violations violations = check.finish();
-        if (!scan.errors().isEmpty() || !violations.isEmpty()) {
+        if (!scan.errors().isEmpty()) {
+            // Invariants are not judged on a partial view: the unread part would look like orphans.
+            throw new StoreDamagedException(store.dir(), scan.errors(), new Violations());
+        }
+        Violations violations = check.finish(id -> store.get(StoreColumn.MESSAGES, Keys.message(id)) != null);
+        if (!violations.isEmpty()) {
             throw new StoreDamagedException(store.dir(), scan.errors(), violations);
         }
         inflight.forEach((s, list) -> {
@@ -76,7 +82,8 @@ final class Recovery implements StoreRecordVisitor {
     }
 
     // The callbacks below only build memory; records of unknown sessions are skipped here
-    // (the invariant check reports them, and the start is refused).
+    // (the invariant check reports them, and the start is refused). Reference counts are
+    // kept by the invariant check, into the engine's RefCounts.
 
     @Override
     public void session(String clientId, SessionRecord r, byte[] key, byte[] value) {
@@ -103,7 +110,6 @@ final class Recovery implements StoreRecordVisitor {
             s.queue.add(e);
             s.queuedBytes += e.size();
             s.nextSeq = e.seq() + 1;
-            refs.increment(e.messageId());
         }
     }
 
@@ -112,9 +118,6 @@ final class Recovery implements StoreRecordVisitor {
         EngineSession s = sessions.get(clientId);
         if (s != null) {
             inflight.computeIfAbsent(s, x -> new ArrayList<>()).add(e);
-            if (e.messageId() > 0) {
-                refs.increment(e.messageId());
-            }
         }
     }
 

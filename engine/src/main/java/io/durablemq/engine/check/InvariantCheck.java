@@ -12,6 +12,7 @@ import java.util.HashMap;
 import java.util.HashSet;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.LongPredicate;
 
 /**
  * Checks the store's invariants during a {@link StoreScan}: every subscription, queue,
@@ -20,17 +21,29 @@ import java.util.Set;
  * a session have distinct send orders and valid packet ids (the key makes packet ids unique
  * per session); every record decodes. The engine writes each change as one atomic batch, so
  * none of these can break by a crash: a violation means damage or a bug, never "normal".
- * Call {@link #finish()} after the scan.
+ * Call {@link #finish(LongPredicate)} after the scan.
  */
 public final class InvariantCheck implements StoreRecordVisitor {
     private final Set<String> sessions = new HashSet<>();
     /** References to bodies by entries of existing sessions. */
-    private final RefCounts references = new RefCounts();
-    /** Referenced bodies that are stored (used as a set). */
-    private final RefCounts referencedAndStored = new RefCounts();
+    private final RefCounts references;
+    /** Stored bodies that are referenced: bodies are unique keys, so each counts once. */
+    private long referencedAndStored;
     private final Map<String, Set<Long>> inflightOrders = new HashMap<>();
     private final Violations violations = new Violations();
     private boolean finished;
+
+    public InvariantCheck() {
+        this(new RefCounts());
+    }
+
+    /**
+     * Counts the references into {@code references}: recovery passes the engine's own reference
+     * counts, so a million queued messages are not counted twice in memory.
+     */
+    public InvariantCheck(RefCounts references) {
+        this.references = references;
+    }
 
     @Override
     public void session(String clientId, SessionRecord r, byte[] key, byte[] value) {
@@ -88,7 +101,7 @@ public final class InvariantCheck implements StoreRecordVisitor {
         if (messageId <= 0 || references.get(messageId) == 0) {
             violations.add(new Violation(Violation.Kind.ORPHAN_BODY, StoreColumn.MESSAGES, null, "message id " + messageId));
         } else {
-            referencedAndStored.increment(messageId);
+            referencedAndStored++;
         }
     }
 
@@ -98,16 +111,23 @@ public final class InvariantCheck implements StoreRecordVisitor {
                 KeyText.describe(column, key) + ": " + reason));
     }
 
-    /** Ends the check (references whose body never came are missing bodies) and returns what broke. */
-    public Violations finish() {
+    /**
+     * Ends the check and returns what broke. References whose body never came are missing
+     * bodies; {@code isStored} (a point lookup of a body) names them, and is called only when
+     * some are missing.
+     */
+    public Violations finish(LongPredicate isStored) {
         if (!finished) {
             finished = true;
-            references.forEach(id -> {
-                if (referencedAndStored.get(id) == 0) {
-                    violations.add(new Violation(Violation.Kind.MISSING_BODY, StoreColumn.MESSAGES, null,
-                            "message id " + id + " is referenced by " + references.get(id) + " entries but not stored"));
-                }
-            });
+            long missing = references.size() - referencedAndStored;
+            if (missing > 0) {
+                references.forEach(id -> {
+                    if (!isStored.test(id)) {
+                        violations.add(new Violation(Violation.Kind.MISSING_BODY, StoreColumn.MESSAGES, null,
+                                "message id " + id + " is referenced by " + references.get(id) + " entries but not stored"));
+                    }
+                });
+            }
         }
         return violations;
     }

@@ -49,7 +49,7 @@ public final class StoreVerifier {
                     .run(StoreRecordVisitor.all(check, inventory));
             // Invariants checked on a partial view would report the unread part as orphans or
             // missing bodies: only the read errors are reported then.
-            Violations violations = scan.errors().isEmpty() ? check.finish() : new Violations();
+            Violations violations = scan.errors().isEmpty() ? check.finish(id -> store.containsBody(id)) : new Violations();
             Map<StoreColumn, Long> records = scan.records();
             return new VerifyReport(dir, null, format, StoreFormat.CURRENT, checksumError, scan.errors(), records,
                     inventory, violations, Duration.ofNanos(System.nanoTime() - t0));

@@ -92,6 +92,15 @@ public final class ReadOnlyStore implements AutoCloseable {
         return db.newIterator(handles.get(column), options);
     }
 
+    /** Whether a message body is stored (a point lookup); false also when it cannot be read. */
+    public boolean containsBody(long messageId) {
+        try {
+            return db.get(handles.get(StoreColumn.MESSAGES), Keys.message(messageId)) != null;
+        } catch (RocksDBException e) {
+            return false;
+        }
+    }
+
     /** Reads every block of every live SST file and checks its checksum. */
     public void verifyChecksum() throws RocksDBException {
         db.verifyChecksum();
