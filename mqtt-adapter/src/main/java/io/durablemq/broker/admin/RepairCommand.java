@@ -22,10 +22,11 @@ import java.nio.file.Path;
  * prints what was lost. The report is also written to {@code DATA_DIR/repair-report-*.txt}.
  */
 @Command(name = "repair", mixinStandardHelpOptions = true,
-        description = {"Repair a damaged data folder with the broker stopped. Backs the folder up to",
-                "DATA_DIR.bak-<timestamp> first, reads the WAL up to its first bad record and every readable",
-                "SST block, drops what would break the store's invariants, and prints what was lost",
-                "(sessions, queued, in-flight, retained, QoS 2 records, by count and client id)."},
+        description = {"Repair a damaged data folder (stop the broker first).",
+                "Backs the folder up to DATA_DIR.bak-<timestamp> first, reads the WAL up to its first bad record "
+                        + "and every readable SST block, drops what would break the store's invariants, and prints what "
+                        + "was lost (sessions, queued, in-flight, retained, QoS 2 records, by count and client id). "
+                        + "The report is also written to DATA_DIR/repair-report-<timestamp>.txt."},
         exitCodeListHeading = "Exit codes:%n",
         exitCodeList = {"0:repaired (the report says what was lost, if anything)",
                 "1:refused or failed (a broker holds the store, no disk for the backup, unreadable); nothing changed",

@@ -18,10 +18,11 @@ import java.nio.file.Path;
  * the store is opened read-only and takes no lock.
  */
 @Command(name = "verify", mixinStandardHelpOptions = true,
-        description = {"Check a data folder offline, read-only: block checksums, a full scan of every column",
-                "family, the store's invariants (bodies referenced by queue and in-flight entries exist,",
-                "no orphan bodies, unique in-flight send order, records of existing sessions, records decode),",
-                "counts per column family and the format version."},
+        description = {"Check a data folder offline and read-only (it may run next to a broker).",
+                "Checks the format version, the checksum of every block, a full scan of every column family, "
+                        + "and the store's invariants: bodies referenced by queue and in-flight entries exist, no orphan "
+                        + "bodies, unique in-flight send order per session, records of existing sessions, every record "
+                        + "decodes. Prints counts per column family."},
         exitCodeListHeading = "Exit codes:%n",
         exitCodeList = {"0:every check holds", "1:a check failed (the report says which)", "2:usage error"})
 public final class VerifyCommand implements Runnable, IExitCodeGenerator {
