@@ -11,8 +11,9 @@ import java.nio.file.StandardOpenOption;
 /**
  * Whether another process holds the store: RocksDB keeps a POSIX record lock on the folder's
  * LOCK file while a store is open, and Java's {@code tryLock} takes the same kind of lock, so
- * it fails while a broker runs on the folder. (POSIX locks belong to a process: a store open
- * in this very JVM is not seen; the repair command runs in its own process.)
+ * it fails while a broker runs on the folder. POSIX locks belong to a process: a store open in
+ * this very JVM is not seen, and closing the probe's channel would even drop that store's
+ * lock, so this is for the repair command, which runs in its own process, never inside a broker.
  */
 final class StoreLockProbe {
     private StoreLockProbe() {

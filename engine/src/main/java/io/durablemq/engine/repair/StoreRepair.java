@@ -11,6 +11,8 @@ import io.durablemq.engine.store.Store;
 import io.durablemq.engine.store.StoreOpenException;
 import org.rocksdb.RocksDBException;
 import org.rocksdb.WALRecoveryMode;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -42,6 +44,7 @@ import java.util.stream.Stream;
  * </ol>
  */
 public final class StoreRepair {
+    private static final Logger log = LoggerFactory.getLogger(StoreRepair.class);
     private static final DateTimeFormatter STAMP = DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss-SSS");
 
     private StoreRepair() {
@@ -60,7 +63,9 @@ public final class StoreRepair {
         FolderBackup.requireSpace(dir);
         String stamp = ZonedDateTime.now(ZoneOffset.UTC).format(STAMP);
         Path backup = dir.resolveSibling(dir.getFileName() + ".bak-" + stamp);
+        log.warn("repair of {}: copying the folder to {} first", dir, backup);
         FolderBackup.copy(dir, backup);
+        log.warn("repair of {}: backup complete in {}", dir, backup);
 
         String walDamage = null;
         try (ReadOnlyStore strict = ReadOnlyStore.open(dir)) {
@@ -91,6 +96,7 @@ public final class StoreRepair {
             throw new IllegalStateException("the repaired copy does not verify (a bug in repair); the store was left as it was: "
                     + String.join("; ", check.problems()));
         }
+        log.warn("repair of {}: replacing the folder's contents with the repaired store (backup: {})", dir, backup);
         replaceContents(dir, fresh);
         Path reportFile = dir.resolve("repair-report-" + stamp + ".txt");
         RepairReport report = new RepairReport(dir, backup, reportFile, walDamage, read.errors(), before,
