@@ -21,13 +21,15 @@ import java.util.TreeSet;
  * @param walDamage     what the broker's own open said about the WAL (null if it opened): the
  *                      repair read only up to the first bad WAL record
  * @param unreadable    ranges of keys in damaged blocks that were skipped
+ * @param unreadableCounts per damaged column family: records RocksDB's file metadata counts but the
+ *                      scan could not read (an estimate: see {@code UnreadableCount})
  * @param before        what could be read before repair
  * @param after         what the repaired store holds
  * @param dropped       readable records not carried over, by reason
  * @param durability    the durability mode the operator declared, or null if not given
  */
 public record RepairReport(Path dir, Path backup, Path reportFile, String walDamage, List<ReadError> unreadable,
-                           Inventory before, Inventory after, Map<DropReason, Long> dropped,
+                           Map<StoreColumn, Long> unreadableCounts, Inventory before, Inventory after, Map<DropReason, Long> dropped,
                            Durability durability) {
 
     /** Per client id: what the client had before and has no more (only clients that lost something). */
@@ -109,6 +111,9 @@ public record RepairReport(Path dir, Path backup, Path reportFile, String walDam
             b.append("damaged blocks: none\n");
         } else {
             b.append("damaged blocks (their records could not be read and are lost):\n");
+            unreadableCounts.forEach((c, n) -> b.append(String.format(
+                    "  %s: about %,d records unreadable (RocksDB's file metadata counts them, the scan could not read them)%n",
+                    c.cfName(), n)));
             for (ReadError e : unreadable) {
                 b.append("  ").append(e.describe()).append('\n');
                 List<String> clients = clientsInRange(e);
@@ -176,6 +181,9 @@ public record RepairReport(Path dir, Path backup, Path reportFile, String walDam
             x.put("clientsInRange", clientsInRange(e));
             return x;
         }).toList());
+        Map<String, Object> counts = new LinkedHashMap<>();
+        unreadableCounts.forEach((c, n) -> counts.put(c.cfName(), n));
+        m.put("unreadableRecordsEstimate", counts);
         m.put("before", totalsMap(before));
         m.put("after", totalsMap(after));
         Map<String, Object> d = new LinkedHashMap<>();

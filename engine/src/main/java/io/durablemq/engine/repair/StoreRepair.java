@@ -8,6 +8,7 @@ import io.durablemq.engine.check.VerifyReport;
 import io.durablemq.engine.store.Durability;
 import io.durablemq.engine.store.ReadOnlyStore;
 import io.durablemq.engine.store.Store;
+import io.durablemq.engine.store.StoreColumn;
 import io.durablemq.engine.store.StoreOpenException;
 import org.rocksdb.RocksDBException;
 import org.rocksdb.WALRecoveryMode;
@@ -22,6 +23,7 @@ import java.time.ZoneOffset;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.List;
+import java.util.Map;
 import java.util.stream.Stream;
 
 /**
@@ -77,9 +79,11 @@ public final class StoreRepair {
         SalvagePlan plan = new SalvagePlan();
         Path fresh = dir.resolveSibling(dir.getFileName() + ".repairing-" + stamp);
         StoreScan.Result read;
+        Map<StoreColumn, Long> unreadableCounts;
         try (ReadOnlyStore source = ReadOnlyStore.open(dir, WALRecoveryMode.PointInTimeRecovery)) {
             StoreScan scan = new StoreScan(source::iterator, StoreScan.OnError.SKIP_DAMAGED_RANGE, true);
             read = scan.run(StoreRecordVisitor.all(before, plan));
+            unreadableCounts = UnreadableCount.estimate(source.liveSstFiles(), read);
             plan.plan();
             try (Store target = Store.open(fresh, Durability.FSYNC); SalvageWriter writer = new SalvageWriter(target, plan)) {
                 scan.run(writer);
@@ -99,8 +103,8 @@ public final class StoreRepair {
         log.warn("repair of {}: replacing the folder's contents with the repaired store (backup: {})", dir, backup);
         replaceContents(dir, fresh);
         Path reportFile = dir.resolve("repair-report-" + stamp + ".txt");
-        RepairReport report = new RepairReport(dir, backup, reportFile, walDamage, read.errors(), before,
-                check.inventory(), plan.dropped(), durability);
+        RepairReport report = new RepairReport(dir, backup, reportFile, walDamage, read.errors(), unreadableCounts,
+                before, check.inventory(), plan.dropped(), durability);
         Files.writeString(reportFile, report.toText());
         return report;
     }

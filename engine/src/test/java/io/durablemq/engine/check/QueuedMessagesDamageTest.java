@@ -75,6 +75,10 @@ class QueuedMessagesDamageTest {
         assertTrue(left > 0 && left < MESSAGES, report.toText());
         // Every message is either still queued or counted as lost: none vanishes unreported.
         assertEquals(MESSAGES - left, report.orphanBodiesDropped(), report.toText());
+        // The estimate from RocksDB's file metadata counts the range-delete tombstone left by the
+        // discarded publisher session (expiry 0) as one more entry: it may be off by that one.
+        long estimate = report.unreadableCounts().get(StoreColumn.QUEUES);
+        assertTrue(Math.abs(estimate - (MESSAGES - left)) <= 1, estimate + " vs " + (MESSAGES - left) + ": " + report.toText());
         assertEquals(List.of("sub"), report.clientsInRange(report.unreadable().get(0)), report.toText());
         try (Engine e = Engine.open(EngineConfig.defaults(data), new SimpleMeterRegistry())) {
             assertEquals(left, e.recoveryReport().queuedMessages());
