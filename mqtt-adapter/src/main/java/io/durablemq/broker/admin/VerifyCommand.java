@@ -14,11 +14,12 @@ import java.nio.file.Path;
 
 /**
  * {@code durablemq verify DATA_DIR [--json]}: checks a store offline without changing it
- * (the checks are the engine's {@link StoreVerifier}). Safe to run next to a running broker:
- * the store is opened read-only and takes no lock.
+ * (the checks are the engine's {@link StoreVerifier}). The store is opened read-only and takes
+ * no lock, so it cannot disturb a broker; but a running broker's compactions may delete files
+ * under the scan (reported as read errors), so check a stopped broker's folder or a backup.
  */
 @Command(name = "verify", mixinStandardHelpOptions = true,
-        description = {"Check a data folder offline and read-only (it may run next to a broker).",
+        description = {"Check a data folder offline and read-only (stop the broker, or check a backup copy).",
                 "Checks the format version, the checksum of every block, a full scan of every column family, "
                         + "and the store's invariants: bodies referenced by queue and in-flight entries exist, no orphan "
                         + "bodies, unique in-flight send order per session, records of existing sessions, every record "
