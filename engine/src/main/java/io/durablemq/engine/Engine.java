@@ -177,7 +177,7 @@ public final class Engine implements AutoCloseable {
     private void recover() {
         synchronized (mutex) {
             long t0 = System.nanoTime();
-            Recovery.Result r = new Recovery(store, committer, index, refs).run(sessions, retained);
+            Recovery.Result r = new Recovery(store, index, refs).run(sessions, retained);
             nextMessageId = r.nextMessageId();
             queuedMessages = 0;
             queuedBytes = 0;
@@ -198,7 +198,7 @@ public final class Engine implements AutoCloseable {
             long nanos = System.nanoTime() - t0;
             metrics.recovered(nanos);
             recoveryReport = new RecoveryReport(java.time.Duration.ofNanos(nanos), sessions.size(), index.size(),
-                    queuedMessages, inflightMessages, refs.size(), r.qos2Received(), retained.size(), r.orphanBodies());
+                    queuedMessages, inflightMessages, refs.size(), r.qos2Received(), retained.size(), r.recordsChecked());
             log.info("recovered {} in {} ms", recoveryReport, nanos / 1_000_000);
         }
     }

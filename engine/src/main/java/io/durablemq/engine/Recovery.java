@@ -1,21 +1,20 @@
 package io.durablemq.engine;
 
+import io.durablemq.engine.check.InvariantCheck;
+import io.durablemq.engine.check.StoreDamagedException;
+import io.durablemq.engine.check.StoreRecordVisitor;
+import io.durablemq.engine.check.StoreScan;
+import io.durablemq.engine.check.Violations;
 import io.durablemq.engine.delivery.InflightEntry;
 import io.durablemq.engine.delivery.QueueEntry;
 import io.durablemq.engine.delivery.RefCounts;
 import io.durablemq.engine.message.Message;
-import io.durablemq.engine.message.MessageCodec;
 import io.durablemq.engine.session.SessionRecord;
-import io.durablemq.engine.store.Committer;
 import io.durablemq.engine.store.Keys;
 import io.durablemq.engine.store.Store;
 import io.durablemq.engine.store.StoreColumn;
-import io.durablemq.engine.topic.SubscriptionCodec;
 import io.durablemq.engine.topic.SubscriptionIndex;
 import io.durablemq.engine.topic.SubscriptionOptions;
-import org.rocksdb.RocksIterator;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -24,87 +23,52 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Rebuilds the engine's in-memory image from the store with one sequential scan per column
- * family: sessions, their subscriptions (into the index), queues in sequence order,
- * in-flight windows in send order, QoS 2 receive records, reference counts of bodies, and
- * retained messages. Bodies are scanned by key only. Records that break an invariant
- * (orphan bodies, entries of unknown sessions, entries whose body is missing) are removed
- * and logged, never silently kept.
+ * Rebuilds the engine's in-memory image from the store with one sequential, read-only scan
+ * per column family ({@link StoreScan}: sessions, subscriptions into the index, queues in
+ * sequence order, in-flight windows in send order, QoS 2 receive records, reference counts
+ * of bodies, retained messages; bodies by key only), checking the store's invariants
+ * ({@link InvariantCheck}) on the way. Recovery never guesses and never deletes: a column
+ * family that cannot be read to its end, or any broken invariant, refuses the start with
+ * {@link StoreDamagedException} before anything is computed from the partial view. Expired
+ * sessions are the engine's business afterwards ({@code Engine.recover}).
  */
-final class Recovery {
-    private static final Logger log = LoggerFactory.getLogger(Recovery.class);
+final class Recovery implements StoreRecordVisitor {
 
-    record Result(long nextMessageId, int qos2Received, long orphanBodies) {
+    /** @param recordsChecked every record the scan read and checked */
+    record Result(long nextMessageId, int qos2Received, long recordsChecked) {
     }
 
     private final Store store;
-    private final Committer committer;
     private final SubscriptionIndex index;
     private final RefCounts refs;
+    private Map<String, EngineSession> sessions;
+    private Map<String, Message> retained;
+    private final Map<EngineSession, List<InflightEntry>> inflight = new HashMap<>();
+    private long now;
+    private long maxId;
+    private int qos2;
 
-    Recovery(Store store, Committer committer, SubscriptionIndex index, RefCounts refs) {
+    Recovery(Store store, SubscriptionIndex index, RefCounts refs) {
         this.store = store;
-        this.committer = committer;
         this.index = index;
         this.refs = refs;
     }
 
+    /** Fills {@code sessions} and {@code retained}; throws {@link StoreDamagedException} if the store is damaged. */
     Result run(Map<String, EngineSession> sessions, Map<String, Message> retained) {
-        long now = System.currentTimeMillis();
-        try (RocksIterator it = store.iterator(StoreColumn.SESSIONS)) {
-            for (it.seekToFirst(); it.isValid(); it.next()) {
-                EngineSession s = new EngineSession(Keys.clientIdOf(it.key()));
-                SessionRecord r = SessionRecord.decode(it.value());
-                s.expirySeconds = r.expirySeconds();
-                // Online when the process died: its offline time starts now.
-                s.disconnectedAtMillis = r.disconnectedAtMillis() == 0 ? now : r.disconnectedAtMillis();
-                sessions.put(s.clientId, s);
-            }
+        this.sessions = sessions;
+        this.retained = retained;
+        this.now = System.currentTimeMillis();
+        InvariantCheck check = new InvariantCheck(refs); // counts the references for the engine too
+        StoreScan.Result scan = new StoreScan(store::iterator, StoreScan.OnError.STOP_COLUMN, false)
+                .run(StoreRecordVisitor.all(check, this));
+        if (!scan.errors().isEmpty()) {
+            // Invariants are not judged on a partial view: the unread part would look like orphans.
+            throw new StoreDamagedException(store.dir(), scan.errors(), new Violations());
         }
-        try (RocksIterator it = store.iterator(StoreColumn.SUBSCRIPTIONS)) {
-            for (it.seekToFirst(); it.isValid(); it.next()) {
-                byte[] key = it.key();
-                EngineSession s = sessions.get(Keys.clientIdOf(key));
-                if (s == null) {
-                    orphan(StoreColumn.SUBSCRIPTIONS, key);
-                    continue;
-                }
-                String filter = Keys.filterOf(key);
-                SubscriptionOptions o = SubscriptionCodec.decode(it.value());
-                s.subscriptions.put(filter, o);
-                index.add(s.clientId, filter, o);
-            }
-        }
-        try (RocksIterator it = store.iterator(StoreColumn.QUEUES)) {
-            for (it.seekToFirst(); it.isValid(); it.next()) {
-                byte[] key = it.key();
-                EngineSession s = sessions.get(Keys.clientIdOf(key));
-                if (s == null) {
-                    orphan(StoreColumn.QUEUES, key);
-                    continue;
-                }
-                QueueEntry e = QueueEntry.decode(Keys.seqOf(key), it.value());
-                s.queue.add(e);
-                s.queuedBytes += e.size();
-                s.nextSeq = e.seq() + 1;
-                refs.increment(e.messageId());
-            }
-        }
-        Map<EngineSession, List<InflightEntry>> inflight = new HashMap<>();
-        try (RocksIterator it = store.iterator(StoreColumn.INFLIGHT)) {
-            for (it.seekToFirst(); it.isValid(); it.next()) {
-                byte[] key = it.key();
-                EngineSession s = sessions.get(Keys.clientIdOf(key));
-                if (s == null) {
-                    orphan(StoreColumn.INFLIGHT, key);
-                    continue;
-                }
-                InflightEntry e = InflightEntry.decode(Keys.packetIdOf(key), it.value());
-                inflight.computeIfAbsent(s, x -> new ArrayList<>()).add(e);
-                if (e.messageId() != 0) {
-                    refs.increment(e.messageId());
-                }
-            }
+        Violations violations = check.finish(id -> store.get(StoreColumn.MESSAGES, Keys.message(id)) != null);
+        if (!violations.isEmpty()) {
+            throw new StoreDamagedException(store.dir(), scan.errors(), violations);
         }
         inflight.forEach((s, list) -> {
             list.sort(Comparator.comparingLong(InflightEntry::order));
@@ -114,82 +78,65 @@ final class Recovery {
                 s.packetIds.continueAfter(e.packetId());
             }
         });
-        int qos2 = 0;
-        try (RocksIterator it = store.iterator(StoreColumn.QOS2_RECEIVED)) {
-            for (it.seekToFirst(); it.isValid(); it.next()) {
-                byte[] key = it.key();
-                EngineSession s = sessions.get(Keys.clientIdOf(key));
-                if (s == null) {
-                    orphan(StoreColumn.QOS2_RECEIVED, key);
-                    continue;
-                }
-                s.qos2Received.add(Keys.packetIdOf(key));
-                qos2++;
-            }
-        }
-        long maxId = 0;
-        long orphans = 0;
-        long present = 0;
-        try (RocksIterator it = store.iterator(StoreColumn.MESSAGES)) {
-            for (it.seekToFirst(); it.isValid(); it.next()) {
-                long id = Keys.messageIdOf(it.key());
-                maxId = Math.max(maxId, id);
-                if (refs.get(id) == 0) {
-                    orphans++;
-                    committer.delete(StoreColumn.MESSAGES, it.key());
-                } else {
-                    present++;
-                }
-            }
-        }
-        if (orphans > 0) {
-            log.warn("removed {} message bodies no queue or in-flight entry referenced", orphans);
-        }
-        if (present != refs.size()) {
-            dropEntriesWithoutBody(sessions);
-        }
-        try (RocksIterator it = store.iterator(StoreColumn.RETAINED)) {
-            for (it.seekToFirst(); it.isValid(); it.next()) {
-                Message m = MessageCodec.decode(it.value());
-                retained.put(m.topic(), m);
-            }
-        }
-        return new Result(maxId + 1, qos2, orphans);
+        return new Result(maxId + 1, qos2, scan.totalRecords());
     }
 
-    /** An invariant broke (a referenced body is missing): say so and drop what cannot be delivered. */
-    private void dropEntriesWithoutBody(Map<String, EngineSession> sessions) {
-        List<Long> missing = new ArrayList<>();
-        refs.forEach(id -> {
-            if (store.get(StoreColumn.MESSAGES, Keys.message(id)) == null) {
-                missing.add(id);
-            }
-        });
-        log.error("{} referenced message bodies are missing from the store; their entries are removed", missing.size());
-        java.util.Set<Long> gone = new java.util.HashSet<>(missing);
-        for (EngineSession s : sessions.values()) {
-            s.queue.removeIf(e -> {
-                if (gone.contains(e.messageId())) {
-                    s.queuedBytes -= e.size();
-                    committer.delete(StoreColumn.QUEUES, Keys.queueEntry(s.key, e.seq()));
-                    refs.decrement(e.messageId());
-                    return true;
-                }
-                return false;
-            });
-            s.inflight.values().removeIf(e -> {
-                if (e.messageId() != 0 && gone.contains(e.messageId())) {
-                    committer.delete(StoreColumn.INFLIGHT, Keys.packet(s.key, e.packetId()));
-                    refs.decrement(e.messageId());
-                    return true;
-                }
-                return false;
-            });
+    // The callbacks below only build memory; records of unknown sessions are skipped here
+    // (the invariant check reports them, and the start is refused). Reference counts are
+    // kept by the invariant check, into the engine's RefCounts.
+
+    @Override
+    public void session(String clientId, SessionRecord r, byte[] key, byte[] value) {
+        EngineSession s = new EngineSession(clientId);
+        s.expirySeconds = r.expirySeconds();
+        // Online when the process died: its offline time starts now.
+        s.disconnectedAtMillis = r.disconnectedAtMillis() == 0 ? now : r.disconnectedAtMillis();
+        sessions.put(clientId, s);
+    }
+
+    @Override
+    public void subscription(String clientId, String filter, SubscriptionOptions o, byte[] key, byte[] value) {
+        EngineSession s = sessions.get(clientId);
+        if (s != null) {
+            s.subscriptions.put(filter, o);
+            index.add(clientId, filter, o);
         }
     }
 
-    private void orphan(StoreColumn column, byte[] key) {
-        log.warn("removing a {} record of a session that no longer exists", column.cfName());
-        committer.delete(column, key);
+    @Override
+    public void queueEntry(String clientId, QueueEntry e, byte[] key, byte[] value) {
+        EngineSession s = sessions.get(clientId);
+        if (s != null && e.messageId() > 0) {
+            s.queue.add(e);
+            s.queuedBytes += e.size();
+            s.nextSeq = e.seq() + 1;
+        }
+    }
+
+    @Override
+    public void inflight(String clientId, InflightEntry e, byte[] key, byte[] value) {
+        EngineSession s = sessions.get(clientId);
+        if (s != null) {
+            inflight.computeIfAbsent(s, x -> new ArrayList<>()).add(e);
+        }
+    }
+
+    @Override
+    public void qos2Received(String clientId, int packetId, byte[] key, byte[] value) {
+        EngineSession s = sessions.get(clientId);
+        if (s != null) {
+            s.qos2Received.add(packetId);
+            qos2++;
+        }
+    }
+
+    @Override
+    public void body(long messageId, byte[] key, byte[] value) {
+        maxId = Math.max(maxId, messageId);
+    }
+
+    @Override
+    public void retained(Message m, byte[] key, byte[] value) {
+        retained.put(m.topic(), m);
     }
 }

@@ -1,5 +1,8 @@
 package io.durablemq.broker;
 
+import io.durablemq.broker.admin.BackupCommand;
+import io.durablemq.broker.admin.RepairCommand;
+import io.durablemq.broker.admin.VerifyCommand;
 import io.durablemq.broker.config.BrokerConfig;
 import io.durablemq.broker.config.BrokerConfigException;
 import io.durablemq.broker.security.PasswdCommand;
@@ -17,11 +20,13 @@ import java.util.concurrent.CountDownLatch;
 /**
  * {@code durablemq [--config FILE]}: runs the broker until SIGTERM / SIGINT, then stops it
  * gracefully (stop accepting, close connections, close the store) and exits 0.
- * Exit codes: 0 stopped normally, 1 the store could not be opened or a listener could not
- * start, 2 bad command line or config file.
+ * Exit codes: 0 stopped normally, 1 the store could not be opened (damaged, locked, newer
+ * format) or a listener could not start, 2 bad command line or config file.
+ * Subcommands: {@code passwd}, {@code backup} (0 written, 1 refused or unreachable), {@code verify DATA_DIR} (0 healthy, 1 a check failed, 2 usage)
+ * and {@code repair DATA_DIR} (0 repaired, 1 refused or failed, 2 usage).
  */
 @Command(name = "durablemq", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
-        subcommands = {PasswdCommand.class, io.durablemq.broker.admin.BackupCommand.class},
+        subcommands = {PasswdCommand.class, BackupCommand.class, VerifyCommand.class, RepairCommand.class},
         description = "DurableMQ: an MQTT 3.1.1/5.0 broker that never loses an acknowledged message.",
         footer = "The config file uses Moquette's format and keys; see mqtt-adapter/CONFIG.md.")
 public final class Main implements Callable<Integer> {

@@ -302,6 +302,26 @@ public final class Store implements AutoCloseable {
         }
     }
 
+    // ------------------------------------------------------------------ checks and tests
+    // (grouped here: used by recovery's scan, by durablemq verify/repair and by tests)
+
+    /** An iterator with explicit read options (recovery scans with checksums on, no cache fill). */
+    public RocksIterator iterator(StoreColumn column, ReadOptions options) {
+        return db.newIterator(handle(column), options);
+    }
+
+    /** Writes every column family's memtable to SST files (tests use it to put data on disk). */
+    public void flushAll() throws RocksDBException {
+        try (org.rocksdb.FlushOptions options = new org.rocksdb.FlushOptions().setWaitForFlush(true)) {
+            db.flush(options, new ArrayList<>(handles.values()));
+        }
+    }
+
+    /** The live SST files with their column family, level and key range. */
+    public List<org.rocksdb.LiveFileMetaData> liveSstFiles() {
+        return db.getLiveFilesMetaData();
+    }
+
     @Override
     public void close() {
         try {

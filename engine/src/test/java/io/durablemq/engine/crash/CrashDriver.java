@@ -62,7 +62,7 @@ public final class CrashDriver {
         Engine engine = Engine.open(EngineConfig.defaults(dir).withDurability(durability).withMaxInflight(8),
                 new SimpleMeterRegistry());
         RecoveryReport r = engine.recoveryReport();
-        say("RECOVERED orphans=" + r.orphanBodiesRemoved() + " queued=" + r.queuedMessages()
+        say("RECOVERED checked=" + r.recordsChecked() + " queued=" + r.queuedMessages()
                 + " inflight=" + r.inflightMessages() + " bodies=" + r.storedBodies()
                 + " millis=" + r.duration().toMillis());
 

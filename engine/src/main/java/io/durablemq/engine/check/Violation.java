@@ -1,0 +1,40 @@
+package io.durablemq.engine.check;
+
+import io.durablemq.engine.store.StoreColumn;
+
+/**
+ * One broken invariant of the store: something a correct engine never leaves behind, whatever
+ * moment it was killed at (every change is one atomic batch).
+ *
+ * @param clientId the session the record belongs to, or null for bodies and retained messages
+ */
+public record Violation(Kind kind, StoreColumn column, String clientId, String detail) {
+
+    public enum Kind {
+        /** A record's key or value does not decode. */
+        UNDECODABLE("records that do not decode"),
+        /** A subscription, queue, in-flight or QoS 2 record of a session that has no session record. */
+        NO_SESSION("records of sessions that do not exist"),
+        /** A stored body no queue or in-flight entry references. */
+        ORPHAN_BODY("message bodies no entry references"),
+        /** A queue or in-flight entry whose body is not stored. */
+        MISSING_BODY("entries whose message body is missing"),
+        /** Two in-flight entries of one session with the same send order, or a packet id of 0. */
+        DUPLICATE_INFLIGHT("in-flight entries with a duplicate send order or invalid packet id");
+
+        private final String label;
+
+        Kind(String label) {
+            this.label = label;
+        }
+
+        public String label() {
+            return label;
+        }
+    }
+
+    @Override
+    public String toString() {
+        return kind + " in " + column.cfName() + (clientId == null ? "" : " (client '" + clientId + "')") + ": " + detail;
+    }
+}
