@@ -24,12 +24,12 @@ final class ChaosRun {
      * @param dataDir      the broker's data folder (a LazyFS mount for power cuts)
      * @param publisherQos QoS of the four Paho publishers: 1 or 2 for all of them, 0 for two of each
      * @param fault        what a kill does besides the SIGKILL
-     * @param lossExpected the run is expected to lose data (os durability under power cuts): a store
-     *                     the broker refuses to open ends the run as a finding ({@link #refusedStart()})
-     *                     instead of failing the harness
+     * @param refusalEndsRun a store the broker refuses to open after a kill (os durability under power
+     *                     cuts, torn writes) ends the run as a finding ({@link #refusedStart()}) for the
+     *                     test to judge, instead of failing the harness
      */
     record Settings(String durability, int kills, int targetAcknowledged, long seed, Path workDir, Path jar,
-                    Path dataDir, int publisherQos, Fault fault, boolean lossExpected) {
+                    Path dataDir, int publisherQos, Fault fault, boolean refusalEndsRun) {
         /** The plain SIGKILL soak: data under the work folder, mixed QoS publishers. */
         Settings(String durability, int kills, int targetAcknowledged, long seed, Path workDir, Path jar) {
             this(durability, kills, targetAcknowledged, seed, workDir, jar, workDir.resolve("data"), 0, Fault.SIGKILL,
@@ -150,7 +150,7 @@ final class ChaosRun {
     }
 
     /**
-     * Starts the next broker life. When the run expects losses, a broker that exits instead of
+     * Starts the next broker life. With {@code refusalEndsRun}, a broker that exits instead of
      * listening (a store it refuses to open) is a finding: it is kept in {@link #refusedStart()}.
      */
     private boolean restart() throws Exception {
@@ -158,7 +158,7 @@ final class ChaosRun {
             broker.start();
             return true;
         } catch (IllegalStateException e) {
-            if (!settings.lossExpected() || broker.isAlive()) {
+            if (!settings.refusalEndsRun() || broker.isAlive()) {
                 throw e;
             }
             refusedStart = "broker refused to start after kill " + killPoints.size() + " (" + broker.currentLog() + "): "

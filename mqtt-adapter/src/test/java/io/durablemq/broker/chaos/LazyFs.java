@@ -20,8 +20,10 @@ import java.util.concurrent.TimeUnit;
  * file system with its own page cache over a backing folder. {@link #clearCache()} drops every write
  * that was not fsynced, as a power cut does; {@link #command} arms other faults (torn writes).
  *
- * <p>Layout under {@code dir}: {@code mnt/} (the mount point), {@code backing/} (the real files),
- * {@code lazyfs.toml}, the two fifos and {@code lazyfs-N.log} per mount.
+ * <p>Layout under {@code dir}: {@code mnt/} (the mount point), {@code backing/} (the real files) and
+ * {@code lazyfs-N.log} per mount. LazyFS reads fault commands in chunks of 100 bytes and takes any
+ * config path containing "-o" for an option, so its config, its fifos and a symbolic link to the
+ * backing folder live in a short folder {@code /tmp/pcutNNN} (its names for files in faults start there).
  */
 final class LazyFs implements AutoCloseable {
     static final String DEFAULT_BIN = "/tmp/lazyfs/lazyfs/build/lazyfs";
@@ -30,6 +32,8 @@ final class LazyFs implements AutoCloseable {
     private final Path dir;
     private final Path mount;
     private final Path backing;
+    private final Path shortDir;
+    private final Path backingLink;
     private final Path config;
     private final Path faults;
     private final Path completed;
@@ -41,14 +45,16 @@ final class LazyFs implements AutoCloseable {
     /** Kills LazyFS if the test JVM is stopped, so no mount outlives the test. */
     private final Thread reaper = new Thread(this::forceUnmount, "lazyfs-reaper");
 
-    private LazyFs(Path bin, Path dir) {
+    private LazyFs(Path bin, Path dir) throws IOException {
         this.bin = bin;
         this.dir = dir.toAbsolutePath();
         this.mount = this.dir.resolve("mnt");
         this.backing = this.dir.resolve("backing");
-        this.config = this.dir.resolve("lazyfs.toml");
-        this.faults = this.dir.resolve("faults.fifo");
-        this.completed = this.dir.resolve("faults-done.fifo");
+        this.shortDir = Files.createTempDirectory(Path.of("/tmp"), "pcut");
+        this.backingLink = shortDir.resolve("b");
+        this.config = shortDir.resolve("c.toml");
+        this.faults = shortDir.resolve("f.fifo");
+        this.completed = shortDir.resolve("d.fifo");
     }
 
     /**
@@ -81,6 +87,7 @@ final class LazyFs implements AutoCloseable {
         Runtime.getRuntime().addShutdownHook(fs.reaper);
         Files.createDirectories(fs.mount);
         Files.createDirectories(fs.backing);
+        Files.createSymbolicLink(fs.backingLink, fs.backing);
         fs.writeConfig();
         fs.start();
         return fs;
@@ -91,9 +98,14 @@ final class LazyFs implements AutoCloseable {
         return mount;
     }
 
-    /** The backing folder: the "disk" after a power cut. LazyFS names files by this path in faults. */
+    /** The backing folder: the "disk" after a power cut. */
     Path backing() {
         return backing;
+    }
+
+    /** A file under the backing folder by the name LazyFS gives it (the {@code file=} of a fault command). */
+    Path nameInFaults(Path relative) {
+        return backingLink.resolve(relative);
     }
 
     boolean isAlive() {
@@ -116,7 +128,22 @@ final class LazyFs implements AutoCloseable {
         if (!isAlive()) {
             throw new IllegalStateException("LazyFS is not running; log:\n" + log());
         }
+        if (line.length() + 1 > 100) {
+            throw new IllegalArgumentException("LazyFS reads commands in 100-byte chunks; too long: " + line);
+        }
         Files.writeString(faults, line + "\n", StandardCharsets.US_ASCII);
+    }
+
+    /** Writes a fault command and waits until LazyFS logs it as configured; fails on an invalid command. */
+    void arm(String line) throws Exception {
+        command(line);
+        long deadline = System.currentTimeMillis() + 5_000;
+        while (!log().contains("configured successfully '" + line)) {
+            if (log().contains("INVALID") || System.currentTimeMillis() > deadline) {
+                throw new IllegalStateException("LazyFS did not accept " + line + ":\n" + log());
+            }
+            Thread.sleep(10);
+        }
     }
 
     /**
@@ -176,7 +203,7 @@ final class LazyFs implements AutoCloseable {
         mounts++;
         Path logFile = dir.resolve("lazyfs-" + mounts + ".log");
         process = new ProcessBuilder(List.of(bin.toString(), mount.toString(), "--config-path", config.toString(),
-                "-o", "allow_other", "-o", "modules=subdir", "-o", "subdir=" + backing, "-f"))
+                "-o", "allow_other", "-o", "modules=subdir", "-o", "subdir=" + backingLink, "-f"))
                 .redirectErrorStream(true)
                 .redirectOutput(logFile.toFile())
                 .start();
@@ -249,6 +276,9 @@ final class LazyFs implements AutoCloseable {
                 process.waitFor(20, TimeUnit.SECONDS);
             }
         } finally {
+            for (Path f : List.of(backingLink, config, faults, completed, shortDir)) {
+                Files.deleteIfExists(f);
+            }
             try {
                 Runtime.getRuntime().removeShutdownHook(reaper);
             } catch (IllegalStateException shuttingDown) {

@@ -7,9 +7,11 @@ import org.junit.jupiter.api.Timeout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -60,11 +62,15 @@ class PowerCutIT {
         int cuts = Integer.getInteger("powercut.torn.cuts", 4);
         Path work = work("torn-fsync", cuts);
         try (LazyFs fs = LazyFs.mount(bin, work.resolve("lazyfs"))) {
-            TornWalWrite fault = new TornWalWrite(fs, fs.backing().resolve("data"));
-            Outcome o = run(fs, "fsync", 0, cuts, 1_500, work, fault, false);
-            String report = o.report + "torn WAL writes: " + fault.torn() + " of " + cuts + " cuts (the others: no WAL write"
-                    + " within 5 s, plain power cuts)\n";
+            TornWalWrite fault = new TornWalWrite(fs, Path.of("data"));
+            Outcome o = run(fs, "fsync", 0, cuts, 1_500, work, fault, true);
+            String report = o.report + "torn WAL writes: " + fault.torn() + " of " + o.verdict.kills() + " cuts (the others:"
+                    + " no WAL write within 5 s, plain power cuts)\n" + (o.refused == null ? ""
+                    : "FINDING: fsync store refused after a torn WAL write that was never acknowledged (its fsync never"
+                    + " returned): " + o.refused + "\n");
             publish(report);
+            assertNull(o.refused, "the store must open after a torn, unacknowledged last WAL write (the torn tail"
+                    + " dropped), not be refused:\n" + report);
             assertClean(o.verdict, cuts, report);
             assertTrue(fault.torn() > 0, "no cut tore a WAL write:\n" + report);
         }
@@ -112,11 +118,14 @@ class PowerCutIT {
             Outcome o = run(fs, "os", 0, cuts, target, work, fault, true);
             Verdict v = o.verdict;
             String finding = o.refused != null
-                    ? "os durability: " + o.refused + "\nos lost " + v.lost() + " of " + v.acknowledged()
-                    + " acknowledged by then (undelivered when the store was refused)"
-                    : "os lost " + v.lost() + " of " + v.acknowledged() + " acknowledged (QoS 1 " + v.acknowledgedQos1()
+                    ? "os durability: " + o.refused + "\nos lost " + v.lost() + " deliveries of " + v.acknowledged()
+                    + " acknowledged messages by then (undelivered when the store was refused)"
+                    : "os lost " + v.lost() + " (message, session) deliveries of " + v.acknowledged()
+                    + " acknowledged messages (QoS 1 " + v.acknowledgedQos1()
                     + ", QoS 2 " + v.acknowledgedQos2() + "), QoS 2 duplicated " + v.qos2Duplicates() + ", order violations "
                     + v.orderViolations() + ", anomalies " + v.anomalies() + " over " + fault.cuts() + " power cuts";
+            long emptyRestarts = o.recoveries.stream().skip(1).filter(r -> r.contains("sessions=0,")).count();
+            finding += "\nos restarts that found no session at all: " + emptyRestarts + " of " + (o.recoveries.size() - 1);
             if (o.refused == null && v.lost() == 0 && v.qos2Duplicates() == 0) {
                 finding += "\nWARNING: os durability lost nothing over " + fault.cuts() + " power cuts: this run did not show"
                         + " that the test can see a missing fsync";
@@ -133,20 +142,20 @@ class PowerCutIT {
         }
     }
 
-    private record Outcome(Verdict verdict, String refused, String report) {
+    private record Outcome(Verdict verdict, String refused, String report, List<String> recoveries) {
     }
 
     private static Outcome run(LazyFs fs, String durability, int qos, int cuts, int target, Path work, Fault fault,
-                               boolean lossExpected) throws Exception {
+                               boolean refusalEndsRun) throws Exception {
         ChaosRun run = new ChaosRun(new ChaosRun.Settings(durability, cuts, target, SEED, work, BrokerUnderTest.brokerJar(),
-                fs.mountPoint().resolve("data"), qos, fault, lossExpected));
+                fs.mountPoint().resolve("data"), qos, fault, refusalEndsRun));
         Verdict v = run.run();
         String report = "==== power cuts: durability " + durability + ", publishers at "
                 + (qos == 0 ? "QoS 1 and 2" : "QoS " + qos) + ", fault " + fault + " ====\n" + v + run.clientNotes()
                 + "\nseed " + SEED + " (rerun with -Dchaos.seed=" + SEED + "), work folder " + work + "\n"
                 + "recovery reports: " + run.recoveryReports() + "\n";
         assertTrue(run.publisherFailures().isEmpty(), "publisher threads failed: " + run.publisherFailures() + "\n" + report);
-        return new Outcome(v, run.refusedStart(), report);
+        return new Outcome(v, run.refusedStart(), report, run.recoveryReports());
     }
 
     private static void assertClean(Verdict v, int cuts, String report) {

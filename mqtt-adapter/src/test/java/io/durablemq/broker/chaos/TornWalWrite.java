@@ -20,14 +20,16 @@ import java.util.stream.Stream;
 final class TornWalWrite implements Fault {
     private final LazyFs fs;
     private final Path dataDirInBacking;
+    private final Path dataDirRelative;
     private int torn;
     private int untorn;
     private final StringBuilder notes = new StringBuilder();
 
-    /** @param dataDirInBacking the broker's data folder as LazyFS sees it (under its backing folder) */
-    TornWalWrite(LazyFs fs, Path dataDirInBacking) {
+    /** @param dataDirRelative the broker's data folder relative to the mount point */
+    TornWalWrite(LazyFs fs, Path dataDirRelative) {
         this.fs = fs;
-        this.dataDirInBacking = dataDirInBacking;
+        this.dataDirRelative = dataDirRelative;
+        this.dataDirInBacking = fs.backing().resolve(dataDirRelative);
     }
 
     @Override
@@ -38,10 +40,14 @@ final class TornWalWrite implements Fault {
             return " [no WAL file to tear]";
         }
         // LazyFS names files by their backing path (its subdir module rewrites the mount path)
-        fs.command("lazyfs::torn-op::file=" + wal.get() + "::persist=1,3::parts=3");
+        Path name = fs.nameInFaults(dataDirRelative.resolve(wal.get().getFileName()));
+        fs.arm("lazyfs::torn-op::file=" + name + "::persist=1,3::parts=3");
         if (fs.awaitExit(5_000)) {
             torn++;
-            return " [tore a write to " + wal.get().getFileName() + "]";
+            String persisted = fs.log().lines().filter(l -> l.contains("will persist"))
+                    .map(l -> l.substring(l.indexOf("will persist") + "will ".length()))
+                    .collect(java.util.stream.Collectors.joining(", "));
+            return " [tore a write to " + wal.get().getFileName() + ": " + persisted + "]";
         }
         untorn++;
         return " [no write to " + wal.get().getFileName() + " within 5 s: plain power cut]";
