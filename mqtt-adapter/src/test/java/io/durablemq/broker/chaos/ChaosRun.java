@@ -27,13 +27,14 @@ final class ChaosRun {
      * @param refusalEndsRun a store the broker refuses to open after a kill (os durability under power
      *                     cuts, torn writes) ends the run as a finding ({@link #refusedStart()}) for the
      *                     test to judge, instead of failing the harness
+     * @param drainQuietMillis the final drain ends when no missing delivery arrived for this long
      */
     record Settings(String durability, int kills, int targetAcknowledged, long seed, Path workDir, Path jar,
-                    Path dataDir, int publisherQos, Fault fault, boolean refusalEndsRun) {
+                    Path dataDir, int publisherQos, Fault fault, boolean refusalEndsRun, long drainQuietMillis) {
         /** The plain SIGKILL soak: data under the work folder, mixed QoS publishers. */
         Settings(String durability, int kills, int targetAcknowledged, long seed, Path workDir, Path jar) {
             this(durability, kills, targetAcknowledged, seed, workDir, jar, workDir.resolve("data"), 0, Fault.SIGKILL,
-                    false);
+                    false, 30_000);
         }
     }
 
@@ -359,7 +360,7 @@ final class ChaosRun {
             }
         }
         progress("publishers done");
-        awaitDrained(30_000);
+        awaitDrained(settings.drainQuietMillis());
         progress("drained, missing " + ledger.missing());
     }
 
