@@ -15,9 +15,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 /**
  * One chaos run: a broker process on one data folder, Paho publishers and subscribers plus two
  * raw-socket clients, all held by this (never-killed) process; the broker is SIGKILLed {@code kills}
- * times at random and chosen points and restarted on the same folder; then the traffic goes on
- * until {@code targetAcknowledged} messages are acknowledged, every subscriber comes online and
- * drains, and the ledger gives the verdict.
+ * times at random and chosen points and restarted on the same folder, each kill with the
+ * settings' {@link Fault} (nothing more for {@code ChaosIT}; a power cut or a torn write for
+ * {@code PowerCutIT}); then the traffic goes on until {@code targetAcknowledged} messages are
+ * acknowledged, every subscriber comes online and drains, and the ledger gives the verdict.
  */
 final class ChaosRun {
     /**

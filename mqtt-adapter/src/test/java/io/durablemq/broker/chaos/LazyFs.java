@@ -87,10 +87,15 @@ final class LazyFs implements AutoCloseable {
         Runtime.getRuntime().addShutdownHook(fs.reaper);
         Files.createDirectories(fs.mount);
         Files.createDirectories(fs.backing);
-        Files.createSymbolicLink(fs.backingLink, fs.backing);
-        fs.writeConfig();
-        fs.start();
-        return fs;
+        try {
+            Files.createSymbolicLink(fs.backingLink, fs.backing);
+            fs.writeConfig();
+            fs.start();
+            return fs;
+        } catch (Exception | AssertionError e) {
+            fs.close();
+            throw e;
+        }
     }
 
     /** The mount point: what the broker uses. */
