@@ -33,13 +33,13 @@ class PowerCutIT {
     private static final long SEED = Long.getLong("chaos.seed", System.nanoTime());
 
     @Test
-    @Timeout(value = 6, unit = TimeUnit.MINUTES)
+    @Timeout(value = 15, unit = TimeUnit.MINUTES)
     void fsyncQos1LosesNothingAtPowerCuts() throws Exception {
         assertNothingLost(1, Integer.getInteger("powercut.cuts", 10), 1_500);
     }
 
     @Test
-    @Timeout(value = 6, unit = TimeUnit.MINUTES)
+    @Timeout(value = 15, unit = TimeUnit.MINUTES)
     void fsyncQos2LosesNothingAtPowerCuts() throws Exception {
         assertNothingLost(2, Integer.getInteger("powercut.cuts", 10), 1_500);
     }
@@ -49,14 +49,14 @@ class PowerCutIT {
      * the test asserts only that the cuts really ran, so a run that lost nothing says so loudly.
      */
     @Test
-    @Timeout(value = 6, unit = TimeUnit.MINUTES)
+    @Timeout(value = 15, unit = TimeUnit.MINUTES)
     void osDurabilityLosesAcknowledgedMessagesAtPowerCuts() throws Exception {
         reportOsLosses(Integer.getInteger("powercut.os.cuts", 4), 1_500);
     }
 
     /** A torn last WAL write at the cut: the store opens (torn tail dropped) and nothing acknowledged is lost. */
     @Test
-    @Timeout(value = 6, unit = TimeUnit.MINUTES)
+    @Timeout(value = 15, unit = TimeUnit.MINUTES)
     void fsyncLosesNothingAtTornWalWrites() throws Exception {
         assertTornWritesLoseNothing(Integer.getInteger("powercut.torn.cuts", 3));
     }
