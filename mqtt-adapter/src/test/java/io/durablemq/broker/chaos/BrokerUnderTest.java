@@ -43,10 +43,15 @@ final class BrokerUnderTest implements AutoCloseable {
     }, "chaos-broker-reaper");
 
     BrokerUnderTest(Path jar, Path workDir, String durability) {
+        this(jar, workDir, workDir.resolve("data"), durability);
+    }
+
+    /** With the data folder elsewhere than {@code workDir/data} (e.g. on a LazyFS mount). */
+    BrokerUnderTest(Path jar, Path workDir, Path dataDir, String durability) {
         Runtime.getRuntime().addShutdownHook(reaper);
         this.jar = jar;
         this.workDir = workDir;
-        this.dataDir = workDir.resolve("data");
+        this.dataDir = dataDir;
         this.durability = durability;
     }
 
@@ -215,6 +220,20 @@ final class BrokerUnderTest implements AutoCloseable {
             }
         }
         return out;
+    }
+
+    /** The first ERROR line of a log (or its last line), to say why a broker did not start. */
+    static String firstErrorLine(String log) {
+        String last = "";
+        for (String line : log.split("\n")) {
+            if (line.contains(" ERROR ")) {
+                return line.strip();
+            }
+            if (!line.isBlank()) {
+                last = line.strip();
+            }
+        }
+        return last;
     }
 
     static OptionalLong parseRecovery(String line) {

@@ -15,12 +15,28 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 /**
  * One chaos run: a broker process on one data folder, Paho publishers and subscribers plus two
  * raw-socket clients, all held by this (never-killed) process; the broker is SIGKILLed {@code kills}
- * times at random and chosen points and restarted on the same folder; then the traffic goes on
- * until {@code targetAcknowledged} messages are acknowledged, every subscriber comes online and
- * drains, and the ledger gives the verdict.
+ * times at random and chosen points and restarted on the same folder, each kill with the
+ * settings' {@link Fault} (nothing more for {@code ChaosIT}; a power cut or a torn write for
+ * {@code PowerCutIT}); then the traffic goes on until {@code targetAcknowledged} messages are
+ * acknowledged, every subscriber comes online and drains, and the ledger gives the verdict.
  */
 final class ChaosRun {
-    record Settings(String durability, int kills, int targetAcknowledged, long seed, Path workDir, Path jar) {
+    /**
+     * @param dataDir      the broker's data folder (a LazyFS mount for power cuts)
+     * @param publisherQos QoS of the four Paho publishers: 1 or 2 for all of them, 0 for two of each
+     * @param fault        what a kill does besides the SIGKILL
+     * @param refusalEndsRun a store the broker refuses to open after a kill (os durability under power
+     *                     cuts, torn writes) ends the run as a finding ({@link #refusedStart()}) for the
+     *                     test to judge, instead of failing the harness
+     * @param drainQuietMillis the final drain ends when no missing delivery arrived for this long
+     */
+    record Settings(String durability, int kills, int targetAcknowledged, long seed, Path workDir, Path jar,
+                    Path dataDir, int publisherQos, Fault fault, boolean refusalEndsRun, long drainQuietMillis) {
+        /** The plain SIGKILL soak: data under the work folder, mixed QoS publishers. */
+        Settings(String durability, int kills, int targetAcknowledged, long seed, Path workDir, Path jar) {
+            this(durability, kills, targetAcknowledged, seed, workDir, jar, workDir.resolve("data"), 0, Fault.SIGKILL,
+                    false, 30_000);
+        }
     }
 
     private static final String RAW_TOPIC = "chaos/raw/a";
@@ -50,6 +66,7 @@ final class ChaosRun {
     private PahoSubscriber groupMember2;
 
     private long t0;
+    private String refusedStart;
 
     /** Progress lines (stdout of the harness, which is never killed). */
     private void progress(String text) {
@@ -65,7 +82,7 @@ final class ChaosRun {
         t0 = System.currentTimeMillis();
         PahoClients.STALLED_CONNECTS.set(0);
         Files.createDirectories(settings.workDir());
-        broker = new BrokerUnderTest(settings.jar(), settings.workDir(), settings.durability());
+        broker = new BrokerUnderTest(settings.jar(), settings.workDir(), settings.dataDir(), settings.durability());
         try {
             broker.start();
             createClients();
@@ -75,7 +92,9 @@ final class ChaosRun {
             for (int k = 0; k < plan.size(); k++) {
                 KillPoint point = plan.get(k);
                 if (k > 0) {
-                    broker.start();
+                    if (!restart()) {
+                        return refusedVerdict();
+                    }
                     progress("life " + broker.starts() + " listening, recovery " + last(broker.recoveryMillis()) + " ms");
                     connectAll();
                     progress("clients connected (Paho connects stalled so far: " + PahoClients.STALLED_CONNECTS.get() + ")");
@@ -95,15 +114,24 @@ final class ChaosRun {
                 if (point == KillPoint.OFFLINE_DRAIN) {
                     sinceDrain = 0;
                 }
+                label += settings.fault().beforeKill(broker);
+                boolean diedFirst = !broker.isAlive();
                 int status = broker.kill();
-                assertEquals(137, status, "broker exit status after SIGKILL");
+                if (!settings.fault().brokerMayDieFirst() || !diedFirst) {
+                    assertEquals(137, status, "broker exit status after SIGKILL");
+                } else {
+                    label += " (broker exited " + status + " before the SIGKILL)";
+                }
+                settings.fault().afterKill();
                 killPoints.add(label);
                 progress("kill " + (k + 1) + "/" + plan.size() + " at " + label + "; acknowledged "
                         + ledger.acknowledgedCount());
                 flip(flaky);
                 flip(groupMember2);
             }
-            broker.start();
+            if (!restart()) {
+                return refusedVerdict();
+            }
             for (PahoSubscriber s : subscribers) {
                 s.wantOnline = true;
             }
@@ -121,6 +149,36 @@ final class ChaosRun {
             broker.close();
             connector.shutdownNow();
         }
+    }
+
+    /**
+     * Starts the next broker life. With {@code refusalEndsRun}, a broker that exits instead of
+     * listening (a store it refuses to open) is a finding: it is kept in {@link #refusedStart()}.
+     */
+    private boolean restart() throws Exception {
+        try {
+            broker.start();
+            return true;
+        } catch (IllegalStateException e) {
+            if (!settings.refusalEndsRun() || broker.isAlive()) {
+                throw e;
+            }
+            refusedStart = "broker refused to start after kill " + killPoints.size() + " (" + broker.currentLog() + "): "
+                    + BrokerUnderTest.firstErrorLine(broker.log());
+            progress(refusedStart);
+            return false;
+        }
+    }
+
+    /** The ledger's verdict when the run ended at a store the broker refused to open. */
+    private Verdict refusedVerdict() {
+        return ledger.verdict("durability " + settings.durability() + ", store refused", killPoints.size(),
+                broker.starts() - 1, System.currentTimeMillis() - t0, broker.recoveryMillis(), killPoints);
+    }
+
+    /** Why the broker refused to start after a kill, or null when every life started. */
+    String refusedStart() {
+        return refusedStart;
     }
 
     /** Client-side figures for the report. */
@@ -165,10 +223,13 @@ final class ChaosRun {
         String uri = broker.uri();
         Path paho = settings.workDir().resolve("paho");
         Files.createDirectories(paho);
-        publishers.add(new PahoPublisher("p1-q1", 1, List.of("chaos/p1/a", "chaos/p1/b"), WINDOW, ledger, uri, paho, this::subscribersKeepUp));
-        publishers.add(new PahoPublisher("p2-q1", 1, List.of("chaos/p2/a", "chaos/p2/b"), WINDOW, ledger, uri, paho, this::subscribersKeepUp));
-        publishers.add(new PahoPublisher("p3-q2", 2, List.of("chaos/p3/a", "chaos/p3/b"), WINDOW, ledger, uri, paho, this::subscribersKeepUp));
-        publishers.add(new PahoPublisher("p4-q2", 2, List.of("chaos/p4/a", "chaos/p4/b"), WINDOW, ledger, uri, paho, this::subscribersKeepUp));
+        int[] qos = settings.publisherQos() == 0 ? new int[] {1, 1, 2, 2} : new int[] {settings.publisherQos(),
+                settings.publisherQos(), settings.publisherQos(), settings.publisherQos()};
+        for (int i = 0; i < qos.length; i++) {
+            String name = "p" + (i + 1);
+            publishers.add(new PahoPublisher(name + "-q" + qos[i], qos[i], List.of("chaos/" + name + "/a", "chaos/" + name + "/b"),
+                    WINDOW, ledger, uri, paho, this::subscribersKeepUp));
+        }
         subscribers.add(new PahoSubscriber("s-all", "chaos/#", 2, null, ledger, uri, paho));
         subscribers.add(new PahoSubscriber("s-exact", "chaos/p3/a", 2, null, ledger, uri, paho));
         subscribers.add(new PahoSubscriber("s-plus-q1", "chaos/+/b", 1, null, ledger, uri, paho));
@@ -300,7 +361,7 @@ final class ChaosRun {
             }
         }
         progress("publishers done");
-        awaitDrained(30_000);
+        awaitDrained(settings.drainQuietMillis());
         progress("drained, missing " + ledger.missing());
     }
 

@@ -34,6 +34,8 @@ final class Ledger {
         long qos1Duplicates;
         long qos2Duplicates;
         final List<String> qos2DuplicateSamples = new ArrayList<>();
+        /** How each QoS 2 message first arrived (client's note), to describe a duplicate. */
+        final Map<MsgId, String> firstQos2Arrival = new HashMap<>();
 
         Session(String name, String filter, int maxQos, String group) {
             this.name = name;
@@ -81,14 +83,23 @@ final class Ledger {
 
     /** A delivery to the application of subscriber session {@code session}. */
     synchronized void delivered(String session, String topic, byte[] payload, int qos) {
-        delivered(session, topic, payload, qos, true);
+        delivered(session, topic, payload, qos, true, null);
+    }
+
+    /** With a client's note on the arrival (packet id, DUP flag, time), kept to describe QoS 2 duplicates. */
+    synchronized void delivered(String session, String topic, byte[] payload, int qos, String note) {
+        delivered(session, topic, payload, qos, true, note);
+    }
+
+    synchronized void delivered(String session, String topic, byte[] payload, int qos, boolean judgeOrder) {
+        delivered(session, topic, payload, qos, judgeOrder, null);
     }
 
     /**
      * As {@link #delivered(String, String, byte[], int)}; {@code judgeOrder} false for a delivery a
      * client is known to have held back by its own fault (it still counts for loss and duplicates).
      */
-    synchronized void delivered(String session, String topic, byte[] payload, int qos, boolean judgeOrder) {
+    private void delivered(String session, String topic, byte[] payload, int qos, boolean judgeOrder, String note) {
         Session s = sessions.get(session);
         MsgId id = MsgId.parse(payload);
         Sent m = id == null ? null : sent.get(id);
@@ -110,12 +121,16 @@ final class Ledger {
         int n = s.counts.merge(id, 1, Integer::sum);
         if (qos == 2) {
             s.receivedAtQos2.add(id);
+            if (note != null) {
+                s.firstQos2Arrival.putIfAbsent(id, note);
+            }
         }
         if (n > 1) {
             if (s.receivedAtQos2.contains(id)) {
                 s.qos2Duplicates++;
                 if (s.qos2DuplicateSamples.size() < SAMPLES) {
-                    s.qos2DuplicateSamples.add(id + " x" + n);
+                    String first = s.firstQos2Arrival.get(id);
+                    s.qos2DuplicateSamples.add(id + " x" + n + (note == null ? "" : " (first: " + first + "; now: " + note + ")"));
                 }
             } else {
                 s.qos1Duplicates++;

@@ -39,7 +39,8 @@ final class PahoSubscriber implements AutoCloseable {
 
             @Override
             public void messageArrived(String topic, MqttMessage message) {
-                ledger.delivered(name, topic, message.getPayload(), message.getQos());
+                ledger.delivered(name, topic, message.getPayload(), message.getQos(), "id " + message.getId()
+                        + (message.isDuplicate() ? " DUP " : " ") + java.time.LocalTime.now(java.time.ZoneOffset.UTC));
                 received.incrementAndGet();
             }
 
