@@ -40,6 +40,8 @@ final class ShutdownSafeFilePersistence implements MqttClientPersistence {
 
     private final MqttDefaultFilePersistence files;
     private final Set<String> removeAtOpen = new LinkedHashSet<>();
+    /** The records held when the persistence was last closed, to count only real late removals. */
+    private final Set<String> keysAtClose = new java.util.HashSet<>();
     private boolean open;
 
     ShutdownSafeFilePersistence(String directory) {
@@ -58,6 +60,12 @@ final class ShutdownSafeFilePersistence implements MqttClientPersistence {
 
     @Override
     public synchronized void close() throws MqttPersistenceException {
+        keysAtClose.clear();
+        if (open) {
+            for (Enumeration<?> e = files.keys(); e.hasMoreElements(); ) {
+                keysAtClose.add((String) e.nextElement());
+            }
+        }
         open = false;
         files.close();
     }
@@ -65,8 +73,9 @@ final class ShutdownSafeFilePersistence implements MqttClientPersistence {
     @Override
     public synchronized void remove(String key) throws MqttPersistenceException {
         if (!open) {
-            removeAtOpen.add(key);
-            if (key.startsWith(RECEIVED_PREFIX)) {
+            // Counted once per record that existed at the close: Paho also removes a receive key when it
+            // answers a PUBREL it holds nothing for, and removes it twice (delivery complete, then PUBCOMP).
+            if (removeAtOpen.add(key) && key.startsWith(RECEIVED_PREFIX) && keysAtClose.contains(key)) {
                 LATE_REMOVALS.incrementAndGet();
             }
             return;
