@@ -35,6 +35,11 @@ final class ShutdownSafeFilePersistence implements MqttClientPersistence {
      * records late at times; those only cost a resent PUBREL and are not counted.)
      */
     static final AtomicInteger LATE_REMOVALS = new AtomicInteger();
+    /**
+     * {@code -Dchaos.paho.unpatched=true}: count the race but let the removal throw as Paho's own
+     * persistence does, to see the duplicates it makes in a chaos run (diagnostics only).
+     */
+    private static final boolean UNPATCHED = Boolean.getBoolean("chaos.paho.unpatched");
     /** Paho's key prefix for a received QoS 2 PUBLISH ({@code ClientState.PERSISTENCE_RECEIVED_PREFIX}). */
     private static final String RECEIVED_PREFIX = "r-";
 
@@ -75,9 +80,14 @@ final class ShutdownSafeFilePersistence implements MqttClientPersistence {
         if (!open) {
             // Counted once per record that existed at the close: Paho also removes a receive key when it
             // answers a PUBREL it holds nothing for, and removes it twice (delivery complete, then PUBCOMP).
-            if (removeAtOpen.add(key) && key.startsWith(RECEIVED_PREFIX) && keysAtClose.contains(key)) {
+            boolean counted = !removeAtOpen.contains(key);
+            if (counted && key.startsWith(RECEIVED_PREFIX) && keysAtClose.contains(key)) {
                 LATE_REMOVALS.incrementAndGet();
             }
+            if (UNPATCHED) {
+                files.remove(key); // throws, as Paho's own persistence does
+            }
+            removeAtOpen.add(key);
             return;
         }
         files.remove(key);
