@@ -3,7 +3,6 @@ package io.durablemq.broker.chaos;
 import org.eclipse.paho.client.mqttv3.MqttAsyncClient;
 import org.eclipse.paho.client.mqttv3.MqttConnectOptions;
 import org.eclipse.paho.client.mqttv3.MqttException;
-import org.eclipse.paho.client.mqttv3.persist.MqttDefaultFilePersistence;
 
 import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -16,9 +15,13 @@ final class PahoClients {
     private PahoClients() {
     }
 
-    /** File persistence (in-flight QoS 1/2 state on disk), so a reconnect resends as the spec requires. */
+    /**
+     * File persistence (in-flight QoS 1/2 state on disk), so a reconnect resends as the spec requires.
+     * Paho's own file persistence, wrapped so that Paho 1.2.5 cannot deliver a QoS 2 message twice
+     * when its connection breaks during {@code messageArrived} ({@link ShutdownSafeFilePersistence}).
+     */
     static MqttAsyncClient create(String uri, String clientId, Path persistenceDir) throws MqttException {
-        return new MqttAsyncClient(uri, clientId, new MqttDefaultFilePersistence(persistenceDir.toString()));
+        return new MqttAsyncClient(uri, clientId, new ShutdownSafeFilePersistence(persistenceDir.toString()));
     }
 
     /**

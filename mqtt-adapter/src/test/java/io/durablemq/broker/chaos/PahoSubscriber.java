@@ -12,7 +12,8 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * A Paho v3 subscriber with a persistent session and file persistence (its QoS 2 receive state
- * survives reconnects, so Paho itself never hands a resent QoS 2 message to the application twice).
+ * survives reconnects, so Paho itself never hands a resent QoS 2 message to the application twice;
+ * {@link ShutdownSafeFilePersistence} closes Paho's one gap there).
  * Subscribes once; afterwards the session's subscription must survive every broker life.
  */
 final class PahoSubscriber implements AutoCloseable {
@@ -39,8 +40,11 @@ final class PahoSubscriber implements AutoCloseable {
 
             @Override
             public void messageArrived(String topic, MqttMessage message) {
+                // The object's identity tells a broker resend (a new PUBLISH, so a new object) from
+                // Paho handing its stored copy over again (the same object).
                 ledger.delivered(name, topic, message.getPayload(), message.getQos(), "id " + message.getId()
-                        + (message.isDuplicate() ? " DUP " : " ") + java.time.LocalTime.now(java.time.ZoneOffset.UTC));
+                        + (message.isDuplicate() ? " DUP " : " ") + java.time.LocalTime.now(java.time.ZoneOffset.UTC)
+                        + " object " + Integer.toHexString(System.identityHashCode(message)));
                 received.incrementAndGet();
             }
 
