@@ -10,6 +10,7 @@ import io.durablemq.engine.store.ReadOnlyStore;
 import io.durablemq.engine.store.Store;
 import io.durablemq.engine.store.StoreColumn;
 import io.durablemq.engine.store.StoreOpenException;
+import io.durablemq.engine.store.WalDamage;
 import org.rocksdb.RocksDBException;
 import org.rocksdb.WALRecoveryMode;
 import org.slf4j.Logger;
@@ -75,6 +76,9 @@ public final class StoreRepair {
         } catch (RocksDBException e) {
             walDamage = String.valueOf(e.getMessage());
         }
+        // read before anything changes: the first damaged WAL record and what follows it
+        WalDamage walScan = walDamage == null ? null : WalDamage.find(dir).orElse(null);
+        WalTailCheck walTail = null;
         Inventory before = new Inventory();
         SalvagePlan plan = new SalvagePlan();
         Path fresh = dir.resolveSibling(dir.getFileName() + ".repairing-" + stamp);
@@ -82,6 +86,9 @@ public final class StoreRepair {
         Map<StoreColumn, Long> unreadableCounts;
         try (ReadOnlyStore source = ReadOnlyStore.open(dir, WALRecoveryMode.PointInTimeRecovery)) {
             StoreScan scan = new StoreScan(source::iterator, StoreScan.OnError.SKIP_DAMAGED_RANGE, true);
+            if (walDamage != null) {
+                walTail = WalTailCheck.of(walScan, source.latestSequence());
+            }
             read = scan.run(StoreRecordVisitor.all(before, plan));
             unreadableCounts = UnreadableCount.estimate(source.liveSstFiles(), read);
             plan.plan();
@@ -103,7 +110,7 @@ public final class StoreRepair {
         log.warn("repair of {}: replacing the folder's contents with the repaired store (backup: {})", dir, backup);
         replaceContents(dir, fresh);
         Path reportFile = dir.resolve("repair-report-" + stamp + ".txt");
-        RepairReport report = new RepairReport(dir, backup, reportFile, walDamage, read.errors(), unreadableCounts,
+        RepairReport report = new RepairReport(dir, backup, reportFile, walDamage, walTail, read.errors(), unreadableCounts,
                 before, check.inventory(), plan.dropped(), durability);
         Files.writeString(reportFile, report.toText());
         return report;

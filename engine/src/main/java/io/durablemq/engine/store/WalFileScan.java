@@ -1,0 +1,221 @@
+package io.durablemq.engine.store;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.zip.CRC32C;
+
+/**
+ * Reads the framing of one RocksDB WAL file ({@code NNNNNN.log}) and checks every physical
+ * record's checksum, independently of RocksDB, to say where a damaged record is and whether
+ * anything valid follows it. RocksDB's open only says "checksum mismatch"; this names the file
+ * and the offset, and tells a damaged <em>tail</em> (what a power cut during the last write
+ * leaves) from damage with valid records after it.
+ *
+ * <p>The format (RocksDB {@code db/log_format.h}): 32 KiB blocks; each physical record is a
+ * header (masked CRC32C, 2-byte little-endian length, 1-byte type; recyclable types add a
+ * 4-byte log number) and its payload; a record never crosses a block boundary, and fewer than
+ * 7 bytes left in a block are zero padding. The checksum covers the type byte, the log number
+ * (recyclable types) and the payload. A write batch larger than a block is split into FIRST,
+ * MIDDLE and LAST fragments; every block starts with a record header, so reading can resume at
+ * the next block after a record whose length field is damaged.
+ */
+public final class WalFileScan {
+    static final int BLOCK = 32 * 1024;
+    private static final int HEADER = 7;
+    private static final int RECYCLABLE_HEADER = 11;
+    private static final int MASK_DELTA = 0xa282ead8;
+
+    private static final int FULL = 1;
+    private static final int FIRST = 2;
+    private static final int MIDDLE = 3;
+    private static final int LAST = 4;
+
+    /** What follows the first damaged record of a file. */
+    public enum After {
+        /** No damaged record: every record's checksum holds (a record cut short by the file's end counts as cut, not damaged). */
+        NO_DAMAGE,
+        /** Only zeros, the end of the file, or fragments continuing the damaged write follow it: the damage is the file's tail. */
+        NOTHING,
+        /** A valid record that starts a write (a whole batch or its first fragment) follows it. */
+        VALID_WRITE,
+        /** The damaged record's length is implausible and non-zero bytes follow it in its block that cannot be framed. */
+        UNKNOWN
+    }
+
+    /**
+     * @param firstBadOffset   offset of the first physical record whose checksum fails (-1 if none)
+     * @param firstBadLength   its declared payload length
+     * @param after            what follows it
+     * @param validAfter       offset of the first valid write after it (-1 if none)
+     * @param cutShortAt       offset of a last record the file's end cuts short (-1 if none): RocksDB tolerates that
+     * @param lastWholeBatchSequence the sequence number of the last write batch before the damage whose every
+     *                         fragment is valid, plus its count minus one: the last sequence number a reader that stops
+     *                         at the damage recovers from this file (-1 if it holds no whole batch before the damage)
+     */
+    public record Result(Path file, long length, int validRecords, long firstBadOffset, int firstBadLength, After after,
+                         long validAfter, long cutShortAt, long lastWholeBatchSequence) {
+        public boolean damaged() {
+            return firstBadOffset >= 0;
+        }
+    }
+
+    private WalFileScan() {
+    }
+
+    public static Result scan(Path file) throws IOException {
+        byte[] data = Files.readAllBytes(file);
+        int pos = 0;
+        int valid = 0;
+        long lastWholeSeq = -1;
+        long pendingSeq = -1; // sequence end of a batch whose FIRST fragment was read, until its LAST arrives
+        while (pos < data.length) {
+            int leftInBlock = BLOCK - pos % BLOCK;
+            if (leftInBlock < HEADER) {
+                pos += leftInBlock; // trailer padding
+                continue;
+            }
+            if (data.length - pos < HEADER) {
+                return result(file, data, valid, -1, 0, After.NO_DAMAGE, -1, pos, lastWholeSeq);
+            }
+            Frame f = Frame.at(data, pos);
+            if (f.type == 0 && f.length == 0 && allZero(data, pos, Math.min(data.length, pos + leftInBlock))) {
+                pos += leftInBlock; // zero-filled (preallocated) space
+                continue;
+            }
+            if (f.end() > data.length && f.end() <= pos + leftInBlock) {
+                // the file ends inside this record: a write cut short (RocksDB's open tolerates it)
+                return result(file, data, valid, -1, 0, After.NO_DAMAGE, -1, pos, lastWholeSeq);
+            }
+            if (f.end() > pos + leftInBlock) {
+                return damagedAt(file, data, valid, pos, f, lastWholeSeq); // a length that crosses its block
+            }
+            if (!f.checksumOk(data, f.end())) {
+                return damagedAt(file, data, valid, pos, f, lastWholeSeq);
+            }
+            valid++;
+            int base = baseType(f.type);
+            if (base == FULL || base == FIRST) {
+                long seqEnd = f.payloadLength() >= 12 ? batchEnd(data, f.payloadStart()) : -1;
+                if (base == FULL) {
+                    lastWholeSeq = seqEnd >= 0 ? seqEnd : lastWholeSeq;
+                    pendingSeq = -1;
+                } else {
+                    pendingSeq = seqEnd;
+                }
+            } else if (base == LAST && pendingSeq >= 0) {
+                lastWholeSeq = pendingSeq;
+                pendingSeq = -1;
+            }
+            pos = f.end();
+        }
+        return result(file, data, valid, -1, 0, After.NO_DAMAGE, -1, -1, lastWholeSeq);
+    }
+
+    private static Result result(Path file, byte[] data, int valid, long bad, int badLength, After after, long validAfter,
+                                 long cutShortAt, long lastWholeSeq) {
+        return new Result(file, data.length, valid, bad, badLength, after, validAfter, cutShortAt, lastWholeSeq);
+    }
+
+    /**
+     * After a damaged record: continue at its declared end if that is inside its block, else at
+     * the next block; fragments that continue a write (MIDDLE, LAST) belong to the damaged write,
+     * a valid FULL or FIRST record is a later write that survived. Non-zero bytes that are no
+     * valid record may hide a later, damaged write: unless a valid write turns up later anyway,
+     * the answer is then {@link After#UNKNOWN}.
+     */
+    private static Result damagedAt(Path file, byte[] data, int valid, int bad, Frame badFrame, long lastWholeSeq) {
+        int blockEnd = (bad / BLOCK + 1) * BLOCK;
+        boolean unframed = false;
+        int pos;
+        if (badFrame.end() <= blockEnd) {
+            pos = badFrame.end();
+        } else {
+            // the length crosses the block: it is damaged too; the rest of the block cannot be framed
+            unframed = !allZero(data, bad + badFrame.headerSize(), Math.min(blockEnd, data.length));
+            pos = blockEnd;
+        }
+        while (pos < data.length) {
+            int leftInBlock = BLOCK - pos % BLOCK;
+            if (leftInBlock < HEADER) {
+                pos += leftInBlock;
+                continue;
+            }
+            Frame f = data.length - pos >= HEADER ? Frame.at(data, pos) : null;
+            if (f != null && f.end() <= data.length && f.end() <= pos + leftInBlock && f.checksumOk(data, f.end())
+                    && !(f.type() == 0 && f.length() == 0)) {
+                int base = baseType(f.type());
+                if (base == FULL || base == FIRST) {
+                    return result(file, data, valid, bad, badFrame.length(), After.VALID_WRITE, pos, -1, lastWholeSeq);
+                }
+                pos = f.end();
+                continue;
+            }
+            if (!allZero(data, pos, Math.min(data.length, pos + leftInBlock))) {
+                unframed = true;
+            }
+            pos += leftInBlock;
+        }
+        return result(file, data, valid, bad, badFrame.length(), unframed ? After.UNKNOWN : After.NOTHING, -1, -1,
+                lastWholeSeq);
+    }
+
+    /** Recyclable record types (5..8) are the legacy ones (1..4) with a log number in the header. */
+    private static int baseType(int type) {
+        return type >= 5 && type <= 8 ? type - 4 : type;
+    }
+
+    /** A write batch starts with its first sequence number (8 bytes) and its count (4 bytes), little-endian. */
+    private static long batchEnd(byte[] data, int payloadStart) {
+        ByteBuffer b = ByteBuffer.wrap(data, payloadStart, 12).order(ByteOrder.LITTLE_ENDIAN);
+        long seq = b.getLong();
+        int count = b.getInt();
+        return count > 0 ? seq + count - 1 : seq;
+    }
+
+    private static boolean allZero(byte[] data, int from, int to) {
+        for (int i = from; i < to; i++) {
+            if (data[i] != 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private record Frame(int pos, int storedCrc, int length, int type, int headerSize) {
+        static Frame at(byte[] data, int pos) {
+            ByteBuffer b = ByteBuffer.wrap(data, pos, HEADER).order(ByteOrder.LITTLE_ENDIAN);
+            int crc = b.getInt();
+            int length = b.getShort() & 0xffff;
+            int type = b.get() & 0xff;
+            boolean recyclable = (type >= 5 && type <= 8) || type == 11 || type == 131;
+            return new Frame(pos, crc, length, type, recyclable ? RECYCLABLE_HEADER : HEADER);
+        }
+
+        int payloadStart() {
+            return pos + headerSize;
+        }
+
+        int payloadLength() {
+            return length;
+        }
+
+        int end() {
+            return pos + headerSize + length;
+        }
+
+        /** The checksum over the type byte, the log number (recyclable) and the payload, up to {@code end}. */
+        boolean checksumOk(byte[] data, int end) {
+            if (end > data.length || end < pos + headerSize) {
+                return false;
+            }
+            CRC32C crc = new CRC32C();
+            crc.update(data, pos + 6, end - (pos + 6));
+            int actual = (int) crc.getValue();
+            int masked = ((actual >>> 15) | (actual << 17)) + MASK_DELTA;
+            return masked == storedCrc;
+        }
+    }
+}

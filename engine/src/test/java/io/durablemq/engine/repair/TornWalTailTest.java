@@ -1,0 +1,152 @@
+package io.durablemq.engine.repair;
+
+import io.durablemq.engine.Engine;
+import io.durablemq.engine.EngineConfig;
+import io.durablemq.engine.RecoveryReport;
+import io.durablemq.engine.check.RepairFixtures;
+import io.durablemq.engine.check.StoreVerifier;
+import io.durablemq.engine.session.SessionRecord;
+import io.durablemq.engine.store.Durability;
+import io.durablemq.engine.store.Keys;
+import io.durablemq.engine.store.Store;
+import io.durablemq.engine.store.StoreColumn;
+import io.durablemq.engine.store.StoreOpenException;
+import io.durablemq.engine.store.WalDamage;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import org.rocksdb.WriteBatch;
+
+import java.io.RandomAccessFile;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * A torn last WAL write as LazyFS leaves it after a power cut during the write (seen in
+ * {@code PowerCutIT}): the record keeps its full length and its header, but bytes inside its
+ * payload are zeros. RocksDB's open refuses it ("checksum mismatch", no file named); the refusal
+ * must name the WAL file and the repair command, and repair must find the damage confined to the
+ * newest WAL's tail and, in fsync mode, say nothing acknowledged was lost. Damage with valid writes
+ * after it must not be called a torn tail.
+ */
+@Timeout(120)
+class TornWalTailTest {
+    private static final int SESSIONS = 50;
+
+    @TempDir
+    Path dir;
+
+    private static RecoveryReport openEngine(Path data) throws StoreOpenException {
+        try (Engine e = Engine.open(EngineConfig.defaults(data), new SimpleMeterRegistry())) {
+            return e.recoveryReport();
+        }
+    }
+
+    /** 50 sessions with queues (fsync, all in the WAL), then one last small write: a session record of its own. */
+    private static Path storeWithALastSmallWrite(Path data) throws Exception {
+        try (Store store = Store.open(data, Durability.FSYNC)) {
+            RepairFixtures.fill(store, SESSIONS, 5);
+            try (WriteBatch b = new WriteBatch()) {
+                b.put(store.handle(StoreColumn.SESSIONS), Keys.session("the-last-write"),
+                        new SessionRecord(86_400, System.currentTimeMillis()).encode());
+                store.write(b);
+            }
+        }
+        try (Stream<Path> files = Files.list(data)) {
+            return files.filter(p -> p.toString().endsWith(".log")).max(Comparator.comparing(Path::toString)).orElseThrow();
+        }
+    }
+
+    /** Zeros 10 bytes at {@code offset} (as LazyFS's torn-op leaves the unpersisted middle part of a write). */
+    private static void zero(Path file, long offset) throws Exception {
+        try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
+            byte[] was = new byte[10];
+            f.seek(offset);
+            f.readFully(was);
+            boolean anyNonZero = false;
+            for (byte x : was) {
+                anyNonZero |= x != 0;
+            }
+            assertTrue(anyNonZero, "the bytes at " + offset + " were already zero: the test would damage nothing");
+            f.seek(offset);
+            f.write(new byte[10]);
+        }
+    }
+
+    @Test
+    void tornLastWriteIsRefusedNamingTheWalAndRepairSaysNothingAcknowledgedWasLost() throws Exception {
+        Path data = dir.resolve("data");
+        Path wal = storeWithALastSmallWrite(data);
+        long length = Files.size(wal);
+        // the last record is the small session write (header 7 bytes, payload over 30): inside its payload
+        zero(wal, length - 15);
+
+        StoreOpenException refused = assertThrows(StoreOpenException.class, () -> openEngine(data));
+        String msg = refused.getMessage();
+        assertEquals(StoreOpenException.Reason.CORRUPT, refused.reason(), msg);
+        assertTrue(msg.contains(wal.toAbsolutePath().toString()), "names the WAL file: " + msg);
+        assertTrue(msg.contains("confined to the WAL's last write"), msg);
+        assertTrue(msg.contains("power cut during a write"), msg);
+        assertTrue(msg.contains("never acknowledged"), msg);
+        assertTrue(msg.contains("durablemq repair " + data.toAbsolutePath() + " --durability fsync"), msg);
+
+        WalDamage damage = WalDamage.find(data).orElseThrow();
+        assertEquals(WalDamage.Tail.CONFINED, damage.tail(), damage.where());
+        assertTrue(damage.scan().firstBadOffset() > length - 100, damage.where());
+
+        RepairReport report = StoreRepair.repair(data, Durability.FSYNC);
+        String text = report.toText();
+        assertTrue(report.walTailConfined(), text);
+        assertEquals(report.walTail().scannedSequence(), report.walTail().recoveredSequence(), text);
+        assertTrue(report.nothingAcknowledgedLost(), text);
+        assertTrue(text.contains("WAL damage: CONFINED to the tail of the newest WAL file"), text);
+        assertTrue(text.contains("held nothing that was acknowledged"), text);
+        assertTrue(text.contains("nothing acknowledged was lost"), text);
+        assertTrue(report.toJson().contains("\"nothingAcknowledgedLost\": true"), report.toJson());
+        assertEquals(SESSIONS, report.after().sessions(), "every write before the torn one is kept: " + text);
+        assertEquals(SESSIONS * 5L, report.after().queued(), text);
+        assertTrue(StoreVerifier.verify(data).ok());
+        assertEquals(SESSIONS, openEngine(data).sessions(), "the store opens after repair");
+    }
+
+    @Test
+    void damageWithValidWritesAfterItIsNotCalledATornTail() throws Exception {
+        Path data = dir.resolve("data");
+        Path wal = storeWithALastSmallWrite(data);
+        // inside the first block, with many whole writes after it
+        zero(wal, 3_000);
+
+        StoreOpenException refused = assertThrows(StoreOpenException.class, () -> openEngine(data));
+        String msg = refused.getMessage();
+        assertTrue(msg.contains(wal.toAbsolutePath().toString()), msg);
+        assertTrue(msg.contains("NOT confined"), msg);
+        assertFalse(msg.contains("never acknowledged"), msg);
+        assertTrue(msg.contains("durablemq repair " + data.toAbsolutePath()), msg);
+
+        RepairReport report = StoreRepair.repair(data, Durability.FSYNC);
+        String text = report.toText();
+        assertFalse(report.walTailConfined(), text);
+        assertEquals(WalDamage.Tail.NOT_CONFINED, report.walTail().tail(), text);
+        assertFalse(report.nothingAcknowledgedLost(), text);
+        assertTrue(text.contains("WAL damage: NOT confined to the tail"), text);
+        assertFalse(text.contains("held nothing that was acknowledged"), text);
+        assertTrue(report.after().sessions() < SESSIONS, "the writes after the damage were cut: " + text);
+        assertTrue(StoreVerifier.verify(data).ok());
+    }
+
+    @Test
+    void intactWalHasNoDamage() throws Exception {
+        Path data = dir.resolve("data");
+        storeWithALastSmallWrite(data);
+        assertTrue(WalDamage.find(data).isEmpty());
+        assertEquals(SESSIONS + 1, openEngine(data).sessions());
+    }
+}
