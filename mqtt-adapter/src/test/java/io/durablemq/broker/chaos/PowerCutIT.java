@@ -26,7 +26,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * can see a missing fsync. Needs root and LazyFS (see {@link LazyFs#requireBinary()}).
  *
  * <p>Default: {@code -Dpowercut.cuts} (10) cuts per QoS level in fsync mode, {@code -Dpowercut.os.cuts}
- * (4) in os mode, {@code -Dpowercut.torn.cuts} (3) torn WAL writes. Soak ({@code -Psoak}):
+ * (4) in os mode, {@code -Dpowercut.torn.cuts} (4) torn WAL writes. Soak ({@code -Psoak}):
  * {@code -Dpowercut.soak.cuts} (200) per QoS level. Verdicts: {@code target/chaos/verdicts.txt}.
  */
 class PowerCutIT {
@@ -54,11 +54,17 @@ class PowerCutIT {
         reportOsLosses(Integer.getInteger("powercut.os.cuts", 4), 1_500);
     }
 
-    /** A torn last WAL write at the cut: the store opens (torn tail dropped) and nothing acknowledged is lost. */
+    /**
+     * A torn last WAL write at the cut: the broker either opens the store by itself or refuses it
+     * as CORRUPT (naming the WAL file and the repair command); then the harness runs
+     * {@code durablemq repair DATA --durability fsync}, whose report must say the damage was
+     * confined to the WAL's tail and nothing acknowledged was lost, and restarts the broker. The
+     * ledger's verdict over all cuts, with the same clients, is the proof: 0 lost, 0 QoS 2 duplicated.
+     */
     @Test
     @Timeout(value = 15, unit = TimeUnit.MINUTES)
-    void fsyncLosesNothingAtTornWalWrites() throws Exception {
-        assertTornWritesLoseNothing(Integer.getInteger("powercut.torn.cuts", 3));
+    void tornWalWritesLoseNothingAfterRefuseAndRepair() throws Exception {
+        assertTornWritesLoseNothing(Integer.getInteger("powercut.torn.cuts", 4));
     }
 
     private static void assertTornWritesLoseNothing(int cuts) throws Exception {
@@ -67,13 +73,24 @@ class PowerCutIT {
         try (LazyFs fs = LazyFs.mount(bin, work.resolve("lazyfs"))) {
             TornWalWrite fault = new TornWalWrite(fs, Path.of("data"));
             Outcome o = run(fs, "fsync", 0, cuts, 1_500, work, fault, true);
+            List<OperatorRepair.Outcome> repairs = fault.repairs();
             String report = o.report + "torn WAL writes: " + fault.torn() + " of " + o.verdict.kills() + " cuts (the others:"
-                    + " no WAL write within 5 s, plain power cuts)\n" + (o.refused == null ? ""
-                    : "FINDING: fsync store refused after a torn WAL write that was never acknowledged (its fsync never"
-                    + " returned): " + o.refused + "\n");
+                    + " no WAL write within 5 s, plain power cuts)\n"
+                    + "torn writes: " + fault.torn() + ", store opened by itself: " + fault.openedByItself()
+                    + ", refused and repaired: " + fault.repairedAfterTorn()
+                    + ", repair reports lost: " + repairs.stream().map(OperatorRepair.Outcome::losses).toList() + "\n"
+                    + "refusals naming the WAL file and `durablemq repair DATA --durability fsync`: "
+                    + fault.refusalsNamingWalAndRepair() + " of " + repairs.size()
+                    + "; refusals after a cut that tore nothing: " + fault.refusedAfterPlainCut() + "\n"
+                    + (fault.failedRepair() == null ? "" : "FAILED REPAIR: " + fault.failedRepair() + "\n")
+                    + (o.refused == null ? "" : "REFUSED and not repaired: " + o.refused + "\n");
             publish(report);
-            assertNull(o.refused, "the store must open after a torn, unacknowledged last WAL write (the torn tail"
-                    + " dropped), not be refused:\n" + report);
+            assertNull(fault.failedRepair(), "a refusal the repair command could not fix, or whose report does not say"
+                    + " nothing acknowledged was lost:\n" + report);
+            assertNull(o.refused, "the broker must start after each torn write, by itself or after repair:\n" + report);
+            assertEquals(0, fault.refusedAfterPlainCut(), "refused after a plain fsync power cut:\n" + report);
+            assertEquals(repairs.size(), fault.refusalsNamingWalAndRepair(),
+                    "every refusal names the WAL file and the repair command:\n" + report);
             assertClean(o.verdict, cuts, report);
             assertTrue(fault.torn() > 0, "no cut tore a WAL write:\n" + report);
         }

@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Comparator;
+import java.util.List;
 import java.util.Optional;
 import java.util.stream.Stream;
 
@@ -16,6 +17,12 @@ import java.util.stream.Stream;
  *
  * <p>A cut where the broker wrote nothing to the WAL in time falls back to a plain power cut
  * ({@code clear-cache}); {@link #torn()} counts the cuts that did tear a write.
+ *
+ * <p>The torn record keeps its length and header with a hole in its payload, which RocksDB's open
+ * cannot tell from damage to a synced record: the broker refuses the store as CORRUPT, naming the
+ * WAL file and the repair command. Then the harness does what the message says
+ * ({@link OperatorRepair}: {@code durablemq repair DATA --durability fsync}) and the run goes on
+ * if the report says the damage was confined to the WAL's tail and nothing acknowledged was lost.
  */
 final class TornWalWrite implements Fault {
     private final LazyFs fs;
@@ -23,6 +30,12 @@ final class TornWalWrite implements Fault {
     private final Path dataDirRelative;
     private int torn;
     private int untorn;
+    private boolean lastCutTore;
+    private int repairedAfterTorn;
+    private int refusedAfterPlainCut;
+    private int refusalsNamingWalAndRepair;
+    private final java.util.List<OperatorRepair.Outcome> repairs = new java.util.ArrayList<>();
+    private String failedRepair;
     private final StringBuilder notes = new StringBuilder();
 
     /** @param dataDirRelative the broker's data folder relative to the mount point */
@@ -35,6 +48,7 @@ final class TornWalWrite implements Fault {
     @Override
     public String beforeKill(BrokerUnderTest broker) throws Exception {
         Optional<Path> wal = newestWal();
+        lastCutTore = false;
         if (wal.isEmpty()) {
             untorn++;
             return " [no WAL file to tear]";
@@ -44,6 +58,7 @@ final class TornWalWrite implements Fault {
         fs.arm("lazyfs::torn-op::file=" + name + "::persist=1,3::parts=3");
         if (fs.awaitExit(5_000)) {
             torn++;
+            lastCutTore = true;
             String persisted = fs.log().lines().filter(l -> l.contains("will persist"))
                     .map(l -> l.substring(l.indexOf("will persist") + "will ".length()))
                     .collect(java.util.stream.Collectors.joining(", "));
@@ -56,6 +71,71 @@ final class TornWalWrite implements Fault {
     @Override
     public boolean brokerMayDieFirst() {
         return true;
+    }
+
+    /**
+     * A refusal as CORRUPT: runs the repair command. False (the run ends at the refusal, and the
+     * test fails on it) if the refusal was of another kind, or the repair failed, or its report
+     * does not say the damage was confined to the tail with nothing acknowledged lost.
+     */
+    @Override
+    public boolean repairRefusedStart(BrokerUnderTest broker) throws Exception {
+        String log = broker.log();
+        if (!log.contains(" is corrupt")) {
+            failedRepair = "refused, but not as corrupt: " + BrokerUnderTest.firstErrorLine(log);
+            return false;
+        }
+        if (!lastCutTore) {
+            refusedAfterPlainCut++;
+        }
+        if (log.contains(".log: the record at byte") && log.contains("durablemq repair " + broker.dataDir().toAbsolutePath()
+                + " --durability fsync")) {
+            refusalsNamingWalAndRepair++;
+        }
+        Path output = broker.currentLog().resolveSibling("repair-" + (repairs.size() + 1) + ".txt");
+        OperatorRepair.Outcome o = OperatorRepair.run(BrokerUnderTest.brokerJar(), broker.dataDir(), output);
+        repairs.add(o);
+        if (!o.ok()) {
+            failedRepair = "repair after the refusal (" + BrokerUnderTest.firstErrorLine(log) + ") exited " + o.exitCode()
+                    + (o.confined() ? "" : ", its report does not say the WAL damage was confined to the tail")
+                    + (o.nothingAckLost() ? "" : ", its report does not say nothing acknowledged was lost")
+                    + "; report " + output + ":\n" + o.report();
+            return false;
+        }
+        if (lastCutTore) {
+            repairedAfterTorn++;
+            lastCutTore = false;
+        }
+        return true;
+    }
+
+    /** Restarts after a torn write where the store opened without repair. */
+    int openedByItself() {
+        return torn - repairedAfterTorn;
+    }
+
+    /** Restarts after a torn write refused as CORRUPT and repaired by the command. */
+    int repairedAfterTorn() {
+        return repairedAfterTorn;
+    }
+
+    /** Refusals after a cut that tore nothing (a plain power cut must never be refused in fsync mode). */
+    int refusedAfterPlainCut() {
+        return refusedAfterPlainCut;
+    }
+
+    /** Refusals whose message named a WAL file with the damaged record's offset and the exact repair command. */
+    int refusalsNamingWalAndRepair() {
+        return refusalsNamingWalAndRepair;
+    }
+
+    List<OperatorRepair.Outcome> repairs() {
+        return List.copyOf(repairs);
+    }
+
+    /** Why a refusal could not be repaired, or null. */
+    String failedRepair() {
+        return failedRepair;
     }
 
     @Override
