@@ -40,10 +40,13 @@ final class OperatorRepair {
             return new Outcome(-1, "repair did not finish within 5 minutes: " + Files.readString(output), false, false, "");
         }
         String report = Files.readString(output);
+        // "per client: nothing, retained: 0, dropped: nothing, damaged blocks: none" (the report's own words)
         String losses = report.lines()
                 .filter(l -> l.startsWith("lost per client id") || l.startsWith("retained messages lost")
                         || l.startsWith("dropped to make") || l.startsWith("damaged blocks"))
-                .map(String::strip).reduce((a, b) -> a + "; " + b).orElse("(no loss lines)");
+                .map(l -> l.replace("lost per client id", "per client").replace("retained messages lost", "retained")
+                        .replace("dropped to make the store consistent", "dropped").strip())
+                .reduce((a, b) -> a + ", " + b).orElse("(no loss lines)");
         return new Outcome(p.exitValue(), report,
                 report.contains("WAL damage: CONFINED to the tail of the newest WAL file"),
                 report.contains("nothing acknowledged was lost") || report.contains("nothing was lost"), losses);

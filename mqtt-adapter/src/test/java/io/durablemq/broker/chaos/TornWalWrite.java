@@ -111,7 +111,8 @@ final class TornWalWrite implements Fault {
 
     /** Restarts after a torn write where the store opened without repair. */
     int openedByItself() {
-        return torn - repairedAfterTorn;
+        // every torn cut is followed by a restart that opened, was repaired, or failed its repair (the run ended)
+        return torn - repairedAfterTorn - (lastCutTore && failedRepair != null ? 1 : 0);
     }
 
     /** Restarts after a torn write refused as CORRUPT and repaired by the command. */
