@@ -79,6 +79,7 @@ class PowerCutIT {
                     + "torn writes: " + fault.torn() + ", store opened by itself: " + fault.openedByItself()
                     + ", refused and repaired: " + fault.repairedAfterTorn()
                     + ", repair reports lost: " + repairs.stream().map(OperatorRepair.Outcome::losses).toList() + "\n"
+                    + "WAL scan after each torn write, before the restart: " + fault.walScans() + "\n"
                     + "refusals naming the WAL file and `durablemq repair DATA --durability fsync`: "
                     + fault.refusalsNamingWalAndRepair() + " of " + repairs.size()
                     + "; refusals after a cut that tore nothing: " + fault.refusedAfterPlainCut() + "\n"

@@ -1,5 +1,8 @@
 package io.durablemq.broker.chaos;
 
+import io.durablemq.engine.store.WalDamage;
+import io.durablemq.engine.store.WalFileScan;
+
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -36,6 +39,7 @@ final class TornWalWrite implements Fault {
     private int refusalsNamingWalAndRepair;
     private final java.util.List<OperatorRepair.Outcome> repairs = new java.util.ArrayList<>();
     private String failedRepair;
+    private final List<String> walScans = new java.util.ArrayList<>();
     private final StringBuilder notes = new StringBuilder();
 
     /** @param dataDirRelative the broker's data folder relative to the mount point */
@@ -147,6 +151,27 @@ final class TornWalWrite implements Fault {
             fs.closeForRemount();
         }
         fs.remount();
+        if (lastCutTore) {
+            // what the disk holds now, by DurableMQ's own WAL scan: tells a store that will open by itself
+            // (no damaged record: the hole fell on bytes that were zero anyway, or the record was cut short) from one
+            // the broker must refuse
+            Optional<WalDamage> damage = WalDamage.find(dataDirInBacking);
+            if (damage.isPresent()) {
+                walScans.add(damage.get().tail() + " damage at byte " + damage.get().scan().firstBadOffset() + " of "
+                        + damage.get().file().getFileName());
+            } else {
+                Optional<Path> wal = newestWal();
+                WalFileScan.Result r = wal.isEmpty() ? null : WalFileScan.scan(wal.get());
+                walScans.add(r == null ? "no WAL file" : r.cutShortAt() >= 0 ? "last record cut short at byte "
+                        + r.cutShortAt() + " of " + wal.get().getFileName() + " (file length " + r.length() + ")"
+                        : "no damaged WAL record");
+            }
+        }
+    }
+
+    /** Per torn cut, what the WAL scan found on the disk before the restart. */
+    List<String> walScans() {
+        return List.copyOf(walScans);
     }
 
     private Optional<Path> newestWal() throws IOException {
