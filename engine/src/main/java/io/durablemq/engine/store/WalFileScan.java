@@ -130,6 +130,12 @@ public final class WalFileScan {
         int blockEnd = (bad / BLOCK + 1) * BLOCK;
         boolean unframed = false;
         int pos;
+        // the damaged record's length may itself be damaged (too long) and hide later writes inside its
+        // declared extent: look for a valid record starting anywhere in it
+        int hidden = validWriteWithin(data, bad + HEADER, Math.min(Math.min(badFrame.end(), blockEnd), data.length));
+        if (hidden >= 0) {
+            return result(file, data, valid, bad, badFrame.length(), After.VALID_WRITE, hidden, -1, lastWholeSeq);
+        }
         if (badFrame.end() <= blockEnd) {
             pos = badFrame.end();
         } else {
@@ -160,6 +166,23 @@ public final class WalFileScan {
         }
         return result(file, data, valid, bad, badFrame.length(), unframed ? After.UNKNOWN : After.NOTHING, -1, -1,
                 lastWholeSeq);
+    }
+
+    /** The first offset in [from, to) where a valid FULL or FIRST record starts, or -1. */
+    private static int validWriteWithin(byte[] data, int from, int to) {
+        for (int p = from; p + HEADER <= to; p++) {
+            int type = data[p + 6] & 0xff;
+            int base = baseType(type);
+            if (base != FULL && base != FIRST) {
+                continue;
+            }
+            Frame f = Frame.at(data, p);
+            int blockEnd = (p / BLOCK + 1) * BLOCK;
+            if (f.length() > 0 && f.end() <= data.length && f.end() <= blockEnd && f.checksumOk(data, f.end())) {
+                return p;
+            }
+        }
+        return -1;
     }
 
     /** Recyclable record types (5..8) are the legacy ones (1..4) with a log number in the header. */

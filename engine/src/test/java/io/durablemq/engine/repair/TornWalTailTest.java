@@ -143,6 +143,36 @@ class TornWalTailTest {
     }
 
     @Test
+    void aDamagedLengthThatHidesLaterWritesIsNotCalledATornTail() throws Exception {
+        Path data = dir.resolve("data");
+        Path wal = storeWithALastSmallWrite(data);
+        try (RandomAccessFile f = new RandomAccessFile(wal.toFile(), "rw")) {
+            // the first record's length field (bytes 4-5) set to a length that runs to the end of the first
+            // block: its declared extent now covers the whole writes that follow it in that block
+            f.seek(4);
+            int toBlockEnd = 32 * 1024 - 7;
+            f.write(toBlockEnd & 0xff);
+            f.write(toBlockEnd >>> 8);
+        }
+        WalDamage damage = WalDamage.find(data).orElseThrow();
+        assertEquals(WalDamage.Tail.NOT_CONFINED, damage.tail(), damage.where());
+        assertTrue(damage.scan().validAfter() > 0 && damage.scan().validAfter() < 32 * 1024, damage.where());
+    }
+
+    @Test
+    void lastWriteCutShortIsNoDamageAndOpens() throws Exception {
+        Path data = dir.resolve("data");
+        Path wal = storeWithALastSmallWrite(data);
+        long length = Files.size(wal);
+        try (RandomAccessFile f = new RandomAccessFile(wal.toFile(), "rw")) {
+            f.setLength(length - 10); // the write's end never reached the disk
+        }
+        assertTrue(WalDamage.find(data).isEmpty(), "a record cut short by the file's end is not damage");
+        assertTrue(io.durablemq.engine.store.WalFileScan.scan(wal).cutShortAt() > length - 100);
+        assertEquals(SESSIONS, openEngine(data).sessions(), "RocksDB's open drops the cut-short last write by itself");
+    }
+
+    @Test
     void intactWalHasNoDamage() throws Exception {
         Path data = dir.resolve("data");
         storeWithALastSmallWrite(data);

@@ -155,6 +155,11 @@ final class TornWalWrite implements Fault {
             // what the disk holds now, by DurableMQ's own WAL scan: tells a store that will open by itself
             // (no damaged record: the hole fell on bytes that were zero anyway, or the record was cut short) from one
             // the broker must refuse
+            Optional<Path> newest = newestWal();
+            if (newest.isPresent()) { // kept for inspection: the WAL as the torn write left it
+                Files.copy(newest.get(), fs.backing().resolveSibling("torn-" + torn + "-" + newest.get().getFileName()),
+                        java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            }
             Optional<WalDamage> damage = WalDamage.find(dataDirInBacking);
             if (damage.isPresent()) {
                 walScans.add(damage.get().tail() + " damage at byte " + damage.get().scan().firstBadOffset() + " of "
