@@ -25,7 +25,7 @@ public record WalDamage(WalFileScan.Result scan, boolean newestWal, Tail tail) {
         CONFINED,
         /** A valid write follows the damaged record (in the same file, or newer WAL files exist). */
         NOT_CONFINED,
-        /** Bytes after the damaged record cannot be framed: a later write may be hidden there. */
+        /** The readings disagree (see repair's {@code WalTailCheck}): whether it is confined cannot be told. */
         UNKNOWN
     }
 
@@ -48,8 +48,7 @@ public record WalDamage(WalFileScan.Result scan, boolean newestWal, Tail tail) {
             WalFileScan.Result r = WalFileScan.scan(wals.get(i));
             if (r.damaged()) {
                 boolean newest = i == wals.size() - 1;
-                Tail tail = !newest || r.after() == WalFileScan.After.VALID_WRITE ? Tail.NOT_CONFINED
-                        : r.after() == WalFileScan.After.NOTHING ? Tail.CONFINED : Tail.UNKNOWN;
+                Tail tail = !newest || r.after() == WalFileScan.After.VALID_WRITE ? Tail.NOT_CONFINED : Tail.CONFINED;
                 return Optional.of(new WalDamage(r, newest, tail));
             }
         }
@@ -66,8 +65,7 @@ public record WalDamage(WalFileScan.Result scan, boolean newestWal, Tail tail) {
             case NOT_CONFINED -> scan.validAfter() >= 0
                     ? "; a valid write follows it at byte " + scan.validAfter() + ": the damage is NOT confined to the tail"
                     : "; newer WAL files follow it: the damage is NOT confined to the tail";
-            case UNKNOWN -> "; the bytes after it cannot be framed as records, so whether a later write followed it"
-                    + " cannot be told";
+            case UNKNOWN -> "; whether a later write followed it cannot be told";
         };
     }
 

@@ -19,8 +19,9 @@ import java.util.zip.CRC32C;
  * 4-byte log number) and its payload; a record never crosses a block boundary, and fewer than
  * 7 bytes left in a block are zero padding. The checksum covers the type byte, the log number
  * (recyclable types) and the payload. A write batch larger than a block is split into FIRST,
- * MIDDLE and LAST fragments; every block starts with a record header, so reading can resume at
- * the next block after a record whose length field is damaged.
+ * MIDDLE and LAST fragments. After the first damaged record every offset to the end of the file
+ * is tried for a valid record that starts a write, so neither a damaged length field nor bytes
+ * that frame as nothing can hide one.
  */
 public final class WalFileScan {
     static final int BLOCK = 32 * 1024;
@@ -37,12 +38,10 @@ public final class WalFileScan {
     public enum After {
         /** No damaged record: every record's checksum holds (a record cut short by the file's end counts as cut, not damaged). */
         NO_DAMAGE,
-        /** Only zeros, the end of the file, or fragments continuing the damaged write follow it: the damage is the file's tail. */
+        /** No valid record that starts a write follows it, at any offset: the damage is the file's tail. */
         NOTHING,
         /** A valid record that starts a write (a whole batch or its first fragment) follows it. */
-        VALID_WRITE,
-        /** The damaged record's length is implausible and non-zero bytes follow it in its block that cannot be framed. */
-        UNKNOWN
+        VALID_WRITE
     }
 
     /**
@@ -120,57 +119,24 @@ public final class WalFileScan {
     }
 
     /**
-     * After a damaged record: continue at its declared end if that is inside its block, else at
-     * the next block; fragments that continue a write (MIDDLE, LAST) belong to the damaged write,
-     * a valid FULL or FIRST record is a later write that survived. Non-zero bytes that are no
-     * valid record may hide a later, damaged write: unless a valid write turns up later anyway,
-     * the answer is then {@link After#UNKNOWN}.
+     * After a damaged record: is there a valid record that starts a write (FULL or FIRST) anywhere
+     * between it and the end of the file? Every offset is tried, not only the record boundaries
+     * the damaged record's length points to: that length may be damaged too, and a torn write can
+     * leave bytes that frame as nothing (e.g. a zeroed header followed by the write's persisted
+     * end). Fragments continuing a write (MIDDLE, LAST) belong to the damaged write and do not count.
      */
     private static Result damagedAt(Path file, byte[] data, int valid, int bad, Frame badFrame, long lastWholeSeq) {
-        int blockEnd = (bad / BLOCK + 1) * BLOCK;
-        boolean unframed = false;
-        int pos;
-        // the damaged record's length may itself be damaged (too long) and hide later writes inside its
-        // declared extent: look for a valid record starting anywhere in it
-        int hidden = validWriteWithin(data, bad + HEADER, Math.min(Math.min(badFrame.end(), blockEnd), data.length));
-        if (hidden >= 0) {
-            return result(file, data, valid, bad, badFrame.length(), After.VALID_WRITE, hidden, -1, lastWholeSeq);
-        }
-        if (badFrame.end() <= blockEnd) {
-            pos = badFrame.end();
-        } else {
-            // the length crosses the block: it is damaged too; the rest of the block cannot be framed
-            unframed = !allZero(data, bad + badFrame.headerSize(), Math.min(blockEnd, data.length));
-            pos = blockEnd;
-        }
-        while (pos < data.length) {
-            int leftInBlock = BLOCK - pos % BLOCK;
-            if (leftInBlock < HEADER) {
-                pos += leftInBlock;
-                continue;
-            }
-            Frame f = data.length - pos >= HEADER ? Frame.at(data, pos) : null;
-            if (f != null && f.end() <= data.length && f.end() <= pos + leftInBlock && f.checksumOk(data, f.end())
-                    && !(f.type() == 0 && f.length() == 0)) {
-                int base = baseType(f.type());
-                if (base == FULL || base == FIRST) {
-                    return result(file, data, valid, bad, badFrame.length(), After.VALID_WRITE, pos, -1, lastWholeSeq);
-                }
-                pos = f.end();
-                continue;
-            }
-            if (!allZero(data, pos, Math.min(data.length, pos + leftInBlock))) {
-                unframed = true;
-            }
-            pos += leftInBlock;
-        }
-        return result(file, data, valid, bad, badFrame.length(), unframed ? After.UNKNOWN : After.NOTHING, -1, -1,
-                lastWholeSeq);
+        int later = validWriteWithin(data, bad + 1, data.length);
+        return result(file, data, valid, bad, badFrame.length(), later >= 0 ? After.VALID_WRITE : After.NOTHING, later,
+                -1, lastWholeSeq);
     }
 
     /** The first offset in [from, to) where a valid FULL or FIRST record starts, or -1. */
     private static int validWriteWithin(byte[] data, int from, int to) {
         for (int p = from; p + HEADER <= to; p++) {
+            if (BLOCK - p % BLOCK < HEADER) {
+                continue; // block trailer: no record starts here
+            }
             int type = data[p + 6] & 0xff;
             int base = baseType(type);
             if (base != FULL && base != FIRST) {

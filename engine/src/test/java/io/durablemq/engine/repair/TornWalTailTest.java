@@ -50,16 +50,24 @@ class TornWalTailTest {
         }
     }
 
+    /** Where the last small write's record starts in the newest WAL file (set by {@link #storeWithALastSmallWrite}). */
+    private long lastRecordStart;
+
     /** 50 sessions with queues (fsync, all in the WAL), then one last small write: a session record of its own. */
-    private static Path storeWithALastSmallWrite(Path data) throws Exception {
+    private Path storeWithALastSmallWrite(Path data) throws Exception {
         try (Store store = Store.open(data, Durability.FSYNC)) {
             RepairFixtures.fill(store, SESSIONS, 5);
+            lastRecordStart = Files.size(newestWal(data)); // synced: the next record starts here
             try (WriteBatch b = new WriteBatch()) {
                 b.put(store.handle(StoreColumn.SESSIONS), Keys.session("the-last-write"),
                         new SessionRecord(86_400, System.currentTimeMillis()).encode());
                 store.write(b);
             }
         }
+        return newestWal(data);
+    }
+
+    private static Path newestWal(Path data) throws Exception {
         try (Stream<Path> files = Files.list(data)) {
             return files.filter(p -> p.toString().endsWith(".log")).max(Comparator.comparing(Path::toString)).orElseThrow();
         }
@@ -170,6 +178,28 @@ class TornWalTailTest {
         assertTrue(WalDamage.find(data).isEmpty(), "a record cut short by the file's end is not damage");
         assertTrue(io.durablemq.engine.store.WalFileScan.scan(wal).cutShortAt() > length - 100);
         assertEquals(SESSIONS, openEngine(data).sessions(), "RocksDB's open drops the cut-short last write by itself");
+    }
+
+    /**
+     * LazyFS's torn-seq shape: the kernel handed the last write over in two pieces split at a page
+     * boundary and only the second reached the disk, so the record's header and first bytes are
+     * zeros and its last bytes are there. RocksDB reads a zero header as padding and silently skips
+     * the rest of its block, so the store opens without the write; the scan calls it confined.
+     */
+    @Test
+    void zeroedHeaderOfTheLastWriteIsConfinedAndDroppedByTheOpen() throws Exception {
+        Path data = dir.resolve("data");
+        Path wal = storeWithALastSmallWrite(data);
+        long length = Files.size(wal);
+        assertTrue(lastRecordStart % (32 * 1024) < 32 * 1024 - 7 && length - lastRecordStart > 20, "one small record");
+        try (RandomAccessFile f = new RandomAccessFile(wal.toFile(), "rw")) {
+            f.seek(lastRecordStart);
+            f.write(new byte[(int) (length - lastRecordStart - 6)]); // all but its last 6 bytes
+        }
+        WalDamage damage = WalDamage.find(data).orElseThrow();
+        assertEquals(WalDamage.Tail.CONFINED, damage.tail(), damage.where());
+        assertEquals(lastRecordStart, damage.scan().firstBadOffset(), damage.where());
+        assertEquals(SESSIONS, openEngine(data).sessions(), "RocksDB skips the zeroed record by itself");
     }
 
     @Test

@@ -26,7 +26,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * can see a missing fsync. Needs root and LazyFS (see {@link LazyFs#requireBinary()}).
  *
  * <p>Default: {@code -Dpowercut.cuts} (10) cuts per QoS level in fsync mode, {@code -Dpowercut.os.cuts}
- * (4) in os mode, {@code -Dpowercut.torn.cuts} (4) torn WAL writes. Soak ({@code -Psoak}):
+ * (4) in os mode, {@code -Dpowercut.torn.cuts} (3) torn WAL writes ({@code torn-op}),
+ * {@code -Dpowercut.tornseq.cuts} (2) with {@code torn-seq}. Soak ({@code -Psoak}):
  * {@code -Dpowercut.soak.cuts} (200) per QoS level. Verdicts: {@code target/chaos/verdicts.txt}.
  */
 class PowerCutIT {
@@ -64,14 +65,28 @@ class PowerCutIT {
     @Test
     @Timeout(value = 15, unit = TimeUnit.MINUTES)
     void tornWalWritesLoseNothingAfterRefuseAndRepair() throws Exception {
-        assertTornWritesLoseNothing(Integer.getInteger("powercut.torn.cuts", 4));
+        assertTornWritesLoseNothing(Integer.getInteger("powercut.torn.cuts", 3));
+    }
+
+    /**
+     * The same with LazyFS's {@code torn-seq}: the kernel hands a WAL write to LazyFS in pieces split
+     * at page boundaries, with no fsync between them; only the 2nd piece reaches the disk.
+     */
+    @Test
+    @Timeout(value = 15, unit = TimeUnit.MINUTES)
+    void tornSeqWalWritesLoseNothingAfterRefuseAndRepair() throws Exception {
+        assertTornWritesLoseNothing(Integer.getInteger("powercut.tornseq.cuts", 2), TornWalWrite.Kind.TORN_SEQ);
     }
 
     private static void assertTornWritesLoseNothing(int cuts) throws Exception {
+        assertTornWritesLoseNothing(cuts, TornWalWrite.Kind.TORN_OP);
+    }
+
+    private static void assertTornWritesLoseNothing(int cuts, TornWalWrite.Kind kind) throws Exception {
         Path bin = LazyFs.requireBinary();
         Path work = work("torn-fsync", cuts);
         try (LazyFs fs = LazyFs.mount(bin, work.resolve("lazyfs"))) {
-            TornWalWrite fault = new TornWalWrite(fs, Path.of("data"));
+            TornWalWrite fault = new TornWalWrite(fs, Path.of("data"), kind);
             Outcome o = run(fs, "fsync", 0, cuts, 1_500, work, fault, true);
             List<OperatorRepair.Outcome> repairs = fault.repairs();
             String report = o.report + "torn WAL writes: " + fault.torn() + " of " + o.verdict.kills() + " cuts (the others:"
@@ -123,6 +138,13 @@ class PowerCutIT {
     @Timeout(value = 10, unit = TimeUnit.HOURS)
     void soakTornWalWrites() throws Exception {
         assertTornWritesLoseNothing(Integer.getInteger("powercut.soak.torn.cuts", 50));
+    }
+
+    @Test
+    @Tag("soak")
+    @Timeout(value = 10, unit = TimeUnit.HOURS)
+    void soakTornSeqWalWrites() throws Exception {
+        assertTornWritesLoseNothing(Integer.getInteger("powercut.soak.tornseq.cuts", 50), TornWalWrite.Kind.TORN_SEQ);
     }
 
     private static void assertNothingLost(int qos, int cuts, int target) throws Exception {

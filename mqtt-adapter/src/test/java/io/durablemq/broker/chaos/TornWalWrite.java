@@ -43,7 +43,30 @@ final class TornWalWrite implements Fault {
     private final StringBuilder notes = new StringBuilder();
 
     /** @param dataDirRelative the broker's data folder relative to the mount point */
+    /** The LazyFS fault armed on the newest WAL file (%s: its name as LazyFS knows it). */
+    enum Kind {
+        /** One write split in three parts; parts 1 and 3 reach the disk. */
+        TORN_OP("lazyfs::torn-op::file=%s::persist=1,3::parts=3", "torn-op persist=1,3 of 3 parts"),
+        /** Of a group of writes with no fsync between them, only the 2nd reaches the disk. */
+        TORN_SEQ("lazyfs::torn-seq::op=write::file=%s::persist=2", "torn-seq persist=2");
+
+        private final String command;
+        private final String label;
+
+        Kind(String command, String label) {
+            this.command = command;
+            this.label = label;
+        }
+    }
+
+    private final Kind kind;
+
     TornWalWrite(LazyFs fs, Path dataDirRelative) {
+        this(fs, dataDirRelative, Kind.TORN_OP);
+    }
+
+    TornWalWrite(LazyFs fs, Path dataDirRelative, Kind kind) {
+        this.kind = kind;
         this.fs = fs;
         this.dataDirRelative = dataDirRelative;
         this.dataDirInBacking = fs.backing().resolve(dataDirRelative);
@@ -59,12 +82,13 @@ final class TornWalWrite implements Fault {
         }
         // LazyFS names files by their backing path (its subdir module rewrites the mount path)
         Path name = fs.nameInFaults(dataDirRelative.resolve(wal.get().getFileName()));
-        fs.arm("lazyfs::torn-op::file=" + name + "::persist=1,3::parts=3");
+        fs.arm(String.format(kind.command, name));
         if (fs.awaitExit(5_000)) {
             torn++;
             lastCutTore = true;
-            String persisted = fs.log().lines().filter(l -> l.contains("will persist"))
-                    .map(l -> l.substring(l.indexOf("will persist") + "will ".length()))
+            String persisted = fs.log().lines().filter(l -> l.contains("will persist") || l.contains("Going to persist"))
+                    .map(l -> l.contains("will persist") ? l.substring(l.indexOf("will persist") + "will ".length())
+                            : l.substring(l.indexOf("Going to persist") + "Going to ".length()))
                     .collect(java.util.stream.Collectors.joining(", "));
             return " [tore a write to " + wal.get().getFileName() + ": " + persisted + "]";
         }
@@ -201,6 +225,6 @@ final class TornWalWrite implements Fault {
 
     @Override
     public String toString() {
-        return "SIGKILL + torn WAL write (lazyfs::torn-op persist=1,3 of 3 parts) + power cut";
+        return "SIGKILL + torn WAL write (lazyfs::" + kind.label + ") + power cut";
     }
 }
