@@ -143,7 +143,8 @@ final class LazyFs implements AutoCloseable {
     void arm(String line) throws Exception {
         command(line);
         long deadline = System.currentTimeMillis() + 5_000;
-        while (!log().contains("configured successfully '" + line)) {
+        // a torn fault can fire (and LazyFS crash) before the "configured" line is written
+        while (!log().contains("configured successfully '" + line) && !log().contains("Added crash fault")) {
             if (log().contains("INVALID") || System.currentTimeMillis() > deadline) {
                 throw new IllegalStateException("LazyFS did not accept " + line + ":\n" + log());
             }
