@@ -58,7 +58,7 @@ public record WalDamage(WalFileScan.Result scan, boolean newestWal, Tail tail) {
     /** Where the damage is, in words: file, offset, what follows. */
     public String where() {
         String at = "WAL file " + scan.file() + ": the record at byte " + scan.firstBadOffset() + " (of "
-                + scan.length() + ") fails its checksum";
+                + scan.length() + ") " + scan.firstBadReason();
         return at + switch (tail) {
             case CONFINED -> "; nothing valid follows it and it is the newest WAL file: the damage is confined to the"
                     + " WAL's last write";

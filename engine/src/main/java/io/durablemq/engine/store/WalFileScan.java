@@ -46,7 +46,8 @@ public final class WalFileScan {
 
     /**
      * @param firstBadOffset   offset of the first physical record whose checksum fails (-1 if none)
-     * @param firstBadLength   its declared payload length
+     * @param firstBadReason   what is wrong with it (fails its checksum, a fragment whose write's start or
+     *                         rest is missing, a length crossing its block)
      * @param after            what follows it
      * @param validAfter       offset of the first valid write after it (-1 if none)
      * @param cutShortAt       offset of a last record the file's end cuts short (-1 if none): RocksDB tolerates that
@@ -54,8 +55,8 @@ public final class WalFileScan {
      *                         fragment is valid, plus its count minus one: the last sequence number a reader that stops
      *                         at the damage recovers from this file (-1 if it holds no whole batch before the damage)
      */
-    public record Result(Path file, long length, int validRecords, long firstBadOffset, int firstBadLength, After after,
-                         long validAfter, long cutShortAt, long lastWholeBatchSequence) {
+    public record Result(Path file, long length, int validRecords, long firstBadOffset, String firstBadReason,
+                         After after, long validAfter, long cutShortAt, long lastWholeBatchSequence) {
         public boolean damaged() {
             return firstBadOffset >= 0;
         }
@@ -70,6 +71,7 @@ public final class WalFileScan {
         int valid = 0;
         long lastWholeSeq = -1;
         long pendingSeq = -1; // sequence end of a batch whose FIRST fragment was read, until its LAST arrives
+        int writeStart = -1; // offset of the FIRST fragment of a write whose LAST has not been read yet
         while (pos < data.length) {
             int leftInBlock = BLOCK - pos % BLOCK;
             if (leftInBlock < HEADER) {
@@ -77,25 +79,38 @@ public final class WalFileScan {
                 continue;
             }
             if (data.length - pos < HEADER) {
-                return result(file, data, valid, -1, 0, After.NO_DAMAGE, -1, pos, lastWholeSeq);
+                return cutShort(file, data, valid, writeStart >= 0 ? writeStart : pos, lastWholeSeq);
             }
             Frame f = Frame.at(data, pos);
             if (f.type == 0 && f.length == 0 && allZero(data, pos, Math.min(data.length, pos + leftInBlock))) {
+                if (writeStart >= 0 && pos + leftInBlock < data.length) {
+                    // RocksDB: "error in middle of record"
+                    return damagedAt(file, data, valid, writeStart, "starts a write whose continuation is missing", lastWholeSeq);
+                }
                 pos += leftInBlock; // zero-filled (preallocated) space
                 continue;
             }
             if (f.end() > data.length && f.end() <= pos + leftInBlock) {
                 // the file ends inside this record: a write cut short (RocksDB's open tolerates it)
-                return result(file, data, valid, -1, 0, After.NO_DAMAGE, -1, pos, lastWholeSeq);
+                return cutShort(file, data, valid, writeStart >= 0 ? writeStart : pos, lastWholeSeq);
             }
             if (f.end() > pos + leftInBlock) {
-                return damagedAt(file, data, valid, pos, f, lastWholeSeq); // a length that crosses its block
+                return damagedAt(file, data, valid, pos, "has a length that crosses its 32 KiB block", lastWholeSeq);
             }
             if (!f.checksumOk(data, f.end())) {
-                return damagedAt(file, data, valid, pos, f, lastWholeSeq);
+                return damagedAt(file, data, valid, pos, "fails its checksum", lastWholeSeq);
+            }
+            int base = baseType(f.type);
+            if ((base == MIDDLE || base == LAST) && writeStart < 0) {
+                // RocksDB: "missing start of fragmented record"
+                return damagedAt(file, data, valid, pos, "continues a write whose start is missing", lastWholeSeq);
+            }
+            if ((base == FULL || base == FIRST) && writeStart >= 0) {
+                // RocksDB: "partial record without end"
+                return damagedAt(file, data, valid, writeStart, "starts a write whose continuation is missing", lastWholeSeq);
             }
             valid++;
-            int base = baseType(f.type);
+            writeStart = base == FIRST ? pos : base == LAST ? -1 : writeStart;
             if (base == FULL || base == FIRST) {
                 long seqEnd = f.payloadLength() >= 12 ? batchEnd(data, f.payloadStart()) : -1;
                 if (base == FULL) {
@@ -110,12 +125,18 @@ public final class WalFileScan {
             }
             pos = f.end();
         }
-        return result(file, data, valid, -1, 0, After.NO_DAMAGE, -1, -1, lastWholeSeq);
+        // a write whose FIRST fragment is the file's last record: cut short (RocksDB ignores it)
+        return writeStart >= 0 ? cutShort(file, data, valid, writeStart, lastWholeSeq)
+                : result(file, data, valid, -1, null, After.NO_DAMAGE, -1, -1, lastWholeSeq);
     }
 
-    private static Result result(Path file, byte[] data, int valid, long bad, int badLength, After after, long validAfter,
+    private static Result cutShort(Path file, byte[] data, int valid, int at, long lastWholeSeq) {
+        return result(file, data, valid, -1, null, After.NO_DAMAGE, -1, at, lastWholeSeq);
+    }
+
+    private static Result result(Path file, byte[] data, int valid, long bad, String reason, After after, long validAfter,
                                  long cutShortAt, long lastWholeSeq) {
-        return new Result(file, data.length, valid, bad, badLength, after, validAfter, cutShortAt, lastWholeSeq);
+        return new Result(file, data.length, valid, bad, reason, after, validAfter, cutShortAt, lastWholeSeq);
     }
 
     /**
@@ -125,10 +146,10 @@ public final class WalFileScan {
      * leave bytes that frame as nothing (e.g. a zeroed header followed by the write's persisted
      * end). Fragments continuing a write (MIDDLE, LAST) belong to the damaged write and do not count.
      */
-    private static Result damagedAt(Path file, byte[] data, int valid, int bad, Frame badFrame, long lastWholeSeq) {
+    private static Result damagedAt(Path file, byte[] data, int valid, int bad, String reason, long lastWholeSeq) {
         int later = validWriteWithin(data, bad + 1, data.length);
-        return result(file, data, valid, bad, badFrame.length(), later >= 0 ? After.VALID_WRITE : After.NOTHING, later,
-                -1, lastWholeSeq);
+        return result(file, data, valid, bad, reason, later >= 0 ? After.VALID_WRITE : After.NOTHING, later, -1,
+                lastWholeSeq);
     }
 
     /** The first offset in [from, to) where a valid FULL or FIRST record starts, or -1. */

@@ -202,6 +202,44 @@ class TornWalTailTest {
         assertEquals(SESSIONS, openEngine(data).sessions(), "RocksDB skips the zeroed record by itself");
     }
 
+    /**
+     * The other torn-seq shape: the last write spans a 32 KiB WAL block boundary (a page boundary
+     * too) and only its piece after the boundary reached the disk, so a valid LAST fragment follows
+     * zeros. RocksDB refuses it ("missing start of fragmented record"); the scan calls it confined.
+     */
+    @Test
+    void lastWriteWhoseFirstFragmentIsLostIsRefusedAndConfined() throws Exception {
+        Path data = dir.resolve("data");
+        try (Store store = Store.open(data, Durability.FSYNC)) {
+            RepairFixtures.fill(store, SESSIONS, 5);
+            lastRecordStart = Files.size(newestWal(data));
+            try (WriteBatch b = new WriteBatch()) {
+                byte[] payload = new byte[40_000];
+                new java.util.Random(5).nextBytes(payload);
+                io.durablemq.engine.message.Message m = new io.durablemq.engine.message.Message("retained/big", payload, 1,
+                        true, null, 0);
+                b.put(store.handle(StoreColumn.RETAINED), Keys.retained(m.topic()),
+                        io.durablemq.engine.message.MessageCodec.encode(m));
+                store.write(b);
+            }
+        }
+        Path wal = newestWal(data);
+        long block = 32 * 1024;
+        long boundary = (lastRecordStart / block + 1) * block;
+        assertTrue(boundary - lastRecordStart >= 7 && Files.size(wal) > boundary, "the last write crosses a block");
+        try (RandomAccessFile f = new RandomAccessFile(wal.toFile(), "rw")) {
+            f.seek(lastRecordStart);
+            f.write(new byte[(int) (boundary - lastRecordStart)]);
+        }
+        StoreOpenException refused = assertThrows(StoreOpenException.class, () -> openEngine(data));
+        assertTrue(refused.getMessage().contains("continues a write whose start is missing"), refused.getMessage());
+        assertTrue(refused.getMessage().contains("confined to the WAL's last write"), refused.getMessage());
+        RepairReport report = StoreRepair.repair(data, Durability.FSYNC);
+        assertTrue(report.walTailConfined(), report.toText());
+        assertTrue(report.nothingAcknowledgedLost(), report.toText());
+        assertEquals(SESSIONS, openEngine(data).sessions());
+    }
+
     @Test
     void intactWalHasNoDamage() throws Exception {
         Path data = dir.resolve("data");
