@@ -42,6 +42,10 @@ import java.util.stream.Stream;
  *   <li>Copies what it read into a new store, dropping what would break an invariant
  *       ({@link SalvagePlan}), verifies the new store, and only then replaces the folder's
  *       contents with it.</li>
+ *   <li>For a damaged WAL, says where the damage is and whether it was confined to the tail of the
+ *       newest WAL file ({@link WalTailCheck}: DurableMQ's own scan of the WAL framing and what
+ *       point-in-time recovery reached must agree); only then, in fsync mode, that nothing
+ *       acknowledged was lost.</li>
  *   <li>Reports what was lost (before/after per client id, damaged ranges, dropped records) and
  *       writes the report to {@code DIR/repair-report-<timestamp>.txt}.</li>
  * </ol>
