@@ -281,6 +281,8 @@ final class LazyFs implements AutoCloseable {
                 process.destroyForcibly();
                 process.waitFor(20, TimeUnit.SECONDS);
             }
+            // a LazyFS that died (a torn fault fired) leaves a dead mount `mountpoint` does not report
+            fusermount("-u", "-z");
         } finally {
             for (Path f : List.of(backingLink, config, faults, completed, shortDir)) {
                 Files.deleteIfExists(f);
