@@ -1,5 +1,7 @@
 package io.durablemq.engine.repair;
 
+import org.slf4j.LoggerFactory;
+
 import java.io.IOException;
 import java.nio.file.FileStore;
 import java.nio.file.Files;
@@ -32,6 +34,14 @@ final class FolderBackup {
         FileStore fs = Files.getFileStore(dir.toAbsolutePath().getParent());
         long needed = 2 * size + 64L * 1024 * 1024;
         long free = fs.getUsableSpace();
+        if (fs.getTotalSpace() == 0) {
+            // a file system that reports no size at all (some FUSE file systems, e.g. LazyFS, answer
+            // statfs with zeros): the check cannot be made; a full disk then fails the backup copy,
+            // before anything in the store is changed
+            LoggerFactory.getLogger(FolderBackup.class).warn("the file system of {} reports no size: cannot check"
+                    + " that {} bytes are free for the backup and the repaired store", dir.toAbsolutePath(), needed);
+            return;
+        }
         if (free < needed) {
             throw new RepairRefusedException(String.format(
                     "not enough disk next to %s: the backup and the repaired store need %,d bytes, %,d are free",

@@ -20,6 +20,8 @@ import java.util.TreeSet;
  *
  * @param walDamage     what the broker's own open said about the WAL (null if it opened): the
  *                      repair read only up to the first bad WAL record
+ * @param walTail       where that damage lies and whether it was confined to the tail of the newest
+ *                      WAL file (null if the WAL was intact)
  * @param unreadable    ranges of keys in damaged blocks that were skipped
  * @param unreadableCounts per damaged column family: records RocksDB's file metadata counts but the
  *                      scan could not read (an estimate: see {@code UnreadableCount})
@@ -28,7 +30,8 @@ import java.util.TreeSet;
  * @param dropped       readable records not carried over, by reason
  * @param durability    the durability mode the operator declared, or null if not given
  */
-public record RepairReport(Path dir, Path backup, Path reportFile, String walDamage, List<ReadError> unreadable,
+public record RepairReport(Path dir, Path backup, Path reportFile, String walDamage, WalTailCheck walTail,
+                           List<ReadError> unreadable,
                            Map<StoreColumn, Long> unreadableCounts, Inventory before, Inventory after, Map<DropReason, Long> dropped,
                            Durability durability) {
 
@@ -80,12 +83,32 @@ public record RepairReport(Path dir, Path backup, Path reportFile, String walDam
         return walDamage == null && unreadable.isEmpty() && dropped.isEmpty() && losses().isEmpty();
     }
 
+    /** True when the WAL damage was confined to the tail of the newest WAL file (both readings agree). */
+    public boolean walTailConfined() {
+        return walTail != null && walTail.confined();
+    }
+
+    /**
+     * True when the operator declared fsync durability and nothing that was acknowledged is gone:
+     * the WAL was intact or only its torn last write (never acknowledged) was cut, and nothing
+     * else was unreadable, dropped or lost.
+     */
+    public boolean nothingAcknowledgedLost() {
+        return durability == Durability.FSYNC && (walDamage == null || walTailConfined()) && unreadable.isEmpty()
+                && dropped.isEmpty() && losses().isEmpty();
+    }
+
     public String durabilityStatement() {
         if (walDamage == null) {
             return "The WAL was intact.";
         }
+        if (!walTailConfined()) {
+            return "The WAL damage was not shown to be confined to its tail, so writes after the damaged record may have"
+                    + " been cut too: in fsync mode those were synced and may have been acknowledged; they are lost and"
+                    + " cannot be counted (the backup keeps them).";
+        }
         String fsync = "In fsync mode every acknowledged message was synced to the WAL before it was acknowledged, "
-                + "so a torn WAL tail held nothing that was acknowledged.";
+                + "so the torn WAL tail (the last write, whose fsync never returned) held nothing that was acknowledged.";
         String os = "In os mode the lost WAL tail may have held acknowledged messages: they are lost.";
         if (durability == Durability.FSYNC) {
             return fsync;
@@ -105,6 +128,12 @@ public record RepairReport(Path dir, Path backup, Path reportFile, String walDam
             b.append("WAL: the broker's open refused it: ").append(walDamage).append('\n');
             b.append("     read up to the last consistent point (the first bad WAL record); what followed it is gone "
                     + "and cannot be counted\n");
+            if (walTail != null) {
+                b.append("WAL damage: ").append(walTailConfined() ? "CONFINED to the tail of the newest WAL file"
+                        : walTail.tail() == io.durablemq.engine.store.WalDamage.Tail.UNKNOWN
+                        ? "CANNOT TELL whether it was confined to the tail" : "NOT confined to the tail").append('\n');
+                b.append("     ").append(walTail.where()).append('\n');
+            }
         }
         b.append(durabilityStatement()).append('\n');
         if (unreadable.isEmpty()) {
@@ -154,6 +183,9 @@ public record RepairReport(Path dir, Path backup, Path reportFile, String walDam
         long retainedLost = before.retained() - after.retained();
         b.append("retained messages lost: ").append(retainedLost).append('\n');
         b.append(nothingLost() ? "nothing was lost\n" : "the store is consistent again; `durablemq verify` passes on it\n");
+        if (!nothingLost() && nothingAcknowledgedLost()) {
+            b.append("nothing acknowledged was lost (fsync): only the torn last WAL write, never acknowledged, was cut\n");
+        }
         return b.toString();
     }
 
@@ -174,6 +206,9 @@ public record RepairReport(Path dir, Path backup, Path reportFile, String walDam
         m.put("backup", backup.toString());
         m.put("reportFile", reportFile.toString());
         m.put("walDamage", walDamage);
+        m.put("walTail", walTail == null ? null : walTail.tail().name());
+        m.put("walTailWhere", walTail == null ? null : walTail.where());
+        m.put("nothingAcknowledgedLost", durability == Durability.FSYNC ? nothingAcknowledgedLost() : null);
         m.put("durabilityStatement", durabilityStatement());
         m.put("damagedRanges", unreadable.stream().map(e -> {
             Map<String, Object> x = new LinkedHashMap<>();

@@ -10,6 +10,7 @@ import io.durablemq.engine.store.ReadOnlyStore;
 import io.durablemq.engine.store.Store;
 import io.durablemq.engine.store.StoreColumn;
 import io.durablemq.engine.store.StoreOpenException;
+import io.durablemq.engine.store.WalDamage;
 import org.rocksdb.RocksDBException;
 import org.rocksdb.WALRecoveryMode;
 import org.slf4j.Logger;
@@ -41,6 +42,10 @@ import java.util.stream.Stream;
  *   <li>Copies what it read into a new store, dropping what would break an invariant
  *       ({@link SalvagePlan}), verifies the new store, and only then replaces the folder's
  *       contents with it.</li>
+ *   <li>For a damaged WAL, says where the damage is and whether it was confined to the tail of the
+ *       newest WAL file ({@link WalTailCheck}: DurableMQ's own scan of the WAL framing and what
+ *       point-in-time recovery reached must agree); only then, in fsync mode, that nothing
+ *       acknowledged was lost.</li>
  *   <li>Reports what was lost (before/after per client id, damaged ranges, dropped records) and
  *       writes the report to {@code DIR/repair-report-<timestamp>.txt}.</li>
  * </ol>
@@ -75,6 +80,9 @@ public final class StoreRepair {
         } catch (RocksDBException e) {
             walDamage = String.valueOf(e.getMessage());
         }
+        // read before anything changes: the first damaged WAL record and what follows it
+        WalDamage walScan = walDamage == null ? null : WalDamage.find(dir).orElse(null);
+        WalTailCheck walTail = null;
         Inventory before = new Inventory();
         SalvagePlan plan = new SalvagePlan();
         Path fresh = dir.resolveSibling(dir.getFileName() + ".repairing-" + stamp);
@@ -82,6 +90,9 @@ public final class StoreRepair {
         Map<StoreColumn, Long> unreadableCounts;
         try (ReadOnlyStore source = ReadOnlyStore.open(dir, WALRecoveryMode.PointInTimeRecovery)) {
             StoreScan scan = new StoreScan(source::iterator, StoreScan.OnError.SKIP_DAMAGED_RANGE, true);
+            if (walDamage != null) {
+                walTail = WalTailCheck.of(walScan, source.latestSequence());
+            }
             read = scan.run(StoreRecordVisitor.all(before, plan));
             unreadableCounts = UnreadableCount.estimate(source.liveSstFiles(), read);
             plan.plan();
@@ -103,7 +114,7 @@ public final class StoreRepair {
         log.warn("repair of {}: replacing the folder's contents with the repaired store (backup: {})", dir, backup);
         replaceContents(dir, fresh);
         Path reportFile = dir.resolve("repair-report-" + stamp + ".txt");
-        RepairReport report = new RepairReport(dir, backup, reportFile, walDamage, read.errors(), unreadableCounts,
+        RepairReport report = new RepairReport(dir, backup, reportFile, walDamage, walTail, read.errors(), unreadableCounts,
                 before, check.inventory(), plan.dropped(), durability);
         Files.writeString(reportFile, report.toText());
         return report;

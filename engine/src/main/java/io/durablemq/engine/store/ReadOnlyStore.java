@@ -110,6 +110,11 @@ public final class ReadOnlyStore implements AutoCloseable {
         return db.getLiveFilesMetaData();
     }
 
+    /** The last sequence number the open recovered (from SST files and the replayed WAL). */
+    public long latestSequence() {
+        return db.getLatestSequenceNumber();
+    }
+
     /** The store's format version, or -1 if the record is missing or malformed. */
     public int formatVersion() throws RocksDBException {
         byte[] v = db.get(handles.get(StoreColumn.META), StoreFormat.VERSION_KEY);

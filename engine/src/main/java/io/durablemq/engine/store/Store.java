@@ -85,9 +85,11 @@ public final class Store implements AutoCloseable {
                 .setCreateMissingColumnFamilies(fresh)
                 .setParanoidChecks(true)
                 // The default (point-in-time) silently drops everything after a damaged WAL
-                // record, which would start the broker without acknowledged messages. A torn
-                // last record is what a crash leaves and is tolerated; damage anywhere else
-                // refuses to open.
+                // record, which would start the broker without acknowledged messages. This mode
+                // tolerates only a last record cut short by the file's end; a full-length record
+                // with damaged bytes (a torn write: a power cut during the write can leave that,
+                // and so can damage to a synced record) refuses to open, and classify() says
+                // where and that `durablemq repair` is the next step.
                 .setWalRecoveryMode(WALRecoveryMode.TolerateCorruptedTailRecords)
                 .setMaxTotalWalSize(256L * 1024 * 1024)
                 .setKeepLogFileNum(5)
@@ -106,7 +108,7 @@ public final class Store implements AutoCloseable {
         } catch (RocksDBException e) {
             dbOptions.close();
             cfOptions.close();
-            throw classify(dir, e);
+            throw explainWalDamage(dir, classify(dir, e), e);
         }
         Map<StoreColumn, ColumnFamilyHandle> handles = new EnumMap<>(StoreColumn.class);
         for (int i = 0; i < StoreColumn.values().length; i++) {
@@ -156,6 +158,25 @@ public final class Store implements AutoCloseable {
         if (!missing.isEmpty()) {
             throw new StoreOpenException(StoreOpenException.Reason.NOT_A_STORE, dir,
                     "a RocksDB database without DurableMQ's column families " + missing, null);
+        }
+    }
+
+    /**
+     * RocksDB's corruption message for a WAL record ("checksum mismatch") names no file: when a
+     * WAL file holds a damaged record ({@link WalDamage}), the refusal names it, says whether the
+     * damage is confined to the WAL's last write, and gives the repair command.
+     */
+    private static StoreOpenException explainWalDamage(Path dir, StoreOpenException refused, RocksDBException e) {
+        if (refused.reason() != StoreOpenException.Reason.CORRUPT) {
+            return refused;
+        }
+        try {
+            return WalDamage.find(dir)
+                    .map(d -> new StoreOpenException(StoreOpenException.Reason.CORRUPT, dir, d.refusal(dir, e.getMessage()), e))
+                    .orElse(refused);
+        } catch (IOException io) {
+            refused.addSuppressed(io);
+            return refused;
         }
     }
 

@@ -194,6 +194,10 @@ final class BrokerUnderTest implements AutoCloseable {
         return List.copyOf(recoveryReports);
     }
 
+    Path dataDir() {
+        return dataDir;
+    }
+
     Path currentLog() {
         return currentLog;
     }

@@ -164,6 +164,10 @@ final class ChaosRun {
             if (!settings.refusalEndsRun() || broker.isAlive()) {
                 throw e;
             }
+            if (settings.fault().repairRefusedStart(broker)) {
+                broker.start(); // repaired by the operator's command: the run goes on
+                return true;
+            }
             refusedStart = "broker refused to start after kill " + killPoints.size() + " (" + broker.currentLog() + "): "
                     + BrokerUnderTest.firstErrorLine(broker.log());
             progress(refusedStart);

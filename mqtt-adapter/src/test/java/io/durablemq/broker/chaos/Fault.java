@@ -30,6 +30,15 @@ interface Fault {
         return false;
     }
 
+    /**
+     * Called when the broker refused to start after a kill (a store it would not open; its log
+     * says why): true if the fault repaired the store, so the harness starts the broker once more;
+     * false ends the run at the refusal.
+     */
+    default boolean repairRefusedStart(BrokerUnderTest broker) throws Exception {
+        return false;
+    }
+
     /** Called once the broker process is gone, before it restarts on the same data folder. */
     default void afterKill() throws Exception {
     }

@@ -143,7 +143,8 @@ final class LazyFs implements AutoCloseable {
     void arm(String line) throws Exception {
         command(line);
         long deadline = System.currentTimeMillis() + 5_000;
-        while (!log().contains("configured successfully '" + line)) {
+        // a torn fault can fire (and LazyFS crash) before the "configured" line is written
+        while (!log().contains("configured successfully '" + line) && !log().contains("Added crash fault")) {
             if (log().contains("INVALID") || System.currentTimeMillis() > deadline) {
                 throw new IllegalStateException("LazyFS did not accept " + line + ":\n" + log());
             }
@@ -280,6 +281,8 @@ final class LazyFs implements AutoCloseable {
                 process.destroyForcibly();
                 process.waitFor(20, TimeUnit.SECONDS);
             }
+            // a LazyFS that died (a torn fault fired) leaves a dead mount `mountpoint` does not report
+            fusermount("-u", "-z");
         } finally {
             for (Path f : List.of(backingLink, config, faults, completed, shortDir)) {
                 Files.deleteIfExists(f);
