@@ -15,16 +15,18 @@ import java.util.Map;
  * to its end, and no invariant broke.
  *
  * @param openError      why the store could not be opened read-only, or null
+ * @param walDamage      damage in the WAL files with valid writes after it, which the broker's open
+ *                       refuses ({@code store.WalPreCheck}) even where RocksDB would open without an error; or null
  * @param formatVersion  the stored format version, -1 if missing
  * @param checksumError  RocksDB's message from verifyChecksum, or null if every block checked out
  * @param records        records per column family, as far as each could be read
  */
-public record VerifyReport(Path dir, String openError, int formatVersion, int supportedFormat, String checksumError,
+public record VerifyReport(Path dir, String openError, String walDamage, int formatVersion, int supportedFormat, String checksumError,
                            List<ReadError> readErrors, Map<StoreColumn, Long> records, Inventory inventory,
                            Violations violations, Duration duration) {
 
     public boolean ok() {
-        return openError == null && formatOk() && checksumError == null && readErrors.isEmpty() && violations.isEmpty();
+        return openError == null && walDamage == null && formatOk() && checksumError == null && readErrors.isEmpty() && violations.isEmpty();
     }
 
     private boolean formatOk() {
@@ -37,6 +39,9 @@ public record VerifyReport(Path dir, String openError, int formatVersion, int su
         if (openError != null) {
             p.add("cannot open the store: " + openError);
             return p;
+        }
+        if (walDamage != null) {
+            p.add("WAL: " + walDamage);
         }
         if (!formatOk()) {
             p.add(formatVersion < 0 ? "the format version record is missing"
@@ -87,6 +92,7 @@ public record VerifyReport(Path dir, String openError, int formatVersion, int su
         m.put("dir", dir.toAbsolutePath().toString());
         m.put("ok", ok());
         m.put("openError", openError);
+        m.put("walDamage", walDamage);
         m.put("formatVersion", formatVersion);
         m.put("supportedFormat", supportedFormat);
         m.put("checksumError", checksumError);

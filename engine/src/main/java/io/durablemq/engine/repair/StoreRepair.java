@@ -42,7 +42,8 @@ import java.util.stream.Stream;
  *   <li>Copies what it read into a new store, dropping what would break an invariant
  *       ({@link SalvagePlan}), verifies the new store, and only then replaces the folder's
  *       contents with it.</li>
- *   <li>For a damaged WAL, says where the damage is and whether it was confined to the tail of the
+ *   <li>For a damaged WAL (refused by RocksDB's open, or by the broker's WAL check before it:
+ *       valid writes after damage that RocksDB would skip silently), says where the damage is and whether it was confined to the tail of the
  *       newest WAL file ({@link WalTailCheck}: DurableMQ's own scan of the WAL framing and what
  *       point-in-time recovery reached must agree); only then, in fsync mode, that nothing
  *       acknowledged was lost.</li>
@@ -81,7 +82,13 @@ public final class StoreRepair {
             walDamage = String.valueOf(e.getMessage());
         }
         // read before anything changes: the first damaged WAL record and what follows it
-        WalDamage walScan = walDamage == null ? null : WalDamage.find(dir).orElse(null);
+        WalDamage walScan = WalDamage.find(dir).orElse(null);
+        if (walDamage == null && walScan != null && walScan.tail() == WalDamage.Tail.NOT_CONFINED) {
+            // RocksDB opened without an error (it reads a zeroed header as padding and skips the rest of
+            // its block), but the broker's WAL check refuses it: synced writes were skipped
+            walDamage = "RocksDB's open raised no error, but DurableMQ's WAL check before the open refused it: valid"
+                    + " writes follow a damaged region that RocksDB skips silently";
+        }
         WalTailCheck walTail = null;
         Inventory before = new Inventory();
         SalvagePlan plan = new SalvagePlan();

@@ -79,6 +79,7 @@ public final class Store implements AutoCloseable {
         }
         if (!fresh) {
             checkColumnFamilies(dir);
+            WalPreCheck.refuseSkippableDamage(dir);
         }
         DBOptions dbOptions = new DBOptions()
                 .setCreateIfMissing(fresh)

@@ -69,6 +69,19 @@ public record WalDamage(WalFileScan.Result scan, boolean newestWal, Tail tail) {
         };
     }
 
+    /**
+     * The refusal of {@link WalPreCheck}, before RocksDB's open: valid writes follow the damaged
+     * region, so RocksDB (which may read a damaged header as padding and open without an error)
+     * would skip synced writes.
+     */
+    public String skippedWritesRefusal(Path dir) {
+        return "DurableMQ's WAL check before the open: " + where() + ". Valid writes follow the damaged region, so"
+                + " RocksDB's open would skip synced (acknowledged) writes, possibly without an error; the start is"
+                + " refused. Next step: `durablemq verify " + dir.toAbsolutePath() + "` shows the damage; `durablemq repair "
+                + dir.toAbsolutePath() + " --durability fsync` recovers what can be read and reports what was lost"
+                + " (the backup it makes keeps the original); then start again.";
+    }
+
     /** The refusal message for {@link Store#open}: where, what it means, the next step. */
     String refusal(Path dir, String rocksDbMessage) {
         String repair = "durablemq repair " + dir.toAbsolutePath() + " --durability fsync";

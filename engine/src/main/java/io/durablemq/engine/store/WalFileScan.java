@@ -72,6 +72,7 @@ public final class WalFileScan {
         long lastWholeSeq = -1;
         long pendingSeq = -1; // sequence end of a batch whose FIRST fragment was read, until its LAST arrives
         int writeStart = -1; // offset of the FIRST fragment of a write whose LAST has not been read yet
+        int noValidWriteFrom = -1; // no valid write starts at or after this offset (found once, not re-searched)
         while (pos < data.length) {
             int leftInBlock = BLOCK - pos % BLOCK;
             if (leftInBlock < HEADER) {
@@ -86,6 +87,19 @@ public final class WalFileScan {
                 if (writeStart >= 0 && pos + leftInBlock < data.length) {
                     // RocksDB: "error in middle of record"
                     return damagedAt(file, data, valid, writeStart, "starts a write whose continuation is missing", lastWholeSeq);
+                }
+                if (noValidWriteFrom < 0 || pos < noValidWriteFrom) {
+                    // RocksDB's writer pads only fewer than 7 bytes at a block's end, so zeros from a
+                    // record boundary to the block's end are preallocated space at the file's end, or
+                    // damage (RocksDB reads them as padding and skips them without an error): damage
+                    // when a valid write follows them
+                    int later = allZero(data, pos + leftInBlock, data.length) ? -1
+                            : validWriteWithin(data, pos + leftInBlock, data.length);
+                    if (later >= 0) {
+                        return result(file, data, valid, pos, "is zeros to the end of its 32 KiB block (no record"
+                                + " ends there)", After.VALID_WRITE, later, -1, lastWholeSeq);
+                    }
+                    noValidWriteFrom = pos;
                 }
                 pos += leftInBlock; // zero-filled (preallocated) space
                 continue;

@@ -73,6 +73,20 @@ class TornWalTailTest {
         }
     }
 
+    /** The first record start in [from, to] of the WAL's first block, walking its framing (legacy 7-byte headers). */
+    private static long recordStartWithin(Path wal, long from, long to) throws Exception {
+        byte[] data = Files.readAllBytes(wal);
+        int pos = 0;
+        while (pos + 7 <= 32 * 1024) {
+            if (pos >= from && pos <= to) {
+                return pos;
+            }
+            int length = (data[pos + 4] & 0xff) | (data[pos + 5] & 0xff) << 8;
+            pos += 7 + length;
+        }
+        throw new AssertionError("no record starts in [" + from + ", " + to + "] of the first block");
+    }
+
     /** Zeros 10 bytes at {@code offset} (as LazyFS's torn-op leaves the unpersisted middle part of a write). */
     private static void zero(Path file, long offset) throws Exception {
         try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
@@ -200,6 +214,7 @@ class TornWalTailTest {
         assertEquals(WalDamage.Tail.CONFINED, damage.tail(), damage.where());
         assertEquals(lastRecordStart, damage.scan().firstBadOffset(), damage.where());
         assertEquals(SESSIONS, openEngine(data).sessions(), "RocksDB skips the zeroed record by itself");
+        assertEquals(SESSIONS, openEngine(data).sessions(), "and the next open too (the damaged WAL is gone or confined)");
     }
 
     /**
@@ -241,14 +256,16 @@ class TornWalTailTest {
     }
 
     /**
-     * A finding about RocksDB, not a torn tail: a zeroed record header before the last, synced
-     * record (media damage; a power cut cannot zero synced bytes) is read by RocksDB as padding: it
-     * skips the rest of that 32 KiB block without any error even in
-     * {@code TolerateCorruptedTailRecords} mode, so the store opens without both writes. Only
-     * DurableMQ's own scan sees the damage (not confined: a valid write follows it).
+     * Media damage, not a torn tail: a zeroed record header before the last, synced record (a
+     * power cut cannot zero synced bytes). RocksDB reads a zero header as padding and skips the rest
+     * of that 32 KiB block without any error even in {@code TolerateCorruptedTailRecords} mode, so
+     * its open would start without both synced writes. The WAL check before every open
+     * ({@code store.WalPreCheck}) sees that a valid write follows the damage and refuses, naming
+     * the file; verify reports it, repair reports it not confined (writes lost, uncounted), and then
+     * the engine opens.
      */
     @Test
-    void zeroedHeaderBeforeTheLastSyncedWriteIsSkippedSilentlyByRocksDb() throws Exception {
+    void zeroedHeaderBeforeSyncedWritesIsRefusedVerifiedAndRepairedAsNotConfined() throws Exception {
         Path data = dir.resolve("data");
         long penultimate;
         try (Store store = Store.open(data, Durability.FSYNC)) {
@@ -270,8 +287,61 @@ class TornWalTailTest {
         }
         WalDamage damage = WalDamage.find(data).orElseThrow();
         assertEquals(WalDamage.Tail.NOT_CONFINED, damage.tail(), damage.where());
-        assertEquals(SESSIONS, openEngine(data).sessions(),
-                "RocksDB opened without the two synced writes and without an error (the finding)");
+
+        StoreOpenException refused = assertThrows(StoreOpenException.class, () -> openEngine(data));
+        String msg = refused.getMessage();
+        assertEquals(StoreOpenException.Reason.CORRUPT, refused.reason(), msg);
+        assertTrue(msg.contains(wal.toAbsolutePath().toString()), "names the WAL file: " + msg);
+        assertTrue(msg.contains("at byte " + penultimate), "names the offset: " + msg);
+        assertTrue(msg.contains("Valid writes follow the damaged region"), msg);
+        assertTrue(msg.contains("durablemq verify " + data.toAbsolutePath()), msg);
+        assertTrue(msg.contains("durablemq repair " + data.toAbsolutePath()), msg);
+        assertThrows(StoreOpenException.class, () -> Store.open(data, Durability.FSYNC).close(), "the store's own open too");
+
+        io.durablemq.engine.check.VerifyReport verified = StoreVerifier.verify(data);
+        assertFalse(verified.ok(), verified.toText());
+        assertTrue(verified.walDamage() != null && verified.walDamage().contains(wal.toAbsolutePath().toString()),
+                verified.toText());
+
+        RepairReport report = StoreRepair.repair(data, Durability.FSYNC);
+        String text = report.toText();
+        assertEquals(WalDamage.Tail.NOT_CONFINED, report.walTail().tail(), text);
+        assertTrue(text.contains("WAL damage: NOT confined to the tail"), text);
+        assertTrue(text.contains("cannot be counted"), text);
+        assertFalse(report.nothingLost(), text);
+        assertFalse(report.nothingAcknowledgedLost(), text);
+        assertFalse(text.contains("nothing was lost"), text);
+        assertTrue(StoreVerifier.verify(data).ok());
+        assertEquals(SESSIONS, openEngine(data).sessions(), "the engine opens after repair, without the skipped writes");
+    }
+
+    /**
+     * Zeros from a record's header to the end of its 32 KiB block read as padding to RocksDB too;
+     * RocksDB's writer never pads more than 6 bytes, so with valid writes after them they are
+     * damage the check refuses. Zeros to the end of the file (preallocated space) are not damage.
+     */
+    @Test
+    void zerosToTheBlockEndBeforeValidWritesAreRefusedButTrailingZerosAreNot() throws Exception {
+        Path data = dir.resolve("data");
+        Path wal = storeWithALastSmallWrite(data);
+        long length = Files.size(wal);
+        assertTrue(length > 2 * 32 * 1024, "the WAL spans blocks");
+        try (RandomAccessFile f = new RandomAccessFile(wal.toFile(), "rw")) {
+            f.setLength(length + 3 * 32 * 1024); // preallocated-looking zeros after the last record
+        }
+        assertTrue(WalDamage.find(data).isEmpty(), "trailing zeros are not damage");
+        int block = 32 * 1024;
+        // the record boundary that lies in the last 4 KiB page of the first block: zero from it to the block end
+        long boundary = recordStartWithin(wal, block - 4096, block - 7);
+        try (RandomAccessFile f = new RandomAccessFile(wal.toFile(), "rw")) {
+            f.seek(boundary);
+            f.write(new byte[(int) (block - boundary)]);
+        }
+        WalDamage damage = WalDamage.find(data).orElseThrow();
+        assertEquals(WalDamage.Tail.NOT_CONFINED, damage.tail(), damage.where());
+        assertEquals(boundary, damage.scan().firstBadOffset(), damage.where());
+        StoreOpenException refused = assertThrows(StoreOpenException.class, () -> openEngine(data));
+        assertTrue(refused.getMessage().contains("zeros to the end of its 32 KiB block"), refused.getMessage());
     }
 
     @Test
