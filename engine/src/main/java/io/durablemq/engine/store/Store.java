@@ -64,7 +64,9 @@ public final class Store implements AutoCloseable {
 
     /**
      * Opens the store in {@code dir}, creating it if the folder is missing or empty. Anything
-     * else that is not a healthy store of a format this build reads is refused.
+     * else that is not a healthy store of a format this build reads is refused; before RocksDB
+     * replays the WAL, {@link WalPreCheck} refuses WAL damage with valid writes after it (RocksDB
+     * would skip a zeroed header without an error).
      */
     public static Store open(Path dir, Durability durability) throws StoreOpenException {
         boolean fresh = isMissingOrEmpty(dir);
