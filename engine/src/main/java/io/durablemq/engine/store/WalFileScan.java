@@ -3,8 +3,9 @@ package io.durablemq.engine.store;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.file.Files;
+import java.nio.channels.FileChannel;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.zip.CRC32C;
 
 /**
@@ -65,26 +66,40 @@ public final class WalFileScan {
     private WalFileScan() {
     }
 
+    /**
+     * The file mapped read-only, little-endian: a WAL may be hundreds of MB (up to the store's
+     * 256 MB WAL limit), and a start with a small heap must not need that much of it.
+     */
+    private static ByteBuffer map(Path file) throws IOException {
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            long size = ch.size();
+            if (size > Integer.MAX_VALUE) {
+                throw new IOException(file + " is " + size + " bytes, larger than a WAL this scan reads");
+            }
+            return ch.map(FileChannel.MapMode.READ_ONLY, 0, size).order(ByteOrder.LITTLE_ENDIAN);
+        }
+    }
+
     public static Result scan(Path file) throws IOException {
-        byte[] data = Files.readAllBytes(file);
+        ByteBuffer data = map(file);
         int pos = 0;
         int valid = 0;
         long lastWholeSeq = -1;
         long pendingSeq = -1; // sequence end of a batch whose FIRST fragment was read, until its LAST arrives
         int writeStart = -1; // offset of the FIRST fragment of a write whose LAST has not been read yet
         int noValidWriteFrom = -1; // no valid write starts at or after this offset (found once, not re-searched)
-        while (pos < data.length) {
+        while (pos < data.limit()) {
             int leftInBlock = BLOCK - pos % BLOCK;
             if (leftInBlock < HEADER) {
                 pos += leftInBlock; // trailer padding
                 continue;
             }
-            if (data.length - pos < HEADER) {
+            if (data.limit() - pos < HEADER) {
                 return cutShort(file, data, valid, writeStart >= 0 ? writeStart : pos, lastWholeSeq);
             }
             Frame f = Frame.at(data, pos);
-            if (f.type == 0 && f.length == 0 && allZero(data, pos, Math.min(data.length, pos + leftInBlock))) {
-                if (writeStart >= 0 && pos + leftInBlock < data.length) {
+            if (f.type == 0 && f.length == 0 && allZero(data, pos, Math.min(data.limit(), pos + leftInBlock))) {
+                if (writeStart >= 0 && pos + leftInBlock < data.limit()) {
                     // RocksDB: "error in middle of record"
                     return damagedAt(file, data, valid, writeStart, "starts a write whose continuation is missing", lastWholeSeq);
                 }
@@ -93,8 +108,8 @@ public final class WalFileScan {
                     // record boundary to the block's end are preallocated space at the file's end, or
                     // damage (RocksDB reads them as padding and skips them without an error): damage
                     // when a valid write follows them
-                    int later = allZero(data, pos + leftInBlock, data.length) ? -1
-                            : validWriteWithin(data, pos + leftInBlock, data.length);
+                    int later = allZero(data, pos + leftInBlock, data.limit()) ? -1
+                            : validWriteWithin(data, pos + leftInBlock, data.limit());
                     if (later >= 0) {
                         return result(file, data, valid, pos, "is zeros to the end of its 32 KiB block (no record"
                                 + " ends there)", After.VALID_WRITE, later, -1, lastWholeSeq);
@@ -104,7 +119,7 @@ public final class WalFileScan {
                 pos += leftInBlock; // zero-filled (preallocated) space
                 continue;
             }
-            if (f.end() > data.length && f.end() <= pos + leftInBlock) {
+            if (f.end() > data.limit() && f.end() <= pos + leftInBlock) {
                 // the file ends inside this record: a write cut short (RocksDB's open tolerates it)
                 return cutShort(file, data, valid, writeStart >= 0 ? writeStart : pos, lastWholeSeq);
             }
@@ -144,13 +159,13 @@ public final class WalFileScan {
                 : result(file, data, valid, -1, null, After.NO_DAMAGE, -1, -1, lastWholeSeq);
     }
 
-    private static Result cutShort(Path file, byte[] data, int valid, int at, long lastWholeSeq) {
+    private static Result cutShort(Path file, ByteBuffer data, int valid, int at, long lastWholeSeq) {
         return result(file, data, valid, -1, null, After.NO_DAMAGE, -1, at, lastWholeSeq);
     }
 
-    private static Result result(Path file, byte[] data, int valid, long bad, String reason, After after, long validAfter,
+    private static Result result(Path file, ByteBuffer data, int valid, long bad, String reason, After after, long validAfter,
                                  long cutShortAt, long lastWholeSeq) {
-        return new Result(file, data.length, valid, bad, reason, after, validAfter, cutShortAt, lastWholeSeq);
+        return new Result(file, data.limit(), valid, bad, reason, after, validAfter, cutShortAt, lastWholeSeq);
     }
 
     /**
@@ -160,26 +175,26 @@ public final class WalFileScan {
      * leave bytes that frame as nothing (e.g. a zeroed header followed by the write's persisted
      * end). Fragments continuing a write (MIDDLE, LAST) belong to the damaged write and do not count.
      */
-    private static Result damagedAt(Path file, byte[] data, int valid, int bad, String reason, long lastWholeSeq) {
-        int later = validWriteWithin(data, bad + 1, data.length);
+    private static Result damagedAt(Path file, ByteBuffer data, int valid, int bad, String reason, long lastWholeSeq) {
+        int later = validWriteWithin(data, bad + 1, data.limit());
         return result(file, data, valid, bad, reason, later >= 0 ? After.VALID_WRITE : After.NOTHING, later, -1,
                 lastWholeSeq);
     }
 
     /** The first offset in [from, to) where a valid FULL or FIRST record starts, or -1. */
-    private static int validWriteWithin(byte[] data, int from, int to) {
+    private static int validWriteWithin(ByteBuffer data, int from, int to) {
         for (int p = from; p + HEADER <= to; p++) {
             if (BLOCK - p % BLOCK < HEADER) {
                 continue; // block trailer: no record starts here
             }
-            int type = data[p + 6] & 0xff;
+            int type = data.get(p + 6) & 0xff;
             int base = baseType(type);
             if (base != FULL && base != FIRST) {
                 continue;
             }
             Frame f = Frame.at(data, p);
             int blockEnd = (p / BLOCK + 1) * BLOCK;
-            if (f.length() > 0 && f.end() <= data.length && f.end() <= blockEnd && f.checksumOk(data, f.end())) {
+            if (f.length() > 0 && f.end() <= data.limit() && f.end() <= blockEnd && f.checksumOk(data, f.end())) {
                 return p;
             }
         }
@@ -192,16 +207,15 @@ public final class WalFileScan {
     }
 
     /** A write batch starts with its first sequence number (8 bytes) and its count (4 bytes), little-endian. */
-    private static long batchEnd(byte[] data, int payloadStart) {
-        ByteBuffer b = ByteBuffer.wrap(data, payloadStart, 12).order(ByteOrder.LITTLE_ENDIAN);
-        long seq = b.getLong();
-        int count = b.getInt();
+    private static long batchEnd(ByteBuffer data, int payloadStart) {
+        long seq = data.getLong(payloadStart);
+        int count = data.getInt(payloadStart + 8);
         return count > 0 ? seq + count - 1 : seq;
     }
 
-    private static boolean allZero(byte[] data, int from, int to) {
+    private static boolean allZero(ByteBuffer data, int from, int to) {
         for (int i = from; i < to; i++) {
-            if (data[i] != 0) {
+            if (data.get(i) != 0) {
                 return false;
             }
         }
@@ -209,11 +223,10 @@ public final class WalFileScan {
     }
 
     private record Frame(int pos, int storedCrc, int length, int type, int headerSize) {
-        static Frame at(byte[] data, int pos) {
-            ByteBuffer b = ByteBuffer.wrap(data, pos, HEADER).order(ByteOrder.LITTLE_ENDIAN);
-            int crc = b.getInt();
-            int length = b.getShort() & 0xffff;
-            int type = b.get() & 0xff;
+        static Frame at(ByteBuffer data, int pos) {
+            int crc = data.getInt(pos);
+            int length = data.getShort(pos + 4) & 0xffff;
+            int type = data.get(pos + 6) & 0xff;
             boolean recyclable = (type >= 5 && type <= 8) || type == 11 || type == 131;
             return new Frame(pos, crc, length, type, recyclable ? RECYCLABLE_HEADER : HEADER);
         }
@@ -231,12 +244,12 @@ public final class WalFileScan {
         }
 
         /** The checksum over the type byte, the log number (recyclable) and the payload, up to {@code end}. */
-        boolean checksumOk(byte[] data, int end) {
-            if (end > data.length || end < pos + headerSize) {
+        boolean checksumOk(ByteBuffer data, int end) {
+            if (end > data.limit() || end < pos + headerSize) {
                 return false;
             }
             CRC32C crc = new CRC32C();
-            crc.update(data, pos + 6, end - (pos + 6));
+            crc.update(data.duplicate().limit(end).position(pos + 6));
             int actual = (int) crc.getValue();
             int masked = ((actual >>> 15) | (actual << 17)) + MASK_DELTA;
             return masked == storedCrc;
