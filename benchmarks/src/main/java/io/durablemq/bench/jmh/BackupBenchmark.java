@@ -23,7 +23,6 @@ import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
 import java.nio.file.Path;
-import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -45,7 +44,6 @@ import java.util.concurrent.TimeUnit;
 @Fork(value = 1, jvmArgsAppend = {"-Xmx1g"})
 public class BackupBenchmark {
 
-    private static final int FILL_WINDOW = 2_000;
 
     @Param({"100000"})
     int messages;
@@ -65,23 +63,9 @@ public class BackupBenchmark {
     public void fill() throws Exception {
         fx = EngineFixture.open("backup", Durability.OS);
         backups = BenchDirs.create("backup-copies");
-        for (int s = 0; s < sessions; s++) {
-            SessionHandle h = fx.connect("offline-" + s, true, AckingSubscriber.ignoring());
-            EngineFixture.subscribe(h, "bak/" + s, 1);
-            EngineFixture.join(h.disconnect(-1));
-        }
-        SessionHandle publisher = fx.connect("pub", false, AckingSubscriber.ignoring());
-        Semaphore window = new Semaphore(FILL_WINDOW);
-        long t0 = System.nanoTime();
-        for (long i = 0; i < messages; i++) {
-            Windows.acquire(window, 1);
-            publisher.publish(Sequences.packetId(i),
-                            Message.of("bak/" + (i % sessions), Sequences.payload(i, payloadBytes), 1))
-                    .whenComplete((r, e) -> window.release());
-        }
-        Windows.drain(window, FILL_WINDOW);
+        long fillNanos = fx.fillOfflineQueues("bak", messages, sessions, payloadBytes);
         System.out.printf("%nfilled %,d messages of %d bytes over %,d sessions in %.1f s; live store %,d bytes%n",
-                messages, payloadBytes, sessions, (System.nanoTime() - t0) / 1e9, fx.engine.stats().storeSizeBytes());
+                messages, payloadBytes, sessions, fillNanos / 1e9, fx.engine.stats().storeSizeBytes());
     }
 
     @Benchmark

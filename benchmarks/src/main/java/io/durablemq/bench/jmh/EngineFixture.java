@@ -25,6 +25,7 @@ import java.util.function.Function;
 final class EngineFixture implements AutoCloseable {
 
     static final long TIMEOUT_SECONDS = 120;
+    static final int FILL_WINDOW = 2_000;
     private static final int EVENT_LOOPS = 2;
 
     final Path dir;
@@ -55,6 +56,33 @@ final class EngineFixture implements AutoCloseable {
         Path dir = BenchDirs.create(name);
         EngineConfig config = tune.apply(EngineConfig.defaults(dir).withDurability(durability));
         return new EngineFixture(dir, config);
+    }
+
+    /**
+     * Queues {@code messages} QoS 1 messages of {@code payloadBytes} round robin over
+     * {@code sessions} new offline persistent sessions ({@code offline-N}, subscribed to
+     * {@code prefix/N}), through the engine's API with a window of {@value #FILL_WINDOW}
+     * publishes, and returns the nanoseconds the publishing took.
+     */
+    long fillOfflineQueues(String prefix, long messages, int sessions, int payloadBytes) throws InterruptedException {
+        for (int s = 0; s < sessions; s++) {
+            SessionHandle h = connect("offline-" + s, true, AckingSubscriber.ignoring());
+            subscribe(h, prefix + "/" + s, 1);
+            join(h.disconnect(-1));
+        }
+        SessionHandle publisher = connect("pub", false, AckingSubscriber.ignoring());
+        java.util.concurrent.Semaphore window = new java.util.concurrent.Semaphore(FILL_WINDOW);
+        long t0 = System.nanoTime();
+        for (long i = 0; i < messages; i++) {
+            Windows.acquire(window, 1);
+            publisher.publish(Sequences.packetId(i),
+                            io.durablemq.engine.message.Message.of(prefix + "/" + (i % sessions), Sequences.payload(i, payloadBytes), 1))
+                    .whenComplete((r, e) -> window.release());
+        }
+        Windows.drain(window, FILL_WINDOW);
+        long nanos = System.nanoTime() - t0;
+        join(publisher.disconnect(0));
+        return nanos;
     }
 
     ExecutorService loop(int index) {

@@ -22,7 +22,6 @@ import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
 import java.lang.management.ManagementFactory;
-import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -42,7 +41,6 @@ import java.util.concurrent.TimeUnit;
 @Fork(value = 1, jvmArgsAppend = {"-Xmx256m"})
 public class RecoveryBenchmark {
 
-    private static final int FILL_WINDOW = 2_000;
 
     @Param({"100000"})
     int messages;
@@ -63,24 +61,9 @@ public class RecoveryBenchmark {
         EngineFixture fx = EngineFixture.open("recovery", Durability.OS);
         dir = fx.dir;
         config = fx.config.withDurability(Durability.FSYNC);
-        for (int s = 0; s < sessions; s++) {
-            SessionHandle h = fx.connect("offline-" + s, true, AckingSubscriber.ignoring());
-            EngineFixture.subscribe(h, "rec/" + s, 1);
-            EngineFixture.join(h.disconnect(-1));
-        }
-        SessionHandle publisher = fx.connect("pub", false, AckingSubscriber.ignoring());
-        Semaphore window = new Semaphore(FILL_WINDOW);
-        long t0 = System.nanoTime();
-        for (long i = 0; i < messages; i++) {
-            Windows.acquire(window, 1);
-            publisher.publish(Sequences.packetId(i),
-                            Message.of("rec/" + (i % sessions), Sequences.payload(i, payloadBytes), 1))
-                    .whenComplete((r, e) -> window.release());
-        }
-        Windows.drain(window, FILL_WINDOW);
-        EngineFixture.join(publisher.disconnect(0));
+        long fillNanos = fx.fillOfflineQueues("rec", messages, sessions, payloadBytes);
         System.out.printf("%nfilled %,d messages over %,d sessions in %.1f s; heap in use with them queued: %s%n",
-                messages, sessions, (System.nanoTime() - t0) / 1e9, heapAfterGc());
+                messages, sessions, fillNanos / 1e9, heapAfterGc());
         // Dropped entirely, so the heap figures after recovery count only the reopened engine.
         fx.closeKeepingStore();
     }

@@ -20,7 +20,6 @@ import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
 import java.nio.file.Path;
-import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -40,7 +39,6 @@ import java.util.concurrent.TimeUnit;
 @Fork(value = 1, jvmArgsAppend = {"-Xmx1g"})
 public class VerifyBenchmark {
 
-    private static final int FILL_WINDOW = 2_000;
 
     @Param({"100000"})
     int messages;
@@ -59,25 +57,11 @@ public class VerifyBenchmark {
     public void fill() throws Exception {
         fx = EngineFixture.open("verify", Durability.OS);
         dir = fx.dir;
-        for (int s = 0; s < sessions; s++) {
-            SessionHandle h = fx.connect("offline-" + s, true, AckingSubscriber.ignoring());
-            EngineFixture.subscribe(h, "ver/" + s, 1);
-            EngineFixture.join(h.disconnect(-1));
-        }
-        SessionHandle publisher = fx.connect("pub", false, AckingSubscriber.ignoring());
-        Semaphore window = new Semaphore(FILL_WINDOW);
-        long t0 = System.nanoTime();
-        for (long i = 0; i < messages; i++) {
-            Windows.acquire(window, 1);
-            publisher.publish(Sequences.packetId(i),
-                            Message.of("ver/" + (i % sessions), Sequences.payload(i, payloadBytes), 1))
-                    .whenComplete((r, e) -> window.release());
-        }
-        Windows.drain(window, FILL_WINDOW);
+        long fillNanos = fx.fillOfflineQueues("ver", messages, sessions, payloadBytes);
         long size = fx.engine.stats().storeSizeBytes();
         fx.closeKeepingStore();
         System.out.printf("%nfilled %,d messages of %d bytes over %,d sessions in %.1f s; store %,d bytes%n",
-                messages, payloadBytes, sessions, (System.nanoTime() - t0) / 1e9, size);
+                messages, payloadBytes, sessions, fillNanos / 1e9, size);
     }
 
     @Benchmark

@@ -15,6 +15,13 @@ public final class Json {
         return b.append('\n').toString();
     }
 
+    /** One string as a JSON string literal, quotes included. */
+    public static String quote(String s) {
+        StringBuilder b = new StringBuilder();
+        string(b, s);
+        return b.toString();
+    }
+
     private static void write(StringBuilder b, Object v, int indent) {
         if (v == null) {
             b.append("null");
