@@ -118,7 +118,7 @@ final class BrokerUnderTest implements AutoCloseable {
                 .redirectErrorStream(true)
                 .redirectOutput(currentLog.toFile())
                 .start();
-        awaitListening(90_000);
+        awaitListening(Long.getLong("chaos.listen.timeout.ms", 90_000));
     }
 
     private void awaitListening(long millis) throws Exception {

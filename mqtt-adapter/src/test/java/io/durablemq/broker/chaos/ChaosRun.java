@@ -161,6 +161,12 @@ final class ChaosRun {
             broker.start();
             return true;
         } catch (IllegalStateException e) {
+            if (broker.isAlive() && settings.fault().recoverHungStart(broker)) {
+                progress("broker life " + broker.starts() + " hung on its file system: " + settings.fault()
+                        + " cut power once more and restarts it");
+                broker.start();
+                return true;
+            }
             if (!settings.refusalEndsRun() || broker.isAlive()) {
                 throw e;
             }

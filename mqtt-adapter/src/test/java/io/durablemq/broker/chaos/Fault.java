@@ -39,6 +39,15 @@ interface Fault {
         return false;
     }
 
+    /**
+     * Called when a restarted broker is alive but never started listening (it hangs on its file
+     * system): true if the fault cut power once more (killed the broker and the file system
+     * under it, remounted), so the harness starts the broker again; false fails the run.
+     */
+    default boolean recoverHungStart(BrokerUnderTest broker) throws Exception {
+        return false;
+    }
+
     /** Called once the broker process is gone, before it restarts on the same data folder. */
     default void afterKill() throws Exception {
     }

@@ -165,6 +165,21 @@ final class LazyFs implements AutoCloseable {
         start();
     }
 
+    /** A power cut of LazyFS itself: kills it (its cache, every unsynced write, is gone) and mounts the backing folder again. */
+    void killAndRemount() throws Exception {
+        if (process != null) {
+            process.destroyForcibly();
+            process.waitFor(20, TimeUnit.SECONDS);
+        }
+        fusermount("-u", "-z"); // the dead mount, detached even while something still holds it
+        remount();
+    }
+
+    /** SIGSTOP to LazyFS: every file operation on the mount then waits (tests of a hung mount). */
+    void freeze() throws Exception {
+        new ProcessBuilder("kill", "-STOP", Long.toString(process.pid())).inheritIO().start().waitFor();
+    }
+
     /** Unmounts a live LazyFS (after a clear-cache, so nothing unsynced is left) to {@link #remount()} it. */
     void closeForRemount() throws Exception {
         fusermount("-u");

@@ -12,6 +12,7 @@ import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -153,7 +154,8 @@ class PowerCutIT {
         try (LazyFs fs = LazyFs.mount(bin, work.resolve("lazyfs"))) {
             PowerCut fault = new PowerCut(fs);
             Outcome o = run(fs, "fsync", qos, cuts, target, work, fault, false);
-            publish(o.report);
+            publish(o.report + "broker starts that hung on the LazyFS mount, ended as one more power cut each: "
+                    + fault.hungStarts() + "\n");
             assertEquals(cuts, fault.cuts(), "confirmed cache clears:\n" + o.report);
             assertClean(o.verdict, cuts, o.report);
             assertTrue(o.verdict.acknowledged() >= target, "acknowledged at least " + target + ":\n" + o.report);
@@ -222,6 +224,38 @@ class PowerCutIT {
         System.out.println(report);
         Files.writeString(ChaosIT.workRoot().resolve("verdicts.txt"), report + "\n", StandardOpenOption.CREATE,
                 StandardOpenOption.APPEND);
+    }
+
+    /**
+     * The path {@link PowerCut#recoverHungStart} takes when a restarted broker hangs on the LazyFS
+     * mount: LazyFS is frozen (SIGSTOP) before a restart, the broker cannot read its store and
+     * never listens; the fault kills both (one more power cut) and the broker then starts.
+     * Soak-only: it waits out the listen timeout ({@code -Dchaos.listen.timeout.ms}, 90 s default).
+     */
+    @Test
+    @Tag("soak")
+    @Timeout(value = 10, unit = TimeUnit.MINUTES)
+    void aBrokerHungOnAFrozenMountIsEndedAsOneMorePowerCut() throws Exception {
+        Path bin = LazyFs.requireBinary();
+        Path work = work("hung", 1);
+        try (LazyFs fs = LazyFs.mount(bin, work.resolve("lazyfs"))) {
+            BrokerUnderTest broker = new BrokerUnderTest(BrokerUnderTest.brokerJar(), work,
+                    fs.mountPoint().resolve("data"), "fsync");
+            try {
+                broker.start();
+                assertEquals(137, broker.kill());
+                fs.freeze();
+                assertThrows(IllegalStateException.class, broker::start, "a broker on a frozen mount must not listen");
+                assertTrue(broker.isAlive(), "hung, not exited:\n" + broker.log());
+                PowerCut fault = new PowerCut(fs);
+                assertTrue(fault.recoverHungStart(broker));
+                broker.start();
+                assertEquals(1, fault.hungStarts());
+                assertEquals(0, broker.terminate(), broker.log());
+            } finally {
+                broker.close();
+            }
+        }
     }
 
     private static Path work(String name, int cuts) throws Exception {
