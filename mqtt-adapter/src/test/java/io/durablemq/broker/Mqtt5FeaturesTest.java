@@ -9,14 +9,11 @@ import com.hivemq.client.mqtt.mqtt5.message.connect.connack.Mqtt5ConnAck;
 import com.hivemq.client.mqtt.mqtt5.message.publish.Mqtt5PayloadFormatIndicator;
 import com.hivemq.client.mqtt.mqtt5.message.publish.Mqtt5Publish;
 import com.hivemq.client.mqtt.mqtt5.message.subscribe.Mqtt5RetainHandling;
-import org.eclipse.paho.mqttv5.client.IMqttToken;
 import org.eclipse.paho.mqttv5.client.MqttAsyncClient;
-import org.eclipse.paho.mqttv5.client.MqttCallback;
 import org.eclipse.paho.mqttv5.client.MqttClient;
 import org.eclipse.paho.mqttv5.client.MqttConnectionOptions;
 import org.eclipse.paho.mqttv5.client.MqttDisconnectResponse;
 import org.eclipse.paho.mqttv5.client.persist.MemoryPersistence;
-import org.eclipse.paho.mqttv5.common.MqttException;
 import org.eclipse.paho.mqttv5.common.MqttMessage;
 import org.eclipse.paho.mqttv5.common.MqttSubscription;
 import org.eclipse.paho.mqttv5.common.packet.MqttProperties;
@@ -209,7 +206,7 @@ class Mqtt5FeaturesTest {
     void subscriptionIdentifiersAreSentWithMatchingMessages() throws Exception {
         CompletableFuture<MqttMessage> arrived = new CompletableFuture<>();
         MqttAsyncClient sub = new MqttAsyncClient(TestBrokers.tcpUri(broker), "subid-sub", new MemoryPersistence());
-        sub.setCallback(new CallbackAdapter() {
+        sub.setCallback(new PahoV5CallbackAdapter() {
             @Override
             public void messageArrived(String topic, MqttMessage message) {
                 arrived.complete(message);
@@ -235,7 +232,7 @@ class Mqtt5FeaturesTest {
     void sessionTakeoverDisconnectsTheOldConnectionWithReason0x8E() throws Exception {
         CompletableFuture<MqttDisconnectResponse> disconnected = new CompletableFuture<>();
         MqttClient first = new MqttClient(TestBrokers.tcpUri(broker), "takeover", new MemoryPersistence());
-        first.setCallback(new CallbackAdapter() {
+        first.setCallback(new PahoV5CallbackAdapter() {
             @Override
             public void disconnected(MqttDisconnectResponse response) {
                 disconnected.complete(response);
@@ -280,32 +277,5 @@ class Mqtt5FeaturesTest {
         }
         fresher.disconnect();
         pub.disconnect();
-    }
-
-    /** Paho v5's callback interface with every method empty. */
-    abstract static class CallbackAdapter implements MqttCallback {
-        @Override
-        public void disconnected(MqttDisconnectResponse disconnectResponse) {
-        }
-
-        @Override
-        public void mqttErrorOccurred(MqttException exception) {
-        }
-
-        @Override
-        public void messageArrived(String topic, MqttMessage message) throws Exception {
-        }
-
-        @Override
-        public void deliveryComplete(IMqttToken token) {
-        }
-
-        @Override
-        public void connectComplete(boolean reconnect, String serverURI) {
-        }
-
-        @Override
-        public void authPacketArrived(int reasonCode, MqttProperties properties) {
-        }
     }
 }

@@ -3,13 +3,11 @@ package io.durablemq.broker;
 import io.durablemq.engine.store.CommitFaults;
 import org.eclipse.paho.mqttv5.client.IMqttToken;
 import org.eclipse.paho.mqttv5.client.MqttAsyncClient;
-import org.eclipse.paho.mqttv5.client.MqttCallback;
 import org.eclipse.paho.mqttv5.client.MqttConnectionOptions;
 import org.eclipse.paho.mqttv5.client.MqttDisconnectResponse;
 import org.eclipse.paho.mqttv5.client.persist.MemoryPersistence;
 import org.eclipse.paho.mqttv5.common.MqttException;
 import org.eclipse.paho.mqttv5.common.MqttMessage;
-import org.eclipse.paho.mqttv5.common.packet.MqttProperties;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -104,7 +102,7 @@ class UnknownOutcomeTest {
 
         BlockingQueue<String> received = new LinkedBlockingQueue<>();
         sub = new MqttAsyncClient(TestBrokers.tcpUri(broker), "uo-sub", new MemoryPersistence());
-        sub.setCallback(new Callback() {
+        sub.setCallback(new PahoV5CallbackAdapter() {
             @Override
             public void messageArrived(String topic, MqttMessage message) {
                 received.add(new String(message.getPayload(), StandardCharsets.UTF_8));
@@ -117,7 +115,7 @@ class UnknownOutcomeTest {
         AtomicInteger reconnects = new AtomicInteger();
         CountDownLatch delivered = new CountDownLatch(1);
         pub = new MqttAsyncClient(TestBrokers.tcpUri(broker), "uo-pub", new MemoryPersistence());
-        pub.setCallback(new Callback() {
+        pub.setCallback(new PahoV5CallbackAdapter() {
             @Override
             public void disconnected(MqttDisconnectResponse response) {
                 disconnectReasons.add(response.getReturnCode());
@@ -176,31 +174,5 @@ class UnknownOutcomeTest {
     private static int status(HttpClient http, URI uri) throws Exception {
         HttpResponse<String> r = http.send(HttpRequest.newBuilder(uri).build(), HttpResponse.BodyHandlers.ofString());
         return r.statusCode();
-    }
-
-    abstract static class Callback implements MqttCallback {
-        @Override
-        public void disconnected(MqttDisconnectResponse disconnectResponse) {
-        }
-
-        @Override
-        public void mqttErrorOccurred(MqttException exception) {
-        }
-
-        @Override
-        public void messageArrived(String topic, MqttMessage message) throws Exception {
-        }
-
-        @Override
-        public void deliveryComplete(IMqttToken token) {
-        }
-
-        @Override
-        public void connectComplete(boolean reconnect, String serverURI) {
-        }
-
-        @Override
-        public void authPacketArrived(int reasonCode, MqttProperties properties) {
-        }
     }
 }
