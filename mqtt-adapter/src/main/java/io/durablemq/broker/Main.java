@@ -19,7 +19,8 @@ import java.util.concurrent.CountDownLatch;
 
 /**
  * {@code durablemq [--config FILE]}: runs the broker until SIGTERM / SIGINT, then stops it
- * gracefully (stop accepting, close connections, close the store) and exits 0.
+ * gracefully (stop accepting, close connections, close the store) and exits 0. SIGHUP reads
+ * the password and ACL files again ({@link ReloadSignal}).
  * Exit codes: 0 stopped normally, 1 the store could not be opened (damaged, locked, newer
  * format) or a listener could not start, 2 bad command line or config file.
  * Subcommands: {@code passwd}, {@code backup} (0 written, 1 refused or unreachable), {@code verify DATA_DIR} (0 healthy, 1 a check failed, 2 usage)
@@ -80,6 +81,10 @@ public final class Main implements Callable<Integer> {
         Runtime.getRuntime().addShutdownHook(new Thread(stop, "durablemq-shutdown"));
         if (!signals) {
             LOG.debug("signal handlers unavailable; relying on the shutdown hook");
+        }
+        // SIGHUP: read password_file and acl_file again (the JVM's default would stop the broker).
+        if (!ReloadSignal.install(() -> server.reloadSecurityFiles("SIGHUP"))) {
+            LOG.warn("SIGHUP cannot be handled in this JVM; reload the password and ACL files with POST /admin/reload");
         }
         stopped.await();
         return 0;
