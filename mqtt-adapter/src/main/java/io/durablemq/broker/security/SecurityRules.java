@@ -20,7 +20,8 @@ import java.util.List;
  */
 public record SecurityRules(IAuthenticator authenticator, IAuthorizatorPolicy authorizator) {
 
-    private static final Logger LOG = LoggerFactory.getLogger(SecurityRules.class);
+    /** AccessControl's logger: one logger name for everything about logins and topic rules. */
+    private static final Logger LOG = LoggerFactory.getLogger(AccessControl.class);
 
     /** No login check, no topic rules. */
     public static final SecurityRules NONE = new SecurityRules(null, null);
