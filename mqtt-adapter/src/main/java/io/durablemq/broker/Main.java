@@ -16,6 +16,7 @@ import picocli.CommandLine.Option;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * {@code durablemq [--config FILE]}: runs the broker until SIGTERM / SIGINT, then stops it
@@ -53,6 +54,20 @@ public final class Main implements Callable<Integer> {
             LOG.error("bad configuration: {}", e.getMessage());
             return 2;
         }
+        // SIGHUP: read password_file and acl_file again. Installed before the store opens, so a
+        // `systemctl reload` during a long recovery is ignored instead of stopping the broker (the
+        // JVM's default for HUP).
+        AtomicReference<BrokerServer> started = new AtomicReference<>();
+        if (!ReloadSignal.install(() -> {
+            BrokerServer s = started.get();
+            if (s == null) {
+                LOG.warn("SIGHUP ignored: the broker is still starting; the files are read when it opens");
+            } else {
+                s.reloadSecurityFiles("SIGHUP");
+            }
+        })) {
+            LOG.warn("SIGHUP cannot be handled in this JVM; reload the password and ACL files with POST /admin/reload");
+        }
         BrokerServer server;
         try {
             server = BrokerServer.start(config);
@@ -66,6 +81,7 @@ public final class Main implements Callable<Integer> {
             LOG.error("broker failed to start: {}", e.toString(), e);
             return 1;
         }
+        started.set(server);
         CountDownLatch stopped = new CountDownLatch(1);
         Runnable stop = () -> {
             server.close();
@@ -81,10 +97,6 @@ public final class Main implements Callable<Integer> {
         Runtime.getRuntime().addShutdownHook(new Thread(stop, "durablemq-shutdown"));
         if (!signals) {
             LOG.debug("signal handlers unavailable; relying on the shutdown hook");
-        }
-        // SIGHUP: read password_file and acl_file again (the JVM's default would stop the broker).
-        if (!ReloadSignal.install(() -> server.reloadSecurityFiles("SIGHUP"))) {
-            LOG.warn("SIGHUP cannot be handled in this JVM; reload the password and ACL files with POST /admin/reload");
         }
         stopped.await();
         return 0;
