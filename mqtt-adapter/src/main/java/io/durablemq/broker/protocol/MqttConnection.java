@@ -91,6 +91,9 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
     private boolean problemInformation = true;
     private TopicAliases topicAliases;
     private SessionHandle session;
+    /** MQTT 5 enhanced authentication (CONNECT named a method), else null; the CONNECT waiting for it. */
+    private EnhancedAuth enhancedAuth;
+    private AcceptedConnect pendingConnect;
 
     /** Inbound QoS 1/2 packet ids not finished yet (PUBACK, or PUBCOMP for QoS 2): MQTT 5 receive maximum. */
     private final Set<Integer> inboundUnfinished = new HashSet<>();
@@ -178,6 +181,13 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
                     ReferenceCountUtil.release(packet);
                 }
             }
+            case AUTHENTICATING -> {
+                try {
+                    receiveDuringAuthentication(packet);
+                } finally {
+                    ReferenceCountUtil.release(packet);
+                }
+            }
             case CONNECTING -> heldWhileConnecting.add(packet);
             case CONNECTED -> {
                 try {
@@ -246,8 +256,8 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
     // ---------------------------------------------------------------- CONNECT
 
     private void connectTimedOut() {
-        if (state == ConnectionState.AWAITING_CONNECT) {
-            LOG.info("connection from {}: no CONNECT within {} ms, closing", channel.remoteAddress(),
+        if (state == ConnectionState.AWAITING_CONNECT || state == ConnectionState.AUTHENTICATING) {
+            LOG.info("connection from {}: no CONNECT (or no end of its AUTH exchange) within {} ms, closing", channel.remoteAddress(),
                     limits.connectTimeout().toMillis());
             context.metrics().protocolError("connect_timeout");
             moveTo(ConnectionState.DISCONNECTING);
@@ -268,11 +278,6 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
             refuseConnect(v5 ? MqttConnectReturnCode.CONNECTION_REFUSED_QUOTA_EXCEEDED
                     : MqttConnectReturnCode.CONNECTION_REFUSED_SERVER_UNAVAILABLE, "max_connections",
                     "max_connections (" + limits.maxConnections() + ") reached");
-            return;
-        }
-        if (v5 && MqttProps.string(props, MqttPropertyType.AUTHENTICATION_METHOD) != null) {
-            refuseConnect(MqttConnectReturnCode.CONNECTION_REFUSED_BAD_AUTHENTICATION_METHOD,
-                    "bad_authentication_method", "enhanced authentication is not supported");
             return;
         }
 
@@ -352,6 +357,20 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
         AcceptedConnect accepted = new AcceptedConnect(connect, cleanStart, clientReceiveMaximum, assignedId,
                 keepAlive, serverKeepAlive, requestedExpiry);
 
+        String authMethod = v5 ? MqttProps.string(props, MqttPropertyType.AUTHENTICATION_METHOD) : null;
+        if (authMethod != null) {
+            enhancedAuth = EnhancedAuth.forMethod(authMethod, context.access(), clientId);
+            if (enhancedAuth == null) {
+                refuseConnect(MqttConnectReturnCode.CONNECTION_REFUSED_BAD_AUTHENTICATION_METHOD,
+                        "bad_authentication_method", "authentication method '" + authMethod + "' is not supported");
+                return;
+            }
+            pendingConnect = accepted;
+            moveTo(ConnectionState.AUTHENTICATING);
+            connectTimer = channel.eventLoop().schedule(this::connectTimedOut, limits.connectTimeout().toMillis(), TimeUnit.MILLISECONDS);
+            enhancedAuthStep(enhancedAuth.begin(props, username));
+            return;
+        }
         // Reading pauses until the session is attached; packets already decoded wait in heldWhileConnecting.
         moveTo(ConnectionState.CONNECTING);
         channel.config().setAutoRead(false);
@@ -436,6 +455,9 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
                 props.add(new MqttProperties.IntegerProperty(MqttPropertyType.TOPIC_ALIAS_MAXIMUM.value(),
                         limits.topicAliasMaximum()));
             }
+            if (enhancedAuth != null) {
+                enhancedAuth.addConnackProperties(props);
+            }
             if (serverKeepAlive != keepAlive) {
                 props.add(new MqttProperties.IntegerProperty(MqttPropertyType.SERVER_KEEP_ALIVE.value(), serverKeepAlive));
             }
@@ -469,6 +491,42 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
         }
     }
 
+    /** Before CONNACK of an enhanced authentication only AUTH and DISCONNECT may come (MQTT 5 section 4.12). */
+    private void receiveDuringAuthentication(MqttMessage packet) {
+        MqttMessageType type = packet.fixedHeader().messageType();
+        if (type == MqttMessageType.AUTH) {
+            enhancedAuthStep(enhancedAuth.receive(packet));
+        } else if (type == MqttMessageType.DISCONNECT) {
+            moveTo(ConnectionState.DISCONNECTING);
+            channel.close();
+        } else {
+            refuseConnect(MqttConnectReturnCode.CONNECTION_REFUSED_PROTOCOL_ERROR, "protocol_error",
+                    type + " before the authentication exchange ended");
+        }
+    }
+
+    /** Acts on one step of enhanced authentication: at CONNECT (state AUTHENTICATING) or a re-authentication. */
+    private void enhancedAuthStep(EnhancedAuth.Step step) {
+        boolean atConnect = state == ConnectionState.AUTHENTICATING;
+        if (step.packet() != null) {
+            channel.writeAndFlush(step.packet());
+        }
+        if (step.failed() && atConnect) {
+            refuseConnect(MqttConnectReturnCode.valueOf(step.reasonCode()), step.metricReason(), step.detail());
+        } else if (step.failed() && step.reasonCode() == ReasonCodes.NOT_AUTHORIZED) {
+            LOG.info("client {}: {}, disconnecting", clientId, step.detail());
+            disconnectWith(step.reasonCode(), step.detail());
+        } else if (step.failed()) {
+            protocolError(step.reasonCode(), step.detail());
+        } else if (atConnect && step.connectedUser() != null) {
+            connectTimer.cancel(false);
+            username = step.connectedUser();
+            moveTo(ConnectionState.CONNECTING);
+            channel.config().setAutoRead(false);
+            authenticated(pendingConnect, true, null);
+        }
+    }
+
     /** Answers a CONNECT with a failure CONNACK (null code: 3.1.1 has none for the case, just close). */
     private void refuseConnect(MqttConnectReturnCode code, String reason, String detail) {
         context.metrics().connectRejected(reason);
@@ -496,7 +554,13 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
             case PINGREQ -> channel.writeAndFlush(Packets.pingResp());
             case DISCONNECT -> receiveDisconnect(packet);
             case CONNECT -> protocolError(ReasonCodes.PROTOCOL_ERROR, "second CONNECT");
-            case AUTH -> protocolError(ReasonCodes.PROTOCOL_ERROR, "AUTH without an authentication method");
+            case AUTH -> {
+                if (enhancedAuth == null) {
+                    protocolError(ReasonCodes.PROTOCOL_ERROR, "AUTH without an authentication method in CONNECT");
+                } else {
+                    enhancedAuthStep(enhancedAuth.receive(packet));
+                }
+            }
             default -> protocolError(ReasonCodes.PROTOCOL_ERROR,
                     packet.fixedHeader().messageType() + " is not sent by clients");
         }
