@@ -29,7 +29,6 @@ final class EnhancedAuth {
     static final String SCRAM_SHA_256 = "SCRAM-SHA-256";
     static final byte CONTINUE_AUTHENTICATION = 0x18;
     static final byte RE_AUTHENTICATE = 0x19;
-    static final byte BAD_AUTHENTICATION_METHOD = (byte) 0x8C;
 
     /** What the connection does next: send {@code packet} if any; then fail with {@code reasonCode}, or go on. */
     record Step(MqttMessage packet, String connectedUser, byte reasonCode, String metricReason, String detail) {
@@ -89,7 +88,7 @@ final class EnhancedAuth {
             return protocolError("AUTH without an Authentication Method");
         }
         if (!packetMethod.equals(method)) {
-            return Step.fail(BAD_AUTHENTICATION_METHOD, "bad_authentication_method",
+            return Step.fail(ReasonCodes.BAD_AUTHENTICATION_METHOD, "bad_authentication_method",
                     "AUTH with method '" + packetMethod + "', the connection authenticated with '" + method + "'");
         }
         byte[] data = MqttProps.binary(props, MqttPropertyType.AUTHENTICATION_DATA);

@@ -257,8 +257,8 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
 
     private void connectTimedOut() {
         if (state == ConnectionState.AWAITING_CONNECT || state == ConnectionState.AUTHENTICATING) {
-            LOG.info("connection from {}: no CONNECT (or no end of its AUTH exchange) within {} ms, closing", channel.remoteAddress(),
-                    limits.connectTimeout().toMillis());
+            LOG.info("connection from {}: no CONNECT (or no end of its AUTH exchange) within {} ms, closing",
+                    channel.remoteAddress(), limits.connectTimeout().toMillis());
             context.metrics().protocolError("connect_timeout");
             moveTo(ConnectionState.DISCONNECTING);
             channel.close();
@@ -367,7 +367,8 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
             }
             pendingConnect = accepted;
             moveTo(ConnectionState.AUTHENTICATING);
-            connectTimer = channel.eventLoop().schedule(this::connectTimedOut, limits.connectTimeout().toMillis(), TimeUnit.MILLISECONDS);
+            connectTimer = channel.eventLoop().schedule(this::connectTimedOut, limits.connectTimeout().toMillis(),
+                    TimeUnit.MILLISECONDS); // the exchange gets the connect timeout again, counted from CONNECT
             enhancedAuthStep(enhancedAuth.begin(props, username));
             return;
         }
