@@ -13,6 +13,8 @@ import io.netty.handler.codec.mqtt.MqttConnectMessage;
 import io.netty.handler.codec.mqtt.MqttConnectPayload;
 import io.netty.handler.codec.mqtt.MqttConnectReturnCode;
 import io.netty.handler.codec.mqtt.MqttConnectVariableHeader;
+import io.netty.handler.codec.mqtt.MqttMessage;
+import io.netty.handler.codec.mqtt.MqttMessageType;
 import io.netty.handler.codec.mqtt.MqttProperties;
 import io.netty.handler.codec.mqtt.MqttProperties.MqttPropertyType;
 import io.netty.handler.timeout.IdleStateHandler;
@@ -42,6 +44,9 @@ final class ConnectFlow {
     private final DisconnectFlow disconnects;
     private final Runnable afterConnected;
     private ScheduledFuture<?> connectTimer;
+    /** MQTT 5 enhanced authentication (CONNECT named a method), else null; the CONNECT waiting for it. */
+    private EnhancedAuth enhancedAuth;
+    private AcceptedConnect pendingConnect;
 
     /** What a valid CONNECT settled, carried through the asynchronous authentication and session attach. */
     private record AcceptedConnect(MqttConnectMessage connect, boolean cleanStart, int clientReceiveMaximum,
@@ -68,9 +73,9 @@ final class ConnectFlow {
     }
 
     private void connectTimedOut() {
-        if (scope.state() == ConnectionState.AWAITING_CONNECT) {
-            LOG.info("connection from {}: no CONNECT within {} ms, closing", scope.channel.remoteAddress(),
-                    limits.connectTimeout().toMillis());
+        if (scope.state() == ConnectionState.AWAITING_CONNECT || scope.state() == ConnectionState.AUTHENTICATING) {
+            LOG.info("connection from {}: no CONNECT (or no end of its AUTH exchange) within {} ms, closing",
+                    scope.channel.remoteAddress(), limits.connectTimeout().toMillis());
             scope.context.metrics().protocolError("connect_timeout");
             scope.closeSilently();
         }
@@ -91,12 +96,6 @@ final class ConnectFlow {
                     "max_connections (" + limits.maxConnections() + ") reached");
             return;
         }
-        if (v5 && MqttProps.string(props, MqttPropertyType.AUTHENTICATION_METHOD) != null) {
-            refuseConnect(MqttConnectReturnCode.CONNECTION_REFUSED_BAD_AUTHENTICATION_METHOD,
-                    "bad_authentication_method", "enhanced authentication is not supported");
-            return;
-        }
-
         String requestedId = payload.clientIdentifier();
         boolean assignedId = false;
         if (requestedId == null || requestedId.isEmpty()) {
@@ -170,6 +169,22 @@ final class ConnectFlow {
         AcceptedConnect accepted = new AcceptedConnect(connect, cleanStart, clientReceiveMaximum, assignedId,
                 keepAlive, serverKeepAlive, requestedExpiry);
 
+        String authMethod = v5 ? MqttProps.string(props, MqttPropertyType.AUTHENTICATION_METHOD) : null;
+        if (authMethod != null) {
+            enhancedAuth = EnhancedAuth.forMethod(authMethod, scope.context.access(), scope.clientId);
+            if (enhancedAuth == null) {
+                refuseConnect(MqttConnectReturnCode.CONNECTION_REFUSED_BAD_AUTHENTICATION_METHOD,
+                        "bad_authentication_method", "authentication method '" + authMethod + "' is not supported");
+                return;
+            }
+            pendingConnect = accepted;
+            scope.moveTo(ConnectionState.AUTHENTICATING);
+            // The exchange gets the connect timeout again, counted from CONNECT.
+            connectTimer = scope.channel.eventLoop().schedule(this::connectTimedOut, limits.connectTimeout().toMillis(),
+                    TimeUnit.MILLISECONDS);
+            enhancedAuthStep(enhancedAuth.begin(props, scope.username));
+            return;
+        }
         // Reading pauses until the session is attached; packets already decoded are held by MqttConnection.
         scope.moveTo(ConnectionState.CONNECTING);
         scope.channel.config().setAutoRead(false);
@@ -288,11 +303,61 @@ final class ConnectFlow {
             props.add(new MqttProperties.IntegerProperty(MqttPropertyType.TOPIC_ALIAS_MAXIMUM.value(),
                     limits.topicAliasMaximum()));
         }
+        if (enhancedAuth != null) {
+            enhancedAuth.addConnackProperties(props);
+        }
         if (accepted.serverKeepAlive() != accepted.keepAlive()) {
             props.add(new MqttProperties.IntegerProperty(MqttPropertyType.SERVER_KEEP_ALIVE.value(),
                     accepted.serverKeepAlive()));
         }
         return props;
+    }
+
+    // ---------------------------------------------------------------- MQTT 5 enhanced authentication (AUTH)
+
+    /** Before CONNACK of an enhanced authentication only AUTH and DISCONNECT may come (MQTT 5 section 4.12). */
+    void receiveDuringAuthentication(MqttMessage packet) {
+        MqttMessageType type = packet.fixedHeader().messageType();
+        if (type == MqttMessageType.AUTH) {
+            enhancedAuthStep(enhancedAuth.receive(packet));
+        } else if (type == MqttMessageType.DISCONNECT) {
+            scope.moveTo(ConnectionState.DISCONNECTING);
+            scope.channel.close();
+        } else {
+            refuseConnect(MqttConnectReturnCode.CONNECTION_REFUSED_PROTOCOL_ERROR, "protocol_error",
+                    type + " before the authentication exchange ended");
+        }
+    }
+
+    /** An AUTH after CONNACK: a re-authentication, allowed only on a connection that authenticated with a method. */
+    void receiveAuth(MqttMessage packet) {
+        if (enhancedAuth == null) {
+            scope.protocolError(ReasonCodes.PROTOCOL_ERROR, "AUTH without an authentication method in CONNECT");
+        } else {
+            enhancedAuthStep(enhancedAuth.receive(packet));
+        }
+    }
+
+    /** Acts on one step of enhanced authentication: at CONNECT (state AUTHENTICATING) or a re-authentication. */
+    private void enhancedAuthStep(EnhancedAuth.Step step) {
+        boolean atConnect = scope.state() == ConnectionState.AUTHENTICATING;
+        if (step.packet() != null) {
+            scope.channel.writeAndFlush(step.packet());
+        }
+        if (step.failed() && atConnect) {
+            refuseConnect(MqttConnectReturnCode.valueOf(step.reasonCode()), step.metricReason(), step.detail());
+        } else if (step.failed() && step.reasonCode() == ReasonCodes.NOT_AUTHORIZED) {
+            LOG.info("client {}: {}, disconnecting", scope.clientId, step.detail());
+            scope.disconnectWith(step.reasonCode(), step.detail());
+        } else if (step.failed()) {
+            scope.protocolError(step.reasonCode(), step.detail());
+        } else if (atConnect && step.connectedUser() != null) {
+            connectTimer.cancel(false);
+            scope.username = step.connectedUser();
+            scope.moveTo(ConnectionState.CONNECTING);
+            scope.channel.config().setAutoRead(false);
+            authenticated(pendingConnect, true, null);
+        }
     }
 
     /** Answers a CONNECT with a failure CONNACK (null code: 3.1.1 has none for the case, just close). */

@@ -119,6 +119,13 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
                     ReferenceCountUtil.release(packet);
                 }
             }
+            case AUTHENTICATING -> {
+                try {
+                    connects.receiveDuringAuthentication(packet);
+                } finally {
+                    ReferenceCountUtil.release(packet);
+                }
+            }
             case CONNECTING -> heldWhileConnecting.add(packet);
             case CONNECTED -> {
                 try {
@@ -184,7 +191,7 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
             case PINGREQ -> scope.channel.writeAndFlush(Packets.pingResp());
             case DISCONNECT -> disconnects.receiveDisconnect(packet);
             case CONNECT -> scope.protocolError(ReasonCodes.PROTOCOL_ERROR, "second CONNECT");
-            case AUTH -> scope.protocolError(ReasonCodes.PROTOCOL_ERROR, "AUTH without an authentication method");
+            case AUTH -> connects.receiveAuth(packet);
             default -> scope.protocolError(ReasonCodes.PROTOCOL_ERROR,
                     packet.fixedHeader().messageType() + " is not sent by clients");
         }

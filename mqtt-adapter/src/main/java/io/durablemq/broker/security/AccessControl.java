@@ -3,6 +3,7 @@ package io.durablemq.broker.security;
 import io.durablemq.broker.config.BrokerConfig;
 import io.durablemq.broker.config.BrokerConfigException;
 import io.durablemq.broker.config.AnonymousAccess;
+import io.durablemq.broker.security.scram.ScramCredentialStore;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.moquette.broker.security.IAuthenticator;
@@ -163,6 +164,21 @@ public final class AccessControl {
             return CompletableFuture.completedFuture(fail(Failure.OVERLOADED, clientId, username,
                     MAX_PENDING_LOGINS + " logins are already waiting for a check"));
         }
+    }
+
+    /**
+     * Where MQTT 5 enhanced authentication (SCRAM-SHA-256) finds its users: the password file's
+     * {@code $scram-sha-256$} entries; null when logins are not checked against a password file
+     * (an authenticator plugin, or none), and then no authentication method is offered.
+     */
+    public ScramCredentialStore scramCredentials() {
+        // Read from the rules in force at each use: a reload may replace the password file.
+        return rules.authenticator() instanceof PasswordAuthenticator passwords ? passwords : null;
+    }
+
+    /** Logs and counts a login refused by an enhanced authentication exchange (never with a secret). */
+    public void enhancedAuthFailed(Failure failure, String clientId, String username, String detail) {
+        fail(failure, clientId, username, detail);
     }
 
     private ExecutorService checkers() {

@@ -1,5 +1,7 @@
 package io.durablemq.broker.security;
 
+import io.durablemq.broker.security.scram.ScramCredentialStore;
+import io.durablemq.broker.security.scram.ScramCredentials;
 import io.moquette.broker.security.IAuthenticator;
 
 import javax.crypto.Mac;
@@ -22,7 +24,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * ({@link #reloaded}) it still counts for users whose line did not change and never for a user
  * whose password was changed or who was removed.
  */
-public final class PasswordAuthenticator implements IAuthenticator {
+public final class PasswordAuthenticator implements IAuthenticator, ScramCredentialStore {
 
     /** Result of a check, for logs and the failure counter. */
     public enum Outcome { OK, UNKNOWN_USER, BAD_PASSWORD }
@@ -108,5 +110,17 @@ public final class PasswordAuthenticator implements IAuthenticator {
 
     PasswordFile file() {
         return file;
+    }
+
+    /** The user's {@code $scram-sha-256$} entry, for MQTT 5 enhanced authentication; null for other entries. */
+    @Override
+    public ScramCredentials find(String user) {
+        return file.get(user) instanceof PasswordHash.Scram scram ? scram.credentials() : null;
+    }
+
+    /** Unknown users are announced the iteration count of the file's SCRAM entries (all the same by default). */
+    @Override
+    public int decoyIterations() {
+        return file.maxScramIterations();
     }
 }
