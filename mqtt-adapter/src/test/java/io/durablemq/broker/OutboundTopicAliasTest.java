@@ -286,10 +286,11 @@ class OutboundTopicAliasTest {
     }
 
     /**
-     * mosquitto_sub asking for aliases. libmosquitto 2.0.x (Debian's 2.0.11 here and in CI) closes
-     * the connection with "protocol error" on the first PUBLISH that has an empty topic and a known
-     * alias (eclipse/mosquitto#1468; reproduced against a 30-line fake server, so not this broker's
-     * doing); the client code that resolves incoming aliases is in mosquitto 2.1. Skipped below 2.1.
+     * mosquitto_sub asking for aliases. libmosquitto 2.0.x (Debian's 2.0.11 here and in CI; every
+     * 2.0 release up to 2.0.20) refuses any incoming PUBLISH with an empty topic as a protocol error
+     * (lib/handle_publish.c), so it drops the connection on the first alias-only packet
+     * (eclipse/mosquitto#1468; reproduced against a 30-line fake server, so not this broker's
+     * doing). Resolving incoming aliases is on mosquitto's develop branch (2.1). Skipped below 2.1.
      */
     @Test
     void mosquittoSubResolvesAliases() throws Exception {
