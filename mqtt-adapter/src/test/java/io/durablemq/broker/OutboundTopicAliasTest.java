@@ -38,8 +38,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * Outbound MQTT 5 topic aliases against the broker on loopback: a raw client shows what is on
- * the wire (topic + alias first, then an empty topic + alias, least recently used alias reused
- * past the maximum, fresh aliases after a reconnect, also on a DUP resend), and HiveMQ's client
+ * the wire (topic + alias first, then an empty topic + alias, past the maximum the coldest
+ * topic's alias given to a hotter one, fresh aliases after a reconnect, also on a DUP resend), and HiveMQ's client
  * (and mosquitto_sub from 2.1) resolve them to the right topics across many more topics than
  * aliases. Off with {@code max_outbound_topic_aliases 0}; never for MQTT 3.1.1, nor for clients
  * that do not ask (Paho v5 and mosquitto_sub at their defaults).
@@ -133,7 +133,7 @@ class OutboundTopicAliasTest {
     }
 
     @Test
-    void theWireCarriesTopicAndAliasFirstThenOnlyTheAliasAndReusesTheLeastRecentlyUsed() throws Exception {
+    void theWireCarriesTopicAndAliasFirstThenOnlyTheAliasAndHotterTopicsTakeColderOnesAliases() throws Exception {
         start(Limits.DEFAULT_MAX_OUTBOUND_TOPIC_ALIASES);
         RawMqttClient sub = rawV5("alias-raw", true, 2);
         subscribe(sub, "al/#", 0);
@@ -146,9 +146,9 @@ class OutboundTopicAliasTest {
             assertEquals(topic, w.payload());
             wire.add(w.shown());
         }
-        // Two aliases: al/one was last used before al/two, so it gives alias 1 to al/three; then
-        // al/two is the least recently used and its alias 2 goes to al/one; al/three keeps 1.
-        assertEquals(List.of("al/one#1", "#1", "al/two#2", "al/three#1", "al/one#2", "#1"), wire);
+        // Two aliases, both taken: al/three seen once goes plain; seen twice it is hotter than
+        // al/two (used once) and takes alias 2; al/one (used three times) keeps alias 1.
+        assertEquals(List.of("al/one#1", "#1", "al/two#2", "al/three#null", "#1", "al/three#2"), wire);
     }
 
     @Test
@@ -162,7 +162,7 @@ class OutboundTopicAliasTest {
             pub.publish(topic, topic, 1);
             wire.add(Wire.of(sub.receive(10_000)).shown());
         }
-        assertEquals(List.of("al/one#1", "#1", "al/two#1", "al/one#1"), wire);
+        assertEquals(List.of("al/one#1", "#1", "al/two#null", "#1"), wire);
     }
 
     @Test
@@ -359,13 +359,17 @@ class OutboundTopicAliasTest {
         return ma > major || (ma == major && mi >= minor);
     }
 
-    /** The clients above resolve aliases invisibly: the broker's counters show they were sent. */
+    /**
+     * The clients above resolve aliases invisibly: the broker's counters show they were sent.
+     * The workload repeats 3 of its 8 topics; with 3 aliases those end up holding them (2 taken
+     * from colder topics after the first 3 were assigned) and carry every later message: 31 of 66
+     * messages go as alias only (the sequence is worked out in OutboundTopicAliasesTest).
+     */
     private void assertAliasesWereUsedAndEvicted(int messages) {
-        double assigned = aliases("assigned");
-        double reused = aliases("reused");
-        assertEquals(messages, assigned + reused, "every message carried an alias");
-        assertTrue(reused > 0, "aliases reused: " + reused);
-        assertTrue(aliases("evicted") > 0, "more topics than aliases: some evicted");
+        assertEquals(66, messages);
+        assertEquals(5.0, aliases("assigned"));
+        assertEquals(2.0, aliases("evicted"));
+        assertEquals(31.0, aliases("reused"));
     }
 
     private static boolean onPath(String tool) {

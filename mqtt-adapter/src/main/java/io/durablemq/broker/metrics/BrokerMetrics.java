@@ -65,7 +65,7 @@ public final class BrokerMetrics {
     private Counter outboundAliasCounter(String event) {
         return Counter.builder("durablemq.outbound.topic.aliases")
                 .description("Outbound MQTT 5 topic aliases: assigned (topic + alias sent), reused (alias only), "
-                        + "evicted (least recently used alias given to another topic)")
+                        + "evicted (alias taken from a colder topic for a hotter one)")
                 .tag("event", event)
                 .register(registry);
     }
@@ -80,7 +80,7 @@ public final class BrokerMetrics {
         aliasReused.increment();
     }
 
-    /** An alias was taken from the least recently used topic to give it to another. */
+    /** An alias was taken from a colder topic to give it to a hotter one. */
     public void outboundAliasEvicted() {
         aliasEvicted.increment();
     }

@@ -20,8 +20,8 @@ import java.nio.charset.StandardCharsets;
  * codec and {@link MqttConnection}: it reads the Topic Alias Maximum and Maximum Packet Size of
  * the client's CONNECT (passed on untouched) and rewrites each outbound PUBLISH: the first use of
  * a topic carries the topic and a new alias, later uses an empty topic and the alias. At most
- * min(client's maximum, {@code max_outbound_topic_aliases}) aliases, least recently used given to
- * a new topic when all are taken ({@link OutboundTopicAliases} says why).
+ * min(client's maximum, {@code max_outbound_topic_aliases}) aliases; once all are taken the
+ * hottest topics keep them ({@link OutboundTopicAliases} says how and why).
  *
  * <p>One handler per connection, so aliases die with the connection: a message resent after a
  * reconnect (DUP) tells the new connection its alias again. On an MQTT 3.x connection, or when
@@ -94,7 +94,11 @@ public final class OutboundTopicAliasHandler extends ChannelDuplexHandler {
         }
         MqttPublishVariableHeader header = publish.variableHeader();
         String topic = header.topicName();
-        OutboundTopicAliases.Assignment a = aliases.peek(topic);
+        OutboundTopicAliases.Assignment a = aliases.lookup(topic);
+        if (a == null) {
+            ctx.write(msg, promise); // all aliases taken by hotter topics
+            return;
+        }
         String sentTopic = a.known() ? "" : topic;
         MqttProperties sentProps = withAlias(header.properties(), a.alias());
         if (clientMaxPacketSize != Long.MAX_VALUE && EncodedPublishSize.of(sentTopic,
