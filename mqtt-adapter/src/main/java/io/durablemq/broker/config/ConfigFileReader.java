@@ -42,6 +42,7 @@ final class ConfigFileReader {
             "max_queued_messages", "max_queued_bytes", "queue_overflow_policy", "connect_timeout_seconds",
             "max_client_id_length", "max_topic_length", "max_topic_levels", "max_subscriptions_per_client",
             "max_session_expiry_seconds", "receive_maximum", "topic_alias_maximum", "max_keep_alive_seconds",
+            "max_outbound_topic_aliases",
             "trust_store_path", "trust_store_password", "backup_dir");
 
     /** Moquette keys with no meaning in DurableMQ, and why; logged, never an error. */
@@ -417,9 +418,10 @@ final class ConfigFileReader {
         int receiveMaximum = (int) number("receive_maximum", d.receiveMaximum(), 1, 65_535);
         int maxKeepAlive = (int) number("max_keep_alive_seconds", d.maxKeepAliveSeconds(), 1, 65_535);
         int aliases = (int) number("topic_alias_maximum", d.topicAliasMaximum(), 0, 65_535);
+        int outboundAliases = (int) number("max_outbound_topic_aliases", d.maxOutboundTopicAliases(), 0, 65_535);
         return new Limits(maxConnections, maxPacketSize, maxInflight, maxQueuedMessages, maxQueuedBytes, policy,
                 connectTimeout, maxClientId, maxTopicLength, maxTopicLevels, maxSubs, maxExpiry, receiveMaximum,
-                maxKeepAlive, aliases);
+                maxKeepAlive, aliases, outboundAliases);
     }
 
     private void checkPortClashes(int port, int sslPort, int wsPort, int wssPort, int metricsPort)
