@@ -52,8 +52,8 @@ class NoLocalTest {
         return Mqtt5Client.builder().identifier(id).serverHost("127.0.0.1").serverPort(broker.mqttPort()).buildBlocking();
     }
 
-    /** Who subscribes first, the filters each uses, and the publish QoS. */
-    record Case(String name, boolean bFirst, String filterA, String filterB, MqttQos publishQos) {
+    /** Who subscribes first, the filters each uses, the publish QoS, and whether the broker assigns the client ids. */
+    record Case(String name, boolean bFirst, String filterA, String filterB, MqttQos publishQos, boolean assignedIds) {
         @Override
         public String toString() {
             return name;
@@ -62,18 +62,19 @@ class NoLocalTest {
 
     static Stream<Case> cases() {
         return Stream.of(
-                new Case("same topic, A first, QoS 1", false, "nl2/t", "nl2/t", MqttQos.AT_LEAST_ONCE),
-                new Case("same topic, B first, QoS 1", true, "nl2/t", "nl2/t", MqttQos.AT_LEAST_ONCE),
-                new Case("same topic, QoS 2", false, "nl2/t", "nl2/t", MqttQos.EXACTLY_ONCE),
-                new Case("same topic, QoS 0", false, "nl2/t", "nl2/t", MqttQos.AT_MOST_ONCE),
-                new Case("wildcards", false, "nl2/+", "nl2/#", MqttQos.AT_LEAST_ONCE));
+                new Case("same topic, A first, QoS 1", false, "nl2/t", "nl2/t", MqttQos.AT_LEAST_ONCE, false),
+                new Case("same topic, B first, QoS 1", true, "nl2/t", "nl2/t", MqttQos.AT_LEAST_ONCE, false),
+                new Case("same topic, QoS 2", false, "nl2/t", "nl2/t", MqttQos.EXACTLY_ONCE, false),
+                new Case("same topic, QoS 0", false, "nl2/t", "nl2/t", MqttQos.AT_MOST_ONCE, false),
+                new Case("wildcards", false, "nl2/+", "nl2/#", MqttQos.AT_LEAST_ONCE, false),
+                new Case("server-assigned client ids", false, "nl2/t", "nl2/t", MqttQos.AT_LEAST_ONCE, true));
     }
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("cases")
     void twoNoLocalSubscribersTheOtherOneReceives(Case c) throws Exception {
-        Mqtt5BlockingClient a = hivemq("nl2-a");
-        Mqtt5BlockingClient b = hivemq("nl2-b");
+        Mqtt5BlockingClient a = hivemq(c.assignedIds() ? "" : "nl2-a");
+        Mqtt5BlockingClient b = hivemq(c.assignedIds() ? "" : "nl2-b");
         a.connectWith().cleanStart(true).send();
         b.connectWith().cleanStart(true).send();
         try (Mqtt5BlockingClient.Mqtt5Publishes aGets = a.publishes(MqttGlobalPublishFilter.ALL);
