@@ -7,7 +7,6 @@ import io.durablemq.engine.session.SessionClosedException;
 import io.durablemq.engine.session.SessionHandle;
 import io.durablemq.engine.session.SessionListener;
 import io.durablemq.engine.topic.TopicFilter;
-import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.handler.codec.mqtt.MqttConnectMessage;
 import io.netty.handler.codec.mqtt.MqttConnectPayload;
@@ -360,7 +359,10 @@ final class ConnectFlow {
         }
     }
 
-    /** Answers a CONNECT with a failure CONNACK (null code: 3.1.1 has none for the case, just close). */
+    /**
+     * Answers a CONNECT with a failure CONNACK (null code: 3.1.1 has none for the case, just close),
+     * half-closing so a client that already sent more packets still reads it ({@link GracefulClose}).
+     */
     void refuseConnect(MqttConnectReturnCode code, String reason, String detail) {
         scope.context.metrics().connectRejected(reason);
         LOG.info("CONNECT of client {} from {} refused: {}", scope.clientId, scope.channel.remoteAddress(), detail);
@@ -371,6 +373,6 @@ final class ConnectFlow {
         }
         MqttProperties props = scope.isV5() && scope.problemInformation
                 ? MqttProps.reasonString(detail) : MqttProperties.NO_PROPERTIES;
-        scope.channel.writeAndFlush(Packets.connAck(code, false, props)).addListener(ChannelFutureListener.CLOSE);
+        GracefulClose.sendThenClose(scope.channel, Packets.connAck(code, false, props));
     }
 }

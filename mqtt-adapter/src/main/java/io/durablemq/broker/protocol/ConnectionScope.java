@@ -4,7 +4,6 @@ import io.durablemq.broker.config.Limits;
 import io.durablemq.engine.session.SessionClosedException;
 import io.durablemq.engine.session.SessionHandle;
 import io.netty.channel.Channel;
-import io.netty.channel.ChannelFutureListener;
 import io.netty.handler.codec.mqtt.MqttMessageType;
 import io.netty.handler.codec.mqtt.MqttProperties;
 import org.slf4j.Logger;
@@ -105,7 +104,11 @@ final class ConnectionScope {
         disconnectWith(code, why);
     }
 
-    /** Ends the connection from the server side; an MQTT 5 client that got its CONNACK is told why. */
+    /**
+     * Ends the connection from the server side; an MQTT 5 client that got its CONNACK is told why,
+     * and the socket is half-closed so it can read the DISCONNECT even while it is still writing
+     * ({@link GracefulClose}).
+     */
     void disconnectWith(byte code, String why) {
         if (isEnding()) {
             return;
@@ -114,7 +117,7 @@ final class ConnectionScope {
         moveTo(ConnectionState.DISCONNECTING);
         if (tell) {
             MqttProperties props = problemInformation ? MqttProps.reasonString(why) : MqttProperties.NO_PROPERTIES;
-            channel.writeAndFlush(Packets.disconnect(code, props)).addListener(ChannelFutureListener.CLOSE);
+            GracefulClose.sendThenClose(channel, Packets.disconnect(code, props));
         } else {
             channel.close();
         }

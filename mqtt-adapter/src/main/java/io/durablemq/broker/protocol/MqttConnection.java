@@ -167,6 +167,12 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        if (scope.state() == ConnectionState.DISCONNECTING && !(cause instanceof IOException)) {
+            // Input that was in a decoder when the server decided to disconnect: GracefulClose ends the socket.
+            LOG.debug("connection from {} (client {}) ending, ignored: {}", ctx.channel().remoteAddress(),
+                    scope.clientId, cause.toString());
+            return;
+        }
         if (cause instanceof IOException) {
             LOG.debug("connection from {} (client {}) failed: {}", ctx.channel().remoteAddress(), scope.clientId,
                     cause.toString());
