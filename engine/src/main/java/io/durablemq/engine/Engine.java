@@ -30,6 +30,10 @@ import io.durablemq.engine.topic.SubscriptionCodec;
 import io.durablemq.engine.topic.SubscriptionIndex;
 import io.durablemq.engine.topic.SubscriptionOptions;
 import io.durablemq.engine.topic.TopicFilter;
+import io.durablemq.engine.will.DueWills;
+import io.durablemq.engine.will.StoredWill;
+import io.durablemq.engine.will.WillCodec;
+import io.durablemq.engine.will.WillGate;
 import io.micrometer.core.instrument.MeterRegistry;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -77,6 +81,9 @@ public final class Engine implements AutoCloseable {
     private SubscriptionIndex index = new SubscriptionIndex();
     private final Map<String, Message> retained = new HashMap<>();
     private RefCounts refs = new RefCounts();
+    private final DueWills wills = new DueWills();
+    /** The broker's ACL for wills; every will is allowed until {@link #startWills} names one. */
+    private WillGate willGate = WillGate.ALLOW_ALL;
     private long nextMessageId = 1;
     private long queuedMessages;
     private long queuedBytes;
@@ -177,7 +184,10 @@ public final class Engine implements AutoCloseable {
     private void recover() {
         synchronized (mutex) {
             long t0 = System.nanoTime();
-            Recovery.Result r = new Recovery(store, index, refs).run(sessions, retained);
+            Recovery recovery = new Recovery(store, index, refs);
+            Recovery.Result r = recovery.run(sessions, retained);
+            wills.clear();
+            recovery.wills.forEach(wills::put);
             nextMessageId = r.nextMessageId();
             queuedMessages = 0;
             queuedBytes = 0;
@@ -191,9 +201,12 @@ public final class Engine implements AutoCloseable {
             // Sessions with expiry 0 lived only as long as their connection, which the restart ended.
             long now = System.currentTimeMillis();
             for (EngineSession s : new ArrayList<>(sessions.values())) {
-                if (s.expirySeconds == 0 || s.isExpired(now)) {
+                if ((s.expirySeconds == 0 || s.isExpired(now)) && !wills.holds(s.clientId)) {
                     discard(s, "session_expired");
                 }
+            }
+            if (wills.started()) {
+                releaseRecoveredWills(); // a reset after a failed commit: the wills run on
             }
             long nanos = System.nanoTime() - t0;
             metrics.recovered(nanos);
@@ -238,6 +251,7 @@ public final class Engine implements AutoCloseable {
                 }
                 sessions.clear();
                 retained.clear();
+                wills.clear();
                 index = new SubscriptionIndex();
                 refs = new RefCounts();
                 bodies.clear();
@@ -284,6 +298,19 @@ public final class Engine implements AutoCloseable {
      * it). A previous connection of the same client id is told {@code TAKEN_OVER}.
      */
     public CompletableFuture<SessionHandle> connect(ConnectRequest request, SessionListener listener) {
+        return connect(request, listener, null);
+    }
+
+    /**
+     * Like {@link #connect(ConnectRequest, SessionListener)}, storing the connection's will (or
+     * none) with the session in the same commit: it completes, and CONNACK may go, only once
+     * the will is durable. A will the session still held from an ended connection is cancelled
+     * in that commit, or sent in it when it is due or the session ends (clean start).
+     */
+    public CompletableFuture<SessionHandle> connect(ConnectRequest request, SessionListener listener, StoredWill will) {
+        if (will != null && !will.connected()) {
+            throw new IllegalArgumentException("a new connection's will has no end time");
+        }
         CompletableFuture<SessionHandle> future = new CompletableFuture<>();
         SessionListener takenOver = null;
         synchronized (mutex) {
@@ -298,6 +325,9 @@ public final class Engine implements AutoCloseable {
                 // even a session with expiry 0 lives on rather than ending with the old one.
                 takenOver = s.listener;
                 goOffline(s, now);
+            }
+            if (s != null) {
+                settleWillAtConnect(s, request.cleanStart() || expired, now);
             }
             if (s != null && (request.cleanStart() || expired)) {
                 discard(s, "session_discarded");
@@ -315,6 +345,10 @@ public final class Engine implements AutoCloseable {
             s.window = Math.min(request.receiveMaximum(), config.maxInflightPerSession());
             onlineSessions++;
             committer.put(StoreColumn.SESSIONS, s.key, s.record().encode());
+            if (will != null) {
+                wills.put(s.clientId, will);
+                committer.put(StoreColumn.WILLS, s.key, WillCodec.encode(will));
+            }
             Handle handle = new Handle(s, s.generation, present);
             complete(future, handle);
         }
@@ -704,6 +738,10 @@ public final class Engine implements AutoCloseable {
 
     /** Removes a session and everything it holds, in memory and (one batch) in the store. */
     private void discard(EngineSession s, String dropReason) {
+        StoredWill will = wills.get(s.clientId);
+        if (will != null) {
+            fireWill(s.clientId, will.connected() ? will.endedAt(System.currentTimeMillis()) : will); // the session ends: its will is due
+        }
         sessions.remove(s.clientId);
         s.discarded = true;
         for (String f : s.subscriptions.keySet()) {
@@ -724,7 +762,7 @@ public final class Engine implements AutoCloseable {
         }
         s.inflight.clear();
         for (StoreColumn c : new StoreColumn[]{StoreColumn.SUBSCRIPTIONS, StoreColumn.QUEUES,
-                StoreColumn.INFLIGHT, StoreColumn.QOS2_RECEIVED}) {
+                StoreColumn.INFLIGHT, StoreColumn.QOS2_RECEIVED, StoreColumn.WILLS}) {
             committer.deleteRange(c, s.key, Keys.prefixEnd(s.key));
         }
         committer.delete(StoreColumn.SESSIONS, s.key);
@@ -779,7 +817,7 @@ public final class Engine implements AutoCloseable {
                 }
                 long now = System.currentTimeMillis();
                 for (EngineSession s : new ArrayList<>(sessions.values())) {
-                    if (s.isExpired(now)) {
+                    if (s.isExpired(now) && !wills.holds(s.clientId)) {
                         log.info("session '{}' expired after {} s offline", s.clientId, s.expirySeconds);
                         discard(s, "session_expired");
                     }
@@ -788,6 +826,120 @@ public final class Engine implements AutoCloseable {
         } catch (RuntimeException e) {
             log.error("session expiry sweep failed", e);
         }
+    }
+
+    // ------------------------------------------------------------------ wills
+
+    /**
+     * Lets wills fire: the ones recovery found are sent if due (after a crash, a connected
+     * client's connection ended at the restart) or scheduled at their due time, and sessions
+     * that ended while their will was held are discarded. The broker calls this once it
+     * serves, with its publish ACL: a will is checked against it when it fires.
+     */
+    public void startWills(WillGate gate) {
+        synchronized (mutex) {
+            willGate = java.util.Objects.requireNonNull(gate, "gate");
+            wills.start();
+            if (!closed && !resetting) {
+                releaseRecoveredWills();
+            }
+        }
+    }
+
+    private void releaseRecoveredWills() {
+        long now = System.currentTimeMillis();
+        for (Map.Entry<String, StoredWill> e : wills.entries()) {
+            EngineSession s = sessions.get(e.getKey());
+            if (s != null && !s.isOnline()) {
+                scheduleWill(s, e.getValue(), now);
+            }
+        }
+        for (EngineSession s : new ArrayList<>(sessions.values())) {
+            if (!s.isOnline() && (s.expirySeconds == 0 || s.isExpired(now))) {
+                discard(s, "session_expired");
+            }
+        }
+    }
+
+    /** A new connection to a session that may hold a will: send it if due or the session ends, else cancel it. */
+    private void settleWillAtConnect(EngineSession s, boolean sessionEnds, long now) {
+        StoredWill old = wills.get(s.clientId);
+        if (old == null) {
+            return;
+        }
+        if (old.connected()) {
+            old = old.endedAt(now); // taken over: the old connection ends now
+        }
+        if (sessionEnds || old.dueAtMillis(s.expirySeconds) <= now) {
+            fireWill(s.clientId, old);
+        } else {
+            wills.remove(s.clientId);
+            committer.delete(StoreColumn.WILLS, s.key);
+        }
+    }
+
+    /** The connection ended: a normal DISCONNECT deletes the will, any other end records the end time and schedules it. */
+    private void settleWillAtDisconnect(EngineSession s, boolean keepWill, long endedAt) {
+        StoredWill w = wills.get(s.clientId);
+        if (w == null) {
+            return;
+        }
+        if (!keepWill) {
+            wills.remove(s.clientId);
+            committer.delete(StoreColumn.WILLS, s.key);
+            return;
+        }
+        w = w.endedAt(endedAt);
+        wills.put(s.clientId, w);
+        if (s.expirySeconds != 0) { // expiry 0: the session's discard sends it in this batch
+            committer.put(StoreColumn.WILLS, s.key, WillCodec.encode(w));
+            scheduleWill(s, w, endedAt);
+        }
+    }
+
+    private void scheduleWill(EngineSession s, StoredWill w, long now) {
+        long delay = w.dueAtMillis(s.expirySeconds) - now;
+        if (delay <= 0) {
+            fireWill(s.clientId, w);
+            return;
+        }
+        try {
+            sweeper.schedule(() -> fireWillIfStill(s.clientId, w), delay, TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.RejectedExecutionException closing) {
+            log.info("will of client {} not scheduled: the engine is closing (it stays stored)", s.clientId);
+        }
+    }
+
+    private void fireWillIfStill(String clientId, StoredWill w) {
+        synchronized (mutex) {
+            if (!closed && !resetting && wills.get(clientId) == w) {
+                fireWill(clientId, w);
+            }
+        }
+    }
+
+    /**
+     * Sends a will (under the lock): its record's delete and its routing go in one batch, so a
+     * crash leaves either both (sent once) or neither (sent after the restart), never one.
+     */
+    private void fireWill(String clientId, StoredWill w) {
+        wills.remove(clientId);
+        committer.delete(StoreColumn.WILLS, Keys.session(clientId));
+        if (!willGate.mayPublish(clientId, w.username(), w.topic())) {
+            log.info("will of client {} to topic {} not published: not authorized", clientId, w.topic());
+            return;
+        }
+        CompletableFuture<PublishResult> result = new CompletableFuture<>();
+        List<Runnable> sends = new ArrayList<>();
+        route(null, clientId, 0, w.toMessage(System.currentTimeMillis()), result, sends);
+        runAfterDurable(sends); // sends never run under the lock; after the commit is as correct as before it
+        result.whenComplete((r, err) -> {
+            if (err != null) {
+                log.warn("will of client {} to topic {} failed: {}", clientId, w.topic(), err.toString());
+            } else if (r.status() == PublishResult.Status.QUOTA_EXCEEDED) {
+                log.warn("will of client {} to topic {} refused: a subscriber queue is full", clientId, w.topic());
+            }
+        });
     }
 
     // ------------------------------------------------------------------ backup
@@ -1120,7 +1272,7 @@ public final class Engine implements AutoCloseable {
         }
 
         @Override
-        public CompletableFuture<Void> disconnect(long sessionExpirySeconds) {
+        public CompletableFuture<Void> disconnect(long sessionExpirySeconds, boolean keepWill) {
             CompletableFuture<Void> future = new CompletableFuture<>();
             synchronized (mutex) {
                 if (closed || s.discarded || s.generation != generation) {
@@ -1131,6 +1283,7 @@ public final class Engine implements AutoCloseable {
                 if (sessionExpirySeconds >= 0) {
                     s.expirySeconds = Math.min(sessionExpirySeconds, config.maxSessionExpirySeconds());
                 }
+                settleWillAtDisconnect(s, keepWill, s.disconnectedAtMillis);
                 if (s.expirySeconds == 0) {
                     Engine.this.discard(s, "session_discarded");
                 } else {

@@ -58,8 +58,18 @@ public interface SessionHandle {
     CompletableFuture<Void> discard(int packetId, String reason);
 
     /**
+     * The network connection ended other than by a normal DISCONNECT: as
+     * {@link #disconnect(long, boolean)} keeping the will (it becomes due).
+     */
+    default CompletableFuture<Void> disconnect(long sessionExpirySeconds) {
+        return disconnect(sessionExpirySeconds, true);
+    }
+
+    /**
      * The network connection ended. {@code sessionExpirySeconds} replaces the session's expiry
      * interval when not negative (MQTT 5 DISCONNECT); a session with expiry 0 is discarded.
+     * {@code keepWill} false (a normal DISCONNECT) deletes the stored will in this commit;
+     * true records the end time, and the will is sent at min(will delay, session expiry) after it.
      */
-    CompletableFuture<Void> disconnect(long sessionExpirySeconds);
+    CompletableFuture<Void> disconnect(long sessionExpirySeconds, boolean keepWill);
 }
