@@ -878,13 +878,13 @@ public final class Engine implements AutoCloseable {
         }
     }
 
-    /** The connection ended: a normal DISCONNECT deletes the will, any other end records the end time and schedules it. */
-    private void settleWillAtDisconnect(EngineSession s, boolean keepWill, long endedAt) {
+    /** The connection ended: a normal DISCONNECT deletes the will, a lost connection records the end time and schedules it. */
+    private void settleWillAtDisconnect(EngineSession s, io.durablemq.engine.session.WillAtEnd willAtEnd, long endedAt) {
         StoredWill w = wills.get(s.clientId);
-        if (w == null) {
-            return;
+        if (w == null || (willAtEnd == io.durablemq.engine.session.WillAtEnd.UNTIL_RESTART && s.expirySeconds != 0)) {
+            return; // stopping: stored without an end, it counts from the restart as after a crash
         }
-        if (!keepWill) {
+        if (willAtEnd == io.durablemq.engine.session.WillAtEnd.DELETE) {
             wills.remove(s.clientId);
             committer.delete(StoreColumn.WILLS, s.key);
             return;
@@ -1272,7 +1272,7 @@ public final class Engine implements AutoCloseable {
         }
 
         @Override
-        public CompletableFuture<Void> disconnect(long sessionExpirySeconds, boolean keepWill) {
+        public CompletableFuture<Void> disconnect(long sessionExpirySeconds, io.durablemq.engine.session.WillAtEnd willAtEnd) {
             CompletableFuture<Void> future = new CompletableFuture<>();
             synchronized (mutex) {
                 if (closed || s.discarded || s.generation != generation) {
@@ -1283,7 +1283,7 @@ public final class Engine implements AutoCloseable {
                 if (sessionExpirySeconds >= 0) {
                     s.expirySeconds = Math.min(sessionExpirySeconds, config.maxSessionExpirySeconds());
                 }
-                settleWillAtDisconnect(s, keepWill, s.disconnectedAtMillis);
+                settleWillAtDisconnect(s, willAtEnd, s.disconnectedAtMillis);
                 if (s.expirySeconds == 0) {
                     Engine.this.discard(s, "session_discarded");
                 } else {

@@ -122,6 +122,8 @@ public final class BrokerServer implements AutoCloseable {
         if (hint != null && config.configFile() == null) { // with a file, the config reader already said so
             LOG.info(hint);
         }
+        // Wills recovered from the store go out now that clients can connect, each checked against the ACL.
+        engine.startWills(access::canPublish);
         ready = true;
         LOG.info("DurableMQ broker ready");
     }

@@ -59,17 +59,16 @@ public interface SessionHandle {
 
     /**
      * The network connection ended other than by a normal DISCONNECT: as
-     * {@link #disconnect(long, boolean)} keeping the will (it becomes due).
+     * {@link #disconnect(long, WillAtEnd)} with {@link WillAtEnd#DUE}.
      */
     default CompletableFuture<Void> disconnect(long sessionExpirySeconds) {
-        return disconnect(sessionExpirySeconds, true);
+        return disconnect(sessionExpirySeconds, WillAtEnd.DUE);
     }
 
     /**
      * The network connection ended. {@code sessionExpirySeconds} replaces the session's expiry
      * interval when not negative (MQTT 5 DISCONNECT); a session with expiry 0 is discarded.
-     * {@code keepWill} false (a normal DISCONNECT) deletes the stored will in this commit;
-     * true records the end time, and the will is sent at min(will delay, session expiry) after it.
+     * {@code will} says what happens to the stored will, in this commit (see {@link WillAtEnd}).
      */
-    CompletableFuture<Void> disconnect(long sessionExpirySeconds, boolean keepWill);
+    CompletableFuture<Void> disconnect(long sessionExpirySeconds, WillAtEnd will);
 }

@@ -99,7 +99,7 @@ class DurableWillTest {
         assertEquals(1, storedWills(), "the CONNECT's commit holds the will");
 
         a = connectWithWill("a", 60, will("wills/a", 0));
-        await(a.disconnect(-1, false)); // DISCONNECT 0x00
+        await(a.disconnect(-1, io.durablemq.engine.session.WillAtEnd.DELETE)); // DISCONNECT 0x00
         assertEquals(0, storedWills(), "the normal DISCONNECT's commit deleted it");
     }
 

@@ -8,6 +8,7 @@ import io.durablemq.engine.message.MessageProperties;
 import io.durablemq.engine.session.ConnectRequest;
 import io.durablemq.engine.session.SessionClosedException;
 import io.durablemq.engine.session.SessionHandle;
+import io.durablemq.engine.session.WillAtEnd;
 import io.durablemq.engine.session.SessionListener;
 import io.durablemq.engine.topic.SubscribeResult;
 import io.durablemq.engine.topic.Subscription;
@@ -382,12 +383,12 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
                     "authentication failed for user " + (username == null ? "(anonymous)" : "'" + username + "'"));
             return;
         }
-        context.wills().clientConnected(clientId, accepted.cleanStart());
         ConnectRequest request = new ConnectRequest(clientId, accepted.cleanStart(), sessionExpirySeconds,
                 accepted.clientReceiveMaximum());
         CompletableFuture<SessionHandle> attached;
         try {
-            attached = context.engine().connect(request, this);
+            // The will is stored with the session in the CONNECT's commit (the engine sends it when due).
+            attached = context.engine().connect(request, this, will == null ? null : will.toStored(username));
         } catch (RuntimeException e) {
             attached = CompletableFuture.failedFuture(e);
         }
@@ -907,14 +908,8 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
         if (!disconnectedNormally) {
             context.interceptors().connectionLost(clientId, username);
         }
-        if (will != null && !context.isShuttingDown()) {
-            long expiry = disconnectExpirySeconds >= 0 ? disconnectExpirySeconds : sessionExpirySeconds;
-            long delay = Math.min(will.delaySeconds(), expiry);
-            // A takeover continues the session: a delayed will must then not be sent (MQTT 5 section 3.1.3.2.2).
-            if (!(takenOver && will.delaySeconds() > 0)) {
-                context.wills().connectionLost(clientId, username, will, takenOver ? 0 : delay);
-            }
-        }
+        // The will is the engine's: the detach below records the end (it sends the will when due; a
+        // takeover's new CONNECT settles it), and a stopping broker leaves it to count from the restart.
         if (!sessionDetached) {
             detachSession(-1);
         }
@@ -926,7 +921,8 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
         }
         sessionDetached = true;
         try {
-            CompletableFuture<Void> done = session.disconnect(expirySeconds);
+            CompletableFuture<Void> done = session.disconnect(expirySeconds, will == null ? WillAtEnd.DELETE
+                    : context.isShuttingDown() ? WillAtEnd.UNTIL_RESTART : WillAtEnd.DUE);
             context.trackDetach(done);
             done.whenComplete((v, error) -> {
                 if (error != null && !(unwrap(error) instanceof SessionClosedException)) {
