@@ -134,6 +134,7 @@ public final class Engine implements AutoCloseable {
             engine.recover();
         } catch (RuntimeException e) {
             engine.committer.close();
+            engine.wills.close();
             store.close();
             throw new StoreOpenException(StoreOpenException.Reason.CORRUPT, config.dataPath(),
                     "recovery failed: " + e.getMessage(), e);
@@ -903,9 +904,7 @@ public final class Engine implements AutoCloseable {
             fireWill(s.clientId, w);
             return;
         }
-        try {
-            sweeper.schedule(() -> fireWillIfStill(s.clientId, w), delay, TimeUnit.MILLISECONDS);
-        } catch (java.util.concurrent.RejectedExecutionException closing) {
+        if (!wills.schedule(s.clientId, w, delay, () -> fireWillIfStill(s.clientId, w))) {
             log.info("will of client {} not scheduled: the engine is closing (it stays stored)", s.clientId);
         }
     }
@@ -1004,6 +1003,7 @@ public final class Engine implements AutoCloseable {
             last = committer;
         }
         sweeper.shutdownNow();
+        wills.close();
         last.close();
         storeLock.writeLock().lock();
         try {

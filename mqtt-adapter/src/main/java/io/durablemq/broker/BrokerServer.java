@@ -106,6 +106,10 @@ public final class BrokerServer implements AutoCloseable {
         listeners = new Listeners(transport, protocol, config.host());
         opened.push(() -> protocol.closeAllConnections(CLOSE_CONNECTIONS_TIMEOUT_MILLIS));
         opened.push(listeners);
+        // Wills recovered from the store go out now, checked against the ACL, just before the
+        // listeners open: no client can have reconnected earlier anyway, and no CONNECT can meet
+        // a recovered will before the ACL that must judge it is in place.
+        engine.startWills(access::canPublish);
         if (config.port() != BrokerConfig.DISABLED) {
             listeners.bind(Listeners.Kind.TCP, config.port(), null, null);
         }
@@ -122,8 +126,6 @@ public final class BrokerServer implements AutoCloseable {
         if (hint != null && config.configFile() == null) { // with a file, the config reader already said so
             LOG.info(hint);
         }
-        // Wills recovered from the store go out now that clients can connect, each checked against the ACL.
-        engine.startWills(access::canPublish);
         ready = true;
         LOG.info("DurableMQ broker ready");
     }
