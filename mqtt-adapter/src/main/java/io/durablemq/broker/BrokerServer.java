@@ -2,6 +2,7 @@ package io.durablemq.broker;
 
 import io.durablemq.broker.admin.BackupEndpoint;
 import io.durablemq.broker.admin.BackupMetrics;
+import io.durablemq.broker.admin.ReloadEndpoint;
 import io.durablemq.broker.config.BrokerConfig;
 import io.durablemq.broker.config.BrokerConfigException;
 import io.durablemq.broker.interceptor.InterceptorBus;
@@ -12,6 +13,7 @@ import io.durablemq.broker.metrics.BrokerMetrics;
 import io.durablemq.broker.metrics.MetricsServer;
 import io.durablemq.broker.protocol.ProtocolContext;
 import io.durablemq.broker.security.AccessControl;
+import io.durablemq.broker.security.SecurityReloader;
 import io.durablemq.broker.tls.SslContexts;
 import io.durablemq.engine.Engine;
 import io.durablemq.engine.EngineConfig;
@@ -50,6 +52,7 @@ public final class BrokerServer implements AutoCloseable {
     private final UnaryOperator<EngineConfig> engineTweak;
     private ProtocolContext protocol;
     private Listeners listeners;
+    private SecurityReloader securityReloader;
 
     private BrokerServer(BrokerConfig config, UnaryOperator<EngineConfig> engineTweak) {
         this.config = config;
@@ -84,6 +87,10 @@ public final class BrokerServer implements AutoCloseable {
             opened.push(metricsServer);
         }
         AccessControl access = AccessControl.fromConfig(config, registry);
+        securityReloader = new SecurityReloader(config, access, registry);
+        if (metricsServer != null) { // like backups: asked for on the metrics port, from this host only
+            metricsServer.handle(ReloadEndpoint.PATH, new ReloadEndpoint(securityReloader));
+        }
         InterceptorBus interceptors = InterceptorBus.fromConfig(config, registry);
         opened.push(interceptors);
         SslContext ssl = config.sslPort() != BrokerConfig.DISABLED || config.secureWebsocketPort() != BrokerConfig.DISABLED
@@ -138,6 +145,19 @@ public final class BrokerServer implements AutoCloseable {
     public boolean isReady() {
         Engine e = engine;
         return ready && e != null && e.isCommitting();
+    }
+
+    /**
+     * Reads the password file and the ACL file again (what SIGHUP does); connections stay open
+     * and are checked against the new rules from their next publish and subscribe. A file with an
+     * error keeps the previous rules; the result says why.
+     */
+    public SecurityReloader.Result reloadSecurityFiles(String trigger) {
+        SecurityReloader r = securityReloader;
+        if (r == null) {
+            return new SecurityReloader.Result(false, "the broker has not started");
+        }
+        return r.reload(trigger);
     }
 
     public int mqttPort() {

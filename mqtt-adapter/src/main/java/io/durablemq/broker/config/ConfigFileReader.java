@@ -97,7 +97,7 @@ final class ConfigFileReader {
         String host = string("host", d.host());
         if (!entries.containsKey("host")) {
             LOG.info("{}: host not set, MQTT listeners bind to {} (loopback only); set 'host 0.0.0.0' "
-                    + "to accept remote clients", file, host);
+                    + "to accept remote clients (with a password_file, or 'allow_anonymous true')", file, host);
         }
         int port = port("port", d.port());
         int sslPort = port("ssl_port", BrokerConfig.DISABLED);
@@ -116,7 +116,8 @@ final class ConfigFileReader {
         }
         String metricsHost = string("metrics_host", host);
         int metricsPort = (int) number("metrics_endpoint_port", d.metricsPort(), 0, 65_535);
-        boolean allowAnonymous = bool("allow_anonymous", d.allowAnonymous());
+        AnonymousAccess anonymous = entries.containsKey("allow_anonymous")
+                ? AnonymousAccess.of(bool("allow_anonymous", true)) : d.anonymous();
         Path passwordFile = path("password_file", null, true);
         Path aclFile = path("acl_file", null, true);
         String authenticatorClass = string("authenticator_class", null);
@@ -127,7 +128,7 @@ final class ConfigFileReader {
         // The metrics endpoint may share a port number with a listener on another address.
         checkPortClashes(port, sslPort, wsPort, wssPort, metricsHost.equals(host) ? metricsPort : 0);
 
-        if (!allowAnonymous && passwordFile == null && authenticatorClass == null) {
+        if (anonymous == AnonymousAccess.REFUSED && passwordFile == null && authenticatorClass == null) {
             LOG.warn("{}: allow_anonymous is false and neither password_file nor authenticator_class is set: "
                     + "every client will be refused", file);
         }
@@ -135,7 +136,7 @@ final class ConfigFileReader {
         entries.values().forEach(e -> properties.put(e.key(), e.value()));
         try {
             return new BrokerConfig(host, port, sslPort, wsPort, wsPath, wssPort, dataPath, durability, metricsHost,
-                    metricsPort, allowAnonymous, passwordFile, aclFile, authenticatorClass, authorizatorClass,
+                    metricsPort, anonymous, passwordFile, aclFile, authenticatorClass, authorizatorClass,
                     interceptHandlers, tls, limits, properties, file, backupDir);
         } catch (IllegalArgumentException e) {
             throw new BrokerConfigException(file + ": " + e.getMessage(), e);

@@ -122,6 +122,8 @@ class OpsMetricNamesTest {
                 "durablemq_connections", "durablemq_connections_opened_total",
                 "durablemq_connects_rejected_total", "durablemq_protocol_errors_total",
                 "durablemq_auth_failures_total",
+                "durablemq_security_reloads_total", "durablemq_security_rules_loaded_timestamp_seconds",
+                "durablemq_security_reload_failed_timestamp_seconds",
                 "durablemq_session_queue_messages", "durablemq_session_queue_bytes",
                 "durablemq_rocksdb_memtables_bytes", "durablemq_rocksdb_live_sst_bytes",
                 "durablemq_rocksdb_pending_compaction_bytes", "durablemq_rocksdb_running_compactions",
