@@ -30,9 +30,7 @@ import io.durablemq.engine.topic.SubscriptionCodec;
 import io.durablemq.engine.topic.SubscriptionIndex;
 import io.durablemq.engine.topic.SubscriptionOptions;
 import io.durablemq.engine.topic.TopicFilter;
-import io.durablemq.engine.will.DueWills;
 import io.durablemq.engine.will.StoredWill;
-import io.durablemq.engine.will.WillCodec;
 import io.durablemq.engine.will.WillGate;
 import io.micrometer.core.instrument.MeterRegistry;
 import org.slf4j.Logger;
@@ -81,9 +79,8 @@ public final class Engine implements AutoCloseable {
     private SubscriptionIndex index = new SubscriptionIndex();
     private final Map<String, Message> retained = new HashMap<>();
     private RefCounts refs = new RefCounts();
-    private final DueWills wills = new DueWills();
-    /** The broker's ACL for wills; every will is allowed until {@link #startWills} names one. */
-    private WillGate willGate = WillGate.ALLOW_ALL;
+    private final WillLifecycle wills = new WillLifecycle(mutex, () -> this.committer, this::routeWill,
+            () -> !this.closed && !this.resetting);
     private long nextMessageId = 1;
     private long queuedMessages;
     private long queuedBytes;
@@ -187,8 +184,7 @@ public final class Engine implements AutoCloseable {
             long t0 = System.nanoTime();
             Recovery recovery = new Recovery(store, index, refs);
             Recovery.Result r = recovery.run(sessions, retained);
-            wills.clear();
-            recovery.wills.forEach(wills::put);
+            wills.loadRecovered(recovery.wills);
             nextMessageId = r.nextMessageId();
             queuedMessages = 0;
             queuedBytes = 0;
@@ -328,7 +324,7 @@ public final class Engine implements AutoCloseable {
                 goOffline(s, now);
             }
             if (s != null) {
-                settleWillAtConnect(s, request.cleanStart() || expired, now);
+                wills.settleAtConnect(s, request.cleanStart() || expired, now);
             }
             if (s != null && (request.cleanStart() || expired)) {
                 discard(s, "session_discarded");
@@ -347,8 +343,7 @@ public final class Engine implements AutoCloseable {
             onlineSessions++;
             committer.put(StoreColumn.SESSIONS, s.key, s.record().encode());
             if (will != null) {
-                wills.put(s.clientId, will);
-                committer.put(StoreColumn.WILLS, s.key, WillCodec.encode(will));
+                wills.store(s, will);
             }
             Handle handle = new Handle(s, s.generation, present);
             complete(future, handle);
@@ -739,10 +734,7 @@ public final class Engine implements AutoCloseable {
 
     /** Removes a session and everything it holds, in memory and (one batch) in the store. */
     private void discard(EngineSession s, String dropReason) {
-        StoredWill will = wills.get(s.clientId);
-        if (will != null) {
-            fireWill(s.clientId, will.connected() ? will.endedAt(System.currentTimeMillis()) : will); // the session ends: its will is due
-        }
+        wills.sessionEnds(s, System.currentTimeMillis());
         sessions.remove(s.clientId);
         s.discarded = true;
         for (String f : s.subscriptions.keySet()) {
@@ -834,13 +826,12 @@ public final class Engine implements AutoCloseable {
     /**
      * Lets wills fire: the ones recovery found are sent if due (after a crash, a connected
      * client's connection ended at the restart) or scheduled at their due time, and sessions
-     * that ended while their will was held are discarded. The broker calls this once it
+     * that ended while their will was held are discarded. The broker calls this just before it
      * serves, with its publish ACL: a will is checked against it when it fires.
      */
     public void startWills(WillGate gate) {
         synchronized (mutex) {
-            willGate = java.util.Objects.requireNonNull(gate, "gate");
-            wills.start();
+            wills.start(gate);
             if (!closed && !resetting) {
                 releaseRecoveredWills();
             }
@@ -849,12 +840,7 @@ public final class Engine implements AutoCloseable {
 
     private void releaseRecoveredWills() {
         long now = System.currentTimeMillis();
-        for (Map.Entry<String, StoredWill> e : wills.entries()) {
-            EngineSession s = sessions.get(e.getKey());
-            if (s != null && !s.isOnline()) {
-                scheduleWill(s, e.getValue(), now);
-            }
-        }
+        wills.releaseRecovered(sessions, now);
         for (EngineSession s : new ArrayList<>(sessions.values())) {
             if (!s.isOnline() && (s.expirySeconds == 0 || s.isExpired(now))) {
                 discard(s, "session_expired");
@@ -862,83 +848,11 @@ public final class Engine implements AutoCloseable {
         }
     }
 
-    /** A new connection to a session that may hold a will: send it if due or the session ends, else cancel it. */
-    private void settleWillAtConnect(EngineSession s, boolean sessionEnds, long now) {
-        StoredWill old = wills.get(s.clientId);
-        if (old == null) {
-            return;
-        }
-        if (old.connected()) {
-            old = old.endedAt(now); // taken over: the old connection ends now
-        }
-        if (sessionEnds || old.dueAtMillis(s.expirySeconds) <= now) {
-            fireWill(s.clientId, old);
-        } else {
-            wills.remove(s.clientId);
-            committer.delete(StoreColumn.WILLS, s.key);
-        }
-    }
-
-    /** The connection ended: a normal DISCONNECT deletes the will, a lost connection records the end time and schedules it. */
-    private void settleWillAtDisconnect(EngineSession s, io.durablemq.engine.session.WillAtEnd willAtEnd, long endedAt) {
-        StoredWill w = wills.get(s.clientId);
-        if (w == null || (willAtEnd == io.durablemq.engine.session.WillAtEnd.UNTIL_RESTART && s.expirySeconds != 0)) {
-            return; // stopping: stored without an end, it counts from the restart as after a crash
-        }
-        if (willAtEnd == io.durablemq.engine.session.WillAtEnd.DELETE) {
-            wills.remove(s.clientId);
-            committer.delete(StoreColumn.WILLS, s.key);
-            return;
-        }
-        w = w.endedAt(endedAt);
-        wills.put(s.clientId, w);
-        if (s.expirySeconds != 0) { // expiry 0: the session's discard sends it in this batch
-            committer.put(StoreColumn.WILLS, s.key, WillCodec.encode(w));
-            scheduleWill(s, w, endedAt);
-        }
-    }
-
-    private void scheduleWill(EngineSession s, StoredWill w, long now) {
-        long delay = w.dueAtMillis(s.expirySeconds) - now;
-        if (delay <= 0) {
-            fireWill(s.clientId, w);
-            return;
-        }
-        if (!wills.schedule(s.clientId, w, delay, () -> fireWillIfStill(s.clientId, w))) {
-            log.info("will of client {} not scheduled: the engine is closing (it stays stored)", s.clientId);
-        }
-    }
-
-    private void fireWillIfStill(String clientId, StoredWill w) {
-        synchronized (mutex) {
-            if (!closed && !resetting && wills.get(clientId) == w) {
-                fireWill(clientId, w);
-            }
-        }
-    }
-
-    /**
-     * Sends a will (under the lock): its record's delete and its routing go in one batch, so a
-     * crash leaves either both (sent once) or neither (sent after the restart), never one.
-     */
-    private void fireWill(String clientId, StoredWill w) {
-        wills.remove(clientId);
-        committer.delete(StoreColumn.WILLS, Keys.session(clientId));
-        if (!willGate.mayPublish(clientId, w.username(), w.topic())) {
-            log.info("will of client {} to topic {} not published: not authorized", clientId, w.topic());
-            return;
-        }
-        CompletableFuture<PublishResult> result = new CompletableFuture<>();
+    /** Routes a will under the lock; its sends wait for its batch (never under the lock, and never before it is durable). */
+    private void routeWill(String originClientId, Message message, CompletableFuture<PublishResult> result) {
         List<Runnable> sends = new ArrayList<>();
-        route(null, clientId, 0, w.toMessage(System.currentTimeMillis()), result, sends);
-        runAfterDurable(sends); // sends never run under the lock; after the commit is as correct as before it
-        result.whenComplete((r, err) -> {
-            if (err != null) {
-                log.warn("will of client {} to topic {} failed: {}", clientId, w.topic(), err.toString());
-            } else if (r.status() == PublishResult.Status.QUOTA_EXCEEDED) {
-                log.warn("will of client {} to topic {} refused: a subscriber queue is full", clientId, w.topic());
-            }
-        });
+        route(null, originClientId, 0, message, result, sends);
+        runAfterDurable(sends);
     }
 
     // ------------------------------------------------------------------ backup
@@ -1283,7 +1197,7 @@ public final class Engine implements AutoCloseable {
                 if (sessionExpirySeconds >= 0) {
                     s.expirySeconds = Math.min(sessionExpirySeconds, config.maxSessionExpirySeconds());
                 }
-                settleWillAtDisconnect(s, willAtEnd, s.disconnectedAtMillis);
+                wills.settleAtDisconnect(s, willAtEnd, s.disconnectedAtMillis);
                 if (s.expirySeconds == 0) {
                     Engine.this.discard(s, "session_discarded");
                 } else {
