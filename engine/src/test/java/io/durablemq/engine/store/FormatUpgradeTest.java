@@ -90,6 +90,12 @@ class FormatUpgradeTest {
         assertFalse(columnFamilies().contains("wills"), "verify changed nothing");
 
         EngineConfig config = EngineConfig.defaults(dir).withDurability(Durability.FSYNC);
+        ch.qos.logback.classic.Logger upgradeLog =
+                (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(FormatUpgrade.class);
+        ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> logged =
+                new ch.qos.logback.core.read.ListAppender<>();
+        logged.start();
+        upgradeLog.addAppender(logged);
         try (Engine engine = Engine.open(config, new SimpleMeterRegistry())) {
             assertEquals(1, engine.recoveryReport().sessions());
             assertEquals(1, engine.recoveryReport().retainedMessages());
@@ -106,6 +112,11 @@ class FormatUpgradeTest {
 
         try (Engine reopened = Engine.open(config, new SimpleMeterRegistry())) { // a format-2 store opens as is
             assertEquals(1, reopened.recoveryReport().sessions());
+        } finally {
+            upgradeLog.detachAppender(logged);
         }
+        assertEquals(1, logged.list.stream()
+                .filter(e -> e.getFormattedMessage().contains("from format 1 to format 2")).count(),
+                "the upgrade is logged once, on the first open only");
     }
 }
