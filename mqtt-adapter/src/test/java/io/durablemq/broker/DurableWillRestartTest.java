@@ -153,4 +153,41 @@ class DurableWillRestartTest {
             }
         }
     }
+
+    @Test
+    void aGracefulStopIsNotTheClientsFailureItsWillCountsFromTheRestart() throws Exception {
+        long delay = 5;
+        Path data = work.resolve("graceful");
+        BrokerServer broker = TestBrokers.start(TestBrokers.config(data));
+        try {
+            MqttClient b = subscriberB(TestBrokers.tcpUri(broker), new LinkedBlockingQueue<>());
+            b.subscribe("wills/#", 1);
+            closeQuietly(b);
+            clientAWithWill(TestBrokers.tcpUri(broker), delay);
+        } finally {
+            broker.close(); // closes A's connection (DISCONNECT 0x8B): not A's failure
+        }
+        // Down for longer than the delay: had the stop counted as A's connection end, the will
+        // would be overdue at the restart and sent although A comes straight back.
+        Thread.sleep((delay + 1) * 1000);
+        broker = TestBrokers.start(TestBrokers.config(data));
+        long listening = System.currentTimeMillis();
+        try {
+            BlockingQueue<Received> inbox = new LinkedBlockingQueue<>();
+            MqttClient b = subscriberB(TestBrokers.tcpUri(broker), inbox);
+            MqttClient a = clientAWithWill(TestBrokers.tcpUri(broker), delay); // back within the delay after the restart
+            assertTrue(System.currentTimeMillis() - listening < delay * 1000, "A came back within the delay");
+            try {
+                a.disconnect();
+                long waitMillis = listening + delay * 1000 + 2_000 - System.currentTimeMillis();
+                assertNull(inbox.poll(Math.max(waitMillis, 1_000), TimeUnit.MILLISECONDS),
+                        "no will: A came back within its delay after the restart");
+            } finally {
+                closeQuietly(a);
+                closeQuietly(b);
+            }
+        } finally {
+            broker.close();
+        }
+    }
 }
