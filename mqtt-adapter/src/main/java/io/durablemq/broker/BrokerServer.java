@@ -113,6 +113,10 @@ public final class BrokerServer implements AutoCloseable {
         listeners = new Listeners(transport, protocol, config.host());
         opened.push(() -> protocol.closeAllConnections(CLOSE_CONNECTIONS_TIMEOUT_MILLIS));
         opened.push(listeners);
+        // Wills recovered from the store go out now, checked against the ACL, just before the
+        // listeners open: no client can have reconnected earlier anyway, and no CONNECT can meet
+        // a recovered will before the ACL that must judge it is in place.
+        engine.startWills(access::canPublish);
         if (config.port() != BrokerConfig.DISABLED) {
             listeners.bind(Listeners.Kind.TCP, config.port(), null, null);
         }

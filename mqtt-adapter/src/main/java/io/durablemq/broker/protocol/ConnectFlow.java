@@ -222,13 +222,13 @@ final class ConnectFlow {
     // ---------------------------------------------------------------- session attach (and takeover) and CONNACK
 
     private void attachSession(AcceptedConnect accepted) {
-        scope.context.wills().clientConnected(scope.clientId, accepted.cleanStart());
         ConnectRequest request = new ConnectRequest(scope.clientId, accepted.cleanStart(), scope.sessionExpirySeconds,
                 accepted.clientReceiveMaximum());
         CompletableFuture<SessionHandle> attached;
         try {
             // The engine closes an older session handle of the same client id first (its connection gets TAKEN_OVER).
-            attached = scope.context.engine().connect(request, listener);
+            // The will is stored with the session in the CONNECT's commit (the engine sends it when due).
+            attached = scope.context.engine().connect(request, listener, disconnects.storedWill());
         } catch (RuntimeException e) {
             attached = CompletableFuture.failedFuture(e);
         }

@@ -2,6 +2,8 @@ package io.durablemq.broker.protocol;
 
 import io.durablemq.engine.session.SessionClosedException;
 import io.durablemq.engine.session.SessionListener.CloseReason;
+import io.durablemq.engine.session.WillAtEnd;
+import io.durablemq.engine.will.StoredWill;
 import io.netty.handler.codec.mqtt.MqttMessage;
 import io.netty.handler.codec.mqtt.MqttProperties.MqttPropertyType;
 import io.netty.handler.codec.mqtt.MqttReasonCodeAndPropertiesVariableHeader;
@@ -16,8 +18,8 @@ import static io.durablemq.broker.protocol.ConnectionScope.unwrap;
 /**
  * The end of a connection: the client's DISCONNECT (with an MQTT 5 session expiry change), the
  * engine closing the session (takeover, engine closed or reset), the socket closing for any
- * reason, and what follows: the will (now or after its delay), the interceptors' events, and
- * detaching the session from the engine exactly once.
+ * reason, and what follows: the interceptors' events, and detaching the session from the engine
+ * exactly once, telling it what the end means for the will it stores (see {@code WillAtEnd}).
  */
 final class DisconnectFlow {
     private final ConnectionScope scope;
@@ -26,7 +28,6 @@ final class DisconnectFlow {
     private long disconnectExpirySeconds = -1;
     private boolean sessionDetached;
     private boolean disconnectedNormally;
-    private boolean takenOver;
 
     DisconnectFlow(ConnectionScope scope) {
         this.scope = scope;
@@ -35,6 +36,11 @@ final class DisconnectFlow {
     /** The CONNECT's will, sent if the connection ends without a normal DISCONNECT. */
     void keepWill(WillMessage will) {
         this.will = will;
+    }
+
+    /** The CONNECT's will as the engine stores it with the session, or null. */
+    StoredWill storedWill() {
+        return will == null ? null : will.toStored(scope.username);
     }
 
     void receiveDisconnect(MqttMessage disconnect) {
@@ -66,7 +72,6 @@ final class DisconnectFlow {
             return;
         }
         sessionDetached = true; // the handle is no longer this connection's
-        takenOver = reason == CloseReason.TAKEN_OVER;
         byte code = switch (reason) {
             case TAKEN_OVER -> ReasonCodes.SESSION_TAKEN_OVER;
             case ENGINE_CLOSED -> ReasonCodes.SERVER_SHUTTING_DOWN;
@@ -82,14 +87,8 @@ final class DisconnectFlow {
         if (!disconnectedNormally) {
             scope.context.interceptors().connectionLost(scope.clientId, scope.username);
         }
-        if (will != null && !scope.context.isShuttingDown()) {
-            long expiry = disconnectExpirySeconds >= 0 ? disconnectExpirySeconds : scope.sessionExpirySeconds;
-            long delay = Math.min(will.delaySeconds(), expiry);
-            // A takeover continues the session: a delayed will must then not be sent (MQTT 5 section 3.1.3.2.2).
-            if (!(takenOver && will.delaySeconds() > 0)) {
-                scope.context.wills().connectionLost(scope.clientId, scope.username, will, takenOver ? 0 : delay);
-            }
-        }
+        // The will is the engine's: the detach below records the end (it sends the will when due; a
+        // takeover's new CONNECT settles it), and a stopping broker leaves it to count from the restart.
         if (!sessionDetached) {
             detachSession(-1);
         }
@@ -102,7 +101,8 @@ final class DisconnectFlow {
         }
         sessionDetached = true;
         try {
-            CompletableFuture<Void> done = scope.session.disconnect(expirySeconds);
+            CompletableFuture<Void> done = scope.session.disconnect(expirySeconds, will == null ? WillAtEnd.DELETE
+                    : scope.context.isShuttingDown() ? WillAtEnd.UNTIL_RESTART : WillAtEnd.DUE);
             scope.context.trackDetach(done);
             done.whenComplete((v, error) -> {
                 if (error != null && !(unwrap(error) instanceof SessionClosedException)) {
