@@ -25,6 +25,7 @@ public final class ProtocolContext {
     private final InterceptorBus interceptors;
     private final BrokerMetrics metrics;
     private final WillPublisher wills;
+    private final PublisherBackpressure backpressure;
     private final ChannelGroup channels = new DefaultChannelGroup("mqtt-clients", GlobalEventExecutor.INSTANCE);
     private final Set<CompletableFuture<?>> detaching = ConcurrentHashMap.newKeySet();
     private volatile boolean shuttingDown;
@@ -37,6 +38,7 @@ public final class ProtocolContext {
         this.interceptors = interceptors;
         this.metrics = metrics;
         this.wills = new WillPublisher(engine, access);
+        this.backpressure = new PublisherBackpressure(engine, limits.backpressure(), metrics.registry());
     }
 
     Engine engine() {
@@ -61,6 +63,10 @@ public final class ProtocolContext {
 
     WillPublisher wills() {
         return wills;
+    }
+
+    PublisherBackpressure backpressure() {
+        return backpressure;
     }
 
     ChannelGroup channels() {
@@ -95,6 +101,7 @@ public final class ProtocolContext {
             // Detaches that failed or did not finish in time are the engine's to settle on close.
         }
         wills.close();
+        backpressure.close();
     }
 
     /** Fired through every open pipeline when the broker stops. */
