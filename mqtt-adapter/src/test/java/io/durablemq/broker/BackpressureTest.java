@@ -24,6 +24,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -47,7 +48,11 @@ class BackpressureTest {
     private static final int HIGH = 100;
     private static final int LOW = 50;
     private static final int PUBLISHERS = 8;
-    private static final int PER_PUBLISHER = 100;
+    /**
+     * More than the watermark plus the window, so no publisher can finish before the queue
+     * reaches the watermark: each one is still publishing, hence paused, once it is there.
+     */
+    private static final int PER_PUBLISHER = 2 * HIGH;
     /** Long, so that in these tests only draining, going offline or closing resumes a publisher. */
     private static final Duration MAX_PAUSE = Duration.ofSeconds(60);
 
@@ -152,6 +157,8 @@ class BackpressureTest {
 
     private static List<Future<?>> startPublishers(ExecutorService pool, String uri, String prefix, int qos) {
         List<Future<?>> futures = new ArrayList<>();
+        // All connect first, then all publish: none runs alone while the others are still connecting.
+        CountDownLatch connected = new CountDownLatch(PUBLISHERS);
         for (int p = 0; p < PUBLISHERS; p++) {
             int id = p;
             futures.add(pool.submit(() -> {
@@ -159,7 +166,11 @@ class BackpressureTest {
                 // A paused publisher waits for its acknowledgement until the subscriber catches up.
                 client.setTimeToWait(120_000);
                 client.connect(options(true));
+                connected.countDown();
                 try {
+                    if (!connected.await(60, TimeUnit.SECONDS)) {
+                        throw new IllegalStateException("not all publishers connected within 60 s");
+                    }
                     for (int i = 0; i < PER_PUBLISHER; i++) {
                         client.publish(prefix + "/" + id, (id + "-" + i).getBytes(StandardCharsets.UTF_8), qos, false);
                     }

@@ -101,9 +101,9 @@ final class PublisherBackpressure implements AutoCloseable {
         }
     }
 
-    /** Publishers not read now. */
-    int throttled() {
-        return paused.size();
+    /** Whether the broker is not reading this connection now (its keep-alive silence is then the broker's doing). */
+    boolean isPaused(Channel channel) {
+        return paused.containsKey(channel);
     }
 
     private void startPolling() {
