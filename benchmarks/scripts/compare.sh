@@ -20,6 +20,8 @@
 # progress, broker configs and logs) go to benchmarks/target/logs/<DIR's name>/, which git
 # ignores: they explain a run while it is investigated; the repository keeps the summaries
 # (COMPARE_LOGS overrides the logs folder).
+# DURABLEMQ_EXTRA_CONFIG: lines appended to DurableMQ's generated config (e.g.
+# "backpressure_high_watermark 0" to measure without back-pressure).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -135,6 +137,7 @@ port $port
 data_path $dir
 durability $durability
 metrics_endpoint_port $metrics
+${DURABLEMQ_EXTRA_CONFIG:-}
 EOF
   # shellcheck disable=SC2086
   java $durablemq_java_opts -jar "$broker_jar" --config "$conf" > "$logs/$label.log" 2>&1 &

@@ -162,6 +162,17 @@ public final class Engine implements AutoCloseable {
         }
     }
 
+    /**
+     * The queue length of an online session, or -1 if the session is offline or gone. Cheap
+     * (no copy): the broker's back-pressure polls it for the few subscribers it waits on.
+     */
+    public int onlineQueuedMessages(String clientId) {
+        synchronized (mutex) {
+            EngineSession s = sessions.get(clientId);
+            return s == null || !s.isOnline() ? -1 : s.queue.size();
+        }
+    }
+
     public EngineStats stats() {
         return stats;
     }
@@ -472,7 +483,8 @@ public final class Engine implements AutoCloseable {
                     ByteBuffer.allocate(8).putLong(now).array());
         }
         runAfterDurable(sends);
-        completeAfter(result, new PublishResult(PublishResult.Status.ACCEPTED, targets.size()), message.qos());
+        completeAfter(result, new PublishResult(PublishResult.Status.ACCEPTED, targets.size(),
+                DeepestBacklog.of(routed, publisher)), message.qos());
     }
 
     /** QoS 0 answers need no durability; QoS 1/2 answers wait for the commit. */

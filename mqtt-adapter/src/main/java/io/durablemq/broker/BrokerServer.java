@@ -185,6 +185,11 @@ public final class BrokerServer implements AutoCloseable {
         return registry;
     }
 
+    /** The running engine (tests inspect sessions through it), or null before start / after close. */
+    public Engine engine() {
+        return engine;
+    }
+
     public BrokerConfig config() {
         return config;
     }

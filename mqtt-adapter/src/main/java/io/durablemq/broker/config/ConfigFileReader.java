@@ -42,7 +42,8 @@ final class ConfigFileReader {
             "max_queued_messages", "max_queued_bytes", "queue_overflow_policy", "connect_timeout_seconds",
             "max_client_id_length", "max_topic_length", "max_topic_levels", "max_subscriptions_per_client",
             "max_session_expiry_seconds", "receive_maximum", "topic_alias_maximum", "max_keep_alive_seconds",
-            "max_outbound_topic_aliases",
+            "max_outbound_topic_aliases", "backpressure_high_watermark", "backpressure_low_watermark",
+            "backpressure_max_pause_ms",
             "trust_store_path", "trust_store_password", "backup_dir");
 
     /** Moquette keys with no meaning in DurableMQ, and why; logged, never an error. */
@@ -421,7 +422,19 @@ final class ConfigFileReader {
         int outboundAliases = (int) number("max_outbound_topic_aliases", d.maxOutboundTopicAliases(), 0, 65_535);
         return new Limits(maxConnections, maxPacketSize, maxInflight, maxQueuedMessages, maxQueuedBytes, policy,
                 connectTimeout, maxClientId, maxTopicLength, maxTopicLevels, maxSubs, maxExpiry, receiveMaximum,
-                maxKeepAlive, aliases, outboundAliases);
+                maxKeepAlive, aliases, outboundAliases, backpressure(d.backpressure()));
+    }
+
+    private BackpressureLimits backpressure(BackpressureLimits d) throws BrokerConfigException {
+        int high = (int) number("backpressure_high_watermark", d.highWatermark(), 0, Integer.MAX_VALUE);
+        // An unset low watermark follows a configured high one (half of it), so one key is enough.
+        int defaultLow = high == d.highWatermark() ? d.lowWatermark() : high / 2;
+        int low = (int) number("backpressure_low_watermark", defaultLow, 0, Integer.MAX_VALUE);
+        long maxPauseMs = number("backpressure_max_pause_ms", d.maxPause().toMillis(), 1, 3_600_000);
+        if (high > 0 && low >= high) {
+            throw error("backpressure_low_watermark", "must be below backpressure_high_watermark (" + high + "): " + low);
+        }
+        return new BackpressureLimits(high, low, Duration.ofMillis(maxPauseMs));
     }
 
     private void checkPortClashes(int port, int sslPort, int wsPort, int wssPort, int metricsPort)

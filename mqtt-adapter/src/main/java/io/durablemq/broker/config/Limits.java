@@ -28,12 +28,14 @@ import java.util.Objects;
  * @param maxOutboundTopicAliases   topic aliases the broker assigns on its PUBLISHes to one MQTT 5
  *                                  connection, also bounded by the client's Topic Alias Maximum; 0 = none
  *                                  ({@code max_outbound_topic_aliases})
+ * @param backpressure              when a slow online subscriber pauses its publishers ({@code backpressure_*})
  */
 public record Limits(int maxConnections, int maxPacketSize, int maxInflight, long maxQueuedMessages,
                      long maxQueuedBytes, OverflowPolicy overflowPolicy, Duration connectTimeout,
                      int maxClientIdLength, int maxTopicLength, int maxTopicLevels,
                      int maxSubscriptionsPerClient, long maxSessionExpirySeconds, int receiveMaximum,
-                     int maxKeepAliveSeconds, int topicAliasMaximum, int maxOutboundTopicAliases) {
+                     int maxKeepAliveSeconds, int topicAliasMaximum, int maxOutboundTopicAliases,
+                     BackpressureLimits backpressure) {
 
     /** MQTT's largest encodable remaining length plus the 5-byte fixed header. */
     public static final int MQTT_MAX_PACKET_SIZE = 268_435_460;
@@ -44,6 +46,7 @@ public record Limits(int maxConnections, int maxPacketSize, int maxInflight, lon
     public Limits {
         Objects.requireNonNull(overflowPolicy, "overflowPolicy");
         Objects.requireNonNull(connectTimeout, "connectTimeout");
+        Objects.requireNonNull(backpressure, "backpressure");
         requireRange("maxConnections", maxConnections, 1, Integer.MAX_VALUE);
         requireRange("maxPacketSize", maxPacketSize, 16, MQTT_MAX_PACKET_SIZE);
         requireRange("maxInflight", maxInflight, 1, 65_535);
@@ -72,7 +75,8 @@ public record Limits(int maxConnections, int maxPacketSize, int maxInflight, lon
     public static Limits defaults() {
         return new Limits(10_000, DEFAULT_MAX_PACKET_SIZE, 1_000, 1_000_000, 512L * 1024 * 1024,
                 OverflowPolicy.REJECT, Duration.ofSeconds(10), 256, 65_535, 128, 1_000,
-                0xFFFF_FFFFL, 1_000, 65_535, 64, DEFAULT_MAX_OUTBOUND_TOPIC_ALIASES);
+                0xFFFF_FFFFL, 1_000, 65_535, 64, DEFAULT_MAX_OUTBOUND_TOPIC_ALIASES,
+                BackpressureLimits.DEFAULTS);
     }
 
     public Builder toBuilder() {
@@ -97,6 +101,7 @@ public record Limits(int maxConnections, int maxPacketSize, int maxInflight, lon
         private int maxKeepAliveSeconds;
         private int topicAliasMaximum;
         private int maxOutboundTopicAliases;
+        private BackpressureLimits backpressure;
 
         private Builder(Limits l) {
             maxConnections = l.maxConnections;
@@ -115,6 +120,7 @@ public record Limits(int maxConnections, int maxPacketSize, int maxInflight, lon
             maxKeepAliveSeconds = l.maxKeepAliveSeconds;
             topicAliasMaximum = l.topicAliasMaximum;
             maxOutboundTopicAliases = l.maxOutboundTopicAliases;
+            backpressure = l.backpressure;
         }
 
         public Builder maxConnections(int v) { maxConnections = v; return this; }
@@ -133,12 +139,13 @@ public record Limits(int maxConnections, int maxPacketSize, int maxInflight, lon
         public Builder maxKeepAliveSeconds(int v) { maxKeepAliveSeconds = v; return this; }
         public Builder topicAliasMaximum(int v) { topicAliasMaximum = v; return this; }
         public Builder maxOutboundTopicAliases(int v) { maxOutboundTopicAliases = v; return this; }
+        public Builder backpressure(BackpressureLimits v) { backpressure = v; return this; }
 
         public Limits build() {
             return new Limits(maxConnections, maxPacketSize, maxInflight, maxQueuedMessages, maxQueuedBytes,
                     overflowPolicy, connectTimeout, maxClientIdLength, maxTopicLength, maxTopicLevels,
                     maxSubscriptionsPerClient, maxSessionExpirySeconds, receiveMaximum, maxKeepAliveSeconds,
-                    topicAliasMaximum, maxOutboundTopicAliases);
+                    topicAliasMaximum, maxOutboundTopicAliases, backpressure);
         }
     }
 }

@@ -158,6 +158,9 @@ final class InboundPublishFlow {
                 } else if (qos == 2) {
                     scope.writeAck(MqttMessageType.PUBREC, packetId, code, null);
                 }
+                // After the ack: the client gets its PUBACK / PUBREC, then is read no further while
+                // the subscriber it fills is too far behind (PublisherBackpressure).
+                scope.context.backpressure().routed(scope.channel, result.deepestBacklog());
                 if (result.status() == PublishResult.Status.ACCEPTED && !scope.context.interceptors().isEmpty()) {
                     scope.context.interceptors().published(Packets.publish(message.topic(), qos, false, message.retain(),
                             packetId, message.payload(), MqttProperties.NO_PROPERTIES), scope.clientId, scope.username);

@@ -140,7 +140,10 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
 
     @Override
     public void userEventTriggered(ChannelHandlerContext ctx, Object evt) throws Exception {
-        if (evt instanceof IdleStateEvent) {
+        if (evt instanceof IdleStateEvent && scope.context.backpressure().isPaused(scope.channel)) {
+            // The broker itself stopped reading (back-pressure): silence is not the client's fault.
+            LOG.debug("client {}: keep-alive idle while paused by back-pressure, not closing", scope.clientId);
+        } else if (evt instanceof IdleStateEvent) {
             LOG.info("client {} from {}: no packet within 1.5 x keep-alive, closing", scope.clientId,
                     scope.channel.remoteAddress());
             scope.context.metrics().protocolError("keep_alive_timeout");

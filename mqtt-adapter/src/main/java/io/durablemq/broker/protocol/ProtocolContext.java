@@ -24,6 +24,7 @@ public final class ProtocolContext {
     private final AccessControl access;
     private final InterceptorBus interceptors;
     private final BrokerMetrics metrics;
+    private final PublisherBackpressure backpressure;
     private final ChannelGroup channels = new DefaultChannelGroup("mqtt-clients", GlobalEventExecutor.INSTANCE);
     private final Set<CompletableFuture<?>> detaching = ConcurrentHashMap.newKeySet();
     private volatile boolean shuttingDown;
@@ -35,6 +36,7 @@ public final class ProtocolContext {
         this.access = access;
         this.interceptors = interceptors;
         this.metrics = metrics;
+        this.backpressure = new PublisherBackpressure(engine, limits.backpressure(), metrics.registry());
     }
 
     Engine engine() {
@@ -55,6 +57,10 @@ public final class ProtocolContext {
 
     BrokerMetrics metrics() {
         return metrics;
+    }
+
+    PublisherBackpressure backpressure() {
+        return backpressure;
     }
 
     ChannelGroup channels() {
@@ -89,6 +95,7 @@ public final class ProtocolContext {
         } catch (Exception e) {
             // Detaches that failed or did not finish in time are the engine's to settle on close.
         }
+        backpressure.close();
     }
 
     /** Fired through every open pipeline when the broker stops. */

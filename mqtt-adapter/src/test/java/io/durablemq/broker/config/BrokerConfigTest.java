@@ -258,6 +258,22 @@ class BrokerConfigTest {
     }
 
     @Test
+    void backpressureWatermarks() throws Exception {
+        assertEquals(BackpressureLimits.DEFAULTS, BrokerConfig.defaults().limits().backpressure());
+        BackpressureLimits set = BrokerConfig.load(write("broker.conf", "backpressure_high_watermark 200",
+                "backpressure_max_pause_ms 250")).limits().backpressure();
+        assertEquals(new BackpressureLimits(200, 100, java.time.Duration.ofMillis(250)), set,
+                "an unset low watermark follows a configured high one");
+        BackpressureLimits off = BrokerConfig.load(write("broker.conf", "backpressure_high_watermark 0"))
+                .limits().backpressure();
+        assertFalse(off.enabled());
+        assertEquals(file() + ":2: backpressure_low_watermark: must be below backpressure_high_watermark (100): 100",
+                loadError("backpressure_high_watermark 100", "backpressure_low_watermark 100"));
+        assertEquals(file() + ":1: backpressure_max_pause_ms: 0 is out of range (1..3600000)",
+                loadError("backpressure_max_pause_ms 0"));
+    }
+
+    @Test
     void unknownKeyIsATypoError() throws Exception {
         assertEquals(file() + ":3: unknown key 'prot' (did you mean 'port'?); plugin settings must start with 'plugin.'",
                 loadError("host 127.0.0.1", "", "prot 1883"));
