@@ -14,6 +14,8 @@ import io.durablemq.engine.metrics.EngineMetrics;
 import io.durablemq.engine.metrics.EngineStats;
 import io.durablemq.engine.metrics.LargestQueues;
 import io.durablemq.engine.metrics.StoreMetrics;
+import io.durablemq.engine.queue.QueuePageReader;
+import io.durablemq.engine.queue.StoreQueueReader;
 import io.durablemq.engine.session.ConnectRequest;
 import io.durablemq.engine.session.SessionClosedException;
 import io.durablemq.engine.session.SessionHandle;
@@ -86,6 +88,14 @@ public final class Engine implements AutoCloseable {
     /** True from a failed commit until the store is reopened and recovered; operations fail meanwhile. */
     private boolean resetting;
     private RecoveryReport recoveryReport;
+    /** Reads queue pages from the current store; called under mutex (see PagedQueue). */
+    private final QueuePageReader pageReader = new StoreQueueReader(() -> store);
+    /**
+     * Sessions whose queue got entries only the open batch holds (their head was full), with the
+     * last such seq: once that batch is written, page reads may find them in the store. Flushed
+     * into one completion at the end of each operation that enqueues.
+     */
+    private final Map<EngineSession, Long> unwrittenMarks = new HashMap<>();
 
     private Engine(EngineConfig config, Store store, MeterRegistry meters) {
         this.config = config;
@@ -124,6 +134,7 @@ public final class Engine implements AutoCloseable {
         Store store = Store.open(config.dataPath(), config.durability());
         Engine engine = new Engine(config, store, meters);
         try {
+            io.durablemq.engine.queue.QueueCountersUpgrade.upgradeIfNeeded(store);
             engine.recover();
         } catch (RuntimeException e) {
             engine.committer.close();
@@ -153,7 +164,7 @@ public final class Engine implements AutoCloseable {
             Map<Integer, InflightState> inflight = new java.util.LinkedHashMap<>();
             s.inflight.forEach((id, e) -> inflight.put(id, e.state()));
             return new SessionSnapshot(s.clientId, s.isOnline(), s.expirySeconds, s.subscriptions.size(),
-                    s.queue.size(), s.queuedBytes, inflight, s.qos2Received.size());
+                    (int) Math.min(Integer.MAX_VALUE, s.queue.messages()), s.queue.bytes(), inflight, s.qos2Received.size());
         }
     }
 
@@ -184,8 +195,8 @@ public final class Engine implements AutoCloseable {
             inflightMessages = 0;
             onlineSessions = 0;
             for (EngineSession s : sessions.values()) {
-                queuedMessages += s.queue.size();
-                queuedBytes += s.queuedBytes;
+                queuedMessages += s.queue.messages();
+                queuedBytes += s.queue.bytes();
                 inflightMessages += s.inflight.size();
             }
             // Sessions with expiry 0 lived only as long as their connection, which the restart ended.
@@ -242,6 +253,7 @@ public final class Engine implements AutoCloseable {
                 refs = new RefCounts();
                 bodies.clear();
                 onlineSessions = 0;
+                unwrittenMarks.clear();
             }
             failed = committer;
         }
@@ -253,6 +265,7 @@ public final class Engine implements AutoCloseable {
         try {
             store.close();
             store = Store.open(config.dataPath(), config.durability());
+            io.durablemq.engine.queue.QueueCountersUpgrade.upgradeIfNeeded(store);
         } catch (StoreOpenException | RuntimeException e) {
             log.error("cannot reopen the store yet ({}); retrying in 1 s", e.getMessage());
             sweeper.schedule(this::resetToDurableState, 1, TimeUnit.SECONDS);
@@ -313,6 +326,7 @@ public final class Engine implements AutoCloseable {
             s.generation++;
             s.deliveryStarted = false;
             s.window = Math.min(request.receiveMaximum(), config.maxInflightPerSession());
+            s.queue.fitWindow(s.window);
             onlineSessions++;
             committer.put(StoreColumn.SESSIONS, s.key, s.record().encode());
             Handle handle = new Handle(s, s.generation, present);
@@ -374,7 +388,7 @@ public final class Engine implements AutoCloseable {
                 if (Math.min(message.qos(), t.maxQos) > 0 && wouldOverflow(t.session, size)) {
                     metrics.dropped("quota_exceeded");
                     log.warn("refused a publish to '{}': the queue of session '{}' is full ({} messages, {} bytes)",
-                            message.topic(), t.session.clientId, t.session.queue.size(), t.session.queuedBytes);
+                            message.topic(), t.session.clientId, t.session.queue.messages(), t.session.queue.bytes());
                     completeAfter(result, new PublishResult(PublishResult.Status.QUOTA_EXCEEDED, 0), message.qos());
                     return;
                 }
@@ -409,8 +423,8 @@ public final class Engine implements AutoCloseable {
             if (wouldOverflow(s, size)) {
                 if (config.overflowPolicy() == OverflowPolicy.DROP_OLDEST && !s.queue.isEmpty()) {
                     while (!s.queue.isEmpty() && wouldOverflow(s, size)) {
-                        QueueEntry evicted = s.queue.poll();
-                        unqueue(s, evicted);
+                        QueueEntry evicted = s.queue.poll(pageReader);
+                        unqueue(evicted);
                         committer.delete(StoreColumn.QUEUES, Keys.queueEntry(s.key, evicted.seq()));
                         releaseBody(evicted.messageId());
                         metrics.dropped("queue_full_evicted");
@@ -425,7 +439,7 @@ public final class Engine implements AutoCloseable {
             if (messageId == 0) {
                 messageId = storeBody(message);
             }
-            enqueue(s, new QueueEntry(s.nextSeq++, messageId, qos, retainFlag, message.expiresAtMillis(), now,
+            enqueue(s, new QueueEntry(s.queue.takeSeq(), messageId, qos, retainFlag, message.expiresAtMillis(), now,
                     size, t.ids()));
             routed.add(s);
         }
@@ -441,6 +455,7 @@ public final class Engine implements AutoCloseable {
             committer.put(StoreColumn.QOS2_RECEIVED, Keys.packet(publisher.key, packetId),
                     ByteBuffer.allocate(8).putLong(now).array());
         }
+        registerWrittenMarks();
         runAfterDurable(sends);
         completeAfter(result, new PublishResult(PublishResult.Status.ACCEPTED, targets.size()), message.qos());
     }
@@ -455,8 +470,8 @@ public final class Engine implements AutoCloseable {
     }
 
     private boolean wouldOverflow(EngineSession s, int size) {
-        return s.queue.size() + 1 > config.maxQueuedMessagesPerSession()
-                || s.queuedBytes + size > config.maxQueuedBytesPerSession();
+        return s.queue.messages() + 1 > config.maxQueuedMessagesPerSession()
+                || s.queue.bytes() + size > config.maxQueuedBytesPerSession();
     }
 
     private long storeBody(Message message) {
@@ -479,17 +494,46 @@ public final class Engine implements AutoCloseable {
         return id;
     }
 
+    /** Appends to the session's queue; its put and the session record's new counters go in the same batch. */
     private void enqueue(EngineSession s, QueueEntry e) {
         refs.increment(e.messageId());
-        s.queue.add(e);
-        s.queuedBytes += e.size();
+        if (s.queue.add(e)) {
+            unwrittenMarks.put(s, e.seq());
+        }
         queuedMessages++;
         queuedBytes += e.size();
         committer.put(StoreColumn.QUEUES, Keys.queueEntry(s.key, e.seq()), e.encodeValue());
+        persistSession(s);
     }
 
-    private void unqueue(EngineSession s, QueueEntry e) {
-        s.queuedBytes -= e.size();
+    /** The session record carries the queue's counters: written with every queue change. */
+    private void persistSession(EngineSession s) {
+        committer.put(StoreColumn.SESSIONS, s.key, s.record().encode());
+    }
+
+    /** One completion tells each queue that its entries routed past a full head are now in the store. */
+    private void registerWrittenMarks() {
+        if (unwrittenMarks.isEmpty()) {
+            return;
+        }
+        Map<EngineSession, Long> marks = new HashMap<>(unwrittenMarks);
+        unwrittenMarks.clear();
+        committer.onDurable(new Committer.Completion() {
+            @Override
+            public void durable() {
+                synchronized (mutex) {
+                    marks.forEach((s, seq) -> s.queue.written(seq));
+                }
+            }
+
+            @Override
+            public void failed(Throwable cause) {
+                // The engine resets and rebuilds every queue from the store.
+            }
+        });
+    }
+
+    private void unqueue(QueueEntry e) {
         queuedMessages--;
         queuedBytes -= e.size();
     }
@@ -536,13 +580,15 @@ public final class Engine implements AutoCloseable {
         }
         long now = System.currentTimeMillis();
         boolean drainQueued = false;
+        boolean changed = false;
         while (!s.queue.isEmpty()) {
-            QueueEntry e = s.queue.peek();
+            QueueEntry e = s.queue.peek(pageReader);
             if (e.qos() > 0 && !s.hasWindowSpace()) {
-                return;
+                break;
             }
-            s.queue.poll();
-            unqueue(s, e);
+            s.queue.poll(pageReader);
+            changed = true;
+            unqueue(e);
             committer.delete(StoreColumn.QUEUES, Keys.queueEntry(s.key, e.seq()));
             if (e.isExpired(now)) {
                 releaseBody(e.messageId());
@@ -581,6 +627,9 @@ public final class Engine implements AutoCloseable {
                 sendAfterCommit(s, sends, send);
             }
             metrics.delivered(e.qos());
+        }
+        if (changed) {
+            persistSession(s);
         }
     }
 
@@ -709,12 +758,15 @@ public final class Engine implements AutoCloseable {
         for (String f : s.subscriptions.keySet()) {
             index.remove(s.clientId, f);
         }
-        for (QueueEntry e : s.queue) {
-            unqueue(s, e);
+        // Entries past the head are read from the store in pages: their bodies' references are
+        // counted in memory (RefCounts) and must be released.
+        s.queue.forEach(pageReader, e -> {
+            unqueue(e);
             releaseBody(e.messageId());
             metrics.dropped(dropReason);
-        }
+        });
         s.queue.clear();
+        unwrittenMarks.remove(s);
         for (InflightEntry e : s.inflight.values()) {
             inflightMessages--;
             if (e.messageId() != 0) {
@@ -758,10 +810,10 @@ public final class Engine implements AutoCloseable {
                         continue;
                     }
                     if (top.size() < LARGEST_QUEUES_EXPORTED) {
-                        top.add(new LargestQueues.Sample(s.clientId, s.queue.size(), s.queuedBytes));
-                    } else if (top.peek().messages() < s.queue.size()) {
+                        top.add(new LargestQueues.Sample(s.clientId, s.queue.messages(), s.queue.bytes()));
+                    } else if (top.peek().messages() < s.queue.messages()) {
                         top.poll();
-                        top.add(new LargestQueues.Sample(s.clientId, s.queue.size(), s.queuedBytes));
+                        top.add(new LargestQueues.Sample(s.clientId, s.queue.messages(), s.queue.bytes()));
                     }
                 }
             }
@@ -990,6 +1042,7 @@ public final class Engine implements AutoCloseable {
                         queueRetained(sub.filter(), o, now);
                     }
                 }
+                registerWrittenMarks();
                 complete(future, new SubscribeResult(granted));
                 List<Runnable> sends = new ArrayList<>();
                 pump(s, sends, immediate);
@@ -1012,7 +1065,7 @@ public final class Engine implements AutoCloseable {
                 }
                 long id = storeBody(m);
                 int[] ids = o.subscriptionId() > 0 ? new int[]{o.subscriptionId()} : new int[0];
-                enqueue(s, new QueueEntry(s.nextSeq++, id, Math.min(m.qos(), o.maxQos()), true,
+                enqueue(s, new QueueEntry(s.queue.takeSeq(), id, Math.min(m.qos(), o.maxQos()), true,
                         m.expiresAtMillis(), now, size, ids));
             }
         }

@@ -5,7 +5,12 @@ package io.durablemq.engine.store;
  * change of a key or value layout; a store of a newer version refuses to open.
  */
 public final class StoreFormat {
-    public static final int CURRENT = 1;
+    /**
+     * 2: session records carry their queue's counters (version-2 session record), written with
+     * every queue change. A format-1 store is upgraded when the engine opens it
+     * ({@code queue.QueueCountersUpgrade}).
+     */
+    public static final int CURRENT = 2;
     public static final byte[] VERSION_KEY = Keys.utf8("format-version");
     public static final byte[] CREATED_KEY = Keys.utf8("created-at-millis");
 
