@@ -164,7 +164,8 @@ public final class Engine implements AutoCloseable {
             Map<Integer, InflightState> inflight = new java.util.LinkedHashMap<>();
             s.inflight.forEach((id, e) -> inflight.put(id, e.state()));
             return new SessionSnapshot(s.clientId, s.isOnline(), s.expirySeconds, s.subscriptions.size(),
-                    (int) Math.min(Integer.MAX_VALUE, s.queue.messages()), s.queue.bytes(), inflight, s.qos2Received.size());
+                    (int) Math.min(Integer.MAX_VALUE, s.queue.messages()), s.queue.bytes(), inflight, s.qos2Received.size(),
+                    s.queue.headSize() + s.queue.unwrittenSize());
         }
     }
 
@@ -344,6 +345,33 @@ public final class Engine implements AutoCloseable {
         s.disconnectedAtMillis = now;
         s.generation++;
         onlineSessions--;
+        s.queue.fitWindow(0); // an offline session keeps PagedQueue.MIN_HEAD entries in memory
+        if (s.queue.headSize() > s.queue.capacity()) {
+            trimHeadOnceWritten(s, s.generation);
+        }
+    }
+
+    /**
+     * Trims an offline session's head once the open batch is written: every head entry's put is
+     * in it or in an earlier batch, so the dropped entries are then in the store. Skipped if the
+     * session came back (or was discarded) meanwhile.
+     */
+    private void trimHeadOnceWritten(EngineSession s, long generation) {
+        committer.onDurable(new Committer.Completion() {
+            @Override
+            public void durable() {
+                synchronized (mutex) {
+                    if (!s.discarded && s.generation == generation && !s.isOnline()) {
+                        s.queue.trimHead();
+                    }
+                }
+            }
+
+            @Override
+            public void failed(Throwable cause) {
+                // The engine resets and rebuilds every queue from the store.
+            }
+        });
     }
 
     // ------------------------------------------------------------------ publish

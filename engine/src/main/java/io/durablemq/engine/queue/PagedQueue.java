@@ -145,6 +145,23 @@ public final class PagedQueue {
         unwritten.forEach(action);
     }
 
+    /**
+     * Drops head entries beyond the capacity from memory (a session that went offline keeps
+     * only {@link #MIN_HEAD}). Call only when every head entry's put is known written (from a
+     * completion of a batch after them): the dropped ones become part of the disk part, which
+     * page reads find in the store. The dropped entries are the head's last ones, so the order
+     * head, disk, unwritten tail still holds.
+     */
+    public void trimHead() {
+        if (head.size() <= capacity) {
+            return;
+        }
+        while (head.size() > capacity) {
+            head.pollLast();
+        }
+        loadedThrough = head.peekLast().seq();
+    }
+
     /** Empties the queue (the caller range-deletes its records). */
     public void clear() {
         head.clear();
