@@ -90,6 +90,12 @@ public final class Engine implements AutoCloseable {
     private RecoveryReport recoveryReport;
     /** Reads queue pages from the current store; called under mutex (see PagedQueue). */
     private final QueuePageReader pageReader = new StoreQueueReader(() -> store);
+    /** Reads queue pages for delivery outside the lock (see requestPage). */
+    private final java.util.concurrent.ExecutorService queueReader = Executors.newSingleThreadExecutor(r -> {
+        Thread t = new Thread(r, "durablemq-queue-reader");
+        t.setDaemon(true);
+        return t;
+    });
     /**
      * Sessions whose queue got entries only the open batch holds (their head was full), with the
      * last such seq: once that batch is written, page reads may find them in the store. Flushed
@@ -609,12 +615,12 @@ public final class Engine implements AutoCloseable {
         long now = System.currentTimeMillis();
         boolean drainQueued = false;
         boolean changed = false;
-        while (!s.queue.isEmpty()) {
-            QueueEntry e = s.queue.peek(pageReader);
+        QueueEntry e;
+        while ((e = s.queue.peekInMemory()) != null) {
             if (e.qos() > 0 && !s.hasWindowSpace()) {
                 break;
             }
-            s.queue.poll(pageReader);
+            s.queue.pollInMemory();
             changed = true;
             unqueue(e);
             committer.delete(StoreColumn.QUEUES, Keys.queueEntry(s.key, e.seq()));
@@ -659,6 +665,66 @@ public final class Engine implements AutoCloseable {
         if (changed) {
             persistSession(s);
         }
+        requestPage(s);
+    }
+
+    /**
+     * Reads ahead on the queue-reader thread when the head is at half its capacity and entries
+     * wait on disk: the read runs outside the engine's lock and off the caller's thread (often a
+     * Netty event loop); the page joins the head under the lock, then the session is pumped.
+     */
+    private void requestPage(EngineSession s) {
+        io.durablemq.engine.queue.PagedQueue.PageRequest r = s.queue.pageToRead();
+        if (r == null) {
+            return;
+        }
+        try {
+            queueReader.execute(() -> readPage(s, r));
+        } catch (java.util.concurrent.RejectedExecutionException closing) {
+            s.queue.pageFailed(r);
+        }
+    }
+
+    private void readPage(EngineSession s, io.durablemq.engine.queue.PagedQueue.PageRequest r) {
+        List<QueueEntry> page;
+        storeLock.readLock().lock(); // a reset or close cannot close the store under the read
+        try {
+            synchronized (mutex) {
+                if (closed || resetting || s.discarded) {
+                    return;
+                }
+            }
+            page = pageReader.read(s.key, r.fromSeq(), r.beforeSeq(), r.count());
+        } catch (RuntimeException ex) {
+            log.error("reading the queue of '{}' from seq {} failed; retried at its next delivery", s.clientId, r.fromSeq(), ex);
+            metrics.internalError("queue_read");
+            synchronized (mutex) {
+                s.queue.pageFailed(r);
+            }
+            return;
+        } finally {
+            storeLock.readLock().unlock();
+        }
+        List<Runnable> immediate = new ArrayList<>();
+        synchronized (mutex) {
+            if (closed || resetting || s.discarded) {
+                return;
+            }
+            try {
+                if (!s.queue.pageRead(r, page)) {
+                    requestPage(s); // stale: the queue moved meanwhile; ask again from where it is now
+                    return;
+                }
+            } catch (IllegalStateException ex) {
+                log.error("queue of '{}' does not match its counters: not delivered further", s.clientId, ex);
+                metrics.internalError("queue_read");
+                return;
+            }
+            List<Runnable> sends = new ArrayList<>();
+            pump(s, sends, immediate);
+            runAfterDurable(sends);
+        }
+        immediate.forEach(Runnable::run);
     }
 
     /**
@@ -932,6 +998,7 @@ public final class Engine implements AutoCloseable {
             last = committer;
         }
         sweeper.shutdownNow();
+        queueReader.shutdownNow();
         last.close();
         storeLock.writeLock().lock();
         try {

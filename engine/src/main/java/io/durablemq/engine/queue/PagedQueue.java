@@ -36,6 +36,17 @@ public final class PagedQueue {
     /** The highest sequence number that entered the head (0: none yet): the disk part starts after it. */
     private long loadedThrough;
     private int capacity = MIN_HEAD;
+    /** A page read asked for with {@link #pageToRead()} and not answered yet; any change that moves the disk part's start voids it. */
+    private boolean pageRequested;
+    private long requestToken;
+
+    /**
+     * A page read for a reader thread: exactly {@code count} entries with
+     * {@code fromSeq <= seq < beforeSeq} are in the store (the counters say so). {@code token}
+     * tells a stale answer from a current one.
+     */
+    public record PageRequest(long token, long fromSeq, long beforeSeq, int count) {
+    }
 
     public PagedQueue(byte[] sessionKey) {
         this.sessionKey = sessionKey;
@@ -109,6 +120,98 @@ public final class PagedQueue {
         }
     }
 
+    /**
+     * For delivery: the first entry held in memory, never reading the store (the unwritten tail
+     * joins the head once the disk part is used up); null if none is in memory, which with
+     * {@code !isEmpty()} means a page must be read first ({@link #pageToRead()}).
+     */
+    public QueueEntry peekInMemory() {
+        fillFromMemory();
+        return head.peekFirst();
+    }
+
+    /** Removes and returns {@link #peekInMemory()}'s entry. */
+    public QueueEntry pollInMemory() {
+        fillFromMemory();
+        QueueEntry e = head.pollFirst();
+        if (e != null) {
+            messages--;
+            bytes -= e.size();
+        }
+        return e;
+    }
+
+    /**
+     * The page a reader thread should read now (the head is at or below half its capacity and
+     * entries wait on disk), or null: none needed, or one is already asked for.
+     */
+    public PageRequest pageToRead() {
+        long onDisk = messages - head.size() - unwritten.size();
+        if (pageRequested || onDisk <= 0 || head.size() > capacity / 2) {
+            return null;
+        }
+        int n = (int) Math.min(capacity - head.size(), onDisk);
+        pageRequested = true;
+        long before = unwritten.isEmpty() ? nextSeq : unwritten.peekFirst().seq();
+        return new PageRequest(++requestToken, loadedThrough + 1, before, n);
+    }
+
+    /**
+     * The answer to {@link #pageToRead()}, read outside the engine's lock. A stale answer (the
+     * queue was read synchronously, trimmed or cleared meanwhile, so its entries may already be
+     * in the head or gone) is dropped.
+     *
+     * @return true if the page joined the head
+     * @throws IllegalStateException if a current answer has fewer entries than the counters promise
+     */
+    public boolean pageRead(PageRequest r, List<QueueEntry> page) {
+        if (!pageRequested || r.token() != requestToken) {
+            return false;
+        }
+        pageRequested = false;
+        if (r.fromSeq() != loadedThrough + 1) {
+            return false;
+        }
+        if (page.size() != r.count()) {
+            throw new IllegalStateException("queue of '" + io.durablemq.engine.store.Keys.clientIdOf(sessionKey)
+                    + "': its counters say " + r.count() + " entries are stored from seq " + r.fromSeq()
+                    + " (before seq " + r.beforeSeq() + "), the store has " + page.size() + " (" + counters() + ")");
+        }
+        for (QueueEntry e : page) {
+            head.add(e);
+            loadedThrough = e.seq();
+        }
+        fillFromMemory();
+        return true;
+    }
+
+    /** A page read failed: the next {@link #pageToRead()} may ask again. */
+    public void pageFailed(PageRequest r) {
+        if (pageRequested && r.token() == requestToken) {
+            pageRequested = false;
+        }
+    }
+
+    private void voidPageRequest() {
+        if (pageRequested) {
+            pageRequested = false;
+            requestToken++;
+        }
+    }
+
+    /** Moves unwritten-tail entries into the head once nothing waits on disk before them. */
+    private void fillFromMemory() {
+        long onDisk = messages - head.size() - unwritten.size();
+        if (onDisk > 0 || head.size() > capacity / 2) {
+            return;
+        }
+        while (head.size() < capacity && !unwritten.isEmpty()) {
+            QueueEntry e = unwritten.pollFirst();
+            head.add(e);
+            loadedThrough = e.seq();
+        }
+    }
+
     /** The first entry (reading ahead from the store if the head runs low), or null if the queue is empty. */
     public QueueEntry peek(QueuePageReader reader) {
         refill(reader);
@@ -156,6 +259,7 @@ public final class PagedQueue {
         if (head.size() <= capacity) {
             return;
         }
+        voidPageRequest();
         while (head.size() > capacity) {
             head.pollLast();
         }
@@ -164,6 +268,7 @@ public final class PagedQueue {
 
     /** Empties the queue (the caller range-deletes its records). */
     public void clear() {
+        voidPageRequest();
         head.clear();
         unwritten.clear();
         messages = 0;
@@ -204,6 +309,7 @@ public final class PagedQueue {
         int want = capacity - head.size();
         long onDisk = outside - unwritten.size();
         if (onDisk > 0) {
+            voidPageRequest(); // a synchronous read moves the disk part's start under any pending one
             int n = (int) Math.min(want, onDisk);
             long before = unwritten.isEmpty() ? nextSeq : unwritten.peekFirst().seq();
             for (QueueEntry e : readExactly(reader, loadedThrough + 1, before, n)) {

@@ -20,6 +20,7 @@ import java.util.function.Supplier;
  */
 public final class StoreQueueReader implements QueuePageReader {
     private static final LongAdder ENTRIES_READ = new LongAdder();
+    private static final java.util.Set<String> READER_THREADS = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private final Supplier<Store> store;
 
     public StoreQueueReader(Supplier<Store> store) {
@@ -29,6 +30,15 @@ public final class StoreQueueReader implements QueuePageReader {
     /** Queue entries read from the store by page reads since the JVM started (a test hook). */
     public static long entriesRead() {
         return ENTRIES_READ.sum();
+    }
+
+    /** Names of the threads that read queue pages since the last {@link #forgetReaderThreads()} (a test hook). */
+    public static java.util.Set<String> readerThreads() {
+        return java.util.Set.copyOf(READER_THREADS);
+    }
+
+    public static void forgetReaderThreads() {
+        READER_THREADS.clear();
     }
 
     @Override
@@ -55,6 +65,7 @@ public final class StoreQueueReader implements QueuePageReader {
                     + "' from seq " + fromSeq + " failed: " + e.getMessage(), e);
         }
         ENTRIES_READ.add(page.size());
+        READER_THREADS.add(Thread.currentThread().getName());
         return page;
     }
 

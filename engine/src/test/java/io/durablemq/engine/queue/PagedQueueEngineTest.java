@@ -105,6 +105,7 @@ class PagedQueueEngineTest {
             }
             assertEquals(n, fx.engine().session("sub").queuedMessages());
             long readBefore = StoreQueueReader.entriesRead();
+            StoreQueueReader.forgetReaderThreads();
 
             // Live: a third of it, while more arrives behind the on-disk part.
             sub = connect(fx, "sub", 5);
@@ -116,6 +117,9 @@ class PagedQueueEngineTest {
             }
             got.addAll(receive(sub, 300));
             assertTrue(StoreQueueReader.entriesRead() > readBefore, "the drain read pages from the store");
+            // Delivery reads pages on the engine's reader thread, never on the thread that acknowledges
+            // (in the broker: a Netty event loop), and outside the engine's lock.
+            assertEquals(java.util.Set.of("durablemq-queue-reader"), StoreQueueReader.readerThreads());
 
             // A restart with an in-flight window and a queue mostly on disk.
             fx.restart();
