@@ -90,18 +90,10 @@ public final class Engine implements AutoCloseable {
     private RecoveryReport recoveryReport;
     /** Reads queue pages from the current store; called under mutex (see PagedQueue). */
     private final QueuePageReader pageReader = new StoreQueueReader(() -> store);
-    /** Reads queue pages for delivery outside the lock (see requestPage). */
-    private final java.util.concurrent.ExecutorService queueReader = Executors.newSingleThreadExecutor(r -> {
-        Thread t = new Thread(r, "durablemq-queue-reader");
-        t.setDaemon(true);
-        return t;
-    });
-    /**
-     * Sessions whose queue got entries only the open batch holds (their head was full), with the
-     * last such seq: once that batch is written, page reads may find them in the store. Flushed
-     * into one completion at the end of each operation that enqueues.
-     */
-    private final Map<EngineSession, Long> unwrittenMarks = new HashMap<>();
+    /** Queues with entries only the open batch holds, told when it is written (see PagedQueue). */
+    private final io.durablemq.engine.queue.UnwrittenMarks unwrittenMarks = new io.durablemq.engine.queue.UnwrittenMarks(mutex);
+    /** Reads queue pages for delivery on its own thread, outside the lock. */
+    private final io.durablemq.engine.queue.QueueReadAhead<EngineSession> readAhead;
 
     private Engine(EngineConfig config, Store store, MeterRegistry meters) {
         this.config = config;
@@ -128,6 +120,27 @@ public final class Engine implements AutoCloseable {
             }
         };
         this.committer = new Committer(store, commitObserver, mutex, config.commitFaults());
+        this.readAhead = new io.durablemq.engine.queue.QueueReadAhead<>(mutex, storeLock, pageReader,
+                new io.durablemq.engine.queue.QueueReadAhead.Owner<>() {
+                    @Override
+                    public boolean accepts(EngineSession s) {
+                        return !closed && !resetting && !s.discarded;
+                    }
+
+                    @Override
+                    public List<Runnable> pump(EngineSession s) {
+                        List<Runnable> sends = new ArrayList<>();
+                        List<Runnable> immediate = new ArrayList<>();
+                        Engine.this.pump(s, sends, immediate);
+                        runAfterDurable(sends);
+                        return immediate;
+                    }
+
+                    @Override
+                    public void internalError(String where) {
+                        metrics.internalError(where);
+                    }
+                });
         this.sweeper = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "durablemq-sweeper");
             t.setDaemon(true);
@@ -489,7 +502,7 @@ public final class Engine implements AutoCloseable {
             committer.put(StoreColumn.QOS2_RECEIVED, Keys.packet(publisher.key, packetId),
                     ByteBuffer.allocate(8).putLong(now).array());
         }
-        registerWrittenMarks();
+        unwrittenMarks.registerOn(committer);
         runAfterDurable(sends);
         completeAfter(result, new PublishResult(PublishResult.Status.ACCEPTED, targets.size()), message.qos());
     }
@@ -532,7 +545,7 @@ public final class Engine implements AutoCloseable {
     private void enqueue(EngineSession s, QueueEntry e) {
         refs.increment(e.messageId());
         if (s.queue.add(e)) {
-            unwrittenMarks.put(s, e.seq());
+            unwrittenMarks.mark(s.queue, e.seq());
         }
         queuedMessages++;
         queuedBytes += e.size();
@@ -543,28 +556,6 @@ public final class Engine implements AutoCloseable {
     /** The session record carries the queue's counters: written with every queue change. */
     private void persistSession(EngineSession s) {
         committer.put(StoreColumn.SESSIONS, s.key, s.record().encode());
-    }
-
-    /** One completion tells each queue that its entries routed past a full head are now in the store. */
-    private void registerWrittenMarks() {
-        if (unwrittenMarks.isEmpty()) {
-            return;
-        }
-        Map<EngineSession, Long> marks = new HashMap<>(unwrittenMarks);
-        unwrittenMarks.clear();
-        committer.onDurable(new Committer.Completion() {
-            @Override
-            public void durable() {
-                synchronized (mutex) {
-                    marks.forEach((s, seq) -> s.queue.written(seq));
-                }
-            }
-
-            @Override
-            public void failed(Throwable cause) {
-                // The engine resets and rebuilds every queue from the store.
-            }
-        });
     }
 
     private void unqueue(QueueEntry e) {
@@ -665,66 +656,7 @@ public final class Engine implements AutoCloseable {
         if (changed) {
             persistSession(s);
         }
-        requestPage(s);
-    }
-
-    /**
-     * Reads ahead on the queue-reader thread when the head is at half its capacity and entries
-     * wait on disk: the read runs outside the engine's lock and off the caller's thread (often a
-     * Netty event loop); the page joins the head under the lock, then the session is pumped.
-     */
-    private void requestPage(EngineSession s) {
-        io.durablemq.engine.queue.PagedQueue.PageRequest r = s.queue.pageToRead();
-        if (r == null) {
-            return;
-        }
-        try {
-            queueReader.execute(() -> readPage(s, r));
-        } catch (java.util.concurrent.RejectedExecutionException closing) {
-            s.queue.pageFailed(r);
-        }
-    }
-
-    private void readPage(EngineSession s, io.durablemq.engine.queue.PagedQueue.PageRequest r) {
-        List<QueueEntry> page;
-        storeLock.readLock().lock(); // a reset or close cannot close the store under the read
-        try {
-            synchronized (mutex) {
-                if (closed || resetting || s.discarded) {
-                    return;
-                }
-            }
-            page = pageReader.read(s.key, r.fromSeq(), r.beforeSeq(), r.count());
-        } catch (RuntimeException ex) {
-            log.error("reading the queue of '{}' from seq {} failed; retried at its next delivery", s.clientId, r.fromSeq(), ex);
-            metrics.internalError("queue_read");
-            synchronized (mutex) {
-                s.queue.pageFailed(r);
-            }
-            return;
-        } finally {
-            storeLock.readLock().unlock();
-        }
-        List<Runnable> immediate = new ArrayList<>();
-        synchronized (mutex) {
-            if (closed || resetting || s.discarded) {
-                return;
-            }
-            try {
-                if (!s.queue.pageRead(r, page)) {
-                    requestPage(s); // stale: the queue moved meanwhile; ask again from where it is now
-                    return;
-                }
-            } catch (IllegalStateException ex) {
-                log.error("queue of '{}' does not match its counters: not delivered further", s.clientId, ex);
-                metrics.internalError("queue_read");
-                return;
-            }
-            List<Runnable> sends = new ArrayList<>();
-            pump(s, sends, immediate);
-            runAfterDurable(sends);
-        }
-        immediate.forEach(Runnable::run);
+        readAhead.request(s, s.clientId, s.key, s.queue);
     }
 
     /**
@@ -860,7 +792,7 @@ public final class Engine implements AutoCloseable {
             metrics.dropped(dropReason);
         });
         s.queue.clear();
-        unwrittenMarks.remove(s);
+        unwrittenMarks.forget(s.queue);
         for (InflightEntry e : s.inflight.values()) {
             inflightMessages--;
             if (e.messageId() != 0) {
@@ -998,7 +930,7 @@ public final class Engine implements AutoCloseable {
             last = committer;
         }
         sweeper.shutdownNow();
-        queueReader.shutdownNow();
+        readAhead.close();
         last.close();
         storeLock.writeLock().lock();
         try {
@@ -1137,7 +1069,7 @@ public final class Engine implements AutoCloseable {
                         queueRetained(sub.filter(), o, now);
                     }
                 }
-                registerWrittenMarks();
+                unwrittenMarks.registerOn(committer);
                 complete(future, new SubscribeResult(granted));
                 List<Runnable> sends = new ArrayList<>();
                 pump(s, sends, immediate);
