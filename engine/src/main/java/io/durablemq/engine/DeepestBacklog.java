@@ -18,10 +18,10 @@ final class DeepestBacklog {
     static SubscriberBacklog of(List<EngineSession> routed, EngineSession publisher) {
         EngineSession deepest = null;
         for (EngineSession s : routed) {
-            if (s != publisher && s.isOnline() && (deepest == null || s.queue.size() > deepest.queue.size())) {
+            if (s != publisher && s.isOnline() && (deepest == null || s.queue.messages() > deepest.queue.messages())) {
                 deepest = s;
             }
         }
-        return deepest == null ? null : new SubscriberBacklog(deepest.clientId, deepest.queue.size());
+        return deepest == null ? null : new SubscriberBacklog(deepest.clientId, (int) Math.min(Integer.MAX_VALUE, deepest.queue.messages()));
     }
 }

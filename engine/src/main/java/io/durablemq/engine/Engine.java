@@ -14,6 +14,8 @@ import io.durablemq.engine.metrics.EngineMetrics;
 import io.durablemq.engine.metrics.EngineStats;
 import io.durablemq.engine.metrics.LargestQueues;
 import io.durablemq.engine.metrics.StoreMetrics;
+import io.durablemq.engine.queue.QueuePageReader;
+import io.durablemq.engine.queue.StoreQueueReader;
 import io.durablemq.engine.session.ConnectRequest;
 import io.durablemq.engine.session.SessionClosedException;
 import io.durablemq.engine.session.SessionHandle;
@@ -90,6 +92,12 @@ public final class Engine implements AutoCloseable {
     /** True from a failed commit until the store is reopened and recovered; operations fail meanwhile. */
     private boolean resetting;
     private RecoveryReport recoveryReport;
+    /** Reads queue pages from the current store; called under mutex (see PagedQueue). */
+    private final QueuePageReader pageReader = new StoreQueueReader(() -> store);
+    /** Queues with entries only the open batch holds, told when it is written (see PagedQueue). */
+    private final io.durablemq.engine.queue.UnwrittenMarks unwrittenMarks = new io.durablemq.engine.queue.UnwrittenMarks(mutex);
+    /** Reads queue pages for delivery on its own thread, outside the lock. */
+    private final io.durablemq.engine.queue.QueueReadAhead<EngineSession> readAhead;
 
     private Engine(EngineConfig config, Store store, MeterRegistry meters) {
         this.config = config;
@@ -116,6 +124,27 @@ public final class Engine implements AutoCloseable {
             }
         };
         this.committer = new Committer(store, commitObserver, mutex, config.commitFaults());
+        this.readAhead = new io.durablemq.engine.queue.QueueReadAhead<>(mutex, storeLock, pageReader,
+                new io.durablemq.engine.queue.QueueReadAhead.Owner<>() {
+                    @Override
+                    public boolean accepts(EngineSession s) {
+                        return !closed && !resetting && !s.discarded;
+                    }
+
+                    @Override
+                    public List<Runnable> pump(EngineSession s) {
+                        List<Runnable> sends = new ArrayList<>();
+                        List<Runnable> immediate = new ArrayList<>();
+                        Engine.this.pump(s, sends, immediate);
+                        runAfterDurable(sends);
+                        return immediate;
+                    }
+
+                    @Override
+                    public void internalError(String where) {
+                        metrics.internalError(where);
+                    }
+                });
         this.sweeper = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "durablemq-sweeper");
             t.setDaemon(true);
@@ -128,6 +157,7 @@ public final class Engine implements AutoCloseable {
         Store store = Store.open(config.dataPath(), config.durability());
         Engine engine = new Engine(config, store, meters);
         try {
+            io.durablemq.engine.queue.QueueCountersUpgrade.upgradeIfNeeded(store);
             engine.recover();
         } catch (RuntimeException e) {
             engine.committer.close();
@@ -158,7 +188,8 @@ public final class Engine implements AutoCloseable {
             Map<Integer, InflightState> inflight = new java.util.LinkedHashMap<>();
             s.inflight.forEach((id, e) -> inflight.put(id, e.state()));
             return new SessionSnapshot(s.clientId, s.isOnline(), s.expirySeconds, s.subscriptions.size(),
-                    s.queue.size(), s.queuedBytes, inflight, s.qos2Received.size());
+                    (int) Math.min(Integer.MAX_VALUE, s.queue.messages()), s.queue.bytes(), inflight, s.qos2Received.size(),
+                    s.queue.headSize() + s.queue.unwrittenSize());
         }
     }
 
@@ -169,7 +200,7 @@ public final class Engine implements AutoCloseable {
     public int onlineQueuedMessages(String clientId) {
         synchronized (mutex) {
             EngineSession s = sessions.get(clientId);
-            return s == null || !s.isOnline() ? -1 : s.queue.size();
+            return s == null || !s.isOnline() ? -1 : (int) Math.min(Integer.MAX_VALUE, s.queue.messages());
         }
     }
 
@@ -202,8 +233,8 @@ public final class Engine implements AutoCloseable {
             inflightMessages = 0;
             onlineSessions = 0;
             for (EngineSession s : sessions.values()) {
-                queuedMessages += s.queue.size();
-                queuedBytes += s.queuedBytes;
+                queuedMessages += s.queue.messages();
+                queuedBytes += s.queue.bytes();
                 inflightMessages += s.inflight.size();
             }
             // Sessions with expiry 0 lived only as long as their connection, which the restart ended.
@@ -264,6 +295,7 @@ public final class Engine implements AutoCloseable {
                 refs = new RefCounts();
                 bodies.clear();
                 onlineSessions = 0;
+                unwrittenMarks.clear();
             }
             failed = committer;
         }
@@ -275,6 +307,7 @@ public final class Engine implements AutoCloseable {
         try {
             store.close();
             store = Store.open(config.dataPath(), config.durability());
+            io.durablemq.engine.queue.QueueCountersUpgrade.upgradeIfNeeded(store);
         } catch (StoreOpenException | RuntimeException e) {
             log.error("cannot reopen the store yet ({}); retrying in 1 s", e.getMessage());
             sweeper.schedule(this::resetToDurableState, 1, TimeUnit.SECONDS);
@@ -351,6 +384,7 @@ public final class Engine implements AutoCloseable {
             s.generation++;
             s.deliveryStarted = false;
             s.window = Math.min(request.receiveMaximum(), config.maxInflightPerSession());
+            s.queue.fitWindow(s.window);
             onlineSessions++;
             committer.put(StoreColumn.SESSIONS, s.key, s.record().encode());
             if (will != null) {
@@ -371,6 +405,33 @@ public final class Engine implements AutoCloseable {
         s.disconnectedAtMillis = now;
         s.generation++;
         onlineSessions--;
+        s.queue.fitWindow(0); // an offline session keeps PagedQueue.MIN_HEAD entries in memory
+        if (s.queue.headSize() > s.queue.capacity()) {
+            trimHeadOnceWritten(s, s.generation);
+        }
+    }
+
+    /**
+     * Trims an offline session's head once the open batch is written: every head entry's put is
+     * in it or in an earlier batch, so the dropped entries are then in the store. Skipped if the
+     * session came back (or was discarded) meanwhile.
+     */
+    private void trimHeadOnceWritten(EngineSession s, long generation) {
+        committer.onDurable(new Committer.Completion() {
+            @Override
+            public void durable() {
+                synchronized (mutex) {
+                    if (!s.discarded && s.generation == generation && !s.isOnline()) {
+                        s.queue.trimHead();
+                    }
+                }
+            }
+
+            @Override
+            public void failed(Throwable cause) {
+                // The engine resets and rebuilds every queue from the store.
+            }
+        });
     }
 
     // ------------------------------------------------------------------ publish
@@ -415,7 +476,7 @@ public final class Engine implements AutoCloseable {
                 if (Math.min(message.qos(), t.maxQos) > 0 && wouldOverflow(t.session, size)) {
                     metrics.dropped("quota_exceeded");
                     log.warn("refused a publish to '{}': the queue of session '{}' is full ({} messages, {} bytes)",
-                            message.topic(), t.session.clientId, t.session.queue.size(), t.session.queuedBytes);
+                            message.topic(), t.session.clientId, t.session.queue.messages(), t.session.queue.bytes());
                     completeAfter(result, new PublishResult(PublishResult.Status.QUOTA_EXCEEDED, 0), message.qos());
                     return;
                 }
@@ -450,8 +511,8 @@ public final class Engine implements AutoCloseable {
             if (wouldOverflow(s, size)) {
                 if (config.overflowPolicy() == OverflowPolicy.DROP_OLDEST && !s.queue.isEmpty()) {
                     while (!s.queue.isEmpty() && wouldOverflow(s, size)) {
-                        QueueEntry evicted = s.queue.poll();
-                        unqueue(s, evicted);
+                        QueueEntry evicted = s.queue.poll(pageReader);
+                        unqueue(evicted);
                         committer.delete(StoreColumn.QUEUES, Keys.queueEntry(s.key, evicted.seq()));
                         releaseBody(evicted.messageId());
                         metrics.dropped("queue_full_evicted");
@@ -466,7 +527,7 @@ public final class Engine implements AutoCloseable {
             if (messageId == 0) {
                 messageId = storeBody(message);
             }
-            enqueue(s, new QueueEntry(s.nextSeq++, messageId, qos, retainFlag, message.expiresAtMillis(), now,
+            enqueue(s, new QueueEntry(s.queue.takeSeq(), messageId, qos, retainFlag, message.expiresAtMillis(), now,
                     size, t.ids()));
             routed.add(s);
         }
@@ -482,6 +543,7 @@ public final class Engine implements AutoCloseable {
             committer.put(StoreColumn.QOS2_RECEIVED, Keys.packet(publisher.key, packetId),
                     ByteBuffer.allocate(8).putLong(now).array());
         }
+        unwrittenMarks.registerOn(committer);
         runAfterDurable(sends);
         completeAfter(result, new PublishResult(PublishResult.Status.ACCEPTED, targets.size(),
                 DeepestBacklog.of(routed, publisher)), message.qos());
@@ -497,8 +559,8 @@ public final class Engine implements AutoCloseable {
     }
 
     private boolean wouldOverflow(EngineSession s, int size) {
-        return s.queue.size() + 1 > config.maxQueuedMessagesPerSession()
-                || s.queuedBytes + size > config.maxQueuedBytesPerSession();
+        return s.queue.messages() + 1 > config.maxQueuedMessagesPerSession()
+                || s.queue.bytes() + size > config.maxQueuedBytesPerSession();
     }
 
     private long storeBody(Message message) {
@@ -521,17 +583,24 @@ public final class Engine implements AutoCloseable {
         return id;
     }
 
+    /** Appends to the session's queue; its put and the session record's new counters go in the same batch. */
     private void enqueue(EngineSession s, QueueEntry e) {
         refs.increment(e.messageId());
-        s.queue.add(e);
-        s.queuedBytes += e.size();
+        if (s.queue.add(e)) {
+            unwrittenMarks.mark(s.queue, e.seq());
+        }
         queuedMessages++;
         queuedBytes += e.size();
         committer.put(StoreColumn.QUEUES, Keys.queueEntry(s.key, e.seq()), e.encodeValue());
+        persistSession(s);
     }
 
-    private void unqueue(EngineSession s, QueueEntry e) {
-        s.queuedBytes -= e.size();
+    /** The session record carries the queue's counters: written with every queue change. */
+    private void persistSession(EngineSession s) {
+        committer.put(StoreColumn.SESSIONS, s.key, s.record().encode());
+    }
+
+    private void unqueue(QueueEntry e) {
         queuedMessages--;
         queuedBytes -= e.size();
     }
@@ -578,13 +647,15 @@ public final class Engine implements AutoCloseable {
         }
         long now = System.currentTimeMillis();
         boolean drainQueued = false;
-        while (!s.queue.isEmpty()) {
-            QueueEntry e = s.queue.peek();
+        boolean changed = false;
+        QueueEntry e;
+        while ((e = s.queue.peekInMemory()) != null) {
             if (e.qos() > 0 && !s.hasWindowSpace()) {
-                return;
+                break;
             }
-            s.queue.poll();
-            unqueue(s, e);
+            s.queue.pollInMemory();
+            changed = true;
+            unqueue(e);
             committer.delete(StoreColumn.QUEUES, Keys.queueEntry(s.key, e.seq()));
             if (e.isExpired(now)) {
                 releaseBody(e.messageId());
@@ -624,6 +695,10 @@ public final class Engine implements AutoCloseable {
             }
             metrics.delivered(e.qos());
         }
+        if (changed) {
+            persistSession(s);
+        }
+        readAhead.request(s, s.clientId, s.key, s.queue);
     }
 
     /**
@@ -752,12 +827,15 @@ public final class Engine implements AutoCloseable {
         for (String f : s.subscriptions.keySet()) {
             index.remove(s.clientId, f);
         }
-        for (QueueEntry e : s.queue) {
-            unqueue(s, e);
+        // Entries past the head are read from the store in pages: their bodies' references are
+        // counted in memory (RefCounts) and must be released.
+        s.queue.forEach(pageReader, e -> {
+            unqueue(e);
             releaseBody(e.messageId());
             metrics.dropped(dropReason);
-        }
+        });
         s.queue.clear();
+        unwrittenMarks.forget(s.queue);
         for (InflightEntry e : s.inflight.values()) {
             inflightMessages--;
             if (e.messageId() != 0) {
@@ -801,10 +879,10 @@ public final class Engine implements AutoCloseable {
                         continue;
                     }
                     if (top.size() < LARGEST_QUEUES_EXPORTED) {
-                        top.add(new LargestQueues.Sample(s.clientId, s.queue.size(), s.queuedBytes));
-                    } else if (top.peek().messages() < s.queue.size()) {
+                        top.add(new LargestQueues.Sample(s.clientId, s.queue.messages(), s.queue.bytes()));
+                    } else if (top.peek().messages() < s.queue.messages()) {
                         top.poll();
-                        top.add(new LargestQueues.Sample(s.clientId, s.queue.size(), s.queuedBytes));
+                        top.add(new LargestQueues.Sample(s.clientId, s.queue.messages(), s.queue.bytes()));
                     }
                 }
             }
@@ -930,6 +1008,7 @@ public final class Engine implements AutoCloseable {
         }
         sweeper.shutdownNow();
         wills.close();
+        readAhead.close();
         last.close();
         storeLock.writeLock().lock();
         try {
@@ -1068,6 +1147,7 @@ public final class Engine implements AutoCloseable {
                         queueRetained(sub.filter(), o, now);
                     }
                 }
+                unwrittenMarks.registerOn(committer);
                 complete(future, new SubscribeResult(granted));
                 List<Runnable> sends = new ArrayList<>();
                 pump(s, sends, immediate);
@@ -1090,7 +1170,7 @@ public final class Engine implements AutoCloseable {
                 }
                 long id = storeBody(m);
                 int[] ids = o.subscriptionId() > 0 ? new int[]{o.subscriptionId()} : new int[0];
-                enqueue(s, new QueueEntry(s.nextSeq++, id, Math.min(m.qos(), o.maxQos()), true,
+                enqueue(s, new QueueEntry(s.queue.takeSeq(), id, Math.min(m.qos(), o.maxQos()), true,
                         m.expiresAtMillis(), now, size, ids));
             }
         }

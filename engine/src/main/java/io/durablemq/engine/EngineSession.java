@@ -3,14 +3,13 @@ package io.durablemq.engine;
 import io.durablemq.engine.delivery.InflightEntry;
 import io.durablemq.engine.delivery.Outbox;
 import io.durablemq.engine.delivery.PacketIdAllocator;
-import io.durablemq.engine.delivery.QueueEntry;
+import io.durablemq.engine.queue.PagedQueue;
 import io.durablemq.engine.session.ConnectRequest;
 import io.durablemq.engine.session.SessionListener;
 import io.durablemq.engine.session.SessionRecord;
 import io.durablemq.engine.store.Keys;
 import io.durablemq.engine.topic.SubscriptionOptions;
 
-import java.util.ArrayDeque;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.Set;
@@ -33,9 +32,8 @@ final class EngineSession {
     int window = 1;
 
     final LinkedHashMap<String, SubscriptionOptions> subscriptions = new LinkedHashMap<>();
-    final ArrayDeque<QueueEntry> queue = new ArrayDeque<>();
-    long queuedBytes;
-    long nextSeq = 1;
+    /** Counters of the whole queue, its head in memory, the rest in the store (see PagedQueue). */
+    final PagedQueue queue;
     /** Insertion order is send order: resends go out in it. */
     final LinkedHashMap<Integer, InflightEntry> inflight = new LinkedHashMap<>();
     long nextOrder = 1;
@@ -52,6 +50,7 @@ final class EngineSession {
     EngineSession(String clientId) {
         this.clientId = clientId;
         this.key = Keys.session(clientId);
+        this.queue = new PagedQueue(key);
     }
 
     boolean isOnline() {
@@ -72,6 +71,6 @@ final class EngineSession {
     }
 
     SessionRecord record() {
-        return new SessionRecord(expirySeconds, isOnline() ? 0 : disconnectedAtMillis);
+        return new SessionRecord(expirySeconds, isOnline() ? 0 : disconnectedAtMillis, queue.counters());
     }
 }

@@ -9,6 +9,7 @@ import io.durablemq.engine.delivery.InflightEntry;
 import io.durablemq.engine.delivery.QueueEntry;
 import io.durablemq.engine.delivery.RefCounts;
 import io.durablemq.engine.message.Message;
+import io.durablemq.engine.queue.QueueCounters;
 import io.durablemq.engine.session.SessionRecord;
 import io.durablemq.engine.store.Keys;
 import io.durablemq.engine.store.Store;
@@ -47,6 +48,9 @@ final class Recovery implements StoreRecordVisitor {
     private final Map<EngineSession, List<InflightEntry>> inflight = new HashMap<>();
     /** Stored wills by client id, each with the time its connection ended (see {@link #will}). */
     final Map<String, StoredWill> wills = new HashMap<>();
+    /** Stored queue counters (version-2 session records) and those counted from the entries. */
+    private final Map<EngineSession, QueueCounters> storedCounters = new HashMap<>();
+    private final Map<EngineSession, long[]> countedQueues = new HashMap<>();
     private long now;
     private long maxId;
     private int qos2;
@@ -73,6 +77,11 @@ final class Recovery implements StoreRecordVisitor {
         if (!violations.isEmpty()) {
             throw new StoreDamagedException(store.dir(), scan.errors(), violations);
         }
+        for (EngineSession s : sessions.values()) {
+            QueueCounters stored = storedCounters.get(s);
+            // InvariantCheck has compared stored counters with the entries: a difference refused the start.
+            s.queue.restore(stored != null ? stored : counted(s));
+        }
         inflight.forEach((s, list) -> {
             list.sort(Comparator.comparingLong(InflightEntry::order));
             for (InflightEntry e : list) {
@@ -95,6 +104,15 @@ final class Recovery implements StoreRecordVisitor {
         // Online when the process died: its offline time starts now.
         s.disconnectedAtMillis = r.disconnectedAtMillis() == 0 ? now : r.disconnectedAtMillis();
         sessions.put(clientId, s);
+        if (r.queue() != null) {
+            storedCounters.put(s, r.queue());
+        }
+    }
+
+    /** The counters of a version-1 session record's queue, from its entries. */
+    private QueueCounters counted(EngineSession s) {
+        long[] c = countedQueues.get(s);
+        return c == null ? QueueCounters.EMPTY : new QueueCounters(c[0], c[1], c[2] + 1);
     }
 
     @Override
@@ -110,9 +128,11 @@ final class Recovery implements StoreRecordVisitor {
     public void queueEntry(String clientId, QueueEntry e, byte[] key, byte[] value) {
         EngineSession s = sessions.get(clientId);
         if (s != null && e.messageId() > 0) {
-            s.queue.add(e);
-            s.queuedBytes += e.size();
-            s.nextSeq = e.seq() + 1;
+            s.queue.restoreHead(e); // only the first page stays in memory
+            long[] c = countedQueues.computeIfAbsent(s, x -> new long[3]);
+            c[0]++;
+            c[1] += e.size();
+            c[2] = Math.max(c[2], e.seq());
         }
     }
 

@@ -4,6 +4,7 @@ import io.durablemq.engine.delivery.InflightEntry;
 import io.durablemq.engine.delivery.InflightState;
 import io.durablemq.engine.delivery.QueueEntry;
 import io.durablemq.engine.delivery.RefCounts;
+import io.durablemq.engine.queue.QueueCounters;
 import io.durablemq.engine.session.SessionRecord;
 import io.durablemq.engine.store.StoreColumn;
 import io.durablemq.engine.topic.SubscriptionOptions;
@@ -31,6 +32,9 @@ public final class InvariantCheck implements StoreRecordVisitor {
     /** Stored bodies that are referenced: bodies are unique keys, so each counts once. */
     private long referencedAndStored;
     private final Map<String, Set<Long>> inflightOrders = new HashMap<>();
+    /** Queue counters of version-2 session records, and what the entries add up to (per session, not per entry). */
+    private final Map<String, QueueCounters> storedCounters = new HashMap<>();
+    private final Map<String, long[]> countedQueues = new HashMap<>();
     private final Violations violations = new Violations();
     private boolean finished;
 
@@ -49,6 +53,9 @@ public final class InvariantCheck implements StoreRecordVisitor {
     @Override
     public void session(String clientId, SessionRecord r, byte[] key, byte[] value) {
         sessions.add(clientId);
+        if (r.queue() != null) {
+            storedCounters.put(clientId, r.queue());
+        }
     }
 
     @Override
@@ -67,6 +74,10 @@ public final class InvariantCheck implements StoreRecordVisitor {
             return;
         }
         references.increment(e.messageId());
+        long[] c = countedQueues.computeIfAbsent(clientId, x -> new long[3]);
+        c[0]++;
+        c[1] += e.size();
+        c[2] = Math.max(c[2], e.seq());
     }
 
     @Override
@@ -125,6 +136,7 @@ public final class InvariantCheck implements StoreRecordVisitor {
     public Violations finish(LongPredicate isStored) {
         if (!finished) {
             finished = true;
+            checkQueueCounters();
             long missing = references.size() - referencedAndStored;
             if (missing > 0) {
                 references.forEach(id -> {
@@ -136,6 +148,23 @@ public final class InvariantCheck implements StoreRecordVisitor {
             }
         }
         return violations;
+    }
+
+    /**
+     * A session record's counters must equal its entries: the engine writes them in the same
+     * batch as every queue change, so a difference is damage or a bug (limits and paged reads
+     * depend on them).
+     */
+    private void checkQueueCounters() {
+        storedCounters.forEach((clientId, stored) -> {
+            long[] c = countedQueues.getOrDefault(clientId, new long[3]);
+            if (c[0] != stored.messages() || c[1] != stored.bytes() || (c[0] > 0 && c[2] >= stored.nextSeq())) {
+                violations.add(new Violation(Violation.Kind.QUEUE_COUNTERS, StoreColumn.SESSIONS, clientId,
+                        "stored " + stored.messages() + " messages / " + stored.bytes() + " bytes / next seq "
+                                + stored.nextSeq() + ", the queue holds " + c[0] + " / " + c[1]
+                                + (c[0] > 0 ? " / last seq " + c[2] : "")));
+            }
+        });
     }
 
     private boolean requireSession(StoreColumn column, String clientId, String what) {

@@ -20,7 +20,9 @@ public record Violation(Kind kind, StoreColumn column, String clientId, String d
         /** A queue or in-flight entry whose body is not stored. */
         MISSING_BODY("entries whose message body is missing"),
         /** Two in-flight entries of one session with the same send order, or a packet id of 0. */
-        DUPLICATE_INFLIGHT("in-flight entries with a duplicate send order or invalid packet id");
+        DUPLICATE_INFLIGHT("in-flight entries with a duplicate send order or invalid packet id"),
+        /** A session record whose stored queue counters differ from the queue entries stored. */
+        QUEUE_COUNTERS("session records whose queue counters differ from the stored entries");
 
         private final String label;
 

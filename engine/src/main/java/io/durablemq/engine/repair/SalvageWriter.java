@@ -12,6 +12,12 @@ import io.durablemq.engine.will.StoredWill;
 import org.rocksdb.RocksDBException;
 import org.rocksdb.WriteBatch;
 
+import io.durablemq.engine.queue.QueueCounters;
+
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
 /** Repair's second pass: copies every record the plan keeps into the new store, in batches. */
 final class SalvageWriter implements StoreRecordVisitor, AutoCloseable {
     private static final int BATCH = 10_000;
@@ -19,6 +25,9 @@ final class SalvageWriter implements StoreRecordVisitor, AutoCloseable {
     private final Store target;
     private final SalvagePlan plan;
     private WriteBatch batch = new WriteBatch();
+    /** Per session (O(sessions)): its key and record, and what its kept queue entries add up to. */
+    private final Map<String, Object[]> sessionRecords = new LinkedHashMap<>();
+    private final Map<String, long[]> keptQueues = new HashMap<>();
 
     SalvageWriter(Store target, SalvagePlan plan) {
         this.target = target;
@@ -27,7 +36,8 @@ final class SalvageWriter implements StoreRecordVisitor, AutoCloseable {
 
     @Override
     public void session(String clientId, SessionRecord r, byte[] key, byte[] value) {
-        put(StoreColumn.SESSIONS, key, value);
+        // Written by finish(), with the counters of the entries actually kept.
+        sessionRecords.put(clientId, new Object[]{key, r});
     }
 
     @Override
@@ -41,6 +51,10 @@ final class SalvageWriter implements StoreRecordVisitor, AutoCloseable {
     public void queueEntry(String clientId, QueueEntry e, byte[] key, byte[] value) {
         if (plan.keepsQueueEntry(clientId, e)) {
             put(StoreColumn.QUEUES, key, value);
+            long[] c = keptQueues.computeIfAbsent(clientId, x -> new long[3]);
+            c[0]++;
+            c[1] += e.size();
+            c[2] = Math.max(c[2], e.seq());
         }
     }
 
@@ -86,6 +100,19 @@ final class SalvageWriter implements StoreRecordVisitor, AutoCloseable {
         } catch (RocksDBException e) {
             throw new IllegalStateException("writing the repaired store failed: " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * Writes every session record with queue counters equal to the entries kept: a repair that
+     * drops entries must not leave counters that count them (verify would refuse the result).
+     */
+    void finish() {
+        sessionRecords.forEach((clientId, kr) -> {
+            SessionRecord r = (SessionRecord) kr[1];
+            long[] c = keptQueues.getOrDefault(clientId, new long[3]);
+            long nextSeq = Math.max(r.queue() == null ? 1 : r.queue().nextSeq(), c[2] + 1);
+            put(StoreColumn.SESSIONS, (byte[]) kr[0], r.withQueue(new QueueCounters(c[0], c[1], nextSeq)).encode());
+        });
     }
 
     void flush() throws RocksDBException {

@@ -105,6 +105,7 @@ public final class StoreRepair {
             plan.plan();
             try (Store target = Store.open(fresh, Durability.FSYNC); SalvageWriter writer = new SalvageWriter(target, plan)) {
                 scan.run(writer);
+                writer.finish();
                 writer.flush();
             }
         } catch (RocksDBException | StoreOpenException e) {

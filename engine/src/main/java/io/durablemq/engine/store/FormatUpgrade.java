@@ -1,24 +1,19 @@
 package io.durablemq.engine.store;
 
-import org.rocksdb.ColumnFamilyHandle;
-import org.rocksdb.RocksDB;
-import org.rocksdb.RocksDBException;
-import org.rocksdb.WriteBatch;
-import org.rocksdb.WriteOptions;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.Collection;
 import java.util.Set;
 
 /**
- * Brings a store of an older format to {@link StoreFormat#CURRENT} when it is opened.
- * Format 1 to 2 adds the {@code wills} column family and changes no existing record: the open
- * creates the missing column family ({@link #missingColumnsAreAddedOnes}), then
- * {@link #upgrade} writes the new version, synced. A crash between the two leaves the column
- * family with the old version, which the next open upgrades the same way.
+ * The store's part of bringing an older format to {@link StoreFormat#CURRENT}: format 2 added the
+ * {@code wills} column family, which {@code Store.open} creates on a format-1 store
+ * ({@link #missingColumnsAreAddedOnes}). It writes no record: the engine's
+ * {@code queue.QueueCountersUpgrade} rewrites the session records and writes version 2 last, so a
+ * crash at any point leaves format 1 (a format-1 store may have the new, empty column family)
+ * and the next open redoes the whole upgrade.
  */
 final class FormatUpgrade {
     private static final Logger log = LoggerFactory.getLogger(FormatUpgrade.class);
@@ -34,13 +29,9 @@ final class FormatUpgrade {
         return !missing.isEmpty() && ADDED_SINCE_1.containsAll(missing);
     }
 
-    /** Writes the current format version over {@code from}; the open has created the column families. */
-    static void upgrade(RocksDB db, ColumnFamilyHandle meta, Path dir, int from) throws RocksDBException {
-        try (WriteBatch batch = new WriteBatch(); WriteOptions sync = new WriteOptions().setSync(true)) {
-            batch.put(meta, StoreFormat.VERSION_KEY, ByteBuffer.allocate(4).putInt(StoreFormat.CURRENT).array());
-            db.write(sync, batch);
-        }
-        log.info("upgraded the store in {} from format {} to format {} (added column family {})",
-                dir.toAbsolutePath(), from, StoreFormat.CURRENT, ADDED_SINCE_1);
+    /** A format-{@code from} store was opened: its added column families exist now; the engine upgrades its records. */
+    static void columnsAdded(Path dir, int from) {
+        log.debug("store in {} is format {}: column families {} present, records upgraded by the engine",
+                dir.toAbsolutePath(), from, ADDED_SINCE_1);
     }
 }

@@ -248,7 +248,7 @@ public final class Store implements AutoCloseable {
                         + " without the column families " + FormatUpgrade.ADDED_SINCE_1 + " that format has", null);
             }
             if (v < StoreFormat.CURRENT) {
-                FormatUpgrade.upgrade(db, handle(StoreColumn.META), dir, v);
+                FormatUpgrade.columnsAdded(dir, v); // the engine's QueueCountersUpgrade writes the new version
             }
         } catch (RocksDBException e) {
             throw classify(dir, e);

@@ -5,6 +5,13 @@ package io.durablemq.engine.store;
  * change of a key or value layout; a store of a newer version refuses to open.
  */
 public final class StoreFormat {
+    /**
+     * 2: the {@code wills} column family (durable wills), and session records that carry their
+     * queue's counters (version-2 session record), written with every queue change. A format-1
+     * store is upgraded when the engine opens it: {@code Store.open} creates the missing column
+     * family ({@code FormatUpgrade}), then {@code queue.QueueCountersUpgrade} rewrites the session
+     * records and writes version 2 last.
+     */
     public static final int CURRENT = 2;
     public static final byte[] VERSION_KEY = Keys.utf8("format-version");
     public static final byte[] CREATED_KEY = Keys.utf8("created-at-millis");

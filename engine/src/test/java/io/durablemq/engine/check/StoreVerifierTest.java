@@ -81,6 +81,16 @@ class StoreVerifierTest {
                 Keys.packet(Keys.session("nobody"), 7), new byte[8]));
     }
 
+    /** Format 2: a session record's queue counters that differ from its entries refuse the start (paged queues trust them). */
+    @Test
+    void queueCountersThatDifferFromTheEntriesAreRefused() throws Exception {
+        assertRefusedAndReported(Violation.Kind.QUEUE_COUNTERS, store -> put(store, StoreColumn.SESSIONS,
+                Keys.session(RepairFixtures.client(4)),
+                new io.durablemq.engine.session.SessionRecord(86_400, System.currentTimeMillis(),
+                        new io.durablemq.engine.queue.QueueCounters(RepairFixtures.QUEUED_PER_CLIENT - 1,
+                                (RepairFixtures.QUEUED_PER_CLIENT - 1) * 100L, RepairFixtures.QUEUED_PER_CLIENT + 1)).encode()));
+    }
+
     @Test
     void undecodableRecordIsRefused() throws Exception {
         assertRefusedAndReported(Violation.Kind.UNDECODABLE, store -> put(store, StoreColumn.SESSIONS,

@@ -91,7 +91,7 @@ class FormatUpgradeTest {
 
         EngineConfig config = EngineConfig.defaults(dir).withDurability(Durability.FSYNC);
         ch.qos.logback.classic.Logger upgradeLog =
-                (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(FormatUpgrade.class);
+                (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(io.durablemq.engine.queue.QueueCountersUpgrade.class);
         ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> logged =
                 new ch.qos.logback.core.read.ListAppender<>();
         logged.start();
