@@ -50,7 +50,8 @@ class ColumnOptionsTest {
             }
             assertEquals(200, fx.engine().stats().queuedMessages());
         }
-        assertTrue(optionsFileMentions("ttl=0"), "the generic profile sets no TTL");
+        assertTrue(!optionsFileMentions("CompactOnDeletionCollector") && !optionsFileMentions("ttl=" + ColumnOptions.SHORT_LIVED_TTL_SECONDS),
+                "the generic profile is RocksDB's defaults (TTL 30 days, no collector)");
         for (String profile : new String[] {"tuned", "tuned_blobs", "generic", "tuned"}) {
             System.setProperty(ColumnOptions.PROFILE_PROPERTY, profile);
             try (EngineFixture fx = new EngineFixture(dir)) {
