@@ -135,6 +135,25 @@ public final class Committer implements AutoCloseable {
     }
 
     /**
+     * Deletes a key that was written exactly once since it was last deleted (or created), with
+     * RocksDB's SingleDelete: the tombstone and the put cancel each other in the first flush or
+     * compaction that sees both, instead of the tombstone living on to the bottom level. Wrong
+     * (undefined in RocksDB: the older value may come back) for a key that was put twice, so only
+     * for record kinds written once: queue entries, bodies, QoS 2 receive records (engine/README.md).
+     */
+    public void singleDelete(StoreColumn column, byte[] key) {
+        synchronized (lock) {
+            try {
+                open.writes.singleDelete(store.handle(column), key);
+            } catch (RocksDBException e) {
+                throw new StoreWriteException("batch single delete failed", e);
+            }
+            open.count++;
+            wakeIfFirst();
+        }
+    }
+
+    /**
      * Wakes the committer when the open batch just stopped being empty: once per batch is
      * enough (it re-checks before waiting), and waking it on every append only makes it
      * fight the appending thread for the lock.

@@ -345,6 +345,11 @@ public final class Store implements AutoCloseable {
         }
     }
 
+    /** Table properties (entries, deletions, sizes) of every live SST file of {@code column}. */
+    public Map<String, org.rocksdb.TableProperties> tableProperties(StoreColumn column) throws RocksDBException {
+        return db.getPropertiesOfAllTables(handle(column));
+    }
+
     /** The live SST files with their column family, level and key range. */
     public List<org.rocksdb.LiveFileMetaData> liveSstFiles() {
         return db.getLiveFilesMetaData();
