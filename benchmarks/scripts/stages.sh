@@ -12,8 +12,8 @@ set -euo pipefail
 src="${1:?usage: stages.sh METRICS_FILE_OR_URL}"
 if [[ "$src" == http* ]]; then text="$(curl -s --max-time 5 "$src")"; else text="$(cat "$src")"; fi
 printf '%s\n' "$text" | awk '
-function us(s) { return sprintf("%.0f", s * 1e6) }
-/^durablemq_(publish_stage|commit_latency)_seconds_(bucket|count|sum)\{/ {
+function us(s) { return s >= 1e300 ? "+Inf" : sprintf("%.0f", s * 1e6) }
+/^durablemq_(publish_stage|commit_latency)_seconds_(bucket|count|sum)[{ ]/ {
   name = $1; value = $2 + 0
   stage = "write+fsync"
   if (match(name, /stage="[a-z_]+"/)) stage = substr(name, RSTART + 7, RLENGTH - 8)
@@ -21,7 +21,7 @@ function us(s) { return sprintf("%.0f", s * 1e6) }
     if (!match(name, /le="[^"]+"/)) next
     le = substr(name, RSTART + 4, RLENGTH - 5)
     n[stage]++; les[stage, n[stage]] = (le == "+Inf") ? 1e300 : le + 0; cum[stage, n[stage]] = value
-  } else if (name ~ /_count\{/) { count[stage] = value } else { sum[stage] = value }
+  } else if (name ~ /_count($|\{)/) { count[stage] = value } else { sum[stage] = value }
 }
 END {
   split("decode route batch_wait write+fsync completion send", order, " ")
@@ -32,6 +32,7 @@ END {
     if (count[s] > 0) {
       for (j = 1; j <= n[s]; j++) { if (p50 == "-" && cum[s, j] >= 0.5 * count[s]) p50 = us(les[s, j]); if (p99 == "-" && cum[s, j] >= 0.99 * count[s]) p99 = us(les[s, j]) }
     }
-    printf "%-12s %10d %10s %10s %10s\n", s, count[s], count[s] > 0 ? us(sum[s] / count[s]) : "-", p50, p99
+    mean = "-"; if (count[s] > 0) mean = us(sum[s] / count[s])
+    printf "%-12s %10d %10s %10s %10s\n", s, count[s], mean, p50, p99
   }
 }'
