@@ -281,6 +281,8 @@ fi
 for b in $brokers; do
   if [[ -n "${metrics_of[$b]:-}" ]]; then
     curl -s --max-time 5 "http://127.0.0.1:${metrics_of[$b]}/metrics" > "$out/$b.metrics.txt" || true
+    # where a publish's time went over all of this broker's runs (issue 12)
+    "$here/stages.sh" "$out/$b.metrics.txt" > "$out/$b.stages.txt" 2>/dev/null && cat "$out/$b.stages.txt" || true
   fi
 done
 {

@@ -13,9 +13,11 @@ import io.durablemq.engine.message.MessageCodec;
 import io.durablemq.engine.metrics.EngineMetrics;
 import io.durablemq.engine.metrics.EngineStats;
 import io.durablemq.engine.metrics.LargestQueues;
+import io.durablemq.engine.metrics.StageTimers;
 import io.durablemq.engine.metrics.StoreMetrics;
 import io.durablemq.engine.queue.QueuePageReader;
 import io.durablemq.engine.queue.StoreQueueReader;
+import io.durablemq.engine.metrics.TimedCompletion;
 import io.durablemq.engine.session.ConnectRequest;
 import io.durablemq.engine.session.SessionClosedException;
 import io.durablemq.engine.session.SessionHandle;
@@ -68,6 +70,8 @@ public final class Engine implements AutoCloseable {
     private final java.util.concurrent.locks.ReentrantReadWriteLock storeLock = new java.util.concurrent.locks.ReentrantReadWriteLock();
     private final Committer.Observer commitObserver;
     private final EngineMetrics metrics;
+    /** Where a QoS 1/2 publish's time goes (route, batch wait, completion here; decode and send in the broker). */
+    private final StageTimers stages;
     private final BodyCache bodies;
     private final ScheduledExecutorService sweeper;
     private final Object mutex = new Object();
@@ -105,11 +109,17 @@ public final class Engine implements AutoCloseable {
         this.bodies = new BodyCache(config.bodyCacheBytes());
         this.metrics = new EngineMetrics(meters, stats);
         this.largestQueues = new LargestQueues(meters);
+        this.stages = new StageTimers(meters);
         StoreMetrics.register(meters, this::storeProperty);
         this.commitObserver = new Committer.Observer() {
             @Override
             public void committed(int writes, int completions, long nanos) {
                 metrics.committed(writes, nanos);
+            }
+
+            @Override
+            public void batchWaited(long nanos) {
+                stages.record(StageTimers.Stage.BATCH_WAIT, nanos);
             }
 
             @Override
@@ -545,8 +555,13 @@ public final class Engine implements AutoCloseable {
         }
         unwrittenMarks.registerOn(committer);
         runAfterDurable(sends);
-        completeAfter(result, new PublishResult(PublishResult.Status.ACCEPTED, targets.size(),
-                DeepestBacklog.of(routed, publisher)), message.qos());
+        PublishResult accepted = new PublishResult(PublishResult.Status.ACCEPTED, targets.size(),
+                DeepestBacklog.of(routed, publisher));
+        if (message.qos() == 0) {
+            result.complete(accepted);
+        } else {
+            committer.onDurable(new TimedCompletion<>(result, accepted, stages, committer)); // records the completion stage
+        }
     }
 
     /** QoS 0 answers need no durability; QoS 1/2 answers wait for the commit. */
@@ -1093,7 +1108,11 @@ public final class Engine implements AutoCloseable {
                 if (!valid(future)) {
                     return future;
                 }
+                long routeStart = System.nanoTime();
                 route(s, s.clientId, packetId, message, future, immediate);
+                if (message.qos() > 0) {
+                    stages.record(StageTimers.Stage.ROUTE, System.nanoTime() - routeStart);
+                }
             }
             immediate.forEach(Runnable::run);
             return future;

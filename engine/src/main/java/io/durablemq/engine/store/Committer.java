@@ -43,6 +43,10 @@ public final class Committer implements AutoCloseable {
 
         void commitFailed(StoreWriteException cause);
 
+        /** A batch is about to be written, {@code nanos} after its first append (its oldest write's wait). */
+        default void batchWaited(long nanos) {
+        }
+
         /** A completion threw: a bug in the caller, logged and counted; the commit itself stood. */
         default void completionThrew(Throwable error) {
         }
@@ -53,6 +57,8 @@ public final class Committer implements AutoCloseable {
         final List<Completion> completions = new ArrayList<>();
         final long epoch;
         int count;
+        /** System.nanoTime of the first append; one figure per batch, so appends allocate nothing more. */
+        long firstAppendNanos;
         /** Index of the next completion to run; read by the death handler to fail only the rest. */
         int nextCompletion;
 
@@ -83,6 +89,8 @@ public final class Committer implements AutoCloseable {
     private boolean dead;
     /** The batch the thread works on (null between batches); only the thread and its death handler touch it. */
     private volatile Batch current;
+    /** System.nanoTime when the current batch's write ended; read by its completions, on this thread. */
+    private long writeEndedNanos;
     /** The epoch whose failure the observer was told of, so a write failure and the death it causes reset once. */
     private long reportedEpoch = -1;
 
@@ -127,12 +135,32 @@ public final class Committer implements AutoCloseable {
     }
 
     /**
+     * Deletes a key that was written exactly once since it was last deleted (or created), with
+     * RocksDB's SingleDelete: the tombstone and the put cancel each other in the first flush or
+     * compaction that sees both, instead of the tombstone living on to the bottom level. Wrong
+     * (undefined in RocksDB: the older value may come back) for a key that was put twice, so only
+     * for record kinds written once: queue entries, bodies, QoS 2 receive records (engine/README.md).
+     */
+    public void singleDelete(StoreColumn column, byte[] key) {
+        synchronized (lock) {
+            try {
+                open.writes.singleDelete(store.handle(column), key);
+            } catch (RocksDBException e) {
+                throw new StoreWriteException("batch single delete failed", e);
+            }
+            open.count++;
+            wakeIfFirst();
+        }
+    }
+
+    /**
      * Wakes the committer when the open batch just stopped being empty: once per batch is
      * enough (it re-checks before waiting), and waking it on every append only makes it
      * fight the appending thread for the lock.
      */
     private void wakeIfFirst() {
         if (open.count + open.completions.size() == 1) {
+            open.firstAppendNanos = System.nanoTime();
             lock.notify();
         }
     }
@@ -182,6 +210,14 @@ public final class Committer implements AutoCloseable {
         dropped.writes.close();
     }
 
+    /**
+     * System.nanoTime when the batch whose completions are running finished its write: for a
+     * completion to time itself. Only meaningful on the committer thread, inside durable().
+     */
+    public long writeEndedNanos() {
+        return writeEndedNanos;
+    }
+
     /** True while this committer cannot commit: a write failed (until reset) or its thread died. */
     public boolean isFailed() {
         synchronized (lock) {
@@ -225,6 +261,11 @@ public final class Committer implements AutoCloseable {
             if (failure == null && batch.count > 0) {
                 long t0 = System.nanoTime();
                 try {
+                    observer.batchWaited(t0 - batch.firstAppendNanos);
+                } catch (Throwable e) {
+                    log.error("commit observer threw", e);
+                }
+                try {
                     faults.beforeWrite(batch.count);
                     store.write(batch.writes);
                     faults.afterWrite(batch.count);
@@ -239,12 +280,16 @@ public final class Committer implements AutoCloseable {
                     }
                 }
                 if (failure == null) {
+                    writeEndedNanos = System.nanoTime();
                     try {
-                        observer.committed(batch.count, batch.completions.size(), System.nanoTime() - t0);
+                        observer.committed(batch.count, batch.completions.size(), writeEndedNanos - t0);
                     } catch (Throwable e) {
                         log.error("commit observer threw", e);
                     }
                 }
+            }
+            if (batch.count == 0) {
+                writeEndedNanos = System.nanoTime(); // nothing to write: its completions start from here
             }
             batch.writes.close();
             runCompletions(batch, failure);

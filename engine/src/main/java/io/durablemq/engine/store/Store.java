@@ -2,7 +2,6 @@ package io.durablemq.engine.store;
 
 import org.rocksdb.ColumnFamilyDescriptor;
 import org.rocksdb.ColumnFamilyHandle;
-import org.rocksdb.ColumnFamilyOptions;
 import org.rocksdb.DBOptions;
 import org.rocksdb.Options;
 import org.rocksdb.ReadOptions;
@@ -44,13 +43,13 @@ public final class Store implements AutoCloseable {
     private final Path dir;
     private final RocksDB db;
     private final DBOptions dbOptions;
-    private final ColumnFamilyOptions cfOptions;
+    private final ColumnOptions cfOptions;
     private final List<ColumnFamilyHandle> allHandles;
     private final Map<StoreColumn, ColumnFamilyHandle> handles;
     private final WriteOptions writeOptions;
     private final ReadOptions readOptions = new ReadOptions();
 
-    private Store(Path dir, RocksDB db, DBOptions dbOptions, ColumnFamilyOptions cfOptions,
+    private Store(Path dir, RocksDB db, DBOptions dbOptions, ColumnOptions cfOptions,
                   List<ColumnFamilyHandle> allHandles, Map<StoreColumn, ColumnFamilyHandle> handles,
                   Durability durability) {
         this.dir = dir;
@@ -69,6 +68,11 @@ public final class Store implements AutoCloseable {
      * would skip a zeroed header without an error).
      */
     public static Store open(Path dir, Durability durability) throws StoreOpenException {
+        return open(dir, durability, ColumnOptions.Profile.configured());
+    }
+
+    /** As {@link #open(Path, Durability)} with the column-family options of {@code profile}. */
+    public static Store open(Path dir, Durability durability, ColumnOptions.Profile profile) throws StoreOpenException {
         boolean fresh = isMissingOrEmpty(dir);
         if (!fresh && !Files.exists(dir.resolve("CURRENT"))) {
             throw new StoreOpenException(StoreOpenException.Reason.NOT_A_STORE, dir,
@@ -98,12 +102,12 @@ public final class Store implements AutoCloseable {
                 .setMaxTotalWalSize(256L * 1024 * 1024)
                 .setKeepLogFileNum(5)
                 .setMaxBackgroundJobs(2);
-        ColumnFamilyOptions cfOptions = new ColumnFamilyOptions()
-                .setWriteBufferSize(32L * 1024 * 1024);
+        // Per record kind (ColumnOptions); options only, so any profile opens any store.
+        ColumnOptions cfOptions = ColumnOptions.create(profile);
         List<ColumnFamilyDescriptor> descriptors = new ArrayList<>();
-        descriptors.add(new ColumnFamilyDescriptor(RocksDB.DEFAULT_COLUMN_FAMILY, cfOptions));
+        descriptors.add(new ColumnFamilyDescriptor(RocksDB.DEFAULT_COLUMN_FAMILY, cfOptions.forDefaultColumn()));
         for (StoreColumn c : StoreColumn.values()) {
-            descriptors.add(new ColumnFamilyDescriptor(c.cfNameBytes(), cfOptions));
+            descriptors.add(new ColumnFamilyDescriptor(c.cfNameBytes(), cfOptions.forColumn(c)));
         }
         List<ColumnFamilyHandle> allHandles = new ArrayList<>();
         RocksDB db;
@@ -352,6 +356,11 @@ public final class Store implements AutoCloseable {
         try (org.rocksdb.FlushOptions options = new org.rocksdb.FlushOptions().setWaitForFlush(true)) {
             db.flush(options, new ArrayList<>(handles.values()));
         }
+    }
+
+    /** Table properties (entries, deletions, sizes) of every live SST file of {@code column}. */
+    public Map<String, org.rocksdb.TableProperties> tableProperties(StoreColumn column) throws RocksDBException {
+        return db.getPropertiesOfAllTables(handle(column));
     }
 
     /** The live SST files with their column family, level and key range. */

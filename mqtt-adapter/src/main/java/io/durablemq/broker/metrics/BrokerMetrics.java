@@ -1,5 +1,6 @@
 package io.durablemq.broker.metrics;
 
+import io.durablemq.engine.metrics.StageTimers;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -19,6 +20,8 @@ public final class BrokerMetrics {
     private final Counter aliasAssigned;
     private final Counter aliasReused;
     private final Counter aliasEvicted;
+    /** The publish stage histograms the engine registered; the broker records decode and send. */
+    private final StageTimers publishStages;
 
     public BrokerMetrics(MeterRegistry registry) {
         this.registry = registry;
@@ -31,6 +34,7 @@ public final class BrokerMetrics {
         this.aliasAssigned = outboundAliasCounter("assigned");
         this.aliasReused = outboundAliasCounter("reused");
         this.aliasEvicted = outboundAliasCounter("evicted");
+        this.publishStages = new StageTimers(registry);
         // Registered at zero so dashboards and alerts see the series before the first event.
         for (String reason : KNOWN_CONNECT_REJECTIONS) {
             connectRejectedCounter(reason);
@@ -47,6 +51,11 @@ public final class BrokerMetrics {
     static final String[] KNOWN_PROTOCOL_ERRORS = {
             "malformed_packet", "protocol_error", "keep_alive_timeout", "connect_timeout",
             "topic_name_invalid", "topic_alias_invalid", "receive_maximum_exceeded", "packet_too_large"};
+
+    /** Time a QoS 1/2 publish spent in a broker stage (decode or send), in nanoseconds. */
+    public void publishStage(StageTimers.Stage stage, long nanos) {
+        publishStages.record(stage, nanos);
+    }
 
     private Counter connectRejectedCounter(String reason) {
         return Counter.builder("durablemq.connects.rejected")

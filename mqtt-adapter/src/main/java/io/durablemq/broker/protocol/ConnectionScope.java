@@ -4,6 +4,8 @@ import io.durablemq.broker.config.Limits;
 import io.durablemq.engine.session.SessionClosedException;
 import io.durablemq.engine.session.SessionHandle;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelFutureListener;
 import io.netty.handler.codec.mqtt.MqttMessageType;
 import io.netty.handler.codec.mqtt.MqttProperties;
 import org.slf4j.Logger;
@@ -132,10 +134,10 @@ final class ConnectionScope {
     // ---------------------------------------------------------------- shared helpers
 
     /** PUBACK, PUBREC or PUBCOMP; an MQTT 5 failure carries the reason string when the client wants problem information. */
-    void writeAck(MqttMessageType type, int packetId, byte code, String reason) {
+    ChannelFuture writeAck(MqttMessageType type, int packetId, byte code, String reason) {
         MqttProperties props = isV5() && reason != null && problemInformation && (code & 0xFF) >= 0x80
                 ? MqttProps.reasonString(reason) : MqttProperties.NO_PROPERTIES;
-        channel.writeAndFlush(Packets.pubReply(type, packetId, code, props));
+        return channel.writeAndFlush(Packets.pubReply(type, packetId, code, props));
     }
 
     /** Hands an acknowledgement to the engine; a failure is logged (the client resends after reconnecting). */

@@ -3,9 +3,11 @@ package io.durablemq.broker.protocol;
 import io.durablemq.broker.config.Limits;
 import io.durablemq.engine.delivery.PublishResult;
 import io.durablemq.engine.message.Message;
+import io.durablemq.engine.metrics.StageTimers.Stage;
 import io.durablemq.engine.session.SessionClosedException;
 import io.durablemq.engine.topic.TopicFilter;
 import io.netty.buffer.ByteBufUtil;
+import io.netty.channel.ChannelFuture;
 import io.netty.handler.codec.mqtt.MqttMessageType;
 import io.netty.handler.codec.mqtt.MqttProperties;
 import io.netty.handler.codec.mqtt.MqttProperties.MqttPropertyType;
@@ -41,6 +43,7 @@ final class InboundPublishFlow {
     }
 
     void receivePublish(MqttPublishMessage publish) {
+        long receivedNanos = System.nanoTime(); // decoded by Netty already: the decode stage is our checks and copy
         int qos = publish.fixedHeader().qosLevel().value();
         int packetId = publish.variableHeader().packetId();
         String topic = publish.variableHeader().topicName();
@@ -88,6 +91,9 @@ final class InboundPublishFlow {
         Message message = new Message(topic, ByteBufUtil.getBytes(publish.content()), qos,
                 publish.fixedHeader().isRetain(), MqttProps.forwarded(props), expiresAt);
         CompletableFuture<PublishResult> result;
+        if (qos > 0) {
+            scope.context.metrics().publishStage(Stage.DECODE, System.nanoTime() - receivedNanos);
+        }
         try {
             result = scope.session.publish(qos == 0 ? 0 : packetId, message);
         } catch (RuntimeException e) {
@@ -95,9 +101,13 @@ final class InboundPublishFlow {
         }
         // QoS 0 has no ack to keep in order, so a result that is already there is used at once.
         if (qos == 0 && result.isDone()) {
-            publishStored(message, packetId, result.getNow(null), failureOf(result));
+            publishStored(message, packetId, result.getNow(null), failureOf(result), 0);
         } else {
-            result.whenCompleteAsync((r, e) -> publishStored(message, packetId, r, e), scope.onLoop);
+            // Completed on the committer thread: note when, for the send stage, then hop to the event loop.
+            result.whenComplete((r, e) -> {
+                long completedNanos = System.nanoTime();
+                scope.onLoop.execute(() -> publishStored(message, packetId, r, e, completedNanos));
+            });
         }
     }
 
@@ -133,7 +143,9 @@ final class InboundPublishFlow {
         }
     }
 
-    private void publishStored(Message message, int packetId, PublishResult result, Throwable error) {
+    /** {@code completedNanos}: when the engine's future completed (System.nanoTime), for the send stage. */
+    private void publishStored(Message message, int packetId, PublishResult result, Throwable error,
+                               long completedNanos) {
         if (!scope.channel.isActive()) {
             return; // nothing to acknowledge on a closed connection: the client resends
         }
@@ -154,9 +166,9 @@ final class InboundPublishFlow {
                         && result.matchedSessions() == 0 ? ReasonCodes.NO_MATCHING_SUBSCRIBERS : ReasonCodes.SUCCESS;
                 if (qos == 1) {
                     inboundUnfinished.remove(packetId);
-                    scope.writeAck(MqttMessageType.PUBACK, packetId, code, null);
+                    timeSend(scope.writeAck(MqttMessageType.PUBACK, packetId, code, null), completedNanos);
                 } else if (qos == 2) {
-                    scope.writeAck(MqttMessageType.PUBREC, packetId, code, null);
+                    timeSend(scope.writeAck(MqttMessageType.PUBREC, packetId, code, null), completedNanos);
                 }
                 // After the ack: the client gets its PUBACK / PUBREC, then is read no further while
                 // the subscriber it fills is too far behind (PublisherBackpressure).
@@ -172,6 +184,11 @@ final class InboundPublishFlow {
                 refusePublish(qos, packetId, ReasonCodes.QUOTA_EXCEEDED, "a subscriber's queue is full");
             }
         }
+    }
+
+    /** Records the send stage once the acknowledgement's write finished (the listener runs on the event loop). */
+    private void timeSend(ChannelFuture write, long completedNanos) {
+        write.addListener(f -> scope.context.metrics().publishStage(Stage.SEND, System.nanoTime() - completedNanos));
     }
 
     /**

@@ -116,7 +116,8 @@ class OpsMetricNamesTest {
                 "durablemq_queue_messages", "durablemq_queue_bytes", "durablemq_inflight_messages",
                 "durablemq_sessions", "durablemq_stored_messages", "durablemq_retained_messages",
                 "durablemq_commit_batch_size", "durablemq_commit_latency_seconds",
-                "durablemq_delivery_latency_seconds", "durablemq_recovery_duration_seconds",
+                "durablemq_delivery_latency_seconds", "durablemq_publish_stage_seconds",
+                "durablemq_recovery_duration_seconds",
                 "durablemq_store_size_bytes", "durablemq_commit_failures_total",
                 "durablemq_internal_errors_total",
                 "durablemq_connections", "durablemq_connections_opened_total",
@@ -138,6 +139,7 @@ class OpsMetricNamesTest {
         // Every group the dashboard must show is there.
         assertTrue(dashboard.containsAll(Set.of("durablemq_delivery_latency_seconds_bucket",
                 "durablemq_commit_latency_seconds_bucket", "durablemq_messages_dropped_total",
+                "durablemq_publish_stage_seconds_bucket",
                 "durablemq_auth_failures_total", "jvm_gc_pause_seconds_sum", "process_cpu_usage",
                 "durablemq_publishers_throttled", "durablemq_publisher_pauses_total")), dashboard.toString());
         assertTrue(rules.containsAll(Set.of("durablemq_queue_messages", "durablemq_commit_latency_seconds_bucket",
