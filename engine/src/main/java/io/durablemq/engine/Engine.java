@@ -190,10 +190,13 @@ public final class Engine implements AutoCloseable {
             }
             // Sessions with expiry 0 lived only as long as their connection, which the restart ended.
             long now = System.currentTimeMillis();
-            for (EngineSession s : new ArrayList<>(sessions.values())) {
-                if (s.expirySeconds == 0 || s.isExpired(now)) {
-                    discard(s, "session_expired");
+            try (Committer.Operation op = committer.operation()) { // a throw leaves no half-discarded session
+                for (EngineSession s : new ArrayList<>(sessions.values())) {
+                    if (s.expirySeconds == 0 || s.isExpired(now)) {
+                        discard(s, "session_expired");
+                    }
                 }
+                op.succeeded();
             }
             long nanos = System.nanoTime() - t0;
             metrics.recovered(nanos);
@@ -228,20 +231,7 @@ public final class Engine implements AutoCloseable {
             }
             if (!resetting) {
                 log.warn("a commit failed: closing all connections and returning to the last durable state");
-                resetting = true;
-                for (EngineSession s : sessions.values()) {
-                    if (s.listener != null) {
-                        toClose.add(s.listener);
-                        s.listener = null;
-                    }
-                    s.discarded = true;
-                }
-                sessions.clear();
-                retained.clear();
-                index = new SubscriptionIndex();
-                refs = new RefCounts();
-                bodies.clear();
-                onlineSessions = 0;
+                toClose.addAll(dropImage());
             }
             failed = committer;
         }
@@ -277,6 +267,92 @@ public final class Engine implements AutoCloseable {
         }
     }
 
+    /**
+     * Must hold mutex. Forgets the in-memory image (it is rebuilt from the store) and makes every
+     * operation fail fast until then; returns the listeners to tell {@code ENGINE_RESET}.
+     */
+    private List<SessionListener> dropImage() {
+        List<SessionListener> toClose = new ArrayList<>();
+        resetting = true;
+        for (EngineSession s : sessions.values()) {
+            if (s.listener != null) {
+                toClose.add(s.listener);
+                s.listener = null;
+            }
+            s.discarded = true;
+        }
+        sessions.clear();
+        retained.clear();
+        index = new SubscriptionIndex();
+        refs = new RefCounts();
+        bodies.clear();
+        onlineSessions = 0;
+        return toClose;
+    }
+
+    // ------------------------------------------------------------------ operations
+
+    /**
+     * Must hold mutex. Runs one operation so that its writes reach the commit batch only if all
+     * of it succeeded ({@link Committer#operation()}). On any Throwable (a bug, an
+     * OutOfMemoryError where the JVM was not told to exit on it) its writes and completions are
+     * taken out of the batch again, its future fails ({@link EngineOperationException}), the
+     * error is counted ({@code durablemq_internal_errors_total{where="operation"}}) and the
+     * engine rebuilds its in-memory image from the store: see {@link #operationFailed}.
+     */
+    private void guarded(String what, CompletableFuture<?> future, Runnable body) {
+        Committer.Operation op = committer.operation();
+        try {
+            body.run();
+            op.succeeded();
+        } catch (Throwable e) {
+            operationFailed(what, op, future, e);
+        }
+    }
+
+    /**
+     * The in-memory changes of a failed operation are not undone piece by piece: an undo list
+     * would have to cover every structure an operation touches (queues, reference counts, the
+     * body cache and its pins, packet ids, sends already handed to a session's outbox, shared
+     * group cursors, retained messages, counters), and one missed change leaves an image that
+     * disagrees with the store, which can later delete a body still referenced: a lost message.
+     * Rebuilding from the store cannot miss anything. The open batch (the operations before this
+     * one, which succeeded) is still committed; the committer is sealed so that nothing built on
+     * the broken image follows it; then the reset that a failed commit runs (connections closed,
+     * store reopened, recovery) restores an image equal to the store. Errors inside an operation
+     * are bugs (an OutOfMemoryError ends the JVM: ops/README.md), so their cost is acceptable.
+     */
+    private void operationFailed(String what, Committer.Operation op, CompletableFuture<?> future, Throwable error) {
+        try {
+            op.close();
+        } catch (Throwable rollbackFailed) {
+            error.addSuppressed(rollbackFailed);
+        }
+        metrics.internalError("operation");
+        log.error("{} failed inside the engine; none of its writes are committed. The engine returns to its last"
+                + " durable state (connections close, clients resume)", what, error);
+        if (future != null) {
+            future.completeExceptionally(new EngineOperationException(what, error));
+        }
+        if (!resetting) {
+            committer.seal();
+            List<SessionListener> toClose = dropImage();
+            try {
+                sweeper.execute(() -> {
+                    for (SessionListener l : toClose) {
+                        l.onSessionClosed(SessionListener.CloseReason.ENGINE_RESET);
+                    }
+                    resetToDurableState();
+                });
+            } catch (java.util.concurrent.RejectedExecutionException closing) {
+                log.warn("an operation failed while the engine closes: no reset");
+            }
+        }
+        if (error instanceof VirtualMachineError fatal) {
+            throw fatal; // the JVM may not go on safely: the caller decides (the broker exits)
+        }
+    }
+
     // ------------------------------------------------------------------ connect
 
     /**
@@ -285,39 +361,44 @@ public final class Engine implements AutoCloseable {
      */
     public CompletableFuture<SessionHandle> connect(ConnectRequest request, SessionListener listener) {
         CompletableFuture<SessionHandle> future = new CompletableFuture<>();
-        SessionListener takenOver = null;
+        SessionListener[] takenOverBox = {null};
         synchronized (mutex) {
             if (failIfClosed(future)) {
                 return future;
             }
-            long now = System.currentTimeMillis();
-            EngineSession s = sessions.get(request.clientId());
-            boolean expired = s != null && s.isExpired(now);
-            if (s != null && s.isOnline()) {
-                // Takeover hands the session to the new connection at the same instant, so
-                // even a session with expiry 0 lives on rather than ending with the old one.
-                takenOver = s.listener;
-                goOffline(s, now);
-            }
-            if (s != null && (request.cleanStart() || expired)) {
-                discard(s, "session_discarded");
-                s = null;
-            }
-            boolean present = s != null;
-            if (s == null) {
-                s = new EngineSession(request.clientId());
-                sessions.put(s.clientId, s);
-            }
-            s.expirySeconds = Math.min(request.sessionExpirySeconds(), config.maxSessionExpirySeconds());
-            s.listener = listener;
-            s.generation++;
-            s.deliveryStarted = false;
-            s.window = Math.min(request.receiveMaximum(), config.maxInflightPerSession());
-            onlineSessions++;
-            committer.put(StoreColumn.SESSIONS, s.key, s.record().encode());
-            Handle handle = new Handle(s, s.generation, present);
-            complete(future, handle);
+            guarded("connect of '" + request.clientId() + "'", future, () -> {
+                SessionListener takenOver = null;
+                long now = System.currentTimeMillis();
+                EngineSession s = sessions.get(request.clientId());
+                boolean expired = s != null && s.isExpired(now);
+                if (s != null && s.isOnline()) {
+                    // Takeover hands the session to the new connection at the same instant, so
+                    // even a session with expiry 0 lives on rather than ending with the old one.
+                    takenOver = s.listener;
+                    goOffline(s, now);
+                }
+                if (s != null && (request.cleanStart() || expired)) {
+                    discard(s, "session_discarded");
+                    s = null;
+                }
+                boolean present = s != null;
+                if (s == null) {
+                    s = new EngineSession(request.clientId());
+                    sessions.put(s.clientId, s);
+                }
+                s.expirySeconds = Math.min(request.sessionExpirySeconds(), config.maxSessionExpirySeconds());
+                s.listener = listener;
+                s.generation++;
+                s.deliveryStarted = false;
+                s.window = Math.min(request.receiveMaximum(), config.maxInflightPerSession());
+                onlineSessions++;
+                committer.put(StoreColumn.SESSIONS, s.key, s.record().encode());
+                Handle handle = new Handle(s, s.generation, present);
+                complete(future, handle);
+                takenOverBox[0] = takenOver;
+            });
         }
+        SessionListener takenOver = takenOverBox[0];
         if (takenOver != null) {
             takenOver.onSessionClosed(SessionListener.CloseReason.TAKEN_OVER);
         }
@@ -345,7 +426,8 @@ public final class Engine implements AutoCloseable {
             if (failIfClosed(future)) {
                 return future;
             }
-            route(null, originClientId, 0, message, future, immediate);
+            guarded("publish to '" + message.topic() + "'", future,
+                    () -> route(null, originClientId, 0, message, future, immediate));
         }
         immediate.forEach(Runnable::run);
         return future;
@@ -428,6 +510,7 @@ public final class Engine implements AutoCloseable {
             enqueue(s, new QueueEntry(s.nextSeq++, messageId, qos, retainFlag, message.expiresAtMillis(), now,
                     size, t.ids()));
             routed.add(s);
+            config.commitFaults().routedTo(routed.size());
         }
         // Pumped only once every queue holds its reference to the body: an acknowledgement
         // handled between two enqueues would drop the count to 0 and delete the body under the
@@ -556,7 +639,7 @@ public final class Engine implements AutoCloseable {
                 sendAfterCommit(s, sends, () -> {
                     send.run();
                     synchronized (mutex) {
-                        if (!closed) {
+                        if (!closed && !resetting) { // after a reset the image (and the count) is rebuilt
                             releaseBody(id);
                         }
                     }
@@ -779,9 +862,12 @@ public final class Engine implements AutoCloseable {
                 }
                 long now = System.currentTimeMillis();
                 for (EngineSession s : new ArrayList<>(sessions.values())) {
+                    if (resetting) {
+                        return; // an operation failed: nothing more is built on this image
+                    }
                     if (s.isExpired(now)) {
                         log.info("session '{}' expired after {} s offline", s.clientId, s.expirySeconds);
-                        discard(s, "session_expired");
+                        guarded("expiry of session '" + s.clientId + "'", null, () -> discard(s, "session_expired"));
                     }
                 }
             }
@@ -910,20 +996,22 @@ public final class Engine implements AutoCloseable {
                     return;
                 }
                 s.deliveryStarted = true;
-                List<Runnable> sends = new ArrayList<>();
-                SessionListener listener = s.listener;
-                for (InflightEntry e : s.inflight.values()) {
-                    if (e.state() == InflightState.PUBLISH_SENT) {
-                        sendAfterCommit(s, sends, sendAction(s, e.packetId(), e.messageId(), e.qos(), true,
-                                e.retain(), e.subscriptionIds()));
-                        metrics.redelivered();
-                    } else {
-                        int id = e.packetId();
-                        sendAfterCommit(s, sends, () -> listener.onPubrel(id));
+                guarded("start of delivery to '" + s.clientId + "'", null, () -> {
+                    List<Runnable> sends = new ArrayList<>();
+                    SessionListener listener = s.listener;
+                    for (InflightEntry e : s.inflight.values()) {
+                        if (e.state() == InflightState.PUBLISH_SENT) {
+                            sendAfterCommit(s, sends, sendAction(s, e.packetId(), e.messageId(), e.qos(), true,
+                                    e.retain(), e.subscriptionIds()));
+                            metrics.redelivered();
+                        } else {
+                            int id = e.packetId();
+                            sendAfterCommit(s, sends, () -> listener.onPubrel(id));
+                        }
                     }
-                }
-                pump(s, sends, immediate);
-                runAfterDurable(sends);
+                    pump(s, sends, immediate);
+                    runAfterDurable(sends);
+                });
             }
             immediate.forEach(Runnable::run);
         }
@@ -936,7 +1024,8 @@ public final class Engine implements AutoCloseable {
                 if (!valid(future)) {
                     return future;
                 }
-                route(s, s.clientId, packetId, message, future, immediate);
+                guarded("publish of '" + s.clientId + "' to '" + message.topic() + "'", future,
+                        () -> route(s, s.clientId, packetId, message, future, immediate));
             }
             immediate.forEach(Runnable::run);
             return future;
@@ -949,10 +1038,12 @@ public final class Engine implements AutoCloseable {
                 if (!valid(future)) {
                     return future;
                 }
-                if (s.qos2Received.remove(packetId)) {
-                    committer.delete(StoreColumn.QOS2_RECEIVED, Keys.packet(s.key, packetId));
-                }
-                complete(future, null);
+                guarded("PUBREL " + packetId + " of '" + s.clientId + "'", future, () -> {
+                    if (s.qos2Received.remove(packetId)) {
+                        committer.delete(StoreColumn.QOS2_RECEIVED, Keys.packet(s.key, packetId));
+                    }
+                    complete(future, null);
+                });
             }
             return future;
         }
@@ -965,35 +1056,37 @@ public final class Engine implements AutoCloseable {
                 if (!valid(future)) {
                     return future;
                 }
-                List<Integer> granted = new ArrayList<>(subscriptions.size());
-                long now = System.currentTimeMillis();
-                for (Subscription sub : subscriptions) {
-                    if (!TopicFilter.isValidFilter(sub.filter())) {
-                        granted.add(SubscribeResult.REJECTED);
-                        continue;
+                guarded("subscribe of '" + s.clientId + "'", future, () -> {
+                    List<Integer> granted = new ArrayList<>(subscriptions.size());
+                    long now = System.currentTimeMillis();
+                    for (Subscription sub : subscriptions) {
+                        if (!TopicFilter.isValidFilter(sub.filter())) {
+                            granted.add(SubscribeResult.REJECTED);
+                            continue;
+                        }
+                        SubscriptionOptions o = sub.options();
+                        if (!s.subscriptions.containsKey(sub.filter())
+                                && s.subscriptions.size() >= config.maxSubscriptionsPerSession()) {
+                            log.warn("client '{}' is at its limit of {} subscriptions: refused '{}'",
+                                    s.clientId, config.maxSubscriptionsPerSession(), sub.filter());
+                            granted.add(SubscribeResult.QUOTA_EXCEEDED);
+                            continue;
+                        }
+                        boolean existed = s.subscriptions.put(sub.filter(), o) != null;
+                        index.add(s.clientId, sub.filter(), o);
+                        committer.put(StoreColumn.SUBSCRIPTIONS, Keys.subscription(s.key, sub.filter()),
+                                SubscriptionCodec.encode(o));
+                        granted.add(o.maxQos());
+                        boolean shared = TopicFilter.parseShared(sub.filter()) != null;
+                        if (!shared && (o.retainHandling() == 0 || (o.retainHandling() == 1 && !existed))) {
+                            queueRetained(sub.filter(), o, now);
+                        }
                     }
-                    SubscriptionOptions o = sub.options();
-                    if (!s.subscriptions.containsKey(sub.filter())
-                            && s.subscriptions.size() >= config.maxSubscriptionsPerSession()) {
-                        log.warn("client '{}' is at its limit of {} subscriptions: refused '{}'",
-                                s.clientId, config.maxSubscriptionsPerSession(), sub.filter());
-                        granted.add(SubscribeResult.QUOTA_EXCEEDED);
-                        continue;
-                    }
-                    boolean existed = s.subscriptions.put(sub.filter(), o) != null;
-                    index.add(s.clientId, sub.filter(), o);
-                    committer.put(StoreColumn.SUBSCRIPTIONS, Keys.subscription(s.key, sub.filter()),
-                            SubscriptionCodec.encode(o));
-                    granted.add(o.maxQos());
-                    boolean shared = TopicFilter.parseShared(sub.filter()) != null;
-                    if (!shared && (o.retainHandling() == 0 || (o.retainHandling() == 1 && !existed))) {
-                        queueRetained(sub.filter(), o, now);
-                    }
-                }
-                complete(future, new SubscribeResult(granted));
-                List<Runnable> sends = new ArrayList<>();
-                pump(s, sends, immediate);
-                runAfterDurable(sends);
+                    complete(future, new SubscribeResult(granted));
+                    List<Runnable> sends = new ArrayList<>();
+                    pump(s, sends, immediate);
+                    runAfterDurable(sends);
+                });
             }
             immediate.forEach(Runnable::run);
             return future;
@@ -1024,16 +1117,18 @@ public final class Engine implements AutoCloseable {
                 if (!valid(future)) {
                     return future;
                 }
-                List<Boolean> existed = new ArrayList<>(filters.size());
-                for (String f : filters) {
-                    boolean had = s.subscriptions.remove(f) != null;
-                    if (had) {
-                        index.remove(s.clientId, f);
-                        committer.delete(StoreColumn.SUBSCRIPTIONS, Keys.subscription(s.key, f));
+                guarded("unsubscribe of '" + s.clientId + "'", future, () -> {
+                    List<Boolean> existed = new ArrayList<>(filters.size());
+                    for (String f : filters) {
+                        boolean had = s.subscriptions.remove(f) != null;
+                        if (had) {
+                            index.remove(s.clientId, f);
+                            committer.delete(StoreColumn.SUBSCRIPTIONS, Keys.subscription(s.key, f));
+                        }
+                        existed.add(had);
                     }
-                    existed.add(had);
-                }
-                complete(future, existed);
+                    complete(future, existed);
+                });
             }
             return future;
         }
@@ -1060,29 +1155,31 @@ public final class Engine implements AutoCloseable {
                 if (!valid(future)) {
                     return future;
                 }
-                List<Runnable> sends = new ArrayList<>();
-                InflightEntry e = s.inflight.get(packetId);
-                InflightState.Step step = e == null ? InflightState.Step.IGNORE : e.state().on(ack, e.qos());
-                SessionListener listener = s.listener;
-                switch (step) {
-                    case COMPLETE -> {
-                        finishInflight(e);
-                        metrics.acknowledged(e.qos(), System.currentTimeMillis() - e.enqueuedAtMillis());
-                        pump(s, sends, immediate);
+                guarded(ack + " " + packetId + " of '" + s.clientId + "'", future, () -> {
+                    List<Runnable> sends = new ArrayList<>();
+                    InflightEntry e = s.inflight.get(packetId);
+                    InflightState.Step step = e == null ? InflightState.Step.IGNORE : e.state().on(ack, e.qos());
+                    SessionListener listener = s.listener;
+                    switch (step) {
+                        case COMPLETE -> {
+                            finishInflight(e);
+                            metrics.acknowledged(e.qos(), System.currentTimeMillis() - e.enqueuedAtMillis());
+                            pump(s, sends, immediate);
+                        }
+                        case TO_PUBREL_SENT -> {
+                            InflightEntry released = e.released();
+                            s.inflight.put(packetId, released);
+                            committer.put(StoreColumn.INFLIGHT, Keys.packet(s.key, packetId), released.encodeValue());
+                            releaseBody(e.messageId());
+                            sendAfterCommit(s, sends, () -> listener.onPubrel(packetId));
+                        }
+                        case RESEND_PUBREL -> sendAfterCommit(s, sends, () -> listener.onPubrel(packetId));
+                        case IGNORE -> log.debug("client '{}' sent {} for packet id {} in state {}: ignored",
+                                s.clientId, ack, packetId, e == null ? "none" : e.state());
                     }
-                    case TO_PUBREL_SENT -> {
-                        InflightEntry released = e.released();
-                        s.inflight.put(packetId, released);
-                        committer.put(StoreColumn.INFLIGHT, Keys.packet(s.key, packetId), released.encodeValue());
-                        releaseBody(e.messageId());
-                        sendAfterCommit(s, sends, () -> listener.onPubrel(packetId));
-                    }
-                    case RESEND_PUBREL -> sendAfterCommit(s, sends, () -> listener.onPubrel(packetId));
-                    case IGNORE -> log.debug("client '{}' sent {} for packet id {} in state {}: ignored",
-                            s.clientId, ack, packetId, e == null ? "none" : e.state());
-                }
-                runAfterDurable(sends);
-                complete(future, null);
+                    runAfterDurable(sends);
+                    complete(future, null);
+                });
             }
             immediate.forEach(Runnable::run);
             return future;
@@ -1105,15 +1202,17 @@ public final class Engine implements AutoCloseable {
                 if (!valid(future)) {
                     return future;
                 }
-                InflightEntry e = s.inflight.get(packetId);
-                if (e != null) {
-                    finishInflight(e);
-                    metrics.dropped(reason);
-                    List<Runnable> sends = new ArrayList<>();
-                    pump(s, sends, immediate);
-                    runAfterDurable(sends);
-                }
-                complete(future, null);
+                guarded("discard of " + packetId + " for '" + s.clientId + "'", future, () -> {
+                    InflightEntry e = s.inflight.get(packetId);
+                    if (e != null) {
+                        finishInflight(e);
+                        metrics.dropped(reason);
+                        List<Runnable> sends = new ArrayList<>();
+                        pump(s, sends, immediate);
+                        runAfterDurable(sends);
+                    }
+                    complete(future, null);
+                });
             }
             immediate.forEach(Runnable::run);
             return future;
@@ -1127,16 +1226,18 @@ public final class Engine implements AutoCloseable {
                     future.complete(null); // taken over or already gone: nothing of ours to end
                     return future;
                 }
-                goOffline(s, System.currentTimeMillis());
-                if (sessionExpirySeconds >= 0) {
-                    s.expirySeconds = Math.min(sessionExpirySeconds, config.maxSessionExpirySeconds());
-                }
-                if (s.expirySeconds == 0) {
-                    Engine.this.discard(s, "session_discarded");
-                } else {
-                    committer.put(StoreColumn.SESSIONS, s.key, s.record().encode());
-                }
-                complete(future, null);
+                guarded("disconnect of '" + s.clientId + "'", future, () -> {
+                    goOffline(s, System.currentTimeMillis());
+                    if (sessionExpirySeconds >= 0) {
+                        s.expirySeconds = Math.min(sessionExpirySeconds, config.maxSessionExpirySeconds());
+                    }
+                    if (s.expirySeconds == 0) {
+                        Engine.this.discard(s, "session_discarded");
+                    } else {
+                        committer.put(StoreColumn.SESSIONS, s.key, s.record().encode());
+                    }
+                    complete(future, null);
+                });
             }
             return future;
         }
