@@ -7,6 +7,7 @@ import io.durablemq.engine.delivery.OverflowPolicy;
 import io.durablemq.engine.delivery.PublishResult;
 import io.durablemq.engine.delivery.QueueEntry;
 import io.durablemq.engine.delivery.RefCounts;
+import io.durablemq.engine.guard.Admission;
 import io.durablemq.engine.message.BodyCache;
 import io.durablemq.engine.message.Message;
 import io.durablemq.engine.message.MessageCodec;
@@ -71,6 +72,8 @@ public final class Engine implements AutoCloseable {
     /** How many sessions the per-session queue gauges cover. */
     static final int LARGEST_QUEUES_EXPORTED = 10;
     private final LargestQueues largestQueues;
+    /** The broker-wide queue budget and heap guard: whether new QoS 1/2 publishes are taken at all. */
+    private final Admission admission;
 
     // Guarded by mutex.
     private final Map<String, EngineSession> sessions = new HashMap<>();
@@ -93,6 +96,7 @@ public final class Engine implements AutoCloseable {
         this.bodies = new BodyCache(config.bodyCacheBytes());
         this.metrics = new EngineMetrics(meters, stats);
         this.largestQueues = new LargestQueues(meters);
+        this.admission = Admission.start(config.admission(), config.dataPath(), meters, stats::queuedBytes);
         StoreMetrics.register(meters, this::storeProperty);
         this.commitObserver = new Committer.Observer() {
             @Override
@@ -127,6 +131,7 @@ public final class Engine implements AutoCloseable {
             engine.recover();
         } catch (RuntimeException e) {
             engine.committer.close();
+            engine.admission.close();
             store.close();
             throw new StoreOpenException(StoreOpenException.Reason.CORRUPT, config.dataPath(),
                     "recovery failed: " + e.getMessage(), e);
@@ -134,6 +139,7 @@ public final class Engine implements AutoCloseable {
         long sweepMillis = Math.max(10, config.expirySweepInterval().toMillis());
         engine.sweeper.scheduleWithFixedDelay(engine::sweepExpiredSessions, sweepMillis, sweepMillis, TimeUnit.MILLISECONDS);
         engine.sweeper.scheduleWithFixedDelay(engine::sampleLargestQueues, 0, 5, TimeUnit.SECONDS);
+        engine.sweeper.scheduleWithFixedDelay(engine.admission::sample, 1, 1, TimeUnit.SECONDS);
         return engine;
     }
 
@@ -170,6 +176,15 @@ public final class Engine implements AutoCloseable {
         synchronized (mutex) {
             return !closed && !resetting && !committer.isFailed();
         }
+    }
+
+    /**
+     * True while new QoS 1/2 publishes are refused for the whole broker: the queued bytes are
+     * past {@code max_total_queued_bytes} (until they drain below 90 % of it) or the heap after
+     * garbage collection is above the heap guard. The broker's {@code /ready} answers 503 meanwhile.
+     */
+    public boolean isRefusingPublishes() {
+        return admission.isRefusing();
     }
 
     // ------------------------------------------------------------------ recovery
@@ -451,6 +466,14 @@ public final class Engine implements AutoCloseable {
         }
         Map<EngineSession, Targets.Target> targets = Targets.match(index, sessions, message.topic(), originClientId);
         int size = message.sizeEstimate();
+        if (message.qos() > 0) {
+            Admission.Refusal refusal = admission.check(queuedBytes, (long) size * targets.size());
+            if (refusal != null) {
+                completeAfter(result, new PublishResult(refusal == Admission.Refusal.HEAP
+                        ? PublishResult.Status.HEAP_PRESSURE : PublishResult.Status.BUDGET_EXCEEDED, 0), message.qos());
+                return;
+            }
+        }
         if (message.qos() > 0 && config.overflowPolicy() == OverflowPolicy.REJECT) {
             for (Targets.Target t : targets.values()) {
                 if (Math.min(message.qos(), t.maxQos) > 0 && wouldOverflow(t.session, size)) {
@@ -938,6 +961,7 @@ public final class Engine implements AutoCloseable {
             last = committer;
         }
         sweeper.shutdownNow();
+        admission.close();
         last.close();
         storeLock.writeLock().lock();
         try {
