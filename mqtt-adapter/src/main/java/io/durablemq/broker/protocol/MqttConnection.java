@@ -1,5 +1,6 @@
 package io.durablemq.broker.protocol;
 
+import io.durablemq.broker.FatalErrors;
 import io.durablemq.broker.config.Limits;
 import io.durablemq.engine.delivery.OutboundPublish;
 import io.durablemq.engine.delivery.PublishResult;
@@ -220,6 +221,13 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        if (cause instanceof VirtualMachineError fatal) {
+            // Never "closing this connection" and going on: after an OutOfMemoryError the heap,
+            // and any state half-changed when it hit, cannot be trusted. The store makes a
+            // restart safe; FatalErrors ends the process (ops/README.md, "Out of memory").
+            FatalErrors.handle("connection from " + ctx.channel().remoteAddress() + " (client " + clientId + ")", fatal);
+            return;
+        }
         if (cause instanceof IOException) {
             LOG.debug("connection from {} (client {}) failed: {}", ctx.channel().remoteAddress(), clientId, cause.toString());
         } else {
@@ -644,6 +652,11 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
                 LOG.info("publish of client {} to topic {} refused: a subscriber's queue is full", clientId, message.topic());
                 refusePublish(qos, packetId, ReasonCodes.QUOTA_EXCEEDED, "a subscriber's queue is full");
             }
+            // Broker-wide refusals: the engine counts and logs them (throttled), so no line per publish here.
+            case BUDGET_EXCEEDED -> refusePublish(qos, packetId, ReasonCodes.QUOTA_EXCEEDED,
+                    "the broker's queue budget is used up; retry later");
+            case HEAP_PRESSURE -> refusePublish(qos, packetId, ReasonCodes.QUOTA_EXCEEDED,
+                    "the broker is short of memory; retry later");
         }
     }
 

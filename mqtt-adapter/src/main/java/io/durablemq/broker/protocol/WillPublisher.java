@@ -80,8 +80,8 @@ public final class WillPublisher implements AutoCloseable {
             engine.publish(clientId, will.toMessage(System.currentTimeMillis())).whenComplete((r, err) -> {
                 if (err != null) {
                     LOG.warn("will of client {} to topic {} failed: {}", clientId, will.topic(), err.toString());
-                } else if (r.status() == PublishResult.Status.QUOTA_EXCEEDED) {
-                    LOG.warn("will of client {} to topic {} refused: a subscriber queue is full", clientId, will.topic());
+                } else if (r.status().isQuotaRefusal()) {
+                    LOG.warn("will of client {} to topic {} refused ({})", clientId, will.topic(), r.status());
                 }
             });
         } catch (RuntimeException e) {
