@@ -142,7 +142,8 @@ public final class Admission implements AutoCloseable {
             log.warn("refused {} new QoS 1/2 publish(es) since the last such line (now: {}; queued bytes {}, budget {},"
                             + " heap after GC {})", refusedSinceLog, r == Refusal.HEAP ? "heap guard" : "queue budget",
                     queued, budget.isUnlimited() ? "unlimited" : budget.maxBytes(),
-                    heap == null ? "unguarded" : Math.round(heap.lastRatio() * 100) + "%");
+                    heap == null ? "unguarded" : Double.isNaN(heap.lastRatio()) ? "not measured yet"
+                            : Math.round(heap.lastRatio() * 100) + "%");
             refusedSinceLog = 0;
             lastLogNanos = now;
         }

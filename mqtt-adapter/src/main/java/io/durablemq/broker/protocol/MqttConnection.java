@@ -654,9 +654,9 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
             }
             // Broker-wide refusals: the engine counts and logs them (throttled), so no line per publish here.
             case BUDGET_EXCEEDED -> refusePublish(qos, packetId, ReasonCodes.QUOTA_EXCEEDED,
-                    "the broker's queue budget is used up; retry later");
+                    "the broker's queue budget is used up; retry later", false);
             case HEAP_PRESSURE -> refusePublish(qos, packetId, ReasonCodes.QUOTA_EXCEEDED,
-                    "the broker is short of memory; retry later");
+                    "the broker is short of memory; retry later", false);
         }
     }
 
@@ -683,6 +683,11 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
      * unacknowledged and the client resends after reconnecting.
      */
     private void refusePublish(int qos, int packetId, byte code, String why) {
+        refusePublish(qos, packetId, code, why, true);
+    }
+
+    /** {@code logClose} false for broker-wide refusals, which the engine logs itself (throttled): one line per reconnect of every publisher would flood the log. */
+    private void refusePublish(int qos, int packetId, byte code, String why, boolean logClose) {
         if (qos == 0) {
             return;
         }
@@ -690,7 +695,11 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
             inboundUnfinished.remove(packetId);
             writeAck(qos == 1 ? MqttMessageType.PUBACK : MqttMessageType.PUBREC, packetId, code, why);
         } else {
-            LOG.warn("closing MQTT 3.1.1 client {}: {} and 3.1.1 has no negative acknowledgement", clientId, why);
+            if (logClose) {
+                LOG.warn("closing MQTT 3.1.1 client {}: {} and 3.1.1 has no negative acknowledgement", clientId, why);
+            } else {
+                LOG.debug("closing MQTT 3.1.1 client {}: {} and 3.1.1 has no negative acknowledgement", clientId, why);
+            }
             moveTo(ConnectionState.DISCONNECTING);
             channel.close();
         }
