@@ -8,7 +8,7 @@
 # the PUBACKs the publishers received (a count, not a set: publishes in flight when the
 # publishers were stopped may be stored unacknowledged; QueueBudgetFillTest checks exact sets).
 #
-#   benchmarks/fill/fill-soak.sh                       # 10 sessions x 10 publishers, 120 s, default budget
+#   benchmarks/fill/fill-soak.sh                       # 10 sessions x 10 publishers, 300 s, default budget
 #   SECONDS_TO_FILL=60 MAX_TOTAL=64m DRAIN=1 benchmarks/fill/fill-soak.sh
 #
 # Needs mosquitto-clients, curl, java 17 and the shaded jar (mvn -B -DskipTests -pl mqtt-adapter
@@ -18,7 +18,12 @@ cd "$(dirname "$0")/../.."
 jar="${JAR:-mqtt-adapter/target/durablemq-broker.jar}"
 sessions="${SESSIONS:-10}"
 publishers="${PUBLISHERS:-10}"
-fill_seconds="${SECONDS_TO_FILL:-120}"
+fill_seconds="${SECONDS_TO_FILL:-300}"
+# Lines per publisher. mosquitto_pub -l reads stdin with no back-pressure and queues every line
+# in its own memory (about 350 bytes each): an endless generator grew each publisher to 2.4 GB
+# and the kernel's OOM killer ended them. 60,000 x 10 publishers x 10 sessions = 6 million
+# queue entries, more than a 512 MiB heap holds (about 160 bytes per entry).
+lines="${LINES:-60000}"
 heap="${HEAP:--Xmx512m}"
 max_total="${MAX_TOTAL:-auto}"
 work="${WORK:-target/fill-soak-$(date -u +%Y%m%dT%H%M%S)}"
@@ -68,7 +73,7 @@ start=$SECONDS
 pub_pids=()
 for p in $(seq 1 "$publishers"); do
   mosquitto_pub -h 127.0.0.1 -p "$port" -i "fill-pub-$p" -q 1 -t "fill/$p" -l -d \
-      < <(awk -v p="$p" -v pad="$pad" 'BEGIN { for (n = 1; ; n++) printf "p%d-%09d-%s\n", p, n, pad }') \
+      < <(awk -v p="$p" -v pad="$pad" -v lines="$lines" 'BEGIN { for (n = 1; n <= lines; n++) printf "p%d-%09d-%s\n", p, n, pad }') \
       > >(awk '/received PUBACK/ {n++} END {print n+0}' >"$work/acked-$p.txt") 2>&1 &
   pub_pids+=($!)
 done
