@@ -22,7 +22,7 @@ fill_seconds="${SECONDS_TO_FILL:-300}"
 # Lines per publisher. mosquitto_pub -l reads stdin with no back-pressure and queues every line
 # in its own memory (about 350 bytes each): an endless generator grew each publisher to 2.4 GB
 # and the kernel's OOM killer ended them. 60,000 x 10 publishers x 10 sessions = 6 million
-# queue entries, more than a 512 MiB heap holds (about 160 bytes per entry).
+# queue entries, more than a 512 MiB heap holds (about 105 bytes per entry).
 lines="${LINES:-60000}"
 heap="${HEAP:--Xmx512m}"
 max_total="${MAX_TOTAL:-auto}"
@@ -97,9 +97,11 @@ if [ "${DRAIN:-0}" = 1 ] && [ "$alive" = yes ]; then
   # Every session must hold every acknowledged message: count distinct payload heads per session.
   for s in $(seq 1 "$sessions"); do
     t0=$SECONDS
-    # Distinct "p<p>-<n>" heads; stops once it has as many as were acknowledged (or after DRAIN_TIMEOUT).
-    got="$(timeout "${DRAIN_TIMEOUT:-900}" mosquitto_sub -h 127.0.0.1 -p "$port" -c -i "fill-sub-$s" -q 1 -t 'fill/#' 2>/dev/null \
-           | awk -v want="$acked" '{ split($0, a, "-"); k = a[1] "-" a[2]; if (!(k in seen)) { seen[k] = 1; n++; if (n >= want) exit } } END { print n + 0 }' || true)"
+    # -C: mosquitto_sub exits after as many messages as were acknowledged (an awk that exits
+    # early would leave mosquitto_sub waiting forever for a line to fail on); then count the
+    # distinct "p<p>-<n>" heads (a QoS 1 duplicate would show as fewer distinct than received).
+    got="$(timeout "${DRAIN_TIMEOUT:-900}" mosquitto_sub -h 127.0.0.1 -p "$port" -c -i "fill-sub-$s" -q 1 -t 'fill/#' -C "$acked" 2>/dev/null \
+           | awk '{ split($0, a, "-"); k = a[1] "-" a[2]; if (!(k in seen)) { seen[k] = 1; n++ } } END { print n + 0 }' || true)"
     echo "session fill-sub-$s: $got distinct messages (acknowledged: $acked), drained in $((SECONDS - t0)) s"
   done
   sample drained | tee -a "$work/samples.txt"
