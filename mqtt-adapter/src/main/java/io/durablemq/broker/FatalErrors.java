@@ -7,8 +7,8 @@ import java.util.function.BiConsumer;
 
 /**
  * What the broker does with a {@link VirtualMachineError} (OutOfMemoryError, StackOverflowError,
- * InternalError) caught where it would otherwise go on (a connection's exception handler, an
- * interceptor's worker): it ends the process. After such an error the heap, and any state that
+ * InternalError) caught where it would otherwise go on (a connection's exception handler, a
+ * thread's uncaught-exception handler): it ends the process. After such an error the heap, and any state that
  * was half-changed when it hit, cannot be trusted, and a broker that "survives" it keeps failing
  * (issue 14: 1,653 connections closed on OutOfMemoryError at 180 % CPU, /ready still 200).
  * The store makes a restart safe: the service manager starts it again and recovery replays the

@@ -119,9 +119,7 @@ final class HandlerWorker {
             }
             try {
                 task.call().accept(handler);
-            } catch (VirtualMachineError fatal) {
-                io.durablemq.broker.FatalErrors.handle("interceptor " + id, fatal); // the JVM cannot be trusted
-            } catch (Throwable t) { // a plugin's failure must not stop this worker
+            } catch (Throwable t) { // a plugin's failure, whatever it is, must not stop this worker
                 errors.increment();
                 errorCount++;
                 if (errorCount <= 10 || errorCount % 1_000 == 0) {
