@@ -31,6 +31,8 @@ import io.durablemq.engine.topic.SubscriptionCodec;
 import io.durablemq.engine.topic.SubscriptionIndex;
 import io.durablemq.engine.topic.SubscriptionOptions;
 import io.durablemq.engine.topic.TopicFilter;
+import io.durablemq.engine.will.StoredWill;
+import io.durablemq.engine.will.WillGate;
 import io.micrometer.core.instrument.MeterRegistry;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -80,6 +82,8 @@ public final class Engine implements AutoCloseable {
     private SubscriptionIndex index = new SubscriptionIndex();
     private final Map<String, Message> retained = new HashMap<>();
     private RefCounts refs = new RefCounts();
+    private final WillLifecycle wills = new WillLifecycle(mutex, () -> this.committer, this::routeWill,
+            () -> !this.closed && !this.resetting);
     private long nextMessageId = 1;
     private long queuedMessages;
     private long queuedBytes;
@@ -132,6 +136,7 @@ public final class Engine implements AutoCloseable {
         } catch (RuntimeException e) {
             engine.committer.close();
             engine.admission.close();
+            engine.wills.close();
             store.close();
             throw new StoreOpenException(StoreOpenException.Reason.CORRUPT, config.dataPath(),
                     "recovery failed: " + e.getMessage(), e);
@@ -160,6 +165,17 @@ public final class Engine implements AutoCloseable {
             s.inflight.forEach((id, e) -> inflight.put(id, e.state()));
             return new SessionSnapshot(s.clientId, s.isOnline(), s.expirySeconds, s.subscriptions.size(),
                     s.queue.size(), s.queuedBytes, inflight, s.qos2Received.size());
+        }
+    }
+
+    /**
+     * The queue length of an online session, or -1 if the session is offline or gone. Cheap
+     * (no copy): the broker's back-pressure polls it for the few subscribers it waits on.
+     */
+    public int onlineQueuedMessages(String clientId) {
+        synchronized (mutex) {
+            EngineSession s = sessions.get(clientId);
+            return s == null || !s.isOnline() ? -1 : s.queue.size();
         }
     }
 
@@ -192,7 +208,9 @@ public final class Engine implements AutoCloseable {
     private void recover() {
         synchronized (mutex) {
             long t0 = System.nanoTime();
-            Recovery.Result r = new Recovery(store, index, refs).run(sessions, retained);
+            Recovery recovery = new Recovery(store, index, refs);
+            Recovery.Result r = recovery.run(sessions, retained);
+            wills.loadRecovered(recovery.wills);
             nextMessageId = r.nextMessageId();
             queuedMessages = 0;
             queuedBytes = 0;
@@ -207,11 +225,14 @@ public final class Engine implements AutoCloseable {
             long now = System.currentTimeMillis();
             try (Committer.Operation op = committer.operation()) { // a throw leaves no half-discarded session
                 for (EngineSession s : new ArrayList<>(sessions.values())) {
-                    if (s.expirySeconds == 0 || s.isExpired(now)) {
+                    if ((s.expirySeconds == 0 || s.isExpired(now)) && !wills.holds(s.clientId)) {
                         discard(s, "session_expired");
                     }
                 }
                 op.succeeded();
+            }
+            if (wills.started()) {
+                releaseRecoveredWills(); // a reset after a failed commit: the wills run on
             }
             long nanos = System.nanoTime() - t0;
             metrics.recovered(nanos);
@@ -298,6 +319,7 @@ public final class Engine implements AutoCloseable {
         }
         sessions.clear();
         retained.clear();
+        wills.clear();
         index = new SubscriptionIndex();
         refs = new RefCounts();
         bodies.clear();
@@ -375,6 +397,19 @@ public final class Engine implements AutoCloseable {
      * it). A previous connection of the same client id is told {@code TAKEN_OVER}.
      */
     public CompletableFuture<SessionHandle> connect(ConnectRequest request, SessionListener listener) {
+        return connect(request, listener, null);
+    }
+
+    /**
+     * Like {@link #connect(ConnectRequest, SessionListener)}, storing the connection's will (or
+     * none) with the session in the same commit: it completes, and CONNACK may go, only once
+     * the will is durable. A will the session still held from an ended connection is cancelled
+     * in that commit, or sent in it when it is due or the session ends (clean start).
+     */
+    public CompletableFuture<SessionHandle> connect(ConnectRequest request, SessionListener listener, StoredWill will) {
+        if (will != null && !will.connected()) {
+            throw new IllegalArgumentException("a new connection's will has no end time");
+        }
         CompletableFuture<SessionHandle> future = new CompletableFuture<>();
         SessionListener[] takenOverBox = {null};
         synchronized (mutex) {
@@ -392,6 +427,9 @@ public final class Engine implements AutoCloseable {
                     takenOver = s.listener;
                     goOffline(s, now);
                 }
+                if (s != null) {
+                    wills.settleAtConnect(s, request.cleanStart() || expired, now);
+                }
                 if (s != null && (request.cleanStart() || expired)) {
                     discard(s, "session_discarded");
                     s = null;
@@ -408,6 +446,9 @@ public final class Engine implements AutoCloseable {
                 s.window = Math.min(request.receiveMaximum(), config.maxInflightPerSession());
                 onlineSessions++;
                 committer.put(StoreColumn.SESSIONS, s.key, s.record().encode());
+                if (will != null) {
+                    wills.store(s, will);
+                }
                 Handle handle = new Handle(s, s.generation, present);
                 complete(future, handle);
                 takenOverBox[0] = takenOver;
@@ -548,7 +589,8 @@ public final class Engine implements AutoCloseable {
                     ByteBuffer.allocate(8).putLong(now).array());
         }
         runAfterDurable(sends);
-        completeAfter(result, new PublishResult(PublishResult.Status.ACCEPTED, targets.size()), message.qos());
+        completeAfter(result, new PublishResult(PublishResult.Status.ACCEPTED, targets.size(),
+                DeepestBacklog.of(routed, publisher)), message.qos());
     }
 
     /** QoS 0 answers need no durability; QoS 1/2 answers wait for the commit. */
@@ -810,6 +852,7 @@ public final class Engine implements AutoCloseable {
 
     /** Removes a session and everything it holds, in memory and (one batch) in the store. */
     private void discard(EngineSession s, String dropReason) {
+        wills.sessionEnds(s, System.currentTimeMillis());
         sessions.remove(s.clientId);
         s.discarded = true;
         for (String f : s.subscriptions.keySet()) {
@@ -830,7 +873,7 @@ public final class Engine implements AutoCloseable {
         }
         s.inflight.clear();
         for (StoreColumn c : new StoreColumn[]{StoreColumn.SUBSCRIPTIONS, StoreColumn.QUEUES,
-                StoreColumn.INFLIGHT, StoreColumn.QOS2_RECEIVED}) {
+                StoreColumn.INFLIGHT, StoreColumn.QOS2_RECEIVED, StoreColumn.WILLS}) {
             committer.deleteRange(c, s.key, Keys.prefixEnd(s.key));
         }
         committer.delete(StoreColumn.SESSIONS, s.key);
@@ -888,7 +931,7 @@ public final class Engine implements AutoCloseable {
                     if (resetting) {
                         return; // an operation failed: nothing more is built on this image
                     }
-                    if (s.isExpired(now)) {
+                    if (s.isExpired(now) && !wills.holds(s.clientId)) {
                         log.info("session '{}' expired after {} s offline", s.clientId, s.expirySeconds);
                         guarded("expiry of session '" + s.clientId + "'", null, () -> discard(s, "session_expired"));
                     }
@@ -897,6 +940,40 @@ public final class Engine implements AutoCloseable {
         } catch (RuntimeException e) {
             log.error("session expiry sweep failed", e);
         }
+    }
+
+    // ------------------------------------------------------------------ wills
+
+    /**
+     * Lets wills fire: the ones recovery found are sent if due (after a crash, a connected
+     * client's connection ended at the restart) or scheduled at their due time, and sessions
+     * that ended while their will was held are discarded. The broker calls this just before it
+     * serves, with its publish ACL: a will is checked against it when it fires.
+     */
+    public void startWills(WillGate gate) {
+        synchronized (mutex) {
+            wills.start(gate);
+            if (!closed && !resetting) {
+                releaseRecoveredWills();
+            }
+        }
+    }
+
+    private void releaseRecoveredWills() {
+        long now = System.currentTimeMillis();
+        wills.releaseRecovered(sessions, now);
+        for (EngineSession s : new ArrayList<>(sessions.values())) {
+            if (!s.isOnline() && (s.expirySeconds == 0 || s.isExpired(now))) {
+                discard(s, "session_expired");
+            }
+        }
+    }
+
+    /** Routes a will under the lock; its sends wait for its batch (never under the lock, and never before it is durable). */
+    private void routeWill(String originClientId, Message message, CompletableFuture<PublishResult> result) {
+        List<Runnable> sends = new ArrayList<>();
+        route(null, originClientId, 0, message, result, sends);
+        runAfterDurable(sends);
     }
 
     // ------------------------------------------------------------------ backup
@@ -962,6 +1039,7 @@ public final class Engine implements AutoCloseable {
         }
         sweeper.shutdownNow();
         admission.close();
+        wills.close();
         last.close();
         storeLock.writeLock().lock();
         try {
@@ -1243,7 +1321,7 @@ public final class Engine implements AutoCloseable {
         }
 
         @Override
-        public CompletableFuture<Void> disconnect(long sessionExpirySeconds) {
+        public CompletableFuture<Void> disconnect(long sessionExpirySeconds, io.durablemq.engine.session.WillAtEnd willAtEnd) {
             CompletableFuture<Void> future = new CompletableFuture<>();
             synchronized (mutex) {
                 if (closed || s.discarded || s.generation != generation) {
@@ -1255,6 +1333,7 @@ public final class Engine implements AutoCloseable {
                     if (sessionExpirySeconds >= 0) {
                         s.expirySeconds = Math.min(sessionExpirySeconds, config.maxSessionExpirySeconds());
                     }
+                    wills.settleAtDisconnect(s, willAtEnd, s.disconnectedAtMillis);
                     if (s.expirySeconds == 0) {
                         Engine.this.discard(s, "session_discarded");
                     } else {

@@ -15,6 +15,7 @@ import io.durablemq.engine.store.Store;
 import io.durablemq.engine.store.StoreColumn;
 import io.durablemq.engine.topic.SubscriptionIndex;
 import io.durablemq.engine.topic.SubscriptionOptions;
+import io.durablemq.engine.will.StoredWill;
 
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -44,6 +45,8 @@ final class Recovery implements StoreRecordVisitor {
     private Map<String, EngineSession> sessions;
     private Map<String, Message> retained;
     private final Map<EngineSession, List<InflightEntry>> inflight = new HashMap<>();
+    /** Stored wills by client id, each with the time its connection ended (see {@link #will}). */
+    final Map<String, StoredWill> wills = new HashMap<>();
     private long now;
     private long maxId;
     private int qos2;
@@ -127,6 +130,19 @@ final class Recovery implements StoreRecordVisitor {
         if (s != null) {
             s.qos2Received.add(packetId);
             qos2++;
+        }
+    }
+
+    /**
+     * A will whose connection has no recorded end was connected when the process died: its
+     * connection ended at the crash, which left no time behind, so it counts from the recovery
+     * time, the same instant the session's offline time starts from. A will is thus never sent
+     * before its full delay has passed while the broker ran, and never earlier than MQTT allows.
+     */
+    @Override
+    public void will(String clientId, StoredWill w, byte[] key, byte[] value) {
+        if (sessions.containsKey(clientId)) {
+            wills.put(clientId, w.connected() ? w.endedAt(now) : w);
         }
     }
 

@@ -2,6 +2,7 @@ package io.durablemq.broker;
 
 import io.durablemq.broker.admin.BackupEndpoint;
 import io.durablemq.broker.admin.BackupMetrics;
+import io.durablemq.broker.admin.ReloadEndpoint;
 import io.durablemq.broker.config.BrokerConfig;
 import io.durablemq.broker.config.BrokerConfigException;
 import io.durablemq.broker.interceptor.InterceptorBus;
@@ -12,6 +13,7 @@ import io.durablemq.broker.metrics.BrokerMetrics;
 import io.durablemq.broker.metrics.MetricsServer;
 import io.durablemq.broker.protocol.ProtocolContext;
 import io.durablemq.broker.security.AccessControl;
+import io.durablemq.broker.security.SecurityReloader;
 import io.durablemq.broker.tls.SslContexts;
 import io.durablemq.engine.Engine;
 import io.durablemq.engine.EngineConfig;
@@ -50,6 +52,7 @@ public final class BrokerServer implements AutoCloseable {
     private final UnaryOperator<EngineConfig> engineTweak;
     private ProtocolContext protocol;
     private Listeners listeners;
+    private SecurityReloader securityReloader;
 
     private BrokerServer(BrokerConfig config, UnaryOperator<EngineConfig> engineTweak) {
         this.config = config;
@@ -84,6 +87,10 @@ public final class BrokerServer implements AutoCloseable {
             opened.push(metricsServer);
         }
         AccessControl access = AccessControl.fromConfig(config, registry);
+        securityReloader = new SecurityReloader(config, access, registry);
+        if (metricsServer != null) { // like backups: asked for on the metrics port, from this host only
+            metricsServer.handle(ReloadEndpoint.PATH, new ReloadEndpoint(securityReloader));
+        }
         InterceptorBus interceptors = InterceptorBus.fromConfig(config, registry);
         opened.push(interceptors);
         SslContext ssl = config.sslPort() != BrokerConfig.DISABLED || config.secureWebsocketPort() != BrokerConfig.DISABLED
@@ -106,6 +113,10 @@ public final class BrokerServer implements AutoCloseable {
         listeners = new Listeners(transport, protocol, config.host());
         opened.push(() -> protocol.closeAllConnections(CLOSE_CONNECTIONS_TIMEOUT_MILLIS));
         opened.push(listeners);
+        // Wills recovered from the store go out now, checked against the ACL, just before the
+        // listeners open: no client can have reconnected earlier anyway, and no CONNECT can meet
+        // a recovered will before the ACL that must judge it is in place.
+        engine.startWills(access::canPublish);
         if (config.port() != BrokerConfig.DISABLED) {
             listeners.bind(Listeners.Kind.TCP, config.port(), null, null);
         }
@@ -137,6 +148,19 @@ public final class BrokerServer implements AutoCloseable {
         return ready && e != null && e.isCommitting() && !e.isRefusingPublishes();
     }
 
+    /**
+     * Reads the password file and the ACL file again (what SIGHUP does); connections stay open
+     * and are checked against the new rules from their next publish and subscribe. A file with an
+     * error keeps the previous rules; the result says why.
+     */
+    public SecurityReloader.Result reloadSecurityFiles(String trigger) {
+        SecurityReloader r = securityReloader;
+        if (r == null) {
+            return new SecurityReloader.Result(false, "the broker has not started");
+        }
+        return r.reload(trigger);
+    }
+
     public int mqttPort() {
         return listeners == null ? -1 : listeners.port(Listeners.Kind.TCP);
     }
@@ -160,6 +184,11 @@ public final class BrokerServer implements AutoCloseable {
 
     public PrometheusMeterRegistry meterRegistry() {
         return registry;
+    }
+
+    /** The running engine (tests inspect sessions through it), or null before start / after close. */
+    public Engine engine() {
+        return engine;
     }
 
     public BrokerConfig config() {

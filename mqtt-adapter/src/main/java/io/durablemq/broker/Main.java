@@ -16,10 +16,12 @@ import picocli.CommandLine.Option;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * {@code durablemq [--config FILE]}: runs the broker until SIGTERM / SIGINT, then stops it
- * gracefully (stop accepting, close connections, close the store) and exits 0.
+ * gracefully (stop accepting, close connections, close the store) and exits 0. SIGHUP reads
+ * the password and ACL files again ({@link ReloadSignal}).
  * Exit codes: 0 stopped normally, 1 the store could not be opened (damaged, locked, newer
  * format) or a listener could not start, 2 bad command line or config file.
  * Subcommands: {@code passwd}, {@code backup} (0 written, 1 refused or unreachable), {@code verify DATA_DIR} (0 healthy, 1 a check failed, 2 usage)
@@ -61,6 +63,20 @@ public final class Main implements Callable<Integer> {
             LOG.error("bad configuration: {}", e.getMessage());
             return 2;
         }
+        // SIGHUP: read password_file and acl_file again. Installed before the store opens, so a
+        // `systemctl reload` during a long recovery is ignored instead of stopping the broker (the
+        // JVM's default for HUP).
+        AtomicReference<BrokerServer> started = new AtomicReference<>();
+        if (!ReloadSignal.install(() -> {
+            BrokerServer s = started.get();
+            if (s == null) {
+                LOG.warn("SIGHUP ignored: the broker is still starting; the files are read when it opens");
+            } else {
+                s.reloadSecurityFiles("SIGHUP");
+            }
+        })) {
+            LOG.warn("SIGHUP cannot be handled in this JVM; reload the password and ACL files with POST /admin/reload");
+        }
         BrokerServer server;
         try {
             server = BrokerServer.start(config);
@@ -74,6 +90,7 @@ public final class Main implements Callable<Integer> {
             LOG.error("broker failed to start: {}", e.toString(), e);
             return 1;
         }
+        started.set(server);
         CountDownLatch stopped = new CountDownLatch(1);
         Runnable stop = () -> {
             server.close();

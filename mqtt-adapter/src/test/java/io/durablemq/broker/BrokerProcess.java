@@ -27,15 +27,21 @@ final class BrokerProcess implements AutoCloseable {
 
     /** As {@link #start(Path, Path, String)}, with extra JVM options (e.g. {@code -Djava.io.tmpdir=...}). */
     static BrokerProcess start(Path workDir, Path dataDir, String name, List<String> jvmOptions) throws Exception {
+        return start(workDir, dataDir, name, jvmOptions, List.of("host 127.0.0.1"));
+    }
+
+    /** As {@link #start(Path, Path, String, List)}, with {@code configLines} (e.g. host, password_file) added to the config file. */
+    static BrokerProcess start(Path workDir, Path dataDir, String name, List<String> jvmOptions,
+                               List<String> configLines) throws Exception {
         int port = TestBrokers.freePort();
         Path config = workDir.resolve(name + ".conf");
-        Files.writeString(config, String.join("\n",
+        List<String> lines = new java.util.ArrayList<>(List.of(
                 "# written by BrokerProcess",
-                "host 127.0.0.1",
                 "port " + port,
                 "data_path " + dataDir.toAbsolutePath(),
-                "metrics_endpoint_port 0",
-                ""));
+                "metrics_endpoint_port 0"));
+        lines.addAll(configLines);
+        Files.write(config, lines);
         Path log = workDir.resolve(name + ".log");
         String classpath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
@@ -86,6 +92,14 @@ final class BrokerProcess implements AutoCloseable {
             throw new IllegalStateException("process survived SIGKILL");
         }
         return process.exitValue();
+    }
+
+    /** Sends a signal by name ({@code HUP}, ...) with {@code kill}. */
+    void signal(String name) throws Exception {
+        Process kill = new ProcessBuilder("kill", "-" + name, Long.toString(process.pid())).inheritIO().start();
+        if (!kill.waitFor(10, TimeUnit.SECONDS) || kill.exitValue() != 0) {
+            throw new IllegalStateException("kill -" + name + " " + process.pid() + " failed");
+        }
     }
 
     /** SIGTERM ({@link Process#destroy()}); returns the exit status. */

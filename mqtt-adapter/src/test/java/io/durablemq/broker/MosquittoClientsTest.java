@@ -33,7 +33,7 @@ class MosquittoClientsTest {
         assumeTrue(onPath("mosquitto_pub") && onPath("mosquitto_sub"), "mosquitto-clients not installed");
     }
 
-    private static boolean onPath(String tool) {
+    static boolean onPath(String tool) {
         for (String d : System.getenv().getOrDefault("PATH", "").split(File.pathSeparator)) {
             if (new File(d, tool).canExecute()) {
                 return true;

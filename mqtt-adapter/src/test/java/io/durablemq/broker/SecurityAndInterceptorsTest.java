@@ -210,7 +210,7 @@ class SecurityAndInterceptorsTest {
     @Test
     void willToATopicTheUserMayNotWriteIsNotPublished() throws Exception {
         try (RawMqttClient bob = new RawMqttClient(broker.mqttPort());
-             LogCapture log = LogCapture.of(io.durablemq.broker.protocol.WillPublisher.class)) {
+             LogCapture log = LogCapture.of(io.durablemq.engine.Engine.class)) {
             bob.connect(login(MqttVersion.MQTT_3_1_1, "bob-w", "bob", "hunter2"));
             bob.send(RawMqttClient.subscribe(1, "#", 1));
             assertNotNull(bob.receive(MqttMessageType.SUBACK, 5_000));

@@ -7,6 +7,7 @@ import io.durablemq.engine.delivery.RefCounts;
 import io.durablemq.engine.session.SessionRecord;
 import io.durablemq.engine.store.StoreColumn;
 import io.durablemq.engine.topic.SubscriptionOptions;
+import io.durablemq.engine.will.StoredWill;
 
 import java.util.HashMap;
 import java.util.HashSet;
@@ -16,7 +17,7 @@ import java.util.function.LongPredicate;
 
 /**
  * Checks the store's invariants during a {@link StoreScan}: every subscription, queue,
- * in-flight and QoS 2 record belongs to a stored session; every queue and in-flight entry's
+ * in-flight, QoS 2 and will record belongs to a stored session; every queue and in-flight entry's
  * body is stored; every stored body is referenced by at least one entry; in-flight entries of
  * a session have distinct send orders and valid packet ids (the key makes packet ids unique
  * per session); every record decodes. The engine writes each change as one atomic batch, so
@@ -94,6 +95,11 @@ public final class InvariantCheck implements StoreRecordVisitor {
     @Override
     public void qos2Received(String clientId, int packetId, byte[] key, byte[] value) {
         requireSession(StoreColumn.QOS2_RECEIVED, clientId, "packet id " + packetId);
+    }
+
+    @Override
+    public void will(String clientId, StoredWill w, byte[] key, byte[] value) {
+        requireSession(StoreColumn.WILLS, clientId, "will to '" + w.topic() + "'");
     }
 
     @Override

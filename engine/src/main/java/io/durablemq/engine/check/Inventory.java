@@ -5,6 +5,7 @@ import io.durablemq.engine.delivery.QueueEntry;
 import io.durablemq.engine.message.Message;
 import io.durablemq.engine.session.SessionRecord;
 import io.durablemq.engine.topic.SubscriptionOptions;
+import io.durablemq.engine.will.StoredWill;
 
 import java.util.Collections;
 import java.util.Map;
@@ -31,6 +32,7 @@ public final class Inventory implements StoreRecordVisitor {
     private final Map<String, ClientCounts> clients = new TreeMap<>();
     private long bodies;
     private long retained;
+    private long wills;
 
     @Override
     public void session(String clientId, SessionRecord r, byte[] key, byte[] value) {
@@ -55,6 +57,11 @@ public final class Inventory implements StoreRecordVisitor {
     @Override
     public void qos2Received(String clientId, int packetId, byte[] key, byte[] value) {
         add(clientId, false, 0, 0, 0, 1);
+    }
+
+    @Override
+    public void will(String clientId, StoredWill w, byte[] key, byte[] value) {
+        wills++;
     }
 
     @Override
@@ -105,5 +112,10 @@ public final class Inventory implements StoreRecordVisitor {
 
     public long retained() {
         return retained;
+    }
+
+    /** Stored wills (of connected clients, and of ended connections not yet sent). */
+    public long wills() {
+        return wills;
     }
 }

@@ -18,6 +18,7 @@ final class KeyText {
         try {
             return switch (column) {
                 case SESSIONS -> "client '" + Keys.clientIdOf(key) + "'";
+                case WILLS -> "client '" + Keys.clientIdOf(key) + "' will";
                 case SUBSCRIPTIONS -> "client '" + Keys.clientIdOf(key) + "' filter '" + Keys.filterOf(key) + "'";
                 case QUEUES -> "client '" + Keys.clientIdOf(key) + "' queue seq " + Keys.seqOf(key);
                 case INFLIGHT, QOS2_RECEIVED -> "client '" + Keys.clientIdOf(key) + "' packet id " + Keys.packetIdOf(key);
@@ -33,7 +34,7 @@ final class KeyText {
     /** The client id a session-keyed record belongs to, or null for other column families or a bad key. */
     static String clientOf(StoreColumn column, byte[] key) {
         return switch (column) {
-            case SESSIONS, SUBSCRIPTIONS, QUEUES, INFLIGHT, QOS2_RECEIVED -> {
+            case SESSIONS, SUBSCRIPTIONS, QUEUES, INFLIGHT, QOS2_RECEIVED, WILLS -> {
                 try {
                     yield Keys.clientIdOf(key);
                 } catch (RuntimeException e) {

@@ -6,6 +6,7 @@ import io.durablemq.engine.message.Message;
 import io.durablemq.engine.session.SessionRecord;
 import io.durablemq.engine.store.StoreColumn;
 import io.durablemq.engine.topic.SubscriptionOptions;
+import io.durablemq.engine.will.StoredWill;
 
 /**
  * Receives the decoded records of a {@link StoreScan}, column family by column family in the
@@ -26,6 +27,10 @@ public interface StoreRecordVisitor {
     }
 
     default void qos2Received(String clientId, int packetId, byte[] key, byte[] value) {
+    }
+
+    /** A session's will (column family {@code wills}). */
+    default void will(String clientId, StoredWill w, byte[] key, byte[] value) {
     }
 
     /** A stored message body; {@code value} is null when the scan reads bodies by key only. */
@@ -74,6 +79,13 @@ public interface StoreRecordVisitor {
             public void qos2Received(String c, int p, byte[] k, byte[] v) {
                 for (StoreRecordVisitor x : visitors) {
                     x.qos2Received(c, p, k, v);
+                }
+            }
+
+            @Override
+            public void will(String c, StoredWill w, byte[] k, byte[] v) {
+                for (StoreRecordVisitor x : visitors) {
+                    x.will(c, w, k, v);
                 }
             }
 

@@ -9,6 +9,8 @@ import io.durablemq.engine.store.Keys;
 import io.durablemq.engine.store.StoreColumn;
 import io.durablemq.engine.topic.SubscriptionCodec;
 import io.durablemq.engine.topic.SubscriptionOptions;
+import io.durablemq.engine.will.StoredWill;
+import io.durablemq.engine.will.WillCodec;
 import org.rocksdb.ReadOptions;
 import org.rocksdb.RocksDBException;
 import org.rocksdb.RocksIterator;
@@ -27,7 +29,7 @@ import java.util.regex.Pattern;
  * without that question looks exactly like the end of the data. Checksums are verified on
  * every block read, and the scan does not fill the block cache (it reads everything once).
  *
- * <p>Order: sessions, subscriptions, queues, in-flight, QoS 2 receive records, message bodies,
+ * <p>Order: sessions, subscriptions, queues, in-flight, QoS 2 receive records, wills, message bodies,
  * retained messages, so that a visitor has seen every session before its records and every
  * reference before the bodies.
  */
@@ -41,7 +43,7 @@ public final class StoreScan {
     }
 
     public static final List<StoreColumn> ORDER = List.of(StoreColumn.SESSIONS, StoreColumn.SUBSCRIPTIONS,
-            StoreColumn.QUEUES, StoreColumn.INFLIGHT, StoreColumn.QOS2_RECEIVED, StoreColumn.MESSAGES,
+            StoreColumn.QUEUES, StoreColumn.INFLIGHT, StoreColumn.QOS2_RECEIVED, StoreColumn.WILLS, StoreColumn.MESSAGES,
             StoreColumn.RETAINED);
     private static final int MAX_SKIPS_PER_COLUMN = 1000;
     private static final Pattern FILE = Pattern.compile("(\\S+\\.(sst|log))");
@@ -82,6 +84,9 @@ public final class StoreScan {
         long n = 0;
         for (int skips = 0; ; skips++) {
             try (RocksIterator it = source.iterator(column, options)) {
+                if (it == null) {
+                    return 0; // a store of an older format without this column family
+                }
                 if (start == null) {
                     it.seekToFirst();
                 } else {
@@ -174,6 +179,12 @@ public final class StoreScan {
                 }
                 long id = Keys.messageIdOf(key);
                 return () -> v.body(id, key, value);
+            }
+            case WILLS -> {
+                checkKey(key.length == Keys.sessionPrefixLength(key), "will key length");
+                String client = Keys.clientIdOf(key);
+                StoredWill w = WillCodec.decode(value);
+                return () -> v.will(client, w, key, value);
             }
             case RETAINED -> {
                 Message m = MessageCodec.decode(value);

@@ -71,8 +71,8 @@ public record VerifyReport(Path dir, String openError, String walDamage, int for
             b.append("records per column family").append(readErrors.isEmpty() ? "" : " (as far as readable)").append(":\n");
             records.forEach((c, n) -> b.append(String.format("  %-14s %,d%n", c.cfName(), n)));
             b.append(String.format("sessions %,d, subscriptions %,d, queued %,d, in-flight %,d, QoS 2 receive records %,d, "
-                            + "bodies %,d, retained %,d%n", inventory.sessions(), inventory.subscriptions(), inventory.queued(),
-                    inventory.inflight(), inventory.qos2Received(), inventory.bodies(), inventory.retained()));
+                            + "bodies %,d, retained %,d, wills %,d%n", inventory.sessions(), inventory.subscriptions(), inventory.queued(),
+                    inventory.inflight(), inventory.qos2Received(), inventory.bodies(), inventory.retained(), inventory.wills()));
             b.append("invariants: ").append(readErrors.isEmpty()
                     ? (violations.isEmpty() ? "all hold" : violations.total() + " broken")
                     : "not checked (a column family could not be read to its end)").append('\n');
@@ -117,6 +117,7 @@ public record VerifyReport(Path dir, String openError, String walDamage, int for
         inv.put("qos2Received", inventory.qos2Received());
         inv.put("bodies", inventory.bodies());
         inv.put("retained", inventory.retained());
+        inv.put("wills", inventory.wills());
         m.put("totals", inv);
         Map<String, Object> viol = new LinkedHashMap<>();
         violations.counts().forEach((k, n) -> viol.put(k.name(), n));

@@ -13,7 +13,7 @@ public record Violation(Kind kind, StoreColumn column, String clientId, String d
     public enum Kind {
         /** A record's key or value does not decode. */
         UNDECODABLE("records that do not decode"),
-        /** A subscription, queue, in-flight or QoS 2 record of a session that has no session record. */
+        /** A subscription, queue, in-flight, QoS 2 or will record of a session that has no session record. */
         NO_SESSION("records of sessions that do not exist"),
         /** A stored body no queue or in-flight entry references. */
         ORPHAN_BODY("message bodies no entry references"),

@@ -5,8 +5,16 @@ package io.durablemq.engine.delivery;
  *
  * @param status          what happened
  * @param matchedSessions how many sessions the message was routed to (0 also for duplicates)
+ * @param deepestBacklog  of the ONLINE sessions this publish was queued for, other than the
+ *                        publisher's own, the one with the longest queue; null when there is none
+ *                        (the broker's back-pressure watches it, see mqtt-adapter/README.md)
  */
-public record PublishResult(Status status, int matchedSessions) {
+public record PublishResult(Status status, int matchedSessions, SubscriberBacklog deepestBacklog) {
+
+    /** A result that names no backlog (duplicates, refusals, publishes queued for nobody online). */
+    public PublishResult(Status status, int matchedSessions) {
+        this(status, matchedSessions, null);
+    }
 
     public enum Status {
         /** Routed and durable: acknowledge (PUBACK / PUBREC). */

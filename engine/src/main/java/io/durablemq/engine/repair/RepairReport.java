@@ -191,7 +191,7 @@ public record RepairReport(Path dir, Path backup, Path reportFile, String walDam
 
     private static boolean perSession(StoreColumn c) {
         return c == StoreColumn.SESSIONS || c == StoreColumn.SUBSCRIPTIONS || c == StoreColumn.QUEUES
-                || c == StoreColumn.INFLIGHT || c == StoreColumn.QOS2_RECEIVED;
+                || c == StoreColumn.INFLIGHT || c == StoreColumn.QOS2_RECEIVED || c == StoreColumn.WILLS;
     }
 
     private static String totals(Inventory i) {

@@ -8,6 +8,7 @@ import io.durablemq.engine.session.SessionRecord;
 import io.durablemq.engine.store.Store;
 import io.durablemq.engine.store.StoreColumn;
 import io.durablemq.engine.topic.SubscriptionOptions;
+import io.durablemq.engine.will.StoredWill;
 import org.rocksdb.RocksDBException;
 import org.rocksdb.WriteBatch;
 
@@ -54,6 +55,13 @@ final class SalvageWriter implements StoreRecordVisitor, AutoCloseable {
     public void qos2Received(String clientId, int packetId, byte[] key, byte[] value) {
         if (plan.keepsSubscriptionOrQos2(clientId)) {
             put(StoreColumn.QOS2_RECEIVED, key, value);
+        }
+    }
+
+    @Override
+    public void will(String clientId, StoredWill w, byte[] key, byte[] value) {
+        if (plan.keepsSubscriptionOrQos2(clientId)) { // kept with its session, like subscriptions
+            put(StoreColumn.WILLS, key, value);
         }
     }
 

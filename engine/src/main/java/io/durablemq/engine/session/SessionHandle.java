@@ -58,8 +58,17 @@ public interface SessionHandle {
     CompletableFuture<Void> discard(int packetId, String reason);
 
     /**
+     * The network connection ended other than by a normal DISCONNECT: as
+     * {@link #disconnect(long, WillAtEnd)} with {@link WillAtEnd#DUE}.
+     */
+    default CompletableFuture<Void> disconnect(long sessionExpirySeconds) {
+        return disconnect(sessionExpirySeconds, WillAtEnd.DUE);
+    }
+
+    /**
      * The network connection ended. {@code sessionExpirySeconds} replaces the session's expiry
      * interval when not negative (MQTT 5 DISCONNECT); a session with expiry 0 is discarded.
+     * {@code will} says what happens to the stored will, in this commit (see {@link WillAtEnd}).
      */
-    CompletableFuture<Void> disconnect(long sessionExpirySeconds);
+    CompletableFuture<Void> disconnect(long sessionExpirySeconds, WillAtEnd will);
 }

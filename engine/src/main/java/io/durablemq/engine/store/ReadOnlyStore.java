@@ -41,14 +41,14 @@ public final class ReadOnlyStore implements AutoCloseable {
     private final Map<StoreColumn, ColumnFamilyHandle> handles = new EnumMap<>(StoreColumn.class);
 
     private ReadOnlyStore(RocksDB db, DBOptions dbOptions, ColumnFamilyOptions cfOptions, List<ColumnFamilyHandle> allHandles,
-                          Path infoLogDir) {
+                          List<StoreColumn> columns, Path infoLogDir) {
         this.db = db;
         this.infoLogDir = infoLogDir;
         this.dbOptions = dbOptions;
         this.cfOptions = cfOptions;
         this.allHandles = allHandles;
-        for (int i = 0; i < StoreColumn.values().length; i++) {
-            handles.put(StoreColumn.values()[i], allHandles.get(i + 1));
+        for (int i = 0; i < columns.size(); i++) {
+            handles.put(columns.get(i), allHandles.get(i + 1));
         }
     }
 
@@ -73,13 +73,25 @@ public final class ReadOnlyStore implements AutoCloseable {
         ColumnFamilyOptions cfOptions = new ColumnFamilyOptions();
         List<ColumnFamilyDescriptor> descriptors = new ArrayList<>();
         descriptors.add(new ColumnFamilyDescriptor(RocksDB.DEFAULT_COLUMN_FAMILY, cfOptions));
-        for (StoreColumn c : StoreColumn.values()) {
-            descriptors.add(new ColumnFamilyDescriptor(c.cfNameBytes(), cfOptions));
-        }
+        List<StoreColumn> columns = new ArrayList<>();
         List<ColumnFamilyHandle> allHandles = new ArrayList<>();
         try {
+            // A store of an older format lacks the column families added since (read as empty);
+            // any other missing column family still fails the open.
+            java.util.Set<String> present = new java.util.HashSet<>();
+            try (org.rocksdb.Options listOptions = new org.rocksdb.Options()) {
+                for (byte[] name : RocksDB.listColumnFamilies(listOptions, dir.toString())) {
+                    present.add(new String(name, java.nio.charset.StandardCharsets.UTF_8));
+                }
+            }
+            for (StoreColumn c : StoreColumn.values()) {
+                if (present.contains(c.cfName()) || !FormatUpgrade.ADDED_SINCE_1.contains(c.cfName())) {
+                    columns.add(c);
+                    descriptors.add(new ColumnFamilyDescriptor(c.cfNameBytes(), cfOptions));
+                }
+            }
             RocksDB db = RocksDB.openReadOnly(dbOptions, dir.toString(), descriptors, allHandles);
-            return new ReadOnlyStore(db, dbOptions, cfOptions, allHandles, infoLogDir);
+            return new ReadOnlyStore(db, dbOptions, cfOptions, allHandles, columns, infoLogDir);
         } catch (RocksDBException e) {
             dbOptions.close();
             cfOptions.close();
@@ -88,8 +100,10 @@ public final class ReadOnlyStore implements AutoCloseable {
         }
     }
 
+    /** Null for a column family an older format's store does not have (nothing to read). */
     public RocksIterator iterator(StoreColumn column, ReadOptions options) {
-        return db.newIterator(handles.get(column), options);
+        ColumnFamilyHandle h = handles.get(column);
+        return h == null ? null : db.newIterator(h, options);
     }
 
     /** Whether a message body is stored (a point lookup); false also when it cannot be read. */

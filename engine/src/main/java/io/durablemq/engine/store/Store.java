@@ -79,13 +79,14 @@ public final class Store implements AutoCloseable {
         } catch (IOException e) {
             throw new StoreOpenException(StoreOpenException.Reason.IO_ERROR, dir, e.toString(), e);
         }
+        boolean addColumns = false;
         if (!fresh) {
-            checkColumnFamilies(dir);
+            addColumns = checkColumnFamilies(dir);
             WalPreCheck.refuseSkippableDamage(dir);
         }
         DBOptions dbOptions = new DBOptions()
                 .setCreateIfMissing(fresh)
-                .setCreateMissingColumnFamilies(fresh)
+                .setCreateMissingColumnFamilies(fresh || addColumns) // an older format's store: FormatUpgrade
                 .setParanoidChecks(true)
                 // The default (point-in-time) silently drops everything after a damaged WAL
                 // record, which would start the broker without acknowledged messages. This mode
@@ -119,7 +120,7 @@ public final class Store implements AutoCloseable {
         }
         Store store = new Store(dir, db, dbOptions, cfOptions, allHandles, handles, durability);
         try {
-            store.checkOrWriteFormat(fresh);
+            store.checkOrWriteFormat(fresh, addColumns);
         } catch (StoreOpenException e) {
             store.close();
             throw e;
@@ -141,7 +142,8 @@ public final class Store implements AutoCloseable {
         }
     }
 
-    private static void checkColumnFamilies(Path dir) throws StoreOpenException {
+    /** Refuses a database without DurableMQ's column families; true when only ones a newer format added are missing. */
+    private static boolean checkColumnFamilies(Path dir) throws StoreOpenException {
         List<byte[]> present;
         try (Options options = new Options()) {
             present = RocksDB.listColumnFamilies(options, dir.toString());
@@ -158,10 +160,14 @@ public final class Store implements AutoCloseable {
                 missing.add(c.cfName());
             }
         }
+        if (FormatUpgrade.missingColumnsAreAddedOnes(missing)) {
+            return true;
+        }
         if (!missing.isEmpty()) {
             throw new StoreOpenException(StoreOpenException.Reason.NOT_A_STORE, dir,
                     "a RocksDB database without DurableMQ's column families " + missing, null);
         }
+        return false;
     }
 
     /**
@@ -199,7 +205,7 @@ public final class Store implements AutoCloseable {
         return new StoreOpenException(StoreOpenException.Reason.IO_ERROR, dir, msg, e);
     }
 
-    private void checkOrWriteFormat(boolean fresh) throws StoreOpenException {
+    private void checkOrWriteFormat(boolean fresh, boolean addedColumns) throws StoreOpenException {
         try {
             byte[] version = db.get(handle(StoreColumn.META), StoreFormat.VERSION_KEY);
             if (version == null) {
@@ -236,6 +242,13 @@ public final class Store implements AutoCloseable {
             }
             if (v < 1) {
                 throw new StoreOpenException(StoreOpenException.Reason.CORRUPT, dir, "invalid format version " + v, null);
+            }
+            if (addedColumns && v >= 2) {
+                throw new StoreOpenException(StoreOpenException.Reason.CORRUPT, dir, "store format " + v
+                        + " without the column families " + FormatUpgrade.ADDED_SINCE_1 + " that format has", null);
+            }
+            if (v < StoreFormat.CURRENT) {
+                FormatUpgrade.upgrade(db, handle(StoreColumn.META), dir, v);
             }
         } catch (RocksDBException e) {
             throw classify(dir, e);

@@ -11,7 +11,9 @@ public enum StoreColumn {
     QUEUES("queues"),
     INFLIGHT("inflight"),
     QOS2_RECEIVED("qos2-received"),
-    RETAINED("retained");
+    RETAINED("retained"),
+    /** Since format 2: a session's will ({@code will.WillCodec}). */
+    WILLS("wills");
 
     private final String cfName;
 

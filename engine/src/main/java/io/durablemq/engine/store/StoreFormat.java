@@ -5,7 +5,7 @@ package io.durablemq.engine.store;
  * change of a key or value layout; a store of a newer version refuses to open.
  */
 public final class StoreFormat {
-    public static final int CURRENT = 1;
+    public static final int CURRENT = 2;
     public static final byte[] VERSION_KEY = Keys.utf8("format-version");
     public static final byte[] CREATED_KEY = Keys.utf8("created-at-millis");
 

@@ -36,7 +36,7 @@ class DamagedBlockTest {
 
     @ParameterizedTest
     @EnumSource(value = StoreColumn.class, names = {"SESSIONS", "SUBSCRIPTIONS", "MESSAGES", "QUEUES", "INFLIGHT",
-            "QOS2_RECEIVED", "RETAINED"})
+            "QOS2_RECEIVED", "RETAINED", "WILLS"})
     void damagedDataBlockRefusesTheStartAndVerifyReportsIt(StoreColumn column) throws Exception {
         Path data = dir.resolve("data");
         RepairFixtures.create(data);

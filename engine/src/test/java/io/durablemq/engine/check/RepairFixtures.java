@@ -69,6 +69,11 @@ public final class RepairFixtures {
                     b.put(store.handle(StoreColumn.QOS2_RECEIVED), Keys.packet(session, 100 + p),
                             ByteBuffer.allocate(8).putLong(now).array());
                 }
+                byte[] willPayload = new byte[100];
+                rnd.nextBytes(willPayload);
+                b.put(store.handle(StoreColumn.WILLS), session, io.durablemq.engine.will.WillCodec.encode(
+                        io.durablemq.engine.will.StoredWill.of("wills/" + i, willPayload, 1, false, null, -1, 3600, null)
+                                .endedAt(now)));
                 store.write(b);
             }
         }

@@ -29,7 +29,9 @@ import java.util.Properties;
  * @param durability          fsync or os, see the engine
  * @param metricsHost         listen address of the Prometheus endpoint
  * @param metricsPort         Prometheus endpoint port, 0 = disabled
- * @param allowAnonymous      accept CONNECTs without a user name
+ * @param anonymous           {@code allow_anonymous}: set true or false, or not set (then anonymous
+ *                            clients are accepted only while every listener is loopback-only, and
+ *                            a listener open to the network needs a login check: {@link AnonymousAccess})
  * @param passwordFile        Moquette-format password file, or null
  * @param aclFile             Moquette-format ACL file, or null (then everything is allowed)
  * @param authenticatorClass  a Moquette {@code IAuthenticator} implementation, or null
@@ -46,7 +48,7 @@ import java.util.Properties;
  */
 public record BrokerConfig(String host, int port, int sslPort, int websocketPort, String websocketPath,
                            int secureWebsocketPort, Path dataPath, Durability durability,
-                           String metricsHost, int metricsPort, boolean allowAnonymous,
+                           String metricsHost, int metricsPort, AnonymousAccess anonymous,
                            Path passwordFile, Path aclFile, String authenticatorClass,
                            String authorizatorClass, List<String> interceptHandlers, TlsSettings tls,
                            Limits limits, Map<String, String> properties, Path configFile,
@@ -64,6 +66,7 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
         Objects.requireNonNull(dataPath, "dataPath");
         Objects.requireNonNull(durability, "durability");
         Objects.requireNonNull(limits, "limits");
+        Objects.requireNonNull(anonymous, "anonymous");
         metricsHost = metricsHost == null ? host : metricsHost;
         interceptHandlers = interceptHandlers == null ? List.of() : List.copyOf(interceptHandlers);
         properties = properties == null ? Map.of() : Map.copyOf(properties);
@@ -101,10 +104,13 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
         }
     }
 
-    /** Settings with no config file: loopback only, port 1883, ./data, fsync, metrics on 9400. */
+    /**
+     * Settings with no config file: loopback only, port 1883, ./data, fsync, metrics on 9400,
+     * anonymous clients accepted (they can only come from this machine).
+     */
     public static BrokerConfig defaults() {
         return new BrokerConfig(DEFAULT_HOST, DEFAULT_PORT, DISABLED, DISABLED, DEFAULT_WEBSOCKET_PATH, DISABLED,
-                Path.of("data"), Durability.FSYNC, null, DEFAULT_METRICS_PORT, true, null, null, null, null,
+                Path.of("data"), Durability.FSYNC, null, DEFAULT_METRICS_PORT, AnonymousAccess.LOOPBACK_ONLY, null, null, null, null,
                 List.of(), null, Limits.defaults(), Map.of(), null, null, null);
     }
 
@@ -134,9 +140,14 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
         p.setProperty("host", host);
         p.setProperty("port", String.valueOf(port));
         p.setProperty("data_path", dataPath.toString());
-        p.setProperty("allow_anonymous", String.valueOf(allowAnonymous));
+        p.setProperty("allow_anonymous", String.valueOf(allowAnonymous()));
         p.putAll(properties);
         return new MemoryConfig(p);
+    }
+
+    /** Are CONNECTs without a user name accepted? ({@code allow_anonymous}, or its default for these listeners.) */
+    public boolean allowAnonymous() {
+        return anonymous.allows(loopbackOnly());
     }
 
     /** True when the MQTT listeners accept only local clients. */
@@ -152,7 +163,8 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
     public String loopbackHint() {
         return loopbackOnly()
                 ? "MQTT listeners accept local clients only (host " + host + "); to accept remote clients set "
-                  + "'host 0.0.0.0' (or an interface address) in the config file, and consider allow_anonymous false"
+                  + "'host 0.0.0.0' (or an interface address) in the config file, with a password_file (or "
+                  + "'allow_anonymous true' to accept anonymous clients from the network)"
                 : null;
     }
 
@@ -165,7 +177,7 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
         return "BrokerConfig[host=" + host + ", port=" + port + ", sslPort=" + sslPort + ", websocketPort="
                 + websocketPort + ", websocketPath=" + websocketPath + ", secureWebsocketPort=" + secureWebsocketPort
                 + ", dataPath=" + dataPath + ", durability=" + durability + ", metricsHost=" + metricsHost
-                + ", metricsPort=" + metricsPort + ", allowAnonymous=" + allowAnonymous + ", passwordFile="
+                + ", metricsPort=" + metricsPort + ", anonymous=" + anonymous + ", passwordFile="
                 + passwordFile + ", aclFile=" + aclFile + ", authenticatorClass=" + authenticatorClass
                 + ", authorizatorClass=" + authorizatorClass + ", interceptHandlers=" + interceptHandlers
                 + ", tls=" + tls + ", limits=" + limits + ", configFile=" + configFile + ", backupDir=" + backupDir
@@ -188,7 +200,7 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
         private Durability durability;
         private String metricsHost;
         private int metricsPort;
-        private boolean allowAnonymous;
+        private AnonymousAccess anonymous;
         private Path passwordFile;
         private Path aclFile;
         private String authenticatorClass;
@@ -213,7 +225,7 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
             // Left null unless set, so a changed host moves the metrics endpoint with it.
             metricsHost = c.metricsHost.equals(c.host) ? null : c.metricsHost;
             metricsPort = c.metricsPort;
-            allowAnonymous = c.allowAnonymous;
+            anonymous = c.anonymous;
             passwordFile = c.passwordFile;
             aclFile = c.aclFile;
             authenticatorClass = c.authenticatorClass;
@@ -238,7 +250,9 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
         public Builder durability(Durability v) { durability = v; return this; }
         public Builder metricsHost(String v) { metricsHost = v; return this; }
         public Builder metricsPort(int v) { metricsPort = v; return this; }
-        public Builder allowAnonymous(boolean v) { allowAnonymous = v; return this; }
+        /** Sets {@code allow_anonymous} explicitly (true: also on listeners open to the network). */
+        public Builder allowAnonymous(boolean v) { anonymous = AnonymousAccess.of(v); return this; }
+        public Builder anonymous(AnonymousAccess v) { anonymous = v; return this; }
         public Builder passwordFile(Path v) { passwordFile = v; return this; }
         public Builder aclFile(Path v) { aclFile = v; return this; }
         public Builder authenticatorClass(String v) { authenticatorClass = v; return this; }
@@ -253,7 +267,7 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
 
         public BrokerConfig build() {
             return new BrokerConfig(host, port, sslPort, websocketPort, websocketPath, secureWebsocketPort, dataPath,
-                    durability, metricsHost, metricsPort, allowAnonymous, passwordFile, aclFile, authenticatorClass,
+                    durability, metricsHost, metricsPort, anonymous, passwordFile, aclFile, authenticatorClass,
                     authorizatorClass, interceptHandlers, tls, limits, properties, configFile, backupDir, admission);
         }
     }

@@ -43,6 +43,8 @@ final class ConfigFileReader {
             "max_queued_messages", "max_queued_bytes", "queue_overflow_policy", "connect_timeout_seconds",
             "max_client_id_length", "max_topic_length", "max_topic_levels", "max_subscriptions_per_client",
             "max_session_expiry_seconds", "receive_maximum", "topic_alias_maximum", "max_keep_alive_seconds",
+            "max_outbound_topic_aliases", "backpressure_high_watermark", "backpressure_low_watermark",
+            "backpressure_max_pause_ms",
             "trust_store_path", "trust_store_password", "backup_dir", "max_total_queued_bytes",
             "heap_guard_fraction");
 
@@ -99,7 +101,7 @@ final class ConfigFileReader {
         String host = string("host", d.host());
         if (!entries.containsKey("host")) {
             LOG.info("{}: host not set, MQTT listeners bind to {} (loopback only); set 'host 0.0.0.0' "
-                    + "to accept remote clients", file, host);
+                    + "to accept remote clients (with a password_file, or 'allow_anonymous true')", file, host);
         }
         int port = port("port", d.port());
         int sslPort = port("ssl_port", BrokerConfig.DISABLED);
@@ -118,7 +120,8 @@ final class ConfigFileReader {
         }
         String metricsHost = string("metrics_host", host);
         int metricsPort = (int) number("metrics_endpoint_port", d.metricsPort(), 0, 65_535);
-        boolean allowAnonymous = bool("allow_anonymous", d.allowAnonymous());
+        AnonymousAccess anonymous = entries.containsKey("allow_anonymous")
+                ? AnonymousAccess.of(bool("allow_anonymous", true)) : d.anonymous();
         Path passwordFile = path("password_file", null, true);
         Path aclFile = path("acl_file", null, true);
         String authenticatorClass = string("authenticator_class", null);
@@ -129,7 +132,7 @@ final class ConfigFileReader {
         // The metrics endpoint may share a port number with a listener on another address.
         checkPortClashes(port, sslPort, wsPort, wssPort, metricsHost.equals(host) ? metricsPort : 0);
 
-        if (!allowAnonymous && passwordFile == null && authenticatorClass == null) {
+        if (anonymous == AnonymousAccess.REFUSED && passwordFile == null && authenticatorClass == null) {
             LOG.warn("{}: allow_anonymous is false and neither password_file nor authenticator_class is set: "
                     + "every client will be refused", file);
         }
@@ -137,7 +140,7 @@ final class ConfigFileReader {
         entries.values().forEach(e -> properties.put(e.key(), e.value()));
         try {
             return new BrokerConfig(host, port, sslPort, wsPort, wsPath, wssPort, dataPath, durability, metricsHost,
-                    metricsPort, allowAnonymous, passwordFile, aclFile, authenticatorClass, authorizatorClass,
+                    metricsPort, anonymous, passwordFile, aclFile, authenticatorClass, authorizatorClass,
                     interceptHandlers, tls, limits, properties, file, backupDir, admission());
         } catch (IllegalArgumentException e) {
             throw new BrokerConfigException(file + ": " + e.getMessage(), e);
@@ -458,9 +461,22 @@ final class ConfigFileReader {
         int receiveMaximum = (int) number("receive_maximum", d.receiveMaximum(), 1, 65_535);
         int maxKeepAlive = (int) number("max_keep_alive_seconds", d.maxKeepAliveSeconds(), 1, 65_535);
         int aliases = (int) number("topic_alias_maximum", d.topicAliasMaximum(), 0, 65_535);
+        int outboundAliases = (int) number("max_outbound_topic_aliases", d.maxOutboundTopicAliases(), 0, 65_535);
         return new Limits(maxConnections, maxPacketSize, maxInflight, maxQueuedMessages, maxQueuedBytes, policy,
                 connectTimeout, maxClientId, maxTopicLength, maxTopicLevels, maxSubs, maxExpiry, receiveMaximum,
-                maxKeepAlive, aliases);
+                maxKeepAlive, aliases, outboundAliases, backpressure(d.backpressure()));
+    }
+
+    private BackpressureLimits backpressure(BackpressureLimits d) throws BrokerConfigException {
+        int high = (int) number("backpressure_high_watermark", d.highWatermark(), 0, Integer.MAX_VALUE);
+        // An unset low watermark follows a configured high one (half of it), so one key is enough.
+        int defaultLow = high == d.highWatermark() ? d.lowWatermark() : high / 2;
+        int low = (int) number("backpressure_low_watermark", defaultLow, 0, Integer.MAX_VALUE);
+        long maxPauseMs = number("backpressure_max_pause_ms", d.maxPause().toMillis(), 1, 3_600_000);
+        if (high > 0 && low >= high) {
+            throw error("backpressure_low_watermark", "must be below backpressure_high_watermark (" + high + "): " + low);
+        }
+        return new BackpressureLimits(high, low, Duration.ofMillis(maxPauseMs));
     }
 
     private void checkPortClashes(int port, int sslPort, int wsPort, int wssPort, int metricsPort)

@@ -25,20 +25,28 @@ import java.util.Objects;
  * @param receiveMaximum            inbound QoS 1/2 publishes a client may have unacknowledged ({@code receive_maximum})
  * @param maxKeepAliveSeconds       keep-alive above this is lowered (MQTT 5 server keep alive) ({@code max_keep_alive_seconds})
  * @param topicAliasMaximum         inbound topic aliases per connection, 0 = none ({@code topic_alias_maximum})
+ * @param maxOutboundTopicAliases   topic aliases the broker assigns on its PUBLISHes to one MQTT 5
+ *                                  connection, also bounded by the client's Topic Alias Maximum; 0 = none
+ *                                  ({@code max_outbound_topic_aliases})
+ * @param backpressure              when a slow online subscriber pauses its publishers ({@code backpressure_*})
  */
 public record Limits(int maxConnections, int maxPacketSize, int maxInflight, long maxQueuedMessages,
                      long maxQueuedBytes, OverflowPolicy overflowPolicy, Duration connectTimeout,
                      int maxClientIdLength, int maxTopicLength, int maxTopicLevels,
                      int maxSubscriptionsPerClient, long maxSessionExpirySeconds, int receiveMaximum,
-                     int maxKeepAliveSeconds, int topicAliasMaximum) {
+                     int maxKeepAliveSeconds, int topicAliasMaximum, int maxOutboundTopicAliases,
+                     BackpressureLimits backpressure) {
 
     /** MQTT's largest encodable remaining length plus the 5-byte fixed header. */
     public static final int MQTT_MAX_PACKET_SIZE = 268_435_460;
     public static final int DEFAULT_MAX_PACKET_SIZE = 1024 * 1024;
+    /** Enough for the hot topics of a typical subscriber; each slot costs one topic reference per connection. */
+    public static final int DEFAULT_MAX_OUTBOUND_TOPIC_ALIASES = 32;
 
     public Limits {
         Objects.requireNonNull(overflowPolicy, "overflowPolicy");
         Objects.requireNonNull(connectTimeout, "connectTimeout");
+        Objects.requireNonNull(backpressure, "backpressure");
         requireRange("maxConnections", maxConnections, 1, Integer.MAX_VALUE);
         requireRange("maxPacketSize", maxPacketSize, 16, MQTT_MAX_PACKET_SIZE);
         requireRange("maxInflight", maxInflight, 1, 65_535);
@@ -55,6 +63,7 @@ public record Limits(int maxConnections, int maxPacketSize, int maxInflight, lon
         requireRange("receiveMaximum", receiveMaximum, 1, 65_535);
         requireRange("maxKeepAliveSeconds", maxKeepAliveSeconds, 1, 65_535);
         requireRange("topicAliasMaximum", topicAliasMaximum, 0, 65_535);
+        requireRange("maxOutboundTopicAliases", maxOutboundTopicAliases, 0, 65_535);
     }
 
     private static void requireRange(String name, long value, long min, long max) {
@@ -66,7 +75,8 @@ public record Limits(int maxConnections, int maxPacketSize, int maxInflight, lon
     public static Limits defaults() {
         return new Limits(10_000, DEFAULT_MAX_PACKET_SIZE, 1_000, 1_000_000, 512L * 1024 * 1024,
                 OverflowPolicy.REJECT, Duration.ofSeconds(10), 256, 65_535, 128, 1_000,
-                0xFFFF_FFFFL, 1_000, 65_535, 64);
+                0xFFFF_FFFFL, 1_000, 65_535, 64, DEFAULT_MAX_OUTBOUND_TOPIC_ALIASES,
+                BackpressureLimits.DEFAULTS);
     }
 
     public Builder toBuilder() {
@@ -90,6 +100,8 @@ public record Limits(int maxConnections, int maxPacketSize, int maxInflight, lon
         private int receiveMaximum;
         private int maxKeepAliveSeconds;
         private int topicAliasMaximum;
+        private int maxOutboundTopicAliases;
+        private BackpressureLimits backpressure;
 
         private Builder(Limits l) {
             maxConnections = l.maxConnections;
@@ -107,6 +119,8 @@ public record Limits(int maxConnections, int maxPacketSize, int maxInflight, lon
             receiveMaximum = l.receiveMaximum;
             maxKeepAliveSeconds = l.maxKeepAliveSeconds;
             topicAliasMaximum = l.topicAliasMaximum;
+            maxOutboundTopicAliases = l.maxOutboundTopicAliases;
+            backpressure = l.backpressure;
         }
 
         public Builder maxConnections(int v) { maxConnections = v; return this; }
@@ -124,12 +138,14 @@ public record Limits(int maxConnections, int maxPacketSize, int maxInflight, lon
         public Builder receiveMaximum(int v) { receiveMaximum = v; return this; }
         public Builder maxKeepAliveSeconds(int v) { maxKeepAliveSeconds = v; return this; }
         public Builder topicAliasMaximum(int v) { topicAliasMaximum = v; return this; }
+        public Builder maxOutboundTopicAliases(int v) { maxOutboundTopicAliases = v; return this; }
+        public Builder backpressure(BackpressureLimits v) { backpressure = v; return this; }
 
         public Limits build() {
             return new Limits(maxConnections, maxPacketSize, maxInflight, maxQueuedMessages, maxQueuedBytes,
                     overflowPolicy, connectTimeout, maxClientIdLength, maxTopicLength, maxTopicLevels,
                     maxSubscriptionsPerClient, maxSessionExpirySeconds, receiveMaximum, maxKeepAliveSeconds,
-                    topicAliasMaximum);
+                    topicAliasMaximum, maxOutboundTopicAliases, backpressure);
         }
     }
 }

@@ -1,6 +1,7 @@
 package io.durablemq.broker.listener;
 
 import io.durablemq.broker.protocol.MqttConnection;
+import io.durablemq.broker.protocol.OutboundTopicAliasHandler;
 import io.durablemq.broker.protocol.PacketGuard;
 import io.durablemq.broker.protocol.ProtocolContext;
 import io.netty.channel.ChannelInitializer;
@@ -19,7 +20,8 @@ import io.netty.handler.ssl.SslContext;
  * The pipeline of one client connection:
  * [TLS] -> [HTTP + WebSocket handshake -> binary frames] -> flush consolidation -> packet guard (framing,
  * limits and the checks Netty's decoder skips, see {@link PacketGuard}) -> MQTT decoder /
- * encoder -> {@link MqttConnection} (the keep-alive idle handler is inserted after CONNECT).
+ * encoder -> outbound topic aliases (MQTT 5, {@link OutboundTopicAliasHandler}) -> {@link MqttConnection}
+ * (the keep-alive idle handler is inserted after CONNECT).
  */
 final class MqttChannelInitializer extends ChannelInitializer<SocketChannel> {
     /** The WebSocket subprotocols of MQTT 3.1.1/5.0 ("mqtt") and of MQTT 3.1 ("mqttv3.1"). */
@@ -58,6 +60,7 @@ final class MqttChannelInitializer extends ChannelInitializer<SocketChannel> {
         p.addLast(PacketGuard.NAME, new PacketGuard(maxPacket));
         p.addLast("mqtt-decoder", new MqttDecoder(maxPacket, context.limits().maxClientIdLength()));
         p.addLast("mqtt-encoder", MqttEncoder.INSTANCE);
+        p.addLast(OutboundTopicAliasHandler.NAME, new OutboundTopicAliasHandler(context));
         p.addLast(MqttConnection.NAME, new MqttConnection(context));
     }
 }

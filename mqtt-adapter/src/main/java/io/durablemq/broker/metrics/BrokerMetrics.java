@@ -9,12 +9,16 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * The protocol layer's own meters (the engine exports the message and store meters):
  * {@code durablemq_connections}, {@code durablemq_connections_opened_total},
- * {@code durablemq_connects_rejected_total{reason}}, {@code durablemq_protocol_errors_total{reason}}.
+ * {@code durablemq_connects_rejected_total{reason}}, {@code durablemq_protocol_errors_total{reason}},
+ * {@code durablemq_outbound_topic_aliases_total{event}}.
  */
 public final class BrokerMetrics {
     private final MeterRegistry registry;
     private final AtomicInteger connections = new AtomicInteger();
     private final Counter opened;
+    private final Counter aliasAssigned;
+    private final Counter aliasReused;
+    private final Counter aliasEvicted;
 
     public BrokerMetrics(MeterRegistry registry) {
         this.registry = registry;
@@ -24,6 +28,9 @@ public final class BrokerMetrics {
         this.opened = Counter.builder("durablemq.connections.opened")
                 .description("Client network connections accepted")
                 .register(registry);
+        this.aliasAssigned = outboundAliasCounter("assigned");
+        this.aliasReused = outboundAliasCounter("reused");
+        this.aliasEvicted = outboundAliasCounter("evicted");
         // Registered at zero so dashboards and alerts see the series before the first event.
         for (String reason : KNOWN_CONNECT_REJECTIONS) {
             connectRejectedCounter(reason);
@@ -53,6 +60,29 @@ public final class BrokerMetrics {
                 .description("Connections closed for protocol violations or malformed packets, by reason")
                 .tag("reason", reason)
                 .register(registry);
+    }
+
+    private Counter outboundAliasCounter(String event) {
+        return Counter.builder("durablemq.outbound.topic.aliases")
+                .description("Outbound MQTT 5 topic aliases: assigned (topic + alias sent), reused (alias only), "
+                        + "evicted (alias taken from a colder topic for a hotter one)")
+                .tag("event", event)
+                .register(registry);
+    }
+
+    /** An outbound PUBLISH carried its topic and a newly assigned alias. */
+    public void outboundAliasAssigned() {
+        aliasAssigned.increment();
+    }
+
+    /** An outbound PUBLISH carried only an alias (empty topic). */
+    public void outboundAliasReused() {
+        aliasReused.increment();
+    }
+
+    /** An alias was taken from a colder topic to give it to a hotter one. */
+    public void outboundAliasEvicted() {
+        aliasEvicted.increment();
     }
 
     public void connectionOpened() {

@@ -10,6 +10,8 @@ import java.util.Set;
 public enum ConnectionState {
     /** Socket open, no CONNECT yet (bounded by the connect timeout). */
     AWAITING_CONNECT,
+    /** MQTT 5 enhanced authentication: CONNECT named a method, AUTH packets are exchanged before CONNACK (bounded by the connect timeout). */
+    AUTHENTICATING,
     /** CONNECT accepted by the protocol layer; the engine is attaching the session. Reading is paused. */
     CONNECTING,
     /** CONNACK sent; packets flow both ways. */
@@ -21,7 +23,8 @@ public enum ConnectionState {
 
     private Set<ConnectionState> next() {
         return switch (this) {
-            case AWAITING_CONNECT -> EnumSet.of(CONNECTING, DISCONNECTING, CLOSED);
+            case AWAITING_CONNECT -> EnumSet.of(AUTHENTICATING, CONNECTING, DISCONNECTING, CLOSED);
+            case AUTHENTICATING -> EnumSet.of(CONNECTING, DISCONNECTING, CLOSED);
             case CONNECTING -> EnumSet.of(CONNECTED, DISCONNECTING, CLOSED);
             case CONNECTED -> EnumSet.of(DISCONNECTING, CLOSED);
             case DISCONNECTING -> EnumSet.of(CLOSED);

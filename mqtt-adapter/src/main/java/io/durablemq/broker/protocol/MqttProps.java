@@ -38,9 +38,14 @@ final class MqttProps {
         return p == null ? null : (byte[]) p.value();
     }
 
-    /** Reads the properties a broker forwards unchanged from a PUBLISH or a will. */
+    /**
+     * Reads the properties a broker forwards unchanged from a PUBLISH or a will: every user
+     * property in order, repeated names kept (MQTT-3.3.2-17/18). Netty's {@code isEmpty()} looks
+     * only at its map of single-valued properties, not at its separate user-property list, so it
+     * says "empty" for a PUBLISH whose only properties are user properties: it must not be used here.
+     */
     static MessageProperties forwarded(MqttProperties props) {
-        if (props == null || props.isEmpty()) {
+        if (props == null) {
             return MessageProperties.NONE;
         }
         List<UserProperty> users = new ArrayList<>();

@@ -73,6 +73,13 @@ final class Packets {
                 new MqttReasonCodeAndPropertiesVariableHeader(reasonCode, props));
     }
 
+    /** MQTT 5 AUTH (enhanced authentication, spec section 3.15). */
+    static MqttMessage auth(byte reasonCode, MqttProperties props) {
+        return new MqttMessage(
+                new MqttFixedHeader(MqttMessageType.AUTH, false, MqttQoS.AT_MOST_ONCE, false, 0),
+                new MqttReasonCodeAndPropertiesVariableHeader(reasonCode, props));
+    }
+
     static MqttMessage pingResp() {
         return MqttMessage.PINGRESP;
     }

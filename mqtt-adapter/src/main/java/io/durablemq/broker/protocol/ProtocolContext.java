@@ -24,7 +24,7 @@ public final class ProtocolContext {
     private final AccessControl access;
     private final InterceptorBus interceptors;
     private final BrokerMetrics metrics;
-    private final WillPublisher wills;
+    private final PublisherBackpressure backpressure;
     private final ChannelGroup channels = new DefaultChannelGroup("mqtt-clients", GlobalEventExecutor.INSTANCE);
     private final Set<CompletableFuture<?>> detaching = ConcurrentHashMap.newKeySet();
     private volatile boolean shuttingDown;
@@ -36,7 +36,7 @@ public final class ProtocolContext {
         this.access = access;
         this.interceptors = interceptors;
         this.metrics = metrics;
-        this.wills = new WillPublisher(engine, access);
+        this.backpressure = new PublisherBackpressure(engine, limits.backpressure(), metrics.registry());
     }
 
     Engine engine() {
@@ -59,8 +59,8 @@ public final class ProtocolContext {
         return metrics;
     }
 
-    WillPublisher wills() {
-        return wills;
+    PublisherBackpressure backpressure() {
+        return backpressure;
     }
 
     ChannelGroup channels() {
@@ -80,7 +80,8 @@ public final class ProtocolContext {
     /**
      * Graceful shutdown of all client connections: MQTT 5 clients are told "server shutting
      * down", every connection is closed, and session detaches are awaited so the engine can close
-     * with nothing in flight. Wills are not published: the broker stopping is not a client failure.
+     * with nothing in flight. Wills are not published: the broker stopping is not a client failure
+     * (each stays stored and counts from the restart, as after a crash: {@code WillAtEnd.UNTIL_RESTART}).
      */
     public void closeAllConnections(long timeoutMillis) {
         shuttingDown = true;
@@ -94,7 +95,7 @@ public final class ProtocolContext {
         } catch (Exception e) {
             // Detaches that failed or did not finish in time are the engine's to settle on close.
         }
-        wills.close();
+        backpressure.close();
     }
 
     /** Fired through every open pipeline when the broker stops. */

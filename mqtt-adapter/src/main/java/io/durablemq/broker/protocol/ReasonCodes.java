@@ -11,6 +11,7 @@ public final class ReasonCodes {
     public static final byte PROTOCOL_ERROR = (byte) 0x82;
     public static final byte NOT_AUTHORIZED = (byte) 0x87;
     public static final byte SERVER_SHUTTING_DOWN = (byte) 0x8B;
+    public static final byte BAD_AUTHENTICATION_METHOD = (byte) 0x8C;
     public static final byte KEEP_ALIVE_TIMEOUT = (byte) 0x8D;
     public static final byte SESSION_TAKEN_OVER = (byte) 0x8E;
     public static final byte TOPIC_FILTER_INVALID = (byte) 0x8F;
@@ -38,6 +39,7 @@ public final class ReasonCodes {
             case PROTOCOL_ERROR -> "protocol_error";
             case NOT_AUTHORIZED -> "not_authorized";
             case SERVER_SHUTTING_DOWN -> "server_shutting_down";
+            case BAD_AUTHENTICATION_METHOD -> "bad_authentication_method";
             case KEEP_ALIVE_TIMEOUT -> "keep_alive_timeout";
             case SESSION_TAKEN_OVER -> "session_taken_over";
             case TOPIC_FILTER_INVALID -> "topic_filter_invalid";

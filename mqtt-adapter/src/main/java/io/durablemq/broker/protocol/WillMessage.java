@@ -1,10 +1,10 @@
 package io.durablemq.broker.protocol;
 
-import io.durablemq.engine.message.Message;
 import io.durablemq.engine.message.MessageProperties;
+import io.durablemq.engine.will.StoredWill;
 
 /**
- * A CONNECT's will, kept by the connection until it ends.
+ * A CONNECT's will as the connection read it; the engine stores it with the session.
  *
  * @param expirySeconds MQTT 5 message expiry interval, -1 when absent
  * @param delaySeconds  MQTT 5 will delay interval (0 for 3.1.1)
@@ -12,9 +12,8 @@ import io.durablemq.engine.message.MessageProperties;
 record WillMessage(String topic, byte[] payload, int qos, boolean retain, MessageProperties properties,
                    long expirySeconds, long delaySeconds) {
 
-    /** The message as published when the will fires; the expiry counts from that moment. */
-    Message toMessage(long nowMillis) {
-        long expiresAt = expirySeconds > 0 ? nowMillis + expirySeconds * 1000 : 0;
-        return new Message(topic, payload, qos, retain, properties, expiresAt);
+    /** The will as the engine stores it with the session; {@code username} is checked against the ACL when it fires. */
+    StoredWill toStored(String username) {
+        return StoredWill.of(topic, payload, qos, retain, properties, expirySeconds, delaySeconds, username);
     }
 }

@@ -2,7 +2,8 @@ package io.durablemq.broker.security;
 
 import io.durablemq.broker.config.BrokerConfig;
 import io.durablemq.broker.config.BrokerConfigException;
-import io.durablemq.broker.config.PluginLoader;
+import io.durablemq.broker.config.AnonymousAccess;
+import io.durablemq.broker.security.scram.ScramCredentialStore;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.moquette.broker.security.IAuthenticator;
@@ -13,7 +14,6 @@ import org.slf4j.LoggerFactory;
 
 import java.util.Arrays;
 import java.util.EnumMap;
-import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.ArrayBlockingQueue;
@@ -34,6 +34,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  * counted in {@code durablemq_auth_failures_total{reason}}; denied publishes and subscriptions
  * in {@code durablemq_acl_denied_total{action}}.
  * <p>
+ * The password and ACL files are read again by {@link SecurityReloader} (SIGHUP, {@code POST
+ * /admin/reload}); every check reads the rules in force through one volatile reference.
+ * <p>
  * Thread-safe. {@link #authenticate} may take hundreds of milliseconds on a PBKDF2 password's
  * first check: on a Netty event loop use {@link #authenticateAsync}.
  */
@@ -48,8 +51,8 @@ public final class AccessControl {
     static final int MAX_PENDING_LOGINS = 10_000;
 
     private final boolean allowAnonymous;
-    private final IAuthenticator authenticator;
-    private final IAuthorizatorPolicy authorizator;
+    /** Read once per check, so a check sees one consistent set; replaced whole by a reload. */
+    private volatile SecurityRules rules;
     private final Map<Failure, Counter> failures = new EnumMap<>(Failure.class);
     private final Counter deniedPublish;
     private final Counter deniedSubscribe;
@@ -64,8 +67,7 @@ public final class AccessControl {
     public AccessControl(boolean allowAnonymous, IAuthenticator authenticator, IAuthorizatorPolicy authorizator,
                          MeterRegistry registry) {
         this.allowAnonymous = allowAnonymous;
-        this.authenticator = authenticator;
-        this.authorizator = authorizator;
+        this.rules = new SecurityRules(authenticator, authorizator);
         for (Failure f : Failure.values()) {
             failures.put(f, Counter.builder("durablemq.auth.failures")
                     .description("CONNECTs refused for bad or missing credentials")
@@ -78,54 +80,37 @@ public final class AccessControl {
                 .tag("action", "subscribe").register(registry);
     }
 
+    /**
+     * The access control a broker with these settings starts with. Refuses (naming the keys to
+     * set) a listener reachable from other machines with no login check and {@code allow_anonymous}
+     * not set: Mosquitto 2's rule, see {@link AnonymousAccess}.
+     */
     public static AccessControl fromConfig(BrokerConfig config, MeterRegistry registry) throws BrokerConfigException {
-        IAuthenticator authenticator = null;
-        if (config.authenticatorClass() != null) {
-            authenticator = PluginLoader.load("authenticator_class", config.authenticatorClass(),
-                    IAuthenticator.class, config);
-            if (config.passwordFile() != null) {
-                LOG.warn("both authenticator_class and password_file are set: {} is used, {} is not read",
-                        config.authenticatorClass(), config.passwordFile());
-            }
-            LOG.info("logins checked by {}", config.authenticatorClass());
-        } else if (config.passwordFile() != null) {
-            PasswordFile file = PasswordFile.read(config.passwordFile());
-            authenticator = new PasswordAuthenticator(file);
-            LOG.info("logins checked against {} ({} users)", file.path(), file.size());
-            List<String> legacy = file.legacyUsers();
-            if (!legacy.isEmpty()) {
-                LOG.warn("{}: {} user(s) use Moquette's unsalted SHA-256 format ({}); re-set them with "
-                        + "'durablemq passwd {} USER' to store a salted PBKDF2 hash", file.path(), legacy.size(),
-                        legacy.size() <= 5 ? String.join(", ", legacy) : String.join(", ", legacy.subList(0, 5)) + ", ...",
-                        file.path());
-            }
+        String problem = AnonymousAccess.startProblem(config);
+        if (problem != null) {
+            throw new BrokerConfigException((config.configFile() == null ? "" : config.configFile() + ": ") + problem);
         }
-        IAuthorizatorPolicy authorizator = null;
-        if (config.authorizatorClass() != null) {
-            authorizator = PluginLoader.load("authorizator_class", config.authorizatorClass(),
-                    IAuthorizatorPolicy.class, config);
-            if (config.aclFile() != null) {
-                LOG.warn("both authorizator_class and acl_file are set: {} is used, {} is not read",
-                        config.authorizatorClass(), config.aclFile());
-            }
-            LOG.info("topic access checked by {}", config.authorizatorClass());
-        } else if (config.aclFile() != null) {
-            AclRules rules = AclRules.read(config.aclFile());
-            authorizator = rules;
-            LOG.info("topic access checked against {} ({} rules)", config.aclFile(), rules.ruleCount());
-        } else {
-            LOG.info("no acl_file nor authorizator_class: every client may publish and subscribe to every topic");
+        SecurityRules rules = SecurityRules.load(config);
+        boolean allowAnonymous = config.allowAnonymous();
+        if (allowAnonymous) {
+            LOG.info(config.anonymous() == AnonymousAccess.LOOPBACK_ONLY
+                    ? "anonymous clients (no user name) are accepted: every listener is loopback-only"
+                    : "anonymous clients (no user name) are accepted (allow_anonymous true); set "
+                      + "'allow_anonymous false' to refuse them");
+        } else if (config.anonymous() == AnonymousAccess.LOOPBACK_ONLY) {
+            LOG.info("anonymous clients (no user name) are refused: a listener is reachable from other machines "
+                    + "(set 'allow_anonymous true' to accept them)");
         }
-        if (config.allowAnonymous()) {
-            LOG.info("anonymous clients (no user name) are accepted; set 'allow_anonymous false' to refuse them");
-        }
-        return new AccessControl(config.allowAnonymous(), authenticator, authorizator, registry);
+        AccessControl access = new AccessControl(allowAnonymous, null, null, registry);
+        access.rules = rules;
+        return access;
     }
 
     /**
      * Checks a CONNECT's credentials. A null user name is an anonymous client. Never logs the password.
      */
     public boolean authenticate(String clientId, String username, byte[] password) {
+        IAuthenticator authenticator = rules.authenticator();
         if (username == null) {
             if (allowAnonymous) {
                 return true;
@@ -161,7 +146,7 @@ public final class AccessControl {
      * e.g. {@code future.whenCompleteAsync(..., channel.eventLoop())}.
      */
     public CompletableFuture<Boolean> authenticateAsync(String clientId, String username, byte[] password) {
-        if (username == null || authenticator == null) {
+        if (username == null || rules.authenticator() == null) {
             return CompletableFuture.completedFuture(authenticate(clientId, username, password));
         }
         byte[] copy = password == null ? null : password.clone();
@@ -179,6 +164,21 @@ public final class AccessControl {
             return CompletableFuture.completedFuture(fail(Failure.OVERLOADED, clientId, username,
                     MAX_PENDING_LOGINS + " logins are already waiting for a check"));
         }
+    }
+
+    /**
+     * Where MQTT 5 enhanced authentication (SCRAM-SHA-256) finds its users: the password file's
+     * {@code $scram-sha-256$} entries; null when logins are not checked against a password file
+     * (an authenticator plugin, or none), and then no authentication method is offered.
+     */
+    public ScramCredentialStore scramCredentials() {
+        // Read from the rules in force at each use: a reload may replace the password file.
+        return rules.authenticator() instanceof PasswordAuthenticator passwords ? passwords : null;
+    }
+
+    /** Logs and counts a login refused by an enhanced authentication exchange (never with a secret). */
+    public void enhancedAuthFailed(Failure failure, String clientId, String username, String detail) {
+        fail(failure, clientId, username, detail);
     }
 
     private ExecutorService checkers() {
@@ -211,10 +211,11 @@ public final class AccessControl {
 
     /** May the client publish to this topic name (also used for its will message)? */
     public boolean canPublish(String clientId, String username, String topic) {
+        IAuthorizatorPolicy authorizator = rules.authorizator();
         if (authorizator == null) {
             return true;
         }
-        boolean ok = check(true, clientId, username, topic);
+        boolean ok = check(authorizator, true, clientId, username, topic);
         if (!ok) {
             deniedPublish.increment();
             LOG.debug("publish to '{}' denied for client '{}' user '{}'", topic, clientId, username);
@@ -224,10 +225,11 @@ public final class AccessControl {
 
     /** May the client subscribe to this filter? For {@code $share/group/filter} the filter is checked. */
     public boolean canSubscribe(String clientId, String username, String topicFilter) {
+        IAuthorizatorPolicy authorizator = rules.authorizator();
         if (authorizator == null) {
             return true;
         }
-        boolean ok = check(false, clientId, username, sharedFilterTarget(topicFilter));
+        boolean ok = check(authorizator, false, clientId, username, sharedFilterTarget(topicFilter));
         if (!ok) {
             deniedSubscribe.increment();
             LOG.debug("subscription to '{}' denied for client '{}' user '{}'", topicFilter, clientId, username);
@@ -235,7 +237,7 @@ public final class AccessControl {
         return ok;
     }
 
-    private boolean check(boolean write, String clientId, String username, String topic) {
+    private static boolean check(IAuthorizatorPolicy authorizator, boolean write, String clientId, String username, String topic) {
         try {
             if (authorizator instanceof AclRules acl) {
                 return write ? acl.canPublish(clientId, username, topic) : acl.canSubscribe(clientId, username, topic);
@@ -247,6 +249,19 @@ public final class AccessControl {
                     authorizator.getClass().getName(), clientId, topic, e);
             return false;
         }
+    }
+
+    /** The login check and topic rules in force now. */
+    public SecurityRules rules() {
+        return rules;
+    }
+
+    /**
+     * Puts new rules in force at once for every later check: a connected client's next PUBLISH
+     * and SUBSCRIBE (and its will) are checked against them; no decision is cached per connection.
+     */
+    void replaceRules(SecurityRules newRules) {
+        rules = java.util.Objects.requireNonNull(newRules, "newRules");
     }
 
     /** {@code $share/group/a/b} -> {@code a/b}; anything else unchanged. */

@@ -1,5 +1,6 @@
 package io.durablemq.broker.security;
 
+import io.durablemq.broker.security.scram.ScramCredentials;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.IExitCodeGenerator;
 import picocli.CommandLine.Model.CommandSpec;
@@ -19,15 +20,18 @@ import java.util.Arrays;
 
 /**
  * {@code durablemq passwd FILE USER}: adds a user to a password file or changes its password,
- * stored as a salted PBKDF2 hash. Other lines of the file stay as they were. The password is
+ * stored as a salted PBKDF2 hash, or with {@code --scram} as SCRAM-SHA-256 values (see
+ * {@link PasswordHash.Scram}). Other lines of the file stay as they were. The password is
  * read from the terminal without echo (asked twice), or as one line from standard input when
  * that is not a terminal or {@code --password-stdin} is given, so scripts never put it on a
  * command line.
  */
 @Command(name = "passwd", mixinStandardHelpOptions = true,
         description = {"Add a user to a password file, or change a user's password.",
-                "The password is stored as a salted PBKDF2-HMAC-SHA256 hash; existing lines",
-                "(including Moquette's user:sha256hex ones) are kept."},
+                "The password is stored as a salted PBKDF2-HMAC-SHA256 hash, or with --scram as",
+                "SCRAM-SHA-256 StoredKey/ServerKey (MQTT 5 enhanced authentication and plain",
+                "logins both work with it); existing lines (including Moquette's",
+                "user:sha256hex ones) are kept."},
         exitCodeListHeading = "Exit codes:%n",
         exitCodeList = {"0:user added or changed", "1:error (message on standard error)"})
 public final class PasswdCommand implements Runnable, IExitCodeGenerator {
@@ -44,6 +48,9 @@ public final class PasswdCommand implements Runnable, IExitCodeGenerator {
     @Option(names = "--iterations", paramLabel = "N", defaultValue = "" + PasswordHash.DEFAULT_ITERATIONS,
             description = "PBKDF2 iterations (default: ${DEFAULT-VALUE})")
     int iterations;
+
+    @Option(names = "--scram", description = "store a SCRAM-SHA-256 entry (also serves plain user name/password logins)")
+    boolean scram;
 
     @Spec
     CommandSpec spec;
@@ -73,8 +80,9 @@ public final class PasswdCommand implements Runnable, IExitCodeGenerator {
             err.println("passwd: " + problem);
             return;
         }
-        if (iterations < PasswordHash.MIN_ITERATIONS) {
-            err.println("passwd: --iterations must be at least " + PasswordHash.MIN_ITERATIONS);
+        int minIterations = scram ? ScramCredentials.MIN_ITERATIONS : PasswordHash.MIN_ITERATIONS;
+        if (iterations < minIterations) {
+            err.println("passwd: --iterations must be at least " + minIterations + (scram ? " for --scram (RFC 7677)" : ""));
             return;
         }
         char[] password = null;
@@ -83,7 +91,8 @@ public final class PasswdCommand implements Runnable, IExitCodeGenerator {
             if (password == null) {
                 return;
             }
-            boolean added = PasswordFile.setUser(file, user, PasswordHash.pbkdf2(password, iterations));
+            PasswordHash hash = scram ? PasswordHash.scram(password, iterations) : PasswordHash.pbkdf2(password, iterations);
+            boolean added = PasswordFile.setUser(file, user, hash);
             out.println((added ? "added user '" : "changed password of user '") + user + "' in " + file.toAbsolutePath());
             exitCode = 0;
         } catch (IOException e) {

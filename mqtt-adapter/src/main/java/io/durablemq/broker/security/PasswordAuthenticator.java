@@ -1,5 +1,7 @@
 package io.durablemq.broker.security;
 
+import io.durablemq.broker.security.scram.ScramCredentialStore;
+import io.durablemq.broker.security.scram.ScramCredentials;
 import io.moquette.broker.security.IAuthenticator;
 
 import javax.crypto.Mac;
@@ -17,26 +19,52 @@ import java.util.concurrent.ConcurrentHashMap;
  * repeat for every reconnect of a device fleet. A password that verified once is remembered as
  * an HMAC under a key that exists only in this process's memory, so a reconnect costs
  * microseconds while a password file that leaks still costs an attacker the full PBKDF2.
+ * <p>
+ * A remembered check names the stored hash it was made against, so after a reload of the file
+ * ({@link #reloaded}) it still counts for users whose line did not change and never for a user
+ * whose password was changed or who was removed.
  */
-public final class PasswordAuthenticator implements IAuthenticator {
+public final class PasswordAuthenticator implements IAuthenticator, ScramCredentialStore {
 
     /** Result of a check, for logs and the failure counter. */
     public enum Outcome { OK, UNKNOWN_USER, BAD_PASSWORD }
 
     private static final int MAX_CACHED = 10_000;
 
+    /** A password that matched {@code storedHash} (the file's encoded entry), as an HMAC. */
+    private record Verified(byte[] mac, String storedHash) { }
+
     private final PasswordFile file;
-    private final byte[] processKey = new byte[32];
-    private final Map<String, byte[]> verified = new ConcurrentHashMap<>();
+    private final byte[] processKey;
+    private final Map<String, Verified> verified;
     /** Checked for unknown users, as costly as the file's real entries. */
     private final PasswordHash dummy;
 
     public PasswordAuthenticator(PasswordFile file) {
+        this(file, newProcessKey(), new ConcurrentHashMap<>());
+    }
+
+    private PasswordAuthenticator(PasswordFile file, byte[] processKey, Map<String, Verified> verified) {
         this.file = file;
-        new SecureRandom().nextBytes(processKey);
+        this.processKey = processKey;
+        this.verified = verified;
         int iterations = file.maxPbkdf2Iterations();
         dummy = iterations > 0 ? PasswordHash.pbkdf2("dummy".toCharArray(), iterations)
                 : PasswordHash.Sha256Hex.of(new byte[] {0});
+    }
+
+    private static byte[] newProcessKey() {
+        byte[] key = new byte[32];
+        new SecureRandom().nextBytes(key);
+        return key;
+    }
+
+    /**
+     * Checks against a newly read version of the file, keeping the remembered checks: users
+     * whose entry is unchanged reconnect without a new PBKDF2 after a reload.
+     */
+    public PasswordAuthenticator reloaded(PasswordFile newFile) {
+        return new PasswordAuthenticator(newFile, processKey, verified);
     }
 
     public Outcome verify(String username, byte[] password) {
@@ -48,8 +76,9 @@ public final class PasswordAuthenticator implements IAuthenticator {
             return Outcome.UNKNOWN_USER;
         }
         byte[] mac = mac(username, pw);
-        byte[] known = verified.get(username);
-        if (known != null && MessageDigest.isEqual(known, mac)) {
+        String storedHash = stored.encoded();
+        Verified known = verified.get(username);
+        if (known != null && known.storedHash().equals(storedHash) && MessageDigest.isEqual(known.mac(), mac)) {
             return Outcome.OK;
         }
         if (!stored.matches(pw)) {
@@ -58,7 +87,7 @@ public final class PasswordAuthenticator implements IAuthenticator {
         if (verified.size() >= MAX_CACHED) {
             verified.clear();
         }
-        verified.put(username, mac);
+        verified.put(username, new Verified(mac, storedHash));
         return Outcome.OK;
     }
 
@@ -81,5 +110,17 @@ public final class PasswordAuthenticator implements IAuthenticator {
 
     PasswordFile file() {
         return file;
+    }
+
+    /** The user's {@code $scram-sha-256$} entry, for MQTT 5 enhanced authentication; null for other entries. */
+    @Override
+    public ScramCredentials find(String user) {
+        return file.get(user) instanceof PasswordHash.Scram scram ? scram.credentials() : null;
+    }
+
+    /** Unknown users are announced the iteration count of the file's SCRAM entries (all the same by default). */
+    @Override
+    public int decoyIterations() {
+        return file.maxScramIterations();
     }
 }

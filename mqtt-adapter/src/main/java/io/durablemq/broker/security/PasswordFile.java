@@ -77,10 +77,16 @@ public final class PasswordFile {
         return users.size();
     }
 
-    /** The highest PBKDF2 iteration count in the file, 0 if it has no PBKDF2 entry. */
+    /** The highest PBKDF2 iteration count in the file (SCRAM entries included), 0 if it has no such entry. */
     public int maxPbkdf2Iterations() {
-        return users.values().stream().filter(h -> h instanceof PasswordHash.Pbkdf2)
-                .mapToInt(h -> ((PasswordHash.Pbkdf2) h).iterations()).max().orElse(0);
+        return users.values().stream().mapToInt(h -> h instanceof PasswordHash.Pbkdf2 p ? p.iterations()
+                : h instanceof PasswordHash.Scram s ? s.credentials().iterations() : 0).max().orElse(0);
+    }
+
+    /** The highest iteration count of the file's SCRAM entries, 0 if it has none. */
+    public int maxScramIterations() {
+        return users.values().stream().mapToInt(h -> h instanceof PasswordHash.Scram s ? s.credentials().iterations() : 0)
+                .max().orElse(0);
     }
 
     /** Users still stored in Moquette's unsalted SHA-256 format. */

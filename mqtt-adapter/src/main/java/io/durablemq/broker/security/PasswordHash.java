@@ -1,5 +1,7 @@
 package io.durablemq.broker.security;
 
+import io.durablemq.broker.security.scram.ScramCredentials;
+
 import javax.crypto.SecretKeyFactory;
 import javax.crypto.spec.PBEKeySpec;
 import java.nio.ByteBuffer;
@@ -24,11 +26,15 @@ import java.util.Locale;
  *   <li>{@code $pbkdf2-sha256$ITERATIONS$SALT$HASH}: PBKDF2-HMAC-SHA256 (the JDK's
  *       {@code PBKDF2WithHmacSHA256}) over the UTF-8 password, SALT and HASH in Base64 (padding
  *       optional). The default for new entries.</li>
+ *   <li>{@code $scram-sha-256$ITERATIONS$SALT$STOREDKEY$SERVERKEY}: SCRAM-SHA-256 values
+ *       (RFC 5802/7677, see {@link ScramCredentials}), written by {@code durablemq passwd --scram}.
+ *       Serves MQTT 5 enhanced authentication and plain user name/password logins alike.</li>
  * </ul>
  */
-public sealed interface PasswordHash permits PasswordHash.Sha256Hex, PasswordHash.Pbkdf2 {
+public sealed interface PasswordHash permits PasswordHash.Sha256Hex, PasswordHash.Pbkdf2, PasswordHash.Scram {
 
     String PBKDF2_PREFIX = "$pbkdf2-sha256$";
+    String SCRAM_PREFIX = "$scram-sha-256$";
     /** OWASP's 2023 recommendation for PBKDF2-HMAC-SHA256. */
     int DEFAULT_ITERATIONS = 600_000;
     int MIN_ITERATIONS = 1_000;
@@ -47,9 +53,12 @@ public sealed interface PasswordHash permits PasswordHash.Sha256Hex, PasswordHas
         if (t.startsWith(PBKDF2_PREFIX)) {
             return Pbkdf2.parse(t);
         }
+        if (t.startsWith(SCRAM_PREFIX)) {
+            return Scram.parse(t);
+        }
         if (t.startsWith("$")) {
             throw new IllegalArgumentException("unknown hash format '" + t.substring(0, t.indexOf('$', 1) + 1)
-                    + "' (expected " + PBKDF2_PREFIX + " or a 64-digit SHA-256 hex)");
+                    + "' (expected " + PBKDF2_PREFIX + ", " + SCRAM_PREFIX + " or a 64-digit SHA-256 hex)");
         }
         if (t.length() != 64 || !t.chars().allMatch(c -> Character.digit(c, 16) >= 0)) {
             throw new IllegalArgumentException("not a 64-digit SHA-256 hex nor a " + PBKDF2_PREFIX + " hash");
@@ -62,6 +71,13 @@ public sealed interface PasswordHash permits PasswordHash.Sha256Hex, PasswordHas
         byte[] salt = new byte[SALT_BYTES];
         new SecureRandom().nextBytes(salt);
         return new Pbkdf2(iterations, salt, Pbkdf2.derive(password, salt, iterations));
+    }
+
+    /** New SCRAM-SHA-256 values for {@code password} (UTF-8 text) with a fresh salt. */
+    static Scram scram(char[] password, int iterations) {
+        byte[] salt = new byte[SALT_BYTES];
+        new SecureRandom().nextBytes(salt);
+        return new Scram(ScramCredentials.fromPassword(password, salt, iterations));
     }
 
     /** Moquette's format: SHA-256 of the password bytes. */
@@ -164,7 +180,7 @@ public sealed interface PasswordHash permits PasswordHash.Sha256Hex, PasswordHas
             }
         }
 
-        private static char[] utf8(byte[] password) {
+        static char[] utf8(byte[] password) {
             try {
                 CharBuffer cb = StandardCharsets.UTF_8.newDecoder()
                         .onMalformedInput(CodingErrorAction.REPORT)
@@ -187,6 +203,64 @@ public sealed interface PasswordHash permits PasswordHash.Sha256Hex, PasswordHas
         @Override
         public String toString() {
             return "Pbkdf2[iterations=" + iterations + ", ****]";
+        }
+    }
+
+    /**
+     * SCRAM-SHA-256 StoredKey and ServerKey. A plain password is checked by deriving the
+     * StoredKey from it (same PBKDF2 cost as {@link Pbkdf2}); the SCRAM exchange uses the values
+     * directly. A PBKDF2 entry cannot serve SCRAM: its hash is the SaltedPassword, from which a
+     * SCRAM proof can be made without the password.
+     */
+    record Scram(ScramCredentials credentials) implements PasswordHash {
+
+        static Scram parse(String t) {
+            String[] parts = t.substring(SCRAM_PREFIX.length()).split("\\$", -1);
+            if (parts.length != 4) {
+                throw new IllegalArgumentException("expected " + SCRAM_PREFIX + "ITERATIONS$SALT$STOREDKEY$SERVERKEY");
+            }
+            int iterations;
+            try {
+                iterations = Integer.parseInt(parts[0]);
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("iterations '" + parts[0] + "' is not a number");
+            }
+            byte[][] bytes = new byte[3][];
+            for (int i = 0; i < 3; i++) {
+                try {
+                    bytes[i] = Base64.getDecoder().decode(parts[i + 1]);
+                } catch (IllegalArgumentException e) {
+                    throw new IllegalArgumentException("bad " + SCRAM_PREFIX + " entry: " + e.getMessage());
+                }
+            }
+            return new Scram(new ScramCredentials(bytes[0], iterations, bytes[1], bytes[2]));
+        }
+
+        @Override
+        public boolean matches(byte[] password) {
+            char[] chars = Pbkdf2.utf8(password);
+            if (chars == null) {
+                // Not UTF-8: no passwd-made entry matches; spend the same time anyway.
+                credentials.matchesPassword(new char[] {'x'});
+                return false;
+            }
+            try {
+                return credentials.matchesPassword(chars);
+            } finally {
+                Arrays.fill(chars, '\0');
+            }
+        }
+
+        @Override
+        public String encoded() {
+            Base64.Encoder b64 = Base64.getEncoder().withoutPadding();
+            return SCRAM_PREFIX + credentials.iterations() + "$" + b64.encodeToString(credentials.salt()) + "$"
+                    + b64.encodeToString(credentials.storedKey()) + "$" + b64.encodeToString(credentials.serverKey());
+        }
+
+        @Override
+        public String toString() {
+            return "Scram[iterations=" + credentials.iterations() + ", ****]";
         }
     }
 }

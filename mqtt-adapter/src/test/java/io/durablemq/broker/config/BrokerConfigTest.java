@@ -77,6 +77,7 @@ class BrokerConfigTest {
         assertEquals(1_000, l.receiveMaximum());
         assertEquals(65_535, l.maxKeepAliveSeconds());
         assertEquals(64, l.topicAliasMaximum());
+        assertEquals(32, l.maxOutboundTopicAliases());
     }
 
     @Test
@@ -146,6 +147,7 @@ class BrokerConfigTest {
                 "max_session_expiry_seconds 86400",
                 "receive_maximum 100",
                 "topic_alias_maximum 0",
+                "max_outbound_topic_aliases 0",
                 "max_keep_alive_seconds 600",
                 "persistence_enabled true",
                 "netty.epoll true",
@@ -192,6 +194,7 @@ class BrokerConfigTest {
         assertEquals(86400, l.maxSessionExpirySeconds());
         assertEquals(100, l.receiveMaximum());
         assertEquals(0, l.topicAliasMaximum());
+        assertEquals(0, l.maxOutboundTopicAliases());
         assertEquals(600, l.maxKeepAliveSeconds());
         assertEquals(f.toAbsolutePath().normalize(), c.configFile());
         // plugins see the file's own text through Moquette's IConfig
@@ -236,6 +239,8 @@ class BrokerConfigTest {
     @Test
     void notANumber() throws Exception {
         assertEquals(file() + ":2: port: 'abc' is not a whole number", loadError("# x", "port abc"));
+        assertEquals(file() + ":1: max_outbound_topic_aliases: 'ten' is not a whole number",
+                loadError("max_outbound_topic_aliases ten"));
     }
 
     @Test
@@ -246,6 +251,26 @@ class BrokerConfigTest {
                 loadError("max_client_id_length 5"));
         assertEquals(file() + ":1: max_session_expiry_seconds: 4294967296 is out of range (0..4294967295)",
                 loadError("max_session_expiry_seconds 4294967296"));
+        assertEquals(file() + ":1: max_outbound_topic_aliases: 65536 is out of range (0..65535)",
+                loadError("max_outbound_topic_aliases 65536"));
+        assertEquals(file() + ":1: max_outbound_topic_aliases: -1 is out of range (0..65535)",
+                loadError("max_outbound_topic_aliases -1"));
+    }
+
+    @Test
+    void backpressureWatermarks() throws Exception {
+        assertEquals(BackpressureLimits.DEFAULTS, BrokerConfig.defaults().limits().backpressure());
+        BackpressureLimits set = BrokerConfig.load(write("broker.conf", "backpressure_high_watermark 200",
+                "backpressure_max_pause_ms 250")).limits().backpressure();
+        assertEquals(new BackpressureLimits(200, 100, java.time.Duration.ofMillis(250)), set,
+                "an unset low watermark follows a configured high one");
+        BackpressureLimits off = BrokerConfig.load(write("broker.conf", "backpressure_high_watermark 0"))
+                .limits().backpressure();
+        assertFalse(off.enabled());
+        assertEquals(file() + ":2: backpressure_low_watermark: must be below backpressure_high_watermark (100): 100",
+                loadError("backpressure_high_watermark 100", "backpressure_low_watermark 100"));
+        assertEquals(file() + ":1: backpressure_max_pause_ms: 0 is out of range (1..3600000)",
+                loadError("backpressure_max_pause_ms 0"));
     }
 
     @Test

@@ -5,6 +5,7 @@ import io.durablemq.broker.config.Limits;
 import io.durablemq.broker.interceptor.InterceptorBus;
 import io.durablemq.broker.metrics.BrokerMetrics;
 import io.durablemq.broker.protocol.MqttConnection;
+import io.durablemq.broker.protocol.OutboundTopicAliasHandler;
 import io.durablemq.broker.protocol.PacketGuard;
 import io.durablemq.broker.protocol.ProtocolContext;
 import io.durablemq.broker.security.AccessControl;
@@ -82,6 +83,7 @@ final class PacketPathHarness implements AutoCloseable {
                         ch.pipeline().addLast(PacketGuard.NAME, new PacketGuard(limits.maxPacketSize()));
                         ch.pipeline().addLast("mqtt-decoder", new MqttDecoder(limits.maxPacketSize(), limits.maxClientIdLength()));
                         ch.pipeline().addLast("mqtt-encoder", MqttEncoder.INSTANCE);
+                        ch.pipeline().addLast(OutboundTopicAliasHandler.NAME, new OutboundTopicAliasHandler(context));
                         ch.pipeline().addLast(MqttConnection.NAME, new MqttConnection(context));
                         accepted.add(ch);
                     }

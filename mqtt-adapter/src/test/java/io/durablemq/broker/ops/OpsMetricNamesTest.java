@@ -124,10 +124,14 @@ class OpsMetricNamesTest {
                 "durablemq_connections", "durablemq_connections_opened_total",
                 "durablemq_connects_rejected_total", "durablemq_protocol_errors_total",
                 "durablemq_auth_failures_total",
+                "durablemq_security_reloads_total", "durablemq_security_rules_loaded_timestamp_seconds",
+                "durablemq_security_reload_failed_timestamp_seconds",
                 "durablemq_session_queue_messages", "durablemq_session_queue_bytes",
                 "durablemq_rocksdb_memtables_bytes", "durablemq_rocksdb_live_sst_bytes",
                 "durablemq_rocksdb_pending_compaction_bytes", "durablemq_rocksdb_running_compactions",
                 "durablemq_rocksdb_estimated_keys",
+                "durablemq_publishers_throttled", "durablemq_publisher_pauses_total",
+                "durablemq_publisher_resumes_total",
                 "jvm_memory_used_bytes", "jvm_memory_max_bytes", "jvm_gc_pause_seconds",
                 "process_cpu_usage", "jvm_threads_live_threads", "process_uptime_seconds");
         Set<String> dashboard = OpsMetricNames.inDashboard(OpsMetricNames.opsFile("grafana/durablemq-dashboard.json"));
@@ -136,7 +140,8 @@ class OpsMetricNamesTest {
         // Every group the dashboard must show is there.
         assertTrue(dashboard.containsAll(Set.of("durablemq_delivery_latency_seconds_bucket",
                 "durablemq_commit_latency_seconds_bucket", "durablemq_messages_dropped_total",
-                "durablemq_auth_failures_total", "jvm_gc_pause_seconds_sum", "process_cpu_usage")), dashboard.toString());
+                "durablemq_auth_failures_total", "jvm_gc_pause_seconds_sum", "process_cpu_usage",
+                "durablemq_publishers_throttled", "durablemq_publisher_pauses_total")), dashboard.toString());
         assertTrue(rules.containsAll(Set.of("durablemq_queue_messages", "durablemq_commit_latency_seconds_bucket",
                 "durablemq_messages_dropped_total", "durablemq_store_size_bytes", "durablemq_commit_failures_total",
                 "durablemq_auth_failures_total")), rules.toString());

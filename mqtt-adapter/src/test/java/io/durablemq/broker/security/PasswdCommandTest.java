@@ -1,5 +1,7 @@
 package io.durablemq.broker.security;
 
+import io.durablemq.broker.config.BrokerConfigException;
+import io.durablemq.broker.security.scram.ScramCredentials;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
@@ -15,6 +17,7 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class PasswdCommandTest {
@@ -84,5 +87,32 @@ class PasswdCommandTest {
 
         Result usage = run("pw\n", f.toString());
         assertEquals(2, usage.exit(), "missing USER is a usage error");
+    }
+
+    @Test
+    void scramEntryStoresKeysNotThePasswordAndServesPlainLoginsToo() throws Exception {
+        Path f = dir.resolve("passwd");
+        Result r = run("pencil\n", f.toString(), "user", "--scram", "--iterations", "4096");
+        assertEquals(0, r.exit(), r.err());
+        String line = Files.readAllLines(f).get(0);
+        assertTrue(line.startsWith("user:$scram-sha-256$4096$"), line);
+        PasswordFile pf = PasswordFile.read(f);
+        assertTrue(pf.get("user").matches("pencil".getBytes(StandardCharsets.UTF_8)));
+        assertFalse(pf.get("user").matches("pencil ".getBytes(StandardCharsets.UTF_8)));
+        ScramCredentials stored = new PasswordAuthenticator(pf).find("user");
+        assertEquals(ScramCredentials.fromPassword("pencil".toCharArray(), stored.salt(), 4096), stored);
+        assertEquals(line.substring("user:".length()), PasswordHash.parse(line.substring("user:".length())).encoded());
+
+        Result plain = run("other\n", f.toString(), "bob", "--iterations", "1000");
+        assertEquals(0, plain.exit(), plain.err());
+        assertEquals(null, new PasswordAuthenticator(PasswordFile.read(f)).find("bob"), "a PBKDF2 entry serves no SCRAM");
+
+        Result weak = run("pencil\n", f.toString(), "user", "--scram", "--iterations", "1000");
+        assertEquals(1, weak.exit());
+        assertTrue(weak.err().contains("at least 4096"), weak.err());
+
+        Files.writeString(f, "user:$scram-sha-256$4096$c2FsdHNhbHQ$AAAA$AAAA\n");
+        BrokerConfigException e = assertThrows(BrokerConfigException.class, () -> PasswordFile.read(f));
+        assertTrue(e.getMessage().contains(":1: user 'user'") && e.getMessage().contains("32 bytes"), e.getMessage());
     }
 }

@@ -59,7 +59,7 @@ class PasswordHashTest {
     void badHashesAreExplained() {
         assertEquals("not a 64-digit SHA-256 hex nor a $pbkdf2-sha256$ hash",
                 assertThrows(IllegalArgumentException.class, () -> PasswordHash.parse("abc")).getMessage());
-        assertEquals("unknown hash format '$2y$' (expected $pbkdf2-sha256$ or a 64-digit SHA-256 hex)",
+        assertEquals("unknown hash format '$2y$' (expected $pbkdf2-sha256$, $scram-sha-256$ or a 64-digit SHA-256 hex)",
                 assertThrows(IllegalArgumentException.class, () -> PasswordHash.parse("$2y$10$abc")).getMessage());
         assertEquals("expected $pbkdf2-sha256$ITERATIONS$SALT$HASH",
                 assertThrows(IllegalArgumentException.class, () -> PasswordHash.parse("$pbkdf2-sha256$1000$abc"))

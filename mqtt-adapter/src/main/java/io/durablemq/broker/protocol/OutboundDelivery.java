@@ -1,0 +1,94 @@
+package io.durablemq.broker.protocol;
+
+import io.durablemq.engine.delivery.OutboundPublish;
+import io.durablemq.engine.message.Message;
+import io.netty.handler.codec.mqtt.MqttMessage;
+import io.netty.handler.codec.mqtt.MqttMessageType;
+import io.netty.handler.codec.mqtt.MqttProperties;
+import io.netty.handler.codec.mqtt.MqttPubReplyMessageVariableHeader;
+
+import java.util.HashMap;
+import java.util.Map;
+
+import static io.durablemq.broker.protocol.ConnectionScope.LOG;
+
+/**
+ * Engine to client: the engine's deliveries become PUBLISH (and PUBREL) packets, and the
+ * client's PUBACK, PUBREC and PUBCOMP go back to the engine, which keeps every in-flight
+ * record until then (a message not written here is resent on the next connection).
+ * Called on the event loop; {@link MqttConnection} hands the engine's callbacks over.
+ */
+final class OutboundDelivery {
+    private final ConnectionScope scope;
+    /** Topics of outbound QoS 1/2 messages awaiting the client's ack, for the interceptors' acknowledged event. */
+    private final Map<Integer, String> outboundTopics = new HashMap<>();
+
+    OutboundDelivery(ConnectionScope scope) {
+        this.scope = scope;
+    }
+
+    void sendPublish(OutboundPublish publish) {
+        if (scope.state() != ConnectionState.CONNECTED || !scope.channel.isActive()) {
+            return; // the in-flight record stays in the engine and is resent on the next connection
+        }
+        Message message = publish.message();
+        long now = System.currentTimeMillis();
+        if (message.isExpired(now)) {
+            if (publish.qos() > 0) {
+                scope.engineCall("expired", () -> scope.session.discard(publish.packetId(), "expired"));
+            }
+            return;
+        }
+        long remaining = message.remainingExpirySeconds(now);
+        boolean v5 = scope.isV5();
+        if (v5 && scope.clientMaxPacketSize < Long.MAX_VALUE) {
+            long size = MqttProps.publishPacketSize(message.topic(), publish.qos(), message.payload().length,
+                    message.properties(), remaining, publish.subscriptionIds(), true);
+            if (size > scope.clientMaxPacketSize) {
+                LOG.info("message to client {} on topic {} dropped: {} bytes exceed the client's maximum packet size {}",
+                        scope.clientId, message.topic(), size, scope.clientMaxPacketSize);
+                if (publish.qos() > 0) {
+                    scope.engineCall("discard", () -> scope.session.discard(publish.packetId(), "packet_too_large"));
+                }
+                return;
+            }
+        }
+        MqttProperties props = v5 ? MqttProps.outbound(message.properties(), remaining, publish.subscriptionIds())
+                : MqttProperties.NO_PROPERTIES;
+        if (publish.qos() > 0) {
+            outboundTopics.put(publish.packetId(), message.topic());
+        }
+        scope.channel.writeAndFlush(Packets.publish(message.topic(), publish.qos(), publish.dup(), publish.retain(),
+                publish.packetId(), message.payload(), props));
+    }
+
+    void sendPubrel(int packetId) {
+        if (scope.state() == ConnectionState.CONNECTED && scope.channel.isActive()) {
+            scope.channel.writeAndFlush(Packets.pubReply(MqttMessageType.PUBREL, packetId, ReasonCodes.SUCCESS,
+                    MqttProperties.NO_PROPERTIES));
+        }
+    }
+
+    void receivePuback(int packetId) {
+        String topic = outboundTopics.remove(packetId);
+        scope.engineCall("PUBACK", () -> scope.session.puback(packetId));
+        scope.context.interceptors().acknowledged(scope.clientId, scope.username, topic, packetId);
+    }
+
+    void receivePubrec(MqttMessage packet, int packetId) {
+        if (scope.isV5() && packet.variableHeader() instanceof MqttPubReplyMessageVariableHeader reply
+                && (reply.reasonCode() & 0xFF) >= 0x80) {
+            // The subscriber refused the message: the QoS 2 exchange ends here (MQTT 5 section 4.3.3).
+            outboundTopics.remove(packetId);
+            scope.engineCall("PUBREC", () -> scope.session.discard(packetId, "refused_by_subscriber"));
+            return;
+        }
+        scope.engineCall("PUBREC", () -> scope.session.pubrec(packetId));
+    }
+
+    void receivePubcomp(int packetId) {
+        String topic = outboundTopics.remove(packetId);
+        scope.engineCall("PUBCOMP", () -> scope.session.pubcomp(packetId));
+        scope.context.interceptors().acknowledged(scope.clientId, scope.username, topic, packetId);
+    }
+}
