@@ -7,6 +7,7 @@ import io.durablemq.engine.delivery.OverflowPolicy;
 import io.durablemq.engine.delivery.PublishResult;
 import io.durablemq.engine.delivery.QueueEntry;
 import io.durablemq.engine.delivery.RefCounts;
+import io.durablemq.engine.guard.Admission;
 import io.durablemq.engine.message.BodyCache;
 import io.durablemq.engine.message.Message;
 import io.durablemq.engine.message.MessageCodec;
@@ -79,6 +80,8 @@ public final class Engine implements AutoCloseable {
     /** How many sessions the per-session queue gauges cover. */
     static final int LARGEST_QUEUES_EXPORTED = 10;
     private final LargestQueues largestQueues;
+    /** The broker-wide queue budget and heap guard: whether new QoS 1/2 publishes are taken at all. */
+    private final Admission admission;
 
     // Guarded by mutex.
     private final Map<String, EngineSession> sessions = new HashMap<>();
@@ -110,6 +113,7 @@ public final class Engine implements AutoCloseable {
         this.metrics = new EngineMetrics(meters, stats);
         this.largestQueues = new LargestQueues(meters);
         this.stages = new StageTimers(meters);
+        this.admission = Admission.start(config.admission(), config.dataPath(), meters, stats::queuedBytes);
         StoreMetrics.register(meters, this::storeProperty);
         this.commitObserver = new Committer.Observer() {
             @Override
@@ -171,6 +175,7 @@ public final class Engine implements AutoCloseable {
             engine.recover();
         } catch (RuntimeException e) {
             engine.committer.close();
+            engine.admission.close();
             engine.wills.close();
             store.close();
             throw new StoreOpenException(StoreOpenException.Reason.CORRUPT, config.dataPath(),
@@ -179,6 +184,7 @@ public final class Engine implements AutoCloseable {
         long sweepMillis = Math.max(10, config.expirySweepInterval().toMillis());
         engine.sweeper.scheduleWithFixedDelay(engine::sweepExpiredSessions, sweepMillis, sweepMillis, TimeUnit.MILLISECONDS);
         engine.sweeper.scheduleWithFixedDelay(engine::sampleLargestQueues, 0, 5, TimeUnit.SECONDS);
+        engine.sweeper.scheduleWithFixedDelay(engine.admission::sample, 1, 1, TimeUnit.SECONDS);
         return engine;
     }
 
@@ -229,6 +235,15 @@ public final class Engine implements AutoCloseable {
         }
     }
 
+    /**
+     * True while new QoS 1/2 publishes are refused for the whole broker: the queued bytes are
+     * past {@code max_total_queued_bytes} (until they drain below 90 % of it) or the heap after
+     * garbage collection is above the heap guard. The broker's {@code /ready} answers 503 meanwhile.
+     */
+    public boolean isRefusingPublishes() {
+        return admission.isRefusing();
+    }
+
     // ------------------------------------------------------------------ recovery
 
     private void recover() {
@@ -249,10 +264,13 @@ public final class Engine implements AutoCloseable {
             }
             // Sessions with expiry 0 lived only as long as their connection, which the restart ended.
             long now = System.currentTimeMillis();
+            try (Committer.Operation op = committer.operation()) { // a throw leaves no half-discarded session
             for (EngineSession s : new ArrayList<>(sessions.values())) {
                 if ((s.expirySeconds == 0 || s.isExpired(now)) && !wills.holds(s.clientId)) {
                     discard(s, "session_expired");
                 }
+            }
+                op.succeeded();
             }
             if (wills.started()) {
                 releaseRecoveredWills(); // a reset after a failed commit: the wills run on
@@ -290,22 +308,7 @@ public final class Engine implements AutoCloseable {
             }
             if (!resetting) {
                 log.warn("a commit failed: closing all connections and returning to the last durable state");
-                resetting = true;
-                for (EngineSession s : sessions.values()) {
-                    if (s.listener != null) {
-                        toClose.add(s.listener);
-                        s.listener = null;
-                    }
-                    s.discarded = true;
-                }
-                sessions.clear();
-                retained.clear();
-                wills.clear();
-                index = new SubscriptionIndex();
-                refs = new RefCounts();
-                bodies.clear();
-                onlineSessions = 0;
-                unwrittenMarks.clear();
+                toClose.addAll(dropImage());
             }
             failed = committer;
         }
@@ -342,6 +345,94 @@ public final class Engine implements AutoCloseable {
         }
     }
 
+    /**
+     * Must hold mutex. Forgets the in-memory image (it is rebuilt from the store) and makes every
+     * operation fail fast until then; returns the listeners to tell {@code ENGINE_RESET}.
+     */
+    private List<SessionListener> dropImage() {
+        List<SessionListener> toClose = new ArrayList<>();
+        resetting = true;
+        for (EngineSession s : sessions.values()) {
+            if (s.listener != null) {
+                toClose.add(s.listener);
+                s.listener = null;
+            }
+            s.discarded = true;
+        }
+        sessions.clear();
+        retained.clear();
+        wills.clear();
+        index = new SubscriptionIndex();
+        refs = new RefCounts();
+        bodies.clear();
+        onlineSessions = 0;
+        unwrittenMarks.clear();
+        return toClose;
+    }
+
+    // ------------------------------------------------------------------ operations
+
+    /**
+     * Must hold mutex. Runs one operation so that its writes reach the commit batch only if all
+     * of it succeeded ({@link Committer#operation()}). On any Throwable (a bug, an
+     * OutOfMemoryError where the JVM was not told to exit on it) its writes and completions are
+     * taken out of the batch again, its future fails ({@link EngineOperationException}), the
+     * error is counted ({@code durablemq_internal_errors_total{where="operation"}}) and the
+     * engine rebuilds its in-memory image from the store: see {@link #operationFailed}.
+     */
+    private void guarded(String what, CompletableFuture<?> future, Runnable body) {
+        Committer.Operation op = committer.operation();
+        try {
+            body.run();
+            op.succeeded();
+        } catch (Throwable e) {
+            operationFailed(what, op, future, e);
+        }
+    }
+
+    /**
+     * The in-memory changes of a failed operation are not undone piece by piece: an undo list
+     * would have to cover every structure an operation touches (queues, reference counts, the
+     * body cache and its pins, packet ids, sends already handed to a session's outbox, shared
+     * group cursors, retained messages, counters), and one missed change leaves an image that
+     * disagrees with the store, which can later delete a body still referenced: a lost message.
+     * Rebuilding from the store cannot miss anything. The open batch (the operations before this
+     * one, which succeeded) is still committed; the committer is sealed so that nothing built on
+     * the broken image follows it; then the reset that a failed commit runs (connections closed,
+     * store reopened, recovery) restores an image equal to the store. Errors inside an operation
+     * are bugs (an OutOfMemoryError ends the JVM: ops/README.md), so their cost is acceptable.
+     */
+    private void operationFailed(String what, Committer.Operation op, CompletableFuture<?> future, Throwable error) {
+        try {
+            op.close();
+        } catch (Throwable rollbackFailed) {
+            error.addSuppressed(rollbackFailed);
+        }
+        metrics.internalError("operation");
+        log.error("{} failed inside the engine; none of its writes are committed. The engine returns to its last"
+                + " durable state (connections close, clients resume)", what, error);
+        if (future != null) {
+            future.completeExceptionally(new EngineOperationException(what, error));
+        }
+        if (!resetting) {
+            committer.seal();
+            List<SessionListener> toClose = dropImage();
+            try {
+                sweeper.execute(() -> {
+                    for (SessionListener l : toClose) {
+                        l.onSessionClosed(SessionListener.CloseReason.ENGINE_RESET);
+                    }
+                    resetToDurableState();
+                });
+            } catch (java.util.concurrent.RejectedExecutionException closing) {
+                log.warn("an operation failed while the engine closes: no reset");
+            }
+        }
+        if (error instanceof VirtualMachineError fatal) {
+            throw fatal; // the JVM may not go on safely: the caller decides (the broker exits)
+        }
+    }
+
     // ------------------------------------------------------------------ connect
 
     /**
@@ -363,11 +454,13 @@ public final class Engine implements AutoCloseable {
             throw new IllegalArgumentException("a new connection's will has no end time");
         }
         CompletableFuture<SessionHandle> future = new CompletableFuture<>();
-        SessionListener takenOver = null;
+        SessionListener[] takenOverBox = {null};
         synchronized (mutex) {
             if (failIfClosed(future)) {
                 return future;
             }
+            guarded("connect of '" + request.clientId() + "'", future, () -> {
+                SessionListener takenOver = null;
             long now = System.currentTimeMillis();
             EngineSession s = sessions.get(request.clientId());
             boolean expired = s != null && s.isExpired(now);
@@ -402,7 +495,10 @@ public final class Engine implements AutoCloseable {
             }
             Handle handle = new Handle(s, s.generation, present);
             complete(future, handle);
+                takenOverBox[0] = takenOver;
+            });
         }
+        SessionListener takenOver = takenOverBox[0];
         if (takenOver != null) {
             takenOver.onSessionClosed(SessionListener.CloseReason.TAKEN_OVER);
         }
@@ -457,7 +553,8 @@ public final class Engine implements AutoCloseable {
             if (failIfClosed(future)) {
                 return future;
             }
-            route(null, originClientId, 0, message, future, immediate);
+            guarded("publish to '" + message.topic() + "'", future,
+                    () -> route(null, originClientId, 0, message, future, immediate));
         }
         immediate.forEach(Runnable::run);
         return future;
@@ -481,6 +578,14 @@ public final class Engine implements AutoCloseable {
         }
         Map<EngineSession, Targets.Target> targets = Targets.match(index, sessions, message.topic(), originClientId);
         int size = message.sizeEstimate();
+        if (message.qos() > 0) {
+            Admission.Refusal refusal = admission.check(queuedBytes, (long) size * targets.size());
+            if (refusal != null) {
+                completeAfter(result, new PublishResult(refusal == Admission.Refusal.HEAP
+                        ? PublishResult.Status.HEAP_PRESSURE : PublishResult.Status.BUDGET_EXCEEDED, 0), message.qos());
+                return;
+            }
+        }
         if (message.qos() > 0 && config.overflowPolicy() == OverflowPolicy.REJECT) {
             for (Targets.Target t : targets.values()) {
                 if (Math.min(message.qos(), t.maxQos) > 0 && wouldOverflow(t.session, size)) {
@@ -540,6 +645,7 @@ public final class Engine implements AutoCloseable {
             enqueue(s, new QueueEntry(s.queue.takeSeq(), messageId, qos, retainFlag, message.expiresAtMillis(), now,
                     size, t.ids()));
             routed.add(s);
+            config.commitFaults().routedTo(routed.size());
         }
         // Pumped only once every queue holds its reference to the body: an acknowledgement
         // handled between two enqueues would drop the count to 0 and delete the body under the
@@ -684,7 +790,7 @@ public final class Engine implements AutoCloseable {
                 sendAfterCommit(s, sends, () -> {
                     send.run();
                     synchronized (mutex) {
-                        if (!closed) {
+                        if (!closed && !resetting) { // after a reset the image (and the count) is rebuilt
                             releaseBody(id);
                         }
                     }
@@ -915,9 +1021,12 @@ public final class Engine implements AutoCloseable {
                 }
                 long now = System.currentTimeMillis();
                 for (EngineSession s : new ArrayList<>(sessions.values())) {
+                    if (resetting) {
+                        return; // an operation failed: nothing more is built on this image
+                    }
                     if (s.isExpired(now) && !wills.holds(s.clientId)) {
                         log.info("session '{}' expired after {} s offline", s.clientId, s.expirySeconds);
-                        discard(s, "session_expired");
+                        guarded("expiry of session '" + s.clientId + "'", null, () -> discard(s, "session_expired"));
                     }
                 }
             }
@@ -1022,6 +1131,7 @@ public final class Engine implements AutoCloseable {
             last = committer;
         }
         sweeper.shutdownNow();
+        admission.close();
         wills.close();
         readAhead.close();
         last.close();
@@ -1082,6 +1192,7 @@ public final class Engine implements AutoCloseable {
                     return;
                 }
                 s.deliveryStarted = true;
+                guarded("start of delivery to '" + s.clientId + "'", null, () -> {
                 List<Runnable> sends = new ArrayList<>();
                 SessionListener listener = s.listener;
                 for (InflightEntry e : s.inflight.values()) {
@@ -1096,6 +1207,7 @@ public final class Engine implements AutoCloseable {
                 }
                 pump(s, sends, immediate);
                 runAfterDurable(sends);
+                });
             }
             immediate.forEach(Runnable::run);
         }
@@ -1109,7 +1221,8 @@ public final class Engine implements AutoCloseable {
                     return future;
                 }
                 long routeStart = System.nanoTime();
-                route(s, s.clientId, packetId, message, future, immediate);
+                guarded("publish of '" + s.clientId + "' to '" + message.topic() + "'", future,
+                        () -> route(s, s.clientId, packetId, message, future, immediate));
                 if (message.qos() > 0) {
                     stages.record(StageTimers.Stage.ROUTE, System.nanoTime() - routeStart);
                 }
@@ -1125,10 +1238,12 @@ public final class Engine implements AutoCloseable {
                 if (!valid(future)) {
                     return future;
                 }
+                guarded("PUBREL " + packetId + " of '" + s.clientId + "'", future, () -> {
                 if (s.qos2Received.remove(packetId)) {
                     committer.delete(StoreColumn.QOS2_RECEIVED, Keys.packet(s.key, packetId));
                 }
                 complete(future, null);
+                });
             }
             return future;
         }
@@ -1141,6 +1256,7 @@ public final class Engine implements AutoCloseable {
                 if (!valid(future)) {
                     return future;
                 }
+                guarded("subscribe of '" + s.clientId + "'", future, () -> {
                 List<Integer> granted = new ArrayList<>(subscriptions.size());
                 long now = System.currentTimeMillis();
                 for (Subscription sub : subscriptions) {
@@ -1171,6 +1287,7 @@ public final class Engine implements AutoCloseable {
                 List<Runnable> sends = new ArrayList<>();
                 pump(s, sends, immediate);
                 runAfterDurable(sends);
+                });
             }
             immediate.forEach(Runnable::run);
             return future;
@@ -1201,6 +1318,7 @@ public final class Engine implements AutoCloseable {
                 if (!valid(future)) {
                     return future;
                 }
+                guarded("unsubscribe of '" + s.clientId + "'", future, () -> {
                 List<Boolean> existed = new ArrayList<>(filters.size());
                 for (String f : filters) {
                     boolean had = s.subscriptions.remove(f) != null;
@@ -1211,6 +1329,7 @@ public final class Engine implements AutoCloseable {
                     existed.add(had);
                 }
                 complete(future, existed);
+                });
             }
             return future;
         }
@@ -1237,6 +1356,7 @@ public final class Engine implements AutoCloseable {
                 if (!valid(future)) {
                     return future;
                 }
+                guarded(ack + " " + packetId + " of '" + s.clientId + "'", future, () -> {
                 List<Runnable> sends = new ArrayList<>();
                 InflightEntry e = s.inflight.get(packetId);
                 InflightState.Step step = e == null ? InflightState.Step.IGNORE : e.state().on(ack, e.qos());
@@ -1260,6 +1380,7 @@ public final class Engine implements AutoCloseable {
                 }
                 runAfterDurable(sends);
                 complete(future, null);
+                });
             }
             immediate.forEach(Runnable::run);
             return future;
@@ -1282,6 +1403,7 @@ public final class Engine implements AutoCloseable {
                 if (!valid(future)) {
                     return future;
                 }
+                guarded("discard of " + packetId + " for '" + s.clientId + "'", future, () -> {
                 InflightEntry e = s.inflight.get(packetId);
                 if (e != null) {
                     finishInflight(e);
@@ -1291,6 +1413,7 @@ public final class Engine implements AutoCloseable {
                     runAfterDurable(sends);
                 }
                 complete(future, null);
+                });
             }
             immediate.forEach(Runnable::run);
             return future;
@@ -1304,6 +1427,7 @@ public final class Engine implements AutoCloseable {
                     future.complete(null); // taken over or already gone: nothing of ours to end
                     return future;
                 }
+                guarded("disconnect of '" + s.clientId + "'", future, () -> {
                 goOffline(s, System.currentTimeMillis());
                 if (sessionExpirySeconds >= 0) {
                     s.expirySeconds = Math.min(sessionExpirySeconds, config.maxSessionExpirySeconds());
@@ -1315,6 +1439,7 @@ public final class Engine implements AutoCloseable {
                     committer.put(StoreColumn.SESSIONS, s.key, s.record().encode());
                 }
                 complete(future, null);
+                });
             }
             return future;
         }

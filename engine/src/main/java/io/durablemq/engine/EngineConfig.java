@@ -1,6 +1,7 @@
 package io.durablemq.engine;
 
 import io.durablemq.engine.delivery.OverflowPolicy;
+import io.durablemq.engine.guard.AdmissionSettings;
 import io.durablemq.engine.store.CommitFaults;
 import io.durablemq.engine.store.Durability;
 
@@ -22,12 +23,24 @@ import java.util.Objects;
  * @param bodyCacheBytes           heap for recently used message bodies
  * @param maxSubscriptionsPerSession subscriptions one session may hold; more are refused
  * @param commitFaults             test-only faults around the committer's store write; {@link CommitFaults#NONE} otherwise
+ * @param admission                broker-wide queue budget and heap guard ({@link AdmissionSettings#defaults()})
  */
 public record EngineConfig(Path dataPath, Durability durability, int maxInflightPerSession,
                            long maxQueuedMessagesPerSession, long maxQueuedBytesPerSession,
                            OverflowPolicy overflowPolicy, long maxSessionExpirySeconds,
                            Duration expirySweepInterval, long bodyCacheBytes, int maxSubscriptionsPerSession,
-                           CommitFaults commitFaults) {
+                           CommitFaults commitFaults, AdmissionSettings admission) {
+
+    /** Settings with the default budget and heap guard. */
+    public EngineConfig(Path dataPath, Durability durability, int maxInflightPerSession,
+                        long maxQueuedMessagesPerSession, long maxQueuedBytesPerSession,
+                        OverflowPolicy overflowPolicy, long maxSessionExpirySeconds,
+                        Duration expirySweepInterval, long bodyCacheBytes, int maxSubscriptionsPerSession,
+                        CommitFaults commitFaults) {
+        this(dataPath, durability, maxInflightPerSession, maxQueuedMessagesPerSession, maxQueuedBytesPerSession,
+                overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, maxSubscriptionsPerSession,
+                commitFaults, AdmissionSettings.defaults());
+    }
 
     /** Settings without fault injection (every production caller). */
     public EngineConfig(Path dataPath, Durability durability, int maxInflightPerSession,
@@ -60,6 +73,7 @@ public record EngineConfig(Path dataPath, Durability durability, int maxInflight
             throw new IllegalArgumentException("bodyCacheBytes must not be negative: " + bodyCacheBytes);
         }
         commitFaults = commitFaults == null ? CommitFaults.NONE : commitFaults;
+        admission = admission == null ? AdmissionSettings.defaults() : admission;
     }
 
     public static EngineConfig defaults(Path dataPath) {
@@ -69,39 +83,46 @@ public record EngineConfig(Path dataPath, Durability durability, int maxInflight
 
     public EngineConfig withDurability(Durability d) {
         return new EngineConfig(dataPath, d, maxInflightPerSession, maxQueuedMessagesPerSession,
-                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, maxSubscriptionsPerSession, commitFaults);
+                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, maxSubscriptionsPerSession, commitFaults, admission);
     }
 
     public EngineConfig withQueueLimits(long messages, long bytes, OverflowPolicy policy) {
         return new EngineConfig(dataPath, durability, maxInflightPerSession, messages, bytes, policy,
-                maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, maxSubscriptionsPerSession, commitFaults);
+                maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, maxSubscriptionsPerSession, commitFaults, admission);
     }
 
     public EngineConfig withMaxInflight(int max) {
         return new EngineConfig(dataPath, durability, max, maxQueuedMessagesPerSession,
-                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, maxSubscriptionsPerSession, commitFaults);
+                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, maxSubscriptionsPerSession, commitFaults, admission);
     }
 
     public EngineConfig withMaxSubscriptions(int max) {
         return new EngineConfig(dataPath, durability, maxInflightPerSession, maxQueuedMessagesPerSession,
-                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, max, commitFaults);
+                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, max, commitFaults, admission);
     }
 
     public EngineConfig withExpirySweep(Duration interval) {
         return new EngineConfig(dataPath, durability, maxInflightPerSession, maxQueuedMessagesPerSession,
-                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, interval, bodyCacheBytes, maxSubscriptionsPerSession, commitFaults);
+                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, interval, bodyCacheBytes, maxSubscriptionsPerSession, commitFaults, admission);
     }
 
     public EngineConfig withBodyCacheBytes(long bytes) {
         return new EngineConfig(dataPath, durability, maxInflightPerSession, maxQueuedMessagesPerSession,
                 maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bytes,
-                maxSubscriptionsPerSession, commitFaults);
+                maxSubscriptionsPerSession, commitFaults, admission);
     }
 
     /** Test-only: faults the committer throws around its store writes. */
     public EngineConfig withCommitFaults(CommitFaults faults) {
         return new EngineConfig(dataPath, durability, maxInflightPerSession, maxQueuedMessagesPerSession,
                 maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes,
-                maxSubscriptionsPerSession, faults);
+                maxSubscriptionsPerSession, faults, admission);
+    }
+
+    /** The broker-wide queue budget and heap guard. */
+    public EngineConfig withAdmission(AdmissionSettings a) {
+        return new EngineConfig(dataPath, durability, maxInflightPerSession, maxQueuedMessagesPerSession,
+                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes,
+                maxSubscriptionsPerSession, commitFaults, a);
     }
 }

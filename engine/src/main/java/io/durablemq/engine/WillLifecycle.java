@@ -176,8 +176,8 @@ final class WillLifecycle implements AutoCloseable {
         result.whenComplete((r, err) -> {
             if (err != null) {
                 log.warn("will of client {} to topic {} failed: {}", clientId, w.topic(), err.toString());
-            } else if (r.status() == PublishResult.Status.QUOTA_EXCEEDED) {
-                log.warn("will of client {} to topic {} refused: a subscriber queue is full", clientId, w.topic());
+            } else if (r.status().isQuotaRefusal()) {
+                log.warn("will of client {} to topic {} refused ({})", clientId, w.topic(), r.status());
             }
         });
     }

@@ -140,11 +140,12 @@ public final class BrokerServer implements AutoCloseable {
     /**
      * True once the store is open and recovered and the listeners accept clients, until stop
      * begins; false meanwhile while the engine cannot commit (a failed write until its reset has
-     * reopened the store).
+     * reopened the store), and while the engine refuses new QoS 1/2 publishes (queue budget or
+     * heap guard: {@link Engine#isRefusingPublishes()}).
      */
     public boolean isReady() {
         Engine e = engine;
-        return ready && e != null && e.isCommitting();
+        return ready && e != null && e.isCommitting() && !e.isRefusingPublishes();
     }
 
     /**

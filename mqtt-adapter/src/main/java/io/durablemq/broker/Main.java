@@ -47,6 +47,15 @@ public final class Main implements Callable<Integer> {
 
     @Override
     public Integer call() throws InterruptedException {
+        // A VirtualMachineError that ends any thread ends the broker (FatalErrors); threads with
+        // their own handler (the engine's committer) keep it.
+        Thread.setDefaultUncaughtExceptionHandler((t, e) -> {
+            if (e instanceof VirtualMachineError fatal) {
+                FatalErrors.handle("thread " + t.getName(), fatal);
+            } else {
+                LOG.error("thread {} died", t.getName(), e);
+            }
+        });
         BrokerConfig config;
         try {
             config = configFile == null ? BrokerConfig.defaults() : BrokerConfig.load(configFile);

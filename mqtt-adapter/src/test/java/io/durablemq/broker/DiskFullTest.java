@@ -94,7 +94,10 @@ class DiskFullTest {
 
     @Test
     void fullDiskRefusesPublishesLosesNothingAndResumes() throws Exception {
-        broker = TestBrokers.start(TestBrokers.config(mount.resolve("data")));
+        // The disk itself must fill here: the default broker-wide budget (a quarter of the tmpfs's
+        // free space) would refuse publishes with 0x97 long before (QueueBudgetFillTest covers that).
+        broker = TestBrokers.start(TestBrokers.config(mount.resolve("data")).toBuilder()
+                .admission(io.durablemq.engine.guard.AdmissionSettings.off()).build());
         int port = broker.mqttPort();
         try (RawMqttClient sub = new RawMqttClient(port)) {
             sub.connect(RawMqttClient.connectPacket(MqttVersion.MQTT_3_1_1, "disk-sub", false, 0));

@@ -54,7 +54,11 @@ final class EngineFixture implements AutoCloseable {
 
     static EngineFixture open(String name, Durability durability, Function<EngineConfig, EngineConfig> tune) throws Exception {
         Path dir = BenchDirs.create(name);
-        EngineConfig config = tune.apply(EngineConfig.defaults(dir).withDurability(durability));
+        // No broker-wide budget or heap guard: a fixture that fills queues in a small benchmark heap
+        // (RecoveryBenchmark: 1,000,000 messages in -Xmx256m) must not have publishes refused
+        // silently, which would change what is measured.
+        EngineConfig config = tune.apply(EngineConfig.defaults(dir).withDurability(durability)
+                .withAdmission(io.durablemq.engine.guard.AdmissionSettings.off()));
         return new EngineFixture(dir, config);
     }
 

@@ -22,10 +22,19 @@ public record PublishResult(Status status, int matchedSessions, SubscriberBacklo
         /** A QoS 2 resend of a packet id already received and not yet released: PUBREC again, not routed again. */
         DUPLICATE,
         /** A matching session's queue is full and the overflow policy is to reject: not routed, not acknowledged as success. */
-        QUOTA_EXCEEDED
+        QUOTA_EXCEEDED,
+        /** The broker-wide queue budget ({@code max_total_queued_bytes}) is used up: not routed (quota answer). */
+        BUDGET_EXCEEDED,
+        /** The heap guard refuses new publishes (heap nearly full after garbage collection): not routed (quota answer). */
+        HEAP_PRESSURE;
+
+        /** True for the refusals that MQTT answers with "quota exceeded" (0x97). */
+        public boolean isQuotaRefusal() {
+            return this == QUOTA_EXCEEDED || this == BUDGET_EXCEEDED || this == HEAP_PRESSURE;
+        }
     }
 
     public boolean isSuccess() {
-        return status != Status.QUOTA_EXCEEDED;
+        return !status.isQuotaRefusal();
     }
 }

@@ -31,7 +31,7 @@ public final class EngineMetrics {
     private final Counter duplicatesSuppressed;
     private final Counter commitFailures;
     /** Every place where the engine catches a bug of its own or of a callback instead of dying. */
-    public static final String[] INTERNAL_ERROR_PLACES = {"commit_completion", "send"};
+    public static final String[] INTERNAL_ERROR_PLACES = {"commit_completion", "send", "operation"};
     private final Map<String, Counter> internalErrors = new ConcurrentHashMap<>();
     private final Map<String, Counter> dropped = new ConcurrentHashMap<>();
     private final DistributionSummary batchSize;
@@ -100,7 +100,7 @@ public final class EngineMetrics {
     private Counter internalErrorCounter(String where) {
         return internalErrors.computeIfAbsent(where, w -> Counter.builder("durablemq.internal.errors").tag("where", w)
                 .description("Exceptions caught inside the engine (logged at ERROR): a commit completion or a send to a"
-                        + " session threw").register(registry));
+                        + " session threw, or an operation failed half way and was rolled back").register(registry));
     }
 
     /** An exception the engine caught and logged at ERROR in {@code where} (one of INTERNAL_ERROR_PLACES). */

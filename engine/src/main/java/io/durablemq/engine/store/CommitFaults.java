@@ -1,7 +1,8 @@
 package io.durablemq.engine.store;
 
 /**
- * Test-only fault injection around the committer's store write. Production uses {@link #NONE};
+ * Test-only fault injection into the commit path: around the committer's store write, and
+ * inside an operation (between two target queues of a routed message). Production uses {@link #NONE};
  * tests pass a hook through {@code EngineConfig.withCommitFaults} to throw what a disk, RocksDB
  * or the JVM could throw at the worst moments: before the write (nothing written) or after it
  * (the batch is in the store but the caller sees an error: the unknown outcome).
@@ -16,5 +17,13 @@ public interface CommitFaults {
 
     /** Called on the committer thread just after the store accepted a batch of {@code writes} writes. */
     default void afterWrite(int writes) {
+    }
+
+    /**
+     * Called by the engine, under its lock, while it routes one message: after it queued the
+     * message for {@code queuedSoFar} sessions and before the next. A throw here is an error in
+     * the middle of an operation (as an OutOfMemoryError between two queues once was).
+     */
+    default void routedTo(int queuedSoFar) {
     }
 }

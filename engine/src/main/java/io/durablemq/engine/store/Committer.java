@@ -87,6 +87,11 @@ public final class Committer implements AutoCloseable {
     private boolean closing;
     /** The thread died: nothing more is committed; appended completions fail at once. */
     private boolean dead;
+    /**
+     * The owner's image went wrong (an operation failed half way) and it resets: what is open is
+     * still committed, but nothing more may be appended, since it would be built on that image.
+     */
+    private boolean sealed;
     /** The batch the thread works on (null between batches); only the thread and its death handler touch it. */
     private volatile Batch current;
     /** System.nanoTime when the current batch's write ended; read by its completions, on this thread. */
@@ -112,6 +117,7 @@ public final class Committer implements AutoCloseable {
 
     public void put(StoreColumn column, byte[] key, byte[] value) {
         synchronized (lock) {
+            refuseIfSealed();
             try {
                 open.writes.put(store.handle(column), key, value);
             } catch (RocksDBException e) {
@@ -124,6 +130,7 @@ public final class Committer implements AutoCloseable {
 
     public void delete(StoreColumn column, byte[] key) {
         synchronized (lock) {
+            refuseIfSealed();
             try {
                 open.writes.delete(store.handle(column), key);
             } catch (RocksDBException e) {
@@ -168,6 +175,7 @@ public final class Committer implements AutoCloseable {
     /** Deletes every key in [from, to). */
     public void deleteRange(StoreColumn column, byte[] from, byte[] to) {
         synchronized (lock) {
+            refuseIfSealed();
             try {
                 open.writes.deleteRange(store.handle(column), from, to);
             } catch (RocksDBException e) {
@@ -181,13 +189,107 @@ public final class Committer implements AutoCloseable {
     /** Runs {@code completion} once everything appended so far is durable (or has failed). */
     public void onDurable(Completion completion) {
         synchronized (lock) {
-            if (closing || dead) {
+            if (closing || dead || sealed) {
                 safeFail(completion, new StoreWriteException(closing ? "engine is closed"
+                        : sealed ? "not written: an operation failed and the engine resets to its last durable state"
                         : "not written: the committer stopped after an internal error; the engine resets", null));
                 return;
             }
             open.completions.add(completion);
             wakeIfFirst();
+        }
+    }
+
+    private void refuseIfSealed() {
+        if (sealed) {
+            throw new StoreWriteException("not written: an operation failed and the engine resets to its last durable"
+                    + " state; nothing built on its image may be committed", null);
+        }
+    }
+
+    /**
+     * Seals this committer: what is open is committed as usual (the operations in it succeeded),
+     * but every later append is refused, because the owner's in-memory image is no longer what
+     * the store will hold. The owner then replaces this committer after rebuilding its image.
+     */
+    public void seal() {
+        synchronized (lock) {
+            sealed = true;
+        }
+    }
+
+    /**
+     * Opens an operation scope on the open batch: the writes and completions appended from now
+     * on stay in the batch only if the scope ends with {@link Operation#succeeded()}; closing it
+     * without that takes them out again (a RocksDB save point on the batch, plus the count and
+     * the completion list cut back). So an error in the middle of an operation never leaves half
+     * of its writes to be committed. The caller holds the lock from here to the scope's end: the
+     * batch cannot be swapped under it.
+     */
+    public Operation operation() {
+        synchronized (lock) {
+            open.writes.setSavePoint();
+            return new Operation(open, open.count, open.completions.size());
+        }
+    }
+
+    /** One operation's part of the open batch; see {@link #operation()}. */
+    public final class Operation implements AutoCloseable {
+        private final Batch batch;
+        private final int countBefore;
+        private final int completionsBefore;
+        private boolean ended;
+
+        private Operation(Batch batch, int countBefore, int completionsBefore) {
+            this.batch = batch;
+            this.countBefore = countBefore;
+            this.completionsBefore = completionsBefore;
+        }
+
+        /** Keeps the operation's writes and completions in the batch. */
+        public void succeeded() {
+            synchronized (lock) {
+                if (ended) {
+                    return;
+                }
+                checkSameBatch();
+                try {
+                    batch.writes.popSavePoint();
+                } catch (RocksDBException e) {
+                    throw new StoreWriteException("cannot end an operation scope", e);
+                }
+                ended = true;
+            }
+        }
+
+        /**
+         * Takes the operation's writes and completions out of the batch unless it succeeded. If
+         * even that fails, the whole batch is failed like a failed write (its completions fail,
+         * the owner resets): half an operation is never committed.
+         */
+        @Override
+        public void close() {
+            synchronized (lock) {
+                if (ended) {
+                    return;
+                }
+                ended = true;
+                try {
+                    checkSameBatch();
+                    batch.writes.rollbackToSavePoint();
+                    batch.count = countBefore;
+                    batch.completions.subList(completionsBefore, batch.completions.size()).clear();
+                } catch (Throwable e) {
+                    log.error("could not take a failed operation's writes out of the batch; failing the batch", e);
+                    markFailed(batch.epoch, new StoreWriteException("a failed operation could not be rolled back: " + e, e));
+                }
+            }
+        }
+
+        private void checkSameBatch() {
+            if (batch != open) {
+                throw new IllegalStateException("an operation scope outlived its batch: the lock was released inside it");
+            }
         }
     }
 

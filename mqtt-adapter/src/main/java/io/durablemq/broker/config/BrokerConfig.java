@@ -1,6 +1,7 @@
 package io.durablemq.broker.config;
 
 import io.durablemq.engine.EngineConfig;
+import io.durablemq.engine.guard.AdmissionSettings;
 import io.durablemq.engine.store.Durability;
 import io.moquette.broker.config.IConfig;
 import io.moquette.broker.config.MemoryConfig;
@@ -51,7 +52,7 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
                            Path passwordFile, Path aclFile, String authenticatorClass,
                            String authorizatorClass, List<String> interceptHandlers, TlsSettings tls,
                            Limits limits, Map<String, String> properties, Path configFile,
-                           Path backupDir) {
+                           Path backupDir, AdmissionSettings admission) {
 
     public static final String DEFAULT_HOST = "127.0.0.1";
     public static final int DEFAULT_PORT = 1883;
@@ -70,6 +71,7 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
         interceptHandlers = interceptHandlers == null ? List.of() : List.copyOf(interceptHandlers);
         properties = properties == null ? Map.of() : Map.copyOf(properties);
         backupDir = backupDir == null ? defaultBackupDir(dataPath) : backupDir;
+        admission = admission == null ? AdmissionSettings.defaults() : admission;
         if (isInside(backupDir, dataPath)) {
             throw new IllegalArgumentException("backup_dir " + backupDir + " is inside data_path " + dataPath
                     + ": a backup must live outside the live store (default: " + defaultBackupDir(dataPath) + ")");
@@ -109,7 +111,7 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
     public static BrokerConfig defaults() {
         return new BrokerConfig(DEFAULT_HOST, DEFAULT_PORT, DISABLED, DISABLED, DEFAULT_WEBSOCKET_PATH, DISABLED,
                 Path.of("data"), Durability.FSYNC, null, DEFAULT_METRICS_PORT, AnonymousAccess.LOOPBACK_ONLY, null, null, null, null,
-                List.of(), null, Limits.defaults(), Map.of(), null, null);
+                List.of(), null, Limits.defaults(), Map.of(), null, null, null);
     }
 
     /**
@@ -126,7 +128,8 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
         EngineConfig d = EngineConfig.defaults(dataPath);
         return new EngineConfig(dataPath, durability, limits.maxInflight(), limits.maxQueuedMessages(),
                 limits.maxQueuedBytes(), limits.overflowPolicy(), limits.maxSessionExpirySeconds(),
-                d.expirySweepInterval(), d.bodyCacheBytes(), limits.maxSubscriptionsPerClient());
+                d.expirySweepInterval(), d.bodyCacheBytes(), limits.maxSubscriptionsPerClient())
+                .withAdmission(admission);
     }
 
     /** The config file's keys as Moquette's {@link IConfig}, for plugins built with an (IConfig) constructor. */
@@ -208,6 +211,7 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
         private Map<String, String> properties;
         private Path configFile;
         private Path backupDir;
+        private AdmissionSettings admission;
 
         private Builder(BrokerConfig c) {
             host = c.host;
@@ -233,6 +237,7 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
             configFile = c.configFile;
             // Left null while it is the default, so a changed data path moves it along.
             backupDir = c.backupDir.equals(defaultBackupDir(c.dataPath)) ? null : c.backupDir;
+            admission = c.admission;
         }
 
         public Builder host(String v) { host = v; return this; }
@@ -258,11 +263,12 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
         public Builder properties(Map<String, String> v) { properties = v; return this; }
         public Builder configFile(Path v) { configFile = v; return this; }
         public Builder backupDir(Path v) { backupDir = v; return this; }
+        public Builder admission(AdmissionSettings v) { admission = v; return this; }
 
         public BrokerConfig build() {
             return new BrokerConfig(host, port, sslPort, websocketPort, websocketPath, secureWebsocketPort, dataPath,
                     durability, metricsHost, metricsPort, anonymous, passwordFile, aclFile, authenticatorClass,
-                    authorizatorClass, interceptHandlers, tls, limits, properties, configFile, backupDir);
+                    authorizatorClass, interceptHandlers, tls, limits, properties, configFile, backupDir, admission);
         }
     }
 }

@@ -1,6 +1,7 @@
 package io.durablemq.broker.config;
 
 import io.durablemq.engine.delivery.OverflowPolicy;
+import io.durablemq.engine.guard.AdmissionSettings;
 import io.durablemq.engine.store.Durability;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -44,7 +45,8 @@ final class ConfigFileReader {
             "max_session_expiry_seconds", "receive_maximum", "topic_alias_maximum", "max_keep_alive_seconds",
             "max_outbound_topic_aliases", "backpressure_high_watermark", "backpressure_low_watermark",
             "backpressure_max_pause_ms",
-            "trust_store_path", "trust_store_password", "backup_dir");
+            "trust_store_path", "trust_store_password", "backup_dir", "max_total_queued_bytes",
+            "heap_guard_fraction");
 
     /** Moquette keys with no meaning in DurableMQ, and why; logged, never an error. */
     static final Map<String, String> IGNORED_MOQUETTE_KEYS = Map.ofEntries(
@@ -139,7 +141,7 @@ final class ConfigFileReader {
         try {
             return new BrokerConfig(host, port, sslPort, wsPort, wsPath, wssPort, dataPath, durability, metricsHost,
                     metricsPort, anonymous, passwordFile, aclFile, authenticatorClass, authorizatorClass,
-                    interceptHandlers, tls, limits, properties, file, backupDir);
+                    interceptHandlers, tls, limits, properties, file, backupDir, admission());
         } catch (IllegalArgumentException e) {
             throw new BrokerConfigException(file + ": " + e.getMessage(), e);
         }
@@ -298,6 +300,46 @@ final class ConfigFileReader {
             throw error(key, "'" + e.value() + "' is too large");
         }
         return inRange(key, v, min, max);
+    }
+
+    /** {@code max_total_queued_bytes} (a size, {@code auto}, {@code unlimited}) and {@code heap_guard_fraction} (0..1 or {@code off}). */
+    private AdmissionSettings admission() throws BrokerConfigException {
+        AdmissionSettings d = AdmissionSettings.defaults();
+        long budget = d.maxTotalQueuedBytes();
+        Entry b = entries.get("max_total_queued_bytes");
+        if (b != null) {
+            String v = b.value().strip().toLowerCase(Locale.ROOT);
+            if (v.equals("auto")) {
+                budget = AdmissionSettings.AUTO;
+            } else if (v.equals("unlimited")) {
+                budget = AdmissionSettings.UNLIMITED;
+            } else {
+                budget = size("max_total_queued_bytes", 0, 0, Long.MAX_VALUE);
+                if (budget == 0) {
+                    throw error("max_total_queued_bytes", "0 would refuse every QoS 1/2 publish; use a size, auto (a"
+                            + " quarter of the data folder's free disk at start) or unlimited");
+                }
+            }
+        }
+        double fraction = d.heapGuardFraction();
+        Entry h = entries.get("heap_guard_fraction");
+        if (h != null) {
+            String v = h.value().strip().toLowerCase(Locale.ROOT);
+            if (v.equals("off")) {
+                fraction = AdmissionSettings.HEAP_GUARD_OFF;
+            } else {
+                try {
+                    fraction = Double.parseDouble(v);
+                } catch (NumberFormatException nfe) {
+                    fraction = -1;
+                }
+                if (!(fraction > 0 && fraction <= 1)) {
+                    throw error("heap_guard_fraction", "'" + h.value() + "' is not a fraction of the heap above 0 and"
+                            + " at most 1 (e.g. 0.85), or off");
+                }
+            }
+        }
+        return new AdmissionSettings(budget, fraction);
     }
 
     private int port(String key, int defaultValue) throws BrokerConfigException {

@@ -183,6 +183,11 @@ final class InboundPublishFlow {
                         message.topic());
                 refusePublish(qos, packetId, ReasonCodes.QUOTA_EXCEEDED, "a subscriber's queue is full");
             }
+            // Broker-wide refusals: the engine counts and logs them (throttled), so no line per publish here.
+            case BUDGET_EXCEEDED -> refusePublish(qos, packetId, ReasonCodes.QUOTA_EXCEEDED,
+                    "the broker's queue budget is used up; retry later", false);
+            case HEAP_PRESSURE -> refusePublish(qos, packetId, ReasonCodes.QUOTA_EXCEEDED,
+                    "the broker is short of memory; retry later", false);
         }
     }
 
@@ -214,6 +219,11 @@ final class InboundPublishFlow {
      * unacknowledged and the client resends after reconnecting.
      */
     private void refusePublish(int qos, int packetId, byte code, String why) {
+        refusePublish(qos, packetId, code, why, true);
+    }
+
+    /** {@code logClose} false for broker-wide refusals, which the engine logs itself (throttled): one line per reconnect of every publisher would flood the log. */
+    private void refusePublish(int qos, int packetId, byte code, String why, boolean logClose) {
         if (qos == 0) {
             return;
         }
@@ -221,7 +231,11 @@ final class InboundPublishFlow {
             inboundUnfinished.remove(packetId);
             scope.writeAck(qos == 1 ? MqttMessageType.PUBACK : MqttMessageType.PUBREC, packetId, code, why);
         } else {
+            if (logClose) {
             LOG.warn("closing MQTT 3.1.1 client {}: {} and 3.1.1 has no negative acknowledgement", scope.clientId, why);
+            } else {
+                LOG.debug("closing MQTT 3.1.1 client {}: {} and 3.1.1 has no negative acknowledgement", scope.clientId, why);
+            }
             scope.closeSilently();
         }
     }

@@ -1,5 +1,6 @@
 package io.durablemq.broker.protocol;
 
+import io.durablemq.broker.FatalErrors;
 import io.durablemq.broker.config.Limits;
 import io.durablemq.engine.delivery.OutboundPublish;
 import io.durablemq.engine.session.SessionListener;
@@ -170,6 +171,14 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        if (cause instanceof VirtualMachineError fatal) {
+            // Never "closing this connection" and going on: after an OutOfMemoryError the heap,
+            // and any state half-changed when it hit, cannot be trusted. The store makes a
+            // restart safe; FatalErrors ends the process (ops/README.md, "Out of memory").
+            FatalErrors.handle("connection from " + ctx.channel().remoteAddress() + " (client " + scope.clientId + ")",
+                    fatal);
+            return;
+        }
         if (scope.state() == ConnectionState.DISCONNECTING && !(cause instanceof IOException)) {
             // Input that was in a decoder when the server decided to disconnect: GracefulClose ends the socket.
             LOG.debug("connection from {} (client {}) ending, ignored: {}", ctx.channel().remoteAddress(),

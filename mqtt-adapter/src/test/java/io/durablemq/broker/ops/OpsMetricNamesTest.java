@@ -114,6 +114,8 @@ class OpsMetricNamesTest {
                 "durablemq_messages_acknowledged_total", "durablemq_messages_redelivered_total",
                 "durablemq_qos2_duplicates_suppressed_total", "durablemq_messages_dropped_total",
                 "durablemq_queue_messages", "durablemq_queue_bytes", "durablemq_inflight_messages",
+                "durablemq_publishes_refused_total", "durablemq_publishes_refusing", "durablemq_queue_budget_bytes",
+                "durablemq_heap_after_gc_ratio",
                 "durablemq_sessions", "durablemq_stored_messages", "durablemq_retained_messages",
                 "durablemq_commit_batch_size", "durablemq_commit_latency_seconds",
                 "durablemq_delivery_latency_seconds", "durablemq_publish_stage_seconds",
