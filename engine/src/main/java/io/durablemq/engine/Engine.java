@@ -89,7 +89,7 @@ public final class Engine implements AutoCloseable {
     private final Map<String, Message> retained = new HashMap<>();
     private RefCounts refs = new RefCounts();
     private final WillLifecycle wills = new WillLifecycle(mutex, () -> this.committer, this::routeWill,
-            () -> !this.closed && !this.resetting);
+            () -> !this.closed && !this.resetting, (what, body) -> guarded(what, null, body));
     private long nextMessageId = 1;
     private long queuedMessages;
     private long queuedBytes;

@@ -45,11 +45,24 @@ final class WillLifecycle implements AutoCloseable {
     /** The broker's ACL; every will is allowed until {@link #start} names one (engine-only use). */
     private WillGate gate = WillGate.ALLOW_ALL;
 
-    WillLifecycle(Object mutex, Supplier<Committer> committer, Router router, BooleanSupplier operating) {
+    private final OperationScope scope;
+
+    WillLifecycle(Object mutex, Supplier<Committer> committer, Router router, BooleanSupplier operating,
+                  OperationScope scope) {
         this.mutex = mutex;
         this.committer = committer;
         this.router = router;
         this.operating = operating;
+        this.scope = scope;
+    }
+
+    /**
+     * Runs a will sent by its timer as one engine operation (the engine's {@code guarded}): the
+     * record's delete and the routing reach the batch together or not at all. Wills sent from a
+     * connect, disconnect or discard are already inside that operation.
+     */
+    interface OperationScope {
+        void run(String what, Runnable body);
     }
 
     /** After recovery: the wills read from the store, each with its connection's end (see {@code Recovery.will}). */
@@ -152,7 +165,7 @@ final class WillLifecycle implements AutoCloseable {
         try {
             synchronized (mutex) {
                 if (operating.getAsBoolean() && wills.get(clientId) == w) {
-                    fire(clientId, w);
+                    scope.run("will of '" + clientId + "'", () -> fire(clientId, w));
                 }
             }
         } catch (RuntimeException e) {
