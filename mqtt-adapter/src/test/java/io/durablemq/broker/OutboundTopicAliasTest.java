@@ -314,6 +314,43 @@ class OutboundTopicAliasTest {
         assertEquals(0.0, aliases("assigned") + aliases("reused"));
     }
 
+    /**
+     * The other direction with Debian's clients: mosquitto_pub -V 5 with a topic alias sends the
+     * topic once and then PUBLISHes with an empty topic and the alias; the broker resolves them,
+     * so mosquitto_sub -V 5 gets every line under the real topic (an unresolved alias would be a
+     * protocol error that ends mosquitto_pub with a failure).
+     */
+    @Test
+    void mosquittoPubInboundAliasesArriveAtMosquittoSubUnderTheirTopic() throws Exception {
+        assumeTrue(onPath("mosquitto_pub") && onPath("mosquitto_sub"), "mosquitto-clients not installed");
+        start(Limits.DEFAULT_MAX_OUTBOUND_TOPIC_ALIASES);
+        String port = Integer.toString(broker.mqttPort());
+        List<String> session = List.of("mosquitto_sub", "-V", "5", "-h", "127.0.0.1", "-p", port, "-i", "alias-in",
+                "-c", "-x", "300", "-q", "1", "-t", "al/#");
+        List<String> subscribeOnly = new ArrayList<>(session);
+        subscribeOnly.add("-E");
+        run(subscribeOnly);
+        List<String> lines = List.of("one", "two", "three", "four", "five");
+        java.nio.file.Path input = java.nio.file.Files.createTempFile("alias-lines", ".txt");
+        try {
+            java.nio.file.Files.write(input, lines, StandardCharsets.UTF_8);
+            Process pub = new ProcessBuilder("mosquitto_pub", "-V", "5", "-h", "127.0.0.1", "-p", port, "-q", "1",
+                    "-t", "al/in", "-D", "publish", "topic-alias", "1", "-l", "-d")
+                    .redirectInput(input.toFile()).redirectErrorStream(true).start();
+            String out = new String(pub.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertTrue(pub.waitFor(40, TimeUnit.SECONDS), "mosquitto_pub finished");
+            assertEquals(0, pub.exitValue(), out);
+            assertTrue(out.contains("'(null)'"), "mosquitto_pub sent PUBLISHes with the alias only:\n" + out);
+        } finally {
+            java.nio.file.Files.deleteIfExists(input);
+        }
+        List<String> collect = new ArrayList<>(session);
+        collect.addAll(List.of("-v", "-C", Integer.toString(lines.size()), "-W", "30"));
+        List<String> expected = new ArrayList<>();
+        lines.forEach(l -> expected.add("al/in " + l));
+        assertEquals(expected, run(collect));
+    }
+
     private static List<String> expectedLines(List<String> topics) {
         List<String> expected = new ArrayList<>();
         topics.forEach(t -> expected.add(t + " " + t));
