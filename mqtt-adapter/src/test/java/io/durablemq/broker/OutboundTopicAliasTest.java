@@ -20,7 +20,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.File;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -294,7 +293,7 @@ class OutboundTopicAliasTest {
      */
     @Test
     void mosquittoSubResolvesAliases() throws Exception {
-        assumeTrue(onPath("mosquitto_sub"), "mosquitto-clients not installed");
+        assumeTrue(MosquittoClientsTest.onPath("mosquitto_sub"), "mosquitto-clients not installed");
         String version = mosquittoVersion();
         assumeTrue(atLeast(version, 2, 1), "mosquitto_sub " + version
                 + " cannot resolve incoming topic aliases (eclipse/mosquitto#1468); needs 2.1 or later");
@@ -307,7 +306,7 @@ class OutboundTopicAliasTest {
     /** mosquitto_sub -V 5 that does not ask for aliases (the default) gets none and every topic. */
     @Test
     void mosquittoSubWithoutAliasMaximumGetsPlainTopics() throws Exception {
-        assumeTrue(onPath("mosquitto_sub"), "mosquitto-clients not installed");
+        assumeTrue(MosquittoClientsTest.onPath("mosquitto_sub"), "mosquitto-clients not installed");
         start(Limits.DEFAULT_MAX_OUTBOUND_TOPIC_ALIASES);
         List<String> topics = workload();
         assertEquals(expectedLines(topics), mosquittoSubCollects(topics, List.of()));
@@ -322,7 +321,7 @@ class OutboundTopicAliasTest {
      */
     @Test
     void mosquittoPubInboundAliasesArriveAtMosquittoSubUnderTheirTopic() throws Exception {
-        assumeTrue(onPath("mosquitto_pub") && onPath("mosquitto_sub"), "mosquitto-clients not installed");
+        assumeTrue(MosquittoClientsTest.onPath("mosquitto_pub") && MosquittoClientsTest.onPath("mosquitto_sub"), "mosquitto-clients not installed");
         start(Limits.DEFAULT_MAX_OUTBOUND_TOPIC_ALIASES);
         String port = Integer.toString(broker.mqttPort());
         List<String> session = List.of("mosquitto_sub", "-V", "5", "-h", "127.0.0.1", "-p", port, "-i", "alias-in",
@@ -407,15 +406,6 @@ class OutboundTopicAliasTest {
         assertEquals(5.0, aliases("assigned"));
         assertEquals(2.0, aliases("evicted"));
         assertEquals(31.0, aliases("reused"));
-    }
-
-    private static boolean onPath(String tool) {
-        for (String d : System.getenv().getOrDefault("PATH", "").split(File.pathSeparator)) {
-            if (new File(d, tool).canExecute()) {
-                return true;
-            }
-        }
-        return false;
     }
 
     private static List<String> run(List<String> command) throws Exception {

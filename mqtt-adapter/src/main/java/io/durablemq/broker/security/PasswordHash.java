@@ -2,14 +2,11 @@ package io.durablemq.broker.security;
 
 import io.durablemq.broker.security.scram.ScramCredentials;
 
-import javax.crypto.SecretKeyFactory;
-import javax.crypto.spec.PBEKeySpec;
 import java.nio.ByteBuffer;
 import java.nio.CharBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
-import java.security.GeneralSecurityException;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.security.SecureRandom;
@@ -170,14 +167,8 @@ public sealed interface PasswordHash permits PasswordHash.Sha256Hex, PasswordHas
         }
 
         static byte[] derive(char[] password, byte[] salt, int iterations, int length) {
-            PBEKeySpec spec = new PBEKeySpec(password, salt, iterations, length * 8);
-            try {
-                return SecretKeyFactory.getInstance("PBKDF2WithHmacSHA256").generateSecret(spec).getEncoded();
-            } catch (GeneralSecurityException e) {
-                throw new IllegalStateException("the JDK lacks PBKDF2WithHmacSHA256", e);
-            } finally {
-                spec.clearPassword();
-            }
+            // PBKDF2-HMAC-SHA256 is SCRAM's Hi() too: one implementation for both kinds of entry.
+            return io.durablemq.broker.security.scram.ScramCrypto.pbkdf2(password, salt, iterations, length);
         }
 
         static char[] utf8(byte[] password) {

@@ -22,7 +22,12 @@ public final class ScramCrypto {
 
     /** {@code Hi(password, salt, i)}: the SaltedPassword. */
     public static byte[] hi(char[] password, byte[] salt, int iterations) {
-        PBEKeySpec spec = new PBEKeySpec(password, salt, iterations, KEY_BYTES * 8);
+        return pbkdf2(password, salt, iterations, KEY_BYTES);
+    }
+
+    /** PBKDF2 with HMAC-SHA-256, {@code length} bytes (also the password file's PBKDF2 entries). */
+    public static byte[] pbkdf2(char[] password, byte[] salt, int iterations, int length) {
+        PBEKeySpec spec = new PBEKeySpec(password, salt, iterations, length * 8);
         try {
             return SecretKeyFactory.getInstance("PBKDF2WithHmacSHA256").generateSecret(spec).getEncoded();
         } catch (GeneralSecurityException e) {
