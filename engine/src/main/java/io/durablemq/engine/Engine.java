@@ -63,6 +63,8 @@ public final class Engine implements AutoCloseable {
     private Committer committer;
     private final java.util.concurrent.locks.ReentrantReadWriteLock storeLock = new java.util.concurrent.locks.ReentrantReadWriteLock();
     private final Committer.Observer commitObserver;
+    /** Where the committer makes batches durable: the local store, or a cluster's replicated log. */
+    private final io.durablemq.engine.store.BatchLog batchLog;
     private final EngineMetrics metrics;
     private final BodyCache bodies;
     private final ScheduledExecutorService sweeper;
@@ -87,8 +89,9 @@ public final class Engine implements AutoCloseable {
     private boolean resetting;
     private RecoveryReport recoveryReport;
 
-    private Engine(EngineConfig config, Store store, MeterRegistry meters) {
+    private Engine(EngineConfig config, Store store, MeterRegistry meters, io.durablemq.engine.store.BatchLog batchLog) {
         this.config = config;
+        this.batchLog = batchLog;
         this.store = store;
         this.bodies = new BodyCache(config.bodyCacheBytes());
         this.metrics = new EngineMetrics(meters, stats);
@@ -111,7 +114,7 @@ public final class Engine implements AutoCloseable {
                 metrics.internalError("commit_completion");
             }
         };
-        this.committer = new Committer(store, commitObserver, mutex, config.commitFaults());
+        this.committer = new Committer(store, commitObserver, mutex, config.commitFaults(), batchLog);
         this.sweeper = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "durablemq-sweeper");
             t.setDaemon(true);
@@ -121,8 +124,14 @@ public final class Engine implements AutoCloseable {
 
     /** Opens (or creates) the store in {@code config.dataPath()} and recovers its state. */
     public static Engine open(EngineConfig config, MeterRegistry meters) throws StoreOpenException {
+        return open(config, meters, io.durablemq.engine.store.BatchLog.LOCAL);
+    }
+
+    /** Like {@link #open(EngineConfig, MeterRegistry)}, committing through {@code batchLog} (a cluster's replicated log). */
+    public static Engine open(EngineConfig config, MeterRegistry meters, io.durablemq.engine.store.BatchLog batchLog)
+            throws StoreOpenException {
         Store store = Store.open(config.dataPath(), config.durability());
-        Engine engine = new Engine(config, store, meters);
+        Engine engine = new Engine(config, store, meters, batchLog);
         try {
             engine.recover();
         } catch (RuntimeException e) {
@@ -166,6 +175,12 @@ public final class Engine implements AutoCloseable {
      * until the reset has reopened the store and recovered, and once the engine is closed.
      * Readiness probes use it: the broker answers 503 meanwhile.
      */
+    private boolean isClosed() {
+        synchronized (mutex) {
+            return closed;
+        }
+    }
+
     public boolean isCommitting() {
         synchronized (mutex) {
             return !closed && !resetting && !committer.isFailed();
@@ -251,6 +266,9 @@ public final class Engine implements AutoCloseable {
         failed.close(); // fails what is still queued on it: none of it was written
         storeLock.writeLock().lock();
         try {
+            if (isClosed()) { // close() ran meanwhile: it closes the store; reopening it would leak it
+                return;
+            }
             store.close();
             store = Store.open(config.dataPath(), config.durability());
         } catch (StoreOpenException | RuntimeException e) {
@@ -261,7 +279,10 @@ public final class Engine implements AutoCloseable {
             storeLock.writeLock().unlock();
         }
         synchronized (mutex) {
-            committer = new Committer(store, commitObserver, mutex, config.commitFaults());
+            if (closed) { // close() closes the reopened store; recovering from it would read a closed RocksDB
+                return;
+            }
+            committer = new Committer(store, commitObserver, mutex, config.commitFaults(), batchLog);
             try {
                 recover();
                 resetting = false;
