@@ -43,7 +43,10 @@ final class ConfigFileReader {
             "max_client_id_length", "max_topic_length", "max_topic_levels", "max_subscriptions_per_client",
             "max_session_expiry_seconds", "receive_maximum", "topic_alias_maximum", "max_keep_alive_seconds",
             "max_outbound_topic_aliases",
-            "trust_store_path", "trust_store_password", "backup_dir");
+            "trust_store_path", "trust_store_password", "backup_dir",
+            // cluster keys: read by io.durablemq.broker.cluster.ClusterConfig (docs/CLUSTER.md)
+            "cluster_node_id", "cluster_peers", "cluster_mqtt_addresses", "cluster_storage_path",
+            "cluster_election_timeout_ms");
 
     /** Moquette keys with no meaning in DurableMQ, and why; logged, never an error. */
     static final Map<String, String> IGNORED_MOQUETTE_KEYS = Map.ofEntries(
