@@ -24,7 +24,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * A three-node cluster of broker processes under durable Paho publishers (QoS 1 and 2) and
  * subscribers (one goes offline so its queue fills): the serving leader is SIGKILLed at random
  * moments, restarted at once as a follower, the clients reconnect to whichever node serves.
- * Then a follower is killed, its data and Raft folders deleted, and restarted: it must catch up
+ * Then the leader is paused (SIGSTOP) past the election timeout while its clients keep publishing
+ * to it, and resumed once another node leads: whatever it acknowledged must be delivered, and it
+ * must step down. Then a follower is killed, its data and Raft folders deleted, and restarted: it must catch up
  * (its applied index reaches the leader's) while the traffic goes on. Verdict by {@link Ledger}:
  * 0 acknowledged lost, 0 QoS 2 duplicates, order per publisher kept. Figures: failover time from
  * the kill to the first acknowledgement after it.
@@ -98,6 +100,24 @@ class ClusterFailoverIT {
                         + ledger.acknowledgedCount() + ", failover to first ack " + last(failoverMillis) + " ms");
                 leader = next;
             }
+
+            // The leader is paused past the election timeout while its clients keep publishing to it; a new
+            // leader takes over; the old one resumes: whatever it acknowledges must be in the new leader's log
+            // (the ledger checks every acknowledged message is delivered), and it stops serving.
+            int paused = leader;
+            cluster.signal(paused, "STOP");
+            long pausedAt = System.currentTimeMillis();
+            int successor = cluster.awaitLeaderOtherThan(paused, 120_000);
+            assertTrue(successor >= 0, "no leader while n" + (paused + 1) + " is stopped; logs in " + work);
+            Thread.sleep(1_000);
+            cluster.signal(paused, "CONT");
+            boolean steppedDown = await(() -> cluster.status(paused).contains("role FOLLOWING"), 60_000);
+            progress("SIGSTOP n" + (paused + 1) + " for " + (System.currentTimeMillis() - pausedAt) + " ms: n"
+                    + (successor + 1) + " leads; the old leader follows again: " + steppedDown);
+            assertTrue(steppedDown, "the paused leader did not step down after SIGCONT");
+            killPoints.add("SIGSTOP n" + (paused + 1));
+            connectAll(cluster.uri(successor));
+            leader = successor;
 
             // A follower loses its disk: it comes back empty and catches up from the leader's log.
             int follower = (leader + 1) % ClusterUnderTest.NODES;

@@ -90,6 +90,28 @@ final class ClusterUnderTest implements AutoCloseable {
         return process[i].exitValue();
     }
 
+    /** Sends {@code signal} (STOP, CONT) to the node's process. */
+    void signal(int i, String signal) throws IOException, InterruptedException {
+        Process kill = new ProcessBuilder("kill", "-" + signal, Long.toString(process[i].pid())).inheritIO().start();
+        if (!kill.waitFor(10, TimeUnit.SECONDS) || kill.exitValue() != 0) {
+            throw new IllegalStateException("kill -" + signal + " failed for node " + i);
+        }
+    }
+
+    /** Like {@link #awaitLeader(long)}, ignoring node {@code not} (e.g. a stopped process). */
+    int awaitLeaderOtherThan(int not, long millis) throws InterruptedException {
+        long deadline = System.currentTimeMillis() + millis;
+        while (System.currentTimeMillis() < deadline) {
+            for (int i = 0; i < NODES; i++) {
+                if (i != not && process[i] != null && process[i].isAlive() && httpStatus(i, "/ready") == 200) {
+                    return i;
+                }
+            }
+            Thread.sleep(20);
+        }
+        return -1;
+    }
+
     /** Deletes a (stopped) node's data and Raft folders: a replaced disk. */
     void wipe(int i) throws IOException {
         if (process[i] != null && process[i].isAlive()) {
