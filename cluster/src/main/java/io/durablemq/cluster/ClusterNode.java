@@ -1,6 +1,7 @@
 package io.durablemq.cluster;
 
 import io.durablemq.engine.store.BatchLog;
+import io.durablemq.engine.store.Durability;
 import io.durablemq.engine.store.Store;
 import io.durablemq.engine.store.StoreOpenException;
 import org.slf4j.Logger;
@@ -28,6 +29,12 @@ public final class ClusterNode implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ClusterNode.class);
     private static final long POLL_MILLIS = 50;
     private static final long RETRY_MILLIS = 1_000;
+    /**
+     * Applied batches are written without fsync: the Raft log (fsynced in fsync mode) is the durable
+     * record, and after a crash Ratis replays it into the store (replay is idempotent, see
+     * {@link BatchStateMachine}). The serving engine's store is opened the same way by the broker.
+     */
+    static final Durability STORE_DURABILITY = Durability.OS;
 
     /** What this node runs while it serves: the broker (or, in tests, an engine). */
     public interface Service {
@@ -55,7 +62,7 @@ public final class ClusterNode implements AutoCloseable {
         this.settings = settings;
         this.dataPath = dataPath;
         this.service = service;
-        slot.attachOwned(Store.open(dataPath, settings.durability()));
+        slot.attachOwned(Store.open(dataPath, STORE_DURABILITY));
         try {
             this.raft = new RaftNode(settings, new BatchStateMachine(slot));
         } catch (IOException | RuntimeException e) {
@@ -173,7 +180,7 @@ public final class ClusterNode implements AutoCloseable {
     private void reopenFollowerStore() throws InterruptedException {
         while (!closing) {
             try {
-                slot.attachOwned(Store.open(dataPath, settings.durability()));
+                slot.attachOwned(Store.open(dataPath, STORE_DURABILITY));
                 return;
             } catch (StoreOpenException | RuntimeException e) {
                 log.error("cannot reopen the store as a follower ({}); retrying in {} ms", e.getMessage(), RETRY_MILLIS);

@@ -39,7 +39,11 @@ public final class ClusterBroker implements AutoCloseable {
 
     private ClusterBroker(BrokerConfig config) {
         this.config = config;
-        this.servingConfig = config.toBuilder().metricsPort(0).build();
+        // The Raft log is the durable record (fsynced on a majority in fsync mode); the store is a
+        // replica of it that replay restores after a crash, so the engine's own RocksDB write needs
+        // no second fsync (docs/CLUSTER.md, "What a PUBACK promises").
+        this.servingConfig = config.toBuilder().metricsPort(0)
+                .durability(io.durablemq.engine.store.Durability.OS).build();
         this.metrics = new ClusterMetrics(nodeRef, () -> {
             BrokerServer b = broker;
             return b == null ? null : b.meterRegistry();
