@@ -110,6 +110,60 @@ class ThreeNodeReplicationTest {
         }
     }
 
+    /**
+     * Applied batches are written without fsync: a store that lost writes its Raft log holds (here: the
+     * whole data folder, as after a power cut that kept the fsynced Raft log) is rebuilt by replay.
+     */
+    @Test
+    void aStoreBehindItsRaftLogIsRebuiltByReplay() throws Exception {
+        List<Peer> peers = new ArrayList<>();
+        for (int i = 1; i <= 3; i++) {
+            peers.add(new Peer("n" + i, "127.0.0.1", freePort(), null));
+        }
+        List<ClusterSettings> settings = new ArrayList<>();
+        for (int i = 1; i <= 3; i++) {
+            settings.add(new ClusterSettings("n" + i, peers, tmp.resolve("raft" + i), Durability.FSYNC, Duration.ofMillis(1000)));
+            EngineService service = new EngineService(tmp.resolve("data" + i));
+            services.add(service);
+            nodes.add(ClusterNode.start(settings.get(i - 1), tmp.resolve("data" + i), service));
+        }
+        int leader = awaitServing(-1);
+        Engine engine = services.get(leader).engine();
+        SessionHandle sub = await(engine.connect(new ConnectRequest("sub", false, 3600, 65_535), new RecordingListener()));
+        await(sub.subscribe(List.of(Subscription.of("t/#", 1))));
+        await(sub.disconnect(-1));
+        SessionHandle pub = await(engine.connect(new ConnectRequest("pub", true, 0, 65_535), new RecordingListener()));
+        for (int i = 0; i < 50; i++) {
+            await(pub.publish(i + 1, Message.of("t/x", new byte[] {(byte) i}, 1)));
+        }
+        int follower = (leader + 1) % 3;
+        long leaderApplied = nodes.get(leader).raftStatus().appliedIndex();
+        nodes.get(follower).close();
+        deleteTree(tmp.resolve("data" + (follower + 1)));
+        EngineService fresh = new EngineService(tmp.resolve("data" + (follower + 1)));
+        services.set(follower, fresh);
+        nodes.set(follower, ClusterNode.start(settings.get(follower), tmp.resolve("data" + (follower + 1)), fresh));
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (nodes.get(follower).raftStatus().appliedIndex() < leaderApplied && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+        }
+        assertTrue(nodes.get(follower).raftStatus().appliedIndex() >= leaderApplied, "replayed up to the leader's index");
+        for (ClusterNode n : nodes) {
+            n.close();
+        }
+        try (Engine e = Engine.open(EngineService.config(tmp.resolve("data" + (follower + 1))), new SimpleMeterRegistry())) {
+            assertEquals(50, e.session("sub").queuedMessages(), "the rebuilt store holds every acknowledged message");
+        }
+    }
+
+    private static void deleteTree(Path dir) throws IOException {
+        try (var walk = java.nio.file.Files.walk(dir)) {
+            for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                java.nio.file.Files.delete(p);
+            }
+        }
+    }
+
     @Test
     void aOneNodeGroupCommitsThroughRaftAndAFencedLogRefusesWrites() throws Exception {
         List<Peer> peers = List.of(new Peer("solo", "127.0.0.1", freePort(), null));
