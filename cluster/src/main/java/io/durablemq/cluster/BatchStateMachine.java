@@ -19,6 +19,7 @@ import java.util.concurrent.CompletableFuture;
  * from the start when there is none) and the store converges.
  */
 final class BatchStateMachine extends BaseStateMachine {
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(BatchStateMachine.class);
     private final StoreSlot slot;
 
     BatchStateMachine(StoreSlot slot) {
@@ -29,10 +30,16 @@ final class BatchStateMachine extends BaseStateMachine {
     public CompletableFuture<Message> applyTransaction(TransactionContext trx) {
         LogEntryProto entry = trx.getLogEntry();
         try {
-            slot.apply(entry.getStateMachineLogEntry().getLogData().toByteArray(), entry.getIndex());
+            if (!slot.apply(entry.getStateMachineLogEntry().getLogData().toByteArray(), entry.getIndex())) {
+                return CompletableFuture.completedFuture(Message.EMPTY); // closing: replayed at the next start
+            }
         } catch (Exception e) {
-            // Not applied: Ratis stops this state machine rather than let it diverge from the others.
-            return CompletableFuture.failedFuture(e);
+            // Never skip a committed batch: a failed future would only fail the client's reply while Ratis
+            // moved on, and this store would silently lack the batch. Thrown here, Ratis stops applying on
+            // this node; a restart replays the log from the start.
+            log.error("cannot apply committed raft entry {}: this node stops applying (a restart replays the log)",
+                    entry.getIndex(), e);
+            throw new IllegalStateException("raft entry " + entry.getIndex() + " not applied: " + e, e);
         }
         updateLastAppliedTermIndex(entry.getTerm(), entry.getIndex());
         return CompletableFuture.completedFuture(Message.EMPTY);

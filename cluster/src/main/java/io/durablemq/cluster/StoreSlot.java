@@ -22,8 +22,13 @@ final class StoreSlot {
     private boolean owned;
     private boolean closed;
 
-    /** Applies one committed batch (its serialized bytes) to the attached store, waiting for one if needed. */
-    void apply(byte[] batchBytes, long index) throws Exception {
+    /**
+     * Applies one committed batch (its serialized bytes) to the attached store, waiting for one if
+     * needed. Returns false, without applying, once the node is closing: Ratis drains its committed
+     * entries into the state machine while it shuts down, and those are replayed at the next start
+     * (the applied index is not persisted, see {@link BatchStateMachine}).
+     */
+    boolean apply(byte[] batchBytes, long index) throws Exception {
         synchronized (this) {
             long waitedSince = System.nanoTime();
             while (store == null && !closed) {
@@ -34,11 +39,13 @@ final class StoreSlot {
                 }
             }
             if (closed) {
-                throw new IllegalStateException("node is closing: entry " + index + " not applied (it is replayed at the next start)");
+                log.debug("node is closing: raft entry {} not applied (it is replayed at the next start)", index);
+                return false;
             }
             try (WriteBatch batch = new WriteBatch(batchBytes)) {
                 store.write(batch);
             }
+            return true;
         }
     }
 
