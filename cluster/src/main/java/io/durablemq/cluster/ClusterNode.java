@@ -104,6 +104,11 @@ public final class ClusterNode implements AutoCloseable {
         return p == null ? null : p.mqttAddress();
     }
 
+    /** The members of the group as this node knows them (after a membership change, not cluster_peers). */
+    public java.util.List<String> members() {
+        return raft.members();
+    }
+
     /** How many times this node started serving. */
     public long leaderChanges() {
         return leaderChanges.get();

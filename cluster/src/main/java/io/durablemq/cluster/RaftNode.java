@@ -50,9 +50,7 @@ final class RaftNode implements AutoCloseable {
 
     RaftNode(ClusterSettings settings, BatchStateMachine stateMachine) throws IOException {
         this.self = RaftPeerId.valueOf(settings.nodeId());
-        List<RaftPeer> peers = settings.peers().stream()
-                .map(p -> RaftPeer.newBuilder().setId(p.id()).setAddress(p.raftAddress()).build())
-                .toList();
+        List<RaftPeer> peers = Membership.raftPeers(settings.peers());
         RaftProperties props = new RaftProperties();
         RaftConfigKeys.Rpc.setType(props, SupportedRpcType.NETTY);
         NettyConfigKeys.Server.setHost(props, settings.self().raftHost());
@@ -109,6 +107,15 @@ final class RaftNode implements AutoCloseable {
                     info.getLastAppliedIndex(), last == null ? -1 : last.getIndex());
         } catch (IOException e) {
             return RaftStatus.UNKNOWN;
+        }
+    }
+
+    /** The ids of the current Raft configuration's members, as this node knows it. */
+    List<String> members() {
+        try {
+            return server.getDivision(GROUP_ID).getRaftConf().getCurrentPeers().stream().map(p -> p.getId().toString()).sorted().toList();
+        } catch (IOException e) {
+            return List.of();
         }
     }
 
