@@ -28,7 +28,8 @@ import java.util.concurrent.atomic.AtomicReference;
  * and {@code repair DATA_DIR} (0 repaired, 1 refused or failed, 2 usage).
  */
 @Command(name = "durablemq", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
-        subcommands = {PasswdCommand.class, BackupCommand.class, VerifyCommand.class, RepairCommand.class},
+        subcommands = {PasswdCommand.class, BackupCommand.class, VerifyCommand.class, RepairCommand.class,
+                io.durablemq.broker.admin.ClusterCommand.class},
         description = "DurableMQ: an MQTT 3.1.1/5.0 broker that never loses an acknowledged message.",
         footer = "The config file uses Moquette's format and keys; see mqtt-adapter/CONFIG.md.")
 public final class Main implements Callable<Integer> {

@@ -90,6 +90,47 @@ class ClusterBrokerTest {
         assertEquals(0x03, connect(mqtt[follower], false).reasonCode(), "MQTT 3.1.1: Server unavailable");
     }
 
+    /** {@code durablemq cluster add|remove} against running nodes: a fourth node joins and leaves. */
+    @Test
+    void clusterCommandAddsAndRemovesAMember() throws Exception {
+        String[] raft = new String[4];
+        for (int i = 0; i < 4; i++) {
+            raft[i] = "n" + (i + 1) + "=127.0.0.1:" + freePort();
+        }
+        String three = String.join(",", raft[0], raft[1], raft[2]);
+        String four = three + "," + raft[3];
+        for (int i = 0; i < 4; i++) {
+            Map<String, String> props = new HashMap<>();
+            props.put("cluster_node_id", "n" + (i + 1));
+            props.put("cluster_peers", i < 3 ? three : four);
+            props.put("cluster_storage_path", tmp.resolve("raft" + i).toString());
+            BrokerConfig config = BrokerConfig.defaults().toBuilder().port(freePort()).metricsPort(0)
+                    .dataPath(tmp.resolve("data" + i)).durability(Durability.OS).properties(props).build();
+            nodes.add(ClusterBroker.start(config));
+        }
+        int leader = awaitServing();
+        java.io.StringWriter out = new java.io.StringWriter();
+        picocli.CommandLine cli = new picocli.CommandLine(new io.durablemq.broker.Main());
+        cli.setOut(new java.io.PrintWriter(out));
+        assertEquals(0, cli.execute("cluster", "add", raft[3], "--peers", three), out::toString);
+        assertTrue(awaitMembers(leader, List.of("n1", "n2", "n3", "n4")), () -> "members " + nodes.get(leader).node().members());
+        assertEquals(2, cli.execute("cluster", "remove", "n9", "--peers", four), "not a member: usage error");
+        assertEquals(2, cli.execute("cluster", "add", "n5=nohost", "--peers", four), "no port: usage error");
+        assertEquals(0, cli.execute("cluster", "remove", "n4", "--peers", four), out::toString);
+        assertTrue(awaitMembers(leader, List.of("n1", "n2", "n3")), () -> "members " + nodes.get(leader).node().members());
+    }
+
+    private boolean awaitMembers(int node, List<String> members) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (System.nanoTime() < deadline) {
+            if (nodes.get(node).node().members().equals(members)) {
+                return true;
+            }
+            Thread.sleep(50);
+        }
+        return false;
+    }
+
     @Test
     void badClusterSettingsAreRefusedNamingTheKey() {
         Map<String, String> props = new HashMap<>();
