@@ -74,6 +74,15 @@ class ClusterBrokerTest {
         for (int i = 0; i < 3; i++) {
             assertEquals(i == leader ? 200 : 503, httpStatus(metrics[i], "/ready"), "/ready of n" + (i + 1));
         }
+        // Every series the cluster alert rules query is on a node's /metrics (the leader's also has the broker's own).
+        java.util.Set<String> used = io.durablemq.broker.ops.OpsMetricNames.inRules(
+                io.durablemq.broker.ops.OpsMetricNames.opsFile("prometheus/cluster-alerts.yml"));
+        String scrape = httpBody(metrics[leader], "/metrics");
+        assertEquals(Map.of(), io.durablemq.broker.ops.OpsMetricNames.missing(used,
+                io.durablemq.broker.ops.OpsMetricNames.exportedSeries(scrape)), "series the cluster alerts use but no node exports");
+        assertTrue(scrape.contains("durablemq_cluster_serving 1.0"), "the leader says it serves");
+        assertTrue(scrape.contains("durablemq_connections"), "the serving broker's own metrics follow");
+        assertTrue(httpBody(metrics[(leader + 1) % 3], "/metrics").contains("durablemq_cluster_serving 0.0"), "a follower does not serve");
 
         MqttClient client = new MqttClient("tcp://127.0.0.1:" + mqtt[leader], "c1", new MemoryPersistence());
         MqttConnectOptions o = new MqttConnectOptions();
@@ -202,6 +211,17 @@ class ClusterBrokerTest {
         c.setReadTimeout(5_000);
         try {
             return c.getResponseCode();
+        } finally {
+            c.disconnect();
+        }
+    }
+
+    private static String httpBody(int port, String path) throws IOException {
+        HttpURLConnection c = (HttpURLConnection) URI.create("http://127.0.0.1:" + port + path).toURL().openConnection();
+        c.setConnectTimeout(2_000);
+        c.setReadTimeout(5_000);
+        try (var in = c.getInputStream()) {
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
         } finally {
             c.disconnect();
         }
