@@ -6,11 +6,14 @@ import org.apache.ratis.conf.RaftProperties;
 import org.apache.ratis.protocol.RaftClientReply;
 import org.apache.ratis.protocol.RaftGroup;
 import org.apache.ratis.protocol.RaftPeer;
+import org.apache.ratis.retry.RetryPolicies;
 import org.apache.ratis.rpc.SupportedRpcType;
+import org.apache.ratis.util.TimeDuration;
 
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 
 /**
  * Changes the members of a running cluster through Ratis's admin API (a Raft configuration
@@ -51,7 +54,10 @@ public final class Membership {
     public static void setPeers(List<Peer> current, List<Peer> next) throws IOException {
         RaftProperties props = new RaftProperties();
         RaftConfigKeys.Rpc.setType(props, SupportedRpcType.NETTY);
+        // Bounded: an unreachable cluster is an error for the operator, not a command that never returns.
         try (RaftClient client = RaftClient.newBuilder().setProperties(props)
+                .setRetryPolicy(RetryPolicies.retryUpToMaximumCountWithFixedSleep(20,
+                        TimeDuration.valueOf(500, TimeUnit.MILLISECONDS)))
                 .setRaftGroup(RaftGroup.valueOf(RaftNode.GROUP_ID, raftPeers(current))).build()) {
             RaftClientReply reply = client.admin().setConfiguration(raftPeers(next));
             if (!reply.isSuccess()) {
