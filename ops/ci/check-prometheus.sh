@@ -50,6 +50,8 @@ log "$("$prometheus_bin" --version 2>&1 | head -n 1)"
 "$promtool" check config ops/prometheus/prometheus.yml
 "$promtool" check rules ops/prometheus/alerts.yml
 "$promtool" test rules ops/prometheus/alerts.test.yml
+"$promtool" check rules ops/prometheus/cluster-alerts.yml
+"$promtool" test rules ops/prometheus/cluster-alerts.test.yml
 
 [ -n "$metrics_port" ] || [ -n "$broker_jar" ] || { log "static checks passed (no broker given)"; exit 0; }
 

@@ -70,6 +70,8 @@ public final class Engine implements AutoCloseable {
     private Committer committer;
     private final java.util.concurrent.locks.ReentrantReadWriteLock storeLock = new java.util.concurrent.locks.ReentrantReadWriteLock();
     private final Committer.Observer commitObserver;
+    /** Where the committer makes batches durable: the local store, or a cluster's replicated log. */
+    private final io.durablemq.engine.store.BatchLog batchLog;
     private final EngineMetrics metrics;
     /** Where a QoS 1/2 publish's time goes (route, batch wait, completion here; decode and send in the broker). */
     private final StageTimers stages;
@@ -106,8 +108,9 @@ public final class Engine implements AutoCloseable {
     /** Reads queue pages for delivery on its own thread, outside the lock. */
     private final io.durablemq.engine.queue.QueueReadAhead<EngineSession> readAhead;
 
-    private Engine(EngineConfig config, Store store, MeterRegistry meters) {
+    private Engine(EngineConfig config, Store store, MeterRegistry meters, io.durablemq.engine.store.BatchLog batchLog) {
         this.config = config;
+        this.batchLog = batchLog;
         this.store = store;
         this.bodies = new BodyCache(config.bodyCacheBytes());
         this.metrics = new EngineMetrics(meters, stats);
@@ -137,7 +140,7 @@ public final class Engine implements AutoCloseable {
                 metrics.internalError("commit_completion");
             }
         };
-        this.committer = new Committer(store, commitObserver, mutex, config.commitFaults());
+        this.committer = new Committer(store, commitObserver, mutex, config.commitFaults(), batchLog);
         this.readAhead = new io.durablemq.engine.queue.QueueReadAhead<>(mutex, storeLock, pageReader,
                 new io.durablemq.engine.queue.QueueReadAhead.Owner<>() {
                     @Override
@@ -168,8 +171,14 @@ public final class Engine implements AutoCloseable {
 
     /** Opens (or creates) the store in {@code config.dataPath()} and recovers its state. */
     public static Engine open(EngineConfig config, MeterRegistry meters) throws StoreOpenException {
+        return open(config, meters, io.durablemq.engine.store.BatchLog.LOCAL);
+    }
+
+    /** Like {@link #open(EngineConfig, MeterRegistry)}, committing through {@code batchLog} (a cluster's replicated log). */
+    public static Engine open(EngineConfig config, MeterRegistry meters, io.durablemq.engine.store.BatchLog batchLog)
+            throws StoreOpenException {
         Store store = Store.open(config.dataPath(), config.durability());
-        Engine engine = new Engine(config, store, meters);
+        Engine engine = new Engine(config, store, meters, batchLog);
         try {
             io.durablemq.engine.queue.QueueCountersUpgrade.upgradeIfNeeded(store);
             engine.recover();
@@ -229,6 +238,12 @@ public final class Engine implements AutoCloseable {
      * until the reset has reopened the store and recovered, and once the engine is closed.
      * Readiness probes use it: the broker answers 503 meanwhile.
      */
+    private boolean isClosed() {
+        synchronized (mutex) {
+            return closed;
+        }
+    }
+
     public boolean isCommitting() {
         synchronized (mutex) {
             return !closed && !resetting && !committer.isFailed();
@@ -318,6 +333,9 @@ public final class Engine implements AutoCloseable {
         failed.close(); // fails what is still queued on it: none of it was written
         storeLock.writeLock().lock();
         try {
+            if (isClosed()) { // close() ran meanwhile: it closes the store; reopening it would leak it
+                return;
+            }
             store.close();
             store = Store.open(config.dataPath(), config.durability());
             io.durablemq.engine.queue.QueueCountersUpgrade.upgradeIfNeeded(store);
@@ -329,7 +347,10 @@ public final class Engine implements AutoCloseable {
             storeLock.writeLock().unlock();
         }
         synchronized (mutex) {
-            committer = new Committer(store, commitObserver, mutex, config.commitFaults());
+            if (closed) { // close() closes the reopened store; recovering from it would read a closed RocksDB
+                return;
+            }
+            committer = new Committer(store, commitObserver, mutex, config.commitFaults(), batchLog);
             try {
                 recover();
                 resetting = false;

@@ -54,9 +54,19 @@ public final class BrokerServer implements AutoCloseable {
     private Listeners listeners;
     private SecurityReloader securityReloader;
 
-    private BrokerServer(BrokerConfig config, UnaryOperator<EngineConfig> engineTweak) {
+    /** Where the engine's committer makes batches durable: the local store, or a cluster's Raft log. */
+    private final io.durablemq.engine.store.BatchLog batchLog;
+
+    private BrokerServer(BrokerConfig config, UnaryOperator<EngineConfig> engineTweak, io.durablemq.engine.store.BatchLog batchLog) {
         this.config = config;
         this.engineTweak = engineTweak;
+        this.batchLog = batchLog;
+    }
+
+    /** A cluster's leader: the engine commits through {@code batchLog} (see cluster/ and docs/CLUSTER.md). */
+    public static BrokerServer start(BrokerConfig config, io.durablemq.engine.store.BatchLog batchLog)
+            throws BrokerConfigException, StoreOpenException, IOException, InterruptedException {
+        return start(config, c -> c, batchLog);
     }
 
     /** Starts a broker; on failure everything already started is stopped again. */
@@ -68,7 +78,13 @@ public final class BrokerServer implements AutoCloseable {
     /** Tests: starts with engine settings changed by {@code engineTweak} (e.g. injected commit faults). */
     static BrokerServer start(BrokerConfig config, UnaryOperator<EngineConfig> engineTweak)
             throws BrokerConfigException, StoreOpenException, IOException, InterruptedException {
-        BrokerServer server = new BrokerServer(config, engineTweak);
+        return start(config, engineTweak, io.durablemq.engine.store.BatchLog.LOCAL);
+    }
+
+    private static BrokerServer start(BrokerConfig config, UnaryOperator<EngineConfig> engineTweak,
+                                      io.durablemq.engine.store.BatchLog batchLog)
+            throws BrokerConfigException, StoreOpenException, IOException, InterruptedException {
+        BrokerServer server = new BrokerServer(config, engineTweak, batchLog);
         try {
             server.startAll();
             return server;
@@ -97,7 +113,7 @@ public final class BrokerServer implements AutoCloseable {
                 ? SslContexts.serverContext(config.tls()) : null;
 
         LOG.info("opening store in {} (durability {})", config.dataPath().toAbsolutePath(), config.durability());
-        engine = Engine.open(engineTweak.apply(config.toEngineConfig()), registry);
+        engine = Engine.open(engineTweak.apply(config.toEngineConfig()), registry, batchLog);
         opened.push(engine);
         if (metricsServer != null) { // backups are asked for on the metrics port, from this host only
             metricsServer.handle(BackupEndpoint.PATH, new BackupEndpoint(engine, config.backupDir(), new BackupMetrics(registry)));

@@ -28,7 +28,8 @@ import java.util.concurrent.atomic.AtomicReference;
  * and {@code repair DATA_DIR} (0 repaired, 1 refused or failed, 2 usage).
  */
 @Command(name = "durablemq", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
-        subcommands = {PasswdCommand.class, BackupCommand.class, VerifyCommand.class, RepairCommand.class},
+        subcommands = {PasswdCommand.class, BackupCommand.class, VerifyCommand.class, RepairCommand.class,
+                io.durablemq.broker.admin.ClusterCommand.class},
         description = "DurableMQ: an MQTT 3.1.1/5.0 broker that never loses an acknowledged message.",
         footer = "The config file uses Moquette's format and keys; see mqtt-adapter/CONFIG.md.")
 public final class Main implements Callable<Integer> {
@@ -62,6 +63,9 @@ public final class Main implements Callable<Integer> {
         } catch (BrokerConfigException e) {
             LOG.error("bad configuration: {}", e.getMessage());
             return 2;
+        }
+        if (io.durablemq.broker.cluster.ClusterConfig.isClustered(config)) {
+            return runClusterNode(config);
         }
         // SIGHUP: read password_file and acl_file again. Installed before the store opens, so a
         // `systemctl reload` during a long recovery is ignored instead of stopping the broker (the
@@ -107,6 +111,36 @@ public final class Main implements Callable<Integer> {
         if (!signals) {
             LOG.debug("signal handlers unavailable; relying on the shutdown hook");
         }
+        stopped.await();
+        return 0;
+    }
+
+    /** A cluster node (docs/CLUSTER.md): serves MQTT only while it leads; SIGTERM/SIGINT stop it as above. */
+    private Integer runClusterNode(BrokerConfig config) throws InterruptedException {
+        io.durablemq.broker.cluster.ClusterBroker node;
+        try {
+            node = io.durablemq.broker.cluster.ClusterBroker.start(config);
+        } catch (BrokerConfigException e) {
+            LOG.error("bad configuration: {}", e.getMessage());
+            return 2;
+        } catch (StoreOpenException e) {
+            LOG.error("cannot open the store: {}", e.getMessage());
+            return 1;
+        } catch (Exception e) {
+            LOG.error("cluster node failed to start: {}", e.toString(), e);
+            return 1;
+        }
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runnable stop = () -> {
+            node.close();
+            stopped.countDown();
+        };
+        TerminationSignals.install(() -> {
+            LOG.info("termination signal received, shutting down");
+            stop.run();
+            System.exit(0);
+        });
+        Runtime.getRuntime().addShutdownHook(new Thread(stop, "durablemq-shutdown"));
         stopped.await();
         return 0;
     }

@@ -74,6 +74,8 @@ public final class Committer implements AutoCloseable {
     private final Store store;
     private final Observer observer;
     private final CommitFaults faults;
+    /** Makes a batch durable: the local RocksDB write, or a replicated log (see {@link BatchLog}). */
+    private final BatchLog batchLog;
     /**
      * The owner's lock: every caller appends all writes of one operation while holding it,
      * and the batch is swapped only under it, so a batch boundary never falls inside an
@@ -104,6 +106,11 @@ public final class Committer implements AutoCloseable {
     }
 
     public Committer(Store store, Observer observer, Object lock, CommitFaults faults) {
+        this(store, observer, lock, faults, BatchLog.LOCAL);
+    }
+
+    public Committer(Store store, Observer observer, Object lock, CommitFaults faults, BatchLog batchLog) {
+        this.batchLog = batchLog == null ? BatchLog.LOCAL : batchLog;
         this.store = store;
         this.lock = lock;
         this.observer = observer;
@@ -369,7 +376,7 @@ public final class Committer implements AutoCloseable {
                 }
                 try {
                     faults.beforeWrite(batch.count);
-                    store.write(batch.writes);
+                    batchLog.write(store, batch.writes);
                     faults.afterWrite(batch.count);
                 } catch (Throwable e) {
                     // Whatever threw, the write may or may not have reached the WAL: unknown outcome.

@@ -47,6 +47,8 @@ public final class Store implements AutoCloseable {
     private final List<ColumnFamilyHandle> allHandles;
     private final Map<StoreColumn, ColumnFamilyHandle> handles;
     private final WriteOptions writeOptions;
+    /** Set by the first {@link #close()}. */
+    private boolean closed;
     private final ReadOptions readOptions = new ReadOptions();
 
     private Store(Path dir, RocksDB db, DBOptions dbOptions, ColumnOptions cfOptions,
@@ -369,7 +371,17 @@ public final class Store implements AutoCloseable {
     }
 
     @Override
-    public void close() {
+    /**
+     * Idempotent: a second call does nothing. The engine's reset after a failed commit closes the
+     * store before reopening it; if the reopen fails and the engine is closed meanwhile (a cluster
+     * node stepping down does exactly that), the same store is closed again, and RocksDB must not
+     * see a closed handle (a native abort).
+     */
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
         try {
             db.syncWal();
         } catch (RocksDBException e) {

@@ -46,7 +46,10 @@ final class ConfigFileReader {
             "max_outbound_topic_aliases", "backpressure_high_watermark", "backpressure_low_watermark",
             "backpressure_max_pause_ms",
             "trust_store_path", "trust_store_password", "backup_dir", "max_total_queued_bytes",
-            "heap_guard_fraction");
+            "heap_guard_fraction",
+            // cluster keys: read by io.durablemq.broker.cluster.ClusterConfig (docs/CLUSTER.md)
+            "cluster_node_id", "cluster_peers", "cluster_mqtt_addresses", "cluster_storage_path",
+            "cluster_election_timeout_ms");
 
     /** Moquette keys with no meaning in DurableMQ, and why; logged, never an error. */
     static final Map<String, String> IGNORED_MOQUETTE_KEYS = Map.ofEntries(

@@ -25,7 +25,9 @@ class SampleConfigTest {
     private static final Set<String> NOT_DEFAULTS = Set.of("password_file", "acl_file", "authenticator_class",
             "authorizator_class", "intercept.handler", "jks_path", "key_store_type", "key_store_password",
             "key_manager_password", "need_client_auth", "trust_store_path", "trust_store_password", "data_path",
-            "backup_dir", "allow_anonymous");
+            "backup_dir", "allow_anonymous",
+            // a cluster has no default shape: setting cluster_node_id makes the node a cluster member
+            "cluster_node_id", "cluster_peers", "cluster_mqtt_addresses", "cluster_storage_path");
 
     @TempDir
     Path dir;

@@ -1,0 +1,229 @@
+package io.durablemq.cluster;
+
+import io.durablemq.engine.store.BatchLog;
+import io.durablemq.engine.store.Durability;
+import io.durablemq.engine.store.Store;
+import io.durablemq.engine.store.StoreOpenException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * One DurableMQ cluster node: a Ratis server whose state machine applies committed batches to
+ * this node's RocksDB store, and the role loop that decides when this node serves clients.
+ *
+ * <p>Serving starts only when this node leads, its first entry of the term is committed (so
+ * every earlier entry is) and everything in its log is applied: then the store is complete, the
+ * node closes its follower handle on it and {@link Service#start} opens the engine on it (the
+ * single node's recovery) with a {@link BatchLog} that commits through Raft. Serving stops as
+ * soon as the node is no longer leader, or a commit failed: the batch log is fenced (nothing
+ * more is acknowledged), the engine's store is detached from the state machine, {@link
+ * Service#stop} closes the engine and every connection, and the node reopens its store as a
+ * follower.
+ */
+public final class ClusterNode implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(ClusterNode.class);
+    private static final long POLL_MILLIS = 50;
+    private static final long RETRY_MILLIS = 1_000;
+    /**
+     * Applied batches are written without fsync: the Raft log (fsynced in fsync mode) is the durable
+     * record, and after a crash Ratis replays it into the store (replay is idempotent, see
+     * {@link BatchStateMachine}). The serving engine's store is opened the same way by the broker.
+     */
+    static final Durability STORE_DURABILITY = Durability.OS;
+
+    /** What this node runs while it serves: the broker (or, in tests, an engine). */
+    public interface Service {
+        /** Opens the engine on the data folder, committing through {@code batchLog}; returns once serving. */
+        void start(BatchLog batchLog) throws Exception;
+
+        /** Stops serving: closes every connection and the engine. Must not throw. */
+        void stop();
+    }
+
+    private final ClusterSettings settings;
+    private final Path dataPath;
+    private final Service service;
+    private final StoreSlot slot = new StoreSlot();
+    private final RaftNode raft;
+    private final Thread roleLoop;
+    private final AtomicBoolean writeFailed = new AtomicBoolean();
+    private final AtomicLong leaderChanges = new AtomicLong();
+    private volatile NodeRole role = NodeRole.FOLLOWING;
+    private volatile boolean closing;
+    private ReplicatedBatchLog batchLog;
+    private long retryAfter;
+
+    private ClusterNode(ClusterSettings settings, Path dataPath, Service service) throws IOException, StoreOpenException {
+        this.settings = settings;
+        this.dataPath = dataPath;
+        this.service = service;
+        slot.attachOwned(Store.open(dataPath, STORE_DURABILITY));
+        try {
+            this.raft = new RaftNode(settings, new BatchStateMachine(slot));
+        } catch (IOException | RuntimeException e) {
+            slot.close();
+            throw e;
+        }
+        this.roleLoop = new Thread(this::runRoleLoop, "durablemq-cluster-role");
+        this.roleLoop.setDaemon(true);
+    }
+
+    /** Opens this node's store as a follower, starts its Raft server and the role loop. */
+    public static ClusterNode start(ClusterSettings settings, Path dataPath, Service service)
+            throws IOException, StoreOpenException {
+        ClusterNode node = new ClusterNode(settings, dataPath, service);
+        try {
+            node.raft.start();
+        } catch (IOException | RuntimeException e) {
+            node.close();
+            throw e;
+        }
+        node.roleLoop.start();
+        log.info("cluster node {} started (raft {}, peers {})", settings.nodeId(), settings.self().raftAddress(),
+                settings.peers().stream().map(p -> p.id() + "=" + p.raftAddress()).toList());
+        return node;
+    }
+
+    public NodeRole role() {
+        return role;
+    }
+
+    public RaftStatus raftStatus() {
+        return raft.status();
+    }
+
+    /** The leader's MQTT address as configured ({@code cluster_mqtt_addresses}), or null if unknown. */
+    public String leaderMqttAddress() {
+        String leaderId = raft.status().leaderId();
+        Peer p = leaderId == null ? null : settings.peer(leaderId);
+        return p == null ? null : p.mqttAddress();
+    }
+
+    /** The members of the group as this node knows them (after a membership change, not cluster_peers). */
+    public java.util.List<String> members() {
+        return raft.members();
+    }
+
+    /** How many times this node started serving. */
+    public long leaderChanges() {
+        return leaderChanges.get();
+    }
+
+    public ClusterSettings settings() {
+        return settings;
+    }
+
+    private void runRoleLoop() {
+        while (!closing) {
+            try {
+                step();
+                Thread.sleep(POLL_MILLIS);
+            } catch (InterruptedException e) {
+                return;
+            } catch (Throwable e) {
+                log.error("cluster role loop error; retrying", e);
+                try {
+                    Thread.sleep(RETRY_MILLIS);
+                } catch (InterruptedException ie) {
+                    return;
+                }
+            }
+        }
+    }
+
+    private synchronized void step() throws InterruptedException {
+        if (closing) {
+            return;
+        }
+        RaftStatus s = raft.status();
+        if (role == NodeRole.FOLLOWING && s.leaderReady() && s.caughtUp() && System.currentTimeMillis() >= retryAfter) {
+            promote(s);
+        } else if (role == NodeRole.SERVING && (!s.leader() || writeFailed.get())) {
+            demote(writeFailed.get() ? "a commit failed (outcome unknown)" : "leadership lost (leader now " + s.leaderId() + ")");
+        }
+    }
+
+    private void promote(RaftStatus s) throws InterruptedException {
+        role = NodeRole.PROMOTING;
+        log.info("node {} leads term {} and has applied index {}: opening the engine", settings.nodeId(), s.term(), s.appliedIndex());
+        writeFailed.set(false);
+        batchLog = new ReplicatedBatchLog(raft, slot, () -> writeFailed.set(true));
+        slot.detach(); // closes the follower handle: the engine opens the same folder
+        try {
+            service.start(batchLog);
+            leaderChanges.incrementAndGet();
+            role = NodeRole.SERVING;
+            log.info("node {} serves clients (term {})", settings.nodeId(), s.term());
+        } catch (Exception e) {
+            log.error("node {} leads but could not start serving; retrying in {} ms", settings.nodeId(), RETRY_MILLIS, e);
+            batchLog.fence();
+            slot.detach();
+            service.stop();
+            reopenFollowerStore();
+            retryAfter = System.currentTimeMillis() + RETRY_MILLIS;
+            role = NodeRole.FOLLOWING;
+        }
+    }
+
+    private void demote(String why) throws InterruptedException {
+        role = NodeRole.DEMOTING;
+        log.warn("node {} stops serving: {}; closing every connection", settings.nodeId(), why);
+        batchLog.fence();
+        slot.detach();
+        service.stop();
+        reopenFollowerStore();
+        role = NodeRole.FOLLOWING;
+        log.info("node {} follows", settings.nodeId());
+    }
+
+    /** The engine is closed; its folder is ours again. Retries while RocksDB's lock is still held. */
+    private void reopenFollowerStore() throws InterruptedException {
+        while (!closing) {
+            try {
+                slot.attachOwned(Store.open(dataPath, STORE_DURABILITY));
+                return;
+            } catch (StoreOpenException | RuntimeException e) {
+                log.error("cannot reopen the store as a follower ({}); retrying in {} ms", e.getMessage(), RETRY_MILLIS);
+                Thread.sleep(RETRY_MILLIS);
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        closing = true;
+        if (roleLoop.isAlive()) {
+            roleLoop.interrupt();
+            try {
+                roleLoop.join(30_000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        synchronized (this) {
+            if (role == NodeRole.SERVING || role == NodeRole.PROMOTING) {
+                try {
+                    batchLog.fence();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                slot.detach();
+                service.stop();
+            }
+            role = NodeRole.CLOSED;
+        }
+        // First the slot: an apply waiting for a store fails now (it is replayed at the next start), so
+        // Ratis's closing does not wait on it.
+        slot.close();
+        try {
+            raft.close();
+        } catch (IOException | RuntimeException e) {
+            log.warn("closing the raft server: {}", e.toString());
+        }
+    }
+}

@@ -1,0 +1,98 @@
+package io.durablemq.cluster;
+
+import io.durablemq.engine.store.Durability;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * A node's cluster settings: which peer it is, every peer of the group, where Raft keeps its
+ * log, and the durability mode (fsync: each Raft log append is fsynced before the node
+ * counts towards a majority; os: handed to the OS).
+ *
+ * @param nodeId          this node's id, one of {@code peers}
+ * @param peers           every member of the group, this node included
+ * @param raftStorage     the Raft log and metadata folder (not the RocksDB data folder)
+ * @param durability      fsync or os, as for the single node
+ * @param electionTimeout the lower bound of Raft's randomised election timeout (upper = 2x)
+ */
+public record ClusterSettings(String nodeId, List<Peer> peers, Path raftStorage, Durability durability,
+                              Duration electionTimeout) {
+    public ClusterSettings {
+        Objects.requireNonNull(nodeId, "nodeId");
+        Objects.requireNonNull(raftStorage, "raftStorage");
+        Objects.requireNonNull(durability, "durability");
+        Objects.requireNonNull(electionTimeout, "electionTimeout");
+        peers = List.copyOf(peers);
+        if (peers.stream().noneMatch(p -> p.id().equals(nodeId))) {
+            throw new IllegalArgumentException("cluster_node_id '" + nodeId + "' is not among cluster_peers "
+                    + peers.stream().map(Peer::id).toList());
+        }
+        if (peers.stream().map(Peer::id).distinct().count() != peers.size()) {
+            throw new IllegalArgumentException("cluster_peers names a peer id twice: " + peers.stream().map(Peer::id).toList());
+        }
+    }
+
+    public Peer self() {
+        return peers.stream().filter(p -> p.id().equals(nodeId)).findFirst().orElseThrow();
+    }
+
+    public Peer peer(String id) {
+        return peers.stream().filter(p -> p.id().equals(id)).findFirst().orElse(null);
+    }
+
+    /**
+     * Parses {@code cluster_peers} ({@code id=host:port,...}) and the optional
+     * {@code cluster_mqtt_addresses} ({@code id=host:port,...}, for CONNECT redirection).
+     */
+    public static List<Peer> parsePeers(String peersText, String mqttAddressesText) {
+        Map<String, String> mqtt = parseMap("cluster_mqtt_addresses", mqttAddressesText == null ? "" : mqttAddressesText);
+        Map<String, String> raft = parseMap("cluster_peers", peersText);
+        if (raft.isEmpty()) {
+            throw new IllegalArgumentException("cluster_peers is empty: expected id=host:port,...");
+        }
+        for (String id : mqtt.keySet()) {
+            if (!raft.containsKey(id)) {
+                throw new IllegalArgumentException("cluster_mqtt_addresses names '" + id + "', which is not in cluster_peers");
+            }
+        }
+        List<Peer> peers = new ArrayList<>();
+        raft.forEach((id, address) -> {
+            int colon = address.lastIndexOf(':');
+            if (colon <= 0) {
+                throw new IllegalArgumentException("cluster_peers: '" + id + "=" + address + "' is not id=host:port");
+            }
+            int port;
+            try {
+                port = Integer.parseInt(address.substring(colon + 1));
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("cluster_peers: '" + id + "=" + address + "' has no numeric port");
+            }
+            peers.add(new Peer(id, address.substring(0, colon), port, mqtt.get(id)));
+        });
+        return peers;
+    }
+
+    private static Map<String, String> parseMap(String key, String text) {
+        Map<String, String> out = new LinkedHashMap<>();
+        for (String item : text.split(",")) {
+            String t = item.trim();
+            if (t.isEmpty()) {
+                continue;
+            }
+            int eq = t.indexOf('=');
+            if (eq <= 0 || eq == t.length() - 1) {
+                throw new IllegalArgumentException(key + ": '" + t + "' is not id=host:port");
+            }
+            if (out.put(t.substring(0, eq).trim(), t.substring(eq + 1).trim()) != null) {
+                throw new IllegalArgumentException(key + " names '" + t.substring(0, eq).trim() + "' twice");
+            }
+        }
+        return out;
+    }
+}

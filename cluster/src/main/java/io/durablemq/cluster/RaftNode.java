@@ -1,0 +1,126 @@
+package io.durablemq.cluster;
+
+import io.durablemq.engine.store.Durability;
+import org.apache.ratis.RaftConfigKeys;
+import org.apache.ratis.conf.RaftProperties;
+import org.apache.ratis.netty.NettyConfigKeys;
+import org.apache.ratis.protocol.ClientId;
+import org.apache.ratis.protocol.Message;
+import org.apache.ratis.protocol.RaftClientReply;
+import org.apache.ratis.protocol.RaftClientRequest;
+import org.apache.ratis.protocol.RaftGroup;
+import org.apache.ratis.protocol.RaftGroupId;
+import org.apache.ratis.protocol.RaftPeer;
+import org.apache.ratis.protocol.RaftPeerId;
+import org.apache.ratis.rpc.SupportedRpcType;
+import org.apache.ratis.server.DivisionInfo;
+import org.apache.ratis.server.RaftServer;
+import org.apache.ratis.server.RaftServerConfigKeys;
+import org.apache.ratis.server.raftlog.RaftLog;
+import org.apache.ratis.server.storage.RaftStorage;
+import org.apache.ratis.thirdparty.com.google.protobuf.UnsafeByteOperations;
+import org.apache.ratis.util.SizeInBytes;
+import org.apache.ratis.util.TimeDuration;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * This node's Ratis server in the one DurableMQ Raft group: started from {@link ClusterSettings},
+ * takes log entries from the local committer ({@link #submit}) and reports its role and indexes.
+ * All consensus is Ratis's; this class only configures it.
+ */
+final class RaftNode implements AutoCloseable {
+    /** One group per cluster; its id is fixed so every node, and every restart, names the same group. */
+    static final RaftGroupId GROUP_ID = RaftGroupId.valueOf(
+            UUID.nameUUIDFromBytes("durablemq-cluster".getBytes(StandardCharsets.UTF_8)));
+    /** A commit batch may be large (many messages): entries up to this size are accepted. */
+    static final SizeInBytes MAX_ENTRY = SizeInBytes.valueOf("32MB");
+
+    private final RaftServer server;
+    private final RaftPeerId self;
+    private final ClientId clientId = ClientId.randomId();
+    private final AtomicLong callIds = new AtomicLong();
+
+    RaftNode(ClusterSettings settings, BatchStateMachine stateMachine) throws IOException {
+        this.self = RaftPeerId.valueOf(settings.nodeId());
+        List<RaftPeer> peers = Membership.raftPeers(settings.peers());
+        RaftProperties props = new RaftProperties();
+        RaftConfigKeys.Rpc.setType(props, SupportedRpcType.NETTY);
+        NettyConfigKeys.Server.setHost(props, settings.self().raftHost());
+        NettyConfigKeys.Server.setPort(props, settings.self().raftPort());
+        Files.createDirectories(settings.raftStorage());
+        RaftServerConfigKeys.setStorageDir(props, List.of(settings.raftStorage().toFile()));
+        long min = settings.electionTimeout().toMillis();
+        RaftServerConfigKeys.Rpc.setTimeoutMin(props, TimeDuration.valueOf(min, TimeUnit.MILLISECONDS));
+        RaftServerConfigKeys.Rpc.setTimeoutMax(props, TimeDuration.valueOf(2 * min, TimeUnit.MILLISECONDS));
+        // fsync mode: an entry counts towards the majority only once fsynced in the Raft log of that node.
+        RaftServerConfigKeys.Log.setUnsafeFlushEnabled(props, settings.durability() == Durability.OS);
+        RaftServerConfigKeys.Log.setSegmentSizeMax(props, MAX_ENTRY);
+        RaftServerConfigKeys.Log.Appender.setBufferByteLimit(props, MAX_ENTRY);
+        // Ratis wants its log write buffer (one per node, direct memory) to hold the largest entry.
+        RaftServerConfigKeys.Log.setWriteBufferSize(props, SizeInBytes.valueOf(MAX_ENTRY.getSize() + 1024 * 1024));
+        RaftServerConfigKeys.Write.setByteLimit(props, SizeInBytes.valueOf("256MB"));
+        boolean formatted = Files.isDirectory(settings.raftStorage().resolve(GROUP_ID.getUuid().toString()));
+        this.server = RaftServer.newBuilder()
+                .setServerId(self)
+                .setGroup(RaftGroup.valueOf(GROUP_ID, peers))
+                .setProperties(props)
+                .setStateMachine(stateMachine)
+                .setOption(formatted ? RaftStorage.StartupOption.RECOVER : RaftStorage.StartupOption.FORMAT)
+                .build();
+    }
+
+    void start() throws IOException {
+        server.start();
+    }
+
+    /** Appends one batch to the log; the reply comes once it is committed and applied here (or it failed). */
+    CompletableFuture<RaftClientReply> submit(byte[] batch) throws IOException {
+        RaftClientRequest request = RaftClientRequest.newBuilder()
+                .setClientId(clientId)
+                .setServerId(self)
+                .setGroupId(GROUP_ID)
+                .setCallId(callIds.incrementAndGet())
+                .setMessage(Message.valueOf(UnsafeByteOperations.unsafeWrap(batch)))
+                .setType(RaftClientRequest.writeRequestType())
+                .build();
+        return server.submitClientRequestAsync(request);
+    }
+
+    /** Role and indexes as of now. */
+    RaftStatus status() {
+        try {
+            RaftServer.Division d = server.getDivision(GROUP_ID);
+            DivisionInfo info = d.getInfo();
+            RaftLog log = d.getRaftLog();
+            RaftPeerId leader = info.getLeaderId();
+            var last = log.getLastEntryTermIndex();
+            return new RaftStatus(info.getCurrentRole().name(), info.isLeader(), info.isLeaderReady(),
+                    leader == null ? null : leader.toString(), info.getCurrentTerm(), log.getLastCommittedIndex(),
+                    info.getLastAppliedIndex(), last == null ? -1 : last.getIndex());
+        } catch (IOException e) {
+            return RaftStatus.UNKNOWN;
+        }
+    }
+
+    /** The ids of the current Raft configuration's members, as this node knows it. */
+    List<String> members() {
+        try {
+            return server.getDivision(GROUP_ID).getRaftConf().getCurrentPeers().stream().map(p -> p.getId().toString()).sorted().toList();
+        } catch (IOException e) {
+            return List.of();
+        }
+    }
+
+    @Override
+    public void close() throws IOException {
+        server.close();
+    }
+}

@@ -1,0 +1,41 @@
+package io.durablemq.cluster;
+
+import io.durablemq.engine.Engine;
+import io.durablemq.engine.EngineConfig;
+import io.durablemq.engine.store.BatchLog;
+import io.durablemq.engine.store.Durability;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+
+import java.nio.file.Path;
+
+/** A cluster node's service in tests: just the engine, opened on the node's data folder while it serves. */
+final class EngineService implements ClusterNode.Service {
+    private final Path dataPath;
+    private volatile Engine engine;
+
+    EngineService(Path dataPath) {
+        this.dataPath = dataPath;
+    }
+
+    static EngineConfig config(Path dataPath) {
+        return EngineConfig.defaults(dataPath).withDurability(Durability.OS);
+    }
+
+    @Override
+    public void start(BatchLog batchLog) throws Exception {
+        engine = Engine.open(config(dataPath), new SimpleMeterRegistry(), batchLog);
+    }
+
+    @Override
+    public void stop() {
+        Engine e = engine;
+        engine = null;
+        if (e != null) {
+            e.close();
+        }
+    }
+
+    Engine engine() {
+        return engine;
+    }
+}

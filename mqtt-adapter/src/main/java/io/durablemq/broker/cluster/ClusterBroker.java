@@ -1,0 +1,177 @@
+package io.durablemq.broker.cluster;
+
+import io.durablemq.broker.BrokerServer;
+import io.durablemq.broker.config.BrokerConfig;
+import io.durablemq.broker.config.BrokerConfigException;
+import io.durablemq.broker.metrics.MetricsServer;
+import io.durablemq.cluster.ClusterNode;
+import io.durablemq.cluster.ClusterSettings;
+import io.durablemq.cluster.NodeRole;
+import io.durablemq.engine.store.BatchLog;
+import io.durablemq.engine.store.StoreOpenException;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * The broker process of a cluster node. While the node follows, its MQTT port answers CONNECT
+ * with a redirection ({@link ConnectRedirector}) and {@code /ready} says 503; when it becomes
+ * the serving leader the redirector gives the port to a full {@link BrokerServer} whose engine
+ * commits through Raft, and {@code /ready} says 200; when it loses leadership the broker closes
+ * (every connection, the engine) and the redirector takes the port back. The metrics endpoint
+ * stays up throughout (cluster gauges, plus the broker's metrics while it serves).
+ */
+public final class ClusterBroker implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(ClusterBroker.class);
+
+    private final BrokerConfig config;
+    /** The broker's settings while serving: its metrics endpoint is this class's, so it opens none. */
+    private final BrokerConfig servingConfig;
+    private final ClusterMetrics.ClusterNodeRef nodeRef = new ClusterMetrics.ClusterNodeRef();
+    private final ClusterMetrics metrics;
+    private volatile BrokerServer broker;
+    private ConnectRedirector redirector;
+    private MetricsServer metricsServer;
+    private ClusterNode node;
+
+    private ClusterBroker(BrokerConfig config) {
+        this.config = config;
+        // The Raft log is the durable record (fsynced on a majority in fsync mode); the store is a
+        // replica of it that replay restores after a crash, so the engine's own RocksDB write needs
+        // no second fsync (docs/CLUSTER.md, "What a PUBACK promises").
+        this.servingConfig = config.toBuilder().metricsPort(0)
+                .durability(io.durablemq.engine.store.Durability.OS).build();
+        this.metrics = new ClusterMetrics(nodeRef, () -> {
+            BrokerServer b = broker;
+            return b == null ? null : b.meterRegistry();
+        });
+    }
+
+    public static ClusterBroker start(BrokerConfig config)
+            throws BrokerConfigException, StoreOpenException, IOException, InterruptedException {
+        ClusterSettings settings = ClusterConfig.settings(config);
+        ClusterBroker cb = new ClusterBroker(config);
+        try {
+            if (config.metricsPort() != 0) {
+                cb.metricsServer = MetricsServer.start(config.metricsHost(), config.metricsPort(), cb.metrics, cb::isReady);
+                cb.metricsServer.handle("/cluster", exchange -> {
+                    try (exchange) {
+                        byte[] body = cb.statusText().getBytes(StandardCharsets.UTF_8);
+                        exchange.getResponseHeaders().set("Content-Type", "text/plain");
+                        exchange.sendResponseHeaders(200, body.length);
+                        exchange.getResponseBody().write(body);
+                    }
+                });
+            }
+            cb.bindRedirector();
+            cb.node = ClusterNode.start(settings, config.dataPath(), cb.new Serving());
+            cb.nodeRef.set(cb.node);
+            return cb;
+        } catch (IOException | StoreOpenException | InterruptedException | RuntimeException e) {
+            cb.close();
+            throw e;
+        }
+    }
+
+    /** 200 on {@code /ready} only on the serving leader whose broker is ready. */
+    public boolean isReady() {
+        BrokerServer b = broker;
+        ClusterNode n = node;
+        return n != null && n.role() == NodeRole.SERVING && b != null && b.isReady();
+    }
+
+    /** One line per fact, for {@code GET /cluster} and the local-cluster script. */
+    public String statusText() {
+        ClusterNode n = node;
+        if (n == null) {
+            return "role STARTING\n";
+        }
+        var s = n.raftStatus();
+        return "node " + n.settings().nodeId() + "\nrole " + n.role() + "\nraft_role " + s.role() + "\nleader "
+                + s.leaderId() + "\nterm " + s.term() + "\ncommit_index " + s.commitIndex() + "\napplied_index "
+                + s.appliedIndex() + "\nserving_starts " + n.leaderChanges() + "\n";
+    }
+
+    public ClusterNode node() {
+        return node;
+    }
+
+    private synchronized void bindRedirector() throws InterruptedException {
+        if (config.port() == BrokerConfig.DISABLED || redirector != null) {
+            return;
+        }
+        RuntimeException last = null;
+        for (int attempt = 0; attempt < 50; attempt++) { // the broker's listener may take a moment to let go
+            try {
+                redirector = ConnectRedirector.bind(config.host(), config.port(), () -> {
+                    ClusterNode n = node;
+                    return n == null ? null : n.leaderMqttAddress();
+                });
+                return;
+            } catch (RuntimeException e) {
+                last = e;
+                Thread.sleep(100);
+            }
+        }
+        throw last;
+    }
+
+    private synchronized void unbindRedirector() {
+        if (redirector != null) {
+            redirector.close();
+            redirector = null;
+        }
+    }
+
+    /** What the node runs while it leads: the whole broker. */
+    private final class Serving implements ClusterNode.Service {
+        @Override
+        public void start(BatchLog batchLog) throws Exception {
+            unbindRedirector();
+            try {
+                broker = BrokerServer.start(servingConfig, batchLog);
+                log.info("serving MQTT on port {}", broker.mqttPort());
+            } catch (Exception e) {
+                bindRedirector();
+                throw e;
+            }
+        }
+
+        @Override
+        public void stop() {
+            BrokerServer b = broker;
+            broker = null;
+            if (b != null) {
+                b.close();
+            }
+            try {
+                bindRedirector();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } catch (RuntimeException e) {
+                log.error("cannot bind the MQTT port for redirection: {}", e.toString());
+            }
+        }
+    }
+
+    private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
+
+    /** Not synchronized: the role loop, which node.close() joins, may be in bindRedirector. */
+    @Override
+    public void close() {
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
+        if (node != null) {
+            node.close();
+        }
+        unbindRedirector();
+        if (metricsServer != null) {
+            metricsServer.close();
+        }
+        metrics.close();
+    }
+}

@@ -1,0 +1,239 @@
+package io.durablemq.broker.chaos;
+
+import java.io.IOException;
+import java.net.HttpURLConnection;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Three broker processes ({@code java -jar durablemq-broker.jar}) forming one Raft group on
+ * loopback, each with its own data and Raft folders, its own free MQTT, metrics and Raft ports;
+ * a node can be SIGKILLed, wiped and restarted on the same ports. The leader is the node whose
+ * {@code /ready} answers 200.
+ */
+final class ClusterUnderTest implements AutoCloseable {
+    static final int NODES = 3;
+
+    private final Path jar;
+    private final Path workDir;
+    private final String durability;
+    private final int[] mqtt = new int[NODES];
+    private final int[] metrics = new int[NODES];
+    private final int[] raft = new int[NODES];
+    private final Process[] process = new Process[NODES];
+    private final int[] starts = new int[NODES];
+
+    private final Thread reaper = new Thread(this::killAllQuietly, "cluster-reaper");
+
+    ClusterUnderTest(Path jar, Path workDir, String durability) throws IOException {
+        this.jar = jar;
+        this.workDir = workDir;
+        this.durability = durability;
+        for (int i = 0; i < NODES; i++) {
+            mqtt[i] = freePort();
+            metrics[i] = freePort();
+            raft[i] = freePort();
+        }
+        Runtime.getRuntime().addShutdownHook(reaper);
+    }
+
+    void startAll() throws IOException {
+        for (int i = 0; i < NODES; i++) {
+            start(i);
+        }
+    }
+
+    void start(int i) throws IOException {
+        if (process[i] != null && process[i].isAlive()) {
+            throw new IllegalStateException("node " + i + " already runs");
+        }
+        Path node = Files.createDirectories(workDir.resolve("n" + (i + 1)));
+        StringBuilder peers = new StringBuilder();
+        StringBuilder addresses = new StringBuilder();
+        for (int j = 0; j < NODES; j++) {
+            peers.append(j == 0 ? "" : ",").append("n").append(j + 1).append("=127.0.0.1:").append(raft[j]);
+            addresses.append(j == 0 ? "" : ",").append("n").append(j + 1).append("=127.0.0.1:").append(mqtt[j]);
+        }
+        Path config = node.resolve("broker.conf");
+        Files.writeString(config, String.join("\n",
+                "# written by the cluster harness",
+                "host 127.0.0.1",
+                "port " + mqtt[i],
+                "metrics_endpoint_port " + metrics[i],
+                "data_path " + node.resolve("data").toAbsolutePath(),
+                "durability " + durability,
+                "allow_anonymous true",
+                "cluster_node_id n" + (i + 1),
+                "cluster_peers " + peers,
+                "cluster_mqtt_addresses " + addresses,
+                "cluster_storage_path " + node.resolve("raft").toAbsolutePath(),
+                ""));
+        starts[i]++;
+        Path log = node.resolve("broker-" + starts[i] + ".log");
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        process[i] = new ProcessBuilder(List.of(java, "-Xmx256m", "-XX:+UseSerialGC", "-jar", jar.toString(),
+                "--config", config.toString()))
+                .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+    }
+
+    /** SIGKILL; returns the exit status (137 expected). */
+    int kill(int i) throws InterruptedException {
+        process[i].destroyForcibly();
+        if (!process[i].waitFor(30, TimeUnit.SECONDS)) {
+            throw new IllegalStateException("node " + i + " survived SIGKILL");
+        }
+        return process[i].exitValue();
+    }
+
+    /** Sends {@code signal} (STOP, CONT) to the node's process. */
+    void signal(int i, String signal) throws IOException, InterruptedException {
+        Process kill = new ProcessBuilder("kill", "-" + signal, Long.toString(process[i].pid())).inheritIO().start();
+        if (!kill.waitFor(10, TimeUnit.SECONDS) || kill.exitValue() != 0) {
+            throw new IllegalStateException("kill -" + signal + " failed for node " + i);
+        }
+    }
+
+    /** Like {@link #awaitLeader(long)}, ignoring node {@code not} (e.g. a stopped process). */
+    int awaitLeaderOtherThan(int not, long millis) throws InterruptedException {
+        long deadline = System.currentTimeMillis() + millis;
+        while (System.currentTimeMillis() < deadline) {
+            for (int i = 0; i < NODES; i++) {
+                if (i != not && process[i] != null && process[i].isAlive() && httpStatus(i, "/ready") == 200) {
+                    return i;
+                }
+            }
+            Thread.sleep(20);
+        }
+        return -1;
+    }
+
+    /** Deletes a (stopped) node's data and Raft folders: a replaced disk. */
+    void wipe(int i) throws IOException {
+        if (process[i] != null && process[i].isAlive()) {
+            throw new IllegalStateException("wipe a running node");
+        }
+        for (String folder : List.of("data", "raft")) {
+            Path p = workDir.resolve("n" + (i + 1)).resolve(folder);
+            if (Files.exists(p)) {
+                try (var walk = Files.walk(p)) {
+                    for (Path f : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                        Files.delete(f);
+                    }
+                }
+            }
+        }
+    }
+
+    /** The index of the node whose /ready says 200, waiting up to {@code millis}; -1 if none. */
+    int awaitLeader(long millis) throws InterruptedException {
+        long deadline = System.currentTimeMillis() + millis;
+        while (System.currentTimeMillis() < deadline) {
+            for (int i = 0; i < NODES; i++) {
+                if (process[i] != null && process[i].isAlive() && httpStatus(i, "/ready") == 200) {
+                    return i;
+                }
+            }
+            Thread.sleep(20);
+        }
+        return -1;
+    }
+
+    /** The node's {@code /cluster} status text, or an empty string. */
+    String status(int i) {
+        try {
+            HttpURLConnection c = (HttpURLConnection) URI.create("http://127.0.0.1:" + metrics[i] + "/cluster").toURL().openConnection();
+            c.setConnectTimeout(1_000);
+            c.setReadTimeout(2_000);
+            try (var in = c.getInputStream()) {
+                return new String(in.readAllBytes());
+            }
+        } catch (IOException e) {
+            return "";
+        }
+    }
+
+    /** Reads the applied index from {@code /cluster}, or -1. */
+    long appliedIndex(int i) {
+        for (String line : status(i).split("\n")) {
+            if (line.startsWith("applied_index ")) {
+                return Long.parseLong(line.substring("applied_index ".length()).trim());
+            }
+        }
+        return -1;
+    }
+
+    private int httpStatus(int i, String path) {
+        try {
+            HttpURLConnection c = (HttpURLConnection) URI.create("http://127.0.0.1:" + metrics[i] + path).toURL().openConnection();
+            c.setConnectTimeout(500);
+            c.setReadTimeout(1_000);
+            int code = c.getResponseCode();
+            c.disconnect();
+            return code;
+        } catch (IOException e) {
+            return -1;
+        }
+    }
+
+    String uri(int i) {
+        return "tcp://127.0.0.1:" + mqtt[i];
+    }
+
+    int mqttPort(int i) {
+        return mqtt[i];
+    }
+
+    boolean isAlive(int i) {
+        return process[i] != null && process[i].isAlive();
+    }
+
+    /** SIGTERM to every node; returns their exit statuses. */
+    List<Integer> terminateAll() throws InterruptedException {
+        List<Integer> out = new ArrayList<>();
+        for (Process p : process) {
+            if (p != null && p.isAlive()) {
+                p.destroy();
+            }
+        }
+        for (Process p : process) {
+            if (p == null) {
+                continue;
+            }
+            if (!p.waitFor(60, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                p.waitFor(30, TimeUnit.SECONDS);
+            }
+            out.add(p.exitValue());
+        }
+        return out;
+    }
+
+    private void killAllQuietly() {
+        for (Process p : process) {
+            if (p != null) {
+                p.destroyForcibly();
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        killAllQuietly();
+        try {
+            Runtime.getRuntime().removeShutdownHook(reaper);
+        } catch (IllegalStateException ignored) {
+            // the JVM is shutting down: the hook runs anyway
+        }
+    }
+
+    private static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0)) {
+            return s.getLocalPort();
+        }
+    }
+}
