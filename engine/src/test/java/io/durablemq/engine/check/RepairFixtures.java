@@ -50,7 +50,9 @@ public final class RepairFixtures {
         for (int i = 0; i < clients; i++) {
             byte[] session = Keys.session(client(i));
             try (WriteBatch b = new WriteBatch()) {
-                b.put(store.handle(StoreColumn.SESSIONS), session, new SessionRecord(86_400, now).encode());
+                b.put(store.handle(StoreColumn.SESSIONS), session, new SessionRecord(86_400, now).withQueue(
+                        new io.durablemq.engine.queue.QueueCounters(queuedPerClient, queuedPerClient * 100L, queuedPerClient + 1))
+                        .encode()); // format 2: recovery refuses a version-1 record (its counters would need a scan)
                 b.put(store.handle(StoreColumn.SUBSCRIPTIONS), Keys.subscription(session, "t/" + i + "/#"),
                         SubscriptionCodec.encode(new SubscriptionOptions(1, false, false, 0, 0)));
                 for (int q = 0; q < queuedPerClient; q++) {
@@ -99,6 +101,8 @@ public final class RepairFixtures {
     public static void create(Path dir) throws Exception {
         try (Store store = Store.open(dir, Durability.FSYNC)) {
             fill(store, CLIENTS, QUEUED_PER_CLIENT);
+            // As the engine keeps them: the stored body count (and counts above 1: none here).
+            io.durablemq.engine.delivery.RefCountRebuild.rewrite(store);
             store.flushAll();
         }
     }

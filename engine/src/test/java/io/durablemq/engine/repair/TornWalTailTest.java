@@ -60,7 +60,8 @@ class TornWalTailTest {
             lastRecordStart = Files.size(newestWal(data)); // synced: the next record starts here
             try (WriteBatch b = new WriteBatch()) {
                 b.put(store.handle(StoreColumn.SESSIONS), Keys.session("the-last-write"),
-                        new SessionRecord(86_400, System.currentTimeMillis()).encode());
+                        new SessionRecord(86_400, System.currentTimeMillis())
+                                .withQueue(io.durablemq.engine.queue.QueueCounters.EMPTY).encode());
                 store.write(b);
             }
         }
@@ -274,7 +275,8 @@ class TornWalTailTest {
             for (String client : new String[] {"second-last-write", "last-write"}) {
                 try (WriteBatch b = new WriteBatch()) {
                     b.put(store.handle(StoreColumn.SESSIONS), Keys.session(client),
-                            new SessionRecord(86_400, System.currentTimeMillis()).encode());
+                            new SessionRecord(86_400, System.currentTimeMillis())
+                                .withQueue(io.durablemq.engine.queue.QueueCounters.EMPTY).encode());
                     store.write(b); // synced: in a broker, acknowledged
                 }
             }
