@@ -87,7 +87,8 @@ final class Recovery implements StoreRecordVisitor {
             // Invariants are not judged on a partial view.
             throw new StoreDamagedException(store.dir(), scan.errors(), new Violations());
         }
-        Violations violations = check.finish(id -> store.get(StoreColumn.MESSAGES, Keys.message(id)) != null);
+        Violations violations = check.finish(this::bodyStored); // in-flight entries' bodies only
+
         if (!violations.isEmpty()) {
             throw new StoreDamagedException(store.dir(), scan.errors(), violations);
         }
@@ -104,6 +105,17 @@ final class Recovery implements StoreRecordVisitor {
             }
         });
         return new Result(lastMessageId() + 1, storedBodies(), qos2, scan.totalRecords() + pageEntries);
+    }
+
+    /** A point read of an in-flight entry's body; a read error refuses the start naming the column family and file. */
+    private boolean bodyStored(long id) {
+        try {
+            return store.get(StoreColumn.MESSAGES, Keys.message(id)) != null;
+        } catch (RuntimeException e) {
+            String message = String.valueOf(e.getCause() != null ? e.getCause().getMessage() : e.getMessage());
+            throw new StoreDamagedException(store.dir(), List.of(new ReadError(StoreColumn.MESSAGES,
+                    StoreScan.fileNamedIn(message), message, "message id " + id, null)), new Violations());
+        }
     }
 
     /** The queue's first page (at most its head's capacity) by one seek; fewer entries than the counters say is damage. */

@@ -79,7 +79,8 @@ class StoredRefCountsTest {
                 BackgroundCheck.Report r = fx.engine().awaitBackgroundCheck(Duration.ofSeconds(60));
                 assertEquals(BackgroundCheck.State.PASSED, r.state(), String.valueOf(r));
             }
-            assertCounts(data, left, left == 0 ? 0 : MESSAGES, left == 0 ? 1 : MESSAGES + 1);
+            // A count of 1 is stored as no record: records only while two or more queues hold the body.
+            assertCounts(data, left, left >= 2 ? MESSAGES : 0, left == 0 ? 1 : MESSAGES + 1);
         }
     }
 
