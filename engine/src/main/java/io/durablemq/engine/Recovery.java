@@ -178,7 +178,9 @@ final class Recovery implements StoreRecordVisitor {
                     StoreScan.fileNamedIn(String.valueOf(e.getMessage())), e.getMessage(), "counting bodies", null)),
                     new Violations());
         }
-        log.warn("the store in {} has no stored body count: counted {} bodies by a scan", store.dir(), n);
+        if (n > 0) { // a new store has no record until its first body
+            log.warn("the store in {} has no stored body count: counted {} bodies by a scan", store.dir(), n);
+        }
         return n;
     }
 
