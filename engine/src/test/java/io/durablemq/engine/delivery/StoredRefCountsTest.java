@@ -111,6 +111,50 @@ class StoredRefCountsTest {
         }
     }
 
+    /**
+     * The background check counts references per window of message ids (bounded heap): with a
+     * window of 7 ids it makes many passes, and an injected wrong count and an orphan body are
+     * each reported exactly once, and left in place.
+     */
+    @Test
+    void theBackgroundCheckInWindowsReportsAWrongCountAndAnOrphanOnceAndDeletesNothing() throws Exception {
+        Path data = dir.resolve("data");
+        try (EngineFixture fx = new EngineFixture(data)) {
+            for (String s : new String[]{"a", "b"}) {
+                EngineFixture.Connected c = fx.connect(s, false, 86_400);
+                c.subscribe("w/#", 1);
+                c.disconnect();
+            }
+            EngineFixture.Connected pub = fx.connect("pub", true, 0);
+            for (int m = 0; m < 40; m++) {
+                pub.publish(m + 1, "w/" + m, "m" + m, 1);
+            }
+            pub.disconnect();
+        }
+        try (Store store = Store.open(data, Durability.FSYNC); org.rocksdb.WriteBatch b = new org.rocksdb.WriteBatch()) {
+            b.put(store.handle(StoreColumn.REFCOUNTS), Keys.message(10), ByteBuffer.allocate(4).putInt(5).array());
+            b.put(store.handle(StoreColumn.MESSAGES), Keys.message(100), io.durablemq.engine.message.MessageCodec.encode(
+                    io.durablemq.engine.message.Message.of("orphan", new byte[3], 1)));
+            store.write(b);
+        }
+        System.setProperty("durablemq.backgroundCheck.windowIds", "7");
+        SimpleMeterRegistry meters = new SimpleMeterRegistry();
+        try (Engine e = Engine.open(EngineConfig.defaults(data), meters)) {
+            BackgroundCheck.Report r = e.awaitBackgroundCheck(Duration.ofSeconds(60));
+            assertEquals(BackgroundCheck.State.FOUND_PROBLEMS, r.state(), String.valueOf(r));
+            assertTrue(r.passes() > 10, "passes: " + r.passes());
+            assertEquals(Map.of(io.durablemq.engine.check.Violation.Kind.REF_COUNT, 1L,
+                    io.durablemq.engine.check.Violation.Kind.ORPHAN_BODY, 1L), r.violations().counts(),
+                    String.valueOf(r.violations().examples()));
+            assertEquals(2.0, meters.get("durablemq.background.check.violations").gauge().value());
+        } finally {
+            System.clearProperty("durablemq.backgroundCheck.windowIds");
+        }
+        VerifyReport report = StoreVerifier.verify(data);
+        assertEquals(Map.of(io.durablemq.engine.check.Violation.Kind.REF_COUNT, 1L,
+                io.durablemq.engine.check.Violation.Kind.ORPHAN_BODY, 1L), report.violations().counts(), report.toText());
+    }
+
     /** Reads the store directly: every body referenced by {@code refs} entries has that stored count; verify agrees. */
     private static void assertCounts(Path data, int refs, int countRecords, int bodies) throws Exception {
         VerifyReport report = StoreVerifier.verify(data);
