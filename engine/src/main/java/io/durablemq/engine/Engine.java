@@ -6,7 +6,6 @@ import io.durablemq.engine.delivery.OutboundPublish;
 import io.durablemq.engine.delivery.OverflowPolicy;
 import io.durablemq.engine.delivery.PublishResult;
 import io.durablemq.engine.delivery.QueueEntry;
-import io.durablemq.engine.delivery.RefCounts;
 import io.durablemq.engine.guard.Admission;
 import io.durablemq.engine.message.BodyCache;
 import io.durablemq.engine.message.Message;
@@ -76,6 +75,8 @@ public final class Engine implements AutoCloseable {
     /** Where a QoS 1/2 publish's time goes (route, batch wait, completion here; decode and send in the broker). */
     private final StageTimers stages;
     private final BodyCache bodies;
+    /** The invariant check recovery defers: on a snapshot, in the background, reporting only. */
+    private final io.durablemq.engine.check.BackgroundCheck backgroundCheck;
     private final ScheduledExecutorService sweeper;
     private final Object mutex = new Object();
     private final Stats stats = new Stats();
@@ -89,7 +90,8 @@ public final class Engine implements AutoCloseable {
     private final Map<String, EngineSession> sessions = new HashMap<>();
     private SubscriptionIndex index = new SubscriptionIndex();
     private final Map<String, Message> retained = new HashMap<>();
-    private RefCounts refs = new RefCounts();
+    /** Bodies' reference counts, stored (delivery.BodyRefs): nothing per body in memory. */
+    private final io.durablemq.engine.delivery.BodyRefs refs = new io.durablemq.engine.delivery.BodyRefs(mutex, () -> store);
     private final WillLifecycle wills = new WillLifecycle(mutex, () -> this.committer, this::routeWill,
             () -> !this.closed && !this.resetting, (what, body) -> guarded(what, null, body));
     private long nextMessageId = 1;
@@ -115,6 +117,8 @@ public final class Engine implements AutoCloseable {
         this.bodies = new BodyCache(config.bodyCacheBytes());
         this.metrics = new EngineMetrics(meters, stats);
         this.largestQueues = new LargestQueues(meters);
+        this.backgroundCheck = new io.durablemq.engine.check.BackgroundCheck(meters,
+                Long.getLong("durablemq.backgroundCheck.windowIds", io.durablemq.engine.check.BackgroundCheck.DEFAULT_WINDOW_IDS));
         this.stages = new StageTimers(meters);
         this.admission = Admission.start(config.admission(), config.dataPath(), meters, stats::queuedBytes);
         StoreMetrics.register(meters, this::storeProperty);
@@ -182,6 +186,7 @@ public final class Engine implements AutoCloseable {
         try {
             io.durablemq.engine.queue.QueueCountersUpgrade.upgradeIfNeeded(store);
             engine.recover();
+            engine.backgroundCheck.start(() -> engine.store, engine.storeLock);
         } catch (RuntimeException e) {
             engine.committer.close();
             engine.admission.close();
@@ -195,6 +200,17 @@ public final class Engine implements AutoCloseable {
         engine.sweeper.scheduleWithFixedDelay(engine::sampleLargestQueues, 0, 5, TimeUnit.SECONDS);
         engine.sweeper.scheduleWithFixedDelay(engine.admission::sample, 1, 1, TimeUnit.SECONDS);
         return engine;
+    }
+
+    /** What the background check of the store found (recovery defers the full invariant check to it). */
+    public io.durablemq.engine.check.BackgroundCheck.Report backgroundCheck() {
+        return backgroundCheck.report();
+    }
+
+    /** Waits for the running background check (tests and benchmarks). */
+    public io.durablemq.engine.check.BackgroundCheck.Report awaitBackgroundCheck(java.time.Duration timeout)
+            throws InterruptedException {
+        return backgroundCheck.await(timeout);
     }
 
     public RecoveryReport recoveryReport() {
@@ -264,10 +280,11 @@ public final class Engine implements AutoCloseable {
     private void recover() {
         synchronized (mutex) {
             long t0 = System.nanoTime();
-            Recovery recovery = new Recovery(store, index, refs);
+            Recovery recovery = new Recovery(store, index, pageReader);
             Recovery.Result r = recovery.run(sessions, retained);
             wills.loadRecovered(recovery.wills);
             nextMessageId = r.nextMessageId();
+            refs.restoreStoredBodies(r.storedBodies());
             queuedMessages = 0;
             queuedBytes = 0;
             inflightMessages = 0;
@@ -293,7 +310,7 @@ public final class Engine implements AutoCloseable {
             long nanos = System.nanoTime() - t0;
             metrics.recovered(nanos);
             recoveryReport = new RecoveryReport(java.time.Duration.ofNanos(nanos), sessions.size(), index.size(),
-                    queuedMessages, inflightMessages, refs.size(), r.qos2Received(), retained.size(), r.recordsChecked());
+                    queuedMessages, inflightMessages, r.storedBodies(), r.qos2Received(), retained.size(), r.recordsChecked());
             log.info("recovered {} in {} ms", recoveryReport, nanos / 1_000_000);
         }
     }
@@ -331,6 +348,7 @@ public final class Engine implements AutoCloseable {
             l.onSessionClosed(SessionListener.CloseReason.ENGINE_RESET);
         }
         failed.close(); // fails what is still queued on it: none of it was written
+        backgroundCheck.cancel(); // it holds the store lock's read side
         storeLock.writeLock().lock();
         try {
             if (isClosed()) { // close() ran meanwhile: it closes the store; reopening it would leak it
@@ -353,13 +371,14 @@ public final class Engine implements AutoCloseable {
             committer = new Committer(store, commitObserver, mutex, config.commitFaults(), batchLog);
             try {
                 recover();
+                backgroundCheck.start(() -> store, storeLock);
                 resetting = false;
                 log.warn("engine is back at its last durable state; clients may reconnect");
             } catch (RuntimeException e) {
                 log.error("recovery after a failed commit failed; retrying in 1 s", e);
                 sessions.clear();
                 index = new SubscriptionIndex();
-                refs = new RefCounts();
+                refs.clear();
                 retained.clear();
                 sweeper.schedule(this::resetToDurableState, 1, TimeUnit.SECONDS);
             }
@@ -384,7 +403,7 @@ public final class Engine implements AutoCloseable {
         retained.clear();
         wills.clear();
         index = new SubscriptionIndex();
-        refs = new RefCounts();
+        refs.clear();
         bodies.clear();
         onlineSessions = 0;
         unwrittenMarks.clear();
@@ -709,6 +728,7 @@ public final class Engine implements AutoCloseable {
         long id = nextMessageId++;
         committer.put(StoreColumn.MESSAGES, Keys.message(id), MessageCodec.encode(message));
         bodies.put(id, message);
+        refs.created(id, committer);
         // Until the batch is written the store cannot serve this body: an early send must find it here.
         bodies.pin(id, message);
         committer.onDurable(new Committer.Completion() {
@@ -727,7 +747,7 @@ public final class Engine implements AutoCloseable {
 
     /** Appends to the session's queue; its put and the session record's new counters go in the same batch. */
     private void enqueue(EngineSession s, QueueEntry e) {
-        refs.increment(e.messageId());
+        refs.increment(e.messageId(), committer);
         if (s.queue.add(e)) {
             unwrittenMarks.mark(s.queue, e.seq());
         }
@@ -749,7 +769,7 @@ public final class Engine implements AutoCloseable {
 
     /** Drops one reference to a body; the last one deletes it in the same batch. */
     private void releaseBody(long messageId) {
-        if (refs.decrement(messageId) == 0) {
+        if (refs.release(messageId, committer)) {
             committer.delete(StoreColumn.MESSAGES, Keys.message(messageId));
             bodies.remove(messageId);
         }
@@ -970,7 +990,7 @@ public final class Engine implements AutoCloseable {
             index.remove(s.clientId, f);
         }
         // Entries past the head are read from the store in pages: their bodies' references are
-        // counted in memory (RefCounts) and must be released.
+        // counted in the store (BodyRefs) and must be released.
         s.queue.forEach(pageReader, e -> {
             unqueue(e);
             releaseBody(e.messageId());
@@ -1155,6 +1175,7 @@ public final class Engine implements AutoCloseable {
         admission.close();
         wills.close();
         readAhead.close();
+        backgroundCheck.cancel();
         last.close();
         storeLock.writeLock().lock();
         try {
@@ -1507,7 +1528,7 @@ public final class Engine implements AutoCloseable {
         @Override
         public long storedBodies() {
             synchronized (mutex) {
-                return refs.size();
+                return refs.storedBodies();
             }
         }
 

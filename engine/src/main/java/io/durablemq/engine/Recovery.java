@@ -7,7 +7,15 @@ import io.durablemq.engine.check.StoreScan;
 import io.durablemq.engine.check.Violations;
 import io.durablemq.engine.delivery.InflightEntry;
 import io.durablemq.engine.delivery.QueueEntry;
-import io.durablemq.engine.delivery.RefCounts;
+import io.durablemq.engine.check.ReadError;
+import io.durablemq.engine.check.Violation;
+import io.durablemq.engine.queue.QueuePageReader;
+import io.durablemq.engine.store.StoreFormat;
+import org.rocksdb.RocksDBException;
+import org.rocksdb.RocksIterator;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import java.nio.ByteBuffer;
 import io.durablemq.engine.message.Message;
 import io.durablemq.engine.queue.QueueCounters;
 import io.durablemq.engine.session.SessionRecord;
@@ -25,40 +33,46 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Rebuilds the engine's in-memory image from the store with one sequential, read-only scan
- * per column family ({@link StoreScan}: sessions, subscriptions into the index, queues in
- * sequence order, in-flight windows in send order, QoS 2 receive records, reference counts
- * of bodies, retained messages; bodies by key only), checking the store's invariants
- * ({@link InvariantCheck}) on the way. Recovery never guesses and never deletes: a column
- * family that cannot be read to its end, or any broken invariant, refuses the start with
- * {@link StoreDamagedException} before anything is computed from the partial view. Expired
- * sessions are the engine's business afterwards ({@code Engine.recover}).
+ * Rebuilds the engine's in-memory image from the store without reading every queue entry or
+ * body: one sequential, read-only scan each of sessions (with their stored queue counters),
+ * subscriptions (into the index), in-flight windows (in send order), QoS 2 receive records,
+ * wills and retained messages ({@link StoreScan}), then each queue's first page by a seek
+ * ({@link QueuePageReader}), the next message id from the last key of {@code messages} and the
+ * number of bodies from its stored record. Start time and heap are O(sessions + in-flight +
+ * retained), not O(backlog). What needs every entry (orphan bodies, reference counts, queue
+ * counters against the entries) is checked afterwards by {@code check.BackgroundCheck} on a
+ * snapshot. Recovery never guesses and never deletes: a column family that cannot be read to its
+ * end, a first page shorter than its counters, or any invariant it can check refuses the start
+ * with {@link StoreDamagedException}. Expired sessions are the engine's business afterwards
+ * ({@code Engine.recover}).
  */
 final class Recovery implements StoreRecordVisitor {
+    private static final Logger log = LoggerFactory.getLogger(Recovery.class);
+    /** What recovery reads completely; {@code queues} only by first pages, {@code messages} only its last key. */
+    static final List<StoreColumn> READ = List.of(StoreColumn.SESSIONS, StoreColumn.SUBSCRIPTIONS,
+            StoreColumn.INFLIGHT, StoreColumn.QOS2_RECEIVED, StoreColumn.WILLS, StoreColumn.RETAINED);
 
-    /** @param recordsChecked every record the scan read and checked */
-    record Result(long nextMessageId, int qos2Received, long recordsChecked) {
+    /** @param recordsChecked every record the scan and the first pages read */
+    record Result(long nextMessageId, long storedBodies, int qos2Received, long recordsChecked) {
     }
 
     private final Store store;
     private final SubscriptionIndex index;
-    private final RefCounts refs;
+    private final QueuePageReader pages;
     private Map<String, EngineSession> sessions;
     private Map<String, Message> retained;
     private final Map<EngineSession, List<InflightEntry>> inflight = new HashMap<>();
     /** Stored wills by client id, each with the time its connection ended (see {@link #will}). */
     final Map<String, StoredWill> wills = new HashMap<>();
-    /** Stored queue counters (version-2 session records) and those counted from the entries. */
+    /** Stored queue counters (version-2 session records; a version-1 record is refused by the check). */
     private final Map<EngineSession, QueueCounters> storedCounters = new HashMap<>();
-    private final Map<EngineSession, long[]> countedQueues = new HashMap<>();
     private long now;
-    private long maxId;
     private int qos2;
 
-    Recovery(Store store, SubscriptionIndex index, RefCounts refs) {
+    Recovery(Store store, SubscriptionIndex index, QueuePageReader pages) {
         this.store = store;
         this.index = index;
-        this.refs = refs;
+        this.pages = pages;
     }
 
     /** Fills {@code sessions} and {@code retained}; throws {@link StoreDamagedException} if the store is damaged. */
@@ -66,21 +80,21 @@ final class Recovery implements StoreRecordVisitor {
         this.sessions = sessions;
         this.retained = retained;
         this.now = System.currentTimeMillis();
-        InvariantCheck check = new InvariantCheck(refs); // counts the references for the engine too
-        StoreScan.Result scan = new StoreScan(store::iterator, StoreScan.OnError.STOP_COLUMN, false)
+        InvariantCheck check = InvariantCheck.withoutQueues();
+        StoreScan.Result scan = new StoreScan(store::iterator, StoreScan.OnError.STOP_COLUMN, false, READ)
                 .run(StoreRecordVisitor.all(check, this));
         if (!scan.errors().isEmpty()) {
-            // Invariants are not judged on a partial view: the unread part would look like orphans.
+            // Invariants are not judged on a partial view.
             throw new StoreDamagedException(store.dir(), scan.errors(), new Violations());
         }
-        Violations violations = check.finish(id -> store.get(StoreColumn.MESSAGES, Keys.message(id)) != null);
+        Violations violations = check.finish(this::bodyStored); // in-flight entries' bodies only
+
         if (!violations.isEmpty()) {
             throw new StoreDamagedException(store.dir(), scan.errors(), violations);
         }
+        long pageEntries = 0;
         for (EngineSession s : sessions.values()) {
-            QueueCounters stored = storedCounters.get(s);
-            // InvariantCheck has compared stored counters with the entries: a difference refused the start.
-            s.queue.restore(stored != null ? stored : counted(s));
+            pageEntries += restoreQueue(s, storedCounters.getOrDefault(s, QueueCounters.EMPTY));
         }
         inflight.forEach((s, list) -> {
             list.sort(Comparator.comparingLong(InflightEntry::order));
@@ -90,12 +104,88 @@ final class Recovery implements StoreRecordVisitor {
                 s.packetIds.continueAfter(e.packetId());
             }
         });
-        return new Result(maxId + 1, qos2, scan.totalRecords());
+        return new Result(lastMessageId() + 1, storedBodies(), qos2, scan.totalRecords() + pageEntries);
+    }
+
+    /** A point read of an in-flight entry's body; a read error refuses the start naming the column family and file. */
+    private boolean bodyStored(long id) {
+        try {
+            return store.get(StoreColumn.MESSAGES, Keys.message(id)) != null;
+        } catch (RuntimeException e) {
+            String message = String.valueOf(e.getCause() != null ? e.getCause().getMessage() : e.getMessage());
+            throw new StoreDamagedException(store.dir(), List.of(new ReadError(StoreColumn.MESSAGES,
+                    StoreScan.fileNamedIn(message), message, "message id " + id, null)), new Violations());
+        }
+    }
+
+    /** The queue's first page (at most its head's capacity) by one seek; fewer entries than the counters say is damage. */
+    private int restoreQueue(EngineSession s, QueueCounters c) {
+        int want = (int) Math.min(s.queue.capacity(), c.messages());
+        List<QueueEntry> page;
+        try {
+            page = want == 0 ? List.of() : pages.read(s.key, 0, c.nextSeq(), want);
+        } catch (RuntimeException e) {
+            String message = e.getCause() != null ? e.getCause().getMessage() : e.getMessage();
+            throw new StoreDamagedException(store.dir(), List.of(new ReadError(StoreColumn.QUEUES,
+                    StoreScan.fileNamedIn(String.valueOf(message)), e.getMessage(), "client '" + s.clientId + "'", null)),
+                    new Violations());
+        }
+        if (page.size() != want) {
+            Violations v = new Violations();
+            v.add(new Violation(Violation.Kind.QUEUE_COUNTERS, StoreColumn.SESSIONS, s.clientId, "stored "
+                    + c.messages() + " messages / next seq " + c.nextSeq() + ", the queue's first page has "
+                    + page.size() + " entries"));
+            throw new StoreDamagedException(store.dir(), List.of(), v);
+        }
+        for (QueueEntry e : page) {
+            s.queue.restoreHead(e);
+        }
+        s.queue.restore(c);
+        return page.size();
+    }
+
+    /** The highest stored message id, by one seek to the last key; a read error refuses (never a partial view). */
+    private long lastMessageId() {
+        try (RocksIterator it = store.iterator(StoreColumn.MESSAGES)) {
+            it.seekToLast();
+            long last = it.isValid() ? Keys.messageIdOf(it.key()) : 0;
+            it.status();
+            return last;
+        } catch (RocksDBException e) {
+            throw new StoreDamagedException(store.dir(), List.of(new ReadError(StoreColumn.MESSAGES,
+                    StoreScan.fileNamedIn(String.valueOf(e.getMessage())), e.getMessage(), "its last key", null)),
+                    new Violations());
+        }
+    }
+
+    /**
+     * The stored number of bodies. A store written before the record existed (test fixtures that
+     * write records directly) has none: then the keys are counted, exactly, by one key-only scan.
+     */
+    private long storedBodies() {
+        byte[] v = store.get(StoreColumn.META, StoreFormat.STORED_BODIES_KEY);
+        if (v != null && v.length == 8) {
+            return ByteBuffer.wrap(v).getLong();
+        }
+        long n = 0;
+        try (RocksIterator it = store.iterator(StoreColumn.MESSAGES)) {
+            for (it.seekToFirst(); it.isValid(); it.next()) {
+                n++;
+            }
+            it.status();
+        } catch (RocksDBException e) {
+            throw new StoreDamagedException(store.dir(), List.of(new ReadError(StoreColumn.MESSAGES,
+                    StoreScan.fileNamedIn(String.valueOf(e.getMessage())), e.getMessage(), "counting bodies", null)),
+                    new Violations());
+        }
+        if (n > 0) { // a new store has no record until its first body
+            log.warn("the store in {} has no stored body count: counted {} bodies by a scan", store.dir(), n);
+        }
+        return n;
     }
 
     // The callbacks below only build memory; records of unknown sessions are skipped here
-    // (the invariant check reports them, and the start is refused). Reference counts are
-    // kept by the invariant check, into the engine's RefCounts.
+    // (the invariant check reports them, and the start is refused).
 
     @Override
     public void session(String clientId, SessionRecord r, byte[] key, byte[] value) {
@@ -109,30 +199,12 @@ final class Recovery implements StoreRecordVisitor {
         }
     }
 
-    /** The counters of a version-1 session record's queue, from its entries. */
-    private QueueCounters counted(EngineSession s) {
-        long[] c = countedQueues.get(s);
-        return c == null ? QueueCounters.EMPTY : new QueueCounters(c[0], c[1], c[2] + 1);
-    }
-
     @Override
     public void subscription(String clientId, String filter, SubscriptionOptions o, byte[] key, byte[] value) {
         EngineSession s = sessions.get(clientId);
         if (s != null) {
             s.subscriptions.put(filter, o);
             index.add(clientId, filter, o);
-        }
-    }
-
-    @Override
-    public void queueEntry(String clientId, QueueEntry e, byte[] key, byte[] value) {
-        EngineSession s = sessions.get(clientId);
-        if (s != null && e.messageId() > 0) {
-            s.queue.restoreHead(e); // only the first page stays in memory
-            long[] c = countedQueues.computeIfAbsent(s, x -> new long[3]);
-            c[0]++;
-            c[1] += e.size();
-            c[2] = Math.max(c[2], e.seq());
         }
     }
 
@@ -164,11 +236,6 @@ final class Recovery implements StoreRecordVisitor {
         if (sessions.containsKey(clientId)) {
             wills.put(clientId, w.connected() ? w.endedAt(now) : w);
         }
-    }
-
-    @Override
-    public void body(long messageId, byte[] key, byte[] value) {
-        maxId = Math.max(maxId, messageId);
     }
 
     @Override

@@ -36,10 +36,30 @@ public final class InvariantCheck implements StoreRecordVisitor {
     private final Map<String, QueueCounters> storedCounters = new HashMap<>();
     private final Map<String, long[]> countedQueues = new HashMap<>();
     private final Violations violations = new Violations();
+    /** Bodies with a stored count record (above 1 by design), checked against the entries in {@link #refCount}. */
+    private final Set<Long> countRecords = new HashSet<>();
     private boolean finished;
+    /**
+     * Recovery's check: it reads neither {@code queues} nor {@code messages} nor {@code refcounts}, so
+     * what needs them (orphans, counts, queue counters) is left to the background check; a
+     * session record without counters (version 1) is a violation, since only a scan could count them.
+     */
+    private final boolean withoutQueues;
+    /**
+     * Only references to and bodies with ids in [windowFrom, windowTo) are counted: the background
+     * check runs one pass per window so that its count map stays bounded (the offline tools use
+     * one window covering every id).
+     */
+    private long windowFrom = Long.MIN_VALUE;
+    private long windowTo = Long.MAX_VALUE;
 
     public InvariantCheck() {
         this(new RefCounts());
+    }
+
+    /** The part of the check recovery can make without reading queue entries or bodies (see {@link #withoutQueues}). */
+    public static InvariantCheck withoutQueues() {
+        return new InvariantCheck(new RefCounts(), true);
     }
 
     /**
@@ -47,12 +67,34 @@ public final class InvariantCheck implements StoreRecordVisitor {
      * counts, so a million queued messages are not counted twice in memory.
      */
     public InvariantCheck(RefCounts references) {
+        this(references, false);
+    }
+
+    private InvariantCheck(RefCounts references, boolean withoutQueues) {
         this.references = references;
+        this.withoutQueues = withoutQueues;
+    }
+
+    /** The check of bodies, references and counts with ids in [from, to) only (see {@link #windowFrom}). */
+    public static InvariantCheck forIdWindow(long from, long to) {
+        InvariantCheck c = new InvariantCheck(new RefCounts(), false);
+        c.windowFrom = from;
+        c.windowTo = to;
+        return c;
+    }
+
+    private boolean inWindow(long id) {
+        return id >= windowFrom && id < windowTo;
     }
 
     @Override
     public void session(String clientId, SessionRecord r, byte[] key, byte[] value) {
         sessions.add(clientId);
+        if (withoutQueues && r.queue() == null) {
+            violations.add(new Violation(Violation.Kind.QUEUE_COUNTERS, StoreColumn.SESSIONS, clientId,
+                    "a version-1 session record (no queue counters) in a format-2 store: its counters cannot be"
+                            + " trusted without a scan of its queue"));
+        }
         if (r.queue() != null) {
             storedCounters.put(clientId, r.queue());
         }
@@ -73,7 +115,9 @@ public final class InvariantCheck implements StoreRecordVisitor {
                     "queue seq " + e.seq() + " references message id " + e.messageId()));
             return;
         }
-        references.increment(e.messageId());
+        if (inWindow(e.messageId())) {
+            references.increment(e.messageId());
+        }
         long[] c = countedQueues.computeIfAbsent(clientId, x -> new long[3]);
         c[0]++;
         c[1] += e.size();
@@ -98,7 +142,7 @@ public final class InvariantCheck implements StoreRecordVisitor {
                     "packet id " + e.packetId() + " in state " + e.state() + " with message id " + e.messageId()));
             return;
         }
-        if (!released) {
+        if (!released && inWindow(e.messageId())) {
             references.increment(e.messageId());
         }
     }
@@ -115,10 +159,31 @@ public final class InvariantCheck implements StoreRecordVisitor {
 
     @Override
     public void body(long messageId, byte[] key, byte[] value) {
+        if (messageId > 0 && !inWindow(messageId)) {
+            return;
+        }
         if (messageId <= 0 || references.get(messageId) == 0) {
             violations.add(new Violation(Violation.Kind.ORPHAN_BODY, StoreColumn.MESSAGES, null, "message id " + messageId));
         } else {
             referencedAndStored++;
+        }
+    }
+
+    /**
+     * A stored count must equal the entries referencing its body, and is stored only above 1
+     * (absent means 1): {@code refcounts} is scanned after the entries, so the references are
+     * all counted here.
+     */
+    @Override
+    public void refCount(long messageId, int count, byte[] key, byte[] value) {
+        if (!inWindow(messageId)) {
+            return;
+        }
+        countRecords.add(messageId);
+        int referenced = references.get(messageId);
+        if (count < 2 || count != referenced) {
+            violations.add(new Violation(Violation.Kind.REF_COUNT, StoreColumn.REFCOUNTS, null, "message id " + messageId
+                    + " has a stored count of " + count + ", " + referenced + " entries reference it"));
         }
     }
 
@@ -136,7 +201,16 @@ public final class InvariantCheck implements StoreRecordVisitor {
     public Violations finish(LongPredicate isStored) {
         if (!finished) {
             finished = true;
-            checkQueueCounters();
+            if (!withoutQueues) {
+                checkQueueCounters();
+            }
+            references.forEach(id -> {
+                int n = references.get(id);
+                if (!withoutQueues && n > 1 && !countRecords.contains(id)) {
+                    violations.add(new Violation(Violation.Kind.REF_COUNT, StoreColumn.REFCOUNTS, null, "message id " + id
+                            + " is referenced by " + n + " entries but has no stored count (absent means 1)"));
+                }
+            });
             long missing = references.size() - referencedAndStored;
             if (missing > 0) {
                 references.forEach(id -> {

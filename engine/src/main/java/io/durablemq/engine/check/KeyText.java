@@ -23,6 +23,7 @@ final class KeyText {
                 case QUEUES -> "client '" + Keys.clientIdOf(key) + "' queue seq " + Keys.seqOf(key);
                 case INFLIGHT, QOS2_RECEIVED -> "client '" + Keys.clientIdOf(key) + "' packet id " + Keys.packetIdOf(key);
                 case MESSAGES -> "message id " + Keys.messageIdOf(key);
+                case REFCOUNTS -> "reference count of message id " + Keys.messageIdOf(key);
                 case RETAINED -> "topic '" + new String(key, StandardCharsets.UTF_8) + "'";
                 case META -> new String(key, StandardCharsets.UTF_8);
             };

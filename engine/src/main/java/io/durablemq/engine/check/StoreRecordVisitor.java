@@ -40,6 +40,10 @@ public interface StoreRecordVisitor {
     default void retained(Message m, byte[] key, byte[] value) {
     }
 
+    /** A body's stored reference count (column family {@code refcounts}; stored only where above 1). */
+    default void refCount(long messageId, int count, byte[] key, byte[] value) {
+    }
+
     /** A record whose key or value does not decode. */
     default void undecodable(StoreColumn column, byte[] key, String reason) {
     }
@@ -93,6 +97,13 @@ public interface StoreRecordVisitor {
             public void body(long id, byte[] k, byte[] v) {
                 for (StoreRecordVisitor x : visitors) {
                     x.body(id, k, v);
+                }
+            }
+
+            @Override
+            public void refCount(long id, int count, byte[] k, byte[] v) {
+                for (StoreRecordVisitor x : visitors) {
+                    x.refCount(id, count, k, v);
                 }
             }
 

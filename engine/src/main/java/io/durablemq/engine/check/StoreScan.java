@@ -44,7 +44,7 @@ public final class StoreScan {
 
     public static final List<StoreColumn> ORDER = List.of(StoreColumn.SESSIONS, StoreColumn.SUBSCRIPTIONS,
             StoreColumn.QUEUES, StoreColumn.INFLIGHT, StoreColumn.QOS2_RECEIVED, StoreColumn.WILLS, StoreColumn.MESSAGES,
-            StoreColumn.RETAINED);
+            StoreColumn.REFCOUNTS, StoreColumn.RETAINED);
     private static final int MAX_SKIPS_PER_COLUMN = 1000;
     private static final Pattern FILE = Pattern.compile("(\\S+\\.(sst|log))");
 
@@ -58,19 +58,26 @@ public final class StoreScan {
     private final ColumnSource source;
     private final OnError onError;
     private final boolean readBodies;
+    private final List<StoreColumn> columns;
 
     /** @param readBodies false: message bodies are visited by key only (recovery); true: their values are decoded too */
     public StoreScan(ColumnSource source, OnError onError, boolean readBodies) {
+        this(source, onError, readBodies, ORDER);
+    }
+
+    /** Scans only {@code columns} (in {@link #ORDER}'s order): recovery reads neither queues nor bodies. */
+    public StoreScan(ColumnSource source, OnError onError, boolean readBodies, List<StoreColumn> columns) {
         this.source = source;
         this.onError = onError;
         this.readBodies = readBodies;
+        this.columns = ORDER.stream().filter(columns::contains).toList();
     }
 
     public Result run(StoreRecordVisitor visitor) {
         List<ReadError> errors = new ArrayList<>();
         Map<StoreColumn, Long> counts = new EnumMap<>(StoreColumn.class);
         try (ReadOptions options = new ReadOptions().setVerifyChecksums(true).setFillCache(false)) {
-            for (StoreColumn c : ORDER) {
+            for (StoreColumn c : columns) {
                 counts.put(c, walk(c, options, visitor, errors));
             }
         }
@@ -180,6 +187,13 @@ public final class StoreScan {
                 long id = Keys.messageIdOf(key);
                 return () -> v.body(id, key, value);
             }
+            case REFCOUNTS -> {
+                checkKey(key.length == 8, "reference count key length");
+                checkKey(value != null && value.length == 4, "reference count value length");
+                long id = Keys.messageIdOf(key);
+                int count = java.nio.ByteBuffer.wrap(value).getInt();
+                return () -> v.refCount(id, count, key, value);
+            }
             case WILLS -> {
                 checkKey(key.length == Keys.sessionPrefixLength(key), "will key length");
                 String client = Keys.clientIdOf(key);
@@ -201,7 +215,7 @@ public final class StoreScan {
     }
 
     /** The SST or WAL file RocksDB names in an error message, or null. */
-    static String fileNamedIn(String message) {
+    public static String fileNamedIn(String message) {
         Matcher m = FILE.matcher(message);
         return m.find() ? m.group(1) : null;
     }

@@ -22,7 +22,9 @@ public record Violation(Kind kind, StoreColumn column, String clientId, String d
         /** Two in-flight entries of one session with the same send order, or a packet id of 0. */
         DUPLICATE_INFLIGHT("in-flight entries with a duplicate send order or invalid packet id"),
         /** A session record whose stored queue counters differ from the queue entries stored. */
-        QUEUE_COUNTERS("session records whose queue counters differ from the stored entries");
+        QUEUE_COUNTERS("session records whose queue counters differ from the stored entries"),
+        /** A body's stored reference count (absent = 1) that differs from the entries referencing it. */
+        REF_COUNT("bodies whose stored reference count differs from the entries referencing them");
 
         private final String label;
 

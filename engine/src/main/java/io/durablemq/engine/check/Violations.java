@@ -13,11 +13,26 @@ public final class Violations {
     private final Map<Violation.Kind, Long> counts = new EnumMap<>(Violation.Kind.class);
     private final List<Violation> examples = new ArrayList<>();
 
-    void add(Violation v) {
+    public void add(Violation v) {
         long n = counts.merge(v.kind(), 1L, Long::sum);
         if (n <= EXAMPLES_PER_KIND) {
             examples.add(v);
         }
+    }
+
+    /** Adds {@code other}'s counts and examples of the kinds {@code kinds} accepts. */
+    public void addAll(Violations other, java.util.function.Predicate<Violation.Kind> kinds) {
+        other.counts.forEach((k, n) -> {
+            if (kinds.test(k)) {
+                long before = counts.getOrDefault(k, 0L);
+                counts.put(k, before + n);
+                for (Violation v : other.examples) {
+                    if (v.kind() == k && before++ < EXAMPLES_PER_KIND) {
+                        examples.add(v);
+                    }
+                }
+            }
+        });
     }
 
     public long total() {

@@ -57,6 +57,11 @@ public final class QueueCountersUpgrade {
                 }
                 it.status();
             }
+            store.write(batch);
+            batch.close();
+            batch = new WriteBatch();
+            // Format 2 keeps bodies' reference counts in the store: written before the version, like the counters.
+            io.durablemq.engine.delivery.RefCountRebuild.rewrite(store);
             batch.put(store.handle(StoreColumn.META), StoreFormat.VERSION_KEY, ByteBuffer.allocate(4).putInt(2).array());
             store.write(batch); // synced in fsync mode; the upgrade runs again if it is lost
             batch.close();
@@ -65,7 +70,8 @@ public final class QueueCountersUpgrade {
             throw new IllegalStateException("upgrading the store to format 2 failed: " + e.getMessage(), e);
         }
         log.info("upgraded the store in {} from format 1 to format 2: column families {} added, queue counters of {}"
-                        + " sessions written in {} ms", store.dir(), io.durablemq.engine.store.StoreColumn.WILLS.cfName(),
+                        + " sessions and the bodies' reference counts written in {} ms", store.dir(),
+                io.durablemq.engine.store.StoreColumn.WILLS.cfName() + ", " + StoreColumn.REFCOUNTS.cfName(),
                 sessions, (System.nanoTime() - t0) / 1_000_000);
         return true;
     }

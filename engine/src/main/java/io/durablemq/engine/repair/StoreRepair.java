@@ -107,6 +107,8 @@ public final class StoreRepair {
                 scan.run(writer);
                 writer.finish();
                 writer.flush();
+                // Counts of what was kept (the damaged store's records are not copied: they may count dropped entries).
+                io.durablemq.engine.delivery.RefCountRebuild.rewrite(target);
             }
         } catch (RocksDBException | StoreOpenException e) {
             FolderBackup.deleteRecursively(fresh);

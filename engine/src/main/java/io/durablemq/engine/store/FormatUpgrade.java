@@ -9,7 +9,7 @@ import java.util.Set;
 
 /**
  * The store's part of bringing an older format to {@link StoreFormat#CURRENT}: format 2 added the
- * {@code wills} column family, which {@code Store.open} creates on a format-1 store
+ * {@code wills} and {@code refcounts} column families, which {@code Store.open} creates on a format-1 store
  * ({@link #missingColumnsAreAddedOnes}). It writes no record: the engine's
  * {@code queue.QueueCountersUpgrade} rewrites the session records and writes version 2 last, so a
  * crash at any point leaves format 1 (a format-1 store may have the new, empty column family)
@@ -19,7 +19,7 @@ final class FormatUpgrade {
     private static final Logger log = LoggerFactory.getLogger(FormatUpgrade.class);
 
     /** Column families that formats after 1 added; a format-1 store lacks them. */
-    static final Set<String> ADDED_SINCE_1 = Set.of(StoreColumn.WILLS.cfName());
+    static final Set<String> ADDED_SINCE_1 = Set.of(StoreColumn.WILLS.cfName(), StoreColumn.REFCOUNTS.cfName());
 
     private FormatUpgrade() {
     }

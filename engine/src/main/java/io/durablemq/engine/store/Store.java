@@ -353,6 +353,24 @@ public final class Store implements AutoCloseable {
         return db.newIterator(handle(column), options);
     }
 
+    /** A consistent view at a batch boundary (the background check reads one); release it with {@link #release}. */
+    public org.rocksdb.Snapshot snapshot() {
+        return db.getSnapshot();
+    }
+
+    public void release(org.rocksdb.Snapshot snapshot) {
+        db.releaseSnapshot(snapshot);
+    }
+
+    /** A point read with explicit read options (a snapshot). */
+    public byte[] get(StoreColumn column, byte[] key, ReadOptions options) {
+        try {
+            return db.get(handle(column), options, key);
+        } catch (RocksDBException e) {
+            throw new StoreWriteException("read of " + column.cfName() + " failed: " + e.getMessage(), e);
+        }
+    }
+
     /** Writes every column family's memtable to SST files (tests use it to put data on disk). */
     public void flushAll() throws RocksDBException {
         try (org.rocksdb.FlushOptions options = new org.rocksdb.FlushOptions().setWaitForFlush(true)) {

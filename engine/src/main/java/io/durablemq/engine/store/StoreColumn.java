@@ -13,7 +13,12 @@ public enum StoreColumn {
     QOS2_RECEIVED("qos2-received"),
     RETAINED("retained"),
     /** Since format 2: a session's will ({@code will.WillCodec}). */
-    WILLS("wills");
+    WILLS("wills"),
+    /**
+     * Since format 2: a body's reference count where it is above 1 ({@code i64 messageId} ->
+     * {@code i32 count}); absent means 1 ({@code delivery.BodyRefs}).
+     */
+    REFCOUNTS("refcounts");
 
     private final String cfName;
 

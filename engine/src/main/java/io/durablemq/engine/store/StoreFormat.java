@@ -15,6 +15,11 @@ public final class StoreFormat {
     public static final int CURRENT = 2;
     public static final byte[] VERSION_KEY = Keys.utf8("format-version");
     public static final byte[] CREATED_KEY = Keys.utf8("created-at-millis");
+    /**
+     * Since format 2: {@code i64} how many bodies {@code messages} holds, rewritten in every batch that
+     * stores or deletes one, so recovery knows it without a scan ({@code delivery.BodyRefs}).
+     */
+    public static final byte[] STORED_BODIES_KEY = Keys.utf8("stored-bodies");
 
     private StoreFormat() {
     }

@@ -44,13 +44,26 @@ public final class RepairFixtures {
 
     /** Writes the contents in batches; returns the number of queued entries written. */
     public static void fill(Store store, int clients, int queuedPerClient) throws Exception {
+        fill(store, clients, queuedPerClient, false);
+    }
+
+    /** As format 1 wrote them: version-1 session records (no queue counters), for the upgrade's tests. */
+    public static void fillFormatOne(Store store, int clients, int queuedPerClient) throws Exception {
+        fill(store, clients, queuedPerClient, true);
+    }
+
+    private static void fill(Store store, int clients, int queuedPerClient, boolean version1) throws Exception {
         Random rnd = new Random(42);
         long messageId = 1;
         long now = System.currentTimeMillis();
         for (int i = 0; i < clients; i++) {
             byte[] session = Keys.session(client(i));
             try (WriteBatch b = new WriteBatch()) {
-                b.put(store.handle(StoreColumn.SESSIONS), session, new SessionRecord(86_400, now).encode());
+                SessionRecord record = new SessionRecord(86_400, now);
+                // Format 2: recovery refuses a version-1 record (its counters would need a scan).
+                b.put(store.handle(StoreColumn.SESSIONS), session, (version1 ? record : record.withQueue(
+                        new io.durablemq.engine.queue.QueueCounters(queuedPerClient, queuedPerClient * 100L, queuedPerClient + 1)))
+                        .encode());
                 b.put(store.handle(StoreColumn.SUBSCRIPTIONS), Keys.subscription(session, "t/" + i + "/#"),
                         SubscriptionCodec.encode(new SubscriptionOptions(1, false, false, 0, 0)));
                 for (int q = 0; q < queuedPerClient; q++) {
@@ -99,6 +112,8 @@ public final class RepairFixtures {
     public static void create(Path dir) throws Exception {
         try (Store store = Store.open(dir, Durability.FSYNC)) {
             fill(store, CLIENTS, QUEUED_PER_CLIENT);
+            // As the engine keeps them: the stored body count (and counts above 1: none here).
+            io.durablemq.engine.delivery.RefCountRebuild.rewrite(store);
             store.flushAll();
         }
     }

@@ -43,7 +43,7 @@ class QueueCountersUpgradeTest {
     @Test
     void aFormatOneStoreIsUpgradedOnOpenAndItsQueuesDrain() throws Exception {
         try (Store store = Store.open(dir, Durability.FSYNC)) {
-            RepairFixtures.fill(store, CLIENTS, QUEUED); // version-1 session records, as format 1 wrote them
+            RepairFixtures.fillFormatOne(store, CLIENTS, QUEUED); // version-1 session records, as format 1 wrote them
             try (WriteBatch b = new WriteBatch()) {
                 b.put(store.handle(StoreColumn.META), StoreFormat.VERSION_KEY, ByteBuffer.allocate(4).putInt(1).array());
                 store.write(b);

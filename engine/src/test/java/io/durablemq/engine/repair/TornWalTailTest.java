@@ -60,7 +60,8 @@ class TornWalTailTest {
             lastRecordStart = Files.size(newestWal(data)); // synced: the next record starts here
             try (WriteBatch b = new WriteBatch()) {
                 b.put(store.handle(StoreColumn.SESSIONS), Keys.session("the-last-write"),
-                        new SessionRecord(86_400, System.currentTimeMillis()).encode());
+                        new SessionRecord(86_400, System.currentTimeMillis())
+                                .withQueue(NO_QUEUE_NONZERO_SEQ).encode());
                 store.write(b);
             }
         }
@@ -88,6 +89,13 @@ class TornWalTailTest {
     }
 
     /** Zeros 10 bytes at {@code offset} (as LazyFS's torn-op leaves the unpersisted middle part of a write). */
+    /**
+     * An empty queue's counters whose next sequence number has no zero byte: the tests zero bytes
+     * near the end of this record (the last write) and check that they were not zero already.
+     */
+    private static final io.durablemq.engine.queue.QueueCounters NO_QUEUE_NONZERO_SEQ =
+            new io.durablemq.engine.queue.QueueCounters(0, 0, 0x0123_4567_89AB_CDEFL);
+
     private static void zero(Path file, long offset) throws Exception {
         try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
             byte[] was = new byte[10];
@@ -274,7 +282,8 @@ class TornWalTailTest {
             for (String client : new String[] {"second-last-write", "last-write"}) {
                 try (WriteBatch b = new WriteBatch()) {
                     b.put(store.handle(StoreColumn.SESSIONS), Keys.session(client),
-                            new SessionRecord(86_400, System.currentTimeMillis()).encode());
+                            new SessionRecord(86_400, System.currentTimeMillis())
+                                .withQueue(NO_QUEUE_NONZERO_SEQ).encode());
                     store.write(b); // synced: in a broker, acknowledged
                 }
             }

@@ -119,7 +119,7 @@ class OpsMetricNamesTest {
                 "durablemq_sessions", "durablemq_stored_messages", "durablemq_retained_messages",
                 "durablemq_commit_batch_size", "durablemq_commit_latency_seconds",
                 "durablemq_delivery_latency_seconds", "durablemq_publish_stage_seconds",
-                "durablemq_recovery_duration_seconds",
+                "durablemq_recovery_duration_seconds", "durablemq_background_check_violations",
                 "durablemq_store_size_bytes", "durablemq_commit_failures_total",
                 "durablemq_internal_errors_total",
                 "durablemq_connections", "durablemq_connections_opened_total",
