@@ -30,7 +30,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * queued messages (issue 13's figure: 1,000,000). Not part of the default build (it takes minutes):
  *
  * <pre>mvn -B -o -pl cluster -am test -Dtest=SnapshotInstallBenchmark -Dsurefire.failIfNoSpecifiedTests=false \
- *     -Dsnapshot.bench=true [-Dsnapshot.bench.sessions=1000] [-Dsnapshot.bench.perSession=1000] [-Dsnapshot.bench.payload=64]</pre>
+ *     -Dsnapshot.bench=true [-Dsnapshot.bench.sessions=1000] [-Dsnapshot.bench.perSession=1000] [-Dsnapshot.bench.payload=64]
+ *     [-Dsnapshot.bench.everyEntries=2000]</pre>
  *
  * A one-node group is filled through its engine ({@code sessions} offline persistent sessions,
  * each with {@code perSession} QoS 1 messages of {@code payload} bytes on its own topic, so every
@@ -52,7 +53,7 @@ class SnapshotInstallBenchmark {
         Path tmp = Path.of(System.getProperty("snapshot.bench.dir", "target/snapshot-bench"));
         SnapshotStorage.deleteTree(tmp);
         Files.createDirectories(tmp);
-        SnapshotPolicy policy = new SnapshotPolicy(5_000, 2, 8L * 1024 * 1024);
+        SnapshotPolicy policy = new SnapshotPolicy(Long.getLong("snapshot.bench.everyEntries", 2_000), 2, 8L * 1024 * 1024);
         Peer p1 = new Peer("n1", "127.0.0.1", ThreeNodeReplicationTest.freePort(), null);
         Peer p2 = new Peer("n2", "127.0.0.1", ThreeNodeReplicationTest.freePort(), null);
         EngineService s1 = new EngineService(tmp.resolve("data1"));
@@ -68,10 +69,19 @@ class SnapshotInstallBenchmark {
             long total = (long) SESSIONS * PER_SESSION;
             System.out.printf("filled %,d queued messages (%d sessions x %d, %d B payload) in %.1f s%n",
                     total, SESSIONS, PER_SESSION, PAYLOAD, fillSeconds);
-            // A snapshot at (nearly) the end and a purged log: the newcomer cannot be served from the log.
-            long applied = n1.raftStatus().appliedIndex();
-            assertTrue(ClusterHarness.await(() -> n1.snapshots().lastIndex() >= applied - policy.everyEntries()
-                    && n1.raftLogStartIndex() > 0, 120_000), "n1 snapshotted and purged: " + n1.snapshots());
+            // A snapshot after the fill and a purged log: the newcomer cannot be served from the log. Entries
+            // are commit batches (many messages each); a few small commits more (to a sink session) reach the next snapshot.
+            long filledAt = n1.raftStatus().appliedIndex();
+            System.out.println("fill ended at raft index " + filledAt);
+            SessionHandle sink = await(s1.engine().connect(new ConnectRequest("sink", false, 0xFFFF_FFFFL, 65_535), new RecordingListener()));
+            await(sink.subscribe(List.of(Subscription.of("more/#", 1))));
+            await(sink.disconnect(-1));
+            SessionHandle more = await(s1.engine().connect(new ConnectRequest("more", true, 0, 65_535), new RecordingListener()));
+            for (int i = 0; i < 10 * policy.everyEntries() && (n1.snapshots().lastIndex() < filledAt || n1.raftLogStartIndex() <= 0); i++) {
+                await(more.publish(i % 65_000 + 1, Message.of("more/x", new byte[] {1}, 1)));
+            }
+            assertTrue(n1.snapshots().lastIndex() >= filledAt && n1.raftLogStartIndex() > 0,
+                    "n1 snapshotted after the fill and purged: " + n1.snapshots());
             LocalSnapshot snap = SnapshotStorage.readLatest(SnapshotStorage.folderOf(tmp.resolve("raft1")));
 
             n2 = ClusterNode.start(new ClusterSettings("n2", List.of(p1, p2), tmp.resolve("raft2"), Durability.OS,
