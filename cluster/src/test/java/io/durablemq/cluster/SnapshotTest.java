@@ -188,6 +188,14 @@ class SnapshotTest {
         Files.delete(latest.resolve(SnapshotManifest.FILE_NAME));
         SnapshotDamagedException noList = assertThrows(SnapshotDamagedException.class, () -> cluster.start(0));
         assertTrue(noList.getMessage().contains(SnapshotManifest.FILE_NAME), noList.getMessage());
+
+        // Every snapshot deleted while the log stays purged: the entries before the log's start exist nowhere here.
+        for (Path folder : ClusterHarness.snapshotFolders(cluster.raft(0))) {
+            ClusterHarness.deleteTree(folder);
+        }
+        java.io.IOException gap = assertThrows(java.io.IOException.class, () -> cluster.start(0));
+        assertTrue(gap.getMessage().contains("starts at index") && gap.getMessage().contains(cluster.raft(0).toString()),
+                gap.getMessage());
     }
 
     private static int count(Path raft) {
