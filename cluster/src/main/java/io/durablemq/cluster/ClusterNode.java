@@ -67,6 +67,7 @@ public final class ClusterNode implements AutoCloseable {
         // the log after it: the data folder's own content is never trusted past the snapshot (it is
         // written without fsync, and the log before the snapshot is purged). A damaged snapshot refuses.
         LocalSnapshot snapshot = SnapshotStorage.latestVerified(SnapshotStorage.folderOf(settings.raftStorage()));
+        RaftLogFiles.refuseAGapAfter(snapshot, settings.raftStorage());
         if (snapshot != null) {
             StoreRestore.restore(snapshot, dataPath);
         }
@@ -88,7 +89,6 @@ public final class ClusterNode implements AutoCloseable {
         ClusterNode node = new ClusterNode(settings, dataPath, service);
         try {
             node.raft.start();
-            node.refuseALogWithAGap();
         } catch (IOException | RuntimeException e) {
             node.close();
             throw e;
@@ -97,23 +97,6 @@ public final class ClusterNode implements AutoCloseable {
         log.info("cluster node {} started (raft {}, peers {})", settings.nodeId(), settings.self().raftAddress(),
                 settings.peers().stream().map(p -> p.id() + "=" + p.raftAddress()).toList());
         return node;
-    }
-
-    /**
-     * The Raft log was purged up to a snapshot, so it must start right after one this node holds:
-     * otherwise the entries in between exist nowhere on this node (its snapshot folder was deleted, or
-     * a crash interrupted Ratis's swap of it), and Ratis would wait for them forever. Refused, naming
-     * the folder, instead of a node that silently never catches up.
-     */
-    private void refuseALogWithAGap() throws IOException {
-        long start = raft.logStartIndex();
-        long snapshot = stateMachine.counts().lastIndex();
-        if (start > 0 && start > snapshot + 1) {
-            throw new IOException("the Raft log in " + settings.raftStorage() + " starts at index " + start + " but the newest"
-                    + " snapshot in " + SnapshotStorage.folderOf(settings.raftStorage()) + " is "
-                    + (snapshot < 0 ? "missing" : "at index " + snapshot) + ": the entries in between are lost on this node."
-                    + " Stop it and delete its Raft folder and data folder; it then receives a snapshot from the leader");
-        }
     }
 
     public NodeRole role() {

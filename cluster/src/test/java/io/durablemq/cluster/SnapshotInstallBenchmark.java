@@ -30,11 +30,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * queued messages (issue 13's figure: 1,000,000). Not part of the default build (it takes minutes):
  *
  * <pre>mvn -B -o -pl cluster -am test -Dtest=SnapshotInstallBenchmark -Dsurefire.failIfNoSpecifiedTests=false \
- *     -Dsnapshot.bench=true [-Dsnapshot.bench.sessions=1000] [-Dsnapshot.bench.perSession=1000] [-Dsnapshot.bench.payload=64]
+ *     -Dsnapshot.bench=true [-Dsnapshot.bench.sessions=1000] [-Dsnapshot.bench.perSession=1000] [-Dsnapshot.bench.payload=256]
  *     [-Dsnapshot.bench.everyEntries=2000]</pre>
  *
  * A one-node group is filled through its engine ({@code sessions} offline persistent sessions,
- * each with {@code perSession} QoS 1 messages of {@code payload} bytes on its own topic, so every
+ * each with {@code perSession} QoS 1 messages of {@code payload} random bytes on its own topic, so every
  * message has its own body), snapshots itself and purges its log; then a second, empty node is
  * added (Ratis membership change) and must catch up by the snapshot. Measured: from the add to
  * the newcomer having applied everything the leader had, and the snapshot's size. Then the
@@ -45,7 +45,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class SnapshotInstallBenchmark {
     private static final int SESSIONS = Integer.getInteger("snapshot.bench.sessions", 1000);
     private static final int PER_SESSION = Integer.getInteger("snapshot.bench.perSession", 1000);
-    private static final int PAYLOAD = Integer.getInteger("snapshot.bench.payload", 64);
+    private static final int PAYLOAD = Integer.getInteger("snapshot.bench.payload", 256);
     private static final int WINDOW = 2000;
 
     @Test
@@ -126,14 +126,14 @@ class SnapshotInstallBenchmark {
         SessionHandle pub = await(engine.connect(new ConnectRequest("pub", true, 0, 65_535), new RecordingListener()));
         Semaphore window = new Semaphore(WINDOW);
         List<CompletableFuture<?>> failures = new ArrayList<>();
-        byte[] payload = new byte[PAYLOAD];
+        java.util.SplittableRandom random = new java.util.SplittableRandom(13);
         long n = 0;
         for (int m = 0; m < PER_SESSION; m++) {
             for (int i = 0; i < SESSIONS; i++) {
                 window.acquire();
-                payload[0] = (byte) m;
-                payload[PAYLOAD - 1] = (byte) i;
-                CompletableFuture<?> f = pub.publish((int) (n++ % 65_000) + 1, Message.of("q/" + i, payload.clone(), 1));
+                byte[] payload = new byte[PAYLOAD]; // random: RocksDB cannot compress it away
+                random.nextBytes(payload);
+                CompletableFuture<?> f = pub.publish((int) (n++ % 65_000) + 1, Message.of("q/" + i, payload, 1));
                 f.whenComplete((r, e) -> {
                     if (e != null) {
                         synchronized (failures) {
