@@ -32,6 +32,10 @@ final class StoreRestore {
                 throw new IOException("the data folder " + dataDir + " holds files but no RocksDB store (no CURRENT file);"
                         + " a snapshot is restored only into an empty folder or a store: point data_path elsewhere");
             }
+            if (heldByAnotherProcess(dataDir)) {
+                throw new IOException("the data folder " + dataDir + " is in use by another process (RocksDB's LOCK is held):"
+                        + " it is not replaced by the snapshot while something else has it open");
+            }
             for (Path p : present) {
                 if (Files.isDirectory(p)) {
                     SnapshotStorage.deleteTree(p);
@@ -55,6 +59,28 @@ final class StoreRestore {
         log.info("store {} restored from raft snapshot {} (index {}, {} files, {} hard-linked, {} bytes) in {} ms", dataDir,
                 snapshot.folder().getFileName(), snapshot.index(), snapshot.manifest().files().size(), linked,
                 snapshot.manifest().totalBytes(), (System.nanoTime() - t0) / 1_000_000);
+    }
+
+    /**
+     * RocksDB holds a POSIX lock on LOCK while a store is open; {@code tryLock} takes the same kind.
+     * Called only when this process has no store open on the folder (at start, or after the slot
+     * closed it), so closing the probe's channel drops no lock of ours.
+     */
+    private static boolean heldByAnotherProcess(Path dir) throws IOException {
+        Path lock = dir.resolve("LOCK");
+        if (!Files.exists(lock)) {
+            return false;
+        }
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(lock, java.nio.file.StandardOpenOption.WRITE)) {
+            java.nio.channels.FileLock l = ch.tryLock();
+            if (l == null) {
+                return true;
+            }
+            l.release();
+            return false;
+        } catch (java.nio.channels.OverlappingFileLockException e) {
+            return true;
+        }
     }
 
     private static boolean link(Path from, Path to) {
