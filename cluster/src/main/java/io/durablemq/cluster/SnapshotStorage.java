@@ -36,6 +36,7 @@ final class SnapshotStorage implements StateMachineStorage {
 
     private volatile Path dir;
     private volatile LocalSnapshot latest;
+    private volatile FileListSnapshotInfo latestInfo;
 
     /** The state-machine folder Ratis uses under {@code raftStorage} for the one DurableMQ group. */
     static Path folderOf(Path raftStorage) {
@@ -86,18 +87,24 @@ final class SnapshotStorage implements StateMachineStorage {
         return s;
     }
 
+    /** Ratis asks for this often (each log appender round checks whether a follower needs it): built once per snapshot. */
     @Override
     public SnapshotInfo getLatestSnapshot() {
         LocalSnapshot s = latest;
         if (s == null) {
             return null;
         }
-        List<FileInfo> files = new ArrayList<>();
-        for (SnapshotManifest.Entry e : s.manifest().files()) {
-            files.add(new FileInfo(s.folder().resolve(e.name()).toAbsolutePath(), null));
+        FileListSnapshotInfo info = latestInfo;
+        if (info == null || !info.getTermIndex().equals(s.termIndex())) {
+            List<FileInfo> files = new ArrayList<>();
+            for (SnapshotManifest.Entry e : s.manifest().files()) {
+                files.add(new FileInfo(s.folder().resolve(e.name()).toAbsolutePath(), null));
+            }
+            files.add(new FileInfo(s.folder().resolve(SnapshotManifest.FILE_NAME).toAbsolutePath(), null));
+            info = new FileListSnapshotInfo(files, s.termIndex());
+            latestInfo = info;
         }
-        files.add(new FileInfo(s.folder().resolve(SnapshotManifest.FILE_NAME).toAbsolutePath(), null));
-        return new FileListSnapshotInfo(files, s.termIndex());
+        return info;
     }
 
     @Override
