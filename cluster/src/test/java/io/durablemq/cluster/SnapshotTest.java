@@ -98,6 +98,13 @@ class SnapshotTest {
         publish(engine, "pub", 200, 210); // and then by the log
         long after = lead.raftStatus().lastIndex();
         assertTrue(ClusterHarness.await(() -> fresh.raftStatus().appliedIndex() >= after, 30_000), "applies the log after it");
+        // Restarted, it rebuilds its store from the installed snapshot (or a newer one of its own) and the log after it.
+        cluster.stop(follower);
+        ClusterNode restarted = cluster.start(follower);
+        publish(engine, "pub", 210, 220);
+        long last = lead.raftStatus().lastIndex();
+        assertTrue(ClusterHarness.await(() -> restarted.raftStatus().appliedIndex() >= last, 30_000),
+                "restarted after the install, it catches up: " + restarted.raftStatus());
         long leaderApplied = lead.raftStatus().appliedIndex();
 
         cluster.stop(follower);
@@ -106,8 +113,8 @@ class SnapshotTest {
         Map<StoreColumn, String> followerStore = ClusterHarness.scan(cluster.data(follower));
         assertEquals(leaderStore, followerStore, "the follower's store equals the leader's, record for record (index " + leaderApplied + ")");
         try (Engine e = Engine.open(EngineService.config(cluster.data(follower)), new SimpleMeterRegistry())) {
-            assertEquals(210, e.session("sub-a").queuedMessages());
-            assertEquals(210, e.session("sub-b").queuedMessages());
+            assertEquals(220, e.session("sub-a").queuedMessages());
+            assertEquals(220, e.session("sub-b").queuedMessages());
         }
     }
 
