@@ -71,6 +71,16 @@ class SnapshotTest {
 
     @Test
     void aWipedFollowerInstallsTheLeadersSnapshotAndEndsWithTheSameStore() throws Exception {
+        followerBehindAPurgeCatchesUpBySnapshot(true);
+    }
+
+    /** Not wiped: it has its own store, snapshots and log, all behind what the leader still has in its log. */
+    @Test
+    void aFollowerStoppedWhileTheLeaderPurgedInstallsTheSnapshotOnRestart() throws Exception {
+        followerBehindAPurgeCatchesUpBySnapshot(false);
+    }
+
+    private void followerBehindAPurgeCatchesUpBySnapshot(boolean wipe) throws Exception {
         cluster = new ClusterHarness(tmp, 3, EVERY_20);
         cluster.startAll();
         int leader = cluster.awaitServing();
@@ -88,8 +98,10 @@ class SnapshotTest {
                 "the leader purged entries the follower would need: log starts at " + lead.raftLogStartIndex()
                         + ", follower had applied " + followerApplied);
 
-        ClusterHarness.deleteTree(cluster.data(follower));
-        ClusterHarness.deleteTree(cluster.raft(follower));
+        if (wipe) {
+            ClusterHarness.deleteTree(cluster.data(follower));
+            ClusterHarness.deleteTree(cluster.raft(follower));
+        }
         ClusterNode fresh = cluster.start(follower);
         long target = lead.raftStatus().lastIndex();
         assertTrue(ClusterHarness.await(() -> fresh.raftStatus().appliedIndex() >= target, 60_000),
