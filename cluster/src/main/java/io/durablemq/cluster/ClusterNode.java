@@ -49,6 +49,7 @@ public final class ClusterNode implements AutoCloseable {
     private final Path dataPath;
     private final Service service;
     private final StoreSlot slot = new StoreSlot();
+    private final BatchStateMachine stateMachine;
     private final RaftNode raft;
     private final Thread roleLoop;
     private final AtomicBoolean writeFailed = new AtomicBoolean();
@@ -62,9 +63,18 @@ public final class ClusterNode implements AutoCloseable {
         this.settings = settings;
         this.dataPath = dataPath;
         this.service = service;
+        // A node with a snapshot rebuilds its store from it (checked file by file first) and Ratis replays
+        // the log after it: the data folder's own content is never trusted past the snapshot (it is
+        // written without fsync, and the log before the snapshot is purged). A damaged snapshot refuses.
+        LocalSnapshot snapshot = SnapshotStorage.latestVerified(SnapshotStorage.folderOf(settings.raftStorage()));
+        RaftLogFiles.refuseAGapAfter(snapshot, settings.raftStorage());
+        if (snapshot != null) {
+            StoreRestore.restore(snapshot, dataPath);
+        }
         slot.attachOwned(Store.open(dataPath, STORE_DURABILITY));
         try {
-            this.raft = new RaftNode(settings, new BatchStateMachine(slot));
+            this.stateMachine = new BatchStateMachine(slot, dataPath);
+            this.raft = new RaftNode(settings, stateMachine);
         } catch (IOException | RuntimeException e) {
             slot.close();
             throw e;
@@ -107,6 +117,16 @@ public final class ClusterNode implements AutoCloseable {
     /** The members of the group as this node knows them (after a membership change, not cluster_peers). */
     public java.util.List<String> members() {
         return raft.members();
+    }
+
+    /** Snapshots taken and installed on this node, and the newest one's index. */
+    public SnapshotCounts snapshots() {
+        return stateMachine.counts();
+    }
+
+    /** The first index in this node's Raft log (above 0 once purged after a snapshot). */
+    public long raftLogStartIndex() {
+        return raft.logStartIndex();
     }
 
     /** How many times this node started serving. */

@@ -20,11 +20,18 @@ import java.util.Objects;
  * @param raftStorage     the Raft log and metadata folder (not the RocksDB data folder)
  * @param durability      fsync or os, as for the single node
  * @param electionTimeout the lower bound of Raft's randomised election timeout (upper = 2x)
+ * @param snapshots       when snapshots are taken and the Raft log purged
  */
 public record ClusterSettings(String nodeId, List<Peer> peers, Path raftStorage, Durability durability,
-                              Duration electionTimeout) {
+                              Duration electionTimeout, SnapshotPolicy snapshots) {
+    /** With the default snapshot policy. */
+    public ClusterSettings(String nodeId, List<Peer> peers, Path raftStorage, Durability durability, Duration electionTimeout) {
+        this(nodeId, peers, raftStorage, durability, electionTimeout, SnapshotPolicy.DEFAULT);
+    }
+
     public ClusterSettings {
         Objects.requireNonNull(nodeId, "nodeId");
+        Objects.requireNonNull(snapshots, "snapshots");
         Objects.requireNonNull(raftStorage, "raftStorage");
         Objects.requireNonNull(durability, "durability");
         Objects.requireNonNull(electionTimeout, "electionTimeout");
@@ -36,6 +43,10 @@ public record ClusterSettings(String nodeId, List<Peer> peers, Path raftStorage,
         if (peers.stream().map(Peer::id).distinct().count() != peers.size()) {
             throw new IllegalArgumentException("cluster_peers names a peer id twice: " + peers.stream().map(Peer::id).toList());
         }
+    }
+
+    public ClusterSettings withSnapshots(SnapshotPolicy policy) {
+        return new ClusterSettings(nodeId, peers, raftStorage, durability, electionTimeout, policy);
     }
 
     public Peer self() {

@@ -62,7 +62,19 @@ final class RaftNode implements AutoCloseable {
         RaftServerConfigKeys.Rpc.setTimeoutMax(props, TimeDuration.valueOf(2 * min, TimeUnit.MILLISECONDS));
         // fsync mode: an entry counts towards the majority only once fsynced in the Raft log of that node.
         RaftServerConfigKeys.Log.setUnsafeFlushEnabled(props, settings.durability() == Durability.OS);
-        RaftServerConfigKeys.Log.setSegmentSizeMax(props, MAX_ENTRY);
+        // A purge removes closed segments only: the segment size is how finely the log shrinks. An entry
+        // larger than a segment still fits (Ratis then gives it a segment of its own).
+        SnapshotPolicy snap = settings.snapshots();
+        RaftServerConfigKeys.Log.setSegmentSizeMax(props, SizeInBytes.valueOf(snap.logSegmentBytes()));
+        // Snapshots (BatchStateMachine.takeSnapshot): every N applied entries, then the log is purged up to
+        // the snapshot's index. A follower that needs purged entries receives the snapshot's files instead.
+        RaftServerConfigKeys.Snapshot.setAutoTriggerEnabled(props, true);
+        RaftServerConfigKeys.Snapshot.setAutoTriggerThreshold(props, snap.everyEntries());
+        RaftServerConfigKeys.Snapshot.setRetentionFileNum(props, snap.retained());
+        // Not at stop: ClusterNode detaches the store before Ratis closes, so there would be nothing to checkpoint.
+        RaftServerConfigKeys.Snapshot.setTriggerWhenStopEnabled(props, false);
+        RaftServerConfigKeys.Log.setPurgeUptoSnapshotIndex(props, true);
+        RaftServerConfigKeys.Log.setPurgeGap(props, (int) Math.max(1, Math.min(1024, snap.everyEntries())));
         RaftServerConfigKeys.Log.Appender.setBufferByteLimit(props, MAX_ENTRY);
         // Ratis wants its log write buffer (one per node, direct memory) to hold the largest entry.
         RaftServerConfigKeys.Log.setWriteBufferSize(props, SizeInBytes.valueOf(MAX_ENTRY.getSize() + 1024 * 1024));
@@ -107,6 +119,15 @@ final class RaftNode implements AutoCloseable {
                     info.getLastAppliedIndex(), last == null ? -1 : last.getIndex());
         } catch (IOException e) {
             return RaftStatus.UNKNOWN;
+        }
+    }
+
+    /** The first index still in this node's Raft log (above 0 once the log was purged after a snapshot). */
+    long logStartIndex() {
+        try {
+            return server.getDivision(GROUP_ID).getRaftLog().getStartIndex();
+        } catch (IOException e) {
+            return -1;
         }
     }
 

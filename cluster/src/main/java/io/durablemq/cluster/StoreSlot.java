@@ -49,6 +49,51 @@ final class StoreSlot {
         }
     }
 
+    /**
+     * Writes a RocksDB checkpoint of the attached store into {@code target}. Holding the slot, no
+     * hand-over can close the store meanwhile. Returns false, writing nothing, when no store is
+     * attached (a hand-over or shutdown): the snapshot is then simply taken later.
+     */
+    synchronized boolean checkpoint(java.nio.file.Path target) throws java.io.IOException {
+        if (store == null || closed) {
+            return false;
+        }
+        try {
+            store.checkpoint(target);
+        } catch (org.rocksdb.RocksDBException e) {
+            throw new java.io.IOException("cannot checkpoint the store " + store.dir() + " into " + target + ": " + e.getMessage(), e);
+        }
+        return true;
+    }
+
+    /** What {@link #replaceFollowerStore} does with the data folder while no store is open on it. */
+    interface FolderSwap {
+        void run() throws Exception;
+    }
+
+    /**
+     * Closes the follower's own store, lets {@code swap} rewrite its folder (a snapshot install),
+     * and attaches the store {@code reopen} opens. Waits while the engine's store is attached: a
+     * node receives a snapshot only as a follower, so its role loop is about to stop serving and
+     * reattach its own store. If the swap or the reopen fails the slot stays empty (applies wait)
+     * and the exception goes to Ratis, which stops this node's server: it is never half loaded.
+     */
+    synchronized void replaceFollowerStore(FolderSwap swap, java.util.concurrent.Callable<Store> reopen) throws Exception {
+        while (!closed && (store == null || !owned)) {
+            wait(1_000);
+        }
+        if (closed) {
+            throw new java.io.IOException("the node is closing: the snapshot is loaded at the next start");
+        }
+        store.close();
+        store = null;
+        owned = false;
+        swap.run();
+        store = reopen.call();
+        owned = true;
+        notifyAll();
+    }
+
     /** The follower's own store, opened by the caller. */
     synchronized void attachOwned(Store own) {
         store = own;

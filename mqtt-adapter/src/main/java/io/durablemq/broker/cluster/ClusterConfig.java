@@ -4,6 +4,7 @@ import io.durablemq.broker.config.BrokerConfig;
 import io.durablemq.broker.config.BrokerConfigException;
 import io.durablemq.cluster.ClusterSettings;
 import io.durablemq.cluster.Peer;
+import io.durablemq.cluster.SnapshotPolicy;
 
 import java.nio.file.Path;
 import java.time.Duration;
@@ -22,6 +23,8 @@ import java.util.Map;
  *       Reference a follower sends MQTT 5 clients to</li>
  *   <li>{@code cluster_storage_path}: the Raft log folder (default {@code <data_path>-raft})</li>
  *   <li>{@code cluster_election_timeout_ms}: lower bound of the election timeout (default 1000; the upper is twice it)</li>
+ *   <li>{@code cluster_snapshot_every_entries}: a snapshot of the store every that many Raft entries, after
+ *       which the Raft log is purged (default 100000; docs/CLUSTER.md, "Snapshots")</li>
  * </ul>
  */
 public final class ClusterConfig {
@@ -69,8 +72,22 @@ public final class ClusterConfig {
                 throw new BrokerConfigException("cluster_election_timeout_ms must be 100..60000: " + ms);
             }
         }
+        SnapshotPolicy snapshots = SnapshotPolicy.DEFAULT;
+        String every = p.get("cluster_snapshot_every_entries");
+        if (every != null) {
+            long n;
+            try {
+                n = Long.parseLong(every.trim());
+            } catch (NumberFormatException e) {
+                throw new BrokerConfigException("cluster_snapshot_every_entries: '" + every + "' is not a number of entries");
+            }
+            if (n < 100 || n > 100_000_000) {
+                throw new BrokerConfigException("cluster_snapshot_every_entries must be 100..100000000: " + every);
+            }
+            snapshots = snapshots.withEveryEntries(n);
+        }
         try {
-            return new ClusterSettings(nodeId, peers, raftStorage, config.durability(), election);
+            return new ClusterSettings(nodeId, peers, raftStorage, config.durability(), election, snapshots);
         } catch (IllegalArgumentException e) {
             throw new BrokerConfigException(e.getMessage());
         }

@@ -31,6 +31,12 @@ final class ClusterMetrics extends PrometheusMeterRegistry {
                 .description("1 while this node knows a leader").register(this);
         FunctionCounter.builder("durablemq_cluster_serving_starts", node, n -> n.get() == null ? 0 : n.get().leaderChanges())
                 .description("how often this node started serving (became a serving leader)").register(this);
+        FunctionCounter.builder("durablemq_cluster_snapshots_taken", node, n -> n.get() == null ? 0 : n.get().snapshots().taken())
+                .description("Raft snapshots (store checkpoints) this node took since it started").register(this);
+        FunctionCounter.builder("durablemq_cluster_snapshots_installed", node, n -> n.get() == null ? 0 : n.get().snapshots().installed())
+                .description("Raft snapshots this node received from a leader and loaded since it started").register(this);
+        Gauge.builder("durablemq_cluster_snapshot_index", node, n -> n.get() == null ? -1 : n.get().snapshots().lastIndex())
+                .description("Raft index of this node's newest snapshot (-1: none)").register(this);
     }
 
     private static RaftStatus status(ClusterNodeRef n) {

@@ -27,6 +27,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
+import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -82,6 +83,10 @@ class ClusterBrokerTest {
                 io.durablemq.broker.ops.OpsMetricNames.exportedSeries(scrape)), "series the cluster alerts use but no node exports");
         assertTrue(scrape.contains("durablemq_cluster_serving 1.0"), "the leader says it serves");
         assertTrue(scrape.contains("durablemq_connections"), "the serving broker's own metrics follow");
+        for (String series : List.of("durablemq_cluster_snapshots_taken_total", "durablemq_cluster_snapshots_installed_total",
+                "durablemq_cluster_snapshot_index")) {
+            assertTrue(scrape.contains(series + " "), "snapshot series " + series + " on /metrics");
+        }
         assertTrue(httpBody(metrics[(leader + 1) % 3], "/metrics").contains("durablemq_cluster_serving 0.0"), "a follower does not serve");
 
         MqttClient client = new MqttClient("tcp://127.0.0.1:" + mqtt[leader], "c1", new MemoryPersistence());
@@ -154,6 +159,15 @@ class ClusterBrokerTest {
         BrokerConfig noPort = BrokerConfig.defaults().toBuilder().dataPath(tmp.resolve("d")).properties(props).build();
         e = assertThrows(BrokerConfigException.class, () -> ClusterConfig.settings(noPort));
         assertTrue(e.getMessage().contains("cluster_peers"), e.getMessage());
+
+        props.put("cluster_peers", "n1=127.0.0.1:1");
+        props.put("cluster_snapshot_every_entries", "often");
+        BrokerConfig badSnapshots = BrokerConfig.defaults().toBuilder().dataPath(tmp.resolve("d")).properties(props).build();
+        e = assertThrows(BrokerConfigException.class, () -> ClusterConfig.settings(badSnapshots));
+        assertTrue(e.getMessage().contains("cluster_snapshot_every_entries"), e.getMessage());
+        props.put("cluster_snapshot_every_entries", "5000");
+        BrokerConfig goodSnapshots = BrokerConfig.defaults().toBuilder().dataPath(tmp.resolve("d")).properties(props).build();
+        assertEquals(5000, assertDoesNotThrow(() -> ClusterConfig.settings(goodSnapshots)).snapshots().everyEntries());
     }
 
     record Connack(int reasonCode, String serverReference) {
