@@ -1,14 +1,19 @@
 package io.durablemq.broker.cluster;
 
 import io.durablemq.cluster.ClusterNode;
+import io.durablemq.cluster.FollowerProgress;
 import io.durablemq.cluster.NodeRole;
 import io.durablemq.cluster.RaftStatus;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MultiGauge;
+import io.micrometer.core.instrument.Tags;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 
+import java.util.List;
 import java.util.function.Supplier;
+import java.util.stream.Collectors;
 
 /**
  * A node's {@code /metrics}: the cluster gauges (always), followed while it serves by the
@@ -31,6 +36,37 @@ final class ClusterMetrics extends PrometheusMeterRegistry {
                 .description("1 while this node knows a leader").register(this);
         FunctionCounter.builder("durablemq_cluster_serving_starts", node, n -> n.get() == null ? 0 : n.get().leaderChanges())
                 .description("how often this node started serving (became a serving leader)").register(this);
+        FunctionCounter.builder("durablemq_cluster_leader_changes", node, n -> n.get() == null ? 0 : n.get().observedLeaderChanges())
+                .description("how often the leader this node knows changed (another node or a new term) since it started")
+                .register(this);
+        FunctionCounter.builder("durablemq_cluster_snapshot_installs", node, n -> n.get() == null ? 0 : n.get().snapshotInstalls())
+                .description("snapshots this node installed on followers too far behind while it led (Ratis's count)")
+                .register(this);
+        this.node = node;
+        this.followerMatch = MultiGauge.builder("durablemq_cluster_follower_match_index")
+                .description("on the leader: the last log index each follower is known to hold").register(this);
+        this.followerLag = MultiGauge.builder("durablemq_cluster_follower_lag")
+                .description("on the leader: committed log entries each follower is not known to hold").register(this);
+        this.followerContact = MultiGauge.builder("durablemq_cluster_follower_last_contact_seconds")
+                .description("on the leader: seconds since each follower last answered").register(this);
+    }
+
+    private final ClusterNodeRef node;
+    private final MultiGauge followerMatch;
+    private final MultiGauge followerLag;
+    private final MultiGauge followerContact;
+
+    /** The per-follower series, read fresh at each scrape: only the leader has rows, a follower none. */
+    private synchronized void refreshFollowers() {
+        ClusterNode n = node.get();
+        List<FollowerProgress> followers = n == null ? List.of() : n.followers();
+        long commit = n == null ? 0 : n.raftStatus().commitIndex();
+        followerMatch.register(followers.stream().map(f -> MultiGauge.Row.of(Tags.of("follower", f.id()), f.matchIndex()))
+                .collect(Collectors.toList()), true);
+        followerLag.register(followers.stream().map(f -> MultiGauge.Row.of(Tags.of("follower", f.id()), f.lag(commit)))
+                .collect(Collectors.toList()), true);
+        followerContact.register(followers.stream().map(f -> MultiGauge.Row.of(Tags.of("follower", f.id()),
+                f.lastContactMillis() / 1000.0)).collect(Collectors.toList()), true);
     }
 
     private static RaftStatus status(ClusterNodeRef n) {
@@ -40,6 +76,7 @@ final class ClusterMetrics extends PrometheusMeterRegistry {
 
     @Override
     public String scrape() {
+        refreshFollowers();
         PrometheusMeterRegistry broker = serving.get();
         return broker == null ? super.scrape() : super.scrape() + broker.scrape();
     }
