@@ -147,7 +147,9 @@ final class RaftNode implements AutoCloseable {
 
     /**
      * Snapshots this node sent to followers that were too far behind (or new) while it led, as Ratis's
-     * log appender counts them once a follower installed one; 0 before Ratis's metrics exist.
+     * log appender counts them once the last chunk of a file-chunk install succeeded (an install in
+     * Ratis's notification mode, where the follower's state machine fetches the snapshot itself, is
+     * not counted there); 0 before Ratis's metrics exist.
      */
     long snapshotInstalls() {
         try {

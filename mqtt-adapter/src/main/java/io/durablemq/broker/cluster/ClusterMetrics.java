@@ -21,6 +21,10 @@ import java.util.stream.Collectors;
  */
 final class ClusterMetrics extends PrometheusMeterRegistry {
     private final Supplier<PrometheusMeterRegistry> serving;
+    private final ClusterNodeRef node;
+    private final MultiGauge followerMatch;
+    private final MultiGauge followerLag;
+    private final MultiGauge followerContact;
 
     ClusterMetrics(ClusterNodeRef node, Supplier<PrometheusMeterRegistry> serving) {
         super(PrometheusConfig.DEFAULT);
@@ -40,7 +44,8 @@ final class ClusterMetrics extends PrometheusMeterRegistry {
                 .description("how often the leader this node knows changed (another node or a new term) since it started")
                 .register(this);
         FunctionCounter.builder("durablemq_cluster_snapshot_installs", node, n -> n.get() == null ? 0 : n.get().snapshotInstalls())
-                .description("snapshots this node installed on followers too far behind while it led (Ratis's count)")
+                .description("snapshots this node sent in full to followers too far behind while it led (Ratis's count"
+                        + " of completed file-chunk installs)")
                 .register(this);
         this.node = node;
         this.followerMatch = MultiGauge.builder("durablemq_cluster_follower_match_index")
@@ -50,11 +55,6 @@ final class ClusterMetrics extends PrometheusMeterRegistry {
         this.followerContact = MultiGauge.builder("durablemq_cluster_follower_last_contact_seconds")
                 .description("on the leader: seconds since each follower last answered").register(this);
     }
-
-    private final ClusterNodeRef node;
-    private final MultiGauge followerMatch;
-    private final MultiGauge followerLag;
-    private final MultiGauge followerContact;
 
     /** The per-follower series, read fresh at each scrape: only the leader has rows, a follower none. */
     private synchronized void refreshFollowers() {
