@@ -54,6 +54,7 @@ public final class ClusterNode implements AutoCloseable {
     private final Thread roleLoop;
     private final AtomicBoolean writeFailed = new AtomicBoolean();
     private final AtomicLong leaderChanges = new AtomicLong();
+    private final LeaderChangeWatch leaderWatch = new LeaderChangeWatch();
     private volatile NodeRole role = NodeRole.FOLLOWING;
     private volatile boolean closing;
     private ReplicatedBatchLog batchLog;
@@ -134,6 +135,21 @@ public final class ClusterNode implements AutoCloseable {
         return leaderChanges.get();
     }
 
+    /** How many times the leader this node knows changed (another node, or a new term) since it started. */
+    public long observedLeaderChanges() {
+        return leaderWatch.changes();
+    }
+
+    /** On the leader, each follower's match index and last contact; empty on a follower. */
+    public java.util.List<FollowerProgress> followers() {
+        return raft.followers();
+    }
+
+    /** Snapshots this node installed on followers while it led (Ratis's count). */
+    public long snapshotsSent() {
+        return raft.snapshotsSent();
+    }
+
     public ClusterSettings settings() {
         return settings;
     }
@@ -161,6 +177,7 @@ public final class ClusterNode implements AutoCloseable {
             return;
         }
         RaftStatus s = raft.status();
+        leaderWatch.observe(s);
         if (role == NodeRole.FOLLOWING && s.leaderReady() && s.caughtUp() && System.currentTimeMillis() >= retryAfter) {
             promote(s);
         } else if (role == NodeRole.SERVING && (!s.leader() || writeFailed.get())) {

@@ -4,6 +4,7 @@ import io.durablemq.engine.store.Durability;
 import org.apache.ratis.RaftConfigKeys;
 import org.apache.ratis.conf.RaftProperties;
 import org.apache.ratis.netty.NettyConfigKeys;
+import org.apache.ratis.proto.RaftProtos;
 import org.apache.ratis.protocol.ClientId;
 import org.apache.ratis.protocol.Message;
 import org.apache.ratis.protocol.RaftClientReply;
@@ -16,6 +17,7 @@ import org.apache.ratis.rpc.SupportedRpcType;
 import org.apache.ratis.server.DivisionInfo;
 import org.apache.ratis.server.RaftServer;
 import org.apache.ratis.server.RaftServerConfigKeys;
+import org.apache.ratis.server.metrics.RaftServerMetricsImpl;
 import org.apache.ratis.server.raftlog.RaftLog;
 import org.apache.ratis.server.storage.RaftStorage;
 import org.apache.ratis.thirdparty.com.google.protobuf.UnsafeByteOperations;
@@ -25,6 +27,7 @@ import org.apache.ratis.util.TimeDuration;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
@@ -128,6 +131,53 @@ final class RaftNode implements AutoCloseable {
             return server.getDivision(GROUP_ID).getRaftLog().getStartIndex();
         } catch (IOException e) {
             return -1;
+        }
+    }
+
+    /**
+     * The leader's view of its followers (empty on a follower). Ratis gives the match indexes and the
+     * follower ids in two calls over the same list of log appenders, in the same order; the ids are read
+     * before and after the indexes, and a membership change in between (ids differ) yields an empty list
+     * rather than indexes paired with the wrong follower.
+     */
+    List<FollowerProgress> followers() {
+        try {
+            DivisionInfo info = server.getDivision(GROUP_ID).getInfo();
+            if (!info.isLeader()) {
+                return List.of();
+            }
+            List<RaftProtos.ServerRpcProto> before = info.getRoleInfoProto().getLeaderInfo().getFollowerInfoList();
+            long[] match = info.getFollowerMatchIndices();
+            List<RaftProtos.ServerRpcProto> after = info.getRoleInfoProto().getLeaderInfo().getFollowerInfoList();
+            if (before.size() != match.length || !ids(before).equals(ids(after))) {
+                return List.of();
+            }
+            List<FollowerProgress> out = new ArrayList<>(match.length);
+            for (int i = 0; i < match.length; i++) {
+                out.add(new FollowerProgress(ids(before).get(i), match[i], after.get(i).getLastRpcElapsedTimeMs()));
+            }
+            return out;
+        } catch (IOException e) {
+            return List.of();
+        }
+    }
+
+    private static List<String> ids(List<RaftProtos.ServerRpcProto> followers) {
+        return followers.stream().map(f -> RaftPeerId.valueOf(f.getId().getId()).toString()).toList();
+    }
+
+    /**
+     * Snapshots this node sent to followers that were too far behind (or new) while it led, as Ratis's
+     * log appender counts them once the last chunk of a file-chunk install succeeded (an install in
+     * Ratis's notification mode, where the follower's state machine fetches the snapshot itself, is
+     * not counted there); 0 before Ratis's metrics exist.
+     */
+    long snapshotsSent() {
+        try {
+            return server.getDivision(GROUP_ID).getRaftServerMetrics() instanceof RaftServerMetricsImpl m
+                    ? m.getNumInstallSnapshot().getCount() : 0;
+        } catch (IOException e) {
+            return 0;
         }
     }
 

@@ -3,23 +3,29 @@ package io.durablemq.broker.cluster;
 import io.durablemq.broker.BrokerServer;
 import io.durablemq.broker.config.BrokerConfig;
 import io.durablemq.broker.config.BrokerConfigException;
+import io.durablemq.broker.listener.Listeners;
 import io.durablemq.broker.metrics.MetricsServer;
+import io.durablemq.broker.tls.SslContexts;
 import io.durablemq.cluster.ClusterNode;
 import io.durablemq.cluster.ClusterSettings;
 import io.durablemq.cluster.NodeRole;
 import io.durablemq.engine.store.BatchLog;
 import io.durablemq.engine.store.StoreOpenException;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.netty.handler.ssl.SslContext;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
- * The broker process of a cluster node. While the node follows, its MQTT port answers CONNECT
- * with a redirection ({@link ConnectRedirector}) and {@code /ready} says 503; when it becomes
- * the serving leader the redirector gives the port to a full {@link BrokerServer} whose engine
+ * The broker process of a cluster node. While the node follows, its MQTT listeners (plain, TLS,
+ * WebSocket, secure WebSocket, as configured) answer CONNECT with a redirection ({@link
+ * ConnectRedirector}) and {@code /ready} says 503; when it becomes the serving leader the redirector
+ * gives the ports to a full {@link BrokerServer} whose engine
  * commits through Raft, and {@code /ready} says 200; when it loses leadership the broker closes
  * (every connection, the engine) and the redirector takes the port back. The metrics endpoint
  * stays up throughout (cluster gauges, plus the broker's metrics while it serves).
@@ -32,13 +38,15 @@ public final class ClusterBroker implements AutoCloseable {
     private final BrokerConfig servingConfig;
     private final ClusterMetrics.ClusterNodeRef nodeRef = new ClusterMetrics.ClusterNodeRef();
     private final ClusterMetrics metrics;
+    private final List<ConnectRedirector.Listener> redirectListeners;
     private volatile BrokerServer broker;
     private ConnectRedirector redirector;
     private MetricsServer metricsServer;
     private ClusterNode node;
 
-    private ClusterBroker(BrokerConfig config) {
+    private ClusterBroker(BrokerConfig config, List<ConnectRedirector.Listener> redirectListeners) {
         this.config = config;
+        this.redirectListeners = redirectListeners;
         // The Raft log is the durable record (fsynced on a majority in fsync mode); the store is a
         // replica of it that replay restores after a crash, so the engine's own RocksDB write needs
         // no second fsync (docs/CLUSTER.md, "What a PUBACK promises").
@@ -53,7 +61,7 @@ public final class ClusterBroker implements AutoCloseable {
     public static ClusterBroker start(BrokerConfig config)
             throws BrokerConfigException, StoreOpenException, IOException, InterruptedException {
         ClusterSettings settings = ClusterConfig.settings(config);
-        ClusterBroker cb = new ClusterBroker(config);
+        ClusterBroker cb = new ClusterBroker(config, redirectListeners(config));
         try {
             if (config.metricsPort() != 0) {
                 cb.metricsServer = MetricsServer.start(config.metricsHost(), config.metricsPort(), cb.metrics, cb::isReady);
@@ -90,23 +98,54 @@ public final class ClusterBroker implements AutoCloseable {
             return "role STARTING\n";
         }
         var s = n.raftStatus();
-        return "node " + n.settings().nodeId() + "\nrole " + n.role() + "\nraft_role " + s.role() + "\nleader "
-                + s.leaderId() + "\nterm " + s.term() + "\ncommit_index " + s.commitIndex() + "\napplied_index "
-                + s.appliedIndex() + "\nserving_starts " + n.leaderChanges() + "\n";
+        StringBuilder b = new StringBuilder("node " + n.settings().nodeId() + "\nrole " + n.role() + "\nraft_role " + s.role()
+                + "\nleader " + s.leaderId() + "\nterm " + s.term() + "\ncommit_index " + s.commitIndex() + "\napplied_index "
+                + s.appliedIndex() + "\nserving_starts " + n.leaderChanges() + "\nleader_changes " + n.observedLeaderChanges() + "\n");
+        // On the leader only: one line per follower, its lag behind the commit index and when it last answered.
+        for (var f : n.followers()) {
+            b.append("follower ").append(f.id()).append(" match_index ").append(f.matchIndex()).append(" lag ")
+                    .append(f.lag(s.commitIndex())).append(" last_contact_ms ").append(f.lastContactMillis()).append('\n');
+        }
+        return b.toString();
     }
 
     public ClusterNode node() {
         return node;
     }
 
+    /**
+     * The listeners a follower answers on: the same kinds and ports the serving broker binds, so a
+     * client on any of them learns where the leader is. The TLS context is made once, at start, so a
+     * bad TLS setting is refused when the node starts rather than when it first leads.
+     */
+    private static List<ConnectRedirector.Listener> redirectListeners(BrokerConfig config) throws BrokerConfigException {
+        boolean tls = config.sslPort() != BrokerConfig.DISABLED || config.secureWebsocketPort() != BrokerConfig.DISABLED;
+        SslContext ssl = tls ? SslContexts.serverContext(config.tls()) : null;
+        List<ConnectRedirector.Listener> out = new ArrayList<>();
+        if (config.port() != BrokerConfig.DISABLED) {
+            out.add(new ConnectRedirector.Listener(Listeners.Kind.TCP, config.port(), null, null));
+        }
+        if (config.sslPort() != BrokerConfig.DISABLED) {
+            out.add(new ConnectRedirector.Listener(Listeners.Kind.TLS, config.sslPort(), ssl, null));
+        }
+        if (config.websocketPort() != BrokerConfig.DISABLED) {
+            out.add(new ConnectRedirector.Listener(Listeners.Kind.WEBSOCKET, config.websocketPort(), null, config.websocketPath()));
+        }
+        if (config.secureWebsocketPort() != BrokerConfig.DISABLED) {
+            out.add(new ConnectRedirector.Listener(Listeners.Kind.SECURE_WEBSOCKET, config.secureWebsocketPort(), ssl,
+                    config.websocketPath()));
+        }
+        return out;
+    }
+
     private synchronized void bindRedirector() throws InterruptedException {
-        if (config.port() == BrokerConfig.DISABLED || redirector != null) {
+        if (redirectListeners.isEmpty() || redirector != null) {
             return;
         }
         RuntimeException last = null;
         for (int attempt = 0; attempt < 50; attempt++) { // the broker's listener may take a moment to let go
             try {
-                redirector = ConnectRedirector.bind(config.host(), config.port(), () -> {
+                redirector = ConnectRedirector.bind(config.host(), redirectListeners, () -> {
                     ClusterNode n = node;
                     return n == null ? null : n.leaderMqttAddress();
                 });

@@ -1,14 +1,19 @@
 package io.durablemq.broker.cluster;
 
 import io.durablemq.cluster.ClusterNode;
+import io.durablemq.cluster.FollowerProgress;
 import io.durablemq.cluster.NodeRole;
 import io.durablemq.cluster.RaftStatus;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MultiGauge;
+import io.micrometer.core.instrument.Tags;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 
+import java.util.List;
 import java.util.function.Supplier;
+import java.util.stream.Collectors;
 
 /**
  * A node's {@code /metrics}: the cluster gauges (always), followed while it serves by the
@@ -16,6 +21,10 @@ import java.util.function.Supplier;
  */
 final class ClusterMetrics extends PrometheusMeterRegistry {
     private final Supplier<PrometheusMeterRegistry> serving;
+    private final ClusterNodeRef node;
+    private final MultiGauge followerMatch;
+    private final MultiGauge followerLag;
+    private final MultiGauge followerContact;
 
     ClusterMetrics(ClusterNodeRef node, Supplier<PrometheusMeterRegistry> serving) {
         super(PrometheusConfig.DEFAULT);
@@ -37,6 +46,33 @@ final class ClusterMetrics extends PrometheusMeterRegistry {
                 .description("Raft snapshots this node received from a leader and loaded since it started").register(this);
         Gauge.builder("durablemq_cluster_snapshot_index", node, n -> n.get() == null ? -1 : n.get().snapshots().lastIndex())
                 .description("Raft index of this node's newest snapshot (-1: none)").register(this);
+        FunctionCounter.builder("durablemq_cluster_leader_changes", node, n -> n.get() == null ? 0 : n.get().observedLeaderChanges())
+                .description("how often the leader this node knows changed (another node or a new term) since it started")
+                .register(this);
+        FunctionCounter.builder("durablemq_cluster_snapshots_sent", node, n -> n.get() == null ? 0 : n.get().snapshotsSent())
+                .description("snapshots this node sent in full to followers too far behind while it led (Ratis's count"
+                        + " of completed file-chunk installs)")
+                .register(this);
+        this.node = node;
+        this.followerMatch = MultiGauge.builder("durablemq_cluster_follower_match_index")
+                .description("on the leader: the last log index each follower is known to hold").register(this);
+        this.followerLag = MultiGauge.builder("durablemq_cluster_follower_lag")
+                .description("on the leader: committed log entries each follower is not known to hold").register(this);
+        this.followerContact = MultiGauge.builder("durablemq_cluster_follower_last_contact_seconds")
+                .description("on the leader: seconds since each follower last answered").register(this);
+    }
+
+    /** The per-follower series, read fresh at each scrape: only the leader has rows, a follower none. */
+    private synchronized void refreshFollowers() {
+        ClusterNode n = node.get();
+        List<FollowerProgress> followers = n == null ? List.of() : n.followers();
+        long commit = n == null ? 0 : n.raftStatus().commitIndex();
+        followerMatch.register(followers.stream().map(f -> MultiGauge.Row.of(Tags.of("follower", f.id()), f.matchIndex()))
+                .collect(Collectors.toList()), true);
+        followerLag.register(followers.stream().map(f -> MultiGauge.Row.of(Tags.of("follower", f.id()), f.lag(commit)))
+                .collect(Collectors.toList()), true);
+        followerContact.register(followers.stream().map(f -> MultiGauge.Row.of(Tags.of("follower", f.id()),
+                f.lastContactMillis() / 1000.0)).collect(Collectors.toList()), true);
     }
 
     private static RaftStatus status(ClusterNodeRef n) {
@@ -46,6 +82,7 @@ final class ClusterMetrics extends PrometheusMeterRegistry {
 
     @Override
     public String scrape() {
+        refreshFollowers();
         PrometheusMeterRegistry broker = serving.get();
         return broker == null ? super.scrape() : super.scrape() + broker.scrape();
     }

@@ -1,10 +1,13 @@
 package io.durablemq.broker.cluster;
 
+import io.durablemq.broker.listener.Listeners;
+import io.durablemq.broker.listener.WebSocketPipeline;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelPipeline;
 import io.netty.channel.SimpleChannelInboundHandler;
 import io.netty.channel.nio.NioEventLoopGroup;
 import io.netty.channel.socket.SocketChannel;
@@ -18,57 +21,105 @@ import io.netty.handler.codec.mqtt.MqttMessage;
 import io.netty.handler.codec.mqtt.MqttMessageBuilders;
 import io.netty.handler.codec.mqtt.MqttProperties;
 import io.netty.handler.codec.mqtt.MqttVersion;
+import io.netty.handler.ssl.SslContext;
 import io.netty.handler.timeout.ReadTimeoutHandler;
 import io.netty.util.concurrent.DefaultThreadFactory;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
 
 /**
- * What a node that does not serve answers on the MQTT port: to a CONNECT, MQTT 5 clients get
- * CONNACK 0x9C (Use another server) with a Server Reference naming the leader's MQTT address
- * (0x88 Server unavailable while no leader is known), MQTT 3.1.1 clients CONNACK 0x03 (Server
- * unavailable); then the connection closes. Nothing else is read or stored.
+ * What a node that does not serve answers on its MQTT listeners (plain, TLS, WebSocket, secure
+ * WebSocket: the same ports the serving broker binds): to a CONNECT, MQTT 5 clients get CONNACK 0x9C
+ * (Use another server) with a Server Reference naming the leader (0x88 Server unavailable while no
+ * leader is known), MQTT 3.1.1 clients CONNACK 0x03 (Server unavailable); then the connection
+ * closes. Nothing else is read or stored.
+ *
+ * <p>The Server Reference on the plain listener is the leader's {@code cluster_mqtt_addresses}
+ * entry; on the other listeners it is the leader's host with this node's port of that listener
+ * (a TLS client is sent to the leader's TLS port, assuming every node uses the same ports for it).
  */
 final class ConnectRedirector implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ConnectRedirector.class);
     /** Enough for any CONNECT a client would send before learning it must go elsewhere. */
     private static final int MAX_CONNECT_BYTES = 64 * 1024;
+    private static final long HANDSHAKE_MILLIS = 10_000;
 
-    private final NioEventLoopGroup group;
-    private final Channel channel;
-
-    private ConnectRedirector(NioEventLoopGroup group, Channel channel) {
-        this.group = group;
-        this.channel = channel;
+    /** One listener to answer on: its kind, port, TLS context (TLS kinds) and WebSocket path (WebSocket kinds). */
+    record Listener(Listeners.Kind kind, int port, SslContext ssl, String websocketPath) {
+        boolean plain() {
+            return kind == Listeners.Kind.TCP;
+        }
     }
 
-    /** Binds {@code host:port}; {@code leaderAddress} gives the leader's MQTT host:port or null. */
-    static ConnectRedirector bind(String host, int port, Supplier<String> leaderAddress) throws InterruptedException {
+    private final NioEventLoopGroup group;
+    private final List<Channel> channels;
+
+    private ConnectRedirector(NioEventLoopGroup group, List<Channel> channels) {
+        this.group = group;
+        this.channels = channels;
+    }
+
+    /** Binds every listener on {@code host}; {@code leaderAddress} gives the leader's MQTT host:port or null. */
+    static ConnectRedirector bind(String host, List<Listener> listeners, Supplier<String> leaderAddress)
+            throws InterruptedException {
         NioEventLoopGroup group = new NioEventLoopGroup(1, new DefaultThreadFactory("durablemq-redirect"));
+        List<Channel> bound = new ArrayList<>();
         try {
-            Channel ch = new ServerBootstrap().group(group).channel(NioServerSocketChannel.class)
-                    .childHandler(new ChannelInitializer<SocketChannel>() {
-                        @Override
-                        protected void initChannel(SocketChannel c) {
-                            c.pipeline().addLast(new ReadTimeoutHandler(10, TimeUnit.SECONDS),
-                                    new MqttDecoder(MAX_CONNECT_BYTES), MqttEncoder.INSTANCE, new Answer(leaderAddress));
-                        }
-                    })
-                    .bind(host, port).sync().channel();
-            log.info("not the leader: CONNECT on {}:{} is redirected", host, port);
-            return new ConnectRedirector(group, ch);
+            for (Listener l : listeners) {
+                AtomicInteger boundPort = new AtomicInteger(l.port());
+                Supplier<String> reference = l.plain() ? leaderAddress : () -> withPort(leaderAddress.get(), boundPort.get());
+                Channel ch = new ServerBootstrap().group(group).channel(NioServerSocketChannel.class)
+                        .childHandler(new ChannelInitializer<SocketChannel>() {
+                            @Override
+                            protected void initChannel(SocketChannel c) {
+                                ChannelPipeline p = c.pipeline();
+                                p.addLast(new ReadTimeoutHandler(10, TimeUnit.SECONDS));
+                                if (l.ssl() != null) {
+                                    p.addLast(l.ssl().newHandler(c.alloc()));
+                                }
+                                if (l.websocketPath() != null) {
+                                    WebSocketPipeline.addTo(p, l.websocketPath(), MAX_CONNECT_BYTES, HANDSHAKE_MILLIS);
+                                }
+                                p.addLast(new MqttDecoder(MAX_CONNECT_BYTES), MqttEncoder.INSTANCE, new Answer(reference));
+                            }
+                        })
+                        .bind(host, l.port()).sync().channel();
+                bound.add(ch);
+                boundPort.set(((InetSocketAddress) ch.localAddress()).getPort());
+                log.info("not the leader: CONNECT on {} {}:{} is redirected", l.kind(), host, boundPort.get());
+            }
+            return new ConnectRedirector(group, bound);
         } catch (RuntimeException | InterruptedException e) {
+            bound.forEach(ch -> ch.close().awaitUninterruptibly(5, TimeUnit.SECONDS));
             group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
             throw e;
         }
     }
 
+    /** {@code host:port} with the port replaced (IPv6 literals keep their brackets); null stays null. */
+    static String withPort(String address, int port) {
+        if (address == null) {
+            return null;
+        }
+        int colon = address.lastIndexOf(':');
+        return (colon < 0 ? address : address.substring(0, colon)) + ":" + port;
+    }
+
+    /** The ports bound, in the order of the listeners given (port 0 resolved). */
+    List<Integer> ports() {
+        return channels.stream().map(ch -> ((InetSocketAddress) ch.localAddress()).getPort()).toList();
+    }
+
     @Override
     public void close() {
-        channel.close().awaitUninterruptibly(5, TimeUnit.SECONDS);
+        channels.forEach(ch -> ch.close().awaitUninterruptibly(5, TimeUnit.SECONDS));
         group.shutdownGracefully(0, 1, TimeUnit.SECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS);
     }
 

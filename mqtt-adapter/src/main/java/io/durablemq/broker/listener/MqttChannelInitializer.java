@@ -7,10 +7,6 @@ import io.durablemq.broker.protocol.ProtocolContext;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelPipeline;
 import io.netty.channel.socket.SocketChannel;
-import io.netty.handler.codec.http.HttpObjectAggregator;
-import io.netty.handler.codec.http.HttpServerCodec;
-import io.netty.handler.codec.http.websocketx.WebSocketServerProtocolConfig;
-import io.netty.handler.codec.http.websocketx.WebSocketServerProtocolHandler;
 import io.netty.handler.codec.mqtt.MqttDecoder;
 import io.netty.handler.codec.mqtt.MqttEncoder;
 import io.netty.handler.flush.FlushConsolidationHandler;
@@ -24,9 +20,6 @@ import io.netty.handler.ssl.SslContext;
  * (the keep-alive idle handler is inserted after CONNECT).
  */
 final class MqttChannelInitializer extends ChannelInitializer<SocketChannel> {
-    /** The WebSocket subprotocols of MQTT 3.1.1/5.0 ("mqtt") and of MQTT 3.1 ("mqttv3.1"). */
-    static final String SUBPROTOCOLS = "mqtt,mqttv3.1";
-
     private final ProtocolContext context;
     private final SslContext ssl;
     private final String websocketPath;
@@ -46,15 +39,7 @@ final class MqttChannelInitializer extends ChannelInitializer<SocketChannel> {
             p.addLast("tls", ssl.newHandler(ch.alloc()));
         }
         if (websocketPath != null) {
-            p.addLast("http", new HttpServerCodec());
-            p.addLast("http-aggregator", new HttpObjectAggregator(64 * 1024));
-            p.addLast("websocket", new WebSocketServerProtocolHandler(WebSocketServerProtocolConfig.newBuilder()
-                    .websocketPath(websocketPath)
-                    .subprotocols(SUBPROTOCOLS)
-                    .maxFramePayloadLength(maxPacket)
-                    .handshakeTimeoutMillis(context.limits().connectTimeout().toMillis())
-                    .build()));
-            p.addLast("websocket-mqtt", new WebSocketMqttFrames());
+            WebSocketPipeline.addTo(p, websocketPath, maxPacket, context.limits().connectTimeout().toMillis());
         }
         p.addLast("flush", new FlushConsolidationHandler(256, true));
         p.addLast(PacketGuard.NAME, new PacketGuard(maxPacket));

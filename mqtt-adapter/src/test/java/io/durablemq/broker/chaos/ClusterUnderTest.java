@@ -12,7 +12,8 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Three broker processes ({@code java -jar durablemq-broker.jar}) forming one Raft group on
- * loopback, each with its own data and Raft folders, its own free MQTT, metrics and Raft ports;
+ * loopback (or each on its own address and launched through a prefix such as {@code ip netns exec
+ * NS}, see {@link NetnsNetwork}), each with its own data and Raft folders, its own free MQTT, metrics and Raft ports;
  * a node can be SIGKILLed, wiped and restarted on the same ports. The leader is the node whose
  * {@code /ready} answers 200.
  */
@@ -27,10 +28,21 @@ final class ClusterUnderTest implements AutoCloseable {
     private final int[] raft = new int[NODES];
     private final Process[] process = new Process[NODES];
     private final int[] starts = new int[NODES];
+    /** Where node i listens (MQTT, metrics, Raft), and what its command line starts with. */
+    private final List<String> hosts;
+    private final List<List<String>> launchPrefix;
 
     private final Thread reaper = new Thread(this::killAllQuietly, "cluster-reaper");
 
     ClusterUnderTest(Path jar, Path workDir, String durability) throws IOException {
+        this(jar, workDir, durability, List.of("127.0.0.1", "127.0.0.1", "127.0.0.1"), List.of(List.of(), List.of(), List.of()));
+    }
+
+    /** Node i on {@code hosts.get(i)}, started as {@code launchPrefix.get(i) + java -jar ...}. */
+    ClusterUnderTest(Path jar, Path workDir, String durability, List<String> hosts, List<List<String>> launchPrefix)
+            throws IOException {
+        this.hosts = List.copyOf(hosts);
+        this.launchPrefix = List.copyOf(launchPrefix);
         this.jar = jar;
         this.workDir = workDir;
         this.durability = durability;
@@ -56,15 +68,16 @@ final class ClusterUnderTest implements AutoCloseable {
         StringBuilder peers = new StringBuilder();
         StringBuilder addresses = new StringBuilder();
         for (int j = 0; j < NODES; j++) {
-            peers.append(j == 0 ? "" : ",").append("n").append(j + 1).append("=127.0.0.1:").append(raft[j]);
-            addresses.append(j == 0 ? "" : ",").append("n").append(j + 1).append("=127.0.0.1:").append(mqtt[j]);
+            peers.append(j == 0 ? "" : ",").append("n").append(j + 1).append('=').append(hosts.get(j)).append(':').append(raft[j]);
+            addresses.append(j == 0 ? "" : ",").append("n").append(j + 1).append('=').append(hosts.get(j)).append(':').append(mqtt[j]);
         }
         Path config = node.resolve("broker.conf");
         Files.writeString(config, String.join("\n",
                 "# written by the cluster harness",
-                "host 127.0.0.1",
+                "host " + hosts.get(i),
                 "port " + mqtt[i],
                 "metrics_endpoint_port " + metrics[i],
+                "metrics_host " + hosts.get(i),
                 "data_path " + node.resolve("data").toAbsolutePath(),
                 "durability " + durability,
                 "allow_anonymous true",
@@ -76,8 +89,9 @@ final class ClusterUnderTest implements AutoCloseable {
         starts[i]++;
         Path log = node.resolve("broker-" + starts[i] + ".log");
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        process[i] = new ProcessBuilder(List.of(java, "-Xmx256m", "-XX:+UseSerialGC", "-jar", jar.toString(),
-                "--config", config.toString()))
+        List<String> command = new ArrayList<>(launchPrefix.get(i));
+        command.addAll(List.of(java, "-Xmx256m", "-XX:+UseSerialGC", "-jar", jar.toString(), "--config", config.toString()));
+        process[i] = new ProcessBuilder(command)
                 .redirectErrorStream(true).redirectOutput(log.toFile()).start();
     }
 
@@ -146,7 +160,7 @@ final class ClusterUnderTest implements AutoCloseable {
     /** The node's {@code /cluster} status text, or an empty string. */
     String status(int i) {
         try {
-            HttpURLConnection c = (HttpURLConnection) URI.create("http://127.0.0.1:" + metrics[i] + "/cluster").toURL().openConnection();
+            HttpURLConnection c = (HttpURLConnection) URI.create("http://" + hosts.get(i) + ":" + metrics[i] + "/cluster").toURL().openConnection();
             c.setConnectTimeout(1_000);
             c.setReadTimeout(2_000);
             try (var in = c.getInputStream()) {
@@ -167,9 +181,10 @@ final class ClusterUnderTest implements AutoCloseable {
         return -1;
     }
 
-    private int httpStatus(int i, String path) {
+    /** The HTTP status of {@code path} on node i's metrics port, or -1 if it does not answer. */
+    int httpStatus(int i, String path) {
         try {
-            HttpURLConnection c = (HttpURLConnection) URI.create("http://127.0.0.1:" + metrics[i] + path).toURL().openConnection();
+            HttpURLConnection c = (HttpURLConnection) URI.create("http://" + hosts.get(i) + ":" + metrics[i] + path).toURL().openConnection();
             c.setConnectTimeout(500);
             c.setReadTimeout(1_000);
             int code = c.getResponseCode();
@@ -181,7 +196,11 @@ final class ClusterUnderTest implements AutoCloseable {
     }
 
     String uri(int i) {
-        return "tcp://127.0.0.1:" + mqtt[i];
+        return "tcp://" + hosts.get(i) + ":" + mqtt[i];
+    }
+
+    String host(int i) {
+        return hosts.get(i);
     }
 
     int mqttPort(int i) {

@@ -45,7 +45,12 @@ final class RawConnection implements AutoCloseable {
 
     /** Connects with a persistent session (clean session off, no keep-alive) and checks the CONNACK. */
     static RawConnection open(int port, String clientId) throws IOException {
-        RawConnection c = new RawConnection(new Socket("127.0.0.1", port));
+        return open("127.0.0.1", port, clientId);
+    }
+
+    /** As {@link #open(int, String)}, to a broker on {@code host}. */
+    static RawConnection open(String host, int port, String clientId) throws IOException {
+        RawConnection c = new RawConnection(new Socket(host, port));
         c.send(MqttMessageBuilders.connect().protocolVersion(MqttVersion.MQTT_3_1_1).clientId(clientId)
                 .cleanSession(false).keepAlive(0).build());
         MqttMessage m = c.receive(15_000);

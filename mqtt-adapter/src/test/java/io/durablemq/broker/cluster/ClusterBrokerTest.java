@@ -2,6 +2,7 @@ package io.durablemq.broker.cluster;
 
 import io.durablemq.broker.config.BrokerConfig;
 import io.durablemq.broker.config.BrokerConfigException;
+import io.durablemq.broker.ops.OpsMetricNames;
 import io.durablemq.cluster.NodeRole;
 import io.durablemq.engine.store.Durability;
 import org.eclipse.paho.client.mqttv3.MqttClient;
@@ -76,11 +77,31 @@ class ClusterBrokerTest {
             assertEquals(i == leader ? 200 : 503, httpStatus(metrics[i], "/ready"), "/ready of n" + (i + 1));
         }
         // Every series the cluster alert rules query is on a node's /metrics (the leader's also has the broker's own).
-        java.util.Set<String> used = io.durablemq.broker.ops.OpsMetricNames.inRules(
-                io.durablemq.broker.ops.OpsMetricNames.opsFile("prometheus/cluster-alerts.yml"));
-        String scrape = httpBody(metrics[leader], "/metrics");
-        assertEquals(Map.of(), io.durablemq.broker.ops.OpsMetricNames.missing(used,
-                io.durablemq.broker.ops.OpsMetricNames.exportedSeries(scrape)), "series the cluster alerts use but no node exports");
+        // So is every cluster series of the dashboard (the per-follower ones only on the leader, once it heard from them).
+        java.util.Set<String> used = new java.util.TreeSet<>(OpsMetricNames.inRules(OpsMetricNames.opsFile("prometheus/cluster-alerts.yml")));
+        OpsMetricNames.inDashboard(OpsMetricNames.opsFile("grafana/durablemq-dashboard.json")).stream()
+                .filter(OpsMetricNames::clusterOnly).forEach(used::add);
+        assertTrue(used.contains("durablemq_cluster_follower_lag") && used.contains("durablemq_cluster_leader_changes_total"), used::toString);
+        Map<String, String> missing = Map.of();
+        String scrape = "";
+        for (long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30); System.nanoTime() < deadline; Thread.sleep(200)) {
+            scrape = httpBody(metrics[leader], "/metrics");
+            missing = OpsMetricNames.missing(used, OpsMetricNames.exportedSeries(scrape));
+            if (missing.isEmpty()) {
+                break;
+            }
+        }
+        assertEquals(Map.of(), missing, "series the cluster alerts and dashboard use but the leader does not export");
+        for (int i = 0; i < 3; i++) {
+            if (i != leader) {
+                String follower = "n" + (i + 1);
+                assertTrue(scrape.contains("durablemq_cluster_follower_lag{follower=\"" + follower + "\"}"),
+                        "the leader reports the lag of " + follower);
+                assertTrue(!httpBody(metrics[i], "/metrics").contains("durablemq_cluster_follower_lag{"),
+                        "a follower reports no follower lag");
+            }
+        }
+        assertTrue(httpBody(metrics[leader], "/cluster").contains("follower n"), "/cluster lists the followers on the leader");
         assertTrue(scrape.contains("durablemq_cluster_serving 1.0"), "the leader says it serves");
         assertTrue(scrape.contains("durablemq_connections"), "the serving broker's own metrics follow");
         for (String series : List.of("durablemq_cluster_snapshots_taken_total", "durablemq_cluster_snapshots_installed_total",

@@ -106,6 +106,11 @@ public final class OpsMetricNames {
         return names;
     }
 
+    /** Series only a cluster node exports ({@code durablemq_cluster_*}): a single node has none. */
+    public static boolean clusterOnly(String series) {
+        return series.startsWith("durablemq_cluster_");
+    }
+
     /** Sample names in a Prometheus text (0.0.4) or OpenMetrics exposition. */
     public static Set<String> exportedSeries(String exposition) {
         Set<String> names = new TreeSet<>();

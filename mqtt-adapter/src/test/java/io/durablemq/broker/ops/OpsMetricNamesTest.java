@@ -134,7 +134,13 @@ class OpsMetricNamesTest {
                 "durablemq_publishers_throttled", "durablemq_publisher_pauses_total",
                 "durablemq_publisher_resumes_total",
                 "jvm_memory_used_bytes", "jvm_memory_max_bytes", "jvm_gc_pause_seconds",
-                "process_cpu_usage", "jvm_threads_live_threads", "process_uptime_seconds");
+                "process_cpu_usage", "jvm_threads_live_threads", "process_uptime_seconds",
+                // A cluster node's series (ops/README.md "Running a cluster", docs/CLUSTER.md).
+                "durablemq_cluster_serving", "durablemq_cluster_raft_leader", "durablemq_cluster_leader_known",
+                "durablemq_cluster_term", "durablemq_cluster_commit_index", "durablemq_cluster_applied_index",
+                "durablemq_cluster_follower_lag", "durablemq_cluster_follower_match_index",
+                "durablemq_cluster_follower_last_contact_seconds", "durablemq_cluster_leader_changes_total",
+                "durablemq_cluster_serving_starts_total", "durablemq_cluster_snapshots_sent_total", "durablemq_cluster_snapshots_installed_total", "durablemq_cluster_snapshots_taken_total");
         Set<String> dashboard = OpsMetricNames.inDashboard(OpsMetricNames.opsFile("grafana/durablemq-dashboard.json"));
         Set<String> rules = OpsMetricNames.inRules(OpsMetricNames.opsFile("prometheus/alerts.yml"));
 
