@@ -19,15 +19,22 @@ import java.util.Objects;
  * @param peers           every member of the group, this node included
  * @param raftStorage     the Raft log and metadata folder (not the RocksDB data folder)
  * @param durability      fsync or os, as for the single node
- * @param electionTimeout the lower bound of Raft's randomised election timeout (upper = 2x)
+ * @param electionTimeout    the lower bound of Raft's randomised election timeout
+ * @param electionTimeoutMax its upper bound: a follower that heard nothing from the leader for a random time
+ *                           in between starts an election (docs/CLUSTER.md, "Failover time")
  */
 public record ClusterSettings(String nodeId, List<Peer> peers, Path raftStorage, Durability durability,
-                              Duration electionTimeout) {
+                              Duration electionTimeout, Duration electionTimeoutMax) {
     public ClusterSettings {
         Objects.requireNonNull(nodeId, "nodeId");
         Objects.requireNonNull(raftStorage, "raftStorage");
         Objects.requireNonNull(durability, "durability");
         Objects.requireNonNull(electionTimeout, "electionTimeout");
+        Objects.requireNonNull(electionTimeoutMax, "electionTimeoutMax");
+        if (electionTimeoutMax.compareTo(electionTimeout) < 0) {
+            throw new IllegalArgumentException("cluster_election_timeout_max_ms (" + electionTimeoutMax.toMillis()
+                    + ") must be at least cluster_election_timeout_ms (" + electionTimeout.toMillis() + ")");
+        }
         peers = List.copyOf(peers);
         if (peers.stream().noneMatch(p -> p.id().equals(nodeId))) {
             throw new IllegalArgumentException("cluster_node_id '" + nodeId + "' is not among cluster_peers "
@@ -36,6 +43,11 @@ public record ClusterSettings(String nodeId, List<Peer> peers, Path raftStorage,
         if (peers.stream().map(Peer::id).distinct().count() != peers.size()) {
             throw new IllegalArgumentException("cluster_peers names a peer id twice: " + peers.stream().map(Peer::id).toList());
         }
+    }
+
+    /** The upper bound twice the lower one (the broker's default ratio). */
+    public ClusterSettings(String nodeId, List<Peer> peers, Path raftStorage, Durability durability, Duration electionTimeout) {
+        this(nodeId, peers, raftStorage, durability, electionTimeout, electionTimeout.multipliedBy(2));
     }
 
     public Peer self() {
