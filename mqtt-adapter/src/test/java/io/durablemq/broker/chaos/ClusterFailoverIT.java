@@ -41,8 +41,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class ClusterFailoverIT {
     private static final long SEED = Long.getLong("chaos.seed", System.nanoTime());
-    private static final int WINDOW = 40;
-    private static final int MAX_LAG = 3_000;
 
     @Test
     @Timeout(value = 15, unit = TimeUnit.MINUTES)
@@ -57,10 +55,8 @@ class ClusterFailoverIT {
         run("fsync", Integer.getInteger("cluster.soak.kills", 100), Integer.getInteger("cluster.soak.target", 20_000));
     }
 
-    private final Ledger ledger = new Ledger();
-    private final List<PahoPublisher> publishers = new ArrayList<>();
-    private final List<PahoSubscriber> subscribers = new ArrayList<>();
-    private final ExecutorService connector = Executors.newFixedThreadPool(4);
+    private final ClusterWorkload clients = new ClusterWorkload(this::progress);
+    private final Ledger ledger = clients.ledger;
     /** Kill to the new leader's /ready 200 (the broker's part of a failover). */
     private final List<Long> servingMillis = new ArrayList<>();
     /** Kill to the first acknowledgement after it (what a publisher sees). */
@@ -82,8 +78,8 @@ class ClusterFailoverIT {
             int leader = cluster.awaitLeader(180_000);
             assertTrue(leader >= 0, "no leader within 180 s; logs in " + work);
             progress("leader n" + (leader + 1));
-            createClients(cluster.uri(leader), work.resolve("paho"));
-            PahoSubscriber drain = subscribers.get(2);
+            clients.createClients(cluster.uri(leader), work.resolve("paho"));
+            PahoSubscriber drain = clients.drain();
             for (int k = 0; k < kills; k++) {
                 long ms = 500 + random.nextInt(1_500);
                 Thread.sleep(ms);
@@ -95,7 +91,7 @@ class ClusterFailoverIT {
                 // whoever serves now: leadership may have moved without a kill (an election on a loaded machine)
                 leader = cluster.awaitLeader(120_000);
                 assertTrue(leader >= 0, "no leader before kill " + (k + 1) + "; logs in " + work);
-                connectAll(cluster.uri(leader));
+                clients.connectAll(cluster.uri(leader));
                 int ackedBefore = ledger.acknowledgedCount();
                 long killedAt = System.nanoTime();
                 assertEquals(137, cluster.kill(leader), "exit status after SIGKILL");
@@ -107,7 +103,7 @@ class ClusterFailoverIT {
                 int next = cluster.awaitLeader(120_000);
                 assertTrue(next >= 0, "no new leader within 120 s after kill " + (k + 1) + "; logs in " + work);
                 servingMillis.add(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - killedAt));
-                connectAll(cluster.uri(next));
+                clients.connectAll(cluster.uri(next));
                 Long ackedAt = firstAck.await(30_000);
                 if (ackedAt != null) {
                     failoverMillis.add(TimeUnit.NANOSECONDS.toMillis(ackedAt - killedAt));
@@ -140,7 +136,7 @@ class ClusterFailoverIT {
                     + ", leader " + cluster.appliedIndex(theLeader) + ")");
             assertTrue(caughtUp, "the wiped follower did not catch up within 180 s; logs in " + work);
 
-            finish(cluster, target);
+            clients.finish(cluster, target);
             Verdict v = ledger.verdict("cluster durability " + durability, killPoints.size(), killPoints.size(),
                     System.currentTimeMillis() - t0, List.of(), killPoints);
             String report = v + "\nfailover, kill to the new leader's /ready (ms): " + summary(servingMillis)
@@ -149,18 +145,17 @@ class ClusterFailoverIT {
             System.out.println(report);
             Files.writeString(ChaosIT.workRoot().resolve("verdicts.txt"), report + "\n", StandardOpenOption.CREATE,
                     StandardOpenOption.APPEND);
-            closeClients();
+            clients.closeClients();
             List<Integer> exits = cluster.terminateAll();
             assertEquals(List.of(0, 0, 0), exits, "exit statuses after SIGTERM");
-            assertTrue(publisherFailures().isEmpty(), "publisher threads failed: " + publisherFailures());
+            assertTrue(clients.publisherFailures().isEmpty(), "publisher threads failed: " + clients.publisherFailures());
             assertTrue(v.acknowledged() >= target, "acknowledged at least " + target + ":\n" + report);
             assertEquals(0, v.lost(), "acknowledged messages lost:\n" + report);
             assertEquals(0, v.qos2Duplicates(), "QoS 2 messages delivered twice:\n" + report);
             assertEquals(0, v.orderViolations(), "order violations:\n" + report);
             assertEquals(0, v.anomalies(), "anomalies:\n" + report);
         } finally {
-            closeClients();
-            connector.shutdownNow();
+            clients.close();
         }
     }
 
@@ -175,8 +170,8 @@ class ClusterFailoverIT {
             throws Exception {
         int paused = cluster.awaitLeader(120_000);
         assertTrue(paused >= 0, "no leader before the pause; logs in " + work);
-        connectAll(cluster.uri(paused));
-        PahoSubscriber drain = subscribers.get(2);
+        clients.connectAll(cluster.uri(paused));
+        PahoSubscriber drain = clients.drain();
         drain.goOffline();
         Set<MsgId> ackedBefore = ledger.acknowledgedIds();
         cluster.signal(paused, "STOP");
@@ -191,9 +186,13 @@ class ClusterFailoverIT {
         progress("SIGSTOP n" + (paused + 1) + " for " + (System.currentTimeMillis() - pausedAt) + " ms: n"
                 + (successor + 1) + " leads; the old leader follows again: " + steppedDown
                 + "; acknowledgements its clients got after SIGCONT: " + ackedByResumed);
-        assertTrue(steppedDown, "the paused leader did not step down after SIGCONT");
+        if (!steppedDown) {
+            Path dump = cluster.threadDump(paused, "no-step-down");
+            assertTrue(steppedDown, "the paused leader did not step down after SIGCONT (" + cluster.status(paused).replace('\n', ' ')
+                    + "); its threads: " + dump);
+        }
         killPoints.add("SIGSTOP n" + (paused + 1));
-        connectAll(cluster.uri(successor));
+        clients.connectAll(cluster.uri(successor));
         Set<MsgId> window = ledger.acknowledgedIds();
         window.removeAll(ackedBefore);
         drain.wantOnline = true;
@@ -204,108 +203,6 @@ class ClusterFailoverIT {
                 + " store: " + allInNewLog + (missing.isEmpty() ? "" : " (missing " + missing + ")"));
         assertTrue(allInNewLog, "acknowledged around the pause but not in the new leader's store: " + missing);
         return successor;
-    }
-
-    private void createClients(String uri, Path paho) throws Exception {
-        Files.createDirectories(paho);
-        int[] qos = {1, 1, 2, 2};
-        for (int i = 0; i < qos.length; i++) {
-            String name = "p" + (i + 1);
-            publishers.add(new PahoPublisher(name + "-q" + qos[i], qos[i], List.of("chaos/" + name + "/a", "chaos/" + name + "/b"),
-                    WINDOW, ledger, uri, paho, () -> ledger.acknowledgedCount() - ledger.deliveries("s-all") < MAX_LAG));
-        }
-        subscribers.add(new PahoSubscriber("s-all", "chaos/#", 2, null, ledger, uri, paho));
-        subscribers.add(new PahoSubscriber("s-plus-q1", "chaos/+/b", 1, null, ledger, uri, paho));
-        subscribers.add(new PahoSubscriber("s-drain", "chaos/#", 2, null, ledger, uri, paho));
-        for (PahoSubscriber s : subscribers) {
-            s.connect(uri);
-        }
-        for (PahoPublisher p : publishers) {
-            p.start();
-        }
-        connectAll(uri);
-    }
-
-    /** Connects every client that should be online; a client already connected stays as it is. */
-    private void connectAll(String uri) throws Exception {
-        List<Future<?>> done = new ArrayList<>();
-        for (PahoPublisher p : publishers) {
-            done.add(connector.submit(() -> {
-                p.connect(uri);
-                return null;
-            }));
-        }
-        for (PahoSubscriber s : subscribers) {
-            if (s.wantOnline) {
-                done.add(connector.submit(() -> {
-                    s.connect(uri);
-                    return null;
-                }));
-            }
-        }
-        for (Future<?> f : done) {
-            f.get();
-        }
-    }
-
-    private void finish(ClusterUnderTest cluster, int target) throws Exception {
-        for (PahoSubscriber s : subscribers) {
-            s.wantOnline = true;
-        }
-        long deadline = System.currentTimeMillis() + 180_000;
-        while (ledger.acknowledgedCount() < target && System.currentTimeMillis() < deadline) {
-            int leader = cluster.awaitLeader(60_000);
-            connectAll(cluster.uri(leader)); // no-op for connected clients
-            Thread.sleep(1_000);
-        }
-        for (PahoPublisher p : publishers) {
-            p.pause(true);
-        }
-        progress("target reached: acknowledged " + ledger.acknowledgedCount());
-        int leader = cluster.awaitLeader(60_000);
-        connectAll(cluster.uri(leader));
-        if (!await(() -> publishers.stream().mapToInt(PahoPublisher::inFlight).sum() == 0, 60_000)) {
-            for (PahoPublisher p : publishers) {
-                for (MsgId id : p.inFlightIds()) {
-                    ledger.anomaly("no delivery complete for " + id + " after 60 s; " + ledger.describe(id));
-                }
-            }
-        }
-        long lastMissing = Long.MAX_VALUE;
-        long lastProgress = System.currentTimeMillis();
-        while (System.currentTimeMillis() - lastProgress < 30_000) {
-            long missing = ledger.missing();
-            if (missing == 0) {
-                break;
-            }
-            if (missing < lastMissing) {
-                lastMissing = missing;
-                lastProgress = System.currentTimeMillis();
-            }
-            Thread.sleep(100);
-        }
-        progress("drained, missing " + ledger.missing());
-    }
-
-    private List<Throwable> publisherFailures() {
-        List<Throwable> out = new ArrayList<>();
-        for (PahoPublisher p : publishers) {
-            if (p.failure() != null) {
-                out.add(p.failure());
-            }
-        }
-        return out;
-    }
-
-    private void closeClients() throws InterruptedException {
-        for (PahoPublisher p : publishers) {
-            p.close();
-        }
-        for (PahoSubscriber s : subscribers) {
-            s.close();
-        }
-        publishers.clear();
-        subscribers.clear();
     }
 
     private static String summary(List<Long> millis) {
