@@ -29,6 +29,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  *       while the third was down exists only in the cut node's Raft log (and the dead remaining node's).
  *       They elect a leader and serve; then the remaining node starts and rejoins.</li>
  * </ol>
+ * Odd rounds cut the node whatever its role (it usually leads: it has the longest log); even rounds
+ * cut it as a follower (a leading cut node is first SIGKILLed and rejoins as a follower).
  * In fsync mode the cut node counted towards a majority only what it had fsynced, so nothing
  * acknowledged may be missing: verdict by {@link Ledger} (0 lost, 0 QoS 2 duplicated, order kept).
  *
@@ -71,6 +73,9 @@ class ClusterPowerCutIT {
                 leader = cluster.awaitLeader(120_000);
                 assertTrue(leader >= 0, "no leader before round " + round + "; logs in " + work);
                 clients.connectAll(cluster.uri(leader));
+                if (leader == CUT && round % 2 == 0) {
+                    leader = demoteCutNode(cluster, work);
+                }
                 int third = third(leader);
                 int remaining = 3 - CUT - third; // the node that is neither the cut node nor the third
                 assertEquals(137, cluster.kill(third), "SIGKILL of the third node");
@@ -118,6 +123,23 @@ class ClusterPowerCutIT {
         } finally {
             clients.close();
         }
+    }
+
+    /**
+     * Even rounds cut a follower, so a leading cut node is first SIGKILLed (no power cut), another node
+     * takes over, and it rejoins as a follower. Returns the new leader.
+     */
+    private int demoteCutNode(ClusterUnderTest cluster, Path work) throws Exception {
+        assertEquals(137, cluster.kill(CUT), "SIGKILL of the leading cut node");
+        int leader = cluster.awaitLeaderOtherThan(CUT, 120_000);
+        assertTrue(leader >= 0, "no leader without n" + (CUT + 1) + "; logs in " + work);
+        clients.connectAll(cluster.uri(leader));
+        cluster.start(CUT);
+        long applied = cluster.appliedIndex(leader);
+        assertTrue(ClusterWorkload.await(() -> caughtUp(cluster, CUT, applied), 120_000),
+                "n" + (CUT + 1) + " did not rejoin as a follower; logs in " + work);
+        progress("n" + (CUT + 1) + " led: SIGKILLed and rejoined as a follower, n" + (leader + 1) + " leads");
+        return leader;
     }
 
     /** A node that is neither the cut node nor the leader (when the cut node leads, the first other one). */
