@@ -67,6 +67,7 @@ class ClusterPowerCutIT {
             cluster.startAll();
             int leader = cluster.awaitLeader(180_000);
             assertTrue(leader >= 0, "no leader within 180 s; logs in " + work);
+            progress("leader n" + (leader + 1) + " (seed " + SEED + ")");
             clients.createClients(cluster.uri(leader), work.resolve("paho"));
             for (int round = 1; round <= cuts; round++) {
                 Thread.sleep(1_000 + random.nextInt(2_000));
