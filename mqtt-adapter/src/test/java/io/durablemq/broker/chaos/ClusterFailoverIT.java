@@ -26,7 +26,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * subscribers (one goes offline so its queue fills): the serving leader is SIGKILLed at random
  * moments; the clients reconnect to whichever node serves; once the first acknowledgement after
  * the kill has arrived, the killed node is restarted (a dead machine does not come back on the same
- * cores during the failover it caused) and rejoins as a follower before the next kill. Then a
+ * cores during the failover it caused) and rejoins as a follower before the next kill; every second
+ * kill restarts it at once instead, as a supervisor (systemd) restarts a crashed process, so its JVM
+ * start competes with the failover and it rejoins during the election. Then a
  * follower is killed, its data and Raft folders deleted, and restarted: it must catch up (its
  * applied index reaches the leader's) while the traffic goes on. Last, the leader is paused
  * (SIGSTOP) past the election timeout while its publishers stay connected to it, and resumed once
@@ -60,6 +62,9 @@ class ClusterFailoverIT {
     private final Ledger ledger = clients.ledger;
     /** Kill to the new leader's /ready 200 (the broker's part of a failover). */
     private final List<Long> servingMillis = new ArrayList<>();
+    /** The same for the kills whose node restarted at once (kept apart: their JVM start competes for the cores). */
+    private final List<Long> servingAtOnceMillis = new ArrayList<>();
+    private final List<Long> failoverAtOnceMillis = new ArrayList<>();
     /** Kill to the first acknowledgement after it (what a publisher sees). */
     private final List<Long> failoverMillis = new ArrayList<>();
     private long t0;
@@ -101,15 +106,23 @@ class ClusterFailoverIT {
                 // counted until then were the dead leader's, still in the clients' queues.
                 Thread.sleep(100);
                 FirstAck firstAck = FirstAck.watch(ledger);
+                boolean restartAtOnce = k % 2 == 1;
+                if (restartAtOnce) {
+                    cluster.start(leader);
+                }
                 int next = cluster.awaitLeader(120_000);
                 assertTrue(next >= 0, "no new leader within 120 s after kill " + (k + 1) + "; logs in " + work);
-                servingMillis.add(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - killedAt));
+                long readyMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - killedAt);
+                (restartAtOnce ? servingAtOnceMillis : servingMillis).add(readyMillis);
                 clients.connectAll(cluster.uri(next));
                 Long ackedAt = firstAck.await(30_000);
-                if (ackedAt != null) {
-                    failoverMillis.add(TimeUnit.NANOSECONDS.toMillis(ackedAt - killedAt));
+                Long ackMillis = ackedAt == null ? null : TimeUnit.NANOSECONDS.toMillis(ackedAt - killedAt);
+                if (ackMillis != null) {
+                    (restartAtOnce ? failoverAtOnceMillis : failoverMillis).add(ackMillis);
                 }
-                cluster.start(leader); // the killed node comes back as a follower
+                if (!restartAtOnce) {
+                    cluster.start(leader); // the killed node comes back as a follower
+                }
                 int killed = leader;
                 int serving = next;
                 long leaderApplied = cluster.appliedIndex(serving);
@@ -117,8 +130,9 @@ class ClusterFailoverIT {
                         && cluster.appliedIndex(killed) >= leaderApplied, 120_000);
                 assertTrue(rejoined, "n" + (killed + 1) + " did not rejoin within 120 s after kill " + (k + 1) + "; logs in " + work);
                 progress("kill " + (k + 1) + "/" + kills + ": n" + (leader + 1) + " -> n" + (next + 1) + ", acknowledged "
-                        + ledger.acknowledgedCount() + ", new leader ready after " + last(servingMillis)
-                        + " ms, first ack after " + (ackedAt == null ? "(none in 30 s)" : last(failoverMillis) + " ms")
+                        + ledger.acknowledgedCount() + ", new leader ready after " + readyMillis
+                        + " ms, first ack after " + (ackMillis == null ? "(none in 30 s)" : ackMillis + " ms")
+                        + (restartAtOnce ? " (killed node restarted at once)" : "")
                         + "; n" + (killed + 1) + " rejoined");
                 leader = next;
             }
@@ -150,6 +164,8 @@ class ClusterFailoverIT {
                     System.currentTimeMillis() - t0, List.of(), killPoints);
             String report = v + "\nfailover, kill to the new leader's /ready (ms): " + summary(servingMillis)
                     + "\nfailover, kill to the first acknowledgement after it (ms): " + summary(failoverMillis)
+                    + "\nthe same when the killed node restarted at once: /ready " + summary(servingAtOnceMillis)
+                    + "; first acknowledgement " + summary(failoverAtOnceMillis)
                     + "\nload average at the end: " + loadAverage() + "\nseed " + SEED + ", work folder " + work + "\n";
             System.out.println(report);
             Files.writeString(ChaosIT.workRoot().resolve("verdicts.txt"), report + "\n", StandardOpenOption.CREATE,
@@ -268,10 +284,6 @@ class ClusterFailoverIT {
             thread.interrupt();
             return at;
         }
-    }
-
-    private static long last(List<Long> values) {
-        return values.isEmpty() ? -1 : values.get(values.size() - 1);
     }
 
     private static boolean await(BooleanSupplier condition, long millis) throws InterruptedException {
