@@ -48,14 +48,22 @@ class ClusterFailoverIT {
     @Test
     @Timeout(value = 15, unit = TimeUnit.MINUTES)
     void leaderSigkillUnderLoadLosesNothing() throws Exception {
-        run("fsync", Integer.getInteger("cluster.kills", 10), Integer.getInteger("cluster.target", 2_000));
+        run("fsync", Integer.getInteger("cluster.kills", 10), 1, Integer.getInteger("cluster.target", 2_000));
+    }
+
+    /** Paused leaders only, many times: the hunt for the hang after SIGCONT (docs/CLUSTER.md, "Stability record"). */
+    @Test
+    @Tag("soak")
+    @Timeout(value = 2, unit = TimeUnit.HOURS)
+    void soakPausedLeader() throws Exception {
+        run("fsync", 0, Integer.getInteger("cluster.soak.pauses", 20), Integer.getInteger("cluster.target", 2_000));
     }
 
     @Test
     @Tag("soak")
     @Timeout(value = 6, unit = TimeUnit.HOURS)
     void soakLeaderSigkill() throws Exception {
-        run("fsync", Integer.getInteger("cluster.soak.kills", 100), Integer.getInteger("cluster.soak.target", 20_000));
+        run("fsync", Integer.getInteger("cluster.soak.kills", 100), 1, Integer.getInteger("cluster.soak.target", 20_000));
     }
 
     private final ClusterWorkload clients = new ClusterWorkload(this::progress);
@@ -73,7 +81,7 @@ class ClusterFailoverIT {
         System.out.printf("[cluster %6.1fs] %s%n", (System.currentTimeMillis() - t0) / 1000.0, text);
     }
 
-    private void run(String durability, int kills, int target) throws Exception {
+    private void run(String durability, int kills, int pauses, int target) throws Exception {
         t0 = System.currentTimeMillis();
         Random random = new Random(SEED);
         Path work = ChaosIT.workRoot().resolve("cluster-" + durability + "-" + kills + "-" + System.currentTimeMillis());
@@ -157,7 +165,10 @@ class ClusterFailoverIT {
             }
 
             // last: a node left hung by the pause would otherwise hide the steps after it
-            leader = pausedLeaderAcknowledgesNothingTheNewLogLacks(cluster, work, killPoints);
+            for (int p = 0; p < pauses; p++) {
+                Thread.sleep(p == 0 ? 0 : 1_000); // traffic on the new leader before it is paused in turn
+                leader = pausedLeaderAcknowledgesNothingTheNewLogLacks(cluster, work, killPoints);
+            }
 
             clients.finish(cluster, target);
             Verdict v = ledger.verdict("cluster durability " + durability, killPoints.size(), killPoints.size(),
