@@ -19,22 +19,24 @@ import java.util.Objects;
  * @param peers           every member of the group, this node included
  * @param raftStorage     the Raft log and metadata folder (not the RocksDB data folder)
  * @param durability      fsync or os, as for the single node
- * @param electionTimeout the lower bound of Raft's randomised election timeout (upper = 2x)
- * @param snapshots       when snapshots are taken and the Raft log purged
+ * @param electionTimeout    the lower bound of Raft's randomised election timeout
+ * @param electionTimeoutMax its upper bound: a follower that heard nothing from the leader for a random time
+ *                           in between starts an election (docs/CLUSTER.md, "Failover time")
+ * @param snapshots          when snapshots are taken and the Raft log purged
  */
 public record ClusterSettings(String nodeId, List<Peer> peers, Path raftStorage, Durability durability,
-                              Duration electionTimeout, SnapshotPolicy snapshots) {
-    /** With the default snapshot policy. */
-    public ClusterSettings(String nodeId, List<Peer> peers, Path raftStorage, Durability durability, Duration electionTimeout) {
-        this(nodeId, peers, raftStorage, durability, electionTimeout, SnapshotPolicy.DEFAULT);
-    }
-
+                              Duration electionTimeout, Duration electionTimeoutMax, SnapshotPolicy snapshots) {
     public ClusterSettings {
         Objects.requireNonNull(nodeId, "nodeId");
         Objects.requireNonNull(snapshots, "snapshots");
         Objects.requireNonNull(raftStorage, "raftStorage");
         Objects.requireNonNull(durability, "durability");
         Objects.requireNonNull(electionTimeout, "electionTimeout");
+        Objects.requireNonNull(electionTimeoutMax, "electionTimeoutMax");
+        if (electionTimeoutMax.compareTo(electionTimeout) < 0) {
+            throw new IllegalArgumentException("cluster_election_timeout_max_ms (" + electionTimeoutMax.toMillis()
+                    + ") must be at least cluster_election_timeout_ms (" + electionTimeout.toMillis() + ")");
+        }
         peers = List.copyOf(peers);
         if (peers.stream().noneMatch(p -> p.id().equals(nodeId))) {
             throw new IllegalArgumentException("cluster_node_id '" + nodeId + "' is not among cluster_peers "
@@ -45,8 +47,25 @@ public record ClusterSettings(String nodeId, List<Peer> peers, Path raftStorage,
         }
     }
 
+    /** The upper bound twice the lower one (the broker's default ratio), the default snapshot policy. */
+    public ClusterSettings(String nodeId, List<Peer> peers, Path raftStorage, Durability durability, Duration electionTimeout) {
+        this(nodeId, peers, raftStorage, durability, electionTimeout, electionTimeout.multipliedBy(2));
+    }
+
+    /** The default snapshot policy. */
+    public ClusterSettings(String nodeId, List<Peer> peers, Path raftStorage, Durability durability, Duration electionTimeout,
+                           Duration electionTimeoutMax) {
+        this(nodeId, peers, raftStorage, durability, electionTimeout, electionTimeoutMax, SnapshotPolicy.DEFAULT);
+    }
+
+    /** The upper election bound twice the lower one. */
+    public ClusterSettings(String nodeId, List<Peer> peers, Path raftStorage, Durability durability, Duration electionTimeout,
+                           SnapshotPolicy snapshots) {
+        this(nodeId, peers, raftStorage, durability, electionTimeout, electionTimeout.multipliedBy(2), snapshots);
+    }
+
     public ClusterSettings withSnapshots(SnapshotPolicy policy) {
-        return new ClusterSettings(nodeId, peers, raftStorage, durability, electionTimeout, policy);
+        return new ClusterSettings(nodeId, peers, raftStorage, durability, electionTimeout, electionTimeoutMax, policy);
     }
 
     public Peer self() {

@@ -60,9 +60,10 @@ final class RaftNode implements AutoCloseable {
         NettyConfigKeys.Server.setPort(props, settings.self().raftPort());
         Files.createDirectories(settings.raftStorage());
         RaftServerConfigKeys.setStorageDir(props, List.of(settings.raftStorage().toFile()));
-        long min = settings.electionTimeout().toMillis();
-        RaftServerConfigKeys.Rpc.setTimeoutMin(props, TimeDuration.valueOf(min, TimeUnit.MILLISECONDS));
-        RaftServerConfigKeys.Rpc.setTimeoutMax(props, TimeDuration.valueOf(2 * min, TimeUnit.MILLISECONDS));
+        // The leader's heartbeat interval is half the lower bound; a follower checks for silence at the end of
+        // each randomised sleep, so a dead leader is noticed between min and about 2 x max after its last heartbeat.
+        RaftServerConfigKeys.Rpc.setTimeoutMin(props, TimeDuration.valueOf(settings.electionTimeout().toMillis(), TimeUnit.MILLISECONDS));
+        RaftServerConfigKeys.Rpc.setTimeoutMax(props, TimeDuration.valueOf(settings.electionTimeoutMax().toMillis(), TimeUnit.MILLISECONDS));
         // fsync mode: an entry counts towards the majority only once fsynced in the Raft log of that node.
         RaftServerConfigKeys.Log.setUnsafeFlushEnabled(props, settings.durability() == Durability.OS);
         // A purge removes closed segments only: the segment size is how finely the log shrinks. An entry

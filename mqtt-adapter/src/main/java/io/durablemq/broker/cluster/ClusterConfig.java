@@ -22,13 +22,18 @@ import java.util.Map;
  *   <li>{@code cluster_mqtt_addresses}: optional, {@code id=host:mqttPort,...}: the Server
  *       Reference a follower sends MQTT 5 clients to</li>
  *   <li>{@code cluster_storage_path}: the Raft log folder (default {@code <data_path>-raft})</li>
- *   <li>{@code cluster_election_timeout_ms}: lower bound of the election timeout (default 1000; the upper is twice it)</li>
+ *   <li>{@code cluster_election_timeout_ms}: lower bound of the randomised election timeout (default 500)</li>
+ *   <li>{@code cluster_election_timeout_max_ms}: its upper bound (default twice the lower; refused when below it)</li>
  *   <li>{@code cluster_snapshot_every_entries}: a snapshot of the store every that many Raft entries, after
  *       which the Raft log is purged (default 100000; docs/CLUSTER.md, "Snapshots")</li>
  * </ul>
  */
 public final class ClusterConfig {
-    static final Duration DEFAULT_ELECTION_TIMEOUT = Duration.ofSeconds(1);
+    /**
+     * 500 ms: a dead leader is noticed 0.5 to 2 s after its last heartbeat (every 250 ms). Shorter risks
+     * elections whenever a loaded machine delays a heartbeat that long; docs/CLUSTER.md, "Failover time".
+     */
+    static final Duration DEFAULT_ELECTION_TIMEOUT = Duration.ofMillis(500);
 
     private ClusterConfig() {
     }
@@ -60,18 +65,8 @@ public final class ClusterConfig {
             throw new BrokerConfigException("cluster_storage_path " + raftStorage + " and data_path " + config.dataPath()
                     + " must not contain each other");
         }
-        Duration election = DEFAULT_ELECTION_TIMEOUT;
-        String ms = p.get("cluster_election_timeout_ms");
-        if (ms != null) {
-            try {
-                election = Duration.ofMillis(Long.parseLong(ms.trim()));
-            } catch (NumberFormatException e) {
-                throw new BrokerConfigException("cluster_election_timeout_ms: '" + ms + "' is not a number of milliseconds");
-            }
-            if (election.toMillis() < 100 || election.toMillis() > 60_000) {
-                throw new BrokerConfigException("cluster_election_timeout_ms must be 100..60000: " + ms);
-            }
-        }
+        Duration election = millis(p, "cluster_election_timeout_ms", DEFAULT_ELECTION_TIMEOUT);
+        Duration electionMax = millis(p, "cluster_election_timeout_max_ms", election.multipliedBy(2));
         SnapshotPolicy snapshots = SnapshotPolicy.DEFAULT;
         String every = p.get("cluster_snapshot_every_entries");
         if (every != null) {
@@ -87,10 +82,28 @@ public final class ClusterConfig {
             snapshots = snapshots.withEveryEntries(n);
         }
         try {
-            return new ClusterSettings(nodeId, peers, raftStorage, config.durability(), election, snapshots);
+            return new ClusterSettings(nodeId, peers, raftStorage, config.durability(), election, electionMax, snapshots);
         } catch (IllegalArgumentException e) {
             throw new BrokerConfigException(e.getMessage());
         }
+    }
+
+    /** A duration key in milliseconds, 100..60000, or {@code otherwise} when not set. */
+    private static Duration millis(Map<String, String> p, String key, Duration otherwise) throws BrokerConfigException {
+        String ms = p.get(key);
+        if (ms == null) {
+            return otherwise;
+        }
+        long value;
+        try {
+            value = Long.parseLong(ms.trim());
+        } catch (NumberFormatException e) {
+            throw new BrokerConfigException(key + ": '" + ms + "' is not a number of milliseconds");
+        }
+        if (value < 100 || value > 60_000) {
+            throw new BrokerConfigException(key + " must be 100..60000: " + ms);
+        }
+        return Duration.ofMillis(value);
     }
 
     private static boolean inside(Path a, Path b) {

@@ -31,6 +31,8 @@ final class ClusterUnderTest implements AutoCloseable {
     /** Where node i listens (MQTT, metrics, Raft), and what its command line starts with. */
     private final List<String> hosts;
     private final List<List<String>> launchPrefix;
+    /** Where each node's data and Raft folders live (default: its own folder under the work folder). */
+    private final Path[] folders = new Path[NODES];
 
     private final Thread reaper = new Thread(this::killAllQuietly, "cluster-reaper");
 
@@ -50,8 +52,14 @@ final class ClusterUnderTest implements AutoCloseable {
             mqtt[i] = freePort();
             metrics[i] = freePort();
             raft[i] = freePort();
+            folders[i] = workDir.resolve("n" + (i + 1));
         }
         Runtime.getRuntime().addShutdownHook(reaper);
+    }
+
+    /** Puts node {@code i}'s data and Raft folders under {@code dir} (e.g. a LazyFS mount); before its start. */
+    void placeFolders(int i, Path dir) {
+        folders[i] = dir;
     }
 
     void startAll() throws IOException {
@@ -78,13 +86,13 @@ final class ClusterUnderTest implements AutoCloseable {
                 "port " + mqtt[i],
                 "metrics_endpoint_port " + metrics[i],
                 "metrics_host " + hosts.get(i),
-                "data_path " + node.resolve("data").toAbsolutePath(),
+                "data_path " + folders[i].resolve("data").toAbsolutePath(),
                 "durability " + durability,
                 "allow_anonymous true",
                 "cluster_node_id n" + (i + 1),
                 "cluster_peers " + peers,
                 "cluster_mqtt_addresses " + addresses,
-                "cluster_storage_path " + node.resolve("raft").toAbsolutePath(),
+                "cluster_storage_path " + folders[i].resolve("raft").toAbsolutePath(),
                 ""));
         starts[i]++;
         Path log = node.resolve("broker-" + starts[i] + ".log");
@@ -112,6 +120,18 @@ final class ClusterUnderTest implements AutoCloseable {
         }
     }
 
+    /** Writes a thread dump of node {@code i} (jstack) next to its logs, for a failure report; returns its path. */
+    Path threadDump(int i, String why) throws IOException, InterruptedException {
+        Path out = workDir.resolve("n" + (i + 1)).resolve("threads-" + why + "-" + System.currentTimeMillis() + ".txt");
+        String jstack = Path.of(System.getProperty("java.home"), "bin", "jstack").toString();
+        Process p = new ProcessBuilder(jstack, "-l", Long.toString(process[i].pid())).redirectErrorStream(true)
+                .redirectOutput(out.toFile()).start();
+        if (!p.waitFor(60, TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+        }
+        return out;
+    }
+
     /** Like {@link #awaitLeader(long)}, ignoring node {@code not} (e.g. a stopped process). */
     int awaitLeaderOtherThan(int not, long millis) throws InterruptedException {
         long deadline = System.currentTimeMillis() + millis;
@@ -132,7 +152,7 @@ final class ClusterUnderTest implements AutoCloseable {
             throw new IllegalStateException("wipe a running node");
         }
         for (String folder : List.of("data", "raft")) {
-            Path p = workDir.resolve("n" + (i + 1)).resolve(folder);
+            Path p = folders[i].resolve(folder);
             if (Files.exists(p)) {
                 try (var walk = Files.walk(p)) {
                     for (Path f : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {

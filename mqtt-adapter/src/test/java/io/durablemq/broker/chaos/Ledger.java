@@ -73,6 +73,17 @@ final class Ledger {
         return acknowledged.size();
     }
 
+    /** A copy of the acknowledged ids as of now (to tell which were acknowledged in a window). */
+    synchronized Set<MsgId> acknowledgedIds() {
+        return new HashSet<>(acknowledged);
+    }
+
+    /** True when {@code session} received {@code id} at least once. */
+    synchronized boolean deliveredTo(String session, MsgId id) {
+        Session s = sessions.get(session);
+        return s != null && s.counts.containsKey(id);
+    }
+
     synchronized int sentCount() {
         return sent.size();
     }
