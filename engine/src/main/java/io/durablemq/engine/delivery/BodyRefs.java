@@ -40,6 +40,8 @@ import java.util.function.Supplier;
  * engine's lock; the completion and the hook take it.
  */
 public final class BodyRefs implements Committer.LastWrites {
+    /** Counts read from the store (not from the overlay) since the JVM started: a test hook. */
+    private static final java.util.concurrent.atomic.LongAdder STORE_COUNT_READS = new java.util.concurrent.atomic.LongAdder();
     private final Object lock;
     private final Supplier<Store> store;
     private final Map<Long, Overlaid> overlay = new HashMap<>();
@@ -123,7 +125,13 @@ public final class BodyRefs implements Committer.LastWrites {
         if (o != null) {
             return o.count;
         }
+        STORE_COUNT_READS.increment();
         return stored(store.get(), messageId);
+    }
+
+    /** Counts read from {@code refcounts} by releases since the JVM started (a test hook). */
+    public static long storeCountReads() {
+        return STORE_COUNT_READS.sum();
     }
 
     /** The count the store holds for a stored body: its record, else 1. */
