@@ -676,7 +676,7 @@ public final class Engine implements AutoCloseable {
                     while (!s.queue.isEmpty() && wouldOverflow(s, size)) {
                         QueueEntry evicted = s.queue.evictOldest(pageReader); // from the head; reads only if it is empty
                         unqueue(evicted);
-                        committer.delete(StoreColumn.QUEUES, Keys.queueEntry(s.key, evicted.seq()));
+                        committer.singleDelete(StoreColumn.QUEUES, Keys.queueEntry(s.key, evicted.seq())); // put once: SingleDelete
                         releaseBody(evicted.messageId(), evicted.soleReference());
                         metrics.dropped("queue_full_evicted");
                     }
@@ -798,7 +798,7 @@ public final class Engine implements AutoCloseable {
      */
     private void releaseBody(long messageId, boolean sole) {
         if (refs.release(messageId, sole, committer)) {
-            committer.delete(StoreColumn.MESSAGES, Keys.message(messageId));
+            committer.singleDelete(StoreColumn.MESSAGES, Keys.message(messageId)); // put once per id: SingleDelete
             bodies.remove(messageId);
         }
     }
@@ -846,7 +846,7 @@ public final class Engine implements AutoCloseable {
             s.queue.pollInMemory();
             changed = true;
             unqueue(e);
-            committer.delete(StoreColumn.QUEUES, Keys.queueEntry(s.key, e.seq()));
+            committer.singleDelete(StoreColumn.QUEUES, Keys.queueEntry(s.key, e.seq())); // put once: SingleDelete
             if (e.isExpired(now)) {
                 releaseBody(e.messageId(), e.soleReference());
                 metrics.dropped("expired");

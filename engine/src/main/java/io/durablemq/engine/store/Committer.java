@@ -174,6 +174,7 @@ public final class Committer implements AutoCloseable {
      */
     public void singleDelete(StoreColumn column, byte[] key) {
         synchronized (lock) {
+            refuseIfSealed();
             try {
                 open.writes.singleDelete(store.handle(column), key);
             } catch (RocksDBException e) {
