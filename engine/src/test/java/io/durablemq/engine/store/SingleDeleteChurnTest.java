@@ -34,7 +34,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * contract in compaction and fails it on a violation), so later rounds' SingleDeletes meet puts
  * in lower levels. At the end, after a last full compaction, no old key has come back: the
  * store holds exactly the entries and bodies of the last round's queue, `verify` passes, and the
- * queue drains exactly those messages.
+ * queue drains exactly those messages. The store starts with the history an earlier build leaves
+ * for those keys (put, then Delete), so the mix with stores written before SingleDelete is covered.
  */
 @Timeout(180)
 class SingleDeleteChurnTest {
@@ -47,6 +48,7 @@ class SingleDeleteChurnTest {
 
     @Test
     void reusedKeysDeletedWithSingleDeleteNeverComeBackAfterFullCompactions() throws Exception {
+        writeAnEarlierBuildsHistory();
         for (int round = 0; round < ROUNDS; round++) {
             boolean last = round == ROUNDS - 1;
             try (EngineFixture fx = new EngineFixture(dir, c -> c.withQueueLimits(LIMIT, Long.MAX_VALUE, OverflowPolicy.DROP_OLDEST))) {
@@ -123,6 +125,35 @@ class SingleDeleteChurnTest {
             compactEverything(dir);
         });
         assertTrue(String.valueOf(e.getMessage()).contains("SingleDelete"), e.getMessage());
+    }
+
+    /**
+     * What a store written by an earlier build holds for the keys this test reuses: bodies 1..400
+     * and the first 400 queue keys of "a", "b" and "x", each put and then deleted with Delete, in
+     * separate files. The engine then puts them again and deletes them with SingleDelete: put,
+     * delete, put, SingleDelete, which RocksDB's contract allows (the SingleDelete meets the newer put).
+     */
+    private void writeAnEarlierBuildsHistory() throws Exception {
+        try (Store store = Store.open(dir, Durability.FSYNC)) {
+            for (boolean delete : new boolean[]{false, true}) {
+                try (org.rocksdb.WriteBatch b = new org.rocksdb.WriteBatch()) {
+                    for (int i = 1; i <= 400; i++) {
+                        List<byte[]> keys = List.of(Keys.message(i), Keys.queueEntry(Keys.session("a"), i),
+                                Keys.queueEntry(Keys.session("b"), i), Keys.queueEntry(Keys.session("x"), i));
+                        for (int k = 0; k < keys.size(); k++) {
+                            StoreColumn c = k == 0 ? StoreColumn.MESSAGES : StoreColumn.QUEUES;
+                            if (delete) {
+                                b.delete(store.handle(c), keys.get(k));
+                            } else {
+                                b.put(store.handle(c), keys.get(k), new byte[]{1});
+                            }
+                        }
+                    }
+                    store.write(b);
+                }
+                store.flushAll();
+            }
+        }
     }
 
     /** Receives exactly the newest {@code LIMIT} messages of the round, in order, and acknowledges each. */
