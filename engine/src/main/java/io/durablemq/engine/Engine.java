@@ -104,7 +104,9 @@ public final class Engine implements AutoCloseable {
     private boolean resetting;
     private RecoveryReport recoveryReport;
     /** Reads queue pages from the current store; called under mutex (see PagedQueue). */
-    private final QueuePageReader pageReader = new StoreQueueReader(() -> store);
+    private final QueuePageReader storePages = new StoreQueueReader(() -> store);
+    /** Page reads for delivery, eviction and discard also mark the entries that are their body's only reference. */
+    private final QueuePageReader pageReader = new io.durablemq.engine.queue.SoleReferenceReader(storePages, () -> store);
     /** Queues with entries only the open batch holds, told when it is written (see PagedQueue). */
     private final io.durablemq.engine.queue.UnwrittenMarks unwrittenMarks = new io.durablemq.engine.queue.UnwrittenMarks(mutex);
     /** Reads queue pages for delivery on its own thread, outside the lock. */
@@ -145,6 +147,7 @@ public final class Engine implements AutoCloseable {
             }
         };
         this.committer = new Committer(store, commitObserver, mutex, config.commitFaults(), batchLog);
+        this.committer.lastWrites(refs); // the body count, once per batch
         this.readAhead = new io.durablemq.engine.queue.QueueReadAhead<>(mutex, storeLock, pageReader,
                 new io.durablemq.engine.queue.QueueReadAhead.Owner<>() {
                     @Override
@@ -280,7 +283,7 @@ public final class Engine implements AutoCloseable {
     private void recover() {
         synchronized (mutex) {
             long t0 = System.nanoTime();
-            Recovery recovery = new Recovery(store, index, pageReader);
+            Recovery recovery = new Recovery(store, index, storePages); // first pages unmarked: no count reads at start
             Recovery.Result r = recovery.run(sessions, retained);
             wills.loadRecovered(recovery.wills);
             nextMessageId = r.nextMessageId();
@@ -369,6 +372,7 @@ public final class Engine implements AutoCloseable {
                 return;
             }
             committer = new Committer(store, commitObserver, mutex, config.commitFaults(), batchLog);
+            committer.lastWrites(refs);
             try {
                 recover();
                 backgroundCheck.start(() -> store, storeLock);
@@ -422,10 +426,12 @@ public final class Engine implements AutoCloseable {
      */
     private void guarded(String what, CompletableFuture<?> future, Runnable body) {
         Committer.Operation op = committer.operation();
+        long storedBodiesBefore = refs.storedBodies();
         try {
             body.run();
             op.succeeded();
         } catch (Throwable e) {
+            refs.operationRolledBack(storedBodiesBefore); // the batch carries the count of what it holds
             operationFailed(what, op, future, e);
         }
     }
@@ -646,6 +652,8 @@ public final class Engine implements AutoCloseable {
         long messageId = 0;
         List<Runnable> sends = new ArrayList<>();
         List<EngineSession> routed = new ArrayList<>(targets.size());
+        // With at most one QoS 1/2 target the body has at most one entry: its release reads no count.
+        boolean sole = storedTargets(targets, message.qos()) == 1;
         for (Targets.Target t : targets.values()) {
             EngineSession s = t.session;
             int qos = Math.min(message.qos(), t.maxQos);
@@ -666,12 +674,13 @@ public final class Engine implements AutoCloseable {
             if (wouldOverflow(s, size)) {
                 if (config.overflowPolicy() == OverflowPolicy.DROP_OLDEST && !s.queue.isEmpty()) {
                     while (!s.queue.isEmpty() && wouldOverflow(s, size)) {
-                        QueueEntry evicted = s.queue.poll(pageReader);
+                        QueueEntry evicted = s.queue.evictOldest(pageReader); // from the head; reads only if it is empty
                         unqueue(evicted);
-                        committer.delete(StoreColumn.QUEUES, Keys.queueEntry(s.key, evicted.seq()));
-                        releaseBody(evicted.messageId());
+                        committer.singleDelete(StoreColumn.QUEUES, Keys.queueEntry(s.key, evicted.seq())); // put once: SingleDelete
+                        releaseBody(evicted.messageId(), evicted.soleReference());
                         metrics.dropped("queue_full_evicted");
                     }
+                    readAhead.request(s, s.clientId, s.key, s.queue); // refill the head off the lock before it runs dry
                     log.warn("session '{}' queue full: evicted its oldest messages", s.clientId);
                 } else {
                     metrics.dropped("queue_full");
@@ -683,7 +692,7 @@ public final class Engine implements AutoCloseable {
                 messageId = storeBody(message);
             }
             enqueue(s, new QueueEntry(s.queue.takeSeq(), messageId, qos, retainFlag, message.expiresAtMillis(), now,
-                    size, t.ids()));
+                    size, t.ids(), sole));
             routed.add(s);
             config.commitFaults().routedTo(routed.size());
         }
@@ -691,6 +700,9 @@ public final class Engine implements AutoCloseable {
         // handled between two enqueues would drop the count to 0 and delete the body under the
         // sessions still to come. Listener calls run outside the lock, so none can today; this
         // keeps the count right whatever the callbacks' timing.
+        if (messageId != 0) {
+            refs.routed(messageId, routed.size(), committer); // one count record for a fan-out, none for one entry
+        }
         for (EngineSession s : routed) {
             pump(s, sends, immediate);
         }
@@ -719,6 +731,20 @@ public final class Engine implements AutoCloseable {
         }
     }
 
+    /** Targets that get a queue entry unless their queue is full: those with QoS 1 or 2 after the subscription's maximum. */
+    private static int storedTargets(Map<EngineSession, Targets.Target> targets, int qos) {
+        if (qos == 0) {
+            return 0;
+        }
+        int n = 0;
+        for (Targets.Target t : targets.values()) {
+            if (t.maxQos > 0) {
+                n++;
+            }
+        }
+        return n;
+    }
+
     private boolean wouldOverflow(EngineSession s, int size) {
         return s.queue.messages() + 1 > config.maxQueuedMessagesPerSession()
                 || s.queue.bytes() + size > config.maxQueuedBytesPerSession();
@@ -728,7 +754,7 @@ public final class Engine implements AutoCloseable {
         long id = nextMessageId++;
         committer.put(StoreColumn.MESSAGES, Keys.message(id), MessageCodec.encode(message));
         bodies.put(id, message);
-        refs.created(id, committer);
+        refs.bodyStored();
         // Until the batch is written the store cannot serve this body: an early send must find it here.
         bodies.pin(id, message);
         committer.onDurable(new Committer.Completion() {
@@ -747,7 +773,6 @@ public final class Engine implements AutoCloseable {
 
     /** Appends to the session's queue; its put and the session record's new counters go in the same batch. */
     private void enqueue(EngineSession s, QueueEntry e) {
-        refs.increment(e.messageId(), committer);
         if (s.queue.add(e)) {
             unwrittenMarks.mark(s.queue, e.seq());
         }
@@ -767,10 +792,13 @@ public final class Engine implements AutoCloseable {
         queuedBytes -= e.size();
     }
 
-    /** Drops one reference to a body; the last one deletes it in the same batch. */
-    private void releaseBody(long messageId) {
-        if (refs.release(messageId, committer)) {
-            committer.delete(StoreColumn.MESSAGES, Keys.message(messageId));
+    /**
+     * Drops one reference to a body; the last one deletes it in the same batch. {@code sole}: the
+     * entry knows it is the only reference (no count is read).
+     */
+    private void releaseBody(long messageId, boolean sole) {
+        if (refs.release(messageId, sole, committer)) {
+            committer.singleDelete(StoreColumn.MESSAGES, Keys.message(messageId)); // put once per id: SingleDelete
             bodies.remove(messageId);
         }
     }
@@ -818,21 +846,22 @@ public final class Engine implements AutoCloseable {
             s.queue.pollInMemory();
             changed = true;
             unqueue(e);
-            committer.delete(StoreColumn.QUEUES, Keys.queueEntry(s.key, e.seq()));
+            committer.singleDelete(StoreColumn.QUEUES, Keys.queueEntry(s.key, e.seq())); // put once: SingleDelete
             if (e.isExpired(now)) {
-                releaseBody(e.messageId());
+                releaseBody(e.messageId(), e.soleReference());
                 metrics.dropped("expired");
                 continue;
             }
             if (e.qos() == 0) {
                 Runnable send = sendAction(s, 0, e.messageId(), 0, false, e.retain(), e.subscriptionIds());
                 long id = e.messageId();
+                boolean sole = e.soleReference();
                 // The body is read by the send, after the commit: release it only then.
                 sendAfterCommit(s, sends, () -> {
                     send.run();
                     synchronized (mutex) {
                         if (!closed && !resetting) { // after a reset the image (and the count) is rebuilt
-                            releaseBody(id);
+                            releaseBody(id, sole);
                         }
                     }
                 });
@@ -993,7 +1022,7 @@ public final class Engine implements AutoCloseable {
         // counted in the store (BodyRefs) and must be released.
         s.queue.forEach(pageReader, e -> {
             unqueue(e);
-            releaseBody(e.messageId());
+            releaseBody(e.messageId(), e.soleReference());
             metrics.dropped(dropReason);
         });
         s.queue.clear();
@@ -1001,7 +1030,7 @@ public final class Engine implements AutoCloseable {
         for (InflightEntry e : s.inflight.values()) {
             inflightMessages--;
             if (e.messageId() != 0) {
-                releaseBody(e.messageId());
+                releaseBody(e.messageId(), e.soleReference());
                 metrics.dropped(dropReason);
             }
         }
@@ -1349,7 +1378,8 @@ public final class Engine implements AutoCloseable {
                 long id = storeBody(m);
                 int[] ids = o.subscriptionId() > 0 ? new int[]{o.subscriptionId()} : new int[0];
                 enqueue(s, new QueueEntry(s.queue.takeSeq(), id, Math.min(m.qos(), o.maxQos()), true,
-                        m.expiresAtMillis(), now, size, ids));
+                        m.expiresAtMillis(), now, size, ids, true)); // its own body: the only reference
+                refs.routed(id, 1, committer);
             }
         }
 
@@ -1413,7 +1443,7 @@ public final class Engine implements AutoCloseable {
                         InflightEntry released = e.released();
                         s.inflight.put(packetId, released);
                         committer.put(StoreColumn.INFLIGHT, Keys.packet(s.key, packetId), released.encodeValue());
-                        releaseBody(e.messageId());
+                        releaseBody(e.messageId(), e.soleReference());
                         sendAfterCommit(s, sends, () -> listener.onPubrel(packetId));
                     }
                     case RESEND_PUBREL -> sendAfterCommit(s, sends, () -> listener.onPubrel(packetId));
@@ -1433,7 +1463,7 @@ public final class Engine implements AutoCloseable {
             inflightMessages--;
             committer.delete(StoreColumn.INFLIGHT, Keys.packet(s.key, e.packetId()));
             if (e.messageId() != 0) {
-                releaseBody(e.messageId());
+                releaseBody(e.messageId(), e.soleReference());
             }
         }
 

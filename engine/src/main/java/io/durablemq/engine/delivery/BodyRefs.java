@@ -7,7 +7,9 @@ import io.durablemq.engine.store.StoreColumn;
 import io.durablemq.engine.store.StoreFormat;
 
 import java.nio.ByteBuffer;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.function.Supplier;
 
@@ -15,66 +17,91 @@ import java.util.function.Supplier;
  * How many queue and in-flight entries reference each stored body, kept in the store instead of
  * in memory: a record in {@code refcounts} only where the count is above 1, so a body that one
  * entry references (a message routed to one queue, the common case) costs no record and no
- * write. Every change goes into the open batch with the entry changes that cause it; the last
- * release deletes the body in that batch.
+ * write. A fan-out writes its count once, after routing; every release rewrites it in the batch
+ * of the entry change that causes it; the last release deletes the body in that batch.
  *
- * <p>A read of a stored count must see the changes of batches not written yet (the open one and
- * the one the committer is writing outside the lock), so each change is also kept in an
- * <em>overlay</em> of absolute counts until its batch is written. Each change is its own
- * {@link Pending}, registered as a completion on the open batch; once that batch is written the
- * store holds the count and the entry leaves the overlay, unless a later change replaced it
- * (then the later one's completion removes it). The overlay thus holds only bodies with writes
- * in unwritten batches: bounded by the commit rate, not by the backlog. Guarded by the engine's
- * lock; completions take it.
+ * <p><b>Sole references.</b> An entry whose body no other entry references says so
+ * ({@link QueueEntry#soleReference()}, in memory only): routing marks it when the message had one
+ * QoS 1/2 target, and a page read marks it when the store has no count record for its body
+ * ({@link SoleReferences}). Its release deletes the body without reading any count. That is
+ * sound because a body's count never grows after routing: once it is 1 it stays 1 until the
+ * last release.
+ *
+ * <p><b>Overlay.</b> A read of a stored count must see the changes of batches not written yet
+ * (the open one and the one the committer is writing outside the lock), so each change is also
+ * kept in an overlay of absolute counts until its batch is written: one completion per batch
+ * ({@link BatchWritten}) removes the entries whose newest change was in that batch. The overlay
+ * thus holds only shared bodies with writes in unwritten batches: bounded by the commit rate,
+ * not by the backlog.
+ *
+ * <p><b>The body count</b> (meta's {@code stored-bodies}) is written once per batch, by the
+ * committer's {@link Committer.LastWrites} hook, with the figure after everything in that batch;
+ * a rolled-back operation puts the figure back ({@link #operationRolledBack}). Guarded by the
+ * engine's lock; the completion and the hook take it.
  */
-public final class BodyRefs {
+public final class BodyRefs implements Committer.LastWrites {
+    /** Counts read from the store (not from the overlay) since the JVM started: a test hook. */
+    private static final java.util.concurrent.atomic.LongAdder STORE_COUNT_READS = new java.util.concurrent.atomic.LongAdder();
     private final Object lock;
     private final Supplier<Store> store;
-    private final Map<Long, Pending> overlay = new HashMap<>();
-    /** Bodies in the store once the open batch is written; the same figure goes into meta's record with each change. */
+    private final Map<Long, Overlaid> overlay = new HashMap<>();
+    /** Bodies in the store once every appended batch is written. */
     private long storedBodies;
+    /** The figure the last batch taken for writing carries (or recovery read). */
+    private long storedBodiesWritten;
+    /** The completion registered on the open batch for the overlay's changes in it, or null. */
+    private BatchWritten openBatch;
 
     public BodyRefs(Object lock, Supplier<Store> store) {
         this.lock = lock;
         this.store = store;
     }
 
-    /** A body just put into the open batch: no entry references it yet. */
-    public void created(long messageId, Committer committer) {
-        set(messageId, 0, committer);
-        storedBodiesChanged(+1, committer);
+    /** A body just put into the open batch; {@link #routed} follows once its entries are in the batch. */
+    public void bodyStored() {
+        storedBodies++;
+    }
+
+    /**
+     * Routing put {@code references} entries (at least one) for the body in the open batch: one
+     * count record if more than one (absent means 1).
+     */
+    public void routed(long messageId, int references, Committer committer) {
+        if (references < 1) {
+            throw new IllegalArgumentException("message " + messageId + " routed to " + references + " entries");
+        }
+        if (references >= 2) {
+            committer.put(StoreColumn.REFCOUNTS, Keys.message(messageId), encode(references));
+            set(messageId, references, committer);
+        }
     }
 
     /** Recovery: the stored figure ({@link StoreFormat#STORED_BODIES_KEY}). */
     public void restoreStoredBodies(long n) {
         storedBodies = n;
+        storedBodiesWritten = n;
     }
 
     public long storedBodies() {
         return storedBodies;
     }
 
-    private void storedBodiesChanged(int delta, Committer committer) {
-        storedBodies += delta;
-        committer.put(StoreColumn.META, StoreFormat.STORED_BODIES_KEY, ByteBuffer.allocate(8).putLong(storedBodies).array());
-    }
-
-    /** One more entry references the body. */
-    public void increment(long messageId, Committer committer) {
-        int before = count(messageId);
-        int after = before + 1;
-        if (after >= 2) {
-            committer.put(StoreColumn.REFCOUNTS, Keys.message(messageId), encode(after));
-        }
-        set(messageId, after, committer);
+    /** A failed operation's writes left the batch: the body count goes back to what it was before it. */
+    public void operationRolledBack(long storedBodiesBefore) {
+        storedBodies = storedBodiesBefore;
     }
 
     /**
      * One entry less references the body.
      *
+     * @param sole the entry knew it was the body's only reference: no count is read
      * @return true when it was the last: the caller deletes the body in the same batch
      */
-    public boolean release(long messageId, Committer committer) {
+    public boolean release(long messageId, boolean sole, Committer committer) {
+        if (sole) {
+            storedBodies--;
+            return true;
+        }
         int before = count(messageId);
         if (before <= 0) {
             throw new IllegalStateException("no reference to message " + messageId);
@@ -87,18 +114,29 @@ public final class BodyRefs {
         }
         set(messageId, after, committer);
         if (after == 0) {
-            storedBodiesChanged(-1, committer);
+            storedBodies--;
         }
         return after == 0;
     }
 
     /** The current count: the overlay's, else the store's record, else 1 (a stored body with no record). */
     public int count(long messageId) {
-        Pending p = overlay.get(messageId);
-        if (p != null) {
-            return p.count;
+        Overlaid o = overlay.get(messageId);
+        if (o != null) {
+            return o.count;
         }
-        byte[] v = store.get().get(StoreColumn.REFCOUNTS, Keys.message(messageId));
+        STORE_COUNT_READS.increment();
+        return stored(store.get(), messageId);
+    }
+
+    /** Counts read from {@code refcounts} by releases since the JVM started (a test hook). */
+    public static long storeCountReads() {
+        return STORE_COUNT_READS.sum();
+    }
+
+    /** The count the store holds for a stored body: its record, else 1. */
+    static int stored(Store store, long messageId) {
+        byte[] v = store.get(StoreColumn.REFCOUNTS, Keys.message(messageId));
         if (v == null) {
             return 1;
         }
@@ -113,36 +151,69 @@ public final class BodyRefs {
         return overlay.size();
     }
 
-    /** After a failed commit the engine rebuilds from the store: nothing unwritten counts. */
+    /**
+     * After a failed commit or operation the engine rebuilds from the store: nothing unwritten
+     * counts. The body count is left as it is: a batch still to be written (the operations that
+     * succeeded before a failed one) carries it; recovery then sets it from the store.
+     */
     public void clear() {
         overlay.clear();
-        storedBodies = 0;
+        openBatch = null;
+    }
+
+    /** The committer takes the open batch: it carries the body count if that changed; later changes join the next batch. */
+    @Override
+    public void append(Committer.Appender batch) {
+        openBatch = null;
+        if (storedBodies != storedBodiesWritten) {
+            batch.put(StoreColumn.META, StoreFormat.STORED_BODIES_KEY, ByteBuffer.allocate(8).putLong(storedBodies).array());
+            storedBodiesWritten = storedBodies;
+        }
     }
 
     private void set(long messageId, int count, Committer committer) {
-        Pending p = new Pending(messageId, count);
-        overlay.put(messageId, p);
-        committer.onDurable(p);
+        BatchWritten b = openBatch;
+        if (b == null) {
+            b = new BatchWritten();
+            openBatch = b;
+            committer.onDurable(b);
+        }
+        Overlaid o = overlay.get(messageId);
+        if (o == null) {
+            o = new Overlaid();
+            overlay.put(messageId, o);
+        }
+        o.count = count;
+        o.batch = b;
+        b.messageIds.add(messageId);
     }
 
     private static byte[] encode(int count) {
         return ByteBuffer.allocate(4).putInt(count).array();
     }
 
-    /** One change's count, in the overlay until its batch is written. */
-    private final class Pending implements Committer.Completion {
-        final long messageId;
-        final int count;
+    /** A body's newest unwritten count and the batch that holds it. */
+    private static final class Overlaid {
+        int count;
+        BatchWritten batch;
+    }
 
-        Pending(long messageId, int count) {
-            this.messageId = messageId;
-            this.count = count;
-        }
+    /** One batch's changes, in the overlay until it is written. */
+    private final class BatchWritten implements Committer.Completion {
+        final List<Long> messageIds = new ArrayList<>();
 
         @Override
         public void durable() {
             synchronized (lock) {
-                overlay.remove(messageId, this); // a later change keeps its own entry
+                if (openBatch == this) {
+                    openBatch = null; // defensive: the committer's hook already moved on when it took the batch
+                }
+                for (Long id : messageIds) {
+                    Overlaid o = overlay.get(id);
+                    if (o != null && o.batch == this) {
+                        overlay.remove(id); // a later batch's change keeps its own entry
+                    }
+                }
             }
         }
 

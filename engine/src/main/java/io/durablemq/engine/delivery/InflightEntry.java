@@ -7,18 +7,28 @@ import java.nio.ByteBuffer;
  * the send order for resends; in PUBREL_SENT the body is released ({@code messageId} 0).
  * Value layout: {@code i64 order | u8 state | i64 messageId | u8 qos | u8 retain |
  * i64 enqueuedAt | i32 size | u16 n | i32 subscriptionId * n}.
+ *
+ * <p>{@code soleReference} is not stored: the queue entry's knowledge that no other entry
+ * references the body ({@link QueueEntry#soleReference()}), carried over when it is sent.
  */
 public record InflightEntry(int packetId, long order, InflightState state, long messageId, int qos,
-                            boolean retain, long enqueuedAtMillis, int size, int[] subscriptionIds) {
+                            boolean retain, long enqueuedAtMillis, int size, int[] subscriptionIds,
+                            boolean soleReference) {
+
+    /** An entry not known to be its body's only reference (as every decoded one). */
+    public InflightEntry(int packetId, long order, InflightState state, long messageId, int qos,
+                         boolean retain, long enqueuedAtMillis, int size, int[] subscriptionIds) {
+        this(packetId, order, state, messageId, qos, retain, enqueuedAtMillis, size, subscriptionIds, false);
+    }
 
     public static InflightEntry sent(int packetId, long order, QueueEntry q) {
         return new InflightEntry(packetId, order, InflightState.PUBLISH_SENT, q.messageId(), q.qos(), q.retain(),
-                q.enqueuedAtMillis(), q.size(), q.subscriptionIds());
+                q.enqueuedAtMillis(), q.size(), q.subscriptionIds(), q.soleReference());
     }
 
     public InflightEntry released() {
         return new InflightEntry(packetId, order, InflightState.PUBREL_SENT, 0, qos, retain, enqueuedAtMillis, 0,
-                new int[0]);
+                new int[0], false);
     }
 
     public byte[] encodeValue() {

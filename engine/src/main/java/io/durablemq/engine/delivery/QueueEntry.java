@@ -7,9 +7,25 @@ import java.nio.ByteBuffer;
  * session's subscriptions made of it (QoS after downgrade, RETAIN flag, subscription ids).
  * Value layout: {@code i64 messageId | u8 qos | u8 retain | i64 expiresAt | i64 enqueuedAt |
  * i32 size | u16 n | i32 subscriptionId * n}.
+ *
+ * <p>{@code soleReference} is not stored: true when this entry is known to be the only one
+ * referencing its body (routing had one target, or a page read found no count record), so its
+ * release deletes the body without reading a count ({@link BodyRefs}). False means "not known".
  */
 public record QueueEntry(long seq, long messageId, int qos, boolean retain, long expiresAtMillis,
-                         long enqueuedAtMillis, int size, int[] subscriptionIds) {
+                         long enqueuedAtMillis, int size, int[] subscriptionIds, boolean soleReference) {
+
+    /** An entry not known to be its body's only reference. */
+    public QueueEntry(long seq, long messageId, int qos, boolean retain, long expiresAtMillis,
+                      long enqueuedAtMillis, int size, int[] subscriptionIds) {
+        this(seq, messageId, qos, retain, expiresAtMillis, enqueuedAtMillis, size, subscriptionIds, false);
+    }
+
+    /** The same entry, known to be its body's only reference. */
+    public QueueEntry asSoleReference() {
+        return soleReference ? this : new QueueEntry(seq, messageId, qos, retain, expiresAtMillis, enqueuedAtMillis,
+                size, subscriptionIds, true);
+    }
 
     public boolean isExpired(long nowMillis) {
         return expiresAtMillis != 0 && nowMillis >= expiresAtMillis;

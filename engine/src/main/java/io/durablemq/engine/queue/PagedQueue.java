@@ -230,6 +230,18 @@ public final class PagedQueue {
     }
 
     /**
+     * For a {@code DROP_OLDEST} eviction: removes the first entry from memory when the head holds
+     * it, without the synchronous read-ahead that {@link #poll} makes once the head is half
+     * empty (the caller asks the read-ahead thread for the next page instead). Only when the head
+     * is empty and the oldest entries are on disk does it read the store, as {@link #poll} does:
+     * the limits stay exact, so the entry to evict must be known now.
+     */
+    public QueueEntry evictOldest(QueuePageReader reader) {
+        QueueEntry e = pollInMemory();
+        return e != null ? e : poll(reader);
+    }
+
+    /**
      * Calls {@code action} for every entry, in order (the disk part read in pages), without
      * removing any. Used when a session is discarded, to release what its entries reference.
      */

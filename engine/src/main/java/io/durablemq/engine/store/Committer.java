@@ -52,6 +52,21 @@ public final class Committer implements AutoCloseable {
         }
     }
 
+    /**
+     * Appends a batch's last writes just before it is written: a figure that sums up the whole
+     * batch (the number of stored bodies) is written once per batch instead of once per change.
+     * Called on the committer thread, under the owner's lock (so no operation is half-appended),
+     * for every batch about to be written; never for a batch that is failed instead.
+     */
+    public interface LastWrites {
+        void append(Appender batch);
+    }
+
+    /** What {@link LastWrites} may append to the batch being taken. */
+    public interface Appender {
+        void put(StoreColumn column, byte[] key, byte[] value);
+    }
+
     private static final class Batch {
         final WriteBatch writes = new WriteBatch();
         final List<Completion> completions = new ArrayList<>();
@@ -98,6 +113,8 @@ public final class Committer implements AutoCloseable {
     private volatile Batch current;
     /** System.nanoTime when the current batch's write ended; read by its completions, on this thread. */
     private long writeEndedNanos;
+    /** Appends each batch's last writes ({@link #lastWrites}); guarded by the lock. */
+    private LastWrites lastWrites;
     /** The epoch whose failure the observer was told of, so a write failure and the death it causes reset once. */
     private long reportedEpoch = -1;
 
@@ -157,6 +174,7 @@ public final class Committer implements AutoCloseable {
      */
     public void singleDelete(StoreColumn column, byte[] key) {
         synchronized (lock) {
+            refuseIfSealed();
             try {
                 open.writes.singleDelete(store.handle(column), key);
             } catch (RocksDBException e) {
@@ -164,6 +182,33 @@ public final class Committer implements AutoCloseable {
             }
             open.count++;
             wakeIfFirst();
+        }
+    }
+
+    /** Sets the hook that appends each batch's last writes before it is written (see {@link LastWrites}). */
+    public void lastWrites(LastWrites hook) {
+        synchronized (lock) {
+            lastWrites = hook;
+        }
+    }
+
+    /** Under the lock: the hook's writes go into {@code batch}, which is no longer the open one. */
+    private Throwable appendLastWrites(Batch batch) {
+        if (lastWrites == null) {
+            return null;
+        }
+        try {
+            lastWrites.append((column, key, value) -> {
+                try {
+                    batch.writes.put(store.handle(column), key, value);
+                } catch (RocksDBException e) {
+                    throw new StoreWriteException("batch put failed", e);
+                }
+                batch.count++;
+            });
+            return null;
+        } catch (Throwable e) {
+            return e;
         }
     }
 
@@ -338,6 +383,7 @@ public final class Committer implements AutoCloseable {
         while (true) {
             Batch batch;
             boolean poisoned;
+            Throwable hookError;
             InterruptedException interrupted = null;
             synchronized (lock) {
                 while (open.isEmpty() && !closing && interrupted == null) {
@@ -362,11 +408,21 @@ public final class Committer implements AutoCloseable {
                 open = new Batch(epoch);
                 poisoned = batch.epoch == failedEpoch || batch.epoch != epoch;
                 current = batch;
+                hookError = poisoned || batch.count == 0 ? null : appendLastWrites(batch);
             }
             StoreWriteException failure = poisoned
                     ? new StoreWriteException("not written: an earlier commit failed and the engine has not reset yet", null)
                     : null;
             VirtualMachineError fatal = null;
+            if (hookError != null) {
+                // Without its last writes the batch would leave the store inconsistent: never written.
+                failure = new StoreWriteException("not written: appending the batch's last writes failed: " + hookError, hookError);
+                log.error("appending a batch's last writes failed; nothing in this batch is acknowledged", hookError);
+                markFailed(batch.epoch, failure);
+                if (hookError instanceof VirtualMachineError vme) {
+                    fatal = vme;
+                }
+            }
             if (failure == null && batch.count > 0) {
                 long t0 = System.nanoTime();
                 try {
