@@ -82,6 +82,13 @@ public final class GatedBatchLog implements BatchLog {
         s.future().complete(null);
     }
 
+    /** Writes a held batch to its store without completing its future (it is durable; the caller does not know yet). */
+    public static void writeOnly(Submission s) throws Exception {
+        try (WriteBatch b = new WriteBatch(s.data())) {
+            s.store().write(b);
+        }
+    }
+
     /** Fails a held batch (outcome unknown), after writing it to its store if {@code written}. */
     public static void fail(Submission s, boolean written) throws Exception {
         if (written) {
