@@ -69,6 +69,7 @@ public final class Committer implements AutoCloseable {
      */
     private final Object lock;
     private final Thread writer;
+    private final BatchWriter batchWriter;
     private final CommitPipeline pipeline;
     private CommitBatch open;
     private long epoch;
@@ -104,6 +105,7 @@ public final class Committer implements AutoCloseable {
         this.observer = observer;
         this.faults = faults == null ? CommitFaults.NONE : faults;
         this.open = new CommitBatch(0);
+        this.batchWriter = new BatchWriter(store, this.batchLog, this.faults, observer, this::poison);
         this.pipeline = new CommitPipeline(batchesInFlight, new PipelineOwner());
         this.writer = new Thread(this::runWriter, "durablemq-committer");
         this.writer.setDaemon(true);
@@ -339,7 +341,7 @@ public final class Committer implements AutoCloseable {
                 pipeline.writerDone();
                 return;
             }
-            VirtualMachineError fatal = write(batch);
+            VirtualMachineError fatal = batchWriter.write(batch);
             pipeline.hand(batch);
             writing = null;
             if (fatal != null) {
@@ -362,53 +364,6 @@ public final class Committer implements AutoCloseable {
             batch.poisoned = batch.epoch == failedEpoch || batch.epoch != epoch;
             writing = batch;
             return batch;
-        }
-    }
-
-    /**
-     * Writes (or submits) one batch and sets its outcome. Returns a VirtualMachineError the write
-     * threw, for the caller to rethrow once the batch is handed over (failed).
-     */
-    private VirtualMachineError write(CommitBatch batch) {
-        if (batch.poisoned) {
-            batch.outcome = CompletableFuture.failedFuture(new StoreWriteException(
-                    "not written: an earlier commit failed and the engine has not reset yet", null));
-            batch.writes.close();
-            return null;
-        }
-        if (batch.count == 0) {
-            batch.writeEndedNanos = System.nanoTime(); // nothing to write: its completions start from here
-            batch.outcome = CompletableFuture.completedFuture(null);
-            batch.writes.close();
-            return null;
-        }
-        // A hook that adds writes computed at write time (before the batch is written) goes here, under the lock.
-        long t0 = System.nanoTime();
-        batch.writeStartNanos = t0;
-        try {
-            observer.batchWaited(t0 - batch.firstAppendNanos);
-        } catch (Throwable e) {
-            log.error("commit observer threw", e);
-        }
-        try {
-            faults.beforeWrite(batch.count);
-            CompletableFuture<Void> durable = batchLog.submit(store, batch.writes);
-            faults.afterWrite(batch.count);
-            batch.outcome = durable.whenComplete((ok, failed) -> {
-                if (failed == null) {
-                    batch.writeEndedNanos = System.nanoTime();
-                } else {
-                    poison(batch.epoch); // take no more batches of this epoch, before the completions get there
-                }
-            });
-            return null;
-        } catch (Throwable e) {
-            // Whatever threw, the write may or may not have reached the WAL: unknown outcome.
-            poison(batch.epoch);
-            batch.outcome = CompletableFuture.failedFuture(e);
-            return e instanceof VirtualMachineError vme ? vme : null;
-        } finally {
-            batch.writes.close(); // a batch log has taken the bytes when submit returns
         }
     }
 
