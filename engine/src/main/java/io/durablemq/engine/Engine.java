@@ -69,6 +69,8 @@ public final class Engine implements AutoCloseable {
     private Committer committer;
     private final java.util.concurrent.locks.ReentrantReadWriteLock storeLock = new java.util.concurrent.locks.ReentrantReadWriteLock();
     private final Committer.Observer commitObserver;
+    /** Commit batches written and not yet completed (the pipelined committer; -Ddurablemq.commit.batchesInFlight). */
+    private final int commitsInFlight;
     /** Where the committer makes batches durable: the local store, or a cluster's replicated log. */
     private final io.durablemq.engine.store.BatchLog batchLog;
     private final EngineMetrics metrics;
@@ -114,6 +116,7 @@ public final class Engine implements AutoCloseable {
 
     private Engine(EngineConfig config, Store store, MeterRegistry meters, io.durablemq.engine.store.BatchLog batchLog) {
         this.config = config;
+        this.commitsInFlight = io.durablemq.engine.store.CommitPipelineDepth.configured();
         this.batchLog = batchLog;
         this.store = store;
         this.bodies = new BodyCache(config.bodyCacheBytes());
@@ -146,7 +149,7 @@ public final class Engine implements AutoCloseable {
                 metrics.internalError("commit_completion");
             }
         };
-        this.committer = new Committer(store, commitObserver, mutex, config.commitFaults(), batchLog);
+        this.committer = new Committer(store, commitObserver, mutex, config.commitFaults(), batchLog, commitsInFlight);
         this.committer.lastWrites(refs); // the body count, once per batch
         this.readAhead = new io.durablemq.engine.queue.QueueReadAhead<>(mutex, storeLock, pageReader,
                 new io.durablemq.engine.queue.QueueReadAhead.Owner<>() {
@@ -184,6 +187,7 @@ public final class Engine implements AutoCloseable {
     /** Like {@link #open(EngineConfig, MeterRegistry)}, committing through {@code batchLog} (a cluster's replicated log). */
     public static Engine open(EngineConfig config, MeterRegistry meters, io.durablemq.engine.store.BatchLog batchLog)
             throws StoreOpenException {
+        io.durablemq.engine.store.CommitPipelineDepth.configured(); // a bad option is refused before the store opens
         Store store = Store.open(config.dataPath(), config.durability());
         Engine engine = new Engine(config, store, meters, batchLog);
         try {
@@ -371,7 +375,7 @@ public final class Engine implements AutoCloseable {
             if (closed) { // close() closes the reopened store; recovering from it would read a closed RocksDB
                 return;
             }
-            committer = new Committer(store, commitObserver, mutex, config.commitFaults(), batchLog);
+            committer = new Committer(store, commitObserver, mutex, config.commitFaults(), batchLog, commitsInFlight);
             committer.lastWrites(refs);
             try {
                 recover();

@@ -22,10 +22,13 @@ import java.util.concurrent.TimeUnit;
  *       payload copy. Per message.</li>
  *   <li>{@code route}: engine, time inside route() under the engine lock. Per message.</li>
  *   <li>{@code batch_wait}: committer, from the first append to a batch until that batch starts
- *       its write. Per batch: the wait of the batch's oldest write, an upper bound for every
- *       operation in it; counted once per batch, not once per message.</li>
- *   <li>{@code completion}: engine, from the end of the batch's write to the publish's future
- *       being completed (the completions before it in the batch run first). Per message.</li>
+ *       its write (including the writer's wait for room when the pipeline holds its maximum of
+ *       batches in flight). Per batch: the wait of the batch's oldest write, an upper bound for
+ *       every operation in it; counted once per batch, not once per message.</li>
+ *   <li>{@code completion}: engine, from the batch becoming durable (its write returned, or the
+ *       replicated log's commit) to the publish's future being completed on the commit
+ *       completion thread: the completions before it in the batch, and those of earlier batches
+ *       still running (pipelined commits), run first. Per message.</li>
  *   <li>{@code send}: broker, from that completion to the PUBACK / PUBREC write finishing on the
  *       event loop (the hop to the loop, the encode and the socket write). Per message.</li>
  * </ul>

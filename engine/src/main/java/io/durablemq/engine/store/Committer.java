@@ -5,30 +5,35 @@ import org.rocksdb.WriteBatch;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.util.ArrayList;
-import java.util.List;
+import java.util.concurrent.CompletableFuture;
 
 /**
- * Group commit. Callers append writes and completions to the open batch (cheap, in memory);
- * one thread takes the whole open batch, writes it with a single RocksDB write (one fsync in
- * fsync mode) and then runs its completions in the order they were appended. While it waits
- * on the disk the next batch fills up, so the fsync cost is shared by everything that arrived
- * meanwhile.
+ * Group commit, pipelined. Callers append writes and completions to the open batch (cheap, in
+ * memory). The writer thread takes the whole open batch, writes it through the {@link BatchLog}
+ * with a single RocksDB write (one fsync in fsync mode) or one replicated log entry, and hands it
+ * to the {@link CommitPipeline}, whose own thread runs the batch's completions in the order they
+ * were appended, batch after batch in commit order, once the batch is durable. While one batch
+ * waits on the disk the next fills up, so the fsync cost is shared by everything that arrived
+ * meanwhile; while its completions run, the next write is already under way; and with a log
+ * that takes several batches before the first is durable (Raft), up to {@code batchesInFlight}
+ * are outstanding. One batch in flight is the committer before the pipeline.
  *
  * <p>Writes of one logical operation must be appended while holding the lock passed in
  * (the owner's own lock), so they always land in the same batch.
  *
  * <p>A failed write (any Throwable, not only a RocksDBException) poisons its epoch: every batch
- * built on top of it (whose writes assumed it) fails too, until the owner calls
- * {@link #reset()} after re-reading the store, or replaces this committer. Its outcome is
- * unknown (see {@link StoreWriteException}). A completion that throws is logged and counted and
- * never stops the thread. Should the thread still die (it rethrows a {@link VirtualMachineError}
- * after failing its batch, since the JVM may be unable to go on), its uncaught-exception handler
- * fails everything pending, marks the committer failed and tells the observer, so no caller ever
- * waits forever and the owner resets.
+ * built on top of it (whose writes assumed it), in flight or taken later, fails too, until the
+ * owner calls {@link #reset()} after re-reading the store, or replaces this committer. Its
+ * outcome is unknown (see {@link StoreWriteException}). A completion that throws is logged and
+ * counted and never stops its thread. Should a thread still die (the writer rethrows a {@link
+ * VirtualMachineError} after failing its batch, since the JVM may be unable to go on), its
+ * uncaught-exception handler fails everything pending, marks the committer failed and tells the
+ * observer, so no caller ever waits forever and the owner resets.
  */
 public final class Committer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Committer.class);
+    /** Batches written (or submitted) and not yet completed, when the owner names no other figure. */
+    public static final int DEFAULT_BATCHES_IN_FLIGHT = 4;
 
     /** Told once what was appended before it is durable, or that it never will be. */
     public interface Completion {
@@ -37,7 +42,7 @@ public final class Committer implements AutoCloseable {
         void failed(Throwable cause);
     }
 
-    /** Measurements and failure notices; called on the committer thread. */
+    /** Measurements and failure notices; called on the committer's threads. */
     public interface Observer {
         void committed(int writes, int completions, long nanos);
 
@@ -67,25 +72,6 @@ public final class Committer implements AutoCloseable {
         void put(StoreColumn column, byte[] key, byte[] value);
     }
 
-    private static final class Batch {
-        final WriteBatch writes = new WriteBatch();
-        final List<Completion> completions = new ArrayList<>();
-        final long epoch;
-        int count;
-        /** System.nanoTime of the first append; one figure per batch, so appends allocate nothing more. */
-        long firstAppendNanos;
-        /** Index of the next completion to run; read by the death handler to fail only the rest. */
-        int nextCompletion;
-
-        Batch(long epoch) {
-            this.epoch = epoch;
-        }
-
-        boolean isEmpty() {
-            return count == 0 && completions.isEmpty();
-        }
-    }
-
     private final Store store;
     private final Observer observer;
     private final CommitFaults faults;
@@ -97,46 +83,51 @@ public final class Committer implements AutoCloseable {
      * operation (its writes are atomic together).
      */
     private final Object lock;
-    private final Thread thread;
-    private Batch open;
+    private final Thread writer;
+    private final BatchWriter batchWriter;
+    private final CommitPipeline pipeline;
+    private CommitBatch open;
     private long epoch;
     private long failedEpoch = -1;
     private boolean closing;
-    /** The thread died: nothing more is committed; appended completions fail at once. */
+    /** A thread died: nothing more is committed; appended completions fail at once. */
     private boolean dead;
     /**
      * The owner's image went wrong (an operation failed half way) and it resets: what is open is
      * still committed, but nothing more may be appended, since it would be built on that image.
      */
     private boolean sealed;
-    /** The batch the thread works on (null between batches); only the thread and its death handler touch it. */
-    private volatile Batch current;
-    /** System.nanoTime when the current batch's write ended; read by its completions, on this thread. */
-    private long writeEndedNanos;
+    /** The batch the writer works on (null between batches); only the writer and its death handler touch it. */
+    private volatile CommitBatch writing;
     /** Appends each batch's last writes ({@link #lastWrites}); guarded by the lock. */
     private LastWrites lastWrites;
     /** The epoch whose failure the observer was told of, so a write failure and the death it causes reset once. */
     private long reportedEpoch = -1;
 
-    public Committer(Store store, Observer observer, Object lock) {
-        this(store, observer, lock, CommitFaults.NONE);
-    }
-
+    /** A committer on the local store with the default number of batches in flight (tests). */
     public Committer(Store store, Observer observer, Object lock, CommitFaults faults) {
-        this(store, observer, lock, faults, BatchLog.LOCAL);
+        this(store, observer, lock, faults, BatchLog.LOCAL, DEFAULT_BATCHES_IN_FLIGHT);
     }
 
-    public Committer(Store store, Observer observer, Object lock, CommitFaults faults, BatchLog batchLog) {
+    /**
+     * @param batchesInFlight how many batches may be written (or submitted to {@code batchLog}) and
+     *                        not yet completed; 1 writes the next batch only after the last one's
+     *                        completions ran (see {@link CommitPipelineDepth})
+     */
+    public Committer(Store store, Observer observer, Object lock, CommitFaults faults, BatchLog batchLog,
+                     int batchesInFlight) {
         this.batchLog = batchLog == null ? BatchLog.LOCAL : batchLog;
         this.store = store;
         this.lock = lock;
         this.observer = observer;
         this.faults = faults == null ? CommitFaults.NONE : faults;
-        this.open = new Batch(0);
-        this.thread = new Thread(this::run, "durablemq-committer");
-        this.thread.setDaemon(true);
-        this.thread.setUncaughtExceptionHandler((t, e) -> died(e));
-        this.thread.start();
+        this.open = new CommitBatch(0);
+        this.batchWriter = new BatchWriter(store, this.batchLog, this.faults, observer, this::poison);
+        this.pipeline = new CommitPipeline(batchesInFlight, new PipelineOwner());
+        this.writer = new Thread(this::runWriter, "durablemq-committer");
+        this.writer.setDaemon(true);
+        this.writer.setUncaughtExceptionHandler((t, e) -> writerDied(e));
+        this.writer.start();
     }
 
     public void put(StoreColumn column, byte[] key, byte[] value) {
@@ -193,7 +184,7 @@ public final class Committer implements AutoCloseable {
     }
 
     /** Under the lock: the hook's writes go into {@code batch}, which is no longer the open one. */
-    private Throwable appendLastWrites(Batch batch) {
+    private Throwable appendLastWrites(CommitBatch batch) {
         if (lastWrites == null) {
             return null;
         }
@@ -242,7 +233,7 @@ public final class Committer implements AutoCloseable {
     public void onDurable(Completion completion) {
         synchronized (lock) {
             if (closing || dead || sealed) {
-                safeFail(completion, new StoreWriteException(closing ? "engine is closed"
+                pipeline.safeFail(completion, new StoreWriteException(closing ? "engine is closed"
                         : sealed ? "not written: an operation failed and the engine resets to its last durable state"
                         : "not written: the committer stopped after an internal error; the engine resets", null));
                 return;
@@ -287,12 +278,12 @@ public final class Committer implements AutoCloseable {
 
     /** One operation's part of the open batch; see {@link #operation()}. */
     public final class Operation implements AutoCloseable {
-        private final Batch batch;
+        private final CommitBatch batch;
         private final int countBefore;
         private final int completionsBefore;
         private boolean ended;
 
-        private Operation(Batch batch, int countBefore, int completionsBefore) {
+        private Operation(CommitBatch batch, int countBefore, int completionsBefore) {
             this.batch = batch;
             this.countBefore = countBefore;
             this.completionsBefore = completionsBefore;
@@ -350,133 +341,88 @@ public final class Committer implements AutoCloseable {
      * (built on the failed state) is dropped and its completions fail.
      */
     public void reset() {
-        Batch dropped;
+        CommitBatch dropped;
         synchronized (lock) {
             epoch++;
             failedEpoch = -1;
             dropped = open;
-            open = new Batch(epoch);
+            open = new CommitBatch(epoch);
         }
-        StoreWriteException cause = new StoreWriteException("discarded: the engine reset to its last durable state", null);
-        for (Completion c : dropped.completions) {
-            safeFail(c, cause);
-        }
+        pipeline.fail(dropped, new StoreWriteException("discarded: the engine reset to its last durable state", null));
         dropped.writes.close();
     }
 
     /**
-     * System.nanoTime when the batch whose completions are running finished its write: for a
-     * completion to time itself. Only meaningful on the committer thread, inside durable().
+     * System.nanoTime when the batch whose completions are running became durable: for a
+     * completion to time itself. Only meaningful inside {@link Completion#durable()}.
      */
     public long writeEndedNanos() {
-        return writeEndedNanos;
+        return pipeline.writeEndedNanos();
     }
 
-    /** True while this committer cannot commit: a write failed (until reset) or its thread died. */
+    /** True while this committer cannot commit: a write failed (until reset) or a thread died. */
     public boolean isFailed() {
         synchronized (lock) {
             return dead || failedEpoch == epoch;
         }
     }
 
-    private void run() {
+    /** The writer: waits for room in the pipeline, takes the open batch, writes it, hands it over. */
+    private void runWriter() {
         while (true) {
-            Batch batch;
-            boolean poisoned;
-            Throwable hookError;
-            InterruptedException interrupted = null;
-            synchronized (lock) {
-                while (open.isEmpty() && !closing && interrupted == null) {
-                    try {
-                        lock.wait();
-                    } catch (InterruptedException e) {
-                        interrupted = e;
-                    }
+            CommitBatch batch;
+            try {
+                if (!pipeline.awaitRoom()) {
+                    return; // the completion thread died; its handler failed everything
                 }
-            }
-            if (interrupted != null) {
+                batch = takeOpenBatch();
+            } catch (InterruptedException e) {
                 // Nobody should interrupt it; if someone does, it stops like a dead thread, never silently.
                 Thread.currentThread().interrupt();
-                died(interrupted);
+                writerDied(e);
                 return;
             }
-            synchronized (lock) {
-                if (open.isEmpty() && closing) {
-                    return;
-                }
-                batch = open;
-                open = new Batch(epoch);
-                poisoned = batch.epoch == failedEpoch || batch.epoch != epoch;
-                current = batch;
-                hookError = poisoned || batch.count == 0 ? null : appendLastWrites(batch);
+            if (batch == null) {
+                pipeline.writerDone();
+                return;
             }
-            StoreWriteException failure = poisoned
-                    ? new StoreWriteException("not written: an earlier commit failed and the engine has not reset yet", null)
-                    : null;
-            VirtualMachineError fatal = null;
-            if (hookError != null) {
-                // Without its last writes the batch would leave the store inconsistent: never written.
-                failure = new StoreWriteException("not written: appending the batch's last writes failed: " + hookError, hookError);
-                log.error("appending a batch's last writes failed; nothing in this batch is acknowledged", hookError);
-                markFailed(batch.epoch, failure);
-                if (hookError instanceof VirtualMachineError vme) {
-                    fatal = vme;
-                }
-            }
-            if (failure == null && batch.count > 0) {
-                long t0 = System.nanoTime();
-                try {
-                    observer.batchWaited(t0 - batch.firstAppendNanos);
-                } catch (Throwable e) {
-                    log.error("commit observer threw", e);
-                }
-                try {
-                    faults.beforeWrite(batch.count);
-                    batchLog.write(store, batch.writes);
-                    faults.afterWrite(batch.count);
-                } catch (Throwable e) {
-                    // Whatever threw, the write may or may not have reached the WAL: unknown outcome.
-                    failure = new StoreWriteException("commit of " + batch.count + " writes failed (outcome unknown: "
-                            + "the engine resets to what the store holds): " + e, e);
-                    log.error("store write failed; nothing in this batch is acknowledged", e);
-                    markFailed(batch.epoch, failure);
-                    if (e instanceof VirtualMachineError vme) {
-                        fatal = vme;
-                    }
-                }
-                if (failure == null) {
-                    writeEndedNanos = System.nanoTime();
-                    try {
-                        observer.committed(batch.count, batch.completions.size(), writeEndedNanos - t0);
-                    } catch (Throwable e) {
-                        log.error("commit observer threw", e);
-                    }
-                }
-            }
-            if (batch.count == 0) {
-                writeEndedNanos = System.nanoTime(); // nothing to write: its completions start from here
-            }
-            batch.writes.close();
-            runCompletions(batch, failure);
-            current = null;
+            VirtualMachineError fatal = batchWriter.write(batch);
+            pipeline.hand(batch);
+            writing = null;
             if (fatal != null) {
                 throw fatal; // the batch already failed; the death handler fails the rest and the owner resets
             }
         }
     }
 
-    private void runCompletions(Batch batch, StoreWriteException failure) {
-        while (batch.nextCompletion < batch.completions.size()) {
-            Completion c = batch.completions.get(batch.nextCompletion++);
-            if (failure == null) {
-                try {
-                    c.durable();
-                } catch (Throwable e) {
-                    completionThrew(e);
-                }
-            } else {
-                safeFail(c, failure);
+    /** Waits for a batch with something in it; null once closing (or dead) with nothing left. */
+    private CommitBatch takeOpenBatch() throws InterruptedException {
+        synchronized (lock) {
+            while (open.isEmpty() && !closing && !dead) {
+                lock.wait();
             }
+            if (dead || open.isEmpty()) {
+                return null;
+            }
+            CommitBatch batch = open;
+            open = new CommitBatch(epoch);
+            batch.poisoned = batch.epoch == failedEpoch || batch.epoch != epoch;
+            if (!batch.poisoned && batch.count > 0) {
+                // Under the lock, so no operation is half-appended; a batch that fails instead gets none.
+                batch.lastWritesError = appendLastWrites(batch);
+                if (batch.lastWritesError != null) {
+                    failedEpoch = batch.epoch; // without its last writes the batch is never written, nor any after it
+                }
+            }
+            writing = batch;
+            return batch;
+        }
+    }
+
+    /** Every batch of {@code failed} not written yet will fail; the observer is told later, in commit order. */
+    private void poison(long failed) {
+        synchronized (lock) {
+            failedEpoch = failed;
         }
     }
 
@@ -497,73 +443,95 @@ public final class Committer implements AutoCloseable {
         }
     }
 
+    /** Marks the committer dead, fails what is open and reports the failure (once). */
+    private void stopCommitting(StoreWriteException cause) {
+        CommitBatch leftover;
+        long failed;
+        synchronized (lock) {
+            dead = true;
+            failed = epoch;
+            leftover = open;
+            open = new CommitBatch(epoch);
+            lock.notifyAll(); // a writer waiting for work stops
+        }
+        markFailed(failed, cause);
+        pipeline.fail(leftover, cause);
+        leftover.writes.close();
+    }
+
     /**
-     * The uncaught-exception handler: the thread is gone, so nothing pending would ever
-     * complete. Fails the rest of the batch it worked on and everything appended since, refuses
-     * new completions, and has the owner reset (which replaces this committer).
+     * The writer's uncaught-exception handler: nothing more will be written. Fails the batch it
+     * held (if it never reached the pipeline) and everything appended since, refuses new
+     * completions, and has the owner reset (which replaces this committer). Batches already in
+     * the pipeline complete with their real outcome.
      */
-    private void died(Throwable error) {
+    private void writerDied(Throwable error) {
         try {
             log.error("the committer thread died; pending commits fail and the engine resets", error);
-            Batch inProgress = current;
-            Batch leftover;
-            long failed;
-            synchronized (lock) {
-                dead = true;
-                failed = epoch;
-                leftover = open;
-                open = new Batch(epoch);
-            }
             StoreWriteException cause = new StoreWriteException("not committed: the committer thread died: " + error, error);
-            markFailed(failed, cause);
-            if (inProgress != null) {
-                runCompletions(inProgress, cause);
-                inProgress.writes.close();
+            CommitBatch held = writing;
+            if (held != null && held.outcome == null) {
+                held.outcome = CompletableFuture.failedFuture(cause);
+                pipeline.hand(held);
             }
-            runCompletions(leftover, cause);
-            leftover.writes.close();
+            stopCommitting(cause);
+            pipeline.writerDone();
         } catch (Throwable e) {
             log.error("failing the commits of a dead committer threw", e);
         }
     }
 
-    private void completionThrew(Throwable e) {
-        log.error("commit completion threw", e);
-        try {
-            observer.completionThrew(e);
-        } catch (Throwable ignored) {
-            // counting must not stop the committer either
+    /** What the pipeline calls back: failures, measurements, counting. */
+    private final class PipelineOwner implements CommitPipeline.Owner {
+        @Override
+        public void failed(long failedEpoch, StoreWriteException cause) {
+            markFailed(failedEpoch, cause);
+        }
+
+        @Override
+        public void committed(CommitBatch batch) {
+            if (batch.count == 0) {
+                return; // nothing was written: not a commit
+            }
+            try {
+                observer.committed(batch.count, batch.completions.size(), batch.writeEndedNanos - batch.writeStartNanos);
+            } catch (Throwable e) {
+                log.error("commit observer threw", e);
+            }
+        }
+
+        @Override
+        public void completionThrew(Throwable error) {
+            observer.completionThrew(error);
+        }
+
+        @Override
+        public void completerDied(StoreWriteException cause) {
+            stopCommitting(cause);
         }
     }
 
-    private void safeFail(Completion c, Throwable cause) {
-        try {
-            c.failed(cause);
-        } catch (Throwable e) {
-            completionThrew(e);
-        }
-    }
-
-    /** Commits what is open, then stops the thread. */
+    /** Commits what is open and everything in flight, then stops both threads. */
     @Override
     public void close() {
         synchronized (lock) {
             closing = true;
-            lock.notify();
+            lock.notifyAll();
         }
         try {
-            thread.join(30_000);
+            writer.join(30_000);
+            pipeline.join(60_000); // a batch log's future times out by itself (a replicated log: 30 s)
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        if (!thread.isAlive()) {
-            // A dead thread (or one that stopped on an interrupt) left these behind: fail them, never leave them waiting.
-            Batch leftover;
+        if (!writer.isAlive()) {
+            // A dead writer (or one that stopped on an interrupt) left these behind: fail them, never leave them waiting.
+            CommitBatch leftover;
             synchronized (lock) {
                 leftover = open;
-                open = new Batch(epoch);
+                open = new CommitBatch(epoch);
             }
-            runCompletions(leftover, new StoreWriteException("not written: the committer stopped", null));
+            pipeline.fail(leftover, new StoreWriteException("not written: the committer stopped", null));
             leftover.writes.close();
         }
     }

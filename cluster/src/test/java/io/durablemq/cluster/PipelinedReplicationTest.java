@@ -1,0 +1,216 @@
+package io.durablemq.cluster;
+
+import io.durablemq.engine.Engine;
+import io.durablemq.engine.delivery.OutboundPublish;
+import io.durablemq.engine.delivery.PublishResult;
+import io.durablemq.engine.message.Message;
+import io.durablemq.engine.session.ConnectRequest;
+import io.durablemq.engine.session.SessionHandle;
+import io.durablemq.engine.store.BatchLog;
+import io.durablemq.engine.store.Durability;
+import io.durablemq.engine.store.Store;
+import io.durablemq.engine.support.RecordingListener;
+import io.durablemq.engine.topic.Subscription;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import org.rocksdb.WriteBatch;
+
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The pipelined committer on a real three-node Raft group (fsync Raft logs, loopback): four
+ * publishers send without waiting, so the leader's committer has several Raft entries
+ * outstanding at once; every publish is acknowledged, each publisher's acknowledgements come in
+ * its publish order, and after the leader goes away the next leader holds every acknowledged
+ * message, in each publisher's order.
+ */
+@Timeout(180)
+class PipelinedReplicationTest {
+    private static final int PUBLISHERS = 4;
+    private static final int PER_PUBLISHER = 250;
+
+    @TempDir
+    Path tmp;
+    private final List<ClusterNode> nodes = new ArrayList<>();
+    private final List<CountingService> services = new ArrayList<>();
+
+    @AfterEach
+    void closeAll() {
+        nodes.forEach(ClusterNode::close);
+    }
+
+    @Test
+    void severalBatchesInFlightKeepEveryAcknowledgedMessageInPublisherOrder() throws Exception {
+        List<Peer> peers = new ArrayList<>();
+        for (int i = 1; i <= 3; i++) {
+            peers.add(new Peer("n" + i, "127.0.0.1", freePort(), null));
+        }
+        for (int i = 1; i <= 3; i++) {
+            ClusterSettings settings = new ClusterSettings("n" + i, peers, tmp.resolve("raft" + i), Durability.FSYNC,
+                    Duration.ofMillis(1000));
+            CountingService service = new CountingService(tmp.resolve("data" + i));
+            services.add(service);
+            nodes.add(ClusterNode.start(settings, tmp.resolve("data" + i), service));
+        }
+        int first = awaitServing(-1);
+        Engine leader = services.get(first).engine();
+        SessionHandle sub = await(leader.connect(new ConnectRequest("sub", false, 3600, 65_535), new RecordingListener()));
+        await(sub.subscribe(List.of(Subscription.of("t/#", 1))));
+        await(sub.disconnect(-1));
+
+        List<List<Integer>> acked = new ArrayList<>();
+        List<CompletableFuture<PublishResult>> all = Collections.synchronizedList(new ArrayList<>());
+        List<Thread> threads = new ArrayList<>();
+        for (int p = 0; p < PUBLISHERS; p++) {
+            List<Integer> order = Collections.synchronizedList(new ArrayList<>());
+            acked.add(order);
+            SessionHandle pub = await(leader.connect(new ConnectRequest("pub" + p, true, 0, 65_535), new RecordingListener()));
+            int publisher = p;
+            threads.add(new Thread(() -> {
+                for (int i = 0; i < PER_PUBLISHER; i++) {
+                    int n = i;
+                    CompletableFuture<PublishResult> f = pub.publish(i + 1,
+                            Message.of("t/" + publisher, ("p" + publisher + "-" + i).getBytes(StandardCharsets.UTF_8), 1));
+                    f.thenRun(() -> order.add(n)); // runs when the future completes: acknowledgement order
+                    all.add(f);
+                    if (i % 25 == 24) {
+                        sleep(1); // spread the publishes over several batches
+                    }
+                }
+            }, "publisher-" + p));
+        }
+        threads.forEach(Thread::start);
+        for (Thread t : threads) {
+            t.join(60_000);
+        }
+        for (CompletableFuture<PublishResult> f : all) {
+            assertEquals(PublishResult.Status.ACCEPTED, await(f).status());
+        }
+        for (int p = 0; p < PUBLISHERS; p++) {
+            List<Integer> expected = new ArrayList<>();
+            for (int i = 0; i < PER_PUBLISHER; i++) {
+                expected.add(i);
+            }
+            assertEquals(expected, acked.get(p), "publisher " + p + "'s acknowledgements in its publish order");
+        }
+        int most = services.get(first).maxOutstanding.get();
+        assertTrue(most >= 2, "several Raft entries were outstanding at once (most: " + most + ")");
+        assertTrue(most <= io.durablemq.engine.store.Committer.DEFAULT_BATCHES_IN_FLIGHT,
+                "never more than the committer's depth: " + most);
+        assertEquals(PUBLISHERS * PER_PUBLISHER, leader.session("sub").queuedMessages());
+
+        nodes.get(first).close();
+        int second = awaitServing(first);
+        assertNotEquals(first, second);
+        Engine next = services.get(second).engine();
+        assertNotNull(next.session("sub"), "the persistent session was replicated");
+        assertEquals(PUBLISHERS * PER_PUBLISHER, next.session("sub").queuedMessages(), "every acknowledged message is on the new leader");
+        RecordingListener events = new RecordingListener();
+        SessionHandle sub2 = await(next.connect(new ConnectRequest("sub", false, 3600, 65_535), events));
+        sub2.startDelivery();
+        Map<String, Integer> nextOf = new HashMap<>();
+        for (int k = 0; k < PUBLISHERS * PER_PUBLISHER; k++) {
+            OutboundPublish p = events.nextPublish();
+            String[] parts = new String(p.message().payload(), StandardCharsets.UTF_8).split("-");
+            int expected = nextOf.getOrDefault(parts[0], 0);
+            assertEquals(expected, Integer.parseInt(parts[1]), "order of " + parts[0] + " kept");
+            nextOf.put(parts[0], expected + 1);
+            await(sub2.puback(p.packetId()));
+        }
+        assertEquals(PUBLISHERS, nextOf.size());
+    }
+
+    /** The engine as a node's service, its batch log wrapped to count how many entries are outstanding at once. */
+    static final class CountingService implements ClusterNode.Service {
+        private final Path dataPath;
+        private volatile Engine engine;
+        final AtomicInteger outstanding = new AtomicInteger();
+        final AtomicInteger maxOutstanding = new AtomicInteger();
+
+        CountingService(Path dataPath) {
+            this.dataPath = dataPath;
+        }
+
+        @Override
+        public void start(BatchLog batchLog) throws Exception {
+            BatchLog counting = new BatchLog() {
+                @Override
+                public void write(Store store, WriteBatch batch) throws Exception {
+                    batchLog.write(store, batch);
+                }
+
+                @Override
+                public CompletableFuture<Void> submit(Store store, WriteBatch batch) throws Exception {
+                    CompletableFuture<Void> f = batchLog.submit(store, batch);
+                    maxOutstanding.accumulateAndGet(outstanding.incrementAndGet(), Math::max);
+                    return f.whenComplete((ok, failed) -> outstanding.decrementAndGet());
+                }
+            };
+            engine = Engine.open(EngineService.config(dataPath), new SimpleMeterRegistry(), counting);
+        }
+
+        @Override
+        public void stop() {
+            Engine e = engine;
+            engine = null;
+            if (e != null) {
+                e.close();
+            }
+        }
+
+        Engine engine() {
+            return engine;
+        }
+    }
+
+    private int awaitServing(int not) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (System.nanoTime() < deadline) {
+            for (int i = 0; i < nodes.size(); i++) {
+                if (i != not && nodes.get(i).role() == NodeRole.SERVING) {
+                    return i;
+                }
+            }
+            Thread.sleep(50);
+        }
+        throw new AssertionError("no node serves within 60 s");
+    }
+
+    private static void sleep(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private static <T> T await(CompletableFuture<T> f) throws Exception {
+        return f.get(30, TimeUnit.SECONDS);
+    }
+
+    private static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0)) {
+            return s.getLocalPort();
+        }
+    }
+}

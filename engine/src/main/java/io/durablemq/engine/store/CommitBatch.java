@@ -1,0 +1,42 @@
+package io.durablemq.engine.store;
+
+import org.rocksdb.WriteBatch;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * One group commit: the writes and completions appended between two swaps of the open batch,
+ * and, once the writer took it, what became of its write. Appends happen under the committer's
+ * lock; after the swap only the writer touches {@link #writes}, and only the completion thread
+ * (or a death handler, once that thread is gone) touches {@link #nextCompletion}.
+ */
+final class CommitBatch {
+    final WriteBatch writes = new WriteBatch();
+    final List<Committer.Completion> completions = new ArrayList<>();
+    final long epoch;
+    int count;
+    /** System.nanoTime of the first append; one figure per batch, so appends allocate nothing more. */
+    long firstAppendNanos;
+    /** True when the writer took it after a failure of its epoch: it is failed without a write. */
+    boolean poisoned;
+    /** What the committer's last-writes hook threw when the batch was taken (then it is failed without a write). */
+    Throwable lastWritesError;
+    /** System.nanoTime when its write started (0 when nothing was written). */
+    long writeStartNanos;
+    /** System.nanoTime when it became durable; set before {@link #outcome} completes, read after. */
+    volatile long writeEndedNanos;
+    /** Set by the writer before it hands the batch over: done once durable, failed if the outcome is unknown. */
+    CompletableFuture<Void> outcome;
+    /** Index of the next completion to run; read by a death handler to fail only the rest. */
+    int nextCompletion;
+
+    CommitBatch(long epoch) {
+        this.epoch = epoch;
+    }
+
+    boolean isEmpty() {
+        return count == 0 && completions.isEmpty();
+    }
+}
