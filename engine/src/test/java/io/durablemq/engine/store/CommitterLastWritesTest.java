@@ -109,7 +109,7 @@ class CommitterLastWritesTest {
     @Test
     void theHookWritesInTheSameBatchOncePerBatchWithWrites() throws Exception {
         Summing sum = new Summing();
-        try (Committer c = new Committer(store, observer, lock)) {
+        try (Committer c = new Committer(store, observer, lock, CommitFaults.NONE)) {
             c.lastWrites(sum);
             for (int i = 0; i < 200; i++) {
                 put(c, sum, i).get(10, TimeUnit.SECONDS);
@@ -133,7 +133,7 @@ class CommitterLastWritesTest {
     @Test
     void aHookThatThrowsFailsItsBatchAndNothingOfItIsWritten() throws Exception {
         Summing sum = new Summing();
-        try (Committer c = new Committer(store, observer, lock)) {
+        try (Committer c = new Committer(store, observer, lock, CommitFaults.NONE)) {
             c.lastWrites(sum);
             put(c, sum, 1).get(10, TimeUnit.SECONDS);
             synchronized (lock) {
