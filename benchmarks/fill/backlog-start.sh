@@ -16,6 +16,9 @@
 #   benchmarks/fill/backlog-start.sh 10 10000
 #   benchmarks/fill/backlog-start.sh 10000 10000        # 10^8 entries
 #   KEEP=1 WORK=target/backlog-x benchmarks/fill/backlog-start.sh 1000 10000   # keep the store
+#   FILL_SECONDS=3000 benchmarks/fill/backlog-start.sh 10000 10000   # stop publishing after 3,000 s
+#     (the publisher is stopped, the measurements run on what was acknowledged and the drain
+#     expects that many messages)
 #
 # Needs mosquitto-clients, curl, jcmd (JDK 17) and the shaded jar (mvn -B -DskipTests -pl
 # mqtt-adapter -am package; JAR=... to use a copy). Scratch files and the store in $WORK
@@ -88,28 +91,34 @@ awk -v pad="$pad" -v n="$messages" 'BEGIN { for (i = 1; i <= n; i++) printf "m%0
   | mosquitto_pub -h 127.0.0.1 -p "$port" -i "bl-pub-$$" -q 1 -t "$topic" -l -d 2>&1 \
   | awk '/received PUBACK/ {n++} END {print n+0}' >"$work/acked.txt" &
 pub=$!
+pub_client() { pgrep -f -- "-i bl-pub-$$ " || true; }  # the mosquitto_pub of this run only (its id carries our PID)
 while kill -0 "$pub" 2>/dev/null; do
   sleep 10
+  if [ -n "${FILL_SECONDS:-}" ] && [ $(( ($(now_ms) - t0) / 1000 )) -ge "$FILL_SECONDS" ]; then
+    log "FILL_SECONDS=$FILL_SECONDS reached: stopping the publisher"
+    for c in $(pub_client); do kill -TERM "$c" 2>/dev/null || true; done
+  fi
   kill -0 "$broker" 2>/dev/null || { log "BROKER DIED during the fill: $(tail -5 "$work/broker-1.log")"; exit 1; }
   echo "$(date -u +%T) t=$(( ($(now_ms) - t0) / 1000 ))s queued_entries=$(metric durablemq_queue_messages) heap_after_gc_ratio=$(metric durablemq_heap_after_gc_ratio) load $(loadavg)" >>"$work/fill-samples.txt"
 done
 wait "$pub" || true
 fill_ms=$(( $(now_ms) - t0 ))
 acked="$(cat "$work/acked.txt")"
+entries=$((sessions * acked))
 queued="$(metric durablemq_queue_messages)"
-log "published $messages, PUBACKs $acked in $fill_ms ms ($(awk -v e="$((sessions * messages))" -v ms="$fill_ms" 'BEGIN{printf "%.0f", e / (ms / 1000)}') entries/s); queued entries (metric) $queued; load $(loadavg)"
+log "published $messages, PUBACKs $acked in $fill_ms ms ($(awk -v e="$entries" -v ms="$fill_ms" 'BEGIN{printf "%.0f", e / (ms / 1000)}') entries/s); queued entries (metric) $queued; load $(loadavg)"
 log "broker alive: $(kill -0 "$broker" 2>/dev/null && echo yes || echo NO); OutOfMemoryError in log: $(grep -c OutOfMemoryError "$work/broker-1.log" || true); refused: $(metric 'durablemq_publishes_refused_total{reason="budget"}')/$(metric 'durablemq_publishes_refused_total{reason="heap"}') (budget/heap)"
 
 # 3. Disk and heap with the backlog queued.
 bytes=$(du -sb "$work/data" | cut -f1)
-log "store on disk (du -sb, live broker): $bytes bytes, $(awk -v b="$bytes" -v e="$((sessions * messages))" 'BEGIN{printf "%.1f MiB per million entries", b / 1048576 / (e / 1e6)}')"
+log "store on disk (du -sb, live broker): $bytes bytes, $(awk -v b="$bytes" -v e="$entries" 'BEGIN{printf "%.1f MiB per million entries", b / 1048576 / (e / 1e6)}')"
 log "heap after full GC, backlog queued: $(heap_after_gc)"
 
 # 4. Stop (SIGTERM) and restart; start time = launch to first CONNACK.
 t0=$(now_ms); kill -TERM "$broker"; rc=0; wait "$broker" || rc=$?
 log "stopped (SIGTERM) in $(( $(now_ms) - t0 )) ms, exit $rc"
 bytes=$(du -sb "$work/data" | cut -f1)
-log "store on disk after the stop: $bytes bytes, $(awk -v b="$bytes" -v e="$((sessions * messages))" 'BEGIN{printf "%.1f MiB per million entries", b / 1048576 / (e / 1e6)}')"
+log "store on disk after the stop: $bytes bytes, $(awk -v b="$bytes" -v e="$entries" 'BEGIN{printf "%.1f MiB per million entries", b / 1048576 / (e / 1e6)}')"
 t0=$(now_ms)
 start_broker "$work/broker-2.log"
 wait_connack || { tail -30 "$work/broker-2.log"; exit 1; }
@@ -121,10 +130,10 @@ log "heap after full GC 30 s later: $(heap_after_gc); queued entries (metric) $(
 
 # 5. Drain one session while the others keep their backlog.
 t0=$(now_ms)
-got="$(timeout "${DRAIN_TIMEOUT:-600}" mosquitto_sub -h 127.0.0.1 -p "$port" -c -i bl-1 -q 1 -t "$topic" -C "$messages" 2>/dev/null \
+got="$(timeout "${DRAIN_TIMEOUT:-600}" mosquitto_sub -h 127.0.0.1 -p "$port" -c -i bl-1 -q 1 -t "$topic" -C "$acked" 2>/dev/null \
        | awk '{ k = substr($0, 1, 10); if (!(k in seen)) { seen[k] = 1; n++ } } END { print n + 0 }' || true)"
 ms=$(( $(now_ms) - t0 ))
-log "DRAIN of bl-1: $got distinct of $messages in $ms ms ($(awk -v n="$got" -v ms="$ms" 'BEGIN{printf "%.0f", n / (ms / 1000)}') msg/s, connect included); queued entries left (metric) $(metric durablemq_queue_messages); load $(loadavg)"
+log "DRAIN of bl-1: $got distinct of $acked acknowledged in $ms ms ($(awk -v n="$got" -v ms="$ms" 'BEGIN{printf "%.0f", n / (ms / 1000)}') msg/s, connect included); queued entries left (metric) $(metric durablemq_queue_messages); load $(loadavg)"
 log "heap after full GC after the drain: $(heap_after_gc)"
 
 kill -TERM "$broker"; wait "$broker" || true; broker=""
