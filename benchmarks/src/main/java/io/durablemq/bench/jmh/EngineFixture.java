@@ -98,7 +98,11 @@ final class EngineFixture implements AutoCloseable {
         SessionHandle publisher = connect("pub", false, AckingSubscriber.ignoring());
         java.util.concurrent.Semaphore window = new java.util.concurrent.Semaphore(windowSize);
         long t0 = System.nanoTime();
+        long tenth = Math.max(1, messages / 10);
         for (long i = 0; i < messages; i++) {
+            if (i > 0 && i % tenth == 0 && entries >= 10_000_000) { // long fills say how far they are
+                System.out.printf("  fill: %,d of %,d entries queued in %.1f s%n", i * fanOut, entries, (System.nanoTime() - t0) / 1e9);
+            }
             Windows.acquire(window, 1);
             publisher.publish(Sequences.packetId(i),
                             io.durablemq.engine.message.Message.of(prefix + "/" + (i % groups), Sequences.payload(i, payloadBytes), 1))
