@@ -10,6 +10,9 @@
 #
 #   benchmarks/fill/fill-soak.sh                       # 10 sessions x 10 publishers, 300 s, default budget
 #   SECONDS_TO_FILL=60 MAX_TOTAL=64m DRAIN=1 benchmarks/fill/fill-soak.sh
+#   SECONDS_TO_FILL=240 MAX_TOTAL=1g DRAIN=1 DRAIN_TIMEOUT=600 benchmarks/fill/fill-soak.sh   # RESULTS.md, "Fill" (paged queues)
+# Before stopping the publishers it sends one MQTT 5 and one MQTT 3.1.1 QoS 1 publish and prints
+# the broker's answer (0x97 = reason code 151 while the budget or the heap guard refuses).
 #
 # Needs mosquitto-clients, curl, java 17 and the shaded jar (mvn -B -DskipTests -pl mqtt-adapter
 # -am package). Scratch files in $WORK (default target/fill-soak-<time>); nothing outside it.
@@ -81,6 +84,19 @@ pids+=("${pub_pids[@]}")
 while [ $((SECONDS - start)) -lt "$fill_seconds" ] && kill -0 "$broker" 2>/dev/null; do
   sleep 5; sample $((SECONDS - start)) | tee -a "$work/samples.txt"
 done
+# While the publishers still push: one MQTT 5 and one MQTT 3.1.1 QoS 1 publish, to a topic no
+# session subscribes to (so an accepted one would not change the drain's counts), and what the
+# broker answered: MQTT 5 PUBACK reason code 151 (0x97, quota exceeded) while it refuses;
+# MQTT 3.1.1 no PUBACK, the connection closed.
+probe() { # $1: MQTT version (5 or 311)
+  timeout 20 mosquitto_pub -h 127.0.0.1 -p "$port" -V "$1" -i "fill-probe-$1" -q 1 -t probe/quota -m quota-probe -d 2>&1 \
+    | grep -E 'PUBACK|PUBLISH|Connection|Error|error|CONNACK' | tr '\n' ' ' || true
+}
+if kill -0 "$broker" 2>/dev/null; then
+  sample probe | tee -a "$work/samples.txt"
+  echo "probe MQTT 5 (refusing: budget=$(metric 'durablemq_publishes_refusing{reason="budget"}') heap=$(metric 'durablemq_publishes_refusing{reason="heap"}')): $(probe 5)" | tee -a "$work/samples.txt"
+  echo "probe MQTT 3.1.1: $(probe 311)" | tee -a "$work/samples.txt"
+fi
 # Stop the publishers (by PID); their counting pipelines end and write the PUBACK counts.
 kill -TERM "${pub_pids[@]}" 2>/dev/null || true
 wait "${pub_pids[@]}" 2>/dev/null || true

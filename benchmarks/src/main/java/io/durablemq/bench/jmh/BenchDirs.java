@@ -43,6 +43,21 @@ final class BenchDirs {
         }
     }
 
+    /** Bytes of every regular file under {@code dir} (a store: SST, blob, WAL and manifest files). */
+    static long size(Path dir) {
+        try (java.util.stream.Stream<Path> files = Files.walk(dir)) {
+            return files.filter(Files::isRegularFile).mapToLong(f -> {
+                try {
+                    return Files.size(f);
+                } catch (IOException e) {
+                    return 0; // deleted by a compaction while walking
+                }
+            }).sum();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     static void delete(Path dir) {
         if (dir == null || !Files.exists(dir)) {
             return;

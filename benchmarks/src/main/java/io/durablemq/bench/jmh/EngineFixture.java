@@ -66,24 +66,49 @@ final class EngineFixture implements AutoCloseable {
      * Queues {@code messages} QoS 1 messages of {@code payloadBytes} round robin over
      * {@code sessions} new offline persistent sessions ({@code offline-N}, subscribed to
      * {@code prefix/N}), through the engine's API with a window of {@value #FILL_WINDOW}
-     * publishes, and returns the nanoseconds the publishing took.
+     * publishes, and returns the nanoseconds the publishing took. Every message is its own body.
      */
     long fillOfflineQueues(String prefix, long messages, int sessions, int payloadBytes) throws InterruptedException {
+        return fillOfflineQueues(prefix, messages, sessions, 1, payloadBytes);
+    }
+
+    /**
+     * Queues {@code entries} queue entries over {@code sessions} new offline persistent sessions,
+     * each published message reaching {@code fanOut} of them: session N subscribes to
+     * {@code prefix/(N mod groups)} with {@code groups = sessions / fanOut}, and
+     * {@code entries / fanOut} messages are published round robin over the groups' topics, so
+     * {@code entries} entries share {@code entries / fanOut} bodies (fan-out 1: every entry its
+     * own body). The publish window holds about {@code 10 x }{@value #FILL_WINDOW} entries
+     * whatever the fan-out, so the batches being written (whose entries stay in memory until they
+     * are readable in the store) fit a small benchmark heap.
+     */
+    long fillOfflineQueues(String prefix, long entries, int sessions, int fanOut, int payloadBytes) throws InterruptedException {
+        if (fanOut < 1 || sessions % fanOut != 0 || entries % fanOut != 0) {
+            throw new IllegalArgumentException("fanOut " + fanOut + " must divide sessions (" + sessions
+                    + ") and entries (" + entries + ")");
+        }
+        int groups = sessions / fanOut;
+        long messages = entries / fanOut;
+        int windowSize = Math.max(2, Math.min(FILL_WINDOW, FILL_WINDOW * 10 / fanOut));
         for (int s = 0; s < sessions; s++) {
             SessionHandle h = connect("offline-" + s, true, AckingSubscriber.ignoring());
-            subscribe(h, prefix + "/" + s, 1);
+            subscribe(h, prefix + "/" + (s % groups), 1);
             join(h.disconnect(-1));
         }
         SessionHandle publisher = connect("pub", false, AckingSubscriber.ignoring());
-        java.util.concurrent.Semaphore window = new java.util.concurrent.Semaphore(FILL_WINDOW);
+        java.util.concurrent.Semaphore window = new java.util.concurrent.Semaphore(windowSize);
         long t0 = System.nanoTime();
+        long tenth = Math.max(1, messages / 10);
         for (long i = 0; i < messages; i++) {
+            if (i > 0 && i % tenth == 0 && entries >= 10_000_000) { // long fills say how far they are
+                System.out.printf("  fill: %,d of %,d entries queued in %.1f s%n", i * fanOut, entries, (System.nanoTime() - t0) / 1e9);
+            }
             Windows.acquire(window, 1);
             publisher.publish(Sequences.packetId(i),
-                            io.durablemq.engine.message.Message.of(prefix + "/" + (i % sessions), Sequences.payload(i, payloadBytes), 1))
+                            io.durablemq.engine.message.Message.of(prefix + "/" + (i % groups), Sequences.payload(i, payloadBytes), 1))
                     .whenComplete((r, e) -> window.release());
         }
-        Windows.drain(window, FILL_WINDOW);
+        Windows.drain(window, windowSize);
         long nanos = System.nanoTime() - t0;
         join(publisher.disconnect(0));
         return nanos;

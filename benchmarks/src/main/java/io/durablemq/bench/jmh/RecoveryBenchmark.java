@@ -31,6 +31,10 @@ import java.util.concurrent.TimeUnit;
  * {@code -Xmx256m}, the heap budget issue 6 sets for 1,000,000 queued messages; after each open
  * the heap in use after a full GC is printed ("heap after recovery").
  *
+ * <p>{@code messages} counts queue entries; with {@code fanOut} above 1 each published message
+ * reaches that many sessions, so entries share bodies (issue 14's 10^8 entries:
+ * {@code -p messages=100000000 -p sessions=1000 -p fanOut=1000}).
+ *
  * <p>Figure for issue 2: {@code -p messages=1000000 -p sessions=1000}. Issue 14: recovery reads
  * each queue's first page only and no body, so time and heap should not grow with
  * {@code messages}; the background check that starts after each open is running (and using up
@@ -54,6 +58,14 @@ public class RecoveryBenchmark {
     @Param({"256"})
     int payloadBytes;
 
+    /**
+     * Sessions each message reaches: 1 = every queued entry its own body (the issue-2 figure);
+     * {@code sessions} = one topic for all, {@code messages / sessions} bodies shared by every
+     * queue, which makes 10^8 entries reachable (1,000 sessions x 100,000 messages).
+     */
+    @Param({"1"})
+    int fanOut;
+
     private java.nio.file.Path dir;
     private EngineConfig config;
     private Engine opened;
@@ -64,9 +76,10 @@ public class RecoveryBenchmark {
         EngineFixture fx = EngineFixture.open("recovery", Durability.OS);
         dir = fx.dir;
         config = fx.config.withDurability(Durability.FSYNC);
-        long fillNanos = fx.fillOfflineQueues("rec", messages, sessions, payloadBytes);
-        System.out.printf("%nfilled %,d messages over %,d sessions in %.1f s; heap in use with them queued: %s%n",
-                messages, sessions, fillNanos / 1e9, heapAfterGc());
+        long fillNanos = fx.fillOfflineQueues("rec", messages, sessions, fanOut, payloadBytes);
+        System.out.printf("%nfilled %,d queue entries (%,d bodies, fan-out %d) over %,d sessions in %.1f s;"
+                        + " heap in use with them queued: %s; store on disk: %,d bytes%n",
+                messages, messages / fanOut, fanOut, sessions, fillNanos / 1e9, heapAfterGc(), BenchDirs.size(dir));
         // Dropped entirely, so the heap figures after recovery count only the reopened engine.
         fx.closeKeepingStore();
     }
