@@ -20,7 +20,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * A real network partition (issue 13, "Partition"): three broker processes, each in its own
  * network namespace on a private bridge ({@link NetnsNetwork}), under the durable Paho clients of
- * {@link ClusterFailoverIT} ({@link ClusterClients}).
+ * {@link ClusterFailoverIT} ({@link ClusterWorkload}).
  *
  * <ol>
  *   <li>The serving leader is cut off from both followers (packets dropped both ways; clients still
@@ -69,16 +69,17 @@ class ClusterPartitionIT {
                 int leader = cluster.awaitLeader(180_000);
                 assertTrue(leader >= 0, "no leader within 180 s; logs in " + work);
                 progress("leader n" + (leader + 1));
-                try (ClusterClients clients = new ClusterClients(cluster.uri(leader), work.resolve("paho"))) {
+                try (ClusterWorkload clients = new ClusterWorkload(this::progress)) {
+                    clients.createClients(cluster.uri(leader), work.resolve("paho"));
                     Ledger ledger = clients.ledger;
-                    assertTrue(ClusterClients.await(() -> ledger.acknowledgedCount() >= ACKED_BEFORE_CUT, 120_000),
+                    assertTrue(ClusterWorkload.await(() -> ledger.acknowledgedCount() >= ACKED_BEFORE_CUT, 120_000),
                             "only " + ledger.acknowledgedCount() + " acknowledged before the cut; logs in " + work);
 
                     int successor = cutOffTheLeader(net, cluster, clients, leader, work);
                     // The node that was cut neither time so far: every node is cut off once in a run.
                     cutOffAFollower(net, cluster, clients, successor, 3 - leader - successor, work);
 
-                    clients.finish(() -> cluster.uri(awaitServing(cluster, work)), target, this::progress);
+                    clients.finish(() -> cluster.uri(awaitServing(cluster, work)), target);
                     Verdict v = ledger.verdict("cluster partition (netns)", 0, 0, System.currentTimeMillis() - t0,
                             List.of(), events);
                     String report = v + "\nwork folder " + work + "\n";
@@ -99,7 +100,7 @@ class ClusterPartitionIT {
     }
 
     /** Step 1 and 2; returns the node that leads after the heal. */
-    private int cutOffTheLeader(NetnsNetwork net, ClusterUnderTest cluster, ClusterClients clients, int leader, Path work)
+    private int cutOffTheLeader(NetnsNetwork net, ClusterUnderTest cluster, ClusterWorkload clients, int leader, Path work)
             throws Exception {
         // Connected before the cut, so the only way to lose it is the old leader closing it.
         RawConnection probe = RawConnection.open(cluster.host(leader), cluster.mqttPort(leader), "probe-minority");
@@ -136,13 +137,13 @@ class ClusterPartitionIT {
             assertTrue(closed, "the cut-off leader kept the client's connection open for 120 s; logs in " + work);
             progress("minority side: no PUBACK, connection closed " + (System.currentTimeMillis() - cutAt)
                     + " ms after the cut" + (closedBeforePublish ? " (already before the publish)" : ""));
-            assertTrue(ClusterClients.await(() -> cluster.status(leader).contains("role FOLLOWING"), 60_000),
+            assertTrue(ClusterWorkload.await(() -> cluster.status(leader).contains("role FOLLOWING"), 60_000),
                     "the cut-off leader does not say it follows: " + cluster.status(leader));
             assertEquals(503, cluster.httpStatus(leader, "/ready"), "/ready of the cut-off node");
 
             clients.connectAll(cluster.uri(successor));
             int ackedAfterMove = clients.ledger.acknowledgedCount();
-            assertTrue(ClusterClients.await(() -> {
+            assertTrue(ClusterWorkload.await(() -> {
                         try {
                             clients.connectAll(cluster.uri(successor)); // clients the old leader closed late
                         } catch (Exception e) {
@@ -157,7 +158,7 @@ class ClusterPartitionIT {
             net.heal();
             events.add("healed n" + (leader + 1));
             long appliedAtHeal = cluster.appliedIndex(successor);
-            boolean caughtUp = ClusterClients.await(() -> cluster.appliedIndex(leader) >= appliedAtHeal
+            boolean caughtUp = ClusterWorkload.await(() -> cluster.appliedIndex(leader) >= appliedAtHeal
                     && cluster.status(leader).contains("leader n" + (successor + 1)), 120_000);
             progress("healed: old leader n" + (leader + 1) + " follows n" + (successor + 1) + " and caught up: " + caughtUp
                     + " (applied " + cluster.appliedIndex(leader) + ", leader had " + appliedAtHeal + " at the heal)");
@@ -171,20 +172,20 @@ class ClusterPartitionIT {
     }
 
     /** Step 3: a minority follower cut off costs nothing visible. */
-    private void cutOffAFollower(NetnsNetwork net, ClusterUnderTest cluster, ClusterClients clients, int leader, int follower,
+    private void cutOffAFollower(NetnsNetwork net, ClusterUnderTest cluster, ClusterWorkload clients, int leader, int follower,
                                  Path work) throws Exception {
         net.isolate(follower);
         events.add("cut follower n" + (follower + 1));
         int ackedAtCut = clients.ledger.acknowledgedCount();
         progress("n" + (follower + 1) + " (follower) cut off at " + ackedAtCut + " acknowledged");
-        assertTrue(ClusterClients.await(() -> clients.ledger.acknowledgedCount() >= ackedAtCut + ACKED_DURING_CUT, 120_000),
+        assertTrue(ClusterWorkload.await(() -> clients.ledger.acknowledgedCount() >= ackedAtCut + ACKED_DURING_CUT, 120_000),
                 "the leader acknowledged only " + (clients.ledger.acknowledgedCount() - ackedAtCut)
                         + " with one follower cut off; logs in " + work);
         assertTrue(cluster.status(leader).contains("role SERVING"), "the leader stopped serving: " + cluster.status(leader));
         net.heal();
         events.add("healed n" + (follower + 1));
         long appliedAtHeal = cluster.appliedIndex(leader);
-        boolean caughtUp = ClusterClients.await(() -> cluster.appliedIndex(follower) >= appliedAtHeal, 120_000);
+        boolean caughtUp = ClusterWorkload.await(() -> cluster.appliedIndex(follower) >= appliedAtHeal, 120_000);
         progress("follower n" + (follower + 1) + " healed, caught up: " + caughtUp + " (applied "
                 + cluster.appliedIndex(follower) + ", leader had " + appliedAtHeal + " at the heal)");
         assertTrue(caughtUp, "the cut-off follower did not catch up within 120 s: " + cluster.status(follower) + "; logs in " + work);

@@ -78,22 +78,30 @@ final class ClusterWorkload implements AutoCloseable {
         }
     }
 
+    /** {@link #finish(UriSupplier, int)} with the node the cluster elects as leader. */
     void finish(ClusterUnderTest cluster, int target) throws Exception {
+        finish(() -> cluster.uri(cluster.awaitLeader(60_000)), target);
+    }
+
+    /**
+     * Publishes until {@code target} messages are acknowledged (at most 180 s), stops publishing, waits for
+     * every in-flight message's acknowledgement and for the subscribers to receive everything acknowledged.
+     * {@code servingUri} names the node that serves now (asked again whenever clients reconnect).
+     */
+    void finish(UriSupplier servingUri, int target) throws Exception {
         for (PahoSubscriber s : subscribers) {
             s.wantOnline = true;
         }
         long deadline = System.currentTimeMillis() + 180_000;
         while (ledger.acknowledgedCount() < target && System.currentTimeMillis() < deadline) {
-            int leader = cluster.awaitLeader(60_000);
-            connectAll(cluster.uri(leader)); // no-op for connected clients
+            connectAll(servingUri.get()); // no-op for connected clients
             Thread.sleep(1_000);
         }
         for (PahoPublisher p : publishers) {
             p.pause(true);
         }
         progress.accept("target reached: acknowledged " + ledger.acknowledgedCount());
-        int leader = cluster.awaitLeader(60_000);
-        connectAll(cluster.uri(leader));
+        connectAll(servingUri.get());
         if (!await(() -> publishers.stream().mapToInt(PahoPublisher::inFlight).sum() == 0, 60_000)) {
             for (PahoPublisher p : publishers) {
                 for (MsgId id : p.inFlightIds()) {
@@ -153,5 +161,11 @@ final class ClusterWorkload implements AutoCloseable {
             Thread.sleep(20);
         }
         return condition.getAsBoolean();
+    }
+
+    /** The MQTT URI of the node serving now (may wait for one). */
+    @FunctionalInterface
+    interface UriSupplier {
+        String get() throws Exception;
     }
 }
