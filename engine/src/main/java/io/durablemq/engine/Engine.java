@@ -680,7 +680,7 @@ public final class Engine implements AutoCloseable {
                     while (!s.queue.isEmpty() && wouldOverflow(s, size)) {
                         QueueEntry evicted = s.queue.evictOldest(pageReader); // from the head; reads only if it is empty
                         unqueue(evicted);
-                        committer.singleDelete(StoreColumn.QUEUES, Keys.queueEntry(s.key, evicted.seq())); // put once: SingleDelete
+                        committer.delete(StoreColumn.QUEUES, Keys.queueEntry(s.key, evicted.seq())); // Delete, not SingleDelete: see engine/README.md
                         releaseBody(evicted.messageId(), evicted.soleReference());
                         metrics.dropped("queue_full_evicted");
                     }
@@ -802,7 +802,7 @@ public final class Engine implements AutoCloseable {
      */
     private void releaseBody(long messageId, boolean sole) {
         if (refs.release(messageId, sole, committer)) {
-            committer.singleDelete(StoreColumn.MESSAGES, Keys.message(messageId)); // put once per id: SingleDelete
+            committer.delete(StoreColumn.MESSAGES, Keys.message(messageId)); // Delete, not SingleDelete: see engine/README.md
             bodies.remove(messageId);
         }
     }
@@ -850,7 +850,7 @@ public final class Engine implements AutoCloseable {
             s.queue.pollInMemory();
             changed = true;
             unqueue(e);
-            committer.singleDelete(StoreColumn.QUEUES, Keys.queueEntry(s.key, e.seq())); // put once: SingleDelete
+            committer.delete(StoreColumn.QUEUES, Keys.queueEntry(s.key, e.seq())); // Delete, not SingleDelete: see engine/README.md
             if (e.isExpired(now)) {
                 releaseBody(e.messageId(), e.soleReference());
                 metrics.dropped("expired");

@@ -26,8 +26,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Queue entries and bodies are deleted with SingleDelete (each key is put once between two
- * deletes). The keys the engine reuses are the risky ones, and this test makes it reuse both
+ * Queue entries and bodies were deleted with SingleDelete for a while (withdrawn: a cluster node's
+ * log replay is not idempotent with it; engine/README.md, "SingleDelete: tried and withdrawn");
+ * the churn stays as a guard for whatever deletes them. The keys the engine reuses are the risky ones, and this test makes it reuse both
  * kinds many times: a clean start discards a session with a range delete and its new queue
  * starts again at sequence 1; a restart with no body left starts message ids again at 1. Between
  * rounds every column family is flushed and fully compacted (RocksDB enforces SingleDelete's
