@@ -56,7 +56,7 @@ public final class BodyRefs {
 
     private void storedBodiesChanged(int delta, Committer committer) {
         storedBodies += delta;
-        committer.put(StoreColumn.META, StoreFormat.STORED_BODIES_KEY, ByteBuffer.allocate(8).putLong(storedBodies).array());
+        committer.put(StoreColumn.META, StoreFormat.STORED_BODIES_KEY, encodeStoredBodies(storedBodies));
     }
 
     /** One more entry references the body. */
@@ -125,8 +125,14 @@ public final class BodyRefs {
         committer.onDurable(p);
     }
 
-    private static byte[] encode(int count) {
+    /** A {@code refcounts} value (stored only where the count is above 1); public for offline store builders. */
+    public static byte[] encode(int count) {
         return ByteBuffer.allocate(4).putInt(count).array();
+    }
+
+    /** Meta's {@code stored-bodies} value; public for offline store builders. */
+    public static byte[] encodeStoredBodies(long bodies) {
+        return ByteBuffer.allocate(8).putLong(bodies).array();
     }
 
     /** One change's count, in the overlay until its batch is written. */
