@@ -15,7 +15,11 @@ import org.junit.jupiter.api.io.TempDir;
 import org.rocksdb.RocksIterator;
 
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
+import java.util.Objects;
+import java.util.TreeSet;
 import java.util.HexFormat;
 import java.util.Map;
 import java.util.Set;
@@ -63,7 +67,7 @@ class BulkBacklogStoreTest {
 
             // Something to compare: meta (3), sessions, subscriptions, bodies, counts, entries.
             assertEquals(3 + SESSIONS * 2 + MESSAGES * 2 + SESSIONS * MESSAGES, byEngine.size(), "records of the engine fill");
-            assertEquals(byEngine, byBuilder);
+            assertEquals(List.of(), differences(byEngine, byBuilder), "records that differ (column/key: engine | builder)");
 
             VerifyReport v = StoreVerifier.verify(built);
             assertTrue(v.ok(), () -> "verify on the built store: " + v.problems());
@@ -97,6 +101,18 @@ class BulkBacklogStoreTest {
             fx.closeKeepingStore();
             loop.shutdownNow();
         }
+    }
+
+    private static List<String> differences(Map<String, String> engine, Map<String, String> builder) {
+        List<String> out = new ArrayList<>();
+        Set<String> keys = new TreeSet<>(engine.keySet());
+        keys.addAll(builder.keySet());
+        for (String k : keys) {
+            if (!Objects.equals(engine.get(k), builder.get(k))) {
+                out.add(k + ": " + engine.get(k) + " | " + builder.get(k));
+            }
+        }
+        return out.size() > 20 ? out.subList(0, 20) : out;
     }
 
     /** Every record of every column family, as {@code column/hexKey -> hexValue}, wall-clock times blanked. */
