@@ -20,6 +20,14 @@
 #     (the publisher is stopped, the measurements run on what was acknowledged and the drain
 #     expects that many messages)
 #
+#   STORE=DIR benchmarks/fill/backlog-start.sh 10000 10000
+#     measures a prebuilt store instead of filling one (java -cp benchmarks/target/benchmarks.jar
+#     io.durablemq.bench.fill.BulkBacklogStore DIR 10000 10000 writes what this fill leaves): no
+#     creation or fill; the store's size, then STARTS (default 3) starts, each launch to first CONNACK
+#     and stopped with SIGTERM except the last, the heap after a full GC, the background check's
+#     verdict and duration (waited for up to CHECK_TIMEOUT s, default 1200), the drain of bl-1.
+#     The store is kept (the drain empties bl-1's queue in it).
+#
 # Needs mosquitto-clients, curl, jcmd (JDK 17) and the shaded jar (mvn -B -DskipTests -pl
 # mqtt-adapter -am package; JAR=... to use a copy). Scratch files and the store in $WORK
 # (default target/backlog-<sessions>x<messages>-<time>); the store is deleted at the end unless KEEP=1.
@@ -34,6 +42,11 @@ topic="backlog/t"
 work="${WORK:-target/backlog-${sessions}x${messages}-$(date -u +%Y%m%dT%H%M%S)}"
 mkdir -p "$work"
 work="$(cd "$work" && pwd)"
+data="$work/data"
+if [ -n "${STORE:-}" ]; then
+  [ -f "$STORE/CURRENT" ] || { echo "STORE=$STORE is not a RocksDB store" >&2; exit 2; }
+  data="$(cd "$STORE" && pwd)"
+fi
 [ -f "$jar" ] || { echo "no jar at $jar: mvn -B -DskipTests -pl mqtt-adapter -am package" >&2; exit 2; }
 for t in mosquitto_pub mosquitto_sub curl jcmd; do command -v "$t" >/dev/null || { echo "needs $t" >&2; exit 2; }; done
 
@@ -43,7 +56,7 @@ cat > "$work/broker.conf" <<CONF
 host 127.0.0.1
 port $port
 metrics_endpoint_port $mport
-data_path $work/data
+data_path $data
 allow_anonymous true
 CONF
 broker=""
@@ -78,6 +91,34 @@ metric() { curl -fsS --max-time 10 "http://127.0.0.1:$mport/metrics" >"$work/met
 
 log "backlog-start: $sessions sessions x $messages messages of 64 bytes = $((sessions * messages)) entries; commit $(git rev-parse --short HEAD 2>/dev/null || echo ?); load $(loadavg)"
 log "broker: java -XX:+ExitOnOutOfMemoryError $java_opts -jar $jar; work $work"
+if [ -n "${STORE:-}" ]; then
+  acked="$messages"; entries=$((sessions * messages))
+  log "prebuilt store $data (no fill): $entries entries expected"
+  bytes=$(du -sb "$data" | cut -f1)
+  log "store on disk (du -sb, before the start): $bytes bytes, $(awk -v b="$bytes" -v e="$entries" 'BEGIN{printf "%.1f MiB per million entries", b / 1048576 / (e / 1e6)}')"
+  starts="${STARTS:-3}"
+  for n in $(seq 1 "$starts"); do
+    t0=$(now_ms)
+    start_broker "$work/broker-s$n.log"
+    wait_connack || { tail -30 "$work/broker-s$n.log"; exit 1; }
+    log "START TIME $n of $starts (launch to first CONNACK): $(( $(now_ms) - t0 )) ms; load $(loadavg)"
+    grep -i -m3 'recover' "$work/broker-s$n.log" | sed 's/^/    /' | tee -a "$work/report.txt" || true
+    if [ "$n" -lt "$starts" ]; then
+      t0=$(now_ms); kill -TERM "$broker"; rc=0; wait "$broker" || rc=$?
+      log "stopped (SIGTERM) in $(( $(now_ms) - t0 )) ms, exit $rc"
+    fi
+  done
+  last="$work/broker-s$starts.log"
+  log "heap after full GC right after the start: $(heap_after_gc)"
+  sleep 30
+  log "heap after full GC 30 s later: $(heap_after_gc); queued entries (metric) $(metric durablemq_queue_messages)"
+  for _ in $(seq 1 "${CHECK_TIMEOUT:-1200}"); do
+    grep -q 'background check of the store' "$last" && break
+    sleep 1
+  done
+  log "background check: $(grep -m1 'background check of the store' "$last" || echo "not finished after ${CHECK_TIMEOUT:-1200} s")"
+  log "heap after full GC after the background check: $(heap_after_gc); load $(loadavg)"
+else
 start_broker "$work/broker-1.log"
 wait_connack || { tail -30 "$work/broker-1.log"; exit 1; }
 
@@ -130,6 +171,8 @@ log "heap after full GC right after the start: $(heap_after_gc)"
 sleep 30
 log "heap after full GC 30 s later: $(heap_after_gc); queued entries (metric) $(metric durablemq_queue_messages)"
 
+fi
+
 # 5. Drain one session while the others keep their backlog.
 t0=$(now_ms)
 got="$(timeout "${DRAIN_TIMEOUT:-600}" mosquitto_sub -h 127.0.0.1 -p "$port" -c -i bl-1 -q 1 -t "$topic" -C "$acked" 2>/dev/null \
@@ -139,5 +182,5 @@ log "DRAIN of bl-1: $got distinct of $acked acknowledged in $ms ms ($(awk -v n="
 log "heap after full GC after the drain: $(heap_after_gc)"
 
 kill -TERM "$broker"; wait "$broker" || true; broker=""
-[ "${KEEP:-0}" = 1 ] || rm -rf "$work/data"
+[ "${KEEP:-0}" = 1 ] || [ -n "${STORE:-}" ] || rm -rf "$work/data"
 log "done; report: $work/report.txt"

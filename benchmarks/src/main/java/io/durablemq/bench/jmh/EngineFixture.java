@@ -62,6 +62,12 @@ final class EngineFixture implements AutoCloseable {
         return new EngineFixture(dir, config);
     }
 
+    /** An engine on an existing store (one built by {@code fill.BulkBacklogStore}, say), with the fixture's settings. */
+    static EngineFixture openExisting(Path dir, Durability durability) throws Exception {
+        return new EngineFixture(dir, EngineConfig.defaults(dir).withDurability(durability)
+                .withAdmission(io.durablemq.engine.guard.AdmissionSettings.off()));
+    }
+
     /**
      * Queues {@code messages} QoS 1 messages of {@code payloadBytes} round robin over
      * {@code sessions} new offline persistent sessions ({@code offline-N}, subscribed to

@@ -35,6 +35,9 @@ import java.util.concurrent.TimeUnit;
  * reaches that many sessions, so entries share bodies (issue 14's 10^8 entries:
  * {@code -p messages=100000000 -p sessions=1000 -p fanOut=1000}).
  *
+ * <p>{@code -p store=DIR} opens a store built by {@code fill.BulkBacklogStore} instead (issue 14's
+ * 10,000 sessions x 10,000 messages: {@code -p store=DIR -p messages=100000000}).
+ *
  * <p>Figure for issue 2: {@code -p messages=1000000 -p sessions=1000}. Issue 14: recovery reads
  * each queue's first page only and no body, so time and heap should not grow with
  * {@code messages}; the background check that starts after each open is running (and using up
@@ -66,12 +69,26 @@ public class RecoveryBenchmark {
     @Param({"1"})
     int fanOut;
 
+    /**
+     * A prebuilt store to open instead of filling one (built by {@code fill.BulkBacklogStore});
+     * {@code messages} must be the entries it holds. Kept after the trial (it is the caller's).
+     */
+    @Param({""})
+    String store;
+
     private java.nio.file.Path dir;
     private EngineConfig config;
     private Engine opened;
 
     @Setup(Level.Trial)
     public void fill() throws Exception {
+        if (!store.isEmpty()) {
+            dir = java.nio.file.Path.of(store);
+            config = EngineConfig.defaults(dir).withDurability(Durability.FSYNC)
+                    .withAdmission(io.durablemq.engine.guard.AdmissionSettings.off());
+            System.out.printf("%nprebuilt store %s: %,d bytes on disk, %,d queue entries expected%n", dir, BenchDirs.size(dir), messages);
+            return;
+        }
         // Filling is not what is measured: OS durability makes it quicker, the data is the same.
         EngineFixture fx = EngineFixture.open("recovery", Durability.OS);
         dir = fx.dir;
@@ -107,7 +124,9 @@ public class RecoveryBenchmark {
 
     @TearDown(Level.Trial)
     public void close() {
-        BenchDirs.delete(dir);
+        if (store.isEmpty()) {
+            BenchDirs.delete(dir);
+        }
     }
 
     private static String heapAfterGc() {

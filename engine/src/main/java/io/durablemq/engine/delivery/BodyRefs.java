@@ -166,7 +166,7 @@ public final class BodyRefs implements Committer.LastWrites {
     public void append(Committer.Appender batch) {
         openBatch = null;
         if (storedBodies != storedBodiesWritten) {
-            batch.put(StoreColumn.META, StoreFormat.STORED_BODIES_KEY, ByteBuffer.allocate(8).putLong(storedBodies).array());
+            batch.put(StoreColumn.META, StoreFormat.STORED_BODIES_KEY, encodeStoredBodies(storedBodies));
             storedBodiesWritten = storedBodies;
         }
     }
@@ -188,8 +188,14 @@ public final class BodyRefs implements Committer.LastWrites {
         b.messageIds.add(messageId);
     }
 
-    private static byte[] encode(int count) {
+    /** A {@code refcounts} value (stored only where the count is above 1); public for offline store builders. */
+    public static byte[] encode(int count) {
         return ByteBuffer.allocate(4).putInt(count).array();
+    }
+
+    /** Meta's {@code stored-bodies} value; public for offline store builders. */
+    public static byte[] encodeStoredBodies(long bodies) {
+        return ByteBuffer.allocate(8).putLong(bodies).array();
     }
 
     /** A body's newest unwritten count and the batch that holds it. */

@@ -286,6 +286,16 @@ public final class Store implements AutoCloseable {
         db.write(writeOptions, batch);
     }
 
+    /**
+     * Writes a batch without the WAL: for offline bulk builders only (benchmarks'
+     * {@code BulkBacklogStore}), which call {@link #flushAll()} before closing; never the engine.
+     */
+    public void writeWithoutWal(WriteBatch batch) throws RocksDBException {
+        try (WriteOptions noWal = new WriteOptions().setDisableWAL(true)) {
+            db.write(noWal, batch);
+        }
+    }
+
     public byte[] get(StoreColumn column, byte[] key) {
         try {
             return db.get(handle(column), readOptions, key);
