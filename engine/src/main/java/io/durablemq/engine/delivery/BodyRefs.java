@@ -23,7 +23,7 @@ import java.util.function.Supplier;
  * <p><b>Sole references.</b> An entry whose body no other entry references says so
  * ({@link QueueEntry#soleReference()}, in memory only): routing marks it when the message had one
  * QoS 1/2 target, and a page read marks it when the store has no count record for its body
- * ({@link SoleReferences}). Its release deletes the body without reading any count. That is
+ * ({@code queue.SoleReferenceReader}). Its release deletes the body without reading any count. That is
  * sound because a body's count never grows after routing: once it is 1 it stays 1 until the
  * last release.
  *

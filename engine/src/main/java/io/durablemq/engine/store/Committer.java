@@ -156,26 +156,6 @@ public final class Committer implements AutoCloseable {
         }
     }
 
-    /**
-     * Deletes a key that was written exactly once since it was last deleted (or created), with
-     * RocksDB's SingleDelete: the tombstone and the put cancel each other in the first flush or
-     * compaction that sees both, instead of the tombstone living on to the bottom level. Wrong
-     * (undefined in RocksDB: the older value may come back) for a key that was put twice, so only
-     * for record kinds written once: queue entries, bodies, QoS 2 receive records (engine/README.md).
-     */
-    public void singleDelete(StoreColumn column, byte[] key) {
-        synchronized (lock) {
-            refuseIfSealed();
-            try {
-                open.writes.singleDelete(store.handle(column), key);
-            } catch (RocksDBException e) {
-                throw new StoreWriteException("batch single delete failed", e);
-            }
-            open.count++;
-            wakeIfFirst();
-        }
-    }
-
     /** Sets the hook that appends each batch's last writes before it is written (see {@link LastWrites}). */
     public void lastWrites(LastWrites hook) {
         synchronized (lock) {
