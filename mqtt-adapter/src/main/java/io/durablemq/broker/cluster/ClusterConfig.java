@@ -68,18 +68,8 @@ public final class ClusterConfig {
         Duration election = millis(p, "cluster_election_timeout_ms", DEFAULT_ELECTION_TIMEOUT);
         Duration electionMax = millis(p, "cluster_election_timeout_max_ms", election.multipliedBy(2));
         SnapshotPolicy snapshots = SnapshotPolicy.DEFAULT;
-        String every = p.get("cluster_snapshot_every_entries");
-        if (every != null) {
-            long n;
-            try {
-                n = Long.parseLong(every.trim());
-            } catch (NumberFormatException e) {
-                throw new BrokerConfigException("cluster_snapshot_every_entries: '" + every + "' is not a number of entries");
-            }
-            if (n < 100 || n > 100_000_000) {
-                throw new BrokerConfigException("cluster_snapshot_every_entries must be 100..100000000: " + every);
-            }
-            snapshots = snapshots.withEveryEntries(n);
+        if (p.get("cluster_snapshot_every_entries") != null) {
+            snapshots = snapshots.withEveryEntries(number(p, "cluster_snapshot_every_entries", "entries", 100, 100_000_000));
         }
         try {
             return new ClusterSettings(nodeId, peers, raftStorage, config.durability(), election, electionMax, snapshots);
@@ -90,20 +80,22 @@ public final class ClusterConfig {
 
     /** A duration key in milliseconds, 100..60000, or {@code otherwise} when not set. */
     private static Duration millis(Map<String, String> p, String key, Duration otherwise) throws BrokerConfigException {
-        String ms = p.get(key);
-        if (ms == null) {
-            return otherwise;
-        }
+        return p.get(key) == null ? otherwise : Duration.ofMillis(number(p, key, "milliseconds", 100, 60_000));
+    }
+
+    /** A set numeric key within [min, max]; refused naming the key and what it counts. */
+    private static long number(Map<String, String> p, String key, String unit, long min, long max) throws BrokerConfigException {
+        String text = p.get(key);
         long value;
         try {
-            value = Long.parseLong(ms.trim());
+            value = Long.parseLong(text.trim());
         } catch (NumberFormatException e) {
-            throw new BrokerConfigException(key + ": '" + ms + "' is not a number of milliseconds");
+            throw new BrokerConfigException(key + ": '" + text + "' is not a number of " + unit);
         }
-        if (value < 100 || value > 60_000) {
-            throw new BrokerConfigException(key + " must be 100..60000: " + ms);
+        if (value < min || value > max) {
+            throw new BrokerConfigException(key + " must be " + min + ".." + max + ": " + text);
         }
-        return Duration.ofMillis(value);
+        return value;
     }
 
     private static boolean inside(Path a, Path b) {
