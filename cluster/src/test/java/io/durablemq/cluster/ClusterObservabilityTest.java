@@ -4,7 +4,6 @@ import io.durablemq.engine.Engine;
 import io.durablemq.engine.message.Message;
 import io.durablemq.engine.session.ConnectRequest;
 import io.durablemq.engine.session.SessionHandle;
-import io.durablemq.engine.store.Durability;
 import io.durablemq.engine.support.RecordingListener;
 import io.durablemq.engine.topic.Subscription;
 import org.junit.jupiter.api.AfterEach;
@@ -14,12 +13,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import java.util.function.BooleanSupplier;
 import java.util.stream.Collectors;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -34,32 +30,26 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class ClusterObservabilityTest {
     @TempDir
     Path tmp;
-    private final List<ClusterNode> nodes = new ArrayList<>();
-    private final List<EngineService> services = new ArrayList<>();
+    private ClusterHarness cluster;
+    private List<ClusterNode> nodes;
 
     @AfterEach
     void closeAll() {
-        nodes.forEach(ClusterNode::close);
+        if (cluster != null) {
+            cluster.close();
+        }
     }
 
     @Test
     void leaderSeesEachFollowersLagAndEveryNodeCountsLeaderChanges() throws Exception {
-        List<Peer> peers = new ArrayList<>();
-        for (int i = 1; i <= 3; i++) {
-            peers.add(new Peer("n" + i, "127.0.0.1", ThreeNodeReplicationTest.freePort(), null));
-        }
-        for (int i = 1; i <= 3; i++) {
-            ClusterSettings settings = new ClusterSettings("n" + i, peers, tmp.resolve("raft" + i), Durability.OS,
-                    Duration.ofMillis(1000));
-            EngineService service = new EngineService(tmp.resolve("data" + i));
-            services.add(service);
-            nodes.add(ClusterNode.start(settings, tmp.resolve("data" + i), service));
-        }
-        int first = awaitServing(-1);
-        publish(services.get(first).engine(), "a", 20);
+        cluster = new ClusterHarness(tmp, 3, SnapshotPolicy.DEFAULT);
+        cluster.startAll();
+        nodes = cluster.nodes;
+        int first = cluster.awaitServing();
+        publish(cluster.services.get(first).engine(), "a", 20);
 
         ClusterNode leader = nodes.get(first);
-        assertTrue(await(() -> lags(leader).size() == 2 && lags(leader).values().stream().allMatch(l -> l == 0), 30_000),
+        assertTrue(ClusterHarness.await(() -> lags(leader).size() == 2 && lags(leader).values().stream().allMatch(l -> l == 0), 30_000),
                 () -> "both followers caught up with the commit index " + leader.raftStatus().commitIndex() + ": " + leader.followers());
         for (int i = 0; i < 3; i++) {
             if (i != first) {
@@ -70,16 +60,16 @@ class ClusterObservabilityTest {
 
         // The leader goes away: the two others see one change; the new leader sees the old one fall behind.
         String gone = "n" + (first + 1);
-        leader.close();
-        int second = awaitServing(first);
+        cluster.stop(first);
+        int second = cluster.awaitServing(); // the stopped node is no longer in the harness
         ClusterNode next = nodes.get(second);
         int other = 3 - first - second;
-        assertTrue(await(() -> next.observedLeaderChanges() == 1 && nodes.get(other).observedLeaderChanges() == 1, 30_000),
+        assertTrue(ClusterHarness.await(() -> next.observedLeaderChanges() == 1 && nodes.get(other).observedLeaderChanges() == 1, 30_000),
                 () -> "each remaining node saw one leader change: " + next.observedLeaderChanges() + ", "
                         + nodes.get(other).observedLeaderChanges());
-        publish(services.get(second).engine(), "b", 20);
+        publish(cluster.services.get(second).engine(), "b", 20);
         String live = "n" + (other + 1);
-        assertTrue(await(() -> {
+        assertTrue(ClusterHarness.await(() -> {
                     Map<String, Long> lag = lags(next);
                     return lag.getOrDefault(gone, 0L) >= 20 && lag.get(live) != null && lag.get(live) == 0;
                 }, 30_000),
@@ -112,29 +102,5 @@ class ClusterObservabilityTest {
                     .get(20, TimeUnit.SECONDS);
         }
         pub.disconnect(-1).get(20, TimeUnit.SECONDS);
-    }
-
-    private int awaitServing(int not) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (System.nanoTime() < deadline) {
-            for (int i = 0; i < nodes.size(); i++) {
-                if (i != not && nodes.get(i).role() == NodeRole.SERVING) {
-                    return i;
-                }
-            }
-            Thread.sleep(50);
-        }
-        throw new AssertionError("no node serves within 60 s");
-    }
-
-    private static boolean await(BooleanSupplier condition, long millis) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(millis);
-        while (System.nanoTime() < deadline) {
-            if (condition.getAsBoolean()) {
-                return true;
-            }
-            Thread.sleep(50);
-        }
-        return condition.getAsBoolean();
     }
 }
