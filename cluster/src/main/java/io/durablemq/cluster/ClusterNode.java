@@ -68,6 +68,9 @@ public final class ClusterNode implements AutoCloseable {
         // the log after it: the data folder's own content is never trusted past the snapshot (it is
         // written without fsync, and the log before the snapshot is purged). A damaged snapshot refuses.
         LocalSnapshot snapshot = SnapshotStorage.latestVerified(SnapshotStorage.folderOf(settings.raftStorage()));
+        // Ratis counts every log entry it loads as flushed: what a crashed process left unsynced in the
+        // page cache is made durable before Ratis reads it (RaftLogSync says why).
+        RaftLogSync.makeDurable(settings.raftStorage());
         RaftLogFiles.refuseAGapAfter(snapshot, settings.raftStorage());
         if (snapshot != null) {
             StoreRestore.restore(snapshot, dataPath);

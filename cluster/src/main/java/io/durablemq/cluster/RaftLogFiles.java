@@ -22,9 +22,14 @@ final class RaftLogFiles {
     private RaftLogFiles() {
     }
 
+    /** Ratis's folder of this node's log segments and Raft metadata. */
+    static Path currentFolder(Path raftStorage) {
+        return raftStorage.resolve(RaftNode.GROUP_ID.getUuid().toString()).resolve("current");
+    }
+
     /** The first index of the log's oldest segment, if the log has any segment. */
     static OptionalLong firstIndex(Path raftStorage) throws IOException {
-        Path current = raftStorage.resolve(RaftNode.GROUP_ID.getUuid().toString()).resolve("current");
+        Path current = currentFolder(raftStorage);
         if (!Files.isDirectory(current)) {
             return OptionalLong.empty();
         }

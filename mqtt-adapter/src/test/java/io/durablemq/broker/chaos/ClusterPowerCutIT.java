@@ -4,6 +4,7 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -11,6 +12,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -86,6 +88,7 @@ class ClusterPowerCutIT {
                 assertEquals(137, cluster.kill(CUT), "SIGKILL of the cut node");
                 assertEquals(137, cluster.kill(remaining), "SIGKILL of the remaining node");
                 fs.clearCache(); // the power cut: every write the cut node had not fsynced is gone
+                keepRaftLog(fs.mountPoint().resolve("raft"), work.resolve("round-" + round + "-raft-log-after-cut"));
                 killPoints.add("round " + round + ": n" + (third + 1) + " killed, power cut of n" + (CUT + 1)
                         + (leader == CUT ? " (the leader)" : "") + " and n" + (remaining + 1) + (leader == remaining
                         ? " (the leader)" : "") + " killed, " + ackedWhileCutNodeNeeded + " acknowledged while n"
@@ -141,6 +144,23 @@ class ClusterPowerCutIT {
                 "n" + (CUT + 1) + " did not rejoin as a follower; logs in " + work);
         progress("n" + (CUT + 1) + " led: SIGKILLed and rejoined as a follower, n" + (leader + 1) + " leads");
         return leader;
+    }
+
+    /**
+     * Copies the cut node's Raft log segments (not its snapshots) as the power cut left them, and prints
+     * their names and sizes: if the node then refuses its log, the files it refused are in the work folder.
+     */
+    private void keepRaftLog(Path raft, Path copy) throws IOException {
+        List<String> listing = new ArrayList<>();
+        try (Stream<Path> files = Files.walk(raft)) {
+            for (Path f : files.filter(Files::isRegularFile).filter(f -> f.getFileName().toString().startsWith("log_")).sorted().toList()) {
+                Path to = copy.resolve(raft.relativize(f));
+                Files.createDirectories(to.getParent());
+                Files.copy(f, to);
+                listing.add(f.getFileName() + " " + Files.size(f));
+            }
+        }
+        progress("after the cut, the Raft log of n" + (CUT + 1) + ": " + String.join(", ", listing));
     }
 
     /** A node that is neither the cut node nor the leader (when the cut node leads, the first other one). */
