@@ -72,8 +72,13 @@ public final class ClusterNode implements AutoCloseable {
         if (snapshot != null) {
             StoreRestore.restore(snapshot, dataPath);
         }
-        slot.attachOwned(Store.open(dataPath, STORE_DURABILITY));
+        Store own = Store.open(dataPath, STORE_DURABILITY);
+        slot.attachOwned(own);
         try {
+            FormatCheck.refuseAnOlderFormat(own);
+            if (snapshot != null) {
+                ExactReplay.refuseASnapshotThatDisagrees(slot.recorded(), snapshot, dataPath);
+            }
             this.stateMachine = new BatchStateMachine(slot, dataPath);
             this.raft = new RaftNode(settings, stateMachine);
         } catch (IOException | RuntimeException e) {
@@ -90,6 +95,7 @@ public final class ClusterNode implements AutoCloseable {
         ClusterNode node = new ClusterNode(settings, dataPath, service);
         try {
             node.raft.start();
+            node.refuseAStoreAheadOfItsLog();
         } catch (IOException | RuntimeException e) {
             node.close();
             throw e;
@@ -98,6 +104,24 @@ public final class ClusterNode implements AutoCloseable {
         log.info("cluster node {} started (raft {}, peers {})", settings.nodeId(), settings.self().raftAddress(),
                 settings.peers().stream().map(p -> p.id() + "=" + p.raftAddress()).toList());
         return node;
+    }
+
+    /**
+     * Right after Ratis loaded its log: the store must not hold entries beyond it and the snapshot.
+     * (A leader's entries arriving meanwhile only lengthen the log with committed entries, and the
+     * entry at the store's index is still checked by term when it is applied.)
+     */
+    private void refuseAStoreAheadOfItsLog() throws IOException {
+        AppliedEntry inStore = slot.applied();
+        if (inStore != null) {
+            SnapshotCounts s = stateMachine.counts();
+            ExactReplay.refuseAStoreAhead(inStore, raft.lastLogIndex(), s.lastIndex(), dataPath, settings.raftStorage());
+        }
+    }
+
+    /** Entries written to this node's store and entries skipped because it held them already, since start. */
+    public ReplayCounts replayCounts() {
+        return stateMachine.replayCounts();
     }
 
     public NodeRole role() {
