@@ -31,7 +31,7 @@ public final class ClusterNode implements AutoCloseable {
     private static final long RETRY_MILLIS = 1_000;
     /**
      * Applied batches are written without fsync: the Raft log (fsynced in fsync mode) is the durable
-     * record, and after a crash Ratis replays it into the store (replay is idempotent, see
+     * record, and after a crash Ratis replays it into the store (exactly: what the store holds is skipped, see
      * {@link BatchStateMachine}). The serving engine's store is opened the same way by the broker.
      */
     static final Durability STORE_DURABILITY = Durability.OS;
