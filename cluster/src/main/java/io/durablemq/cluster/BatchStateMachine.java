@@ -23,11 +23,13 @@ import java.util.concurrent.atomic.AtomicLong;
  * {@code WriteBatch}), and applying it is writing that batch to this node's store. Deterministic:
  * every node applies the same bytes in the same order.
  *
- * <p>Replaying entries that are already in the store is harmless: a batch is a list of puts,
- * deletes and range deletes of whole keys, so applying a suffix of the log again, in order, to a
- * store that holds a prefix of it ends in the same state. That is why the applied index need not
- * be stored atomically with the batch: at every start the node restores its store from its latest
- * snapshot ({@link ClusterNode}) and Ratis replays the log after the snapshot's index.
+ * <p>Replay is exact: every entry's term and index are written in the same {@code WriteBatch} as
+ * the entry ({@link AppliedEntry}), entries without a batch (configurations, a new leader's first
+ * entry) included ({@link #notifyTermIndexUpdated}). At a start the node restores its store from
+ * its latest snapshot ({@link ClusterNode}), or keeps it when it has none, and Ratis replays the log
+ * after the snapshot's index: every entry the store already holds is skipped, not written again;
+ * an entry that does not follow the store's record refuses ({@link ExactReplay}). So applying is
+ * correct for any batch, not only for idempotent ones.
  *
  * <p>Snapshots: Ratis calls {@link #takeSnapshot} on its apply thread, between two applies, so a
  * RocksDB checkpoint of the store then is the state at the last applied index exactly. A follower
@@ -41,6 +43,8 @@ final class BatchStateMachine extends BaseStateMachine {
     private final Path dataPath;
     private final AtomicLong taken = new AtomicLong();
     private final AtomicLong installed = new AtomicLong();
+    private final AtomicLong written = new AtomicLong();
+    private final AtomicLong skipped = new AtomicLong();
 
     BatchStateMachine(StoreSlot slot, Path dataPath) {
         this.slot = slot;
@@ -61,6 +65,7 @@ final class BatchStateMachine extends BaseStateMachine {
             // ClusterNode restored the store from this snapshot before Ratis started: it is the applied state.
             setLastAppliedTermIndex(s.termIndex());
         }
+        slot.noRecordMeans(s == null ? AppliedEntry.NONE : AppliedEntry.of(s.termIndex()));
         getLifeCycle().transition(LifeCycle.State.STARTING);
         getLifeCycle().transition(LifeCycle.State.RUNNING);
     }
@@ -69,7 +74,7 @@ final class BatchStateMachine extends BaseStateMachine {
     public CompletableFuture<Message> applyTransaction(TransactionContext trx) {
         LogEntryProto entry = trx.getLogEntry();
         try {
-            if (!slot.apply(entry.getStateMachineLogEntry().getLogData().toByteArray(), entry.getIndex())) {
+            if (!applied(slot.apply(entry.getStateMachineLogEntry().getLogData().toByteArray(), entry.getTerm(), entry.getIndex()))) {
                 return CompletableFuture.completedFuture(Message.EMPTY); // closing: replayed at the next start
             }
         } catch (Exception e) {
@@ -85,6 +90,39 @@ final class BatchStateMachine extends BaseStateMachine {
     }
 
     /**
+     * An entry without a batch (a configuration, a new leader's first entry): only its position is
+     * written to the store, so the store's record always names the last entry applied and the next
+     * entry follows it exactly ({@link ExactReplay}). Refused like a batch.
+     */
+    @Override
+    public void notifyTermIndexUpdated(long term, long index) {
+        try {
+            applied(slot.apply(null, term, index));
+        } catch (Exception e) {
+            log.error("cannot record raft entry {} in the store: this node stops applying (a restart replays the log)", index, e);
+            throw new IllegalStateException("raft entry " + index + " not applied: " + e, e);
+        }
+        super.notifyTermIndexUpdated(term, index);
+    }
+
+    /** Counts the outcome; false when the node is closing (nothing applied). */
+    private boolean applied(StoreSlot.Outcome outcome) {
+        switch (outcome) {
+            case APPLIED -> written.incrementAndGet();
+            case SKIPPED -> skipped.incrementAndGet();
+            case CLOSING -> {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Entries written to the store and entries skipped because the store held them, since this node started. */
+    ReplayCounts replayCounts() {
+        return new ReplayCounts(written.get(), skipped.get());
+    }
+
+    /**
      * A checkpoint of the store at the last applied index. Returns that index (Ratis then purges
      * its log up to it), or the previous snapshot's index when nothing new can be taken: nothing
      * applied since, or no store attached (a leadership hand-over; the next trigger takes it).
@@ -95,6 +133,12 @@ final class BatchStateMachine extends BaseStateMachine {
         LocalSnapshot previous = snapshots.latest();
         long previousIndex = previous == null ? RaftLog.INVALID_LOG_INDEX : previous.index();
         if (applied == null || applied.getIndex() <= previousIndex || applied.getIndex() < 0) {
+            return previousIndex;
+        }
+        AppliedEntry inStore = slot.applied();
+        if (inStore != null && inStore.index() != applied.getIndex()) {
+            // Still skipping a replay: the store is ahead of Ratis's applied index, and a snapshot must hold exactly its name's index.
+            log.info("store holds raft {} while the replay is at index {}: snapshot postponed", inStore, applied.getIndex());
             return previousIndex;
         }
         long t0 = System.nanoTime();
@@ -131,11 +175,13 @@ final class BatchStateMachine extends BaseStateMachine {
         try {
             slot.replaceFollowerStore(() -> StoreRestore.restore(s, dataPath),
                     () -> Store.open(dataPath, ClusterNode.STORE_DURABILITY));
+            ExactReplay.refuseASnapshotThatDisagrees(slot.recorded(), s, dataPath);
         } catch (IOException e) {
             throw e;
         } catch (Exception e) {
             throw new IOException("cannot load the installed snapshot " + s.folder() + " into " + dataPath + ": " + e.getMessage(), e);
         }
+        slot.noRecordMeans(AppliedEntry.of(s.termIndex()));
         setLastAppliedTermIndex(s.termIndex());
         installed.incrementAndGet();
         log.info("raft snapshot {} installed from the leader into {} in {} ms", s.folder().getFileName(), dataPath,

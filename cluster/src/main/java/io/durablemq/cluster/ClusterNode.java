@@ -31,7 +31,7 @@ public final class ClusterNode implements AutoCloseable {
     private static final long RETRY_MILLIS = 1_000;
     /**
      * Applied batches are written without fsync: the Raft log (fsynced in fsync mode) is the durable
-     * record, and after a crash Ratis replays it into the store (replay is idempotent, see
+     * record, and after a crash Ratis replays it into the store (exactly: what the store holds is skipped, see
      * {@link BatchStateMachine}). The serving engine's store is opened the same way by the broker.
      */
     static final Durability STORE_DURABILITY = Durability.OS;
@@ -75,8 +75,13 @@ public final class ClusterNode implements AutoCloseable {
         if (snapshot != null) {
             StoreRestore.restore(snapshot, dataPath);
         }
-        slot.attachOwned(Store.open(dataPath, STORE_DURABILITY));
+        Store own = Store.open(dataPath, STORE_DURABILITY);
+        slot.attachOwned(own);
         try {
+            FormatCheck.refuseAnOlderFormat(own);
+            if (snapshot != null) {
+                ExactReplay.refuseASnapshotThatDisagrees(slot.recorded(), snapshot, dataPath);
+            }
             this.stateMachine = new BatchStateMachine(slot, dataPath);
             this.raft = new RaftNode(settings, stateMachine);
         } catch (IOException | RuntimeException e) {
@@ -93,6 +98,7 @@ public final class ClusterNode implements AutoCloseable {
         ClusterNode node = new ClusterNode(settings, dataPath, service);
         try {
             node.raft.start();
+            node.refuseAStoreAheadOfItsLog();
         } catch (IOException | RuntimeException e) {
             node.close();
             throw e;
@@ -101,6 +107,24 @@ public final class ClusterNode implements AutoCloseable {
         log.info("cluster node {} started (raft {}, peers {})", settings.nodeId(), settings.self().raftAddress(),
                 settings.peers().stream().map(p -> p.id() + "=" + p.raftAddress()).toList());
         return node;
+    }
+
+    /**
+     * Right after Ratis loaded its log: the store must not hold entries beyond it and the snapshot.
+     * (A leader's entries arriving meanwhile only lengthen the log with committed entries, and the
+     * entry at the store's index is still checked by term when it is applied.)
+     */
+    private void refuseAStoreAheadOfItsLog() throws IOException {
+        AppliedEntry inStore = slot.applied();
+        if (inStore != null) {
+            SnapshotCounts s = stateMachine.counts();
+            ExactReplay.refuseAStoreAhead(inStore, raft.lastLogIndex(), s.lastIndex(), dataPath, settings.raftStorage());
+        }
+    }
+
+    /** Entries written to this node's store and entries skipped because it held them already, since start. */
+    public ReplayCounts replayCounts() {
+        return stateMachine.replayCounts();
     }
 
     public NodeRole role() {

@@ -126,6 +126,12 @@ final class RaftNode implements AutoCloseable {
         }
     }
 
+    /** The last entry in this node's Raft log (committed or not), -1 when empty; throws while Ratis has no division. */
+    long lastLogIndex() throws IOException {
+        var last = server.getDivision(GROUP_ID).getRaftLog().getLastEntryTermIndex();
+        return last == null ? -1 : last.getIndex();
+    }
+
     /** The first index still in this node's Raft log (above 0 once the log was purged after a snapshot). */
     long logStartIndex() {
         try {

@@ -1,6 +1,8 @@
 package io.durablemq.cluster;
 
 import io.durablemq.engine.store.Store;
+import io.durablemq.engine.store.StoreColumn;
+import io.durablemq.engine.store.StoreFormat;
 import org.rocksdb.WriteBatch;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -21,14 +23,28 @@ final class StoreSlot {
     /** True when this slot opened {@link #store} itself and must close it on detach. */
     private boolean owned;
     private boolean closed;
+    private AppliedEntry noRecord = AppliedEntry.NONE;
+
+    /** What {@link #apply} did with one entry. */
+    enum Outcome {
+        /** Written, with the applied-entry record in the same write. */
+        APPLIED,
+        /** The store already holds it (a replay after a restart): nothing written. */
+        SKIPPED,
+        /** The node is closing: not applied; replayed at the next start. */
+        CLOSING
+    }
 
     /**
-     * Applies one committed batch (its serialized bytes) to the attached store, waiting for one if
-     * needed. Returns false, without applying, once the node is closing: Ratis drains its committed
-     * entries into the state machine while it shuts down, and those are replayed at the next start
-     * (the applied index is not persisted, see {@link BatchStateMachine}).
+     * Applies one committed entry (a batch's serialized bytes; null for an entry without a batch, a
+     * configuration or a leader's first entry, of which only the position is recorded) to the
+     * attached store, waiting for one if needed. The entry's term and index are written in the same
+     * {@code WriteBatch} ({@link AppliedEntry}); an entry the store already holds is skipped and one
+     * that does not follow it refuses ({@link ExactReplay}). Returns {@link Outcome#CLOSING}, without
+     * applying, once the node is closing: Ratis drains its committed entries into the state machine
+     * while it shuts down, and those are replayed at the next start.
      */
-    boolean apply(byte[] batchBytes, long index) throws Exception {
+    Outcome apply(byte[] batchBytes, long term, long index) throws Exception {
         synchronized (this) {
             long waitedSince = System.nanoTime();
             while (store == null && !closed) {
@@ -40,13 +56,40 @@ final class StoreSlot {
             }
             if (closed) {
                 log.debug("node is closing: raft entry {} not applied (it is replayed at the next start)", index);
-                return false;
+                return Outcome.CLOSING;
             }
-            try (WriteBatch batch = new WriteBatch(batchBytes)) {
+            if (ExactReplay.step(appliedLocked(), term, index, store.dir()) == ExactReplay.Step.SKIP) {
+                return Outcome.SKIPPED;
+            }
+            try (WriteBatch batch = batchBytes == null ? new WriteBatch() : new WriteBatch(batchBytes)) {
+                batch.put(store.handle(StoreColumn.META), StoreFormat.RAFT_APPLIED_KEY, new AppliedEntry(term, index).encode());
                 store.write(batch);
             }
-            return true;
+            return Outcome.APPLIED;
         }
+    }
+
+    /**
+     * What a store without the applied-entry record holds: the snapshot it was restored from (one
+     * taken before the record existed), else nothing. Set before Ratis applies anything.
+     */
+    synchronized void noRecordMeans(AppliedEntry entry) {
+        this.noRecord = entry;
+    }
+
+    /** The last entry the attached store holds, or null when no store is attached. */
+    synchronized AppliedEntry applied() {
+        return store == null ? null : appliedLocked();
+    }
+
+    /** The attached store's own record, or null when it has none (or no store is attached). */
+    synchronized AppliedEntry recorded() {
+        return store == null ? null : AppliedEntry.read(store);
+    }
+
+    private AppliedEntry appliedLocked() {
+        AppliedEntry e = AppliedEntry.read(store);
+        return e == null ? noRecord : e;
     }
 
     /**

@@ -96,7 +96,8 @@ public final class Engine implements AutoCloseable {
     private final io.durablemq.engine.delivery.BodyRefs refs = new io.durablemq.engine.delivery.BodyRefs(mutex, () -> store);
     private final WillLifecycle wills = new WillLifecycle(mutex, () -> this.committer, this::routeWill,
             () -> !this.closed && !this.resetting, (what, body) -> guarded(what, null, body));
-    private long nextMessageId = 1;
+    /** Message ids, never reused (message.MessageIds). */
+    private final io.durablemq.engine.message.MessageIds messageIds = new io.durablemq.engine.message.MessageIds();
     private long queuedMessages;
     private long queuedBytes;
     private long inflightMessages;
@@ -290,7 +291,7 @@ public final class Engine implements AutoCloseable {
             Recovery recovery = new Recovery(store, index, storePages); // first pages unmarked: no count reads at start
             Recovery.Result r = recovery.run(sessions, retained);
             wills.loadRecovered(recovery.wills);
-            nextMessageId = r.nextMessageId();
+            messageIds.restore(r.nextMessageId(), store);
             refs.restoreStoredBodies(r.storedBodies());
             queuedMessages = 0;
             queuedBytes = 0;
@@ -755,7 +756,7 @@ public final class Engine implements AutoCloseable {
     }
 
     private long storeBody(Message message) {
-        long id = nextMessageId++;
+        long id = messageIds.next(committer);
         committer.put(StoreColumn.MESSAGES, Keys.message(id), MessageCodec.encode(message));
         bodies.put(id, message);
         refs.bodyStored();
@@ -1160,7 +1161,7 @@ public final class Engine implements AutoCloseable {
         CompletableFuture<Void> barrier = new CompletableFuture<>();
         long messageIdsBelow;
         synchronized (mutex) {
-            messageIdsBelow = nextMessageId;
+            messageIdsBelow = messageIds.peek();
             if (!failIfClosed(barrier)) {
                 complete(barrier, null);
             }

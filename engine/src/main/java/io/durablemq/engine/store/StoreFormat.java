@@ -20,6 +20,19 @@ public final class StoreFormat {
      * stores or deletes one, so recovery knows it without a scan ({@code delivery.BodyRefs}).
      */
     public static final byte[] STORED_BODIES_KEY = Keys.utf8("stored-bodies");
+    /**
+     * {@code i64}: message ids are handed out below this ceiling only; the engine reserves them in
+     * blocks and writes the new ceiling in the batch that takes the block's first id, so a restart (or a
+     * cluster's next leader) never hands out an id an earlier batch used ({@code message.MessageIds}).
+     * Older builds ignore it (no format change).
+     */
+    public static final byte[] MESSAGE_ID_CEILING_KEY = Keys.utf8("message-id-ceiling");
+    /**
+     * Cluster nodes only: {@code i64 term | i64 index} of the last Raft log entry applied to this store,
+     * written in the same {@code WriteBatch} as that entry, so a restarted node skips exactly what its
+     * store holds ({@code durablemq-cluster}'s {@code AppliedEntry}). Absent on a single node.
+     */
+    public static final byte[] RAFT_APPLIED_KEY = Keys.utf8("raft-applied");
 
     private StoreFormat() {
     }
