@@ -62,100 +62,64 @@ import java.util.concurrent.TimeUnit;
 public final class Engine implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Engine.class);
 
-    private final EngineConfig config;
-    /** Replaced only when the engine reopens the store after a failed write (under storeLock's write lock). */
-    private volatile Store store;
-    /** Replaced with the store; read and appended to under mutex. */
-    private Committer committer;
-    private final java.util.concurrent.locks.ReentrantReadWriteLock storeLock = new java.util.concurrent.locks.ReentrantReadWriteLock();
+    private final EngineState st;
     private final Committer.Observer commitObserver;
     /** Commit batches written and not yet completed (the pipelined committer; -Ddurablemq.commit.batchesInFlight). */
     private final int commitsInFlight;
     /** Where the committer makes batches durable: the local store, or a cluster's replicated log. */
     private final io.durablemq.engine.store.BatchLog batchLog;
-    private final EngineMetrics metrics;
-    /** Where a QoS 1/2 publish's time goes (route, batch wait, completion here; decode and send in the broker). */
-    private final StageTimers stages;
-    private final BodyCache bodies;
     /** The invariant check recovery defers: on a snapshot, in the background, reporting only. */
     private final io.durablemq.engine.check.BackgroundCheck backgroundCheck;
     private final ScheduledExecutorService sweeper;
-    private final Object mutex = new Object();
-    private final Stats stats = new Stats();
     /** How many sessions the per-session queue gauges cover. */
     static final int LARGEST_QUEUES_EXPORTED = 10;
     private final LargestQueues largestQueues;
     /** The broker-wide queue budget and heap guard: whether new QoS 1/2 publishes are taken at all. */
     private final Admission admission;
-
-    // Guarded by mutex.
-    private final Map<String, EngineSession> sessions = new HashMap<>();
-    private SubscriptionIndex index = new SubscriptionIndex();
-    private final Map<String, Message> retained = new HashMap<>();
-    /** Bodies' reference counts, stored (delivery.BodyRefs): nothing per body in memory. */
-    private final io.durablemq.engine.delivery.BodyRefs refs = new io.durablemq.engine.delivery.BodyRefs(mutex, () -> store);
-    private final WillLifecycle wills = new WillLifecycle(mutex, () -> this.committer, this::routeWill,
-            () -> !this.closed && !this.resetting, (what, body) -> guarded(what, null, body));
-    private long nextMessageId = 1;
-    private long queuedMessages;
-    private long queuedBytes;
-    private long inflightMessages;
-    private long onlineSessions;
-    private boolean closed;
-    /** True from a failed commit until the store is reopened and recovered; operations fail meanwhile. */
-    private boolean resetting;
-    private RecoveryReport recoveryReport;
-    /** Reads queue pages from the current store; called under mutex (see PagedQueue). */
-    private final QueuePageReader storePages = new StoreQueueReader(() -> store);
-    /** Page reads for delivery, eviction and discard also mark the entries that are their body's only reference. */
-    private final QueuePageReader pageReader = new io.durablemq.engine.queue.SoleReferenceReader(storePages, () -> store);
-    /** Queues with entries only the open batch holds, told when it is written (see PagedQueue). */
-    private final io.durablemq.engine.queue.UnwrittenMarks unwrittenMarks = new io.durablemq.engine.queue.UnwrittenMarks(mutex);
+    private final WillLifecycle wills;
     /** Reads queue pages for delivery on its own thread, outside the lock. */
     private final io.durablemq.engine.queue.QueueReadAhead<EngineSession> readAhead;
 
     private Engine(EngineConfig config, Store store, MeterRegistry meters, io.durablemq.engine.store.BatchLog batchLog) {
-        this.config = config;
+        this.st = new EngineState(config, store, meters);
         this.commitsInFlight = io.durablemq.engine.store.CommitPipelineDepth.configured();
         this.batchLog = batchLog;
-        this.store = store;
-        this.bodies = new BodyCache(config.bodyCacheBytes());
-        this.metrics = new EngineMetrics(meters, stats);
         this.largestQueues = new LargestQueues(meters);
         this.backgroundCheck = new io.durablemq.engine.check.BackgroundCheck(meters,
                 Long.getLong("durablemq.backgroundCheck.windowIds", io.durablemq.engine.check.BackgroundCheck.DEFAULT_WINDOW_IDS));
-        this.stages = new StageTimers(meters);
-        this.admission = Admission.start(config.admission(), config.dataPath(), meters, stats::queuedBytes);
+        this.admission = Admission.start(config.admission(), config.dataPath(), meters, st.stats::queuedBytes);
         StoreMetrics.register(meters, this::storeProperty);
+        this.wills = new WillLifecycle(st.mutex, () -> st.committer, this::routeWill,
+                () -> !st.closed && !st.resetting, (what, body) -> guarded(what, null, body));
         this.commitObserver = new Committer.Observer() {
             @Override
             public void committed(int writes, int completions, long nanos) {
-                metrics.committed(writes, nanos);
+                st.metrics.committed(writes, nanos);
             }
 
             @Override
             public void batchWaited(long nanos) {
-                stages.record(StageTimers.Stage.BATCH_WAIT, nanos);
+                st.stages.record(StageTimers.Stage.BATCH_WAIT, nanos);
             }
 
             @Override
             public void commitFailed(StoreWriteException cause) {
-                metrics.commitFailed();
+                st.metrics.commitFailed();
                 sweeperReset();
             }
 
             @Override
             public void completionThrew(Throwable error) {
-                metrics.internalError("commit_completion");
+                st.metrics.internalError("commit_completion");
             }
         };
-        this.committer = new Committer(store, commitObserver, mutex, config.commitFaults(), batchLog, commitsInFlight);
-        this.committer.lastWrites(refs); // the body count, once per batch
-        this.readAhead = new io.durablemq.engine.queue.QueueReadAhead<>(mutex, storeLock, pageReader,
+        st.committer = new Committer(st.store, commitObserver, st.mutex, config.commitFaults(), batchLog, commitsInFlight);
+        st.committer.lastWrites(st.refs); // the body count, once per batch
+        this.readAhead = new io.durablemq.engine.queue.QueueReadAhead<>(st.mutex, st.storeLock, st.pageReader,
                 new io.durablemq.engine.queue.QueueReadAhead.Owner<>() {
                     @Override
                     public boolean accepts(EngineSession s) {
-                        return !closed && !resetting && !s.discarded;
+                        return !st.closed && !st.resetting && !s.discarded;
                     }
 
                     @Override
@@ -169,7 +133,7 @@ public final class Engine implements AutoCloseable {
 
                     @Override
                     public void internalError(String where) {
-                        metrics.internalError(where);
+                        st.metrics.internalError(where);
                     }
                 });
         this.sweeper = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -193,9 +157,9 @@ public final class Engine implements AutoCloseable {
         try {
             io.durablemq.engine.queue.QueueCountersUpgrade.upgradeIfNeeded(store);
             engine.recover();
-            engine.backgroundCheck.start(() -> engine.store, engine.storeLock);
+            engine.backgroundCheck.start(() -> engine.st.store, engine.st.storeLock);
         } catch (RuntimeException e) {
-            engine.committer.close();
+            engine.st.committer.close();
             engine.admission.close();
             engine.wills.close();
             store.close();
@@ -221,15 +185,15 @@ public final class Engine implements AutoCloseable {
     }
 
     public RecoveryReport recoveryReport() {
-        synchronized (mutex) {
-            return recoveryReport;
+        synchronized (st.mutex) {
+            return st.recoveryReport;
         }
     }
 
     /** The state of one session, or null if there is none. */
     public SessionSnapshot session(String clientId) {
-        synchronized (mutex) {
-            EngineSession s = sessions.get(clientId);
+        synchronized (st.mutex) {
+            EngineSession s = st.sessions.get(clientId);
             if (s == null) {
                 return null;
             }
@@ -246,14 +210,14 @@ public final class Engine implements AutoCloseable {
      * (no copy): the broker's back-pressure polls it for the few subscribers it waits on.
      */
     public int onlineQueuedMessages(String clientId) {
-        synchronized (mutex) {
-            EngineSession s = sessions.get(clientId);
+        synchronized (st.mutex) {
+            EngineSession s = st.sessions.get(clientId);
             return s == null || !s.isOnline() ? -1 : (int) Math.min(Integer.MAX_VALUE, s.queue.messages());
         }
     }
 
     public EngineStats stats() {
-        return stats;
+        return st.stats;
     }
 
     /**
@@ -262,14 +226,14 @@ public final class Engine implements AutoCloseable {
      * Readiness probes use it: the broker answers 503 meanwhile.
      */
     private boolean isClosed() {
-        synchronized (mutex) {
-            return closed;
+        synchronized (st.mutex) {
+            return st.closed;
         }
     }
 
     public boolean isCommitting() {
-        synchronized (mutex) {
-            return !closed && !resetting && !committer.isFailed();
+        synchronized (st.mutex) {
+            return !st.closed && !st.resetting && !st.committer.isFailed();
         }
     }
 
@@ -285,26 +249,26 @@ public final class Engine implements AutoCloseable {
     // ------------------------------------------------------------------ recovery
 
     private void recover() {
-        synchronized (mutex) {
+        synchronized (st.mutex) {
             long t0 = System.nanoTime();
-            Recovery recovery = new Recovery(store, index, storePages); // first pages unmarked: no count reads at start
-            Recovery.Result r = recovery.run(sessions, retained);
+            Recovery recovery = new Recovery(st.store, st.index, st.storePages); // first pages unmarked: no count reads at start
+            Recovery.Result r = recovery.run(st.sessions, st.retained);
             wills.loadRecovered(recovery.wills);
-            nextMessageId = r.nextMessageId();
-            refs.restoreStoredBodies(r.storedBodies());
-            queuedMessages = 0;
-            queuedBytes = 0;
-            inflightMessages = 0;
-            onlineSessions = 0;
-            for (EngineSession s : sessions.values()) {
-                queuedMessages += s.queue.messages();
-                queuedBytes += s.queue.bytes();
-                inflightMessages += s.inflight.size();
+            st.nextMessageId = r.nextMessageId();
+            st.refs.restoreStoredBodies(r.storedBodies());
+            st.queuedMessages = 0;
+            st.queuedBytes = 0;
+            st.inflightMessages = 0;
+            st.onlineSessions = 0;
+            for (EngineSession s : st.sessions.values()) {
+                st.queuedMessages += s.queue.messages();
+                st.queuedBytes += s.queue.bytes();
+                st.inflightMessages += s.inflight.size();
             }
             // Sessions with expiry 0 lived only as long as their connection, which the restart ended.
             long now = System.currentTimeMillis();
-            try (Committer.Operation op = committer.operation()) { // a throw leaves no half-discarded session
-            for (EngineSession s : new ArrayList<>(sessions.values())) {
+            try (Committer.Operation op = st.committer.operation()) { // a throw leaves no half-discarded session
+            for (EngineSession s : new ArrayList<>(st.sessions.values())) {
                 if ((s.expirySeconds == 0 || s.isExpired(now)) && !wills.holds(s.clientId)) {
                     discard(s, "session_expired");
                 }
@@ -315,10 +279,10 @@ public final class Engine implements AutoCloseable {
                 releaseRecoveredWills(); // a reset after a failed commit: the wills run on
             }
             long nanos = System.nanoTime() - t0;
-            metrics.recovered(nanos);
-            recoveryReport = new RecoveryReport(java.time.Duration.ofNanos(nanos), sessions.size(), index.size(),
-                    queuedMessages, inflightMessages, r.storedBodies(), r.qos2Received(), retained.size(), r.recordsChecked());
-            log.info("recovered {} in {} ms", recoveryReport, nanos / 1_000_000);
+            st.metrics.recovered(nanos);
+            st.recoveryReport = new RecoveryReport(java.time.Duration.ofNanos(nanos), st.sessions.size(), st.index.size(),
+                    st.queuedMessages, st.inflightMessages, r.storedBodies(), r.qos2Received(), st.retained.size(), r.recordsChecked());
+            log.info("recovered {} in {} ms", st.recoveryReport, nanos / 1_000_000);
         }
     }
 
@@ -341,53 +305,53 @@ public final class Engine implements AutoCloseable {
     private void resetToDurableState() {
         List<SessionListener> toClose = new ArrayList<>();
         Committer failed;
-        synchronized (mutex) {
-            if (closed || (!resetting && !committer.isFailed())) {
+        synchronized (st.mutex) {
+            if (st.closed || (!st.resetting && !st.committer.isFailed())) {
                 return;
             }
-            if (!resetting) {
+            if (!st.resetting) {
                 log.warn("a commit failed: closing all connections and returning to the last durable state");
                 toClose.addAll(dropImage());
             }
-            failed = committer;
+            failed = st.committer;
         }
         for (SessionListener l : toClose) {
             l.onSessionClosed(SessionListener.CloseReason.ENGINE_RESET);
         }
         failed.close(); // fails what is still queued on it: none of it was written
         backgroundCheck.cancel(); // it holds the store lock's read side
-        storeLock.writeLock().lock();
+        st.storeLock.writeLock().lock();
         try {
             if (isClosed()) { // close() ran meanwhile: it closes the store; reopening it would leak it
                 return;
             }
-            store.close();
-            store = Store.open(config.dataPath(), config.durability());
-            io.durablemq.engine.queue.QueueCountersUpgrade.upgradeIfNeeded(store);
+            st.store.close();
+            st.store = Store.open(st.config.dataPath(), st.config.durability());
+            io.durablemq.engine.queue.QueueCountersUpgrade.upgradeIfNeeded(st.store);
         } catch (StoreOpenException | RuntimeException e) {
             log.error("cannot reopen the store yet ({}); retrying in 1 s", e.getMessage());
             sweeper.schedule(this::resetToDurableState, 1, TimeUnit.SECONDS);
             return;
         } finally {
-            storeLock.writeLock().unlock();
+            st.storeLock.writeLock().unlock();
         }
-        synchronized (mutex) {
-            if (closed) { // close() closes the reopened store; recovering from it would read a closed RocksDB
+        synchronized (st.mutex) {
+            if (st.closed) { // close() closes the reopened store; recovering from it would read a closed RocksDB
                 return;
             }
-            committer = new Committer(store, commitObserver, mutex, config.commitFaults(), batchLog, commitsInFlight);
-            committer.lastWrites(refs);
+            st.committer = new Committer(st.store, commitObserver, st.mutex, st.config.commitFaults(), batchLog, commitsInFlight);
+            st.committer.lastWrites(st.refs);
             try {
                 recover();
-                backgroundCheck.start(() -> store, storeLock);
-                resetting = false;
+                backgroundCheck.start(() -> st.store, st.storeLock);
+                st.resetting = false;
                 log.warn("engine is back at its last durable state; clients may reconnect");
             } catch (RuntimeException e) {
                 log.error("recovery after a failed commit failed; retrying in 1 s", e);
-                sessions.clear();
-                index = new SubscriptionIndex();
-                refs.clear();
-                retained.clear();
+                st.sessions.clear();
+                st.index = new SubscriptionIndex();
+                st.refs.clear();
+                st.retained.clear();
                 sweeper.schedule(this::resetToDurableState, 1, TimeUnit.SECONDS);
             }
         }
@@ -399,22 +363,22 @@ public final class Engine implements AutoCloseable {
      */
     private List<SessionListener> dropImage() {
         List<SessionListener> toClose = new ArrayList<>();
-        resetting = true;
-        for (EngineSession s : sessions.values()) {
+        st.resetting = true;
+        for (EngineSession s : st.sessions.values()) {
             if (s.listener != null) {
                 toClose.add(s.listener);
                 s.listener = null;
             }
             s.discarded = true;
         }
-        sessions.clear();
-        retained.clear();
+        st.sessions.clear();
+        st.retained.clear();
         wills.clear();
-        index = new SubscriptionIndex();
-        refs.clear();
-        bodies.clear();
-        onlineSessions = 0;
-        unwrittenMarks.clear();
+        st.index = new SubscriptionIndex();
+        st.refs.clear();
+        st.bodies.clear();
+        st.onlineSessions = 0;
+        st.unwrittenMarks.clear();
         return toClose;
     }
 
@@ -429,13 +393,13 @@ public final class Engine implements AutoCloseable {
      * engine rebuilds its in-memory image from the store: see {@link #operationFailed}.
      */
     private void guarded(String what, CompletableFuture<?> future, Runnable body) {
-        Committer.Operation op = committer.operation();
-        long storedBodiesBefore = refs.storedBodies();
+        Committer.Operation op = st.committer.operation();
+        long storedBodiesBefore = st.refs.storedBodies();
         try {
             body.run();
             op.succeeded();
         } catch (Throwable e) {
-            refs.operationRolledBack(storedBodiesBefore); // the batch carries the count of what it holds
+            st.refs.operationRolledBack(storedBodiesBefore); // the batch carries the count of what it holds
             operationFailed(what, op, future, e);
         }
     }
@@ -458,14 +422,14 @@ public final class Engine implements AutoCloseable {
         } catch (Throwable rollbackFailed) {
             error.addSuppressed(rollbackFailed);
         }
-        metrics.internalError("operation");
+        st.metrics.internalError("operation");
         log.error("{} failed inside the engine; none of its writes are committed. The engine returns to its last"
                 + " durable state (connections close, clients resume)", what, error);
         if (future != null) {
             future.completeExceptionally(new EngineOperationException(what, error));
         }
-        if (!resetting) {
-            committer.seal();
+        if (!st.resetting) {
+            st.committer.seal();
             List<SessionListener> toClose = dropImage();
             try {
                 sweeper.execute(() -> {
@@ -505,14 +469,14 @@ public final class Engine implements AutoCloseable {
         }
         CompletableFuture<SessionHandle> future = new CompletableFuture<>();
         SessionListener[] takenOverBox = {null};
-        synchronized (mutex) {
+        synchronized (st.mutex) {
             if (failIfClosed(future)) {
                 return future;
             }
             guarded("connect of '" + request.clientId() + "'", future, () -> {
                 SessionListener takenOver = null;
             long now = System.currentTimeMillis();
-            EngineSession s = sessions.get(request.clientId());
+            EngineSession s = st.sessions.get(request.clientId());
             boolean expired = s != null && s.isExpired(now);
             if (s != null && s.isOnline()) {
                 // Takeover hands the session to the new connection at the same instant, so
@@ -530,16 +494,16 @@ public final class Engine implements AutoCloseable {
             boolean present = s != null;
             if (s == null) {
                 s = new EngineSession(request.clientId());
-                sessions.put(s.clientId, s);
+                st.sessions.put(s.clientId, s);
             }
-            s.expirySeconds = Math.min(request.sessionExpirySeconds(), config.maxSessionExpirySeconds());
+            s.expirySeconds = Math.min(request.sessionExpirySeconds(), st.config.maxSessionExpirySeconds());
             s.listener = listener;
             s.generation++;
             s.deliveryStarted = false;
-            s.window = Math.min(request.receiveMaximum(), config.maxInflightPerSession());
+            s.window = Math.min(request.receiveMaximum(), st.config.maxInflightPerSession());
             s.queue.fitWindow(s.window);
-            onlineSessions++;
-            committer.put(StoreColumn.SESSIONS, s.key, s.record().encode());
+            st.onlineSessions++;
+            st.committer.put(StoreColumn.SESSIONS, s.key, s.record().encode());
             if (will != null) {
                 wills.store(s, will);
             }
@@ -560,7 +524,7 @@ public final class Engine implements AutoCloseable {
         s.deliveryStarted = false;
         s.disconnectedAtMillis = now;
         s.generation++;
-        onlineSessions--;
+        st.onlineSessions--;
         s.queue.fitWindow(0); // an offline session keeps PagedQueue.MIN_HEAD entries in memory
         if (s.queue.headSize() > s.queue.capacity()) {
             trimHeadOnceWritten(s, s.generation);
@@ -573,10 +537,10 @@ public final class Engine implements AutoCloseable {
      * session came back (or was discarded) meanwhile.
      */
     private void trimHeadOnceWritten(EngineSession s, long generation) {
-        committer.onDurable(new Committer.Completion() {
+        st.committer.onDurable(new Committer.Completion() {
             @Override
             public void durable() {
-                synchronized (mutex) {
+                synchronized (st.mutex) {
                     if (!s.discarded && s.generation == generation && !s.isOnline()) {
                         s.queue.trimHead();
                     }
@@ -599,7 +563,7 @@ public final class Engine implements AutoCloseable {
     public CompletableFuture<PublishResult> publish(String originClientId, Message message) {
         CompletableFuture<PublishResult> future = new CompletableFuture<>();
         List<Runnable> immediate = new ArrayList<>();
-        synchronized (mutex) {
+        synchronized (st.mutex) {
             if (failIfClosed(future)) {
                 return future;
             }
@@ -615,31 +579,31 @@ public final class Engine implements AutoCloseable {
         @SuppressWarnings("unchecked")
         CompletableFuture<PublishResult> result = (CompletableFuture<PublishResult>) future;
         long now = System.currentTimeMillis();
-        metrics.received(message.qos());
+        st.metrics.received(message.qos());
         if (message.qos() == 2 && publisher != null && publisher.qos2Received.contains(packetId)) {
-            metrics.duplicateSuppressed();
+            st.metrics.duplicateSuppressed();
             complete(result, new PublishResult(PublishResult.Status.DUPLICATE, 0));
             return;
         }
         if (message.isExpired(now)) {
-            metrics.dropped("expired");
+            st.metrics.dropped("expired");
             completeAfter(result, new PublishResult(PublishResult.Status.ACCEPTED, 0), message.qos());
             return;
         }
-        Map<EngineSession, Targets.Target> targets = Targets.match(index, sessions, message.topic(), originClientId);
+        Map<EngineSession, Targets.Target> targets = Targets.match(st.index, st.sessions, message.topic(), originClientId);
         int size = message.sizeEstimate();
         if (message.qos() > 0) {
-            Admission.Refusal refusal = admission.check(queuedBytes, (long) size * targets.size());
+            Admission.Refusal refusal = admission.check(st.queuedBytes, (long) size * targets.size());
             if (refusal != null) {
                 completeAfter(result, new PublishResult(refusal == Admission.Refusal.HEAP
                         ? PublishResult.Status.HEAP_PRESSURE : PublishResult.Status.BUDGET_EXCEEDED, 0), message.qos());
                 return;
             }
         }
-        if (message.qos() > 0 && config.overflowPolicy() == OverflowPolicy.REJECT) {
+        if (message.qos() > 0 && st.config.overflowPolicy() == OverflowPolicy.REJECT) {
             for (Targets.Target t : targets.values()) {
                 if (Math.min(message.qos(), t.maxQos) > 0 && wouldOverflow(t.session, size)) {
-                    metrics.dropped("quota_exceeded");
+                    st.metrics.dropped("quota_exceeded");
                     log.warn("refused a publish to '{}': the queue of session '{}' is full ({} messages, {} bytes)",
                             message.topic(), t.session.clientId, t.session.queue.messages(), t.session.queue.bytes());
                     completeAfter(result, new PublishResult(PublishResult.Status.QUOTA_EXCEEDED, 0), message.qos());
@@ -651,7 +615,7 @@ public final class Engine implements AutoCloseable {
             setRetained(message);
         }
         if (targets.isEmpty()) {
-            metrics.dropped("no_subscribers");
+            st.metrics.dropped("no_subscribers");
         }
         long messageId = 0;
         List<Runnable> sends = new ArrayList<>();
@@ -668,26 +632,26 @@ public final class Engine implements AutoCloseable {
                     OutboundPublish p = new OutboundPublish(0, 0, false, retainFlag, message, t.subscriptionIds);
                     s.outbox.add(() -> l.onPublish(p)); // one call at a time per session
                     immediate.add(s.outbox::drain);
-                    metrics.delivered(0);
-                    metrics.acknowledged(0, -1);
+                    st.metrics.delivered(0);
+                    st.metrics.acknowledged(0, -1);
                 } else {
-                    metrics.dropped("qos0_offline");
+                    st.metrics.dropped("qos0_offline");
                 }
                 continue;
             }
             if (wouldOverflow(s, size)) {
-                if (config.overflowPolicy() == OverflowPolicy.DROP_OLDEST && !s.queue.isEmpty()) {
+                if (st.config.overflowPolicy() == OverflowPolicy.DROP_OLDEST && !s.queue.isEmpty()) {
                     while (!s.queue.isEmpty() && wouldOverflow(s, size)) {
-                        QueueEntry evicted = s.queue.evictOldest(pageReader); // from the head; reads only if it is empty
+                        QueueEntry evicted = s.queue.evictOldest(st.pageReader); // from the head; reads only if it is empty
                         unqueue(evicted);
-                        committer.delete(StoreColumn.QUEUES, Keys.queueEntry(s.key, evicted.seq())); // Delete, not SingleDelete: see engine/README.md
+                        st.committer.delete(StoreColumn.QUEUES, Keys.queueEntry(s.key, evicted.seq())); // Delete, not SingleDelete: see engine/README.md
                         releaseBody(evicted.messageId(), evicted.soleReference());
-                        metrics.dropped("queue_full_evicted");
+                        st.metrics.dropped("queue_full_evicted");
                     }
                     readAhead.request(s, s.clientId, s.key, s.queue); // refill the head off the lock before it runs dry
                     log.warn("session '{}' queue full: evicted its oldest messages", s.clientId);
                 } else {
-                    metrics.dropped("queue_full");
+                    st.metrics.dropped("queue_full");
                     log.warn("session '{}' queue full: dropped a message to '{}'", s.clientId, message.topic());
                     continue;
                 }
@@ -698,31 +662,31 @@ public final class Engine implements AutoCloseable {
             enqueue(s, new QueueEntry(s.queue.takeSeq(), messageId, qos, retainFlag, message.expiresAtMillis(), now,
                     size, t.ids(), sole));
             routed.add(s);
-            config.commitFaults().routedTo(routed.size());
+            st.config.commitFaults().routedTo(routed.size());
         }
         // Pumped only once every queue holds its reference to the body: an acknowledgement
         // handled between two enqueues would drop the count to 0 and delete the body under the
         // sessions still to come. Listener calls run outside the lock, so none can today; this
         // keeps the count right whatever the callbacks' timing.
         if (messageId != 0) {
-            refs.routed(messageId, routed.size(), committer); // one count record for a fan-out, none for one entry
+            st.refs.routed(messageId, routed.size(), st.committer); // one count record for a fan-out, none for one entry
         }
         for (EngineSession s : routed) {
             pump(s, sends, immediate);
         }
         if (message.qos() == 2 && publisher != null) {
             publisher.qos2Received.add(packetId);
-            committer.put(StoreColumn.QOS2_RECEIVED, Keys.packet(publisher.key, packetId),
+            st.committer.put(StoreColumn.QOS2_RECEIVED, Keys.packet(publisher.key, packetId),
                     ByteBuffer.allocate(8).putLong(now).array());
         }
-        unwrittenMarks.registerOn(committer);
+        st.unwrittenMarks.registerOn(st.committer);
         runAfterDurable(sends);
         PublishResult accepted = new PublishResult(PublishResult.Status.ACCEPTED, targets.size(),
                 DeepestBacklog.of(routed, publisher));
         if (message.qos() == 0) {
             result.complete(accepted);
         } else {
-            committer.onDurable(new TimedCompletion<>(result, accepted, stages, committer)); // records the completion stage
+            st.committer.onDurable(new TimedCompletion<>(result, accepted, st.stages, st.committer)); // records the completion stage
         }
     }
 
@@ -750,26 +714,26 @@ public final class Engine implements AutoCloseable {
     }
 
     private boolean wouldOverflow(EngineSession s, int size) {
-        return s.queue.messages() + 1 > config.maxQueuedMessagesPerSession()
-                || s.queue.bytes() + size > config.maxQueuedBytesPerSession();
+        return s.queue.messages() + 1 > st.config.maxQueuedMessagesPerSession()
+                || s.queue.bytes() + size > st.config.maxQueuedBytesPerSession();
     }
 
     private long storeBody(Message message) {
-        long id = nextMessageId++;
-        committer.put(StoreColumn.MESSAGES, Keys.message(id), MessageCodec.encode(message));
-        bodies.put(id, message);
-        refs.bodyStored();
+        long id = st.nextMessageId++;
+        st.committer.put(StoreColumn.MESSAGES, Keys.message(id), MessageCodec.encode(message));
+        st.bodies.put(id, message);
+        st.refs.bodyStored();
         // Until the batch is written the store cannot serve this body: an early send must find it here.
-        bodies.pin(id, message);
-        committer.onDurable(new Committer.Completion() {
+        st.bodies.pin(id, message);
+        st.committer.onDurable(new Committer.Completion() {
             @Override
             public void durable() {
-                bodies.unpin(id);
+                st.bodies.unpin(id);
             }
 
             @Override
             public void failed(Throwable cause) {
-                bodies.unpin(id); // the reset reloads whatever the store holds
+                st.bodies.unpin(id); // the reset reloads whatever the store holds
             }
         });
         return id;
@@ -778,22 +742,22 @@ public final class Engine implements AutoCloseable {
     /** Appends to the session's queue; its put and the session record's new counters go in the same batch. */
     private void enqueue(EngineSession s, QueueEntry e) {
         if (s.queue.add(e)) {
-            unwrittenMarks.mark(s.queue, e.seq());
+            st.unwrittenMarks.mark(s.queue, e.seq());
         }
-        queuedMessages++;
-        queuedBytes += e.size();
-        committer.put(StoreColumn.QUEUES, Keys.queueEntry(s.key, e.seq()), e.encodeValue());
+        st.queuedMessages++;
+        st.queuedBytes += e.size();
+        st.committer.put(StoreColumn.QUEUES, Keys.queueEntry(s.key, e.seq()), e.encodeValue());
         persistSession(s);
     }
 
     /** The session record carries the queue's counters: written with every queue change. */
     private void persistSession(EngineSession s) {
-        committer.put(StoreColumn.SESSIONS, s.key, s.record().encode());
+        st.committer.put(StoreColumn.SESSIONS, s.key, s.record().encode());
     }
 
     private void unqueue(QueueEntry e) {
-        queuedMessages--;
-        queuedBytes -= e.size();
+        st.queuedMessages--;
+        st.queuedBytes -= e.size();
     }
 
     /**
@@ -801,21 +765,21 @@ public final class Engine implements AutoCloseable {
      * entry knows it is the only reference (no count is read).
      */
     private void releaseBody(long messageId, boolean sole) {
-        if (refs.release(messageId, sole, committer)) {
-            committer.delete(StoreColumn.MESSAGES, Keys.message(messageId)); // Delete, not SingleDelete: see engine/README.md
-            bodies.remove(messageId);
+        if (st.refs.release(messageId, sole, st.committer)) {
+            st.committer.delete(StoreColumn.MESSAGES, Keys.message(messageId)); // Delete, not SingleDelete: see engine/README.md
+            st.bodies.remove(messageId);
         }
     }
 
     private void setRetained(Message message) {
         byte[] key = Keys.retained(message.topic());
         if (message.payload().length == 0) {
-            if (retained.remove(message.topic()) != null) {
-                committer.delete(StoreColumn.RETAINED, key);
+            if (st.retained.remove(message.topic()) != null) {
+                st.committer.delete(StoreColumn.RETAINED, key);
             }
         } else {
-            retained.put(message.topic(), message);
-            committer.put(StoreColumn.RETAINED, key, MessageCodec.encode(message));
+            st.retained.put(message.topic(), message);
+            st.committer.put(StoreColumn.RETAINED, key, MessageCodec.encode(message));
         }
     }
 
@@ -850,10 +814,10 @@ public final class Engine implements AutoCloseable {
             s.queue.pollInMemory();
             changed = true;
             unqueue(e);
-            committer.delete(StoreColumn.QUEUES, Keys.queueEntry(s.key, e.seq())); // Delete, not SingleDelete: see engine/README.md
+            st.committer.delete(StoreColumn.QUEUES, Keys.queueEntry(s.key, e.seq())); // Delete, not SingleDelete: see engine/README.md
             if (e.isExpired(now)) {
                 releaseBody(e.messageId(), e.soleReference());
-                metrics.dropped("expired");
+                st.metrics.dropped("expired");
                 continue;
             }
             if (e.qos() == 0) {
@@ -863,21 +827,21 @@ public final class Engine implements AutoCloseable {
                 // The body is read by the send, after the commit: release it only then.
                 sendAfterCommit(s, sends, () -> {
                     send.run();
-                    synchronized (mutex) {
-                        if (!closed && !resetting) { // after a reset the image (and the count) is rebuilt
+                    synchronized (st.mutex) {
+                        if (!st.closed && !st.resetting) { // after a reset the image (and the count) is rebuilt
                             releaseBody(id, sole);
                         }
                     }
                 });
-                metrics.delivered(0);
-                metrics.acknowledged(0, -1);
+                st.metrics.delivered(0);
+                st.metrics.acknowledged(0, -1);
                 continue;
             }
             int packetId = s.packetIds.allocate(s.inflight::containsKey);
             InflightEntry in = InflightEntry.sent(packetId, s.nextOrder++, e);
             s.inflight.put(packetId, in);
-            inflightMessages++;
-            committer.put(StoreColumn.INFLIGHT, Keys.packet(s.key, packetId), in.encodeValue());
+            st.inflightMessages++;
+            st.committer.put(StoreColumn.INFLIGHT, Keys.packet(s.key, packetId), in.encodeValue());
             Runnable send = sendAction(s, packetId, e.messageId(), e.qos(), false, e.retain(), e.subscriptionIds());
             if (e.qos() == 1 && s.waitingSends.get() == 0) {
                 s.outbox.add(send); // added under the mutex, so in routing order
@@ -888,7 +852,7 @@ public final class Engine implements AutoCloseable {
             } else {
                 sendAfterCommit(s, sends, send);
             }
-            metrics.delivered(e.qos());
+            st.metrics.delivered(e.qos());
         }
         if (changed) {
             persistSession(s);
@@ -918,7 +882,7 @@ public final class Engine implements AutoCloseable {
         }
         // Taken now, under the lock, while the body is certainly in memory or in the store: a send
         // that runs before its batch is written must not depend on the cache keeping it.
-        Message pinned = bodies.get(messageId);
+        Message pinned = st.bodies.get(messageId);
         return () -> {
             try {
                 Message body = pinned != null ? pinned : loadBody(messageId);
@@ -927,37 +891,37 @@ public final class Engine implements AutoCloseable {
                         log.debug("message {} for '{}' is gone (session discarded meanwhile)", messageId, s.clientId);
                     } else {
                         log.error("message {} for '{}' is missing from memory and store: not sent", messageId, s.clientId);
-                        metrics.internalError("send");
+                        st.metrics.internalError("send");
                     }
                     return;
                 }
                 listener.onPublish(new OutboundPublish(packetId, qos, dup, retain, body, ids));
             } catch (Throwable t) {
                 log.error("sending message {} to '{}' threw", messageId, s.clientId, t);
-                metrics.internalError("send");
+                st.metrics.internalError("send");
             }
         };
     }
 
     private Message loadBody(long messageId) {
-        Message m = bodies.get(messageId);
+        Message m = st.bodies.get(messageId);
         if (m != null) {
             return m;
         }
         byte[] raw;
-        storeLock.readLock().lock();
+        st.storeLock.readLock().lock();
         try {
-            raw = store.get(StoreColumn.MESSAGES, Keys.message(messageId));
+            raw = st.store.get(StoreColumn.MESSAGES, Keys.message(messageId));
         } catch (StoreWriteException e) {
             return null; // store closed by a reset: the session is being closed anyway
         } finally {
-            storeLock.readLock().unlock();
+            st.storeLock.readLock().unlock();
         }
         if (raw == null) {
             return null;
         }
         m = MessageCodec.decode(raw);
-        bodies.put(messageId, m);
+        st.bodies.put(messageId, m);
         return m;
     }
 
@@ -965,7 +929,7 @@ public final class Engine implements AutoCloseable {
         if (actions.isEmpty()) {
             return;
         }
-        committer.onDurable(new Committer.Completion() {
+        st.committer.onDurable(new Committer.Completion() {
             @Override
             public void durable() {
                 for (Runnable r : actions) {
@@ -973,7 +937,7 @@ public final class Engine implements AutoCloseable {
                         r.run();
                     } catch (Throwable e) {
                         log.error("delivery callback threw", e);
-                        metrics.internalError("send");
+                        st.metrics.internalError("send");
                     }
                 }
             }
@@ -986,7 +950,7 @@ public final class Engine implements AutoCloseable {
     }
 
     private <T> void complete(CompletableFuture<T> future, T value) {
-        committer.onDurable(new Committer.Completion() {
+        st.committer.onDurable(new Committer.Completion() {
             @Override
             public void durable() {
                 future.complete(value);
@@ -1000,11 +964,11 @@ public final class Engine implements AutoCloseable {
     }
 
     private boolean failIfClosed(CompletableFuture<?> future) {
-        if (closed) {
+        if (st.closed) {
             future.completeExceptionally(new StoreWriteException("engine is closed", null));
             return true;
         }
-        if (resetting) {
+        if (st.resetting) {
             future.completeExceptionally(new StoreWriteException(
                     "the store failed a write (disk full?); the engine is returning to its last durable state", null));
             return true;
@@ -1017,46 +981,46 @@ public final class Engine implements AutoCloseable {
     /** Removes a session and everything it holds, in memory and (one batch) in the store. */
     private void discard(EngineSession s, String dropReason) {
         wills.sessionEnds(s, System.currentTimeMillis());
-        sessions.remove(s.clientId);
+        st.sessions.remove(s.clientId);
         s.discarded = true;
         for (String f : s.subscriptions.keySet()) {
-            index.remove(s.clientId, f);
+            st.index.remove(s.clientId, f);
         }
         // Entries past the head are read from the store in pages: their bodies' references are
         // counted in the store (BodyRefs) and must be released.
-        s.queue.forEach(pageReader, e -> {
+        s.queue.forEach(st.pageReader, e -> {
             unqueue(e);
             releaseBody(e.messageId(), e.soleReference());
-            metrics.dropped(dropReason);
+            st.metrics.dropped(dropReason);
         });
         s.queue.clear();
-        unwrittenMarks.forget(s.queue);
+        st.unwrittenMarks.forget(s.queue);
         for (InflightEntry e : s.inflight.values()) {
-            inflightMessages--;
+            st.inflightMessages--;
             if (e.messageId() != 0) {
                 releaseBody(e.messageId(), e.soleReference());
-                metrics.dropped(dropReason);
+                st.metrics.dropped(dropReason);
             }
         }
         s.inflight.clear();
         for (StoreColumn c : new StoreColumn[]{StoreColumn.SUBSCRIPTIONS, StoreColumn.QUEUES,
                 StoreColumn.INFLIGHT, StoreColumn.QOS2_RECEIVED, StoreColumn.WILLS}) {
-            committer.deleteRange(c, s.key, Keys.prefixEnd(s.key));
+            st.committer.deleteRange(c, s.key, Keys.prefixEnd(s.key));
         }
-        committer.delete(StoreColumn.SESSIONS, s.key);
+        st.committer.delete(StoreColumn.SESSIONS, s.key);
     }
 
     private long storeProperty(String name) {
-        storeLock.readLock().lock();
+        st.storeLock.readLock().lock();
         try {
-            synchronized (mutex) {
-                if (closed) {
+            synchronized (st.mutex) {
+                if (st.closed) {
                     return -1;
                 }
             }
-            return store.longPropertySum(name);
+            return st.store.longPropertySum(name);
         } finally {
-            storeLock.readLock().unlock();
+            st.storeLock.readLock().unlock();
         }
     }
 
@@ -1065,11 +1029,11 @@ public final class Engine implements AutoCloseable {
         try {
             java.util.PriorityQueue<LargestQueues.Sample> top = new java.util.PriorityQueue<>(
                     java.util.Comparator.comparingLong(LargestQueues.Sample::messages));
-            synchronized (mutex) {
-                if (closed) {
+            synchronized (st.mutex) {
+                if (st.closed) {
                     return;
                 }
-                for (EngineSession s : sessions.values()) {
+                for (EngineSession s : st.sessions.values()) {
                     if (s.queue.isEmpty()) {
                         continue;
                     }
@@ -1089,13 +1053,13 @@ public final class Engine implements AutoCloseable {
 
     private void sweepExpiredSessions() {
         try {
-            synchronized (mutex) {
-                if (closed) {
+            synchronized (st.mutex) {
+                if (st.closed) {
                     return;
                 }
                 long now = System.currentTimeMillis();
-                for (EngineSession s : new ArrayList<>(sessions.values())) {
-                    if (resetting) {
+                for (EngineSession s : new ArrayList<>(st.sessions.values())) {
+                    if (st.resetting) {
                         return; // an operation failed: nothing more is built on this image
                     }
                     if (s.isExpired(now) && !wills.holds(s.clientId)) {
@@ -1118,9 +1082,9 @@ public final class Engine implements AutoCloseable {
      * serves, with its publish ACL: a will is checked against it when it fires.
      */
     public void startWills(WillGate gate) {
-        synchronized (mutex) {
+        synchronized (st.mutex) {
             wills.start(gate);
-            if (!closed && !resetting) {
+            if (!st.closed && !st.resetting) {
                 releaseRecoveredWills();
             }
         }
@@ -1128,8 +1092,8 @@ public final class Engine implements AutoCloseable {
 
     private void releaseRecoveredWills() {
         long now = System.currentTimeMillis();
-        wills.releaseRecovered(sessions, now);
-        for (EngineSession s : new ArrayList<>(sessions.values())) {
+        wills.releaseRecovered(st.sessions, now);
+        for (EngineSession s : new ArrayList<>(st.sessions.values())) {
             if (!s.isOnline() && (s.expirySeconds == 0 || s.isExpired(now))) {
                 discard(s, "session_expired");
             }
@@ -1156,28 +1120,28 @@ public final class Engine implements AutoCloseable {
             throws io.durablemq.engine.backup.BackupException {
         java.time.Instant startedAt = java.time.Instant.now();
         long t0 = System.nanoTime();
-        io.durablemq.engine.backup.StoreBackup.checkTarget(config.dataPath(), target);
+        io.durablemq.engine.backup.StoreBackup.checkTarget(st.config.dataPath(), target);
         CompletableFuture<Void> barrier = new CompletableFuture<>();
         long messageIdsBelow;
-        synchronized (mutex) {
-            messageIdsBelow = nextMessageId;
+        synchronized (st.mutex) {
+            messageIdsBelow = st.nextMessageId;
             if (!failIfClosed(barrier)) {
                 complete(barrier, null);
             }
         }
         io.durablemq.engine.backup.StoreBackup.awaitDurable(barrier, target);
-        storeLock.readLock().lock();
+        st.storeLock.readLock().lock();
         try {
-            synchronized (mutex) {
-                if (closed || resetting) {
+            synchronized (st.mutex) {
+                if (st.closed || st.resetting) {
                     throw new io.durablemq.engine.backup.BackupException(
                             io.durablemq.engine.backup.BackupException.Reason.UNAVAILABLE, target,
-                            closed ? "the engine is closed" : "the engine is returning to its last durable state", null);
+                            st.closed ? "the engine is closed" : "the engine is returning to its last durable state", null);
                 }
             }
-            return io.durablemq.engine.backup.StoreBackup.write(store, target, startedAt, t0, messageIdsBelow);
+            return io.durablemq.engine.backup.StoreBackup.write(st.store, target, startedAt, t0, messageIdsBelow);
         } finally {
-            storeLock.readLock().unlock();
+            st.storeLock.readLock().unlock();
         }
     }
 
@@ -1186,11 +1150,11 @@ public final class Engine implements AutoCloseable {
     @Override
     public void close() {
         List<SessionListener> toClose = new ArrayList<>();
-        synchronized (mutex) {
-            if (closed) {
+        synchronized (st.mutex) {
+            if (st.closed) {
                 return;
             }
-            for (EngineSession s : sessions.values()) {
+            for (EngineSession s : st.sessions.values()) {
                 if (s.listener != null) {
                     toClose.add(s.listener);
                 }
@@ -1200,9 +1164,9 @@ public final class Engine implements AutoCloseable {
             l.onSessionClosed(SessionListener.CloseReason.ENGINE_CLOSED);
         }
         Committer last;
-        synchronized (mutex) {
-            closed = true;
-            last = committer;
+        synchronized (st.mutex) {
+            st.closed = true;
+            last = st.committer;
         }
         sweeper.shutdownNow();
         admission.close();
@@ -1210,11 +1174,11 @@ public final class Engine implements AutoCloseable {
         readAhead.close();
         backgroundCheck.cancel();
         last.close();
-        storeLock.writeLock().lock();
+        st.storeLock.writeLock().lock();
         try {
-            store.close();
+            st.store.close();
         } finally {
-            storeLock.writeLock().unlock();
+            st.storeLock.writeLock().unlock();
         }
         log.info("engine closed");
     }
@@ -1244,11 +1208,11 @@ public final class Engine implements AutoCloseable {
 
         /** Must hold mutex. Fails the future and returns false when this connection no longer owns the session. */
         private boolean valid(CompletableFuture<?> future) {
-            if (closed) {
+            if (st.closed) {
                 future.completeExceptionally(new SessionClosedException(s.clientId, "engine closed"));
                 return false;
             }
-            if (resetting) {
+            if (st.resetting) {
                 future.completeExceptionally(new StoreWriteException("the engine is returning to its last durable state", null));
                 return false;
             }
@@ -1262,8 +1226,8 @@ public final class Engine implements AutoCloseable {
         @Override
         public void startDelivery() {
             List<Runnable> immediate = new ArrayList<>();
-            synchronized (mutex) {
-                if (closed || s.discarded || s.generation != generation || s.deliveryStarted) {
+            synchronized (st.mutex) {
+                if (st.closed || s.discarded || s.generation != generation || s.deliveryStarted) {
                     return;
                 }
                 s.deliveryStarted = true;
@@ -1274,7 +1238,7 @@ public final class Engine implements AutoCloseable {
                     if (e.state() == InflightState.PUBLISH_SENT) {
                         sendAfterCommit(s, sends, sendAction(s, e.packetId(), e.messageId(), e.qos(), true,
                                 e.retain(), e.subscriptionIds()));
-                        metrics.redelivered();
+                        st.metrics.redelivered();
                     } else {
                         int id = e.packetId();
                         sendAfterCommit(s, sends, () -> listener.onPubrel(id));
@@ -1291,7 +1255,7 @@ public final class Engine implements AutoCloseable {
         public CompletableFuture<PublishResult> publish(int packetId, Message message) {
             CompletableFuture<PublishResult> future = new CompletableFuture<>();
             List<Runnable> immediate = new ArrayList<>();
-            synchronized (mutex) {
+            synchronized (st.mutex) {
                 if (!valid(future)) {
                     return future;
                 }
@@ -1299,7 +1263,7 @@ public final class Engine implements AutoCloseable {
                 guarded("publish of '" + s.clientId + "' to '" + message.topic() + "'", future,
                         () -> route(s, s.clientId, packetId, message, future, immediate));
                 if (message.qos() > 0) {
-                    stages.record(StageTimers.Stage.ROUTE, System.nanoTime() - routeStart);
+                    st.stages.record(StageTimers.Stage.ROUTE, System.nanoTime() - routeStart);
                 }
             }
             immediate.forEach(Runnable::run);
@@ -1309,13 +1273,13 @@ public final class Engine implements AutoCloseable {
         @Override
         public CompletableFuture<Void> release(int packetId) {
             CompletableFuture<Void> future = new CompletableFuture<>();
-            synchronized (mutex) {
+            synchronized (st.mutex) {
                 if (!valid(future)) {
                     return future;
                 }
                 guarded("PUBREL " + packetId + " of '" + s.clientId + "'", future, () -> {
                 if (s.qos2Received.remove(packetId)) {
-                    committer.delete(StoreColumn.QOS2_RECEIVED, Keys.packet(s.key, packetId));
+                    st.committer.delete(StoreColumn.QOS2_RECEIVED, Keys.packet(s.key, packetId));
                 }
                 complete(future, null);
                 });
@@ -1327,7 +1291,7 @@ public final class Engine implements AutoCloseable {
         public CompletableFuture<SubscribeResult> subscribe(List<Subscription> subscriptions) {
             CompletableFuture<SubscribeResult> future = new CompletableFuture<>();
             List<Runnable> immediate = new ArrayList<>();
-            synchronized (mutex) {
+            synchronized (st.mutex) {
                 if (!valid(future)) {
                     return future;
                 }
@@ -1341,15 +1305,15 @@ public final class Engine implements AutoCloseable {
                     }
                     SubscriptionOptions o = sub.options();
                     if (!s.subscriptions.containsKey(sub.filter())
-                            && s.subscriptions.size() >= config.maxSubscriptionsPerSession()) {
+                            && s.subscriptions.size() >= st.config.maxSubscriptionsPerSession()) {
                         log.warn("client '{}' is at its limit of {} subscriptions: refused '{}'",
-                                s.clientId, config.maxSubscriptionsPerSession(), sub.filter());
+                                s.clientId, st.config.maxSubscriptionsPerSession(), sub.filter());
                         granted.add(SubscribeResult.QUOTA_EXCEEDED);
                         continue;
                     }
                     boolean existed = s.subscriptions.put(sub.filter(), o) != null;
-                    index.add(s.clientId, sub.filter(), o);
-                    committer.put(StoreColumn.SUBSCRIPTIONS, Keys.subscription(s.key, sub.filter()),
+                    st.index.add(s.clientId, sub.filter(), o);
+                    st.committer.put(StoreColumn.SUBSCRIPTIONS, Keys.subscription(s.key, sub.filter()),
                             SubscriptionCodec.encode(o));
                     granted.add(o.maxQos());
                     boolean shared = TopicFilter.parseShared(sub.filter()) != null;
@@ -1357,7 +1321,7 @@ public final class Engine implements AutoCloseable {
                         queueRetained(sub.filter(), o, now);
                     }
                 }
-                unwrittenMarks.registerOn(committer);
+                st.unwrittenMarks.registerOn(st.committer);
                 complete(future, new SubscribeResult(granted));
                 List<Runnable> sends = new ArrayList<>();
                 pump(s, sends, immediate);
@@ -1370,27 +1334,27 @@ public final class Engine implements AutoCloseable {
 
         /** Retained messages go through the queue like any other, flagged RETAIN. */
         private void queueRetained(String filter, SubscriptionOptions o, long now) {
-            for (Message m : retained.values()) {
+            for (Message m : st.retained.values()) {
                 if (!TopicFilter.matches(filter, m.topic()) || m.isExpired(now)) {
                     continue;
                 }
                 int size = m.sizeEstimate();
                 if (wouldOverflow(s, size)) {
-                    metrics.dropped("queue_full");
+                    st.metrics.dropped("queue_full");
                     continue;
                 }
                 long id = storeBody(m);
                 int[] ids = o.subscriptionId() > 0 ? new int[]{o.subscriptionId()} : new int[0];
                 enqueue(s, new QueueEntry(s.queue.takeSeq(), id, Math.min(m.qos(), o.maxQos()), true,
                         m.expiresAtMillis(), now, size, ids, true)); // its own body: the only reference
-                refs.routed(id, 1, committer);
+                st.refs.routed(id, 1, st.committer);
             }
         }
 
         @Override
         public CompletableFuture<List<Boolean>> unsubscribe(List<String> filters) {
             CompletableFuture<List<Boolean>> future = new CompletableFuture<>();
-            synchronized (mutex) {
+            synchronized (st.mutex) {
                 if (!valid(future)) {
                     return future;
                 }
@@ -1399,8 +1363,8 @@ public final class Engine implements AutoCloseable {
                 for (String f : filters) {
                     boolean had = s.subscriptions.remove(f) != null;
                     if (had) {
-                        index.remove(s.clientId, f);
-                        committer.delete(StoreColumn.SUBSCRIPTIONS, Keys.subscription(s.key, f));
+                        st.index.remove(s.clientId, f);
+                        st.committer.delete(StoreColumn.SUBSCRIPTIONS, Keys.subscription(s.key, f));
                     }
                     existed.add(had);
                 }
@@ -1428,7 +1392,7 @@ public final class Engine implements AutoCloseable {
         private CompletableFuture<Void> acknowledge(int packetId, InflightState.Ack ack) {
             CompletableFuture<Void> future = new CompletableFuture<>();
             List<Runnable> immediate = new ArrayList<>();
-            synchronized (mutex) {
+            synchronized (st.mutex) {
                 if (!valid(future)) {
                     return future;
                 }
@@ -1440,13 +1404,13 @@ public final class Engine implements AutoCloseable {
                 switch (step) {
                     case COMPLETE -> {
                         finishInflight(e);
-                        metrics.acknowledged(e.qos(), System.currentTimeMillis() - e.enqueuedAtMillis());
+                        st.metrics.acknowledged(e.qos(), System.currentTimeMillis() - e.enqueuedAtMillis());
                         pump(s, sends, immediate);
                     }
                     case TO_PUBREL_SENT -> {
                         InflightEntry released = e.released();
                         s.inflight.put(packetId, released);
-                        committer.put(StoreColumn.INFLIGHT, Keys.packet(s.key, packetId), released.encodeValue());
+                        st.committer.put(StoreColumn.INFLIGHT, Keys.packet(s.key, packetId), released.encodeValue());
                         releaseBody(e.messageId(), e.soleReference());
                         sendAfterCommit(s, sends, () -> listener.onPubrel(packetId));
                     }
@@ -1464,8 +1428,8 @@ public final class Engine implements AutoCloseable {
 
         private void finishInflight(InflightEntry e) {
             s.inflight.remove(e.packetId());
-            inflightMessages--;
-            committer.delete(StoreColumn.INFLIGHT, Keys.packet(s.key, e.packetId()));
+            st.inflightMessages--;
+            st.committer.delete(StoreColumn.INFLIGHT, Keys.packet(s.key, e.packetId()));
             if (e.messageId() != 0) {
                 releaseBody(e.messageId(), e.soleReference());
             }
@@ -1475,7 +1439,7 @@ public final class Engine implements AutoCloseable {
         public CompletableFuture<Void> discard(int packetId, String reason) {
             CompletableFuture<Void> future = new CompletableFuture<>();
             List<Runnable> immediate = new ArrayList<>();
-            synchronized (mutex) {
+            synchronized (st.mutex) {
                 if (!valid(future)) {
                     return future;
                 }
@@ -1483,7 +1447,7 @@ public final class Engine implements AutoCloseable {
                 InflightEntry e = s.inflight.get(packetId);
                 if (e != null) {
                     finishInflight(e);
-                    metrics.dropped(reason);
+                    st.metrics.dropped(reason);
                     List<Runnable> sends = new ArrayList<>();
                     pump(s, sends, immediate);
                     runAfterDurable(sends);
@@ -1498,96 +1462,26 @@ public final class Engine implements AutoCloseable {
         @Override
         public CompletableFuture<Void> disconnect(long sessionExpirySeconds, io.durablemq.engine.session.WillAtEnd willAtEnd) {
             CompletableFuture<Void> future = new CompletableFuture<>();
-            synchronized (mutex) {
-                if (closed || s.discarded || s.generation != generation) {
+            synchronized (st.mutex) {
+                if (st.closed || s.discarded || s.generation != generation) {
                     future.complete(null); // taken over or already gone: nothing of ours to end
                     return future;
                 }
                 guarded("disconnect of '" + s.clientId + "'", future, () -> {
                 goOffline(s, System.currentTimeMillis());
                 if (sessionExpirySeconds >= 0) {
-                    s.expirySeconds = Math.min(sessionExpirySeconds, config.maxSessionExpirySeconds());
+                    s.expirySeconds = Math.min(sessionExpirySeconds, st.config.maxSessionExpirySeconds());
                 }
                 wills.settleAtDisconnect(s, willAtEnd, s.disconnectedAtMillis);
                 if (s.expirySeconds == 0) {
                     Engine.this.discard(s, "session_discarded");
                 } else {
-                    committer.put(StoreColumn.SESSIONS, s.key, s.record().encode());
+                    st.committer.put(StoreColumn.SESSIONS, s.key, s.record().encode());
                 }
                 complete(future, null);
                 });
             }
             return future;
-        }
-    }
-
-    // ------------------------------------------------------------------ stats
-
-    private final class Stats implements EngineStats {
-        @Override
-        public long queuedMessages() {
-            synchronized (mutex) {
-                return queuedMessages;
-            }
-        }
-
-        @Override
-        public long queuedBytes() {
-            synchronized (mutex) {
-                return queuedBytes;
-            }
-        }
-
-        @Override
-        public long inflightMessages() {
-            synchronized (mutex) {
-                return inflightMessages;
-            }
-        }
-
-        @Override
-        public long onlineSessions() {
-            synchronized (mutex) {
-                return onlineSessions;
-            }
-        }
-
-        @Override
-        public long offlineSessions() {
-            synchronized (mutex) {
-                return sessions.size() - onlineSessions;
-            }
-        }
-
-        @Override
-        public long storedBodies() {
-            synchronized (mutex) {
-                return refs.storedBodies();
-            }
-        }
-
-        @Override
-        public long retainedMessages() {
-            synchronized (mutex) {
-                return retained.size();
-            }
-        }
-
-        @Override
-        public long storeSizeBytes() {
-            storeLock.readLock().lock();
-            try {
-                synchronized (mutex) {
-                    if (closed) {
-                        return 0;
-                    }
-                }
-                return store.sizeOnDisk();
-            } catch (java.io.UncheckedIOException e) {
-                return 0;
-            } finally {
-                storeLock.readLock().unlock();
-            }
         }
     }
 }
