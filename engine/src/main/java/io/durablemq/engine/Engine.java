@@ -71,6 +71,7 @@ public final class Engine implements AutoCloseable {
     /** The invariant check recovery defers: on a snapshot, in the background, reporting only. */
     private final io.durablemq.engine.check.BackgroundCheck backgroundCheck;
     private final ScheduledExecutorService sweeper;
+    private final OperationGuard guard;
     /** How many sessions the per-session queue gauges cover. */
     static final int LARGEST_QUEUES_EXPORTED = 10;
     private final LargestQueues largestQueues;
@@ -82,6 +83,23 @@ public final class Engine implements AutoCloseable {
 
     private Engine(EngineConfig config, Store store, MeterRegistry meters, io.durablemq.engine.store.BatchLog batchLog) {
         this.st = new EngineState(config, store, meters);
+        this.sweeper = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "durablemq-sweeper");
+            t.setDaemon(true);
+            return t;
+        });
+        this.guard = new OperationGuard(st, sweeper);
+        guard.resetBy(new OperationGuard.ImageReset() {
+            @Override
+            public List<SessionListener> dropImage() {
+                return Engine.this.dropImage();
+            }
+
+            @Override
+            public void resetToDurableState() {
+                Engine.this.resetToDurableState();
+            }
+        });
         this.commitsInFlight = io.durablemq.engine.store.CommitPipelineDepth.configured();
         this.batchLog = batchLog;
         this.largestQueues = new LargestQueues(meters);
@@ -90,7 +108,7 @@ public final class Engine implements AutoCloseable {
         this.admission = Admission.start(config.admission(), config.dataPath(), meters, st.stats::queuedBytes);
         StoreMetrics.register(meters, this::storeProperty);
         this.wills = new WillLifecycle(st.mutex, () -> st.committer, this::routeWill,
-                () -> !st.closed && !st.resetting, (what, body) -> guarded(what, null, body));
+                () -> !st.closed && !st.resetting, (what, body) -> guard.guarded(what, null, body));
         this.commitObserver = new Committer.Observer() {
             @Override
             public void committed(int writes, int completions, long nanos) {
@@ -136,11 +154,6 @@ public final class Engine implements AutoCloseable {
                         st.metrics.internalError(where);
                     }
                 });
-        this.sweeper = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "durablemq-sweeper");
-            t.setDaemon(true);
-            return t;
-        });
     }
 
     /** Opens (or creates) the store in {@code config.dataPath()} and recovers its state. */
@@ -384,69 +397,6 @@ public final class Engine implements AutoCloseable {
 
     // ------------------------------------------------------------------ operations
 
-    /**
-     * Must hold mutex. Runs one operation so that its writes reach the commit batch only if all
-     * of it succeeded ({@link Committer#operation()}). On any Throwable (a bug, an
-     * OutOfMemoryError where the JVM was not told to exit on it) its writes and completions are
-     * taken out of the batch again, its future fails ({@link EngineOperationException}), the
-     * error is counted ({@code durablemq_internal_errors_total{where="operation"}}) and the
-     * engine rebuilds its in-memory image from the store: see {@link #operationFailed}.
-     */
-    private void guarded(String what, CompletableFuture<?> future, Runnable body) {
-        Committer.Operation op = st.committer.operation();
-        long storedBodiesBefore = st.refs.storedBodies();
-        try {
-            body.run();
-            op.succeeded();
-        } catch (Throwable e) {
-            st.refs.operationRolledBack(storedBodiesBefore); // the batch carries the count of what it holds
-            operationFailed(what, op, future, e);
-        }
-    }
-
-    /**
-     * The in-memory changes of a failed operation are not undone piece by piece: an undo list
-     * would have to cover every structure an operation touches (queues, reference counts, the
-     * body cache and its pins, packet ids, sends already handed to a session's outbox, shared
-     * group cursors, retained messages, counters), and one missed change leaves an image that
-     * disagrees with the store, which can later delete a body still referenced: a lost message.
-     * Rebuilding from the store cannot miss anything. The open batch (the operations before this
-     * one, which succeeded) is still committed; the committer is sealed so that nothing built on
-     * the broken image follows it; then the reset that a failed commit runs (connections closed,
-     * store reopened, recovery) restores an image equal to the store. Errors inside an operation
-     * are bugs (an OutOfMemoryError ends the JVM: ops/README.md), so their cost is acceptable.
-     */
-    private void operationFailed(String what, Committer.Operation op, CompletableFuture<?> future, Throwable error) {
-        try {
-            op.close();
-        } catch (Throwable rollbackFailed) {
-            error.addSuppressed(rollbackFailed);
-        }
-        st.metrics.internalError("operation");
-        log.error("{} failed inside the engine; none of its writes are committed. The engine returns to its last"
-                + " durable state (connections close, clients resume)", what, error);
-        if (future != null) {
-            future.completeExceptionally(new EngineOperationException(what, error));
-        }
-        if (!st.resetting) {
-            st.committer.seal();
-            List<SessionListener> toClose = dropImage();
-            try {
-                sweeper.execute(() -> {
-                    for (SessionListener l : toClose) {
-                        l.onSessionClosed(SessionListener.CloseReason.ENGINE_RESET);
-                    }
-                    resetToDurableState();
-                });
-            } catch (java.util.concurrent.RejectedExecutionException closing) {
-                log.warn("an operation failed while the engine closes: no reset");
-            }
-        }
-        if (error instanceof VirtualMachineError fatal) {
-            throw fatal; // the JVM may not go on safely: the caller decides (the broker exits)
-        }
-    }
-
     // ------------------------------------------------------------------ connect
 
     /**
@@ -470,10 +420,10 @@ public final class Engine implements AutoCloseable {
         CompletableFuture<SessionHandle> future = new CompletableFuture<>();
         SessionListener[] takenOverBox = {null};
         synchronized (st.mutex) {
-            if (failIfClosed(future)) {
+            if (guard.failIfClosed(future)) {
                 return future;
             }
-            guarded("connect of '" + request.clientId() + "'", future, () -> {
+            guard.guarded("connect of '" + request.clientId() + "'", future, () -> {
                 SessionListener takenOver = null;
             long now = System.currentTimeMillis();
             EngineSession s = st.sessions.get(request.clientId());
@@ -508,7 +458,7 @@ public final class Engine implements AutoCloseable {
                 wills.store(s, will);
             }
             Handle handle = new Handle(s, s.generation, present);
-            complete(future, handle);
+            guard.complete(future, handle);
                 takenOverBox[0] = takenOver;
             });
         }
@@ -564,10 +514,10 @@ public final class Engine implements AutoCloseable {
         CompletableFuture<PublishResult> future = new CompletableFuture<>();
         List<Runnable> immediate = new ArrayList<>();
         synchronized (st.mutex) {
-            if (failIfClosed(future)) {
+            if (guard.failIfClosed(future)) {
                 return future;
             }
-            guarded("publish to '" + message.topic() + "'", future,
+            guard.guarded("publish to '" + message.topic() + "'", future,
                     () -> route(null, originClientId, 0, message, future, immediate));
         }
         immediate.forEach(Runnable::run);
@@ -582,7 +532,7 @@ public final class Engine implements AutoCloseable {
         st.metrics.received(message.qos());
         if (message.qos() == 2 && publisher != null && publisher.qos2Received.contains(packetId)) {
             st.metrics.duplicateSuppressed();
-            complete(result, new PublishResult(PublishResult.Status.DUPLICATE, 0));
+            guard.complete(result, new PublishResult(PublishResult.Status.DUPLICATE, 0));
             return;
         }
         if (message.isExpired(now)) {
@@ -695,7 +645,7 @@ public final class Engine implements AutoCloseable {
         if (qos == 0) {
             future.complete(value);
         } else {
-            complete(future, value);
+            guard.complete(future, value);
         }
     }
 
@@ -949,33 +899,6 @@ public final class Engine implements AutoCloseable {
         });
     }
 
-    private <T> void complete(CompletableFuture<T> future, T value) {
-        st.committer.onDurable(new Committer.Completion() {
-            @Override
-            public void durable() {
-                future.complete(value);
-            }
-
-            @Override
-            public void failed(Throwable cause) {
-                future.completeExceptionally(cause);
-            }
-        });
-    }
-
-    private boolean failIfClosed(CompletableFuture<?> future) {
-        if (st.closed) {
-            future.completeExceptionally(new StoreWriteException("engine is closed", null));
-            return true;
-        }
-        if (st.resetting) {
-            future.completeExceptionally(new StoreWriteException(
-                    "the store failed a write (disk full?); the engine is returning to its last durable state", null));
-            return true;
-        }
-        return false;
-    }
-
     // ------------------------------------------------------------------ session removal
 
     /** Removes a session and everything it holds, in memory and (one batch) in the store. */
@@ -1064,7 +987,7 @@ public final class Engine implements AutoCloseable {
                     }
                     if (s.isExpired(now) && !wills.holds(s.clientId)) {
                         log.info("session '{}' expired after {} s offline", s.clientId, s.expirySeconds);
-                        guarded("expiry of session '" + s.clientId + "'", null, () -> discard(s, "session_expired"));
+                        guard.guarded("expiry of session '" + s.clientId + "'", null, () -> discard(s, "session_expired"));
                     }
                 }
             }
@@ -1125,8 +1048,8 @@ public final class Engine implements AutoCloseable {
         long messageIdsBelow;
         synchronized (st.mutex) {
             messageIdsBelow = st.nextMessageId;
-            if (!failIfClosed(barrier)) {
-                complete(barrier, null);
+            if (!guard.failIfClosed(barrier)) {
+                guard.complete(barrier, null);
             }
         }
         io.durablemq.engine.backup.StoreBackup.awaitDurable(barrier, target);
@@ -1231,7 +1154,7 @@ public final class Engine implements AutoCloseable {
                     return;
                 }
                 s.deliveryStarted = true;
-                guarded("start of delivery to '" + s.clientId + "'", null, () -> {
+                guard.guarded("start of delivery to '" + s.clientId + "'", null, () -> {
                 List<Runnable> sends = new ArrayList<>();
                 SessionListener listener = s.listener;
                 for (InflightEntry e : s.inflight.values()) {
@@ -1260,7 +1183,7 @@ public final class Engine implements AutoCloseable {
                     return future;
                 }
                 long routeStart = System.nanoTime();
-                guarded("publish of '" + s.clientId + "' to '" + message.topic() + "'", future,
+                guard.guarded("publish of '" + s.clientId + "' to '" + message.topic() + "'", future,
                         () -> route(s, s.clientId, packetId, message, future, immediate));
                 if (message.qos() > 0) {
                     st.stages.record(StageTimers.Stage.ROUTE, System.nanoTime() - routeStart);
@@ -1277,11 +1200,11 @@ public final class Engine implements AutoCloseable {
                 if (!valid(future)) {
                     return future;
                 }
-                guarded("PUBREL " + packetId + " of '" + s.clientId + "'", future, () -> {
+                guard.guarded("PUBREL " + packetId + " of '" + s.clientId + "'", future, () -> {
                 if (s.qos2Received.remove(packetId)) {
                     st.committer.delete(StoreColumn.QOS2_RECEIVED, Keys.packet(s.key, packetId));
                 }
-                complete(future, null);
+                guard.complete(future, null);
                 });
             }
             return future;
@@ -1295,7 +1218,7 @@ public final class Engine implements AutoCloseable {
                 if (!valid(future)) {
                     return future;
                 }
-                guarded("subscribe of '" + s.clientId + "'", future, () -> {
+                guard.guarded("subscribe of '" + s.clientId + "'", future, () -> {
                 List<Integer> granted = new ArrayList<>(subscriptions.size());
                 long now = System.currentTimeMillis();
                 for (Subscription sub : subscriptions) {
@@ -1322,7 +1245,7 @@ public final class Engine implements AutoCloseable {
                     }
                 }
                 st.unwrittenMarks.registerOn(st.committer);
-                complete(future, new SubscribeResult(granted));
+                guard.complete(future, new SubscribeResult(granted));
                 List<Runnable> sends = new ArrayList<>();
                 pump(s, sends, immediate);
                 runAfterDurable(sends);
@@ -1358,7 +1281,7 @@ public final class Engine implements AutoCloseable {
                 if (!valid(future)) {
                     return future;
                 }
-                guarded("unsubscribe of '" + s.clientId + "'", future, () -> {
+                guard.guarded("unsubscribe of '" + s.clientId + "'", future, () -> {
                 List<Boolean> existed = new ArrayList<>(filters.size());
                 for (String f : filters) {
                     boolean had = s.subscriptions.remove(f) != null;
@@ -1368,7 +1291,7 @@ public final class Engine implements AutoCloseable {
                     }
                     existed.add(had);
                 }
-                complete(future, existed);
+                guard.complete(future, existed);
                 });
             }
             return future;
@@ -1396,7 +1319,7 @@ public final class Engine implements AutoCloseable {
                 if (!valid(future)) {
                     return future;
                 }
-                guarded(ack + " " + packetId + " of '" + s.clientId + "'", future, () -> {
+                guard.guarded(ack + " " + packetId + " of '" + s.clientId + "'", future, () -> {
                 List<Runnable> sends = new ArrayList<>();
                 InflightEntry e = s.inflight.get(packetId);
                 InflightState.Step step = e == null ? InflightState.Step.IGNORE : e.state().on(ack, e.qos());
@@ -1419,7 +1342,7 @@ public final class Engine implements AutoCloseable {
                             s.clientId, ack, packetId, e == null ? "none" : e.state());
                 }
                 runAfterDurable(sends);
-                complete(future, null);
+                guard.complete(future, null);
                 });
             }
             immediate.forEach(Runnable::run);
@@ -1443,7 +1366,7 @@ public final class Engine implements AutoCloseable {
                 if (!valid(future)) {
                     return future;
                 }
-                guarded("discard of " + packetId + " for '" + s.clientId + "'", future, () -> {
+                guard.guarded("discard of " + packetId + " for '" + s.clientId + "'", future, () -> {
                 InflightEntry e = s.inflight.get(packetId);
                 if (e != null) {
                     finishInflight(e);
@@ -1452,7 +1375,7 @@ public final class Engine implements AutoCloseable {
                     pump(s, sends, immediate);
                     runAfterDurable(sends);
                 }
-                complete(future, null);
+                guard.complete(future, null);
                 });
             }
             immediate.forEach(Runnable::run);
@@ -1467,7 +1390,7 @@ public final class Engine implements AutoCloseable {
                     future.complete(null); // taken over or already gone: nothing of ours to end
                     return future;
                 }
-                guarded("disconnect of '" + s.clientId + "'", future, () -> {
+                guard.guarded("disconnect of '" + s.clientId + "'", future, () -> {
                 goOffline(s, System.currentTimeMillis());
                 if (sessionExpirySeconds >= 0) {
                     s.expirySeconds = Math.min(sessionExpirySeconds, st.config.maxSessionExpirySeconds());
@@ -1478,7 +1401,7 @@ public final class Engine implements AutoCloseable {
                 } else {
                     st.committer.put(StoreColumn.SESSIONS, s.key, s.record().encode());
                 }
-                complete(future, null);
+                guard.complete(future, null);
                 });
             }
             return future;
