@@ -78,8 +78,7 @@ public final class Engine implements AutoCloseable {
     /** The broker-wide queue budget and heap guard: whether new QoS 1/2 publishes are taken at all. */
     private final Admission admission;
     private final WillLifecycle wills;
-    /** Reads queue pages for delivery on its own thread, outside the lock. */
-    private final io.durablemq.engine.queue.QueueReadAhead<EngineSession> readAhead;
+    private final SessionDelivery delivery;
 
     private Engine(EngineConfig config, Store store, MeterRegistry meters, io.durablemq.engine.store.BatchLog batchLog) {
         this.st = new EngineState(config, store, meters);
@@ -133,27 +132,7 @@ public final class Engine implements AutoCloseable {
         };
         st.committer = new Committer(st.store, commitObserver, st.mutex, config.commitFaults(), batchLog, commitsInFlight);
         st.committer.lastWrites(st.refs); // the body count, once per batch
-        this.readAhead = new io.durablemq.engine.queue.QueueReadAhead<>(st.mutex, st.storeLock, st.pageReader,
-                new io.durablemq.engine.queue.QueueReadAhead.Owner<>() {
-                    @Override
-                    public boolean accepts(EngineSession s) {
-                        return !st.closed && !st.resetting && !s.discarded;
-                    }
-
-                    @Override
-                    public List<Runnable> pump(EngineSession s) {
-                        List<Runnable> sends = new ArrayList<>();
-                        List<Runnable> immediate = new ArrayList<>();
-                        Engine.this.pump(s, sends, immediate);
-                        runAfterDurable(sends);
-                        return immediate;
-                    }
-
-                    @Override
-                    public void internalError(String where) {
-                        st.metrics.internalError(where);
-                    }
-                });
+        this.delivery = new SessionDelivery(st);
     }
 
     /** Opens (or creates) the store in {@code config.dataPath()} and recovers its state. */
@@ -593,12 +572,12 @@ public final class Engine implements AutoCloseable {
                 if (st.config.overflowPolicy() == OverflowPolicy.DROP_OLDEST && !s.queue.isEmpty()) {
                     while (!s.queue.isEmpty() && wouldOverflow(s, size)) {
                         QueueEntry evicted = s.queue.evictOldest(st.pageReader); // from the head; reads only if it is empty
-                        unqueue(evicted);
+                        st.unqueue(evicted);
                         st.committer.delete(StoreColumn.QUEUES, Keys.queueEntry(s.key, evicted.seq())); // Delete, not SingleDelete: see engine/README.md
-                        releaseBody(evicted.messageId(), evicted.soleReference());
+                        st.releaseBody(evicted.messageId(), evicted.soleReference());
                         st.metrics.dropped("queue_full_evicted");
                     }
-                    readAhead.request(s, s.clientId, s.key, s.queue); // refill the head off the lock before it runs dry
+                    delivery.readAhead.request(s, s.clientId, s.key, s.queue); // refill the head off the lock before it runs dry
                     log.warn("session '{}' queue full: evicted its oldest messages", s.clientId);
                 } else {
                     st.metrics.dropped("queue_full");
@@ -622,7 +601,7 @@ public final class Engine implements AutoCloseable {
             st.refs.routed(messageId, routed.size(), st.committer); // one count record for a fan-out, none for one entry
         }
         for (EngineSession s : routed) {
-            pump(s, sends, immediate);
+            delivery.pump(s, sends, immediate);
         }
         if (message.qos() == 2 && publisher != null) {
             publisher.qos2Received.add(packetId);
@@ -630,7 +609,7 @@ public final class Engine implements AutoCloseable {
                     ByteBuffer.allocate(8).putLong(now).array());
         }
         st.unwrittenMarks.registerOn(st.committer);
-        runAfterDurable(sends);
+        delivery.runAfterDurable(sends);
         PublishResult accepted = new PublishResult(PublishResult.Status.ACCEPTED, targets.size(),
                 DeepestBacklog.of(routed, publisher));
         if (message.qos() == 0) {
@@ -697,28 +676,7 @@ public final class Engine implements AutoCloseable {
         st.queuedMessages++;
         st.queuedBytes += e.size();
         st.committer.put(StoreColumn.QUEUES, Keys.queueEntry(s.key, e.seq()), e.encodeValue());
-        persistSession(s);
-    }
-
-    /** The session record carries the queue's counters: written with every queue change. */
-    private void persistSession(EngineSession s) {
-        st.committer.put(StoreColumn.SESSIONS, s.key, s.record().encode());
-    }
-
-    private void unqueue(QueueEntry e) {
-        st.queuedMessages--;
-        st.queuedBytes -= e.size();
-    }
-
-    /**
-     * Drops one reference to a body; the last one deletes it in the same batch. {@code sole}: the
-     * entry knows it is the only reference (no count is read).
-     */
-    private void releaseBody(long messageId, boolean sole) {
-        if (st.refs.release(messageId, sole, st.committer)) {
-            st.committer.delete(StoreColumn.MESSAGES, Keys.message(messageId)); // Delete, not SingleDelete: see engine/README.md
-            st.bodies.remove(messageId);
-        }
+        st.persistSession(s);
     }
 
     private void setRetained(Message message) {
@@ -735,170 +693,6 @@ public final class Engine implements AutoCloseable {
 
     // ------------------------------------------------------------------ delivery
 
-    /**
-     * Moves queued messages into the in-flight window while it has room, each with a fresh
-     * packet id recorded in the same batch that deletes its queue entry.
-     *
-     * <p>A QoS 2 PUBLISH is sent from the commit's completion: a subscriber deduplicates QoS 2 by
-     * packet id, so it must never see an id the store does not hold (after a crash the message
-     * would come back under another id and be delivered twice). A QoS 1 PUBLISH goes out at once,
-     * before its batch is durable, unless an earlier send to the session still waits (it would
-     * be overtaken). That is safe for at-least-once: if the batch is lost, either the message
-     * is still queued and is sent again, or its publisher never got a PUBACK and resends it; the
-     * subscriber sees a duplicate, which QoS 1 allows, and nothing acknowledged is lost. It
-     * saves a commit's latency per delivery and lets a subscriber's window refill as fast as
-     * it acknowledges, instead of one commit round trip per refill.
-     */
-    private void pump(EngineSession s, List<Runnable> sends, List<Runnable> immediate) {
-        if (!s.canSendNow()) {
-            return;
-        }
-        long now = System.currentTimeMillis();
-        boolean drainQueued = false;
-        boolean changed = false;
-        QueueEntry e;
-        while ((e = s.queue.peekInMemory()) != null) {
-            if (e.qos() > 0 && !s.hasWindowSpace()) {
-                break;
-            }
-            s.queue.pollInMemory();
-            changed = true;
-            unqueue(e);
-            st.committer.delete(StoreColumn.QUEUES, Keys.queueEntry(s.key, e.seq())); // Delete, not SingleDelete: see engine/README.md
-            if (e.isExpired(now)) {
-                releaseBody(e.messageId(), e.soleReference());
-                st.metrics.dropped("expired");
-                continue;
-            }
-            if (e.qos() == 0) {
-                Runnable send = sendAction(s, 0, e.messageId(), 0, false, e.retain(), e.subscriptionIds());
-                long id = e.messageId();
-                boolean sole = e.soleReference();
-                // The body is read by the send, after the commit: release it only then.
-                sendAfterCommit(s, sends, () -> {
-                    send.run();
-                    synchronized (st.mutex) {
-                        if (!st.closed && !st.resetting) { // after a reset the image (and the count) is rebuilt
-                            releaseBody(id, sole);
-                        }
-                    }
-                });
-                st.metrics.delivered(0);
-                st.metrics.acknowledged(0, -1);
-                continue;
-            }
-            int packetId = s.packetIds.allocate(s.inflight::containsKey);
-            InflightEntry in = InflightEntry.sent(packetId, s.nextOrder++, e);
-            s.inflight.put(packetId, in);
-            st.inflightMessages++;
-            st.committer.put(StoreColumn.INFLIGHT, Keys.packet(s.key, packetId), in.encodeValue());
-            Runnable send = sendAction(s, packetId, e.messageId(), e.qos(), false, e.retain(), e.subscriptionIds());
-            if (e.qos() == 1 && s.waitingSends.get() == 0) {
-                s.outbox.add(send); // added under the mutex, so in routing order
-                if (!drainQueued) {
-                    immediate.add(s.outbox::drain);
-                    drainQueued = true;
-                }
-            } else {
-                sendAfterCommit(s, sends, send);
-            }
-            st.metrics.delivered(e.qos());
-        }
-        if (changed) {
-            persistSession(s);
-        }
-        readAhead.request(s, s.clientId, s.key, s.queue);
-    }
-
-    /**
-     * Queues a send for the commit's completion, counted so that no early send overtakes it: the
-     * count drops only once the send is in the session's outbox, ahead of any later early send.
-     */
-    private static void sendAfterCommit(EngineSession s, List<Runnable> sends, Runnable send) {
-        s.waitingSends.incrementAndGet();
-        sends.add(() -> {
-            s.outbox.add(send);
-            s.waitingSends.decrementAndGet();
-            s.outbox.drain();
-        });
-    }
-
-    private Runnable sendAction(EngineSession s, int packetId, long messageId, int qos, boolean dup,
-                                boolean retain, int[] subscriptionIds) {
-        SessionListener listener = s.listener;
-        List<Integer> ids = new ArrayList<>(subscriptionIds.length);
-        for (int id : subscriptionIds) {
-            ids.add(id);
-        }
-        // Taken now, under the lock, while the body is certainly in memory or in the store: a send
-        // that runs before its batch is written must not depend on the cache keeping it.
-        Message pinned = st.bodies.get(messageId);
-        return () -> {
-            try {
-                Message body = pinned != null ? pinned : loadBody(messageId);
-                if (body == null) {
-                    if (s.discarded) {
-                        log.debug("message {} for '{}' is gone (session discarded meanwhile)", messageId, s.clientId);
-                    } else {
-                        log.error("message {} for '{}' is missing from memory and store: not sent", messageId, s.clientId);
-                        st.metrics.internalError("send");
-                    }
-                    return;
-                }
-                listener.onPublish(new OutboundPublish(packetId, qos, dup, retain, body, ids));
-            } catch (Throwable t) {
-                log.error("sending message {} to '{}' threw", messageId, s.clientId, t);
-                st.metrics.internalError("send");
-            }
-        };
-    }
-
-    private Message loadBody(long messageId) {
-        Message m = st.bodies.get(messageId);
-        if (m != null) {
-            return m;
-        }
-        byte[] raw;
-        st.storeLock.readLock().lock();
-        try {
-            raw = st.store.get(StoreColumn.MESSAGES, Keys.message(messageId));
-        } catch (StoreWriteException e) {
-            return null; // store closed by a reset: the session is being closed anyway
-        } finally {
-            st.storeLock.readLock().unlock();
-        }
-        if (raw == null) {
-            return null;
-        }
-        m = MessageCodec.decode(raw);
-        st.bodies.put(messageId, m);
-        return m;
-    }
-
-    private void runAfterDurable(List<Runnable> actions) {
-        if (actions.isEmpty()) {
-            return;
-        }
-        st.committer.onDurable(new Committer.Completion() {
-            @Override
-            public void durable() {
-                for (Runnable r : actions) {
-                    try {
-                        r.run();
-                    } catch (Throwable e) {
-                        log.error("delivery callback threw", e);
-                        st.metrics.internalError("send");
-                    }
-                }
-            }
-
-            @Override
-            public void failed(Throwable cause) {
-                // Not durable, so not sent: the engine resets and the session resends from the store.
-            }
-        });
-    }
-
     // ------------------------------------------------------------------ session removal
 
     /** Removes a session and everything it holds, in memory and (one batch) in the store. */
@@ -912,8 +706,8 @@ public final class Engine implements AutoCloseable {
         // Entries past the head are read from the store in pages: their bodies' references are
         // counted in the store (BodyRefs) and must be released.
         s.queue.forEach(st.pageReader, e -> {
-            unqueue(e);
-            releaseBody(e.messageId(), e.soleReference());
+            st.unqueue(e);
+            st.releaseBody(e.messageId(), e.soleReference());
             st.metrics.dropped(dropReason);
         });
         s.queue.clear();
@@ -921,7 +715,7 @@ public final class Engine implements AutoCloseable {
         for (InflightEntry e : s.inflight.values()) {
             st.inflightMessages--;
             if (e.messageId() != 0) {
-                releaseBody(e.messageId(), e.soleReference());
+                st.releaseBody(e.messageId(), e.soleReference());
                 st.metrics.dropped(dropReason);
             }
         }
@@ -1027,7 +821,7 @@ public final class Engine implements AutoCloseable {
     private void routeWill(String originClientId, Message message, CompletableFuture<PublishResult> result) {
         List<Runnable> sends = new ArrayList<>();
         route(null, originClientId, 0, message, result, sends);
-        runAfterDurable(sends);
+        delivery.runAfterDurable(sends);
     }
 
     // ------------------------------------------------------------------ backup
@@ -1094,7 +888,7 @@ public final class Engine implements AutoCloseable {
         sweeper.shutdownNow();
         admission.close();
         wills.close();
-        readAhead.close();
+        delivery.close();
         backgroundCheck.cancel();
         last.close();
         st.storeLock.writeLock().lock();
@@ -1159,16 +953,16 @@ public final class Engine implements AutoCloseable {
                 SessionListener listener = s.listener;
                 for (InflightEntry e : s.inflight.values()) {
                     if (e.state() == InflightState.PUBLISH_SENT) {
-                        sendAfterCommit(s, sends, sendAction(s, e.packetId(), e.messageId(), e.qos(), true,
+                        SessionDelivery.sendAfterCommit(s, sends, delivery.sendAction(s, e.packetId(), e.messageId(), e.qos(), true,
                                 e.retain(), e.subscriptionIds()));
                         st.metrics.redelivered();
                     } else {
                         int id = e.packetId();
-                        sendAfterCommit(s, sends, () -> listener.onPubrel(id));
+                        SessionDelivery.sendAfterCommit(s, sends, () -> listener.onPubrel(id));
                     }
                 }
-                pump(s, sends, immediate);
-                runAfterDurable(sends);
+                delivery.pump(s, sends, immediate);
+                delivery.runAfterDurable(sends);
                 });
             }
             immediate.forEach(Runnable::run);
@@ -1247,8 +1041,8 @@ public final class Engine implements AutoCloseable {
                 st.unwrittenMarks.registerOn(st.committer);
                 guard.complete(future, new SubscribeResult(granted));
                 List<Runnable> sends = new ArrayList<>();
-                pump(s, sends, immediate);
-                runAfterDurable(sends);
+                delivery.pump(s, sends, immediate);
+                delivery.runAfterDurable(sends);
                 });
             }
             immediate.forEach(Runnable::run);
@@ -1328,20 +1122,20 @@ public final class Engine implements AutoCloseable {
                     case COMPLETE -> {
                         finishInflight(e);
                         st.metrics.acknowledged(e.qos(), System.currentTimeMillis() - e.enqueuedAtMillis());
-                        pump(s, sends, immediate);
+                        delivery.pump(s, sends, immediate);
                     }
                     case TO_PUBREL_SENT -> {
                         InflightEntry released = e.released();
                         s.inflight.put(packetId, released);
                         st.committer.put(StoreColumn.INFLIGHT, Keys.packet(s.key, packetId), released.encodeValue());
-                        releaseBody(e.messageId(), e.soleReference());
-                        sendAfterCommit(s, sends, () -> listener.onPubrel(packetId));
+                        st.releaseBody(e.messageId(), e.soleReference());
+                        SessionDelivery.sendAfterCommit(s, sends, () -> listener.onPubrel(packetId));
                     }
-                    case RESEND_PUBREL -> sendAfterCommit(s, sends, () -> listener.onPubrel(packetId));
+                    case RESEND_PUBREL -> SessionDelivery.sendAfterCommit(s, sends, () -> listener.onPubrel(packetId));
                     case IGNORE -> log.debug("client '{}' sent {} for packet id {} in state {}: ignored",
                             s.clientId, ack, packetId, e == null ? "none" : e.state());
                 }
-                runAfterDurable(sends);
+                delivery.runAfterDurable(sends);
                 guard.complete(future, null);
                 });
             }
@@ -1354,7 +1148,7 @@ public final class Engine implements AutoCloseable {
             st.inflightMessages--;
             st.committer.delete(StoreColumn.INFLIGHT, Keys.packet(s.key, e.packetId()));
             if (e.messageId() != 0) {
-                releaseBody(e.messageId(), e.soleReference());
+                st.releaseBody(e.messageId(), e.soleReference());
             }
         }
 
@@ -1372,8 +1166,8 @@ public final class Engine implements AutoCloseable {
                     finishInflight(e);
                     st.metrics.dropped(reason);
                     List<Runnable> sends = new ArrayList<>();
-                    pump(s, sends, immediate);
-                    runAfterDurable(sends);
+                    delivery.pump(s, sends, immediate);
+                    delivery.runAfterDurable(sends);
                 }
                 guard.complete(future, null);
                 });
