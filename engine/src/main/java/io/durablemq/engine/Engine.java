@@ -79,6 +79,7 @@ public final class Engine implements AutoCloseable {
     private final Admission admission;
     private final WillLifecycle wills;
     private final SessionDelivery delivery;
+    private final PublishRouting routing;
 
     private Engine(EngineConfig config, Store store, MeterRegistry meters, io.durablemq.engine.store.BatchLog batchLog) {
         this.st = new EngineState(config, store, meters);
@@ -106,7 +107,9 @@ public final class Engine implements AutoCloseable {
                 Long.getLong("durablemq.backgroundCheck.windowIds", io.durablemq.engine.check.BackgroundCheck.DEFAULT_WINDOW_IDS));
         this.admission = Admission.start(config.admission(), config.dataPath(), meters, st.stats::queuedBytes);
         StoreMetrics.register(meters, this::storeProperty);
-        this.wills = new WillLifecycle(st.mutex, () -> st.committer, this::routeWill,
+        this.delivery = new SessionDelivery(st);
+        this.routing = new PublishRouting(st, guard, delivery, admission);
+        this.wills = new WillLifecycle(st.mutex, () -> st.committer, routing::routeWill,
                 () -> !st.closed && !st.resetting, (what, body) -> guard.guarded(what, null, body));
         this.commitObserver = new Committer.Observer() {
             @Override
@@ -132,7 +135,6 @@ public final class Engine implements AutoCloseable {
         };
         st.committer = new Committer(st.store, commitObserver, st.mutex, config.commitFaults(), batchLog, commitsInFlight);
         st.committer.lastWrites(st.refs); // the body count, once per batch
-        this.delivery = new SessionDelivery(st);
     }
 
     /** Opens (or creates) the store in {@code config.dataPath()} and recovers its state. */
@@ -497,198 +499,10 @@ public final class Engine implements AutoCloseable {
                 return future;
             }
             guard.guarded("publish to '" + message.topic() + "'", future,
-                    () -> route(null, originClientId, 0, message, future, immediate));
+                    () -> routing.route(null, originClientId, 0, message, future, immediate));
         }
         immediate.forEach(Runnable::run);
         return future;
-    }
-
-    private <T> void route(EngineSession publisher, String originClientId, int packetId, Message message,
-                           CompletableFuture<T> future, List<Runnable> immediate) {
-        @SuppressWarnings("unchecked")
-        CompletableFuture<PublishResult> result = (CompletableFuture<PublishResult>) future;
-        long now = System.currentTimeMillis();
-        st.metrics.received(message.qos());
-        if (message.qos() == 2 && publisher != null && publisher.qos2Received.contains(packetId)) {
-            st.metrics.duplicateSuppressed();
-            guard.complete(result, new PublishResult(PublishResult.Status.DUPLICATE, 0));
-            return;
-        }
-        if (message.isExpired(now)) {
-            st.metrics.dropped("expired");
-            completeAfter(result, new PublishResult(PublishResult.Status.ACCEPTED, 0), message.qos());
-            return;
-        }
-        Map<EngineSession, Targets.Target> targets = Targets.match(st.index, st.sessions, message.topic(), originClientId);
-        int size = message.sizeEstimate();
-        if (message.qos() > 0) {
-            Admission.Refusal refusal = admission.check(st.queuedBytes, (long) size * targets.size());
-            if (refusal != null) {
-                completeAfter(result, new PublishResult(refusal == Admission.Refusal.HEAP
-                        ? PublishResult.Status.HEAP_PRESSURE : PublishResult.Status.BUDGET_EXCEEDED, 0), message.qos());
-                return;
-            }
-        }
-        if (message.qos() > 0 && st.config.overflowPolicy() == OverflowPolicy.REJECT) {
-            for (Targets.Target t : targets.values()) {
-                if (Math.min(message.qos(), t.maxQos) > 0 && wouldOverflow(t.session, size)) {
-                    st.metrics.dropped("quota_exceeded");
-                    log.warn("refused a publish to '{}': the queue of session '{}' is full ({} messages, {} bytes)",
-                            message.topic(), t.session.clientId, t.session.queue.messages(), t.session.queue.bytes());
-                    completeAfter(result, new PublishResult(PublishResult.Status.QUOTA_EXCEEDED, 0), message.qos());
-                    return;
-                }
-            }
-        }
-        if (message.retain()) {
-            setRetained(message);
-        }
-        if (targets.isEmpty()) {
-            st.metrics.dropped("no_subscribers");
-        }
-        long messageId = 0;
-        List<Runnable> sends = new ArrayList<>();
-        List<EngineSession> routed = new ArrayList<>(targets.size());
-        // With at most one QoS 1/2 target the body has at most one entry: its release reads no count.
-        boolean sole = storedTargets(targets, message.qos()) == 1;
-        for (Targets.Target t : targets.values()) {
-            EngineSession s = t.session;
-            int qos = Math.min(message.qos(), t.maxQos);
-            boolean retainFlag = t.retainAsPublished && message.retain();
-            if (qos == 0) {
-                if (s.canSendNow()) {
-                    SessionListener l = s.listener;
-                    OutboundPublish p = new OutboundPublish(0, 0, false, retainFlag, message, t.subscriptionIds);
-                    s.outbox.add(() -> l.onPublish(p)); // one call at a time per session
-                    immediate.add(s.outbox::drain);
-                    st.metrics.delivered(0);
-                    st.metrics.acknowledged(0, -1);
-                } else {
-                    st.metrics.dropped("qos0_offline");
-                }
-                continue;
-            }
-            if (wouldOverflow(s, size)) {
-                if (st.config.overflowPolicy() == OverflowPolicy.DROP_OLDEST && !s.queue.isEmpty()) {
-                    while (!s.queue.isEmpty() && wouldOverflow(s, size)) {
-                        QueueEntry evicted = s.queue.evictOldest(st.pageReader); // from the head; reads only if it is empty
-                        st.unqueue(evicted);
-                        st.committer.delete(StoreColumn.QUEUES, Keys.queueEntry(s.key, evicted.seq())); // Delete, not SingleDelete: see engine/README.md
-                        st.releaseBody(evicted.messageId(), evicted.soleReference());
-                        st.metrics.dropped("queue_full_evicted");
-                    }
-                    delivery.readAhead.request(s, s.clientId, s.key, s.queue); // refill the head off the lock before it runs dry
-                    log.warn("session '{}' queue full: evicted its oldest messages", s.clientId);
-                } else {
-                    st.metrics.dropped("queue_full");
-                    log.warn("session '{}' queue full: dropped a message to '{}'", s.clientId, message.topic());
-                    continue;
-                }
-            }
-            if (messageId == 0) {
-                messageId = storeBody(message);
-            }
-            enqueue(s, new QueueEntry(s.queue.takeSeq(), messageId, qos, retainFlag, message.expiresAtMillis(), now,
-                    size, t.ids(), sole));
-            routed.add(s);
-            st.config.commitFaults().routedTo(routed.size());
-        }
-        // Pumped only once every queue holds its reference to the body: an acknowledgement
-        // handled between two enqueues would drop the count to 0 and delete the body under the
-        // sessions still to come. Listener calls run outside the lock, so none can today; this
-        // keeps the count right whatever the callbacks' timing.
-        if (messageId != 0) {
-            st.refs.routed(messageId, routed.size(), st.committer); // one count record for a fan-out, none for one entry
-        }
-        for (EngineSession s : routed) {
-            delivery.pump(s, sends, immediate);
-        }
-        if (message.qos() == 2 && publisher != null) {
-            publisher.qos2Received.add(packetId);
-            st.committer.put(StoreColumn.QOS2_RECEIVED, Keys.packet(publisher.key, packetId),
-                    ByteBuffer.allocate(8).putLong(now).array());
-        }
-        st.unwrittenMarks.registerOn(st.committer);
-        delivery.runAfterDurable(sends);
-        PublishResult accepted = new PublishResult(PublishResult.Status.ACCEPTED, targets.size(),
-                DeepestBacklog.of(routed, publisher));
-        if (message.qos() == 0) {
-            result.complete(accepted);
-        } else {
-            st.committer.onDurable(new TimedCompletion<>(result, accepted, st.stages, st.committer)); // records the completion stage
-        }
-    }
-
-    /** QoS 0 answers need no durability; QoS 1/2 answers wait for the commit. */
-    private <T> void completeAfter(CompletableFuture<T> future, T value, int qos) {
-        if (qos == 0) {
-            future.complete(value);
-        } else {
-            guard.complete(future, value);
-        }
-    }
-
-    /** Targets that get a queue entry unless their queue is full: those with QoS 1 or 2 after the subscription's maximum. */
-    private static int storedTargets(Map<EngineSession, Targets.Target> targets, int qos) {
-        if (qos == 0) {
-            return 0;
-        }
-        int n = 0;
-        for (Targets.Target t : targets.values()) {
-            if (t.maxQos > 0) {
-                n++;
-            }
-        }
-        return n;
-    }
-
-    private boolean wouldOverflow(EngineSession s, int size) {
-        return s.queue.messages() + 1 > st.config.maxQueuedMessagesPerSession()
-                || s.queue.bytes() + size > st.config.maxQueuedBytesPerSession();
-    }
-
-    private long storeBody(Message message) {
-        long id = st.nextMessageId++;
-        st.committer.put(StoreColumn.MESSAGES, Keys.message(id), MessageCodec.encode(message));
-        st.bodies.put(id, message);
-        st.refs.bodyStored();
-        // Until the batch is written the store cannot serve this body: an early send must find it here.
-        st.bodies.pin(id, message);
-        st.committer.onDurable(new Committer.Completion() {
-            @Override
-            public void durable() {
-                st.bodies.unpin(id);
-            }
-
-            @Override
-            public void failed(Throwable cause) {
-                st.bodies.unpin(id); // the reset reloads whatever the store holds
-            }
-        });
-        return id;
-    }
-
-    /** Appends to the session's queue; its put and the session record's new counters go in the same batch. */
-    private void enqueue(EngineSession s, QueueEntry e) {
-        if (s.queue.add(e)) {
-            st.unwrittenMarks.mark(s.queue, e.seq());
-        }
-        st.queuedMessages++;
-        st.queuedBytes += e.size();
-        st.committer.put(StoreColumn.QUEUES, Keys.queueEntry(s.key, e.seq()), e.encodeValue());
-        st.persistSession(s);
-    }
-
-    private void setRetained(Message message) {
-        byte[] key = Keys.retained(message.topic());
-        if (message.payload().length == 0) {
-            if (st.retained.remove(message.topic()) != null) {
-                st.committer.delete(StoreColumn.RETAINED, key);
-            }
-        } else {
-            st.retained.put(message.topic(), message);
-            st.committer.put(StoreColumn.RETAINED, key, MessageCodec.encode(message));
-        }
     }
 
     // ------------------------------------------------------------------ delivery
@@ -815,13 +629,6 @@ public final class Engine implements AutoCloseable {
                 discard(s, "session_expired");
             }
         }
-    }
-
-    /** Routes a will under the lock; its sends wait for its batch (never under the lock, and never before it is durable). */
-    private void routeWill(String originClientId, Message message, CompletableFuture<PublishResult> result) {
-        List<Runnable> sends = new ArrayList<>();
-        route(null, originClientId, 0, message, result, sends);
-        delivery.runAfterDurable(sends);
     }
 
     // ------------------------------------------------------------------ backup
@@ -978,7 +785,7 @@ public final class Engine implements AutoCloseable {
                 }
                 long routeStart = System.nanoTime();
                 guard.guarded("publish of '" + s.clientId + "' to '" + message.topic() + "'", future,
-                        () -> route(s, s.clientId, packetId, message, future, immediate));
+                        () -> routing.route(s, s.clientId, packetId, message, future, immediate));
                 if (message.qos() > 0) {
                     st.stages.record(StageTimers.Stage.ROUTE, System.nanoTime() - routeStart);
                 }
@@ -1035,7 +842,7 @@ public final class Engine implements AutoCloseable {
                     granted.add(o.maxQos());
                     boolean shared = TopicFilter.parseShared(sub.filter()) != null;
                     if (!shared && (o.retainHandling() == 0 || (o.retainHandling() == 1 && !existed))) {
-                        queueRetained(sub.filter(), o, now);
+                        routing.queueRetained(s, sub.filter(), o, now);
                     }
                 }
                 st.unwrittenMarks.registerOn(st.committer);
@@ -1047,25 +854,6 @@ public final class Engine implements AutoCloseable {
             }
             immediate.forEach(Runnable::run);
             return future;
-        }
-
-        /** Retained messages go through the queue like any other, flagged RETAIN. */
-        private void queueRetained(String filter, SubscriptionOptions o, long now) {
-            for (Message m : st.retained.values()) {
-                if (!TopicFilter.matches(filter, m.topic()) || m.isExpired(now)) {
-                    continue;
-                }
-                int size = m.sizeEstimate();
-                if (wouldOverflow(s, size)) {
-                    st.metrics.dropped("queue_full");
-                    continue;
-                }
-                long id = storeBody(m);
-                int[] ids = o.subscriptionId() > 0 ? new int[]{o.subscriptionId()} : new int[0];
-                enqueue(s, new QueueEntry(s.queue.takeSeq(), id, Math.min(m.qos(), o.maxQos()), true,
-                        m.expiresAtMillis(), now, size, ids, true)); // its own body: the only reference
-                st.refs.routed(id, 1, st.committer);
-            }
         }
 
         @Override
