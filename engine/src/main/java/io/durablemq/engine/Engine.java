@@ -80,6 +80,7 @@ public final class Engine implements AutoCloseable {
     private final WillLifecycle wills;
     private final SessionDelivery delivery;
     private final PublishRouting routing;
+    private final SessionLifecycle sessions;
 
     private Engine(EngineConfig config, Store store, MeterRegistry meters, io.durablemq.engine.store.BatchLog batchLog) {
         this.st = new EngineState(config, store, meters);
@@ -111,6 +112,7 @@ public final class Engine implements AutoCloseable {
         this.routing = new PublishRouting(st, guard, delivery, admission);
         this.wills = new WillLifecycle(st.mutex, () -> st.committer, routing::routeWill,
                 () -> !st.closed && !st.resetting, (what, body) -> guard.guarded(what, null, body));
+        this.sessions = new SessionLifecycle(st, guard, routing, delivery, wills);
         this.commitObserver = new Committer.Observer() {
             @Override
             public void committed(int writes, int completions, long nanos) {
@@ -161,7 +163,7 @@ public final class Engine implements AutoCloseable {
                     "recovery failed: " + e.getMessage(), e);
         }
         long sweepMillis = Math.max(10, config.expirySweepInterval().toMillis());
-        engine.sweeper.scheduleWithFixedDelay(engine::sweepExpiredSessions, sweepMillis, sweepMillis, TimeUnit.MILLISECONDS);
+        engine.sweeper.scheduleWithFixedDelay(engine.sessions::sweepExpiredSessions, sweepMillis, sweepMillis, TimeUnit.MILLISECONDS);
         engine.sweeper.scheduleWithFixedDelay(engine::sampleLargestQueues, 0, 5, TimeUnit.SECONDS);
         engine.sweeper.scheduleWithFixedDelay(engine.admission::sample, 1, 1, TimeUnit.SECONDS);
         return engine;
@@ -264,13 +266,13 @@ public final class Engine implements AutoCloseable {
             try (Committer.Operation op = st.committer.operation()) { // a throw leaves no half-discarded session
             for (EngineSession s : new ArrayList<>(st.sessions.values())) {
                 if ((s.expirySeconds == 0 || s.isExpired(now)) && !wills.holds(s.clientId)) {
-                    discard(s, "session_expired");
+                    sessions.discard(s, "session_expired");
                 }
             }
                 op.succeeded();
             }
             if (wills.started()) {
-                releaseRecoveredWills(); // a reset after a failed commit: the wills run on
+                sessions.releaseRecoveredWills(); // a reset after a failed commit: the wills run on
             }
             long nanos = System.nanoTime() - t0;
             st.metrics.recovered(nanos);
@@ -395,94 +397,7 @@ public final class Engine implements AutoCloseable {
      * in that commit, or sent in it when it is due or the session ends (clean start).
      */
     public CompletableFuture<SessionHandle> connect(ConnectRequest request, SessionListener listener, StoredWill will) {
-        if (will != null && !will.connected()) {
-            throw new IllegalArgumentException("a new connection's will has no end time");
-        }
-        CompletableFuture<SessionHandle> future = new CompletableFuture<>();
-        SessionListener[] takenOverBox = {null};
-        synchronized (st.mutex) {
-            if (guard.failIfClosed(future)) {
-                return future;
-            }
-            guard.guarded("connect of '" + request.clientId() + "'", future, () -> {
-                SessionListener takenOver = null;
-            long now = System.currentTimeMillis();
-            EngineSession s = st.sessions.get(request.clientId());
-            boolean expired = s != null && s.isExpired(now);
-            if (s != null && s.isOnline()) {
-                // Takeover hands the session to the new connection at the same instant, so
-                // even a session with expiry 0 lives on rather than ending with the old one.
-                takenOver = s.listener;
-                goOffline(s, now);
-            }
-            if (s != null) {
-                wills.settleAtConnect(s, request.cleanStart() || expired, now);
-            }
-            if (s != null && (request.cleanStart() || expired)) {
-                discard(s, "session_discarded");
-                s = null;
-            }
-            boolean present = s != null;
-            if (s == null) {
-                s = new EngineSession(request.clientId());
-                st.sessions.put(s.clientId, s);
-            }
-            s.expirySeconds = Math.min(request.sessionExpirySeconds(), st.config.maxSessionExpirySeconds());
-            s.listener = listener;
-            s.generation++;
-            s.deliveryStarted = false;
-            s.window = Math.min(request.receiveMaximum(), st.config.maxInflightPerSession());
-            s.queue.fitWindow(s.window);
-            st.onlineSessions++;
-            st.committer.put(StoreColumn.SESSIONS, s.key, s.record().encode());
-            if (will != null) {
-                wills.store(s, will);
-            }
-            Handle handle = new Handle(s, s.generation, present);
-            guard.complete(future, handle);
-                takenOverBox[0] = takenOver;
-            });
-        }
-        SessionListener takenOver = takenOverBox[0];
-        if (takenOver != null) {
-            takenOver.onSessionClosed(SessionListener.CloseReason.TAKEN_OVER);
-        }
-        return future;
-    }
-
-    private void goOffline(EngineSession s, long now) {
-        s.listener = null;
-        s.deliveryStarted = false;
-        s.disconnectedAtMillis = now;
-        s.generation++;
-        st.onlineSessions--;
-        s.queue.fitWindow(0); // an offline session keeps PagedQueue.MIN_HEAD entries in memory
-        if (s.queue.headSize() > s.queue.capacity()) {
-            trimHeadOnceWritten(s, s.generation);
-        }
-    }
-
-    /**
-     * Trims an offline session's head once the open batch is written: every head entry's put is
-     * in it or in an earlier batch, so the dropped entries are then in the store. Skipped if the
-     * session came back (or was discarded) meanwhile.
-     */
-    private void trimHeadOnceWritten(EngineSession s, long generation) {
-        st.committer.onDurable(new Committer.Completion() {
-            @Override
-            public void durable() {
-                synchronized (st.mutex) {
-                    if (!s.discarded && s.generation == generation && !s.isOnline()) {
-                        s.queue.trimHead();
-                    }
-                }
-            }
-
-            @Override
-            public void failed(Throwable cause) {
-                // The engine resets and rebuilds every queue from the store.
-            }
-        });
+        return sessions.connect(request, listener, will);
     }
 
     // ------------------------------------------------------------------ publish
@@ -508,38 +423,6 @@ public final class Engine implements AutoCloseable {
     // ------------------------------------------------------------------ delivery
 
     // ------------------------------------------------------------------ session removal
-
-    /** Removes a session and everything it holds, in memory and (one batch) in the store. */
-    private void discard(EngineSession s, String dropReason) {
-        wills.sessionEnds(s, System.currentTimeMillis());
-        st.sessions.remove(s.clientId);
-        s.discarded = true;
-        for (String f : s.subscriptions.keySet()) {
-            st.index.remove(s.clientId, f);
-        }
-        // Entries past the head are read from the store in pages: their bodies' references are
-        // counted in the store (BodyRefs) and must be released.
-        s.queue.forEach(st.pageReader, e -> {
-            st.unqueue(e);
-            st.releaseBody(e.messageId(), e.soleReference());
-            st.metrics.dropped(dropReason);
-        });
-        s.queue.clear();
-        st.unwrittenMarks.forget(s.queue);
-        for (InflightEntry e : s.inflight.values()) {
-            st.inflightMessages--;
-            if (e.messageId() != 0) {
-                st.releaseBody(e.messageId(), e.soleReference());
-                st.metrics.dropped(dropReason);
-            }
-        }
-        s.inflight.clear();
-        for (StoreColumn c : new StoreColumn[]{StoreColumn.SUBSCRIPTIONS, StoreColumn.QUEUES,
-                StoreColumn.INFLIGHT, StoreColumn.QOS2_RECEIVED, StoreColumn.WILLS}) {
-            st.committer.deleteRange(c, s.key, Keys.prefixEnd(s.key));
-        }
-        st.committer.delete(StoreColumn.SESSIONS, s.key);
-    }
 
     private long storeProperty(String name) {
         st.storeLock.readLock().lock();
@@ -582,28 +465,6 @@ public final class Engine implements AutoCloseable {
         }
     }
 
-    private void sweepExpiredSessions() {
-        try {
-            synchronized (st.mutex) {
-                if (st.closed) {
-                    return;
-                }
-                long now = System.currentTimeMillis();
-                for (EngineSession s : new ArrayList<>(st.sessions.values())) {
-                    if (st.resetting) {
-                        return; // an operation failed: nothing more is built on this image
-                    }
-                    if (s.isExpired(now) && !wills.holds(s.clientId)) {
-                        log.info("session '{}' expired after {} s offline", s.clientId, s.expirySeconds);
-                        guard.guarded("expiry of session '" + s.clientId + "'", null, () -> discard(s, "session_expired"));
-                    }
-                }
-            }
-        } catch (RuntimeException e) {
-            log.error("session expiry sweep failed", e);
-        }
-    }
-
     // ------------------------------------------------------------------ wills
 
     /**
@@ -616,17 +477,7 @@ public final class Engine implements AutoCloseable {
         synchronized (st.mutex) {
             wills.start(gate);
             if (!st.closed && !st.resetting) {
-                releaseRecoveredWills();
-            }
-        }
-    }
-
-    private void releaseRecoveredWills() {
-        long now = System.currentTimeMillis();
-        wills.releaseRecovered(st.sessions, now);
-        for (EngineSession s : new ArrayList<>(st.sessions.values())) {
-            if (!s.isOnline() && (s.expirySeconds == 0 || s.isExpired(now))) {
-                discard(s, "session_expired");
+                sessions.releaseRecoveredWills();
             }
         }
     }
@@ -705,288 +556,5 @@ public final class Engine implements AutoCloseable {
             st.storeLock.writeLock().unlock();
         }
         log.info("engine closed");
-    }
-
-    // ------------------------------------------------------------------ the handle
-
-    private final class Handle implements SessionHandle {
-        private final EngineSession s;
-        private final long generation;
-        private final boolean present;
-
-        Handle(EngineSession s, long generation, boolean present) {
-            this.s = s;
-            this.generation = generation;
-            this.present = present;
-        }
-
-        @Override
-        public String clientId() {
-            return s.clientId;
-        }
-
-        @Override
-        public boolean sessionPresent() {
-            return present;
-        }
-
-        /** Must hold mutex. Fails the future and returns false when this connection no longer owns the session. */
-        private boolean valid(CompletableFuture<?> future) {
-            if (st.closed) {
-                future.completeExceptionally(new SessionClosedException(s.clientId, "engine closed"));
-                return false;
-            }
-            if (st.resetting) {
-                future.completeExceptionally(new StoreWriteException("the engine is returning to its last durable state", null));
-                return false;
-            }
-            if (s.discarded || s.generation != generation) {
-                future.completeExceptionally(new SessionClosedException(s.clientId, "taken over or ended"));
-                return false;
-            }
-            return true;
-        }
-
-        @Override
-        public void startDelivery() {
-            List<Runnable> immediate = new ArrayList<>();
-            synchronized (st.mutex) {
-                if (st.closed || s.discarded || s.generation != generation || s.deliveryStarted) {
-                    return;
-                }
-                s.deliveryStarted = true;
-                guard.guarded("start of delivery to '" + s.clientId + "'", null, () -> {
-                List<Runnable> sends = new ArrayList<>();
-                SessionListener listener = s.listener;
-                for (InflightEntry e : s.inflight.values()) {
-                    if (e.state() == InflightState.PUBLISH_SENT) {
-                        SessionDelivery.sendAfterCommit(s, sends, delivery.sendAction(s, e.packetId(), e.messageId(), e.qos(), true,
-                                e.retain(), e.subscriptionIds()));
-                        st.metrics.redelivered();
-                    } else {
-                        int id = e.packetId();
-                        SessionDelivery.sendAfterCommit(s, sends, () -> listener.onPubrel(id));
-                    }
-                }
-                delivery.pump(s, sends, immediate);
-                delivery.runAfterDurable(sends);
-                });
-            }
-            immediate.forEach(Runnable::run);
-        }
-
-        @Override
-        public CompletableFuture<PublishResult> publish(int packetId, Message message) {
-            CompletableFuture<PublishResult> future = new CompletableFuture<>();
-            List<Runnable> immediate = new ArrayList<>();
-            synchronized (st.mutex) {
-                if (!valid(future)) {
-                    return future;
-                }
-                long routeStart = System.nanoTime();
-                guard.guarded("publish of '" + s.clientId + "' to '" + message.topic() + "'", future,
-                        () -> routing.route(s, s.clientId, packetId, message, future, immediate));
-                if (message.qos() > 0) {
-                    st.stages.record(StageTimers.Stage.ROUTE, System.nanoTime() - routeStart);
-                }
-            }
-            immediate.forEach(Runnable::run);
-            return future;
-        }
-
-        @Override
-        public CompletableFuture<Void> release(int packetId) {
-            CompletableFuture<Void> future = new CompletableFuture<>();
-            synchronized (st.mutex) {
-                if (!valid(future)) {
-                    return future;
-                }
-                guard.guarded("PUBREL " + packetId + " of '" + s.clientId + "'", future, () -> {
-                if (s.qos2Received.remove(packetId)) {
-                    st.committer.delete(StoreColumn.QOS2_RECEIVED, Keys.packet(s.key, packetId));
-                }
-                guard.complete(future, null);
-                });
-            }
-            return future;
-        }
-
-        @Override
-        public CompletableFuture<SubscribeResult> subscribe(List<Subscription> subscriptions) {
-            CompletableFuture<SubscribeResult> future = new CompletableFuture<>();
-            List<Runnable> immediate = new ArrayList<>();
-            synchronized (st.mutex) {
-                if (!valid(future)) {
-                    return future;
-                }
-                guard.guarded("subscribe of '" + s.clientId + "'", future, () -> {
-                List<Integer> granted = new ArrayList<>(subscriptions.size());
-                long now = System.currentTimeMillis();
-                for (Subscription sub : subscriptions) {
-                    if (!TopicFilter.isValidFilter(sub.filter())) {
-                        granted.add(SubscribeResult.REJECTED);
-                        continue;
-                    }
-                    SubscriptionOptions o = sub.options();
-                    if (!s.subscriptions.containsKey(sub.filter())
-                            && s.subscriptions.size() >= st.config.maxSubscriptionsPerSession()) {
-                        log.warn("client '{}' is at its limit of {} subscriptions: refused '{}'",
-                                s.clientId, st.config.maxSubscriptionsPerSession(), sub.filter());
-                        granted.add(SubscribeResult.QUOTA_EXCEEDED);
-                        continue;
-                    }
-                    boolean existed = s.subscriptions.put(sub.filter(), o) != null;
-                    st.index.add(s.clientId, sub.filter(), o);
-                    st.committer.put(StoreColumn.SUBSCRIPTIONS, Keys.subscription(s.key, sub.filter()),
-                            SubscriptionCodec.encode(o));
-                    granted.add(o.maxQos());
-                    boolean shared = TopicFilter.parseShared(sub.filter()) != null;
-                    if (!shared && (o.retainHandling() == 0 || (o.retainHandling() == 1 && !existed))) {
-                        routing.queueRetained(s, sub.filter(), o, now);
-                    }
-                }
-                st.unwrittenMarks.registerOn(st.committer);
-                guard.complete(future, new SubscribeResult(granted));
-                List<Runnable> sends = new ArrayList<>();
-                delivery.pump(s, sends, immediate);
-                delivery.runAfterDurable(sends);
-                });
-            }
-            immediate.forEach(Runnable::run);
-            return future;
-        }
-
-        @Override
-        public CompletableFuture<List<Boolean>> unsubscribe(List<String> filters) {
-            CompletableFuture<List<Boolean>> future = new CompletableFuture<>();
-            synchronized (st.mutex) {
-                if (!valid(future)) {
-                    return future;
-                }
-                guard.guarded("unsubscribe of '" + s.clientId + "'", future, () -> {
-                List<Boolean> existed = new ArrayList<>(filters.size());
-                for (String f : filters) {
-                    boolean had = s.subscriptions.remove(f) != null;
-                    if (had) {
-                        st.index.remove(s.clientId, f);
-                        st.committer.delete(StoreColumn.SUBSCRIPTIONS, Keys.subscription(s.key, f));
-                    }
-                    existed.add(had);
-                }
-                guard.complete(future, existed);
-                });
-            }
-            return future;
-        }
-
-        @Override
-        public CompletableFuture<Void> puback(int packetId) {
-            return acknowledge(packetId, InflightState.Ack.PUBACK);
-        }
-
-        @Override
-        public CompletableFuture<Void> pubrec(int packetId) {
-            return acknowledge(packetId, InflightState.Ack.PUBREC);
-        }
-
-        @Override
-        public CompletableFuture<Void> pubcomp(int packetId) {
-            return acknowledge(packetId, InflightState.Ack.PUBCOMP);
-        }
-
-        private CompletableFuture<Void> acknowledge(int packetId, InflightState.Ack ack) {
-            CompletableFuture<Void> future = new CompletableFuture<>();
-            List<Runnable> immediate = new ArrayList<>();
-            synchronized (st.mutex) {
-                if (!valid(future)) {
-                    return future;
-                }
-                guard.guarded(ack + " " + packetId + " of '" + s.clientId + "'", future, () -> {
-                List<Runnable> sends = new ArrayList<>();
-                InflightEntry e = s.inflight.get(packetId);
-                InflightState.Step step = e == null ? InflightState.Step.IGNORE : e.state().on(ack, e.qos());
-                SessionListener listener = s.listener;
-                switch (step) {
-                    case COMPLETE -> {
-                        finishInflight(e);
-                        st.metrics.acknowledged(e.qos(), System.currentTimeMillis() - e.enqueuedAtMillis());
-                        delivery.pump(s, sends, immediate);
-                    }
-                    case TO_PUBREL_SENT -> {
-                        InflightEntry released = e.released();
-                        s.inflight.put(packetId, released);
-                        st.committer.put(StoreColumn.INFLIGHT, Keys.packet(s.key, packetId), released.encodeValue());
-                        st.releaseBody(e.messageId(), e.soleReference());
-                        SessionDelivery.sendAfterCommit(s, sends, () -> listener.onPubrel(packetId));
-                    }
-                    case RESEND_PUBREL -> SessionDelivery.sendAfterCommit(s, sends, () -> listener.onPubrel(packetId));
-                    case IGNORE -> log.debug("client '{}' sent {} for packet id {} in state {}: ignored",
-                            s.clientId, ack, packetId, e == null ? "none" : e.state());
-                }
-                delivery.runAfterDurable(sends);
-                guard.complete(future, null);
-                });
-            }
-            immediate.forEach(Runnable::run);
-            return future;
-        }
-
-        private void finishInflight(InflightEntry e) {
-            s.inflight.remove(e.packetId());
-            st.inflightMessages--;
-            st.committer.delete(StoreColumn.INFLIGHT, Keys.packet(s.key, e.packetId()));
-            if (e.messageId() != 0) {
-                st.releaseBody(e.messageId(), e.soleReference());
-            }
-        }
-
-        @Override
-        public CompletableFuture<Void> discard(int packetId, String reason) {
-            CompletableFuture<Void> future = new CompletableFuture<>();
-            List<Runnable> immediate = new ArrayList<>();
-            synchronized (st.mutex) {
-                if (!valid(future)) {
-                    return future;
-                }
-                guard.guarded("discard of " + packetId + " for '" + s.clientId + "'", future, () -> {
-                InflightEntry e = s.inflight.get(packetId);
-                if (e != null) {
-                    finishInflight(e);
-                    st.metrics.dropped(reason);
-                    List<Runnable> sends = new ArrayList<>();
-                    delivery.pump(s, sends, immediate);
-                    delivery.runAfterDurable(sends);
-                }
-                guard.complete(future, null);
-                });
-            }
-            immediate.forEach(Runnable::run);
-            return future;
-        }
-
-        @Override
-        public CompletableFuture<Void> disconnect(long sessionExpirySeconds, io.durablemq.engine.session.WillAtEnd willAtEnd) {
-            CompletableFuture<Void> future = new CompletableFuture<>();
-            synchronized (st.mutex) {
-                if (st.closed || s.discarded || s.generation != generation) {
-                    future.complete(null); // taken over or already gone: nothing of ours to end
-                    return future;
-                }
-                guard.guarded("disconnect of '" + s.clientId + "'", future, () -> {
-                goOffline(s, System.currentTimeMillis());
-                if (sessionExpirySeconds >= 0) {
-                    s.expirySeconds = Math.min(sessionExpirySeconds, st.config.maxSessionExpirySeconds());
-                }
-                wills.settleAtDisconnect(s, willAtEnd, s.disconnectedAtMillis);
-                if (s.expirySeconds == 0) {
-                    Engine.this.discard(s, "session_discarded");
-                } else {
-                    st.committer.put(StoreColumn.SESSIONS, s.key, s.record().encode());
-                }
-                guard.complete(future, null);
-                });
-            }
-            return future;
-        }
     }
 }
