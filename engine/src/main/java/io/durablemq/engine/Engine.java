@@ -63,11 +63,6 @@ public final class Engine implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Engine.class);
 
     private final EngineState st;
-    private final Committer.Observer commitObserver;
-    /** Commit batches written and not yet completed (the pipelined committer; -Ddurablemq.commit.batchesInFlight). */
-    private final int commitsInFlight;
-    /** Where the committer makes batches durable: the local store, or a cluster's replicated log. */
-    private final io.durablemq.engine.store.BatchLog batchLog;
     /** The invariant check recovery defers: on a snapshot, in the background, reporting only. */
     private final io.durablemq.engine.check.BackgroundCheck backgroundCheck;
     private final ScheduledExecutorService sweeper;
@@ -81,6 +76,7 @@ public final class Engine implements AutoCloseable {
     private final SessionDelivery delivery;
     private final PublishRouting routing;
     private final SessionLifecycle sessions;
+    private final ImageRebuild rebuild;
 
     private Engine(EngineConfig config, Store store, MeterRegistry meters, io.durablemq.engine.store.BatchLog batchLog) {
         this.st = new EngineState(config, store, meters);
@@ -90,19 +86,6 @@ public final class Engine implements AutoCloseable {
             return t;
         });
         this.guard = new OperationGuard(st, sweeper);
-        guard.resetBy(new OperationGuard.ImageReset() {
-            @Override
-            public List<SessionListener> dropImage() {
-                return Engine.this.dropImage();
-            }
-
-            @Override
-            public void resetToDurableState() {
-                Engine.this.resetToDurableState();
-            }
-        });
-        this.commitsInFlight = io.durablemq.engine.store.CommitPipelineDepth.configured();
-        this.batchLog = batchLog;
         this.largestQueues = new LargestQueues(meters);
         this.backgroundCheck = new io.durablemq.engine.check.BackgroundCheck(meters,
                 Long.getLong("durablemq.backgroundCheck.windowIds", io.durablemq.engine.check.BackgroundCheck.DEFAULT_WINDOW_IDS));
@@ -113,30 +96,9 @@ public final class Engine implements AutoCloseable {
         this.wills = new WillLifecycle(st.mutex, () -> st.committer, routing::routeWill,
                 () -> !st.closed && !st.resetting, (what, body) -> guard.guarded(what, null, body));
         this.sessions = new SessionLifecycle(st, guard, routing, delivery, wills);
-        this.commitObserver = new Committer.Observer() {
-            @Override
-            public void committed(int writes, int completions, long nanos) {
-                st.metrics.committed(writes, nanos);
-            }
-
-            @Override
-            public void batchWaited(long nanos) {
-                st.stages.record(StageTimers.Stage.BATCH_WAIT, nanos);
-            }
-
-            @Override
-            public void commitFailed(StoreWriteException cause) {
-                st.metrics.commitFailed();
-                sweeperReset();
-            }
-
-            @Override
-            public void completionThrew(Throwable error) {
-                st.metrics.internalError("commit_completion");
-            }
-        };
-        st.committer = new Committer(st.store, commitObserver, st.mutex, config.commitFaults(), batchLog, commitsInFlight);
-        st.committer.lastWrites(st.refs); // the body count, once per batch
+        this.rebuild = new ImageRebuild(st, sessions, wills, backgroundCheck, sweeper, batchLog);
+        guard.resetBy(rebuild);
+        rebuild.startCommitter();
     }
 
     /** Opens (or creates) the store in {@code config.dataPath()} and recovers its state. */
@@ -152,7 +114,7 @@ public final class Engine implements AutoCloseable {
         Engine engine = new Engine(config, store, meters, batchLog);
         try {
             io.durablemq.engine.queue.QueueCountersUpgrade.upgradeIfNeeded(store);
-            engine.recover();
+            engine.rebuild.recover();
             engine.backgroundCheck.start(() -> engine.st.store, engine.st.storeLock);
         } catch (RuntimeException e) {
             engine.st.committer.close();
@@ -216,17 +178,6 @@ public final class Engine implements AutoCloseable {
         return st.stats;
     }
 
-    /**
-     * False while the store cannot commit: from a failed write (or a dead committer thread)
-     * until the reset has reopened the store and recovered, and once the engine is closed.
-     * Readiness probes use it: the broker answers 503 meanwhile.
-     */
-    private boolean isClosed() {
-        synchronized (st.mutex) {
-            return st.closed;
-        }
-    }
-
     public boolean isCommitting() {
         synchronized (st.mutex) {
             return !st.closed && !st.resetting && !st.committer.isFailed();
@@ -240,142 +191,6 @@ public final class Engine implements AutoCloseable {
      */
     public boolean isRefusingPublishes() {
         return admission.isRefusing();
-    }
-
-    // ------------------------------------------------------------------ recovery
-
-    private void recover() {
-        synchronized (st.mutex) {
-            long t0 = System.nanoTime();
-            Recovery recovery = new Recovery(st.store, st.index, st.storePages); // first pages unmarked: no count reads at start
-            Recovery.Result r = recovery.run(st.sessions, st.retained);
-            wills.loadRecovered(recovery.wills);
-            st.nextMessageId = r.nextMessageId();
-            st.refs.restoreStoredBodies(r.storedBodies());
-            st.queuedMessages = 0;
-            st.queuedBytes = 0;
-            st.inflightMessages = 0;
-            st.onlineSessions = 0;
-            for (EngineSession s : st.sessions.values()) {
-                st.queuedMessages += s.queue.messages();
-                st.queuedBytes += s.queue.bytes();
-                st.inflightMessages += s.inflight.size();
-            }
-            // Sessions with expiry 0 lived only as long as their connection, which the restart ended.
-            long now = System.currentTimeMillis();
-            try (Committer.Operation op = st.committer.operation()) { // a throw leaves no half-discarded session
-            for (EngineSession s : new ArrayList<>(st.sessions.values())) {
-                if ((s.expirySeconds == 0 || s.isExpired(now)) && !wills.holds(s.clientId)) {
-                    sessions.discard(s, "session_expired");
-                }
-            }
-                op.succeeded();
-            }
-            if (wills.started()) {
-                sessions.releaseRecoveredWills(); // a reset after a failed commit: the wills run on
-            }
-            long nanos = System.nanoTime() - t0;
-            st.metrics.recovered(nanos);
-            st.recoveryReport = new RecoveryReport(java.time.Duration.ofNanos(nanos), st.sessions.size(), st.index.size(),
-                    st.queuedMessages, st.inflightMessages, r.storedBodies(), r.qos2Received(), st.retained.size(), r.recordsChecked());
-            log.info("recovered {} in {} ms", st.recoveryReport, nanos / 1_000_000);
-        }
-    }
-
-    /** A commit failed: everything after it was built on state that is not on disk. Rebuild from the store. */
-    private void sweeperReset() {
-        try {
-            sweeper.execute(this::resetToDurableState);
-        } catch (java.util.concurrent.RejectedExecutionException closing) {
-            log.warn("a commit failed while the engine closes: no reset");
-        }
-    }
-
-    /**
-     * Returns the engine to what the store holds after a failed commit (disk full, I/O error).
-     * Every connection is closed (its clients reconnect and resume from durable state), the
-     * store is reopened, since RocksDB refuses writes after a failed WAL write until then,
-     * and recovery runs again. While the store cannot be reopened, this retries every second
-     * and every operation fails with {@link StoreWriteException}.
-     */
-    private void resetToDurableState() {
-        List<SessionListener> toClose = new ArrayList<>();
-        Committer failed;
-        synchronized (st.mutex) {
-            if (st.closed || (!st.resetting && !st.committer.isFailed())) {
-                return;
-            }
-            if (!st.resetting) {
-                log.warn("a commit failed: closing all connections and returning to the last durable state");
-                toClose.addAll(dropImage());
-            }
-            failed = st.committer;
-        }
-        for (SessionListener l : toClose) {
-            l.onSessionClosed(SessionListener.CloseReason.ENGINE_RESET);
-        }
-        failed.close(); // fails what is still queued on it: none of it was written
-        backgroundCheck.cancel(); // it holds the store lock's read side
-        st.storeLock.writeLock().lock();
-        try {
-            if (isClosed()) { // close() ran meanwhile: it closes the store; reopening it would leak it
-                return;
-            }
-            st.store.close();
-            st.store = Store.open(st.config.dataPath(), st.config.durability());
-            io.durablemq.engine.queue.QueueCountersUpgrade.upgradeIfNeeded(st.store);
-        } catch (StoreOpenException | RuntimeException e) {
-            log.error("cannot reopen the store yet ({}); retrying in 1 s", e.getMessage());
-            sweeper.schedule(this::resetToDurableState, 1, TimeUnit.SECONDS);
-            return;
-        } finally {
-            st.storeLock.writeLock().unlock();
-        }
-        synchronized (st.mutex) {
-            if (st.closed) { // close() closes the reopened store; recovering from it would read a closed RocksDB
-                return;
-            }
-            st.committer = new Committer(st.store, commitObserver, st.mutex, st.config.commitFaults(), batchLog, commitsInFlight);
-            st.committer.lastWrites(st.refs);
-            try {
-                recover();
-                backgroundCheck.start(() -> st.store, st.storeLock);
-                st.resetting = false;
-                log.warn("engine is back at its last durable state; clients may reconnect");
-            } catch (RuntimeException e) {
-                log.error("recovery after a failed commit failed; retrying in 1 s", e);
-                st.sessions.clear();
-                st.index = new SubscriptionIndex();
-                st.refs.clear();
-                st.retained.clear();
-                sweeper.schedule(this::resetToDurableState, 1, TimeUnit.SECONDS);
-            }
-        }
-    }
-
-    /**
-     * Must hold mutex. Forgets the in-memory image (it is rebuilt from the store) and makes every
-     * operation fail fast until then; returns the listeners to tell {@code ENGINE_RESET}.
-     */
-    private List<SessionListener> dropImage() {
-        List<SessionListener> toClose = new ArrayList<>();
-        st.resetting = true;
-        for (EngineSession s : st.sessions.values()) {
-            if (s.listener != null) {
-                toClose.add(s.listener);
-                s.listener = null;
-            }
-            s.discarded = true;
-        }
-        st.sessions.clear();
-        st.retained.clear();
-        wills.clear();
-        st.index = new SubscriptionIndex();
-        st.refs.clear();
-        st.bodies.clear();
-        st.onlineSessions = 0;
-        st.unwrittenMarks.clear();
-        return toClose;
     }
 
     // ------------------------------------------------------------------ operations
