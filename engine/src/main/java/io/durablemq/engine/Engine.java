@@ -1,48 +1,25 @@
 package io.durablemq.engine;
 
-import io.durablemq.engine.delivery.InflightEntry;
 import io.durablemq.engine.delivery.InflightState;
-import io.durablemq.engine.delivery.OutboundPublish;
-import io.durablemq.engine.delivery.OverflowPolicy;
 import io.durablemq.engine.delivery.PublishResult;
-import io.durablemq.engine.delivery.QueueEntry;
 import io.durablemq.engine.guard.Admission;
-import io.durablemq.engine.message.BodyCache;
 import io.durablemq.engine.message.Message;
-import io.durablemq.engine.message.MessageCodec;
-import io.durablemq.engine.metrics.EngineMetrics;
 import io.durablemq.engine.metrics.EngineStats;
 import io.durablemq.engine.metrics.LargestQueues;
-import io.durablemq.engine.metrics.StageTimers;
 import io.durablemq.engine.metrics.StoreMetrics;
-import io.durablemq.engine.queue.QueuePageReader;
-import io.durablemq.engine.queue.StoreQueueReader;
-import io.durablemq.engine.metrics.TimedCompletion;
 import io.durablemq.engine.session.ConnectRequest;
-import io.durablemq.engine.session.SessionClosedException;
 import io.durablemq.engine.session.SessionHandle;
 import io.durablemq.engine.session.SessionListener;
 import io.durablemq.engine.store.Committer;
-import io.durablemq.engine.store.Keys;
 import io.durablemq.engine.store.Store;
-import io.durablemq.engine.store.StoreColumn;
 import io.durablemq.engine.store.StoreOpenException;
-import io.durablemq.engine.store.StoreWriteException;
-import io.durablemq.engine.topic.SubscribeResult;
-import io.durablemq.engine.topic.Subscription;
-import io.durablemq.engine.topic.SubscriptionCodec;
-import io.durablemq.engine.topic.SubscriptionIndex;
-import io.durablemq.engine.topic.SubscriptionOptions;
-import io.durablemq.engine.topic.TopicFilter;
 import io.durablemq.engine.will.StoredWill;
 import io.durablemq.engine.will.WillGate;
 import io.micrometer.core.instrument.MeterRegistry;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.nio.ByteBuffer;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -58,6 +35,12 @@ import java.util.concurrent.TimeUnit;
  * writes to the committer's open batch in the same critical section, so memory and store
  * move in the same order. What a client may observe (an acknowledgement, a PUBLISH to a
  * subscriber) is released only from a commit completion, i.e. once durable.
+ *
+ * <p>This class is the public facade; the work is done by package-private collaborators that
+ * share {@link EngineState} (the lock and the image): {@link SessionLifecycle} (connect,
+ * offline, expiry, discard) and the handles it makes ({@link EngineSessionHandle}),
+ * {@link PublishRouting}, {@link SessionDelivery}, {@link ImageRebuild} (recovery and the reset
+ * after a failure) and {@link OperationGuard} (each operation whole or not at all).
  */
 public final class Engine implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Engine.class);
@@ -193,8 +176,6 @@ public final class Engine implements AutoCloseable {
         return admission.isRefusing();
     }
 
-    // ------------------------------------------------------------------ operations
-
     // ------------------------------------------------------------------ connect
 
     /**
@@ -235,9 +216,7 @@ public final class Engine implements AutoCloseable {
         return future;
     }
 
-    // ------------------------------------------------------------------ delivery
-
-    // ------------------------------------------------------------------ session removal
+    // ------------------------------------------------------------------ metrics
 
     private long storeProperty(String name) {
         st.storeLock.readLock().lock();

@@ -47,8 +47,13 @@ final class PublishRouting {
         this.admission = admission;
     }
 
+    /**
+     * Must hold mutex, inside an operation. Routes one message (a client's publish, with its
+     * publisher's session, or the broker's with {@code publisher} null) and completes
+     * {@code future} with its {@link PublishResult}.
+     */
     <T> void route(EngineSession publisher, String originClientId, int packetId, Message message,
-                           CompletableFuture<T> future, List<Runnable> immediate) {
+                   CompletableFuture<T> future, List<Runnable> immediate) {
         @SuppressWarnings("unchecked")
         CompletableFuture<PublishResult> result = (CompletableFuture<PublishResult>) future;
         long now = System.currentTimeMillis();

@@ -144,8 +144,9 @@ final class SessionDelivery implements AutoCloseable {
         });
     }
 
+    /** Must hold mutex. The send of one PUBLISH to the session's current listener, run later outside the lock. */
     Runnable sendAction(EngineSession s, int packetId, long messageId, int qos, boolean dup,
-                                boolean retain, int[] subscriptionIds) {
+                        boolean retain, int[] subscriptionIds) {
         SessionListener listener = s.listener;
         List<Integer> ids = new ArrayList<>(subscriptionIds.length);
         for (int id : subscriptionIds) {
@@ -174,7 +175,7 @@ final class SessionDelivery implements AutoCloseable {
         };
     }
 
-    Message loadBody(long messageId) {
+    private Message loadBody(long messageId) {
         Message m = st.bodies.get(messageId);
         if (m != null) {
             return m;
@@ -196,6 +197,7 @@ final class SessionDelivery implements AutoCloseable {
         return m;
     }
 
+    /** Must hold mutex. Runs {@code actions} (sends) from the open batch's completion, once it is durable. */
     void runAfterDurable(List<Runnable> actions) {
         if (actions.isEmpty()) {
             return;

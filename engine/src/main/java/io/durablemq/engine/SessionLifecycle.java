@@ -97,6 +97,7 @@ final class SessionLifecycle {
         return future;
     }
 
+    /** Must hold mutex. The session's connection left (disconnect or takeover); its offline time starts at {@code now}. */
     void goOffline(EngineSession s, long now) {
         s.listener = null;
         s.deliveryStarted = false;
@@ -114,7 +115,7 @@ final class SessionLifecycle {
      * in it or in an earlier batch, so the dropped entries are then in the store. Skipped if the
      * session came back (or was discarded) meanwhile.
      */
-    void trimHeadOnceWritten(EngineSession s, long generation) {
+    private void trimHeadOnceWritten(EngineSession s, long generation) {
         st.committer.onDurable(new Committer.Completion() {
             @Override
             public void durable() {
@@ -132,7 +133,7 @@ final class SessionLifecycle {
         });
     }
 
-    /** Removes a session and everything it holds, in memory and (one batch) in the store. */
+    /** Must hold mutex. Removes a session and everything it holds, in memory and (one batch) in the store. */
     void discard(EngineSession s, String dropReason) {
         wills.sessionEnds(s, System.currentTimeMillis());
         st.sessions.remove(s.clientId);
@@ -164,6 +165,7 @@ final class SessionLifecycle {
         st.committer.delete(StoreColumn.SESSIONS, s.key);
     }
 
+    /** The sweeper's periodic pass (takes the lock): discards each expired session as one operation. */
     void sweepExpiredSessions() {
         try {
             synchronized (st.mutex) {
@@ -186,6 +188,7 @@ final class SessionLifecycle {
         }
     }
 
+    /** Must hold mutex. Sends or schedules the wills recovery found; discards the sessions that ended meanwhile. */
     void releaseRecoveredWills() {
         long now = System.currentTimeMillis();
         wills.releaseRecovered(st.sessions, now);
