@@ -44,7 +44,7 @@ import java.util.Map;
  * snapshot. Recovery never guesses and never deletes: a column family that cannot be read to its
  * end, a first page shorter than its counters, or any invariant it can check refuses the start
  * with {@link StoreDamagedException}. Expired sessions are the engine's business afterwards
- * ({@code Engine.recover}).
+ * ({@code ImageRebuild.recover}).
  */
 final class Recovery implements StoreRecordVisitor {
     private static final Logger log = LoggerFactory.getLogger(Recovery.class);

@@ -1,0 +1,114 @@
+package io.durablemq.engine;
+
+import io.durablemq.engine.delivery.BodyRefs;
+import io.durablemq.engine.delivery.QueueEntry;
+import io.durablemq.engine.message.BodyCache;
+import io.durablemq.engine.message.Message;
+import io.durablemq.engine.metrics.EngineMetrics;
+import io.durablemq.engine.metrics.StageTimers;
+import io.durablemq.engine.queue.QueuePageReader;
+import io.durablemq.engine.queue.SoleReferenceReader;
+import io.durablemq.engine.queue.StoreQueueReader;
+import io.durablemq.engine.queue.UnwrittenMarks;
+import io.durablemq.engine.store.Committer;
+import io.durablemq.engine.store.Keys;
+import io.durablemq.engine.store.Store;
+import io.durablemq.engine.store.StoreColumn;
+import io.durablemq.engine.topic.SubscriptionIndex;
+import io.micrometer.core.instrument.MeterRegistry;
+
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+
+/**
+ * The engine's one lock and the in-memory image it guards, shared by the engine's collaborators
+ * ({@link SessionLifecycle}, {@link PublishRouting}, {@link SessionDelivery}, {@link ImageRebuild},
+ * {@link OperationGuard}, {@link EngineSessionHandle}). Every field below the store is read and
+ * written only under {@link #mutex}, and every change to the image appends its writes to the
+ * committer's open batch in the same critical section (engine/README.md, "The commit path").
+ *
+ * <p>Fields are grouped by where they would live once the engine is partitioned (issue 12,
+ * target 4): what one partition would own (its sessions and their counters, the queues whose
+ * entries its batch holds) and what stays broker-wide (the store, the subscription index that
+ * routing matches against, retained messages, body ids and the bodies' reference counts, which
+ * several partitions' entries share). Today there is one partition and one lock.
+ */
+final class EngineState {
+    final Object mutex = new Object();
+    final EngineConfig config;
+    /** The engine's figures, read under the lock ({@code Engine.stats()}). */
+    final StateStats stats = new StateStats(this);
+    final EngineMetrics metrics;
+    /** Where a QoS 1/2 publish's time goes (route, batch wait, completion here; decode and send in the broker). */
+    final StageTimers stages;
+
+    // ---------------------------------------------------------------- broker-wide
+
+    /** Replaced only when the engine reopens the store after a failed write (under storeLock's write lock). */
+    volatile Store store;
+    final ReentrantReadWriteLock storeLock = new ReentrantReadWriteLock();
+    /** Replaced with the store; read and appended to under mutex. */
+    Committer committer;
+    boolean closed;
+    /** True from a failed commit until the store is reopened and recovered; operations fail meanwhile. */
+    boolean resetting;
+    RecoveryReport recoveryReport;
+    SubscriptionIndex index = new SubscriptionIndex();
+    final Map<String, Message> retained = new HashMap<>();
+    /** Message ids, never reused (message.MessageIds). */
+    final io.durablemq.engine.message.MessageIds messageIds = new io.durablemq.engine.message.MessageIds();
+    /** Bodies' reference counts, stored (delivery.BodyRefs): nothing per body in memory. */
+    final BodyRefs refs = new BodyRefs(mutex, () -> store);
+    final BodyCache bodies;
+    /** Reads queue pages from the current store; called under mutex (see PagedQueue). */
+    final QueuePageReader storePages = new StoreQueueReader(() -> store);
+    /** Page reads for delivery, eviction and discard also mark the entries that are their body's only reference. */
+    final QueuePageReader pageReader = new SoleReferenceReader(storePages, () -> store);
+
+    // ---------------------------------------------------------------- per partition (one today)
+
+    final Map<String, EngineSession> sessions = new HashMap<>();
+    long queuedMessages;
+    long queuedBytes;
+    long inflightMessages;
+    long onlineSessions;
+    /** Queues with entries only the open batch holds, told when it is written (see PagedQueue). */
+    final UnwrittenMarks unwrittenMarks = new UnwrittenMarks(mutex);
+
+    EngineState(EngineConfig config, Store store, MeterRegistry meters) {
+        this.config = config;
+        this.store = store;
+        this.bodies = new BodyCache(config.bodyCacheBytes());
+        this.metrics = new EngineMetrics(meters, stats);
+        this.stages = new StageTimers(meters);
+    }
+
+    boolean isClosed() {
+        synchronized (mutex) {
+            return closed;
+        }
+    }
+
+    /** Must hold mutex. The session record carries the queue's counters: written with every queue change. */
+    void persistSession(EngineSession s) {
+        committer.put(StoreColumn.SESSIONS, s.key, s.record().encode());
+    }
+
+    /** Must hold mutex. An entry left its queue (delivered, expired, evicted, discarded). */
+    void unqueue(QueueEntry e) {
+        queuedMessages--;
+        queuedBytes -= e.size();
+    }
+
+    /**
+     * Must hold mutex. Drops one reference to a body; the last one deletes it in the same batch.
+     * {@code sole}: the entry knows it is the only reference (no count is read).
+     */
+    void releaseBody(long messageId, boolean sole) {
+        if (refs.release(messageId, sole, committer)) {
+            committer.delete(StoreColumn.MESSAGES, Keys.message(messageId)); // Delete, not SingleDelete: see engine/README.md
+            bodies.remove(messageId);
+        }
+    }
+}

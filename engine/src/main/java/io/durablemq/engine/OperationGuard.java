@@ -1,0 +1,137 @@
+package io.durablemq.engine;
+
+import io.durablemq.engine.session.SessionListener;
+import io.durablemq.engine.store.Committer;
+import io.durablemq.engine.store.StoreWriteException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ScheduledExecutorService;
+
+/**
+ * Runs each engine operation whole or not at all, and answers only once durable: an operation's
+ * writes reach the commit batch only if all of it succeeded, a failure hands the image to the
+ * reset ({@link ImageReset}), and answers complete from the commit's completion. Every method
+ * runs under the engine's lock.
+ */
+final class OperationGuard {
+    /** Logged as the engine's: operators (and the broker's tests) look for these lines there. */
+    private static final Logger log = LoggerFactory.getLogger(Engine.class);
+
+    /** What a failed operation hands the engine to: the reset that a failed commit runs. */
+    interface ImageReset {
+        /** Must hold mutex. Forgets the image and makes operations fail fast; returns the listeners to close. */
+        List<SessionListener> dropImage();
+
+        /** Reopens the store and rebuilds the image from it (on the sweeper thread, not under the lock). */
+        void resetToDurableState();
+    }
+
+    private final EngineState st;
+    private final ScheduledExecutorService sweeper;
+    /** Set once by the engine's constructor, before any operation runs. */
+    private ImageReset reset;
+
+    OperationGuard(EngineState st, ScheduledExecutorService sweeper) {
+        this.st = st;
+        this.sweeper = sweeper;
+    }
+
+    void resetBy(ImageReset reset) {
+        this.reset = reset;
+    }
+
+    /**
+     * Must hold mutex. Runs one operation so that its writes reach the commit batch only if all
+     * of it succeeded ({@link Committer#operation()}). On any Throwable (a bug, an
+     * OutOfMemoryError where the JVM was not told to exit on it) its writes and completions are
+     * taken out of the batch again, its future fails ({@link EngineOperationException}), the
+     * error is counted ({@code durablemq_internal_errors_total{where="operation"}}) and the
+     * engine rebuilds its in-memory image from the store: see {@link #operationFailed}.
+     */
+    void guarded(String what, CompletableFuture<?> future, Runnable body) {
+        Committer.Operation op = st.committer.operation();
+        long storedBodiesBefore = st.refs.storedBodies();
+        try {
+            body.run();
+            op.succeeded();
+        } catch (Throwable e) {
+            st.refs.operationRolledBack(storedBodiesBefore); // the batch carries the count of what it holds
+            operationFailed(what, op, future, e);
+        }
+    }
+
+    /**
+     * The in-memory changes of a failed operation are not undone piece by piece: an undo list
+     * would have to cover every structure an operation touches (queues, reference counts, the
+     * body cache and its pins, packet ids, sends already handed to a session's outbox, shared
+     * group cursors, retained messages, counters), and one missed change leaves an image that
+     * disagrees with the store, which can later delete a body still referenced: a lost message.
+     * Rebuilding from the store cannot miss anything. The open batch (the operations before this
+     * one, which succeeded) is still committed; the committer is sealed so that nothing built on
+     * the broken image follows it; then the reset that a failed commit runs (connections closed,
+     * store reopened, recovery) restores an image equal to the store. Errors inside an operation
+     * are bugs (an OutOfMemoryError ends the JVM: ops/README.md), so their cost is acceptable.
+     */
+    private void operationFailed(String what, Committer.Operation op, CompletableFuture<?> future, Throwable error) {
+        try {
+            op.close();
+        } catch (Throwable rollbackFailed) {
+            error.addSuppressed(rollbackFailed);
+        }
+        st.metrics.internalError("operation");
+        log.error("{} failed inside the engine; none of its writes are committed. The engine returns to its last"
+                + " durable state (connections close, clients resume)", what, error);
+        if (future != null) {
+            future.completeExceptionally(new EngineOperationException(what, error));
+        }
+        if (!st.resetting) {
+            st.committer.seal();
+            List<SessionListener> toClose = reset.dropImage();
+            try {
+                sweeper.execute(() -> {
+                    for (SessionListener l : toClose) {
+                        l.onSessionClosed(SessionListener.CloseReason.ENGINE_RESET);
+                    }
+                    reset.resetToDurableState();
+                });
+            } catch (java.util.concurrent.RejectedExecutionException closing) {
+                log.warn("an operation failed while the engine closes: no reset");
+            }
+        }
+        if (error instanceof VirtualMachineError fatal) {
+            throw fatal; // the JVM may not go on safely: the caller decides (the broker exits)
+        }
+    }
+
+    /** Must hold mutex. Completes {@code future} with {@code value} once everything appended before it is durable. */
+    <T> void complete(CompletableFuture<T> future, T value) {
+        st.committer.onDurable(new Committer.Completion() {
+            @Override
+            public void durable() {
+                future.complete(value);
+            }
+
+            @Override
+            public void failed(Throwable cause) {
+                future.completeExceptionally(cause);
+            }
+        });
+    }
+
+    /** Must hold mutex. Fails {@code future} and returns true while the engine is closed or resetting. */
+    boolean failIfClosed(CompletableFuture<?> future) {
+        if (st.closed) {
+            future.completeExceptionally(new StoreWriteException("engine is closed", null));
+            return true;
+        }
+        if (st.resetting) {
+            future.completeExceptionally(new StoreWriteException(
+                    "the store failed a write (disk full?); the engine is returning to its last durable state", null));
+            return true;
+        }
+        return false;
+    }
+}

@@ -1,0 +1,230 @@
+package io.durablemq.engine;
+
+import io.durablemq.engine.delivery.InflightEntry;
+import io.durablemq.engine.delivery.OutboundPublish;
+import io.durablemq.engine.delivery.QueueEntry;
+import io.durablemq.engine.message.Message;
+import io.durablemq.engine.message.MessageCodec;
+import io.durablemq.engine.queue.QueueReadAhead;
+import io.durablemq.engine.session.SessionListener;
+import io.durablemq.engine.store.Committer;
+import io.durablemq.engine.store.Keys;
+import io.durablemq.engine.store.StoreColumn;
+import io.durablemq.engine.store.StoreWriteException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Delivery to one session at a time: moves queued messages into its in-flight window
+ * ({@link #pump}), builds the sends and releases them early (QoS 1) or after the commit (QoS 2,
+ * resends, PUBRELs), and reads bodies for them (engine/README.md, "Delivery"). Called under the
+ * engine's lock; the sends themselves run outside it, through the session's outbox.
+ */
+final class SessionDelivery implements AutoCloseable {
+    /** Logged as the engine's: operators look for these lines there. */
+    private static final Logger log = LoggerFactory.getLogger(Engine.class);
+
+    private final EngineState st;
+    /** Reads queue pages for delivery on its own thread, outside the lock. */
+    final QueueReadAhead<EngineSession> readAhead;
+
+    SessionDelivery(EngineState st) {
+        this.st = st;
+        this.readAhead = new QueueReadAhead<>(st.mutex, st.storeLock, st.pageReader,
+                new QueueReadAhead.Owner<>() {
+                    @Override
+                    public boolean accepts(EngineSession s) {
+                        return !st.closed && !st.resetting && !s.discarded;
+                    }
+
+                    @Override
+                    public List<Runnable> pump(EngineSession s) {
+                        List<Runnable> sends = new ArrayList<>();
+                        List<Runnable> immediate = new ArrayList<>();
+                        SessionDelivery.this.pump(s, sends, immediate);
+                        runAfterDurable(sends);
+                        return immediate;
+                    }
+
+                    @Override
+                    public void internalError(String where) {
+                        st.metrics.internalError(where);
+                    }
+                });
+    }
+
+    /**
+     * Moves queued messages into the in-flight window while it has room, each with a fresh
+     * packet id recorded in the same batch that deletes its queue entry.
+     *
+     * <p>A QoS 2 PUBLISH is sent from the commit's completion: a subscriber deduplicates QoS 2 by
+     * packet id, so it must never see an id the store does not hold (after a crash the message
+     * would come back under another id and be delivered twice). A QoS 1 PUBLISH goes out at once,
+     * before its batch is durable, unless an earlier send to the session still waits (it would
+     * be overtaken). That is safe for at-least-once: if the batch is lost, either the message
+     * is still queued and is sent again, or its publisher never got a PUBACK and resends it; the
+     * subscriber sees a duplicate, which QoS 1 allows, and nothing acknowledged is lost. It
+     * saves a commit's latency per delivery and lets a subscriber's window refill as fast as
+     * it acknowledges, instead of one commit round trip per refill.
+     */
+    void pump(EngineSession s, List<Runnable> sends, List<Runnable> immediate) {
+        if (!s.canSendNow()) {
+            return;
+        }
+        long now = System.currentTimeMillis();
+        boolean drainQueued = false;
+        boolean changed = false;
+        QueueEntry e;
+        while ((e = s.queue.peekInMemory()) != null) {
+            if (e.qos() > 0 && !s.hasWindowSpace()) {
+                break;
+            }
+            s.queue.pollInMemory();
+            changed = true;
+            st.unqueue(e);
+            st.committer.delete(StoreColumn.QUEUES, Keys.queueEntry(s.key, e.seq())); // Delete, not SingleDelete: see engine/README.md
+            if (e.isExpired(now)) {
+                st.releaseBody(e.messageId(), e.soleReference());
+                st.metrics.dropped("expired");
+                continue;
+            }
+            if (e.qos() == 0) {
+                Runnable send = sendAction(s, 0, e.messageId(), 0, false, e.retain(), e.subscriptionIds());
+                long id = e.messageId();
+                boolean sole = e.soleReference();
+                // The body is read by the send, after the commit: release it only then.
+                sendAfterCommit(s, sends, () -> {
+                    send.run();
+                    synchronized (st.mutex) {
+                        if (!st.closed && !st.resetting) { // after a reset the image (and the count) is rebuilt
+                            st.releaseBody(id, sole);
+                        }
+                    }
+                });
+                st.metrics.delivered(0);
+                st.metrics.acknowledged(0, -1);
+                continue;
+            }
+            int packetId = s.packetIds.allocate(s.inflight::containsKey);
+            InflightEntry in = InflightEntry.sent(packetId, s.nextOrder++, e);
+            s.inflight.put(packetId, in);
+            st.inflightMessages++;
+            st.committer.put(StoreColumn.INFLIGHT, Keys.packet(s.key, packetId), in.encodeValue());
+            Runnable send = sendAction(s, packetId, e.messageId(), e.qos(), false, e.retain(), e.subscriptionIds());
+            if (e.qos() == 1 && s.waitingSends.get() == 0) {
+                s.outbox.add(send); // added under the mutex, so in routing order
+                if (!drainQueued) {
+                    immediate.add(s.outbox::drain);
+                    drainQueued = true;
+                }
+            } else {
+                sendAfterCommit(s, sends, send);
+            }
+            st.metrics.delivered(e.qos());
+        }
+        if (changed) {
+            st.persistSession(s);
+        }
+        readAhead.request(s, s.clientId, s.key, s.queue);
+    }
+
+    /**
+     * Queues a send for the commit's completion, counted so that no early send overtakes it: the
+     * count drops only once the send is in the session's outbox, ahead of any later early send.
+     */
+    static void sendAfterCommit(EngineSession s, List<Runnable> sends, Runnable send) {
+        s.waitingSends.incrementAndGet();
+        sends.add(() -> {
+            s.outbox.add(send);
+            s.waitingSends.decrementAndGet();
+            s.outbox.drain();
+        });
+    }
+
+    /** Must hold mutex. The send of one PUBLISH to the session's current listener, run later outside the lock. */
+    Runnable sendAction(EngineSession s, int packetId, long messageId, int qos, boolean dup,
+                        boolean retain, int[] subscriptionIds) {
+        SessionListener listener = s.listener;
+        List<Integer> ids = new ArrayList<>(subscriptionIds.length);
+        for (int id : subscriptionIds) {
+            ids.add(id);
+        }
+        // Taken now, under the lock, while the body is certainly in memory or in the store: a send
+        // that runs before its batch is written must not depend on the cache keeping it.
+        Message pinned = st.bodies.get(messageId);
+        return () -> {
+            try {
+                Message body = pinned != null ? pinned : loadBody(messageId);
+                if (body == null) {
+                    if (s.discarded) {
+                        log.debug("message {} for '{}' is gone (session discarded meanwhile)", messageId, s.clientId);
+                    } else {
+                        log.error("message {} for '{}' is missing from memory and store: not sent", messageId, s.clientId);
+                        st.metrics.internalError("send");
+                    }
+                    return;
+                }
+                listener.onPublish(new OutboundPublish(packetId, qos, dup, retain, body, ids));
+            } catch (Throwable t) {
+                log.error("sending message {} to '{}' threw", messageId, s.clientId, t);
+                st.metrics.internalError("send");
+            }
+        };
+    }
+
+    private Message loadBody(long messageId) {
+        Message m = st.bodies.get(messageId);
+        if (m != null) {
+            return m;
+        }
+        byte[] raw;
+        st.storeLock.readLock().lock();
+        try {
+            raw = st.store.get(StoreColumn.MESSAGES, Keys.message(messageId));
+        } catch (StoreWriteException e) {
+            return null; // store closed by a reset: the session is being closed anyway
+        } finally {
+            st.storeLock.readLock().unlock();
+        }
+        if (raw == null) {
+            return null;
+        }
+        m = MessageCodec.decode(raw);
+        st.bodies.put(messageId, m);
+        return m;
+    }
+
+    /** Must hold mutex. Runs {@code actions} (sends) from the open batch's completion, once it is durable. */
+    void runAfterDurable(List<Runnable> actions) {
+        if (actions.isEmpty()) {
+            return;
+        }
+        st.committer.onDurable(new Committer.Completion() {
+            @Override
+            public void durable() {
+                for (Runnable r : actions) {
+                    try {
+                        r.run();
+                    } catch (Throwable e) {
+                        log.error("delivery callback threw", e);
+                        st.metrics.internalError("send");
+                    }
+                }
+            }
+
+            @Override
+            public void failed(Throwable cause) {
+                // Not durable, so not sent: the engine resets and the session resends from the store.
+            }
+        });
+    }
+
+    /** Stops the read-ahead thread (the engine closes). */
+    @Override
+    public void close() {
+        readAhead.close();
+    }
+}
