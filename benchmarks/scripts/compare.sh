@@ -8,6 +8,8 @@
 #   options: --rounds N  --duration 10s  --warmup 2s  --mqtt 5|3  --out DIR
 #            --brokers "durablemq-fsync durablemq-os mosquitto"  --only REGEX (scenario names)
 #            --latency-rates "1000 2000 4000"  (fixed total rates of the latency sweep; "" for none)
+#            --latency-qos "1 2"  (QoS of the 16-pair latency sweep; default 1)
+#            --backlog-count N  (messages queued in the backlog scenario; default 20000)
 #
 # Every broker first gets an unrecorded warm-up load (15 s, 5 s with --quick), so that the JVM's
 # JIT compiler is done before the first measured run instead of competing with it for the CPU.
@@ -37,6 +39,7 @@ backlog_count=20000
 brokers="durablemq-fsync durablemq-os mosquitto"
 only=""
 latency_rates="1000 2000 4000"
+latency_qos="1"
 broker_warmup=15s
 durablemq_java_opts="${DURABLEMQ_JAVA_OPTS:-$(sed -n 's/^default_java_opts="\(.*\)"$/\1/p' "$root/bin/durablemq")}"
 out="$root/benchmarks/results/compare-$(date -u +%Y%m%dT%H%M%SZ)"
@@ -51,6 +54,8 @@ while [[ $# -gt 0 ]]; do
     --brokers) brokers="$2"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
     --latency-rates) latency_rates="$2"; shift 2 ;;
+    --latency-qos) latency_qos="$2"; shift 2 ;;
+    --backlog-count) backlog_count="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -195,7 +200,7 @@ fi
   echo "java: $(java -version 2>&1 | head -1)"
   echo "mosquitto: $( (mosquitto -h 2>/dev/null || true) | head -1)"
   echo "git: $(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  echo "command: $0 --rounds $rounds --duration $duration --warmup $warmup --mqtt $mqtt --brokers \"$brokers\" --latency-rates \"$latency_rates\""
+  echo "command: $0 --rounds $rounds --duration $duration --warmup $warmup --mqtt $mqtt --brokers \"$brokers\" --latency-rates \"$latency_rates\" --latency-qos \"$latency_qos\" --backlog-count $backlog_count"
   echo "DurableMQ JVM options: $durablemq_java_opts"
 } > "$out/machine.txt"
 cat "$out/machine.txt" >&2
@@ -268,15 +273,18 @@ if [[ -z "$only" || "$half_rate_scenario" =~ $only ]]; then
       run_round "$round" "$half_rate_scenario-half" $args --rate "$half"
     done
   fi
-  # Latency against load: the same scenario at fixed total rates, the same for every broker.
+fi
+# Latency against load: 16 pairs at fixed total rates, the same for every broker, per QoS asked.
+for q in $latency_qos; do
+  sweep="pairs-q$q-p16"
+  [[ -z "$only" || "$sweep" =~ $only ]] || continue
   for rate in $latency_rates; do
-    args="${scenarios[0]#*|}"
     for ((round = 1; round <= rounds; round++)); do
       # shellcheck disable=SC2086
-      run_round "$round" "$half_rate_scenario-at$rate" $args --rate "$rate"
+      run_round "$round" "$sweep-at$rate" -s pairs -P 16 -q "$q" --rate "$rate"
     done
   done
-fi
+done
 
 for b in $brokers; do
   if [[ -n "${metrics_of[$b]:-}" ]]; then

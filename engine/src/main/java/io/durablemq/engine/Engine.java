@@ -92,7 +92,6 @@ public final class Engine implements AutoCloseable {
     /** Like {@link #open(EngineConfig, MeterRegistry)}, committing through {@code batchLog} (a cluster's replicated log). */
     public static Engine open(EngineConfig config, MeterRegistry meters, io.durablemq.engine.store.BatchLog batchLog)
             throws StoreOpenException {
-        io.durablemq.engine.store.CommitPipelineDepth.configured(); // a bad option is refused before the store opens
         Store store = Store.open(config.dataPath(), config.durability());
         Engine engine = new Engine(config, store, meters, batchLog);
         try {

@@ -3,6 +3,8 @@ package io.durablemq.engine;
 import io.durablemq.engine.delivery.OverflowPolicy;
 import io.durablemq.engine.guard.AdmissionSettings;
 import io.durablemq.engine.store.CommitFaults;
+import io.durablemq.engine.store.CommitPipelineDepth;
+import io.durablemq.engine.store.Committer;
 import io.durablemq.engine.store.Durability;
 
 import java.nio.file.Path;
@@ -24,12 +26,26 @@ import java.util.Objects;
  * @param maxSubscriptionsPerSession subscriptions one session may hold; more are refused
  * @param commitFaults             test-only faults around the committer's store write; {@link CommitFaults#NONE} otherwise
  * @param admission                broker-wide queue budget and heap guard ({@link AdmissionSettings#defaults()})
+ * @param commitBatchesInFlight    commit batches written (or submitted to a cluster's log) and not yet
+ *                                 completed, 1..64; 0 = {@link CommitPipelineDepth#configured()} (the JVM
+ *                                 option, default {@value Committer#DEFAULT_BATCHES_IN_FLIGHT})
  */
 public record EngineConfig(Path dataPath, Durability durability, int maxInflightPerSession,
                            long maxQueuedMessagesPerSession, long maxQueuedBytesPerSession,
                            OverflowPolicy overflowPolicy, long maxSessionExpirySeconds,
                            Duration expirySweepInterval, long bodyCacheBytes, int maxSubscriptionsPerSession,
-                           CommitFaults commitFaults, AdmissionSettings admission) {
+                           CommitFaults commitFaults, AdmissionSettings admission, int commitBatchesInFlight) {
+
+    /** Settings with the pipeline depth of the JVM option (or its default). */
+    public EngineConfig(Path dataPath, Durability durability, int maxInflightPerSession,
+                        long maxQueuedMessagesPerSession, long maxQueuedBytesPerSession,
+                        OverflowPolicy overflowPolicy, long maxSessionExpirySeconds,
+                        Duration expirySweepInterval, long bodyCacheBytes, int maxSubscriptionsPerSession,
+                        CommitFaults commitFaults, AdmissionSettings admission) {
+        this(dataPath, durability, maxInflightPerSession, maxQueuedMessagesPerSession, maxQueuedBytesPerSession,
+                overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, maxSubscriptionsPerSession,
+                commitFaults, admission, 0);
+    }
 
     /** Settings with the default budget and heap guard. */
     public EngineConfig(Path dataPath, Durability durability, int maxInflightPerSession,
@@ -74,6 +90,9 @@ public record EngineConfig(Path dataPath, Durability durability, int maxInflight
         }
         commitFaults = commitFaults == null ? CommitFaults.NONE : commitFaults;
         admission = admission == null ? AdmissionSettings.defaults() : admission;
+        // 0 defers to the JVM option, so embedders and benchmarks keep -Ddurablemq.commit.batchesInFlight.
+        commitBatchesInFlight = commitBatchesInFlight == 0 ? CommitPipelineDepth.configured()
+                : CommitPipelineDepth.check(commitBatchesInFlight);
     }
 
     public static EngineConfig defaults(Path dataPath) {
@@ -83,46 +102,53 @@ public record EngineConfig(Path dataPath, Durability durability, int maxInflight
 
     public EngineConfig withDurability(Durability d) {
         return new EngineConfig(dataPath, d, maxInflightPerSession, maxQueuedMessagesPerSession,
-                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, maxSubscriptionsPerSession, commitFaults, admission);
+                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, maxSubscriptionsPerSession, commitFaults, admission, commitBatchesInFlight);
     }
 
     public EngineConfig withQueueLimits(long messages, long bytes, OverflowPolicy policy) {
         return new EngineConfig(dataPath, durability, maxInflightPerSession, messages, bytes, policy,
-                maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, maxSubscriptionsPerSession, commitFaults, admission);
+                maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, maxSubscriptionsPerSession, commitFaults, admission, commitBatchesInFlight);
     }
 
     public EngineConfig withMaxInflight(int max) {
         return new EngineConfig(dataPath, durability, max, maxQueuedMessagesPerSession,
-                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, maxSubscriptionsPerSession, commitFaults, admission);
+                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, maxSubscriptionsPerSession, commitFaults, admission, commitBatchesInFlight);
     }
 
     public EngineConfig withMaxSubscriptions(int max) {
         return new EngineConfig(dataPath, durability, maxInflightPerSession, maxQueuedMessagesPerSession,
-                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, max, commitFaults, admission);
+                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, max, commitFaults, admission, commitBatchesInFlight);
     }
 
     public EngineConfig withExpirySweep(Duration interval) {
         return new EngineConfig(dataPath, durability, maxInflightPerSession, maxQueuedMessagesPerSession,
-                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, interval, bodyCacheBytes, maxSubscriptionsPerSession, commitFaults, admission);
+                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, interval, bodyCacheBytes, maxSubscriptionsPerSession, commitFaults, admission, commitBatchesInFlight);
     }
 
     public EngineConfig withBodyCacheBytes(long bytes) {
         return new EngineConfig(dataPath, durability, maxInflightPerSession, maxQueuedMessagesPerSession,
                 maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bytes,
-                maxSubscriptionsPerSession, commitFaults, admission);
+                maxSubscriptionsPerSession, commitFaults, admission, commitBatchesInFlight);
     }
 
     /** Test-only: faults the committer throws around its store writes. */
     public EngineConfig withCommitFaults(CommitFaults faults) {
         return new EngineConfig(dataPath, durability, maxInflightPerSession, maxQueuedMessagesPerSession,
                 maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes,
-                maxSubscriptionsPerSession, faults, admission);
+                maxSubscriptionsPerSession, faults, admission, commitBatchesInFlight);
+    }
+
+    /** How many commit batches may be in flight (1..64; 0 = the JVM option or its default). */
+    public EngineConfig withCommitBatchesInFlight(int n) {
+        return new EngineConfig(dataPath, durability, maxInflightPerSession, maxQueuedMessagesPerSession,
+                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes,
+                maxSubscriptionsPerSession, commitFaults, admission, n);
     }
 
     /** The broker-wide queue budget and heap guard. */
     public EngineConfig withAdmission(AdmissionSettings a) {
         return new EngineConfig(dataPath, durability, maxInflightPerSession, maxQueuedMessagesPerSession,
                 maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes,
-                maxSubscriptionsPerSession, commitFaults, a);
+                maxSubscriptionsPerSession, commitFaults, a, commitBatchesInFlight);
     }
 }

@@ -5,7 +5,6 @@ import io.durablemq.engine.metrics.StageTimers;
 import io.durablemq.engine.queue.QueueCountersUpgrade;
 import io.durablemq.engine.session.SessionListener;
 import io.durablemq.engine.store.BatchLog;
-import io.durablemq.engine.store.CommitPipelineDepth;
 import io.durablemq.engine.store.Committer;
 import io.durablemq.engine.store.Store;
 import io.durablemq.engine.store.StoreOpenException;
@@ -48,7 +47,7 @@ final class ImageRebuild implements OperationGuard.ImageReset {
         this.wills = wills;
         this.backgroundCheck = backgroundCheck;
         this.sweeper = sweeper;
-        this.commitsInFlight = CommitPipelineDepth.configured();
+        this.commitsInFlight = st.config.commitBatchesInFlight();
         this.batchLog = batchLog;
         this.commitObserver = new Committer.Observer() {
             @Override

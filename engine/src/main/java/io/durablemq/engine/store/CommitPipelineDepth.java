@@ -2,14 +2,15 @@ package io.durablemq.engine.store;
 
 /**
  * How many commit batches may be written (or submitted to a replicated log) and not yet
- * completed: the JVM option {@code -Ddurablemq.commit.batchesInFlight=N}, 1 to 64, default
+ * completed: the broker's {@code commit_batches_in_flight} (EngineConfig), else the JVM option
+ * {@code -Ddurablemq.commit.batchesInFlight=N} (embedders, benchmarks), 1 to 64, default
  * {@value Committer#DEFAULT_BATCHES_IN_FLIGHT}. 1 is the committer before the pipeline (write,
  * completions, next write); 2 or more let the next write start while the last batch's
  * completions run, and let a cluster leader have that many Raft entries outstanding.
  */
 public final class CommitPipelineDepth {
     public static final String PROPERTY = "durablemq.commit.batchesInFlight";
-    static final int MAX = 64;
+    public static final int MAX = 64;
 
     private CommitPipelineDepth() {
     }
@@ -32,6 +33,14 @@ public final class CommitPipelineDepth {
         }
         if (n < 1 || n > MAX) {
             throw new IllegalArgumentException("-D" + PROPERTY + " must be from 1 to " + MAX + ", not " + n);
+        }
+        return n;
+    }
+
+    /** A depth given in settings (the broker's {@code commit_batches_in_flight}); outside 1..64 is refused. */
+    public static int check(int n) {
+        if (n < 1 || n > MAX) {
+            throw new IllegalArgumentException("commit batches in flight must be from 1 to " + MAX + ", not " + n);
         }
         return n;
     }

@@ -2,6 +2,7 @@ package io.durablemq.broker.config;
 
 import io.durablemq.engine.EngineConfig;
 import io.durablemq.engine.guard.AdmissionSettings;
+import io.durablemq.engine.store.CommitPipelineDepth;
 import io.durablemq.engine.store.Durability;
 import io.moquette.broker.config.IConfig;
 import io.moquette.broker.config.MemoryConfig;
@@ -45,6 +46,9 @@ import java.util.Properties;
  * @param backupDir           where {@code POST /admin/backup} writes backups; null means the
  *                            default, a sibling of the data folder ({@code <data_path>-backups});
  *                            never inside the data folder
+ * @param commitBatchesInFlight commit batches written (or submitted to the cluster's log) and not yet
+ *                            completed, 1..64 ({@code commit_batches_in_flight}); its default is the JVM
+ *                            option {@code -Ddurablemq.commit.batchesInFlight} if given, else 4
  */
 public record BrokerConfig(String host, int port, int sslPort, int websocketPort, String websocketPath,
                            int secureWebsocketPort, Path dataPath, Durability durability,
@@ -52,7 +56,7 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
                            Path passwordFile, Path aclFile, String authenticatorClass,
                            String authorizatorClass, List<String> interceptHandlers, TlsSettings tls,
                            Limits limits, Map<String, String> properties, Path configFile,
-                           Path backupDir, AdmissionSettings admission) {
+                           Path backupDir, AdmissionSettings admission, int commitBatchesInFlight) {
 
     public static final String DEFAULT_HOST = "127.0.0.1";
     public static final int DEFAULT_PORT = 1883;
@@ -72,6 +76,7 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
         properties = properties == null ? Map.of() : Map.copyOf(properties);
         backupDir = backupDir == null ? defaultBackupDir(dataPath) : backupDir;
         admission = admission == null ? AdmissionSettings.defaults() : admission;
+        commitBatchesInFlight = CommitPipelineDepth.check(commitBatchesInFlight);
         if (isInside(backupDir, dataPath)) {
             throw new IllegalArgumentException("backup_dir " + backupDir + " is inside data_path " + dataPath
                     + ": a backup must live outside the live store (default: " + defaultBackupDir(dataPath) + ")");
@@ -111,7 +116,7 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
     public static BrokerConfig defaults() {
         return new BrokerConfig(DEFAULT_HOST, DEFAULT_PORT, DISABLED, DISABLED, DEFAULT_WEBSOCKET_PATH, DISABLED,
                 Path.of("data"), Durability.FSYNC, null, DEFAULT_METRICS_PORT, AnonymousAccess.LOOPBACK_ONLY, null, null, null, null,
-                List.of(), null, Limits.defaults(), Map.of(), null, null, null);
+                List.of(), null, Limits.defaults(), Map.of(), null, null, null, CommitPipelineDepth.configured());
     }
 
     /**
@@ -129,7 +134,8 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
         return new EngineConfig(dataPath, durability, limits.maxInflight(), limits.maxQueuedMessages(),
                 limits.maxQueuedBytes(), limits.overflowPolicy(), limits.maxSessionExpirySeconds(),
                 d.expirySweepInterval(), d.bodyCacheBytes(), limits.maxSubscriptionsPerClient())
-                .withAdmission(admission);
+                .withAdmission(admission)
+                .withCommitBatchesInFlight(commitBatchesInFlight);
     }
 
     /** The config file's keys as Moquette's {@link IConfig}, for plugins built with an (IConfig) constructor. */
@@ -212,6 +218,7 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
         private Path configFile;
         private Path backupDir;
         private AdmissionSettings admission;
+        private int commitBatchesInFlight;
 
         private Builder(BrokerConfig c) {
             host = c.host;
@@ -238,6 +245,7 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
             // Left null while it is the default, so a changed data path moves it along.
             backupDir = c.backupDir.equals(defaultBackupDir(c.dataPath)) ? null : c.backupDir;
             admission = c.admission;
+            commitBatchesInFlight = c.commitBatchesInFlight;
         }
 
         public Builder host(String v) { host = v; return this; }
@@ -264,11 +272,13 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
         public Builder configFile(Path v) { configFile = v; return this; }
         public Builder backupDir(Path v) { backupDir = v; return this; }
         public Builder admission(AdmissionSettings v) { admission = v; return this; }
+        /** {@code commit_batches_in_flight}: 1..64. */
+        public Builder commitBatchesInFlight(int v) { commitBatchesInFlight = v; return this; }
 
         public BrokerConfig build() {
             return new BrokerConfig(host, port, sslPort, websocketPort, websocketPath, secureWebsocketPort, dataPath,
                     durability, metricsHost, metricsPort, anonymous, passwordFile, aclFile, authenticatorClass,
-                    authorizatorClass, interceptHandlers, tls, limits, properties, configFile, backupDir, admission);
+                    authorizatorClass, interceptHandlers, tls, limits, properties, configFile, backupDir, admission, commitBatchesInFlight);
         }
     }
 }

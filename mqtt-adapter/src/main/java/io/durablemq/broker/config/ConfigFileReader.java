@@ -2,6 +2,7 @@ package io.durablemq.broker.config;
 
 import io.durablemq.engine.delivery.OverflowPolicy;
 import io.durablemq.engine.guard.AdmissionSettings;
+import io.durablemq.engine.store.CommitPipelineDepth;
 import io.durablemq.engine.store.Durability;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -46,7 +47,7 @@ final class ConfigFileReader {
             "max_outbound_topic_aliases", "backpressure_high_watermark", "backpressure_low_watermark",
             "backpressure_max_pause_ms",
             "trust_store_path", "trust_store_password", "backup_dir", "max_total_queued_bytes",
-            "heap_guard_fraction",
+            "heap_guard_fraction", "commit_batches_in_flight",
             // cluster keys: read by io.durablemq.broker.cluster.ClusterConfig (docs/CLUSTER.md)
             "cluster_node_id", "cluster_peers", "cluster_mqtt_addresses", "cluster_storage_path",
             "cluster_election_timeout_ms", "cluster_election_timeout_max_ms", "cluster_snapshot_every_entries");
@@ -144,7 +145,8 @@ final class ConfigFileReader {
         try {
             return new BrokerConfig(host, port, sslPort, wsPort, wsPath, wssPort, dataPath, durability, metricsHost,
                     metricsPort, anonymous, passwordFile, aclFile, authenticatorClass, authorizatorClass,
-                    interceptHandlers, tls, limits, properties, file, backupDir, admission());
+                    interceptHandlers, tls, limits, properties, file, backupDir, admission(),
+                    (int) number("commit_batches_in_flight", CommitPipelineDepth.configured(), 1, CommitPipelineDepth.MAX));
         } catch (IllegalArgumentException e) {
             throw new BrokerConfigException(file + ": " + e.getMessage(), e);
         }

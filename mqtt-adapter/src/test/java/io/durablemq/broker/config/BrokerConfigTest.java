@@ -85,8 +85,10 @@ class BrokerConfigTest {
         BrokerConfig c = BrokerConfig.defaults().toBuilder().dataPath(dir).durability(Durability.OS)
                 .limits(Limits.defaults().toBuilder().maxInflight(77).maxQueuedMessages(500).maxQueuedBytes(4096)
                         .overflowPolicy(OverflowPolicy.DROP_OLDEST).maxSessionExpirySeconds(3600).build())
+                .commitBatchesInFlight(9)
                 .build();
         EngineConfig e = c.toEngineConfig();
+        assertEquals(9, e.commitBatchesInFlight());
         assertEquals(dir, e.dataPath());
         assertEquals(Durability.OS, e.durability());
         assertEquals(77, e.maxInflightPerSession());
@@ -149,6 +151,7 @@ class BrokerConfigTest {
                 "topic_alias_maximum 0",
                 "max_outbound_topic_aliases 0",
                 "max_keep_alive_seconds 600",
+                "commit_batches_in_flight 2",
                 "persistence_enabled true",
                 "netty.epoll true",
                 "plugin.my_setting 42");
@@ -196,6 +199,7 @@ class BrokerConfigTest {
         assertEquals(0, l.topicAliasMaximum());
         assertEquals(0, l.maxOutboundTopicAliases());
         assertEquals(600, l.maxKeepAliveSeconds());
+        assertEquals(2, c.commitBatchesInFlight());
         assertEquals(f.toAbsolutePath().normalize(), c.configFile());
         // plugins see the file's own text through Moquette's IConfig
         assertEquals("42", c.toMoquetteConfig().getProperty("plugin.my_setting"));
@@ -255,6 +259,10 @@ class BrokerConfigTest {
                 loadError("max_outbound_topic_aliases 65536"));
         assertEquals(file() + ":1: max_outbound_topic_aliases: -1 is out of range (0..65535)",
                 loadError("max_outbound_topic_aliases -1"));
+        assertEquals(file() + ":1: commit_batches_in_flight: 65 is out of range (1..64)",
+                loadError("commit_batches_in_flight 65"));
+        assertEquals(file() + ":1: commit_batches_in_flight: 0 is out of range (1..64)",
+                loadError("commit_batches_in_flight 0"));
     }
 
     @Test
