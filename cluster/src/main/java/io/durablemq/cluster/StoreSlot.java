@@ -114,6 +114,21 @@ final class StoreSlot {
         notifyAll();
     }
 
+    /**
+     * Empties the slot without closing the follower's own store and gives it to the caller (the
+     * engine of a node that starts serving: no second RocksDB open of the same folder). Waits for an
+     * apply in progress; applies wait from now on until the engine's first commit attaches the store.
+     */
+    synchronized Store handOver() {
+        if (store == null || !owned) {
+            throw new IllegalStateException("no follower store to hand over (" + (store == null ? "empty" : "the engine's") + ")");
+        }
+        Store s = store;
+        store = null;
+        owned = false;
+        return s;
+    }
+
     /** Empties the slot (closing the follower's own store); waits for an apply in progress. */
     synchronized void detach() {
         if (owned && store != null) {

@@ -10,6 +10,7 @@ import io.durablemq.cluster.ClusterNode;
 import io.durablemq.cluster.ClusterSettings;
 import io.durablemq.cluster.NodeRole;
 import io.durablemq.engine.store.BatchLog;
+import io.durablemq.engine.store.Store;
 import io.durablemq.engine.store.StoreOpenException;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.netty.handler.ssl.SslContext;
@@ -75,7 +76,7 @@ public final class ClusterBroker implements AutoCloseable {
                 });
             }
             cb.bindRedirector();
-            cb.node = ClusterNode.start(settings, config.dataPath(), cb.new Serving());
+            cb.node = ClusterNode.start(settings, config.dataPath(), cb.new Serving(), cb.metrics::recordTakeover);
             cb.nodeRef.set(cb.node);
             return cb;
         } catch (IOException | StoreOpenException | InterruptedException | RuntimeException e) {
@@ -168,12 +169,17 @@ public final class ClusterBroker implements AutoCloseable {
     /** What the node runs while it leads: the whole broker. */
     private final class Serving implements ClusterNode.Service {
         @Override
-        public void start(BatchLog batchLog) throws Exception {
-            unbindRedirector();
+        public void start(BatchLog batchLog, Store store, Runnable engineOpened) throws Exception {
             try {
-                broker = BrokerServer.start(servingConfig, batchLog);
+                // The redirector keeps answering (0x9C naming this node) while the engine recovers, and lets
+                // go of the ports only then, just before the broker binds them.
+                broker = BrokerServer.start(servingConfig, batchLog, store, () -> {
+                    engineOpened.run();
+                    unbindRedirector();
+                });
                 log.info("serving MQTT on port {}", broker.mqttPort());
             } catch (Exception e) {
+                store.close(); // ours from the call (idempotent)
                 bindRedirector();
                 throw e;
             }
