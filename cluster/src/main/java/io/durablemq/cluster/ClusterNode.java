@@ -28,6 +28,12 @@ import java.util.concurrent.atomic.AtomicLong;
 public final class ClusterNode implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ClusterNode.class);
     private static final long POLL_MILLIS = 50;
+    /**
+     * After Ratis's leader-ready notice the role loop polls this often for a while: the notice can come
+     * just before the applied index that it waits for is published.
+     */
+    private static final long FAST_POLL_MILLIS = 5;
+    private static final long FAST_POLL_WINDOW_NANOS = java.util.concurrent.TimeUnit.SECONDS.toNanos(1);
     private static final long RETRY_MILLIS = 1_000;
     /**
      * Applied batches are written without fsync: the Raft log (fsynced in fsync mode) is the durable
@@ -64,6 +70,7 @@ public final class ClusterNode implements AutoCloseable {
     private final Object wakeup = new Object();
     private final java.util.function.Consumer<Takeover> onTakeover;
     private volatile Takeover lastTakeover;
+    private volatile long fastPollUntil = System.nanoTime();
     private volatile NodeRole role = NodeRole.FOLLOWING;
     private volatile boolean closing;
     private ReplicatedBatchLog batchLog;
@@ -177,6 +184,7 @@ public final class ClusterNode implements AutoCloseable {
     }
 
     private void wake() {
+        fastPollUntil = System.nanoTime() + FAST_POLL_WINDOW_NANOS;
         synchronized (wakeup) {
             wakeup.notifyAll();
         }
@@ -186,8 +194,9 @@ public final class ClusterNode implements AutoCloseable {
         while (!closing) {
             try {
                 step();
+                boolean fast = role == NodeRole.FOLLOWING && System.nanoTime() - fastPollUntil < 0;
                 synchronized (wakeup) { // Ratis's leader-ready notice wakes it early
-                    wakeup.wait(POLL_MILLIS);
+                    wakeup.wait(fast ? FAST_POLL_MILLIS : POLL_MILLIS);
                 }
             } catch (InterruptedException e) {
                 return;

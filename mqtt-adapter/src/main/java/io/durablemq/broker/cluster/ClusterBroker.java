@@ -45,8 +45,11 @@ public final class ClusterBroker implements AutoCloseable {
     private MetricsServer metricsServer;
     private ClusterNode node;
 
-    private ClusterBroker(BrokerConfig config, List<ConnectRedirector.Listener> redirectListeners) {
+    private final ServerReferences references;
+
+    private ClusterBroker(BrokerConfig config, List<ConnectRedirector.Listener> redirectListeners, ServerReferences references) {
         this.config = config;
+        this.references = references;
         this.redirectListeners = redirectListeners;
         // The Raft log is the durable record (fsynced on a majority in fsync mode); the store is a
         // replica of it that replay restores after a crash, so the engine's own RocksDB write needs
@@ -62,7 +65,8 @@ public final class ClusterBroker implements AutoCloseable {
     public static ClusterBroker start(BrokerConfig config)
             throws BrokerConfigException, StoreOpenException, IOException, InterruptedException {
         ClusterSettings settings = ClusterConfig.settings(config);
-        ClusterBroker cb = new ClusterBroker(config, redirectListeners(config));
+        ClusterBroker cb = new ClusterBroker(config, redirectListeners(config), ServerReferences.fromConfig(config.properties(),
+                settings.peers().stream().map(io.durablemq.cluster.Peer::id).collect(java.util.stream.Collectors.toSet())));
         try {
             if (config.metricsPort() != 0) {
                 cb.metricsServer = MetricsServer.start(config.metricsHost(), config.metricsPort(), cb.metrics, cb::isReady);
@@ -146,9 +150,9 @@ public final class ClusterBroker implements AutoCloseable {
         RuntimeException last = null;
         for (int attempt = 0; attempt < 50; attempt++) { // the broker's listener may take a moment to let go
             try {
-                redirector = ConnectRedirector.bind(config.host(), redirectListeners, () -> {
+                redirector = ConnectRedirector.bind(config.host(), redirectListeners, (kind, port) -> {
                     ClusterNode n = node;
-                    return n == null ? null : n.leaderMqttAddress();
+                    return n == null ? null : references.reference(kind, port, n.raftStatus().leaderId(), n.leaderMqttAddress());
                 });
                 return;
             } catch (RuntimeException e) {
