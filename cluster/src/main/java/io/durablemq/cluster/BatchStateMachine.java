@@ -81,6 +81,7 @@ final class BatchStateMachine extends BaseStateMachine {
         if (s != null) {
             // ClusterNode restored the store from this snapshot before Ratis started: it is the applied state.
             setLastAppliedTermIndex(s.termIndex());
+            slot.loadedAt(s.index());
         }
         getLifeCycle().transition(LifeCycle.State.STARTING);
         getLifeCycle().transition(LifeCycle.State.RUNNING);
@@ -151,7 +152,7 @@ final class BatchStateMachine extends BaseStateMachine {
         LocalSnapshot s = snapshots.reloadVerified();
         try {
             slot.replaceFollowerStore(() -> StoreRestore.restore(s, dataPath),
-                    () -> Store.open(dataPath, ClusterNode.STORE_DURABILITY));
+                    () -> Store.open(dataPath, ClusterNode.STORE_DURABILITY), s.index());
         } catch (IOException e) {
             throw e;
         } catch (Exception e) {

@@ -71,6 +71,8 @@ public final class ClusterNode implements AutoCloseable {
     private final java.util.function.Consumer<Takeover> onTakeover;
     private volatile Takeover lastTakeover;
     private volatile long fastPollUntil = System.nanoTime();
+    /** Set once this node's store has caught up with its Raft log since it started (its replay is over). */
+    private volatile boolean replayed;
     private volatile NodeRole role = NodeRole.FOLLOWING;
     private volatile boolean closing;
     private ReplicatedBatchLog batchLog;
@@ -178,6 +180,14 @@ public final class ClusterNode implements AutoCloseable {
         return settings;
     }
 
+    /**
+     * An online backup of this node's own store (leader or follower) at its applied index; see {@link ClusterBackup}.
+     * Holds the state machine's applies for the checkpoint's duration (a flush and hard links).
+     */
+    public ClusterBackup backup(Path target) throws io.durablemq.engine.backup.BackupException {
+        return ClusterBackup.write(slot, dataPath, target, settings.nodeId(), role, replayed, raft.status());
+    }
+
     /** The stage times of the last time this node started serving, or null if it never did. */
     public Takeover lastTakeover() {
         return lastTakeover;
@@ -217,6 +227,9 @@ public final class ClusterNode implements AutoCloseable {
         }
         RaftStatus s = raft.status();
         leaderWatch.observe(s);
+        if (!replayed && s.caughtUp() && s.leaderId() != null) {
+            replayed = true;
+        }
         if (role == NodeRole.FOLLOWING && s.leaderReady() && s.caughtUp() && System.currentTimeMillis() >= retryAfter) {
             promote(s);
         } else if (role == NodeRole.SERVING && (!s.leader() || writeFailed.get())) {

@@ -21,6 +21,12 @@ final class StoreSlot {
     /** True when this slot opened {@link #store} itself and must close it on detach. */
     private boolean owned;
     private boolean closed;
+    /**
+     * The Raft index of the last batch written into the attached store through this slot, or of the
+     * snapshot it was loaded from (-1: none yet). Kept under the slot's lock with the write, so a
+     * checkpoint taken under it is the state at exactly this index.
+     */
+    private long appliedIndex = -1;
 
     /**
      * Applies one committed batch (its serialized bytes) to the attached store, waiting for one if
@@ -45,6 +51,7 @@ final class StoreSlot {
             try (WriteBatch batch = new WriteBatch(batchBytes)) {
                 store.write(batch);
             }
+            appliedIndex = index;
             return true;
         }
     }
@@ -66,6 +73,28 @@ final class StoreSlot {
         return true;
     }
 
+    /** Something done with the attached store while no batch can be applied to it. */
+    interface StoreAction<T> {
+        T run(Store store, long appliedIndex) throws Exception;
+    }
+
+    /**
+     * Runs {@code action} on the attached store, holding the slot: no apply, hand-over or close
+     * happens meanwhile, so the store is exactly the state at {@code appliedIndex}. Returns null,
+     * without running it, when no store is attached (a hand-over, or the node is closing).
+     */
+    synchronized <T> T withStore(StoreAction<T> action) throws Exception {
+        if (store == null || closed) {
+            return null;
+        }
+        return action.run(store, appliedIndex);
+    }
+
+    /** The store now holds the state at {@code index} (a snapshot restored or installed). */
+    synchronized void loadedAt(long index) {
+        appliedIndex = index;
+    }
+
     /** What {@link #replaceFollowerStore} does with the data folder while no store is open on it. */
     interface FolderSwap {
         void run() throws Exception;
@@ -78,7 +107,7 @@ final class StoreSlot {
      * reattach its own store. If the swap or the reopen fails the slot stays empty (applies wait)
      * and the exception goes to Ratis, which stops this node's server: it is never half loaded.
      */
-    synchronized void replaceFollowerStore(FolderSwap swap, java.util.concurrent.Callable<Store> reopen) throws Exception {
+    synchronized void replaceFollowerStore(FolderSwap swap, java.util.concurrent.Callable<Store> reopen, long index) throws Exception {
         while (!closed && (store == null || !owned)) {
             wait(1_000);
         }
@@ -91,6 +120,7 @@ final class StoreSlot {
         swap.run();
         store = reopen.call();
         owned = true;
+        appliedIndex = index;
         notifyAll();
     }
 

@@ -1,7 +1,12 @@
 package io.durablemq.broker.cluster;
 
 import io.durablemq.broker.BrokerServer;
+import io.durablemq.broker.admin.BackupEndpoint;
+import io.durablemq.broker.admin.BackupMetrics;
+import io.durablemq.broker.admin.ReloadEndpoint;
 import io.durablemq.broker.config.BrokerConfig;
+import io.durablemq.broker.security.SecurityReloader;
+import io.durablemq.engine.backup.BackupException;
 import io.durablemq.broker.config.BrokerConfigException;
 import io.durablemq.broker.listener.Listeners;
 import io.durablemq.broker.metrics.MetricsServer;
@@ -78,6 +83,11 @@ public final class ClusterBroker implements AutoCloseable {
                         exchange.getResponseBody().write(body);
                     }
                 });
+                // Per node, whatever its role (docs/CLUSTER.md, "Backup and reload on a cluster"): a backup of
+                // this node's own store at its applied index; a reload of this node's password and ACL files.
+                cb.metricsServer.handle(ReloadEndpoint.PATH, new ReloadEndpoint(cb::reloadSecurityFiles));
+                cb.metricsServer.handle(BackupEndpoint.PATH, new BackupEndpoint(cb::backup, config.backupDir(),
+                        new BackupMetrics(cb.metrics)));
             }
             cb.bindRedirector();
             cb.node = ClusterNode.start(settings, config.dataPath(), cb.new Serving(), cb.metrics::recordTakeover);
@@ -116,6 +126,34 @@ public final class ClusterBroker implements AutoCloseable {
 
     public ClusterNode node() {
         return node;
+    }
+
+    /**
+     * SIGHUP and {@code POST /admin/reload}: the serving leader reloads its password and ACL files as a
+     * single broker does; a node that does not serve has no rules in force and only checks the files
+     * (it reads them when it starts serving), so an error is found before this node leads.
+     */
+    public SecurityReloader.Result reloadSecurityFiles(String trigger) {
+        BrokerServer b = broker;
+        ClusterNode n = node;
+        String who = "node " + (n == null ? "(starting)" : n.settings().nodeId());
+        if (b != null) {
+            SecurityReloader.Result r = b.reloadSecurityFiles(trigger);
+            return new SecurityReloader.Result(r.ok(), who + " (serving leader): " + r.message());
+        }
+        SecurityReloader.Result r = SecurityReloader.check(config, trigger);
+        return new SecurityReloader.Result(r.ok(), who + " (" + (n == null ? "starting" : n.role()) + "): " + r.message());
+    }
+
+    /** {@code POST /admin/backup}: this node's own store at its applied index (io.durablemq.cluster.ClusterBackup). */
+    private BackupEndpoint.Written backup(java.nio.file.Path target) throws BackupException {
+        ClusterNode n = node;
+        if (n == null) {
+            throw new BackupException(BackupException.Reason.UNAVAILABLE, target, "the cluster node is still starting", null);
+        }
+        io.durablemq.cluster.ClusterBackup c = n.backup(target);
+        return new BackupEndpoint.Written(c.store(), "\"applied_index\":" + c.appliedIndex() + ",\"node\":"
+                + io.durablemq.engine.check.Json.quote(c.nodeId()) + ",\"role\":" + io.durablemq.engine.check.Json.quote(c.role().name()));
     }
 
     /**
