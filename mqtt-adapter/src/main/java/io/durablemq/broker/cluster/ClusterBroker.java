@@ -90,6 +90,7 @@ public final class ClusterBroker implements AutoCloseable {
                         new BackupMetrics(cb.metrics)));
             }
             cb.bindRedirector();
+            ServingWarmup.startInBackground();
             cb.node = ClusterNode.start(settings, config.dataPath(), cb.new Serving(), cb.metrics::recordTakeover);
             cb.nodeRef.set(cb.node);
             return cb;
