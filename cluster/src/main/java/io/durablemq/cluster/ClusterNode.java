@@ -244,7 +244,16 @@ public final class ClusterNode implements AutoCloseable {
         writeFailed.set(false);
         batchLog = new ReplicatedBatchLog(raft, slot, () -> writeFailed.set(true));
         // The follower's open handle goes to the engine: no close and RocksDB reopen (WAL replay) of the same folder.
-        Store store = slot.handOver();
+        Store store;
+        try {
+            store = slot.handOver();
+        } catch (IllegalStateException e) { // no follower store (a failed snapshot load): nothing to serve from
+            log.error("node {} leads but cannot start serving: {}; retrying in {} ms", settings.nodeId(), e.getMessage(), RETRY_MILLIS);
+            batchLog.fence();
+            retryAfter = System.currentTimeMillis() + RETRY_MILLIS;
+            role = NodeRole.FOLLOWING;
+            return;
+        }
         try {
             service.start(batchLog, store, takeoverClock::engineOpen);
             leaderChanges.incrementAndGet();
