@@ -4,6 +4,8 @@ import io.durablemq.engine.store.Store;
 import org.apache.ratis.proto.RaftProtos.LogEntryProto;
 import org.apache.ratis.protocol.Message;
 import org.apache.ratis.protocol.RaftGroupId;
+import org.apache.ratis.protocol.RaftGroupMemberId;
+import org.apache.ratis.protocol.RaftPeerId;
 import org.apache.ratis.server.RaftServer;
 import org.apache.ratis.server.protocol.TermIndex;
 import org.apache.ratis.server.raftlog.RaftLog;
@@ -45,10 +47,29 @@ final class BatchStateMachine extends BaseStateMachine {
     private final AtomicLong installed = new AtomicLong();
     private final AtomicLong written = new AtomicLong();
     private final AtomicLong skipped = new AtomicLong();
+    private final TakeoverClock takeover;
+    private final Runnable wakeRoleLoop;
 
-    BatchStateMachine(StoreSlot slot, Path dataPath) {
+    BatchStateMachine(StoreSlot slot, Path dataPath, TakeoverClock takeover, Runnable wakeRoleLoop) {
         this.slot = slot;
         this.dataPath = dataPath;
+        this.takeover = takeover;
+        this.wakeRoleLoop = wakeRoleLoop;
+    }
+
+    /** Ratis names a new leader: when it is this node, a takeover starts (its clock, for the takeover timer). */
+    @Override
+    public void notifyLeaderChanged(RaftGroupMemberId groupMemberId, RaftPeerId newLeaderId) {
+        if (groupMemberId.getPeerId().equals(newLeaderId)) {
+            takeover.elected();
+        }
+    }
+
+    /** The new leader's first entry is committed: the role loop may promote now rather than at its next poll. */
+    @Override
+    public void notifyLeaderReady() {
+        takeover.leaderReady();
+        wakeRoleLoop.run();
     }
 
     @Override

@@ -109,6 +109,25 @@ final class StoreSlot {
         return true;
     }
 
+    /** Something done with the attached store while no batch can be applied to it. */
+    interface StoreAction<T> {
+        T run(Store store, long appliedIndex) throws Exception;
+    }
+
+    /**
+     * Runs {@code action} on the attached store, holding the slot: no apply, hand-over or close
+     * happens meanwhile, so the store is exactly the state at {@code appliedIndex}: the entry its
+     * own record names ({@link AppliedEntry}, written with every applied entry), or the snapshot it
+     * came from. Returns null, without running it, when no store is attached (a hand-over, or the
+     * node is closing).
+     */
+    synchronized <T> T withStore(StoreAction<T> action) throws Exception {
+        if (store == null || closed) {
+            return null;
+        }
+        return action.run(store, appliedLocked().index());
+    }
+
     /** What {@link #replaceFollowerStore} does with the data folder while no store is open on it. */
     interface FolderSwap {
         void run() throws Exception;
@@ -155,6 +174,21 @@ final class StoreSlot {
         store = engineStore;
         owned = false;
         notifyAll();
+    }
+
+    /**
+     * Empties the slot without closing the follower's own store and gives it to the caller (the
+     * engine of a node that starts serving: no second RocksDB open of the same folder). Waits for an
+     * apply in progress; applies wait from now on until the engine's first commit attaches the store.
+     */
+    synchronized Store handOver() {
+        if (store == null || !owned) {
+            throw new IllegalStateException("no follower store to hand over (" + (store == null ? "empty" : "the engine's") + ")");
+        }
+        Store s = store;
+        store = null;
+        owned = false;
+        return s;
     }
 
     /** Empties the slot (closing the follower's own store); waits for an apply in progress. */

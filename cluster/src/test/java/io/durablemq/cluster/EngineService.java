@@ -4,6 +4,7 @@ import io.durablemq.engine.Engine;
 import io.durablemq.engine.EngineConfig;
 import io.durablemq.engine.store.BatchLog;
 import io.durablemq.engine.store.Durability;
+import io.durablemq.engine.store.Store;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 
 import java.nio.file.Path;
@@ -22,8 +23,9 @@ final class EngineService implements ClusterNode.Service {
     }
 
     @Override
-    public void start(BatchLog batchLog) throws Exception {
-        engine = Engine.open(config(dataPath), new SimpleMeterRegistry(), batchLog);
+    public void start(BatchLog batchLog, Store store, Runnable engineOpened) throws Exception {
+        engine = Engine.open(config(dataPath), new SimpleMeterRegistry(), batchLog, store);
+        engineOpened.run();
     }
 
     @Override

@@ -152,7 +152,7 @@ class PipelinedReplicationTest {
         }
 
         @Override
-        public void start(BatchLog batchLog) throws Exception {
+        public void start(BatchLog batchLog, Store handedStore, Runnable engineOpened) throws Exception {
             BatchLog counting = new BatchLog() {
                 @Override
                 public void write(Store store, WriteBatch batch) throws Exception {
@@ -166,7 +166,8 @@ class PipelinedReplicationTest {
                     return f.whenComplete((ok, failed) -> outstanding.decrementAndGet());
                 }
             };
-            engine = Engine.open(EngineService.config(dataPath), new SimpleMeterRegistry(), counting);
+            engine = Engine.open(EngineService.config(dataPath), new SimpleMeterRegistry(), counting, handedStore);
+            engineOpened.run();
         }
 
         @Override

@@ -92,7 +92,13 @@ public final class Engine implements AutoCloseable {
     /** Like {@link #open(EngineConfig, MeterRegistry)}, committing through {@code batchLog} (a cluster's replicated log). */
     public static Engine open(EngineConfig config, MeterRegistry meters, io.durablemq.engine.store.BatchLog batchLog)
             throws StoreOpenException {
-        Store store = Store.open(config.dataPath(), config.durability());
+        return open(config, meters, batchLog, Store.open(config.dataPath(), config.durability()));
+    }
+
+    /** Like the above, recovering from {@code store}, already open on {@code config.dataPath()} (a cluster follower's handle); closes it on failure. */
+    public static Engine open(EngineConfig config, MeterRegistry meters, io.durablemq.engine.store.BatchLog batchLog, Store store)
+            throws StoreOpenException {
+        io.durablemq.engine.store.StoreHandover.check(config.dataPath(), store); // a reset reopens config.dataPath()
         Engine engine = new Engine(config, store, meters, batchLog);
         try {
             io.durablemq.engine.queue.QueueCountersUpgrade.upgradeIfNeeded(store);

@@ -56,6 +56,10 @@ public final class BrokerServer implements AutoCloseable {
 
     /** Where the engine's committer makes batches durable: the local store, or a cluster's Raft log. */
     private final io.durablemq.engine.store.BatchLog batchLog;
+    /** A cluster's new leader: the store its state machine has open, handed to the engine (null: the engine opens data_path). */
+    private io.durablemq.engine.store.Store handedStore;
+    /** Told when the engine has recovered, before the listeners bind (a cluster's takeover timer). */
+    private Runnable engineOpened = () -> { };
 
     private BrokerServer(BrokerConfig config, UnaryOperator<EngineConfig> engineTweak, io.durablemq.engine.store.BatchLog batchLog) {
         this.config = config;
@@ -67,6 +71,26 @@ public final class BrokerServer implements AutoCloseable {
     public static BrokerServer start(BrokerConfig config, io.durablemq.engine.store.BatchLog batchLog)
             throws BrokerConfigException, StoreOpenException, IOException, InterruptedException {
         return start(config, c -> c, batchLog);
+    }
+
+    /**
+     * As above, the engine recovering from {@code store}, already open on data_path; owns it from the
+     * call (closes it on failure). {@code engineOpened} runs once the engine has recovered.
+     */
+    public static BrokerServer start(BrokerConfig config, io.durablemq.engine.store.BatchLog batchLog,
+                                     io.durablemq.engine.store.Store store, Runnable engineOpened)
+            throws BrokerConfigException, StoreOpenException, IOException, InterruptedException {
+        BrokerServer server = new BrokerServer(config, c -> c, batchLog);
+        server.handedStore = store;
+        server.engineOpened = engineOpened;
+        try {
+            server.startAll();
+            return server;
+        } catch (BrokerConfigException | StoreOpenException | IOException | InterruptedException | RuntimeException e) {
+            server.close();
+            store.close(); // idempotent: the engine closed it already if it got that far
+            throw e;
+        }
     }
 
     /** Starts a broker; on failure everything already started is stopped again. */
@@ -113,7 +137,9 @@ public final class BrokerServer implements AutoCloseable {
                 ? SslContexts.serverContext(config.tls()) : null;
 
         LOG.info("opening store in {} (durability {})", config.dataPath().toAbsolutePath(), config.durability());
-        engine = Engine.open(engineTweak.apply(config.toEngineConfig()), registry, batchLog);
+        engine = handedStore == null ? Engine.open(engineTweak.apply(config.toEngineConfig()), registry, batchLog)
+                : Engine.open(engineTweak.apply(config.toEngineConfig()), registry, batchLog, handedStore);
+        engineOpened.run();
         opened.push(engine);
         if (metricsServer != null) { // backups are asked for on the metrics port, from this host only
             metricsServer.handle(BackupEndpoint.PATH, new BackupEndpoint(engine, config.backupDir(), new BackupMetrics(registry)));

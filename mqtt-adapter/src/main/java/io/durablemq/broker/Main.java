@@ -117,9 +117,22 @@ public final class Main implements Callable<Integer> {
 
     /** A cluster node (docs/CLUSTER.md): serves MQTT only while it leads; SIGTERM/SIGINT stop it as above. */
     private Integer runClusterNode(BrokerConfig config) throws InterruptedException {
+        // SIGHUP: as for the single node (without it, HUP would stop the JVM): the leader reloads, a follower checks.
+        AtomicReference<io.durablemq.broker.cluster.ClusterBroker> started = new AtomicReference<>();
+        if (!ReloadSignal.install(() -> {
+            io.durablemq.broker.cluster.ClusterBroker n = started.get();
+            if (n == null) {
+                LOG.warn("SIGHUP ignored: the cluster node is still starting; the files are read when it serves");
+            } else {
+                n.reloadSecurityFiles("SIGHUP");
+            }
+        })) {
+            LOG.warn("SIGHUP cannot be handled in this JVM; reload the password and ACL files with POST /admin/reload");
+        }
         io.durablemq.broker.cluster.ClusterBroker node;
         try {
             node = io.durablemq.broker.cluster.ClusterBroker.start(config);
+            started.set(node);
         } catch (BrokerConfigException e) {
             LOG.error("bad configuration: {}", e.getMessage());
             return 2;

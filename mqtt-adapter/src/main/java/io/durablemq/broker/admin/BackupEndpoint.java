@@ -38,14 +38,33 @@ public final class BackupEndpoint implements HttpHandler {
     private static final DateTimeFormatter STAMP =
             DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss.SSS'Z'").withZone(ZoneOffset.UTC);
 
-    private final Engine engine;
+    /** What writes the copy: the engine (single node), or a cluster node from its own store. */
+    public interface Source {
+        Written backup(Path target) throws BackupException;
+    }
+
+    /**
+     * A written backup and its consistent point as JSON members (the single node's
+     * {@code "message_ids_below":N}, a cluster node's {@code "applied_index":N,...}).
+     */
+    public record Written(BackupResult result, String consistentPointJson) {
+    }
+
+    private final Source source;
     private final Path backupDir;
     private final BackupMetrics metrics;
     /** One backup at a time: a second request is refused rather than queued behind the first. */
     private final ReentrantLock running = new ReentrantLock();
 
     public BackupEndpoint(Engine engine, Path backupDir, BackupMetrics metrics) {
-        this.engine = engine;
+        this(target -> {
+            BackupResult r = engine.backup(target);
+            return new Written(r, "\"message_ids_below\":" + r.messageIdsBelow());
+        }, backupDir, metrics);
+    }
+
+    public BackupEndpoint(Source source, Path backupDir, BackupMetrics metrics) {
+        this.source = source;
         this.backupDir = backupDir;
         this.metrics = metrics;
     }
@@ -93,13 +112,14 @@ public final class BackupEndpoint implements HttpHandler {
         LOG.info("online backup to {} requested", target.toAbsolutePath());
         long t0 = System.nanoTime();
         try {
-            BackupResult r = engine.backup(target);
+            Written w = source.backup(target);
+            BackupResult r = w.result();
             metrics.succeeded(System.nanoTime() - t0, r.bytes());
             respond(exchange, 200, "{\"result\":\"ok\",\"path\":" + quote(r.path().toString())
                     + ",\"started_at\":" + quote(r.startedAt().toString())
                     + ",\"milliseconds\":" + r.duration().toMillis()
                     + ",\"files\":" + r.files() + ",\"bytes\":" + r.bytes() + ",\"shared_bytes\":" + r.sharedBytes()
-                    + ",\"message_ids_below\":" + r.messageIdsBelow() + "}");
+                    + "," + w.consistentPointJson() + "}");
         } catch (BackupException e) {
             int status = switch (e.reason()) {
                 case TARGET_EXISTS, TARGET_INSIDE_STORE -> 409;

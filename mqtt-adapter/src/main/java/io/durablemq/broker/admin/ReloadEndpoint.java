@@ -23,9 +23,14 @@ public final class ReloadEndpoint implements HttpHandler {
     private static final Logger LOG = LoggerFactory.getLogger(ReloadEndpoint.class);
     public static final String PATH = "/admin/reload";
 
-    private final SecurityReloader reloader;
+    /** Reloads (or, on a cluster follower, checks) the files; the argument names the trigger for the log. */
+    private final java.util.function.Function<String, SecurityReloader.Result> reloader;
 
     public ReloadEndpoint(SecurityReloader reloader) {
+        this(reloader::reload);
+    }
+
+    public ReloadEndpoint(java.util.function.Function<String, SecurityReloader.Result> reloader) {
         this.reloader = reloader;
     }
 
@@ -47,7 +52,7 @@ public final class ReloadEndpoint implements HttpHandler {
                 respond(exchange, 405, "error", "use POST " + PATH);
                 return;
             }
-            SecurityReloader.Result r = reloader.reload("POST " + PATH);
+            SecurityReloader.Result r = reloader.apply("POST " + PATH);
             respond(exchange, r.ok() ? 200 : 422, r.ok() ? "ok" : "failed", r.message());
         }
     }

@@ -1,7 +1,12 @@
 package io.durablemq.broker.cluster;
 
 import io.durablemq.broker.BrokerServer;
+import io.durablemq.broker.admin.BackupEndpoint;
+import io.durablemq.broker.admin.BackupMetrics;
+import io.durablemq.broker.admin.ReloadEndpoint;
 import io.durablemq.broker.config.BrokerConfig;
+import io.durablemq.broker.security.SecurityReloader;
+import io.durablemq.engine.backup.BackupException;
 import io.durablemq.broker.config.BrokerConfigException;
 import io.durablemq.broker.listener.Listeners;
 import io.durablemq.broker.metrics.MetricsServer;
@@ -10,6 +15,7 @@ import io.durablemq.cluster.ClusterNode;
 import io.durablemq.cluster.ClusterSettings;
 import io.durablemq.cluster.NodeRole;
 import io.durablemq.engine.store.BatchLog;
+import io.durablemq.engine.store.Store;
 import io.durablemq.engine.store.StoreOpenException;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.netty.handler.ssl.SslContext;
@@ -44,8 +50,11 @@ public final class ClusterBroker implements AutoCloseable {
     private MetricsServer metricsServer;
     private ClusterNode node;
 
-    private ClusterBroker(BrokerConfig config, List<ConnectRedirector.Listener> redirectListeners) {
+    private final ServerReferences references;
+
+    private ClusterBroker(BrokerConfig config, List<ConnectRedirector.Listener> redirectListeners, ServerReferences references) {
         this.config = config;
+        this.references = references;
         this.redirectListeners = redirectListeners;
         // The Raft log is the durable record (fsynced on a majority in fsync mode); the store is a
         // replica of it that replay restores after a crash, so the engine's own RocksDB write needs
@@ -61,7 +70,8 @@ public final class ClusterBroker implements AutoCloseable {
     public static ClusterBroker start(BrokerConfig config)
             throws BrokerConfigException, StoreOpenException, IOException, InterruptedException {
         ClusterSettings settings = ClusterConfig.settings(config);
-        ClusterBroker cb = new ClusterBroker(config, redirectListeners(config));
+        ClusterBroker cb = new ClusterBroker(config, redirectListeners(config), ServerReferences.fromConfig(config.properties(),
+                settings.peers().stream().map(io.durablemq.cluster.Peer::id).collect(java.util.stream.Collectors.toSet())));
         try {
             if (config.metricsPort() != 0) {
                 cb.metricsServer = MetricsServer.start(config.metricsHost(), config.metricsPort(), cb.metrics, cb::isReady);
@@ -73,9 +83,15 @@ public final class ClusterBroker implements AutoCloseable {
                         exchange.getResponseBody().write(body);
                     }
                 });
+                // Per node, whatever its role (docs/CLUSTER.md, "Backup and reload on a cluster"): a backup of
+                // this node's own store at its applied index; a reload of this node's password and ACL files.
+                cb.metricsServer.handle(ReloadEndpoint.PATH, new ReloadEndpoint(cb::reloadSecurityFiles));
+                cb.metricsServer.handle(BackupEndpoint.PATH, new BackupEndpoint(cb::backup, config.backupDir(),
+                        new BackupMetrics(cb.metrics)));
             }
             cb.bindRedirector();
-            cb.node = ClusterNode.start(settings, config.dataPath(), cb.new Serving());
+            ServingWarmup.startInBackground();
+            cb.node = ClusterNode.start(settings, config.dataPath(), cb.new Serving(), cb.metrics::recordTakeover);
             cb.nodeRef.set(cb.node);
             return cb;
         } catch (IOException | StoreOpenException | InterruptedException | RuntimeException e) {
@@ -114,6 +130,34 @@ public final class ClusterBroker implements AutoCloseable {
     }
 
     /**
+     * SIGHUP and {@code POST /admin/reload}: the serving leader reloads its password and ACL files as a
+     * single broker does; a node that does not serve has no rules in force and only checks the files
+     * (it reads them when it starts serving), so an error is found before this node leads.
+     */
+    public SecurityReloader.Result reloadSecurityFiles(String trigger) {
+        BrokerServer b = broker;
+        ClusterNode n = node;
+        String who = "node " + (n == null ? "(starting)" : n.settings().nodeId());
+        if (b != null) {
+            SecurityReloader.Result r = b.reloadSecurityFiles(trigger);
+            return new SecurityReloader.Result(r.ok(), who + " (serving leader): " + r.message());
+        }
+        SecurityReloader.Result r = SecurityReloader.check(config, trigger);
+        return new SecurityReloader.Result(r.ok(), who + " (" + (n == null ? "starting" : n.role()) + "): " + r.message());
+    }
+
+    /** {@code POST /admin/backup}: this node's own store at its applied index (io.durablemq.cluster.ClusterBackup). */
+    private BackupEndpoint.Written backup(java.nio.file.Path target) throws BackupException {
+        ClusterNode n = node;
+        if (n == null) {
+            throw new BackupException(BackupException.Reason.UNAVAILABLE, target, "the cluster node is still starting", null);
+        }
+        io.durablemq.cluster.ClusterBackup c = n.backup(target);
+        return new BackupEndpoint.Written(c.store(), "\"applied_index\":" + c.appliedIndex() + ",\"node\":"
+                + io.durablemq.engine.check.Json.quote(c.nodeId()) + ",\"role\":" + io.durablemq.engine.check.Json.quote(c.role().name()));
+    }
+
+    /**
      * The listeners a follower answers on: the same kinds and ports the serving broker binds, so a
      * client on any of them learns where the leader is. The TLS context is made once, at start, so a
      * bad TLS setting is refused when the node starts rather than when it first leads.
@@ -145,9 +189,9 @@ public final class ClusterBroker implements AutoCloseable {
         RuntimeException last = null;
         for (int attempt = 0; attempt < 50; attempt++) { // the broker's listener may take a moment to let go
             try {
-                redirector = ConnectRedirector.bind(config.host(), redirectListeners, () -> {
+                redirector = ConnectRedirector.bind(config.host(), redirectListeners, (kind, port) -> {
                     ClusterNode n = node;
-                    return n == null ? null : n.leaderMqttAddress();
+                    return n == null ? null : references.reference(kind, port, n.raftStatus().leaderId(), n.leaderMqttAddress());
                 });
                 return;
             } catch (RuntimeException e) {
@@ -168,12 +212,17 @@ public final class ClusterBroker implements AutoCloseable {
     /** What the node runs while it leads: the whole broker. */
     private final class Serving implements ClusterNode.Service {
         @Override
-        public void start(BatchLog batchLog) throws Exception {
-            unbindRedirector();
+        public void start(BatchLog batchLog, Store store, Runnable engineOpened) throws Exception {
             try {
-                broker = BrokerServer.start(servingConfig, batchLog);
+                // The redirector keeps answering (0x9C naming this node) while the engine recovers, and lets
+                // go of the ports only then, just before the broker binds them.
+                broker = BrokerServer.start(servingConfig, batchLog, store, () -> {
+                    engineOpened.run();
+                    unbindRedirector();
+                });
                 log.info("serving MQTT on port {}", broker.mqttPort());
             } catch (Exception e) {
+                store.close(); // ours from the call (idempotent)
                 bindRedirector();
                 throw e;
             }

@@ -62,6 +62,25 @@ final class ClusterMetrics extends PrometheusMeterRegistry {
                 .description("on the leader: seconds since each follower last answered").register(this);
     }
 
+    /**
+     * One takeover's stages (docs/CLUSTER.md, "Failover time"): {@code durablemq_cluster_takeover_seconds}
+     * with {@code stage} = leader_ready, applied, engine_open, listening, and total (elected to serving).
+     */
+    void recordTakeover(io.durablemq.cluster.Takeover t) {
+        takeoverTimer("leader_ready").record(t.leaderReady());
+        takeoverTimer("applied").record(t.applied());
+        takeoverTimer("engine_open").record(t.engineOpen());
+        takeoverTimer("listening").record(t.listening());
+        takeoverTimer("total").record(t.total());
+    }
+
+    private io.micrometer.core.instrument.Timer takeoverTimer(String stage) {
+        return io.micrometer.core.instrument.Timer.builder("durablemq_cluster_takeover")
+                .description("on a node that became the serving leader: time per takeover stage, from its election"
+                        + " (leader_ready, applied, engine_open, listening; total = elected to serving)")
+                .tag("stage", stage).register(this);
+    }
+
     /** The per-follower series, read fresh at each scrape: only the leader has rows, a follower none. */
     private synchronized void refreshFollowers() {
         ClusterNode n = node.get();

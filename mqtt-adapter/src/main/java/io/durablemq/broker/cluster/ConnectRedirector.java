@@ -41,9 +41,9 @@ import java.util.function.Supplier;
  * leader is known), MQTT 3.1.1 clients CONNACK 0x03 (Server unavailable); then the connection
  * closes. Nothing else is read or stored.
  *
- * <p>The Server Reference on the plain listener is the leader's {@code cluster_mqtt_addresses}
- * entry; on the other listeners it is the leader's host with this node's port of that listener
- * (a TLS client is sent to the leader's TLS port, assuming every node uses the same ports for it).
+ * <p>The Server Reference names the leader's listener of the kind the client came in on
+ * ({@link ServerReferences}: a TLS client is sent to the leader's TLS port, a WebSocket client to its
+ * WebSocket port).
  */
 final class ConnectRedirector implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ConnectRedirector.class);
@@ -66,15 +66,20 @@ final class ConnectRedirector implements AutoCloseable {
         this.channels = channels;
     }
 
-    /** Binds every listener on {@code host}; {@code leaderAddress} gives the leader's MQTT host:port or null. */
-    static ConnectRedirector bind(String host, List<Listener> listeners, Supplier<String> leaderAddress)
+    /** The Server Reference for a client on a listener of {@code kind} bound here on {@code port}, or null (no leader known). */
+    interface ReferenceSource {
+        String reference(Listeners.Kind kind, int port);
+    }
+
+    /** Binds every listener on {@code host}; {@code references} names the leader per listener kind. */
+    static ConnectRedirector bind(String host, List<Listener> listeners, ReferenceSource references)
             throws InterruptedException {
         NioEventLoopGroup group = new NioEventLoopGroup(1, new DefaultThreadFactory("durablemq-redirect"));
         List<Channel> bound = new ArrayList<>();
         try {
             for (Listener l : listeners) {
                 AtomicInteger boundPort = new AtomicInteger(l.port());
-                Supplier<String> reference = l.plain() ? leaderAddress : () -> withPort(leaderAddress.get(), boundPort.get());
+                Supplier<String> reference = () -> references.reference(l.kind(), boundPort.get());
                 Channel ch = new ServerBootstrap().group(group).channel(NioServerSocketChannel.class)
                         .childHandler(new ChannelInitializer<SocketChannel>() {
                             @Override

@@ -87,6 +87,27 @@ public final class SecurityReloader {
         }
     }
 
+    /**
+     * For a node that does not serve (a cluster follower: it has no rules in force, and reads the files
+     * when it starts serving): reads both files to check them and puts nothing in force.
+     */
+    public static Result check(BrokerConfig config, String trigger) {
+        if (!SecurityRules.hasFiles(config)) {
+            return new Result(true, "nothing to reload: neither password_file nor acl_file is in use");
+        }
+        try {
+            SecurityRules.load(config);
+            String message = "password_file and acl_file checked, no error; nothing is in force on a node that does not"
+                    + " serve: it reads them when it starts serving";
+            LOG.info("{}: {}", trigger, message);
+            return new Result(true, message);
+        } catch (BrokerConfigException | RuntimeException e) {
+            String message = "the files have an error (this node would refuse to serve with them): " + e.getMessage();
+            LOG.error("{}: {}", trigger, message);
+            return new Result(false, message);
+        }
+    }
+
     private String files() {
         StringBuilder out = new StringBuilder();
         if (config.authenticatorClass() == null && config.passwordFile() != null) {

@@ -67,6 +67,8 @@ class ClusterRedirectListenersTest {
         int[] wss = new int[3];
         StringBuilder peers = new StringBuilder();
         StringBuilder addresses = new StringBuilder();
+        StringBuilder tlsAddresses = new StringBuilder();
+        StringBuilder wsAddresses = new StringBuilder();
         for (int i = 0; i < 3; i++) {
             mqtt[i] = freePort();
             tls[i] = freePort();
@@ -74,12 +76,16 @@ class ClusterRedirectListenersTest {
             wss[i] = freePort();
             peers.append(i == 0 ? "" : ",").append("n").append(i + 1).append("=127.0.0.1:").append(freePort());
             addresses.append(i == 0 ? "" : ",").append("n").append(i + 1).append("=127.0.0.1:").append(mqtt[i]);
+            tlsAddresses.append(i == 0 ? "" : ",").append("n").append(i + 1).append("=127.0.0.1:").append(tls[i]);
+            wsAddresses.append(i == 0 ? "" : ",").append("n").append(i + 1).append("=127.0.0.1:").append(ws[i]);
         }
         for (int i = 0; i < 3; i++) {
             Map<String, String> props = new HashMap<>();
             props.put("cluster_node_id", "n" + (i + 1));
             props.put("cluster_peers", peers.toString());
             props.put("cluster_mqtt_addresses", addresses.toString());
+            props.put("cluster_mqtt_tls_addresses", tlsAddresses.toString());
+            props.put("cluster_mqtt_websocket_addresses", wsAddresses.toString());
             props.put("cluster_storage_path", tmp.resolve("raft" + i).toString());
             BrokerConfig config = BrokerConfig.defaults().toBuilder().port(mqtt[i]).sslPort(tls[i]).websocketPort(ws[i])
                     .secureWebsocketPort(wss[i]).tls(new TlsSettings(keyStore, "pkcs12", PASSWORD, PASSWORD, false, null, null))
@@ -89,16 +95,27 @@ class ClusterRedirectListenersTest {
         int leader = awaitServing();
         int f = (leader + 1) % 3;
 
-        // MQTT 5 over TLS and over WebSocket: Use another server, naming the leader's host with the port of the
-        // same listener (every node is assumed to use the same TLS / WebSocket ports; here they differ, one host).
+        // MQTT 5 over TLS and over WebSocket: Use another server, naming the leader's listener of the same kind
+        // (cluster_mqtt_tls_addresses, cluster_mqtt_websocket_addresses; every node has its own ports here).
         Mqtt5ConnAckException overTls = refused(client("tls-5").serverPort(tls[f]).sslConfig()
                 .trustManagerFactory(trust).applySslConfig().buildAsync());
         assertEquals(Mqtt5ConnAckReasonCode.USE_ANOTHER_SERVER, overTls.getMqttMessage().getReasonCode());
-        assertEquals("127.0.0.1:" + tls[f], overTls.getMqttMessage().getServerReference().orElseThrow().toString());
+        String tlsReference = overTls.getMqttMessage().getServerReference().orElseThrow().toString();
+        assertEquals("127.0.0.1:" + tls[leader], tlsReference);
         Mqtt5ConnAckException overWs = refused(client("ws-5").serverPort(ws[f]).webSocketConfig().serverPath("mqtt")
                 .applyWebSocketConfig().buildAsync());
         assertEquals(Mqtt5ConnAckReasonCode.USE_ANOTHER_SERVER, overWs.getMqttMessage().getReasonCode());
-        assertEquals("127.0.0.1:" + ws[f], overWs.getMqttMessage().getServerReference().orElseThrow().toString());
+        String wsReference = overWs.getMqttMessage().getServerReference().orElseThrow().toString();
+        assertEquals("127.0.0.1:" + ws[leader], wsReference);
+        // Following the reference with the same kind of client reaches the leader.
+        Mqtt5AsyncClient followed = client("tls-followed").serverPort(Integer.parseInt(tlsReference.substring(tlsReference.lastIndexOf(':') + 1)))
+                .sslConfig().trustManagerFactory(trust).applySslConfig().buildAsync();
+        assertEquals(Mqtt5ConnAckReasonCode.SUCCESS, followed.connect().get(30, TimeUnit.SECONDS).getReasonCode());
+        followed.disconnect().get(10, TimeUnit.SECONDS);
+        Mqtt5AsyncClient followedWs = client("ws-followed").serverPort(Integer.parseInt(wsReference.substring(wsReference.lastIndexOf(':') + 1)))
+                .webSocketConfig().serverPath("mqtt").applyWebSocketConfig().buildAsync();
+        assertEquals(Mqtt5ConnAckReasonCode.SUCCESS, followedWs.connect().get(30, TimeUnit.SECONDS).getReasonCode());
+        followedWs.disconnect().get(10, TimeUnit.SECONDS);
 
         // MQTT 3.1.1 over secure WebSocket: Server unavailable.
         SSLContext clientTls = SSLContext.getInstance("TLS");
