@@ -539,7 +539,7 @@ public final class Engine implements AutoCloseable {
             s.window = Math.min(request.receiveMaximum(), config.maxInflightPerSession());
             s.queue.fitWindow(s.window);
             onlineSessions++;
-            committer.put(StoreColumn.SESSIONS, s.key, s.record().encode());
+            committer.putOncePerBatch(StoreColumn.SESSIONS, s.key, s.record().encode()); // once per batch: see Committer
             if (will != null) {
                 wills.store(s, will);
             }
@@ -786,9 +786,9 @@ public final class Engine implements AutoCloseable {
         persistSession(s);
     }
 
-    /** The session record carries the queue's counters: written with every queue change. */
+    /** The session record carries the queue's counters: changed with every queue change, written once per batch. */
     private void persistSession(EngineSession s) {
-        committer.put(StoreColumn.SESSIONS, s.key, s.record().encode());
+        committer.putOncePerBatch(StoreColumn.SESSIONS, s.key, s.record().encode());
     }
 
     private void unqueue(QueueEntry e) {
@@ -1512,7 +1512,7 @@ public final class Engine implements AutoCloseable {
                 if (s.expirySeconds == 0) {
                     Engine.this.discard(s, "session_discarded");
                 } else {
-                    committer.put(StoreColumn.SESSIONS, s.key, s.record().encode());
+                    committer.putOncePerBatch(StoreColumn.SESSIONS, s.key, s.record().encode()); // once per batch: see Committer
                 }
                 complete(future, null);
                 });
