@@ -782,7 +782,7 @@ public final class Engine implements AutoCloseable {
         }
         queuedMessages++;
         queuedBytes += e.size();
-        committer.put(StoreColumn.QUEUES, Keys.queueEntry(s.key, e.seq()), e.encodeValue());
+        committer.putNew(StoreColumn.QUEUES, Keys.queueEntry(s.key, e.seq()), e.encodeValue()); // a fresh seq: a pump in the same batch writes neither put nor delete
         persistSession(s);
     }
 

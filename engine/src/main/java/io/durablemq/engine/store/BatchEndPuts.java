@@ -27,7 +27,7 @@ import java.util.Map;
  * <p>Not thread-safe: guarded by the committer's lock, like the rest of the open batch.
  */
 final class BatchEndPuts {
-    private final Map<Key, byte[]> pending = new LinkedHashMap<>();
+    private final Map<Key, Pending> pending = new LinkedHashMap<>();
     /** Pending keys per column: a put or delete in a column with none skips the lookup. */
     private final int[] perColumn = new int[StoreColumn.values().length];
     /** Each change with the key's value before it (null: absent), for rollback; kept for the batch's life. */
@@ -50,7 +50,11 @@ final class BatchEndPuts {
         }
     }
 
-    private record Undo(Key key, byte[] previous) {
+    /** A value to write at the batch's end; {@code fresh}: the key had no value before it (see {@link #put}). */
+    private record Pending(byte[] value, boolean fresh) {
+    }
+
+    private record Undo(Key key, Pending previous) {
     }
 
     /** How many keys will be written when the batch is taken. */
@@ -64,28 +68,36 @@ final class BatchEndPuts {
 
     /**
      * The key's value to write at the batch's end, replacing any earlier one of this batch. Both
-     * arrays are kept until then: the caller must not change them.
+     * arrays are kept until then: the caller must not change them. {@code fresh}: the key has no
+     * value in the store nor earlier in this batch (a queue entry's new sequence number), so a
+     * delete of it later in the batch removes it without writing anything ({@link #drop}).
      */
-    void put(StoreColumn column, byte[] key, byte[] value) {
+    void put(StoreColumn column, byte[] key, byte[] value, boolean fresh) {
         Key k = Key.of(column, key);
-        byte[] previous = pending.put(k, value);
+        Pending previous = pending.put(k, new Pending(value, fresh));
         if (previous == null) {
             perColumn[column.ordinal()]++;
         }
         journal.add(new Undo(k, previous));
     }
 
-    /** A plain put or delete of the key follows in the batch: the pending value must not be written after it. */
-    void drop(StoreColumn column, byte[] key) {
+    /**
+     * A plain put or delete of the key follows in the batch: the pending value must not be written
+     * after it. Returns true when the dropped value was {@code fresh}: the store holds nothing
+     * under the key, so a delete need not be written at all.
+     */
+    boolean drop(StoreColumn column, byte[] key) {
         if (perColumn[column.ordinal()] == 0) {
-            return;
+            return false;
         }
         Key k = Key.of(column, key);
-        byte[] previous = pending.remove(k);
-        if (previous != null) {
-            perColumn[column.ordinal()]--;
-            journal.add(new Undo(k, previous));
+        Pending previous = pending.remove(k);
+        if (previous == null) {
+            return false;
         }
+        perColumn[column.ordinal()]--;
+        journal.add(new Undo(k, previous));
+        return previous.fresh;
     }
 
     /** A range delete of [from, to) follows in the batch: pending values in it must not be written after it. */
@@ -93,9 +105,9 @@ final class BatchEndPuts {
         if (perColumn[column.ordinal()] == 0) {
             return;
         }
-        Iterator<Map.Entry<Key, byte[]>> it = pending.entrySet().iterator();
+        Iterator<Map.Entry<Key, Pending>> it = pending.entrySet().iterator();
         while (it.hasNext()) {
-            Map.Entry<Key, byte[]> e = it.next();
+            Map.Entry<Key, Pending> e = it.next();
             Key k = e.getKey();
             if (k.column == column && Arrays.compareUnsigned(k.bytes, from) >= 0 && Arrays.compareUnsigned(k.bytes, to) < 0) {
                 it.remove();
@@ -114,7 +126,7 @@ final class BatchEndPuts {
     void rollBackTo(int mark) {
         for (int i = journal.size() - 1; i >= mark; i--) {
             Undo u = journal.get(i);
-            byte[] now = u.previous == null ? pending.remove(u.key) : pending.put(u.key, u.previous);
+            Pending now = u.previous == null ? pending.remove(u.key) : pending.put(u.key, u.previous);
             if (now == null && u.previous != null) {
                 perColumn[u.key.column.ordinal()]++;
             } else if (now != null && u.previous == null) {
@@ -126,8 +138,8 @@ final class BatchEndPuts {
 
     /** Hands each pending key's last value to {@code writer}, in first-put order. */
     void writeEach(Writer writer) {
-        for (Map.Entry<Key, byte[]> e : pending.entrySet()) {
-            writer.put(e.getKey().column, e.getKey().bytes, e.getValue());
+        for (Map.Entry<Key, Pending> e : pending.entrySet()) {
+            writer.put(e.getKey().column, e.getKey().bytes, e.getValue().value);
         }
     }
 

@@ -147,7 +147,9 @@ public final class Committer implements AutoCloseable {
     public void delete(StoreColumn column, byte[] key) {
         synchronized (lock) {
             refuseIfSealed();
-            open.endPuts.drop(column, key); // written after this delete, it would bring the record back
+            if (open.endPuts.drop(column, key)) { // written after this delete, it would bring the record back
+                return; // put fresh in this batch: nothing to delete in the store, and nothing is written
+            }
             try {
                 open.writes.delete(store.handle(column), key);
             } catch (RocksDBException e) {
@@ -172,7 +174,26 @@ public final class Committer implements AutoCloseable {
         synchronized (lock) {
             refuseIfSealed();
             boolean wasEmpty = open.isEmpty();
-            open.endPuts.put(column, key, value);
+            open.endPuts.put(column, key, value, false);
+            if (wasEmpty) {
+                open.firstAppendNanos = System.nanoTime();
+                lock.notify();
+            }
+        }
+    }
+
+    /**
+     * Puts a record that is new: the caller knows the key has no value in the store and none
+     * earlier in the open batch (a queue entry's fresh sequence number). Written at the batch's
+     * end like {@link #putOncePerBatch}; a {@link #delete} of the key in the same batch then
+     * removes it and writes nothing at all: neither the put nor a tombstone reaches RocksDB (an
+     * entry queued and moved into the in-flight window by the same operation).
+     */
+    public void putNew(StoreColumn column, byte[] key, byte[] value) {
+        synchronized (lock) {
+            refuseIfSealed();
+            boolean wasEmpty = open.isEmpty();
+            open.endPuts.put(column, key, value, true);
             if (wasEmpty) {
                 open.firstAppendNanos = System.nanoTime();
                 lock.notify();

@@ -182,6 +182,37 @@ class CommitterOncePerBatchTest {
         }
     }
 
+    /**
+     * A new key ({@link Committer#putNew}) deleted in the same batch writes nothing, neither the
+     * put nor a tombstone; one not deleted is written; one deleted inside an operation that is
+     * rolled back comes back and is written.
+     */
+    @Test
+    void aNewKeyDeletedInTheSameBatchWritesNothing() throws Exception {
+        byte[] gone = bytes("q-gone");
+        byte[] kept = bytes("q-kept");
+        byte[] restored = bytes("q-restored");
+        try (Committer c = new Committer(store, observer, lock, CommitFaults.NONE)) {
+            CompletableFuture<Void> done = new CompletableFuture<>();
+            synchronized (lock) {
+                c.putNew(StoreColumn.QUEUES, gone, bytes("v"));
+                c.putNew(StoreColumn.QUEUES, kept, bytes("v"));
+                c.putNew(StoreColumn.QUEUES, restored, bytes("v"));
+                c.delete(StoreColumn.QUEUES, gone);
+                try (Committer.Operation op = c.operation()) {
+                    c.delete(StoreColumn.QUEUES, restored);
+                    // rolled back
+                }
+                c.onDurable(completion(done));
+            }
+            done.get(10, TimeUnit.SECONDS);
+            assertEquals(List.of(2), batchWrites, "the two remaining puts, no delete");
+            assertNull(store.get(StoreColumn.QUEUES, gone));
+            assertArrayEquals(bytes("v"), store.get(StoreColumn.QUEUES, kept));
+            assertArrayEquals(bytes("v"), store.get(StoreColumn.QUEUES, restored));
+        }
+    }
+
     /** Each batch carries its own last values: a key changed in two batches is written once in each. */
     @Test
     void eachBatchWritesItsOwnLastValue() throws Exception {
