@@ -316,7 +316,7 @@ final class EngineSessionHandle implements SessionHandle {
             if (s.expirySeconds == 0) {
                 lifecycle.discard(s, "session_discarded");
             } else {
-                st.committer.put(StoreColumn.SESSIONS, s.key, s.record().encode());
+                st.committer.putOncePerBatch(StoreColumn.SESSIONS, s.key, s.record().encode()); // once per batch: see Committer
             }
             guard.complete(future, null);
             });

@@ -90,9 +90,9 @@ final class EngineState {
         }
     }
 
-    /** Must hold mutex. The session record carries the queue's counters: written with every queue change. */
+    /** Must hold mutex. The session record carries the queue's counters: changed with every queue change, written once per batch. */
     void persistSession(EngineSession s) {
-        committer.put(StoreColumn.SESSIONS, s.key, s.record().encode());
+        committer.putOncePerBatch(StoreColumn.SESSIONS, s.key, s.record().encode());
     }
 
     /** Must hold mutex. An entry left its queue (delivered, expired, evicted, discarded). */

@@ -224,7 +224,7 @@ final class PublishRouting {
         }
         st.queuedMessages++;
         st.queuedBytes += e.size();
-        st.committer.put(StoreColumn.QUEUES, Keys.queueEntry(s.key, e.seq()), e.encodeValue());
+        st.committer.putNew(StoreColumn.QUEUES, Keys.queueEntry(s.key, e.seq()), e.encodeValue()); // a fresh seq: a pump in the same batch writes neither put nor delete
         st.persistSession(s);
     }
 

@@ -81,7 +81,7 @@ final class SessionLifecycle {
             s.window = Math.min(request.receiveMaximum(), st.config.maxInflightPerSession());
             s.queue.fitWindow(s.window);
             st.onlineSessions++;
-            st.committer.put(StoreColumn.SESSIONS, s.key, s.record().encode());
+            st.committer.putOncePerBatch(StoreColumn.SESSIONS, s.key, s.record().encode()); // once per batch: see Committer
             if (will != null) {
                 wills.store(s, will);
             }

@@ -71,7 +71,7 @@ public final class BodyRefs implements Committer.LastWrites {
             throw new IllegalArgumentException("message " + messageId + " routed to " + references + " entries");
         }
         if (references >= 2) {
-            committer.put(StoreColumn.REFCOUNTS, Keys.message(messageId), encode(references));
+            committer.putOncePerBatch(StoreColumn.REFCOUNTS, Keys.message(messageId), encode(references));
             set(messageId, references, committer);
         }
     }
@@ -108,7 +108,7 @@ public final class BodyRefs implements Committer.LastWrites {
         }
         int after = before - 1;
         if (after >= 2) {
-            committer.put(StoreColumn.REFCOUNTS, Keys.message(messageId), encode(after));
+            committer.putOncePerBatch(StoreColumn.REFCOUNTS, Keys.message(messageId), encode(after)); // acks of one fan-out in one batch: one write
         } else if (before >= 2) {
             committer.delete(StoreColumn.REFCOUNTS, Keys.message(messageId)); // 1 is stored as no record
         }

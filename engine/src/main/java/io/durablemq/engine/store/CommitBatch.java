@@ -16,7 +16,10 @@ final class CommitBatch {
     final WriteBatch writes = new WriteBatch();
     final List<Committer.Completion> completions = new ArrayList<>();
     final long epoch;
+    /** Writes in {@link #writes}; {@link #endPuts} join them (and this count) when the batch is taken. */
     int count;
+    /** Records rewritten several times in the batch, written once at its end ({@link Committer#putOncePerBatch}). */
+    final BatchEndPuts endPuts = new BatchEndPuts();
     /** System.nanoTime of the first append; one figure per batch, so appends allocate nothing more. */
     long firstAppendNanos;
     /** True when the writer took it after a failure of its epoch: it is failed without a write. */
@@ -37,6 +40,6 @@ final class CommitBatch {
     }
 
     boolean isEmpty() {
-        return count == 0 && completions.isEmpty();
+        return count == 0 && completions.isEmpty() && endPuts.isEmpty();
     }
 }

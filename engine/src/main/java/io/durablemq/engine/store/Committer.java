@@ -133,6 +133,7 @@ public final class Committer implements AutoCloseable {
     public void put(StoreColumn column, byte[] key, byte[] value) {
         synchronized (lock) {
             refuseIfSealed();
+            open.endPuts.drop(column, key); // written after this put, it would undo it
             try {
                 open.writes.put(store.handle(column), key, value);
             } catch (RocksDBException e) {
@@ -146,6 +147,9 @@ public final class Committer implements AutoCloseable {
     public void delete(StoreColumn column, byte[] key) {
         synchronized (lock) {
             refuseIfSealed();
+            if (open.endPuts.drop(column, key)) { // written after this delete, it would bring the record back
+                return; // put fresh in this batch: nothing to delete in the store, and nothing is written
+            }
             try {
                 open.writes.delete(store.handle(column), key);
             } catch (RocksDBException e) {
@@ -153,6 +157,64 @@ public final class Committer implements AutoCloseable {
             }
             open.count++;
             wakeIfFirst();
+        }
+    }
+
+    /**
+     * Puts {@code key}'s value once per batch: only the last value put in the open batch is
+     * written, when the committer takes the batch (before the {@link LastWrites} hook). For a
+     * record rewritten with every change of what it sums up (a session record carrying its queue's
+     * counters), so that the batch ends with the same record at one write instead of one per
+     * change. A later plain {@link #put}, {@link #delete} or {@link #deleteRange} of the key in the
+     * same batch drops the pending value (it is not written after them); an {@link Operation}
+     * rolled back restores the values pending before it. The arrays are kept until the batch is
+     * taken: the caller must not change them.
+     */
+    public void putOncePerBatch(StoreColumn column, byte[] key, byte[] value) {
+        synchronized (lock) {
+            refuseIfSealed();
+            boolean wasEmpty = open.isEmpty();
+            open.endPuts.put(column, key, value, false);
+            if (wasEmpty) {
+                open.firstAppendNanos = System.nanoTime();
+                lock.notify();
+            }
+        }
+    }
+
+    /**
+     * Puts a record that is new: the caller knows the key has no value in the store and none
+     * earlier in the open batch (a queue entry's fresh sequence number). Written at the batch's
+     * end like {@link #putOncePerBatch}; a {@link #delete} of the key in the same batch then
+     * removes it and writes nothing at all: neither the put nor a tombstone reaches RocksDB (an
+     * entry queued and moved into the in-flight window by the same operation).
+     */
+    public void putNew(StoreColumn column, byte[] key, byte[] value) {
+        synchronized (lock) {
+            refuseIfSealed();
+            boolean wasEmpty = open.isEmpty();
+            open.endPuts.put(column, key, value, true);
+            if (wasEmpty) {
+                open.firstAppendNanos = System.nanoTime();
+                lock.notify();
+            }
+        }
+    }
+
+    /** Under the lock, as the batch is taken: its pending once-per-batch values join its writes. */
+    private Throwable appendEndPuts(CommitBatch batch) {
+        try {
+            batch.endPuts.writeEach((column, key, value) -> {
+                try {
+                    batch.writes.put(store.handle(column), key, value);
+                } catch (RocksDBException e) {
+                    throw new StoreWriteException("batch put failed", e);
+                }
+                batch.count++;
+            });
+            return null;
+        } catch (Throwable e) {
+            return e;
         }
     }
 
@@ -189,7 +251,7 @@ public final class Committer implements AutoCloseable {
      * fight the appending thread for the lock.
      */
     private void wakeIfFirst() {
-        if (open.count + open.completions.size() == 1) {
+        if (open.count + open.completions.size() + open.endPuts.size() == 1) {
             open.firstAppendNanos = System.nanoTime();
             lock.notify();
         }
@@ -199,6 +261,7 @@ public final class Committer implements AutoCloseable {
     public void deleteRange(StoreColumn column, byte[] from, byte[] to) {
         synchronized (lock) {
             refuseIfSealed();
+            open.endPuts.dropRange(column, from, to);
             try {
                 open.writes.deleteRange(store.handle(column), from, to);
             } catch (RocksDBException e) {
@@ -252,7 +315,7 @@ public final class Committer implements AutoCloseable {
     public Operation operation() {
         synchronized (lock) {
             open.writes.setSavePoint();
-            return new Operation(open, open.count, open.completions.size());
+            return new Operation(open, open.count, open.completions.size(), open.endPuts.mark());
         }
     }
 
@@ -261,12 +324,14 @@ public final class Committer implements AutoCloseable {
         private final CommitBatch batch;
         private final int countBefore;
         private final int completionsBefore;
+        private final int endPutsBefore;
         private boolean ended;
 
-        private Operation(CommitBatch batch, int countBefore, int completionsBefore) {
+        private Operation(CommitBatch batch, int countBefore, int completionsBefore, int endPutsBefore) {
             this.batch = batch;
             this.countBefore = countBefore;
             this.completionsBefore = completionsBefore;
+            this.endPutsBefore = endPutsBefore;
         }
 
         /** Keeps the operation's writes and completions in the batch. */
@@ -302,6 +367,7 @@ public final class Committer implements AutoCloseable {
                     batch.writes.rollbackToSavePoint();
                     batch.count = countBefore;
                     batch.completions.subList(completionsBefore, batch.completions.size()).clear();
+                    batch.endPuts.rollBackTo(endPutsBefore);
                 } catch (Throwable e) {
                     log.error("could not take a failed operation's writes out of the batch; failing the batch", e);
                     markFailed(batch.epoch, new StoreWriteException("a failed operation could not be rolled back: " + e, e));
@@ -387,9 +453,12 @@ public final class Committer implements AutoCloseable {
             CommitBatch batch = open;
             open = new CommitBatch(epoch);
             batch.poisoned = batch.epoch == failedEpoch || batch.epoch != epoch;
-            if (!batch.poisoned && batch.count > 0) {
+            if (!batch.poisoned) {
                 // Under the lock, so no operation is half-appended; a batch that fails instead gets none.
-                batch.lastWritesError = appendLastWrites(batch);
+                batch.lastWritesError = appendEndPuts(batch);
+                if (batch.lastWritesError == null && batch.count > 0) {
+                    batch.lastWritesError = appendLastWrites(batch);
+                }
                 if (batch.lastWritesError != null) {
                     failedEpoch = batch.epoch; // without its last writes the batch is never written, nor any after it
                 }
