@@ -13,8 +13,9 @@
 #   PAYLOAD [256] bytes                          PROBE [15] seconds of the maximum-rate probe
 #   RATE_Q1, RATE_Q2: fixed total rates in msg/s (skip the probe)
 #   TOL_THROUGHPUT [5] %, TOL_P99 [50] %, TOL_DISK [25] %: "flat" means the last window group's
-#     median is within this of the first's (p99 and disk: not above first x (1 + tol); p99 on a
-#     shared machine is noisy, hence the wide default)
+#     median is within this of the first's (p99: not above first x (1 + tol); p99 on a shared
+#     machine is noisy, hence the wide default); disk: the last group's peak not above the first's
+#     peak x (1 + tol) (the folder is a sawtooth of WAL files)
 #   OUT [benchmarks/target/soak-<time>]: soak.json (every sample + summary), loadgen reports, broker log
 #
 # How: one broker (bin/durablemq's JVM options, fsync); a 15 s unrecorded warm-up; a probe runs
@@ -132,7 +133,10 @@ while (( SECONDS - start < DURATION )); do
   pair_run "$tag" "$WINDOW" "$rate1" "$rate2"
   elapsed=$((SECONDS - start))
   disk="$(du -sb "$OUT/data" | cut -f1)"
-  python3 - "$OUT/loadgen/$tag-q1.json" "$OUT/loadgen/$tag-q2.json" "$elapsed" "$disk" "$(cut -d' ' -f1-3 /proc/loadavg)" \
+  # WAL files stay until every column family's memtable holding their writes is flushed (bounded by
+  # the store's max total WAL size): the data folder's size is a sawtooth of them, not of the SSTs.
+  wal="$(find "$OUT/data" -maxdepth 1 -name '*.log' -printf '%s\n' | awk '{s += $1} END {print s + 0}')"
+  python3 - "$OUT/loadgen/$tag-q1.json" "$OUT/loadgen/$tag-q2.json" "$elapsed" "$disk" "$(cut -d' ' -f1-3 /proc/loadavg)" "$wal" \
       "$(scrape durablemq_rocksdb_live_sst_bytes)" "$(scrape durablemq_rocksdb_live_blob_bytes)" \
       "$(scrape durablemq_rocksdb_blob_garbage_bytes)" "$(scrape durablemq_rocksdb_level0_files)" \
       "$(scrape durablemq_rocksdb_memtable_deletes)" "$(scrape durablemq_rocksdb_pending_compaction_bytes)" \
@@ -155,10 +159,10 @@ def report(path):
 names = ["liveSstBytes", "liveBlobBytes", "blobGarbageBytes", "level0Files", "memtableDeletes",
          "pendingCompactionBytes", "memtableBytes", "estimatedKeys"]
 print(json.dumps({"elapsedSeconds": int(sys.argv[3]), "qos1": report(sys.argv[1]), "qos2": report(sys.argv[2]),
-                  "dataFolderBytes": int(sys.argv[4]), "loadAverage": sys.argv[5],
-                  "rocksdb": {n: num(v) for n, v in zip(names, sys.argv[6:])}}))
+                  "dataFolderBytes": int(sys.argv[4]), "walBytes": int(sys.argv[6]), "loadAverage": sys.argv[5],
+                  "rocksdb": {n: num(v) for n, v in zip(names, sys.argv[7:])}}))
 PY
-  tail -1 "$samples" | python3 -c 'import json,sys; s=json.loads(sys.stdin.read()); print("[soak] t=%ds q1 %.0f/s p99 %s ms, q2 %.0f/s p99 %s ms, disk %.1f MB, L0 %s, load %s" % (s["elapsedSeconds"], s["qos1"].get("ackedPerSecond", 0), s["qos1"].get("p99"), s["qos2"].get("ackedPerSecond", 0), s["qos2"].get("p99"), s["dataFolderBytes"] / 1e6, s["rocksdb"]["level0Files"], s["loadAverage"]))' >&2
+  tail -1 "$samples" | python3 -c 'import json,sys; s=json.loads(sys.stdin.read()); print("[soak] t=%ds q1 %.0f/s p99 %s ms, q2 %.0f/s p99 %s ms, disk %.1f MB (WAL %.1f MB), SST %.1f MB, blob %.1f MB, L0 %s, load %s" % (s["elapsedSeconds"], s["qos1"].get("ackedPerSecond", 0), s["qos1"].get("p99"), s["qos2"].get("ackedPerSecond", 0), s["qos2"].get("p99"), s["dataFolderBytes"] / 1e6, s["walBytes"] / 1e6, (s["rocksdb"]["liveSstBytes"] or 0) / 1e6, (s["rocksdb"]["liveBlobBytes"] or 0) / 1e6, s["rocksdb"]["level0Files"], s["loadAverage"]))' >&2
 done
 
 python3 - "$samples" "$OUT/soak.json" "$COMPARE" "$TOL_THROUGHPUT" "$TOL_P99" "$TOL_DISK" "$rate1" "$rate2" "$max1" "$max2" \
@@ -173,12 +177,16 @@ last = samples[-per_group:] if len(samples) >= 2 * per_group else []
 def med(group, f):
     vals = [v for v in (f(s) for s in group) if v is not None]
     return statistics.median(vals) if vals else None
+def peak(group, f):
+    vals = [v for v in (f(s) for s in group) if v is not None]
+    return max(vals) if vals else None
 metrics = {
     "qos1AckedPerSecond": (lambda s: s["qos1"].get("ackedPerSecond"), "throughput"),
     "qos2AckedPerSecond": (lambda s: s["qos2"].get("ackedPerSecond"), "throughput"),
     "qos1P99Millis": (lambda s: s["qos1"].get("p99"), "p99"),
     "qos2P99Millis": (lambda s: s["qos2"].get("p99"), "p99"),
     "dataFolderBytes": (lambda s: s["dataFolderBytes"], "disk"),
+    "walBytes": (lambda s: s.get("walBytes"), "info"),
     "liveSstBytes": (lambda s: s["rocksdb"]["liveSstBytes"], "info"),
     "liveBlobBytes": (lambda s: s["rocksdb"]["liveBlobBytes"], "info"),
     "level0Files": (lambda s: s["rocksdb"]["level0Files"], "info"),
@@ -186,7 +194,10 @@ metrics = {
 }
 summary, flat = {}, True
 for name, (f, kind) in metrics.items():
-    a, b = med(first, f), med(last, f)
+    # Disk: the peaks of the two groups (the folder is a sawtooth of WAL files that go at each
+    # flush; a median would depend on where in the tooth a window fell), everything else medians.
+    pick = peak if kind == "disk" else med
+    a, b = pick(first, f), pick(last, f)
     entry = {"first": a, "last": b, "changePercent": None if not a else round(100.0 * (b - a) / a, 1)}
     if kind != "info" and a is not None and b is not None:
         if kind == "throughput":
@@ -214,7 +225,8 @@ print("soak %ds at QoS 1 %s/s + QoS 2 %s/s (half of %s / %s), first vs last %ds 
       % (result["durationSeconds"], sys.argv[7], sys.argv[8], sys.argv[9], sys.argv[10], compare, len(first), len(last)))
 for name, e in summary.items():
     mark = "" if "flat" not in e else ("  flat" if e["flat"] else "  GROWS/DROPS")
-    print("  %-20s %14s -> %14s  (%s %%)%s" % (name, e["first"], e["last"], e["changePercent"], mark))
+    fmt = lambda v: "-" if v is None else ("%.1f" % v)
+    print("  %-20s %16s -> %16s  (%s %%)%s" % (name, fmt(e["first"]), fmt(e["last"]), e["changePercent"], mark))
 print("  lost %d, QoS 2 duplicates %d; verdict: %s" % (lost, dups,
       "too few windows" if flat is None else ("FLAT" if flat else "NOT FLAT")))
 PY
