@@ -118,7 +118,7 @@ else
   max1="$(acked "$OUT/loadgen/probe-q1.json")"; max2="$(acked "$OUT/loadgen/probe-q2.json")"
   rate1="$(python3 -c "print(max(1, int(float('$max1') / 2)))")"; rate2="$(python3 -c "print(max(1, int(float('$max2') / 2)))")"
 fi
-log "maximum acknowledged msg/s: QoS 1 $max1, QoS 2 $max2; soak rates (half): QoS 1 $rate1, QoS 2 $rate2"
+log "maximum acknowledged msg/s: QoS 1 $max1, QoS 2 $max2; soak rates: QoS 1 $rate1, QoS 2 $rate2"
 
 samples="$OUT/samples.jsonl"
 : > "$samples"
@@ -221,7 +221,7 @@ result = {"profile": "soak", "commit": sys.argv[15], "durationSeconds": int(sys.
           "windows": {"first": len(first), "last": len(last)},
           "summary": summary, "flat": flat, "lost": lost, "qos2Duplicates": dups, "samples": samples}
 json.dump(result, open(sys.argv[2], "w"), indent=1)
-print("soak %ds at QoS 1 %s/s + QoS 2 %s/s (half of %s / %s), first vs last %ds (%d / %d windows):"
+print("soak %ds at QoS 1 %s/s + QoS 2 %s/s (probed maximum: %s / %s), first vs last %ds (%d / %d windows):"
       % (result["durationSeconds"], sys.argv[7], sys.argv[8], sys.argv[9], sys.argv[10], compare, len(first), len(last)))
 for name, e in summary.items():
     mark = "" if "flat" not in e else ("  flat" if e["flat"] else "  GROWS/DROPS")
