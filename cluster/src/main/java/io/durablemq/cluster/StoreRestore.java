@@ -12,7 +12,7 @@ import java.util.stream.Stream;
 
 /**
  * Makes the data folder hold exactly a snapshot's store: every file in it is deleted, then the
- * snapshot's SST files are hard-linked in (they are immutable; copied when the snapshot is on
+ * snapshot's SST and blob files are hard-linked in (they are immutable; copied when the snapshot is on
  * another file system) and its other files (CURRENT, MANIFEST, OPTIONS, WAL) copied, since RocksDB
  * rewrites those. A crash half-way leaves a folder that the next start restores again: a node
  * with a snapshot always rebuilds its store from it before Ratis replays the log after it.
@@ -48,7 +48,9 @@ final class StoreRestore {
         for (SnapshotManifest.Entry e : snapshot.manifest().files()) {
             Path from = snapshot.folder().resolve(e.name());
             Path to = dataDir.resolve(e.name());
-            if (e.name().endsWith(".sst") && link(from, to)) {
+            // SST and blob files are immutable once written (RocksDB never appends to either), so a
+            // hard link is safe; everything else (manifest, WAL, OPTIONS) is copied.
+            if ((e.name().endsWith(".sst") || e.name().endsWith(".blob")) && link(from, to)) {
                 linked++;
             } else {
                 Files.copy(from, to);

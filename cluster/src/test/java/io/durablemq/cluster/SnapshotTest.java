@@ -217,6 +217,55 @@ class SnapshotTest {
                 gap.getMessage());
     }
 
+    /**
+     * Bodies of 4 KiB and more live in blob files: a snapshot (a RocksDB checkpoint) must list
+     * them in its manifest with their checksums, restore them (the data folder deleted, the node
+     * rebuilds its store from the snapshot) and refuse a snapshot whose blob file was altered.
+     */
+    @Test
+    void aSnapshotOfLargeBodiesListsRestoresAndChecksItsBlobFiles() throws Exception {
+        cluster = new ClusterHarness(tmp, 1, EVERY_20);
+        cluster.start(0);
+        cluster.awaitServing();
+        Engine engine = cluster.services.get(0).engine();
+        offlineSubscriber(engine, "sub");
+        byte[] big = new byte[8 * 1024];
+        java.util.Arrays.fill(big, (byte) 'b');
+        SessionHandle pub = await(engine.connect(new ConnectRequest("pub", true, 0, 65_535), new RecordingListener()));
+        for (int i = 0; i < 40; i++) {
+            await(pub.publish(i + 1, Message.of("t/big", big, 1)));
+        }
+        await(pub.disconnect(-1));
+        ClusterNode node = cluster.nodes.get(0);
+        assertTrue(ClusterHarness.await(() -> node.snapshots().lastIndex() > 0, 30_000));
+        cluster.stop(0);
+        Path latest = ClusterHarness.snapshotFolders(cluster.raft(0)).get(0);
+        SnapshotManifest manifest = SnapshotManifest.read(latest);
+        List<SnapshotManifest.Entry> blobs = manifest.files().stream().filter(e -> e.name().endsWith(".blob")).toList();
+        assertTrue(!blobs.isEmpty(), "the manifest lists blob files: " + manifest.files());
+
+        ClusterHarness.deleteTree(cluster.data(0));
+        cluster.start(0);
+        cluster.awaitServing();
+        long queued = cluster.services.get(0).engine().session("sub").queuedMessages();
+        assertTrue(queued >= 1 && queued <= 40, "restored from the snapshot with its blob files: " + queued);
+        cluster.stop(0);
+
+        Path blob = latest.resolve(blobs.get(0).name());
+        Path saved = tmp.resolve("saved.blob");
+        Files.copy(blob, saved);
+        Files.delete(blob); // break the hard link: damage only the snapshot's copy
+        Files.copy(saved, blob);
+        try (RandomAccessFile f = new RandomAccessFile(blob.toFile(), "rw")) {
+            f.seek(f.length() / 2);
+            int b = f.read();
+            f.seek(f.length() / 2);
+            f.write(b ^ 0x5A);
+        }
+        SnapshotDamagedException changed = assertThrows(SnapshotDamagedException.class, () -> cluster.start(0));
+        assertTrue(changed.getMessage().contains(blob.getFileName().toString()), changed.getMessage());
+    }
+
     private static int count(Path raft) {
         try {
             return ClusterHarness.snapshotFolders(raft).size();

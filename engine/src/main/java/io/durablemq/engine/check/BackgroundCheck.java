@@ -144,7 +144,7 @@ public final class BackgroundCheck {
                 List.of(StoreColumn.QUEUES, StoreColumn.INFLIGHT, StoreColumn.MESSAGES)).run(range);
         long records = ranged.totalRecords();
         if (!ranged.errors().isEmpty()) {
-            return new Report(State.FOUND_PROBLEMS, records, ranged.errors(), new Violations(), range.bodies, 1, took(t0), null);
+            return new Report(State.FOUND_PROBLEMS, records, BlobDamage.attribute(store.dir(), ranged.errors()), new Violations(), range.bodies, 1, took(t0), null);
         }
         Violations all = new Violations();
         int passes = 1;
@@ -158,7 +158,7 @@ public final class BackgroundCheck {
             records += scan.totalRecords();
             passes++;
             if (!scan.errors().isEmpty()) {
-                return new Report(State.FOUND_PROBLEMS, records, scan.errors(), all, range.bodies, passes, took(t0), null);
+                return new Report(State.FOUND_PROBLEMS, records, BlobDamage.attribute(store.dir(), scan.errors()), all, range.bodies, passes, took(t0), null);
             }
             boolean first = passes == 2;
             all.addAll(check.finish(id -> store.get(StoreColumn.MESSAGES, Keys.message(id), point) != null),

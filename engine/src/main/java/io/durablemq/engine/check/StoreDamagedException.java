@@ -14,7 +14,7 @@ public final class StoreDamagedException extends RuntimeException {
 
     private static String describe(Path dir, List<ReadError> errors, Violations violations) {
         StringBuilder b = new StringBuilder();
-        for (ReadError e : errors) {
+        for (ReadError e : BlobDamage.attribute(dir, errors)) { // names a damaged blob file (RocksDB does not)
             b.append(e.describe()).append("; ");
         }
         if (!violations.isEmpty()) {

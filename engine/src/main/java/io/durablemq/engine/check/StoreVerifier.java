@@ -55,6 +55,11 @@ public final class StoreVerifier {
             } catch (RocksDBException e) {
                 checksumError = String.valueOf(e.getMessage());
             }
+            // verifyChecksum reads SST files only; blob files are checked by their own framing.
+            List<String> blobDamage = BlobDamage.problems(dir);
+            if (!blobDamage.isEmpty()) {
+                checksumError = (checksumError == null ? "" : checksumError + "; ") + String.join("; ", blobDamage);
+            }
             InvariantCheck check = new InvariantCheck();
             Inventory inventory = new Inventory();
             StoreScan.Result scan = new StoreScan(store::iterator, StoreScan.OnError.STOP_COLUMN, true)
@@ -63,7 +68,8 @@ public final class StoreVerifier {
             // missing bodies: only the read errors are reported then.
             Violations violations = scan.errors().isEmpty() ? check.finish(id -> store.containsBody(id)) : new Violations();
             Map<StoreColumn, Long> records = scan.records();
-            return new VerifyReport(dir, null, walDamage, format, StoreFormat.CURRENT, checksumError, scan.errors(), records,
+            return new VerifyReport(dir, null, walDamage, format, StoreFormat.CURRENT, checksumError,
+                    BlobDamage.attribute(dir, scan.errors()), records,
                     inventory, violations, Duration.ofNanos(System.nanoTime() - t0));
         }
     }

@@ -25,6 +25,15 @@ public final class StoreMetrics {
                 "Compactions running now");
         gauge(registry, property, "durablemq.rocksdb.estimated.keys", null, "rocksdb.estimate-num-keys",
                 "Estimated number of keys");
+        // For the soak (benchmarks/soak): what would grow if deletes piled up or blob GC fell behind.
+        gauge(registry, property, "durablemq.rocksdb.live.blob", "bytes", "rocksdb.live-blob-file-size",
+                "Bytes of live blob files (bodies of 4 KiB and more)");
+        gauge(registry, property, "durablemq.rocksdb.blob.garbage", "bytes", "rocksdb.live-blob-file-garbage-size",
+                "Bytes in live blob files that belong to deleted bodies (reclaimed by blob garbage collection)");
+        gauge(registry, property, "durablemq.rocksdb.level0.files", null, "rocksdb.num-files-at-level0",
+                "SST files in level 0 (a rising count means compaction falls behind)");
+        gauge(registry, property, "durablemq.rocksdb.memtable.deletes", null, "rocksdb.num-deletes-active-mem-table",
+                "Deletes (tombstones) in the active memtables");
     }
 
     private static void gauge(MeterRegistry registry, ToLongFunction<String> property, String name, String unit,

@@ -1,6 +1,8 @@
 package io.durablemq.engine.repair;
 
+import io.durablemq.engine.check.BlobDamage;
 import io.durablemq.engine.check.Inventory;
+import io.durablemq.engine.check.ReadError;
 import io.durablemq.engine.check.StoreRecordVisitor;
 import io.durablemq.engine.check.StoreScan;
 import io.durablemq.engine.check.StoreVerifier;
@@ -94,6 +96,7 @@ public final class StoreRepair {
         SalvagePlan plan = new SalvagePlan();
         Path fresh = dir.resolveSibling(dir.getFileName() + ".repairing-" + stamp);
         StoreScan.Result read;
+        List<ReadError> readErrors;
         Map<StoreColumn, Long> unreadableCounts;
         try (ReadOnlyStore source = ReadOnlyStore.open(dir, WALRecoveryMode.PointInTimeRecovery)) {
             StoreScan scan = new StoreScan(source::iterator, StoreScan.OnError.SKIP_DAMAGED_RANGE, true);
@@ -101,6 +104,7 @@ public final class StoreRepair {
                 walTail = WalTailCheck.of(walScan, source.latestSequence());
             }
             read = scan.run(StoreRecordVisitor.all(before, plan));
+            readErrors = BlobDamage.attribute(dir, read.errors()); // names a damaged blob file (RocksDB does not)
             unreadableCounts = UnreadableCount.estimate(source.liveSstFiles(), read);
             plan.plan();
             try (Store target = Store.open(fresh, Durability.FSYNC); SalvageWriter writer = new SalvageWriter(target, plan)) {
@@ -124,7 +128,8 @@ public final class StoreRepair {
         log.warn("repair of {}: replacing the folder's contents with the repaired store (backup: {})", dir, backup);
         replaceContents(dir, fresh);
         Path reportFile = dir.resolve("repair-report-" + stamp + ".txt");
-        RepairReport report = new RepairReport(dir, backup, reportFile, walDamage, walTail, read.errors(), unreadableCounts,
+        RepairReport report = new RepairReport(dir, backup, reportFile, walDamage, walTail,
+                readErrors, unreadableCounts,
                 before, check.inventory(), plan.dropped(), durability);
         Files.writeString(reportFile, report.toText());
         return report;

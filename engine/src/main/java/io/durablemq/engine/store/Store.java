@@ -334,15 +334,23 @@ public final class Store implements AutoCloseable {
         }
     }
 
-    /** An integer RocksDB property summed over this store's column families; -1 if unavailable. */
+    /**
+     * An integer RocksDB property summed over this store's column families; -1 if unavailable.
+     * Some integer-valued properties exist only as strings (e.g. {@code rocksdb.num-files-at-level0}):
+     * those are parsed.
+     */
     public long longPropertySum(String name) {
         long sum = 0;
-        try {
-            for (StoreColumn c : StoreColumn.values()) {
+        for (StoreColumn c : StoreColumn.values()) {
+            try {
                 sum += db.getLongProperty(handle(c), name);
+            } catch (RocksDBException e) {
+                try {
+                    sum += Long.parseLong(db.getProperty(handle(c), name).trim());
+                } catch (RocksDBException | NumberFormatException | NullPointerException notANumber) {
+                    return -1;
+                }
             }
-        } catch (RocksDBException e) {
-            return -1;
         }
         return sum;
     }

@@ -53,6 +53,15 @@ public final class RepairFixtures {
     }
 
     private static void fill(Store store, int clients, int queuedPerClient, boolean version1) throws Exception {
+        fill(store, clients, queuedPerClient, version1, 100);
+    }
+
+    /** As {@link #fill(Store, int, int)} with bodies of {@code payloadBytes} (4 KiB and more go to blob files). */
+    public static void fillWithPayloads(Store store, int clients, int queuedPerClient, int payloadBytes) throws Exception {
+        fill(store, clients, queuedPerClient, false, payloadBytes);
+    }
+
+    private static void fill(Store store, int clients, int queuedPerClient, boolean version1, int payloadBytes) throws Exception {
         Random rnd = new Random(42);
         long messageId = 1;
         long now = System.currentTimeMillis();
@@ -68,13 +77,13 @@ public final class RepairFixtures {
                         SubscriptionCodec.encode(new SubscriptionOptions(1, false, false, 0, 0)));
                 for (int q = 0; q < queuedPerClient; q++) {
                     long id = messageId++;
-                    putBody(b, store, id, rnd);
+                    putBody(b, store, id, rnd, payloadBytes);
                     QueueEntry e = new QueueEntry(q + 1, id, 1, false, 0, now, 100, new int[0]);
                     b.put(store.handle(StoreColumn.QUEUES), Keys.queueEntry(session, e.seq()), e.encodeValue());
                 }
                 for (int p = 1; p <= INFLIGHT_PER_CLIENT; p++) {
                     long id = messageId++;
-                    putBody(b, store, id, rnd);
+                    putBody(b, store, id, rnd, payloadBytes);
                     InflightEntry e = new InflightEntry(p, p, InflightState.PUBLISH_SENT, id, 1, false, now, 100, new int[0]);
                     b.put(store.handle(StoreColumn.INFLIGHT), Keys.packet(session, p), e.encodeValue());
                 }
@@ -101,8 +110,8 @@ public final class RepairFixtures {
         }
     }
 
-    private static void putBody(WriteBatch b, Store store, long id, Random rnd) throws Exception {
-        byte[] payload = new byte[100];
+    private static void putBody(WriteBatch b, Store store, long id, Random rnd, int payloadBytes) throws Exception {
+        byte[] payload = new byte[payloadBytes];
         rnd.nextBytes(payload);
         b.put(store.handle(StoreColumn.MESSAGES), Keys.message(id),
                 MessageCodec.encode(Message.of("t/" + id, payload, 1)));

@@ -44,7 +44,7 @@ class ColumnOptionsTest {
             sub.disconnect();
             EngineFixture.Connected pub = fx.connect("pub", true, 0);
             for (int i = 1; i <= 200; i++) {
-                // every tenth body is 8 KiB, above the blob threshold of TUNED_BLOBS
+                // every tenth body is 8 KiB, above the blob threshold of TUNED_BLOBS (the default)
                 String payload = i % 10 == 0 ? "x".repeat(8192) + i : "m" + i;
                 pub.publish(i, "t/" + i, payload, 1);
             }
@@ -52,11 +52,33 @@ class ColumnOptionsTest {
         }
         assertTrue(!optionsFileMentions("CompactOnDeletionCollector") && !optionsFileMentions("ttl=" + ColumnOptions.SHORT_LIVED_TTL_SECONDS),
                 "the generic profile is RocksDB's defaults (TTL 30 days, no collector)");
-        for (String profile : new String[] {"tuned", "tuned_blobs", "generic", "tuned"}) {
+        for (String profile : new String[] {"tuned", "generic", "tuned"}) {
             System.setProperty(ColumnOptions.PROFILE_PROPERTY, profile);
             try (EngineFixture fx = new EngineFixture(dir)) {
                 assertEquals(200, fx.engine().recoveryReport().queuedMessages(), "reopened with " + profile);
             }
+        }
+        // A store written before blob files (no .blob file, bodies in SST files) opened with the
+        // default profile: its old bodies stay readable in the SSTs, new large ones go to blob files.
+        System.clearProperty(ColumnOptions.PROFILE_PROPERTY);
+        assertEquals(ColumnOptions.Profile.TUNED_BLOBS, ColumnOptions.Profile.configured(), "blob files are the default");
+        try (EngineFixture fx = new EngineFixture(dir)) {
+            assertEquals(200, fx.engine().recoveryReport().queuedMessages(), "reopened with the default profile");
+            EngineFixture.Connected pub = fx.connect("pub", true, 0);
+            pub.publish(1, "t/new", "y".repeat(8192), 1);
+            assertEquals(201, fx.engine().stats().queuedMessages());
+        }
+        assertTrue(optionsFileMentions("enable_blob_files=true"), "blob files in force by default");
+        assertTrue(optionsFileMentions("min_blob_size=" + ColumnOptions.MIN_BLOB_BYTES), "the blob threshold in force");
+        assertTrue(optionsFileMentions("enable_blob_garbage_collection=true"), "blob GC in force");
+        assertTrue(io.durablemq.engine.check.StoreVerifier.verify(dir).ok(), io.durablemq.engine.check.StoreVerifier.verify(dir).toText());
+        System.setProperty(ColumnOptions.PROFILE_PROPERTY, "generic");
+        try (EngineFixture fx = new EngineFixture(dir)) {
+            assertEquals(201, fx.engine().recoveryReport().queuedMessages(), "back to the generic options, blob files and all");
+        }
+        System.setProperty(ColumnOptions.PROFILE_PROPERTY, "tuned");
+        try (EngineFixture fx = new EngineFixture(dir)) {
+            assertEquals(201, fx.engine().recoveryReport().queuedMessages(), "tuned without blob files reads them too");
         }
         assertTrue(optionsFileMentions("ttl=" + ColumnOptions.SHORT_LIVED_TTL_SECONDS), "tuned TTL in force");
         assertTrue(optionsFileMentions("CompactOnDeletionCollector"), "tombstone collector in force");
