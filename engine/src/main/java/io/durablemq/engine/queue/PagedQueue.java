@@ -82,7 +82,13 @@ public final class PagedQueue {
 
     /** The head holds {@code max(2 x window, MIN_HEAD)} entries: a full window refill and the next. */
     public void fitWindow(int window) {
-        capacity = (int) Math.max(MIN_HEAD, Math.min(Integer.MAX_VALUE / 2, 2L * window));
+        int fitted = (int) Math.max(MIN_HEAD, Math.min(Integer.MAX_VALUE / 2, 2L * window));
+        if (fitted < capacity) {
+            // A page asked for under the larger head (an online session that now went offline) would
+            // land after the trim was decided and leave the head over its new bound: drop its answer.
+            voidPageRequest();
+        }
+        capacity = fitted;
     }
 
     /** The sequence number for the next entry. */

@@ -91,6 +91,30 @@ class PagedQueueTest {
     }
 
     @Test
+    void aPageAskedForOnlineDoesNotGrowTheHeadPastItsOfflineBound() throws Exception {
+        try (Store store = Store.open(dir, Durability.OS)) {
+            StoreQueueReader reader = new StoreQueueReader(() -> store);
+            PagedQueue q = new PagedQueue(KEY);
+            q.fitWindow(100); // online, window 100: a head of 200
+            addWritten(q, store, 400);
+            for (int i = 0; i < 150; i++) {
+                q.pollInMemory();
+            }
+            PagedQueue.PageRequest r = q.pageToRead();
+            assertNotNull(r);
+            List<QueueEntry> answer = reader.read(KEY, r.fromSeq(), r.beforeSeq(), r.count());
+            q.fitWindow(0); // the session goes offline before the reader thread's answer is applied
+            assertFalse(q.pageRead(r, answer), "an answer sized for the online head must be dropped");
+            assertTrue(q.headSize() <= PagedQueue.MIN_HEAD, "head " + q.headSize());
+            List<Long> rest = drainInMemoryAndPaged(q, reader);
+            assertEquals(250, rest.size());
+            for (int i = 0; i < rest.size(); i++) {
+                assertEquals(151 + i, rest.get(i));
+            }
+        }
+    }
+
+    @Test
     void aCurrentAnswerShorterThanTheCountersIsRefusedNotTakenForTheEnd() throws Exception {
         try (Store store = Store.open(dir, Durability.OS)) {
             StoreQueueReader reader = new StoreQueueReader(() -> store);
