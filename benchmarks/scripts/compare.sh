@@ -10,6 +10,7 @@
 #            --latency-rates "1000 2000 4000"  (fixed total rates of the latency sweep; "" for none)
 #            --latency-qos "1 2"  (QoS of the 16-pair latency sweep; default 1)
 #            --backlog-count N  (messages queued in the backlog scenario; default 20000)
+#            --broker-cpus LIST  (taskset CPU list for every broker, e.g. "0" = one core; default: all)
 #
 # Every broker first gets an unrecorded warm-up load (15 s, 5 s with --quick), so that the JVM's
 # JIT compiler is done before the first measured run instead of competing with it for the CPU.
@@ -40,6 +41,7 @@ brokers="durablemq-fsync durablemq-os mosquitto"
 only=""
 latency_rates="1000 2000 4000"
 latency_qos="1"
+broker_cpus=""
 broker_warmup=15s
 durablemq_java_opts="${DURABLEMQ_JAVA_OPTS:-$(sed -n 's/^default_java_opts="\(.*\)"$/\1/p' "$root/bin/durablemq")}"
 out="$root/benchmarks/results/compare-$(date -u +%Y%m%dT%H%M%SZ)"
@@ -56,6 +58,7 @@ while [[ $# -gt 0 ]]; do
     --latency-rates) latency_rates="$2"; shift 2 ;;
     --latency-qos) latency_qos="$2"; shift 2 ;;
     --backlog-count) backlog_count="$2"; shift 2 ;;
+    --broker-cpus) broker_cpus="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -115,6 +118,11 @@ fsync_probe() {
   awk -v s="$secs" 'BEGIN { if (s > 0) printf "%.0f", 500 / s; else print "?" }'
 }
 
+# Runs a broker on --broker-cpus (issue 12 target 4: scaling measured with the broker on 1 and 2 cores).
+pinned() {
+  if [[ -n "$broker_cpus" ]]; then taskset -c "$broker_cpus" "$@"; else "$@"; fi
+}
+
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do
@@ -145,7 +153,7 @@ metrics_endpoint_port $metrics
 ${DURABLEMQ_EXTRA_CONFIG:-}
 EOF
   # shellcheck disable=SC2086
-  java $durablemq_java_opts -jar "$broker_jar" --config "$conf" > "$logs/$label.log" 2>&1 &
+  pinned java $durablemq_java_opts -jar "$broker_jar" --config "$conf" > "$logs/$label.log" 2>&1 &
   pids+=($!)
   wait_for_port "$port" 60 || { log "DurableMQ ($label) did not listen on $port:"; tail -20 "$logs/$label.log" >&2; exit 1; }
   port_of[$label]=$port; metrics_of[$label]=$metrics
@@ -177,7 +185,7 @@ EOF
   if [[ "$(id -u)" == "0" ]]; then
     echo "user root" >> "$conf" # else it drops to the mosquitto user, who cannot write $dir
   fi
-  mosquitto -c "$conf" > "$logs/$label.log" 2>&1 &
+  pinned mosquitto -c "$conf" > "$logs/$label.log" 2>&1 &
   pids+=($!)
   wait_for_port "$port" 20 || { log "mosquitto did not listen on $port:"; tail -20 "$logs/$label.log" >&2; exit 1; }
   port_of[$label]=$port
@@ -200,7 +208,7 @@ fi
   echo "java: $(java -version 2>&1 | head -1)"
   echo "mosquitto: $( (mosquitto -h 2>/dev/null || true) | head -1)"
   echo "git: $(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  echo "command: $0 --rounds $rounds --duration $duration --warmup $warmup --mqtt $mqtt --brokers \"$brokers\" --latency-rates \"$latency_rates\" --latency-qos \"$latency_qos\" --backlog-count $backlog_count"
+  echo "command: $0 --rounds $rounds --duration $duration --warmup $warmup --mqtt $mqtt --brokers \"$brokers\" --latency-rates \"$latency_rates\" --latency-qos \"$latency_qos\" --backlog-count $backlog_count${broker_cpus:+ --broker-cpus $broker_cpus}"
   echo "DurableMQ JVM options: $durablemq_java_opts"
 } > "$out/machine.txt"
 cat "$out/machine.txt" >&2
