@@ -27,7 +27,8 @@ class SampleConfigTest {
             "key_manager_password", "need_client_auth", "trust_store_path", "trust_store_password", "data_path",
             "backup_dir", "allow_anonymous",
             // a cluster has no default shape: setting cluster_node_id makes the node a cluster member
-            "cluster_node_id", "cluster_peers", "cluster_mqtt_addresses", "cluster_storage_path");
+            "cluster_node_id", "cluster_peers", "cluster_mqtt_addresses", "cluster_storage_path",
+            "cluster_mqtt_tls_addresses", "cluster_mqtt_websocket_addresses", "cluster_mqtt_secure_websocket_addresses");
 
     @TempDir
     Path dir;
