@@ -16,6 +16,21 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class ServerReferencesTest {
     private static final Set<String> PEERS = Set.of("n1", "n2", "n3");
 
+    @org.junit.jupiter.api.io.TempDir
+    java.nio.file.Path dir;
+
+    /** The keys are known to the config file reader (an unknown key is an error there), and reach this class. */
+    @Test
+    void theKeysLoadFromAConfigFile() throws Exception {
+        java.nio.file.Path f = dir.resolve("durablemq.conf");
+        java.nio.file.Files.write(f, java.util.List.of(
+                "cluster_mqtt_tls_addresses n1=10.0.0.1:8883,n2=10.0.0.2:8883,n3=10.0.0.3:8883",
+                "cluster_mqtt_websocket_addresses n1=10.0.0.1:8080,n2=10.0.0.2:8080,n3=10.0.0.3:8080",
+                "cluster_mqtt_secure_websocket_addresses n1=10.0.0.1:8443,n2=10.0.0.2:8443,n3=10.0.0.3:8443"));
+        ServerReferences r = ServerReferences.fromConfig(io.durablemq.broker.config.BrokerConfig.load(f).properties(), PEERS);
+        assertEquals("10.0.0.3:8443", r.reference(Listeners.Kind.SECURE_WEBSOCKET, 9443, "n3", "10.0.0.3:1883"));
+    }
+
     @Test
     void eachKindNamesTheLeadersListenerOfThatKind() throws Exception {
         ServerReferences r = ServerReferences.fromConfig(Map.of(
