@@ -6,7 +6,6 @@ import io.durablemq.engine.session.ConnectRequest;
 import io.durablemq.engine.session.SessionHandle;
 import io.durablemq.engine.store.StoreColumn;
 import io.durablemq.engine.support.RecordingListener;
-import io.durablemq.engine.topic.Subscription;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -14,13 +13,14 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.RandomAccessFile;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 
 import static io.durablemq.cluster.ClusterHarness.await;
+import static io.durablemq.cluster.EngineClients.offlineSubscriber;
+import static io.durablemq.cluster.EngineClients.publish;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -272,20 +272,5 @@ class SnapshotTest {
         } catch (java.io.IOException e) {
             throw new java.io.UncheckedIOException(e);
         }
-    }
-
-    static void offlineSubscriber(Engine engine, String clientId) throws Exception {
-        SessionHandle sub = await(engine.connect(new ConnectRequest(clientId, false, 3600, 65_535), new RecordingListener()));
-        await(sub.subscribe(List.of(Subscription.of("t/#", 1))));
-        await(sub.disconnect(-1));
-    }
-
-    /** Publishes messages {@code from} (inclusive) to {@code to} (exclusive), each acknowledged before the next. */
-    static void publish(Engine engine, String clientId, int from, int to) throws Exception {
-        SessionHandle pub = await(engine.connect(new ConnectRequest(clientId, true, 0, 65_535), new RecordingListener()));
-        for (int i = from; i < to; i++) {
-            await(pub.publish(i % 65_000 + 1, Message.of("t/x", ("m" + i).getBytes(StandardCharsets.UTF_8), 1)));
-        }
-        await(pub.disconnect(-1));
     }
 }
