@@ -40,7 +40,7 @@ final class ClusterHarness implements AutoCloseable {
     /**
      * How every node of the harness runs; {@link #DEFAULT} and one {@code with...} call per setting a test changes.
      *
-     * @param durability      the Raft log's and the store's durability (os or fsync)
+     * @param durability      whether each Raft log append is fsynced (the applied store is written as the engine's config says)
      * @param electionTimeout the lower bound of the election timeout (the upper one is twice it)
      * @param snapshots       when snapshots are taken and the log purged
      * @param services        the service each node runs while it serves
