@@ -80,14 +80,6 @@ final class ClusterHarness implements AutoCloseable {
         }
     }
 
-    ClusterHarness(Path tmp, int size, SnapshotPolicy policy) throws IOException {
-        this(tmp, size, Options.DEFAULT.withSnapshots(policy));
-    }
-
-    ClusterHarness(Path tmp, int size) throws IOException {
-        this(tmp, size, Options.DEFAULT);
-    }
-
     /**
      * One more peer on a free port, not started; returns its index. The peer list grows for every start
      * from now on (the newcomer's own first of all); the running nodes keep the group they started with,

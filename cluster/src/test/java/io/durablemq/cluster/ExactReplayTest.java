@@ -12,10 +12,9 @@ import io.durablemq.engine.store.StoreColumn;
 import io.durablemq.engine.support.RecordingListener;
 import io.durablemq.engine.topic.Subscription;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.rocksdb.WriteBatch;
 
 import java.nio.charset.StandardCharsets;
@@ -38,16 +37,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 @Timeout(180)
 class ExactReplayTest {
-    @TempDir
-    Path tmp;
-    private ClusterHarness cluster;
-
-    @AfterEach
-    void closeAll() {
-        if (cluster != null) {
-            cluster.close();
-        }
-    }
+    @RegisterExtension
+    final Clusters clusters = new Clusters();
 
     /**
      * Non-idempotent proof: while the follower is stopped, a record that an early entry wrote is
@@ -55,7 +46,7 @@ class ExactReplayTest {
      */
     @Test
     void aRestartedNodeSkipsEveryEntryItsStoreHoldsAndWritesNoneAgain() throws Exception {
-        cluster = new ClusterHarness(tmp, 3);
+        ClusterHarness cluster = clusters.of(3);
         int leader = cluster.startAll();
         Engine engine = cluster.engine(leader);
         offlineSubscriber(engine, "canary");
@@ -98,7 +89,7 @@ class ExactReplayTest {
     /** The node's Raft folder replaced by an older copy: its store holds entries its log does not. */
     @Test
     void aStoreAheadOfItsRaftLogRefusesToStartNamingBothIndexes() throws Exception {
-        cluster = new ClusterHarness(tmp, 3);
+        ClusterHarness cluster = clusters.of(3);
         int leader = cluster.startAll();
         Engine engine = cluster.engine(leader);
         offlineSubscriber(engine, "sub");
@@ -107,7 +98,7 @@ class ExactReplayTest {
         cluster.awaitApplied(follower, cluster.nodes.get(leader).raftStatus().lastIndex());
         long oldLogEnd = cluster.nodes.get(follower).raftStatus().lastIndex();
         cluster.stop(follower);
-        Path oldRaft = tmp.resolve("raft-copy");
+        Path oldRaft = cluster.tmp.resolve("raft-copy");
         ClusterHarness.copyTree(cluster.raft(follower), oldRaft);
 
         cluster.start(follower);
@@ -138,7 +129,7 @@ class ExactReplayTest {
      */
     @Test
     void messageIdsAfterALeaderChangeAreAboveEveryIdInTheLog() throws Exception {
-        cluster = new ClusterHarness(tmp, 3);
+        ClusterHarness cluster = clusters.of(3);
         int first = cluster.startAll();
         Engine engine = cluster.engine(first);
         RecordingListener events = new RecordingListener();

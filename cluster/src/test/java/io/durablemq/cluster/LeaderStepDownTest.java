@@ -5,12 +5,10 @@ import io.durablemq.engine.message.Message;
 import io.durablemq.engine.session.ConnectRequest;
 import io.durablemq.engine.session.SessionHandle;
 import io.durablemq.engine.support.RecordingListener;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -32,20 +30,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 @Timeout(180)
 class LeaderStepDownTest {
-    @TempDir
-    Path tmp;
-    private ClusterHarness cluster;
-
-    @AfterEach
-    void closeAll() {
-        if (cluster != null) {
-            cluster.close();
-        }
-    }
+    @RegisterExtension
+    final Clusters clusters = new Clusters();
 
     @Test
     void aLeaderWithACommitInFlightStepsDownWhenItLosesItsMajorityAndFollowsTheNextLeader() throws Exception {
-        cluster = new ClusterHarness(tmp, 3, ClusterHarness.Options.DEFAULT.withElectionTimeout(Duration.ofMillis(500)));
+        ClusterHarness cluster = clusters.of(3, ClusterHarness.Options.DEFAULT.withElectionTimeout(Duration.ofMillis(500)));
         int leader = cluster.startAll();
         Engine engine = cluster.engine(leader);
         offlineSubscriber(engine, "sub");

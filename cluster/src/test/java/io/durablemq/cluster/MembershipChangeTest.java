@@ -6,12 +6,10 @@ import io.durablemq.engine.session.ConnectRequest;
 import io.durablemq.engine.session.SessionHandle;
 import io.durablemq.engine.support.RecordingListener;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
-import java.nio.file.Path;
 import java.util.List;
 
 import static io.durablemq.cluster.ClusterHarness.await;
@@ -27,20 +25,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 @Timeout(180)
 class MembershipChangeTest {
-    @TempDir
-    Path tmp;
-    private ClusterHarness cluster;
-
-    @AfterEach
-    void closeAll() {
-        if (cluster != null) {
-            cluster.close();
-        }
-    }
+    @RegisterExtension
+    final Clusters clusters = new Clusters();
 
     @Test
     void aFourthNodeJoinsCatchesUpAndLeaves() throws Exception {
-        cluster = new ClusterHarness(tmp, 3);
+        ClusterHarness cluster = clusters.of(3);
         int leader = cluster.startAll();
         List<Peer> three = List.copyOf(cluster.peers);
         Engine engine = cluster.engine(leader);

@@ -10,14 +10,12 @@ import io.durablemq.engine.store.BatchLog;
 import io.durablemq.engine.store.Durability;
 import io.durablemq.engine.store.Store;
 import io.durablemq.engine.support.RecordingListener;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.rocksdb.WriteBatch;
 
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
@@ -45,21 +43,13 @@ class PipelinedReplicationTest {
     private static final int PUBLISHERS = 4;
     private static final int PER_PUBLISHER = 250;
 
-    @TempDir
-    Path tmp;
-    private ClusterHarness cluster;
-
-    @AfterEach
-    void closeAll() {
-        if (cluster != null) {
-            cluster.close();
-        }
-    }
+    @RegisterExtension
+    final Clusters clusters = new Clusters();
 
     @Test
     void severalBatchesInFlightKeepEveryAcknowledgedMessageInPublisherOrder() throws Exception {
         List<OutstandingCount> counts = List.of(new OutstandingCount(), new OutstandingCount(), new OutstandingCount());
-        cluster = new ClusterHarness(tmp, 3, ClusterHarness.Options.DEFAULT.withDurability(Durability.FSYNC)
+        ClusterHarness cluster = clusters.of(3, ClusterHarness.Options.DEFAULT.withDurability(Durability.FSYNC)
                 .withServices((node, data) -> new EngineService(data, counts.get(node)::wrap)));
         int first = cluster.startAll();
         Engine leader = cluster.engine(first);

@@ -9,13 +9,11 @@ import io.durablemq.engine.session.SessionHandle;
 import io.durablemq.engine.store.Durability;
 import io.durablemq.engine.support.RecordingListener;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 
 import static io.durablemq.cluster.ClusterHarness.await;
 import static io.durablemq.cluster.EngineClients.offlineSubscriber;
@@ -35,20 +33,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class ThreeNodeReplicationTest {
     private static final int MESSAGES = 100;
 
-    @TempDir
-    Path tmp;
-    private ClusterHarness cluster;
-
-    @AfterEach
-    void closeAll() {
-        if (cluster != null) {
-            cluster.close();
-        }
-    }
+    @RegisterExtension
+    final Clusters clusters = new Clusters();
 
     @Test
     void acknowledgedBatchesAreOnEveryStoreAndSurviveTheLeader() throws Exception {
-        cluster = new ClusterHarness(tmp, 3);
+        ClusterHarness cluster = clusters.of(3);
         int first = cluster.startAll();
         assertEquals(1, cluster.nodes.stream().filter(n -> n.role() == NodeRole.SERVING).count(), "exactly one node serves");
         Engine leader = cluster.engine(first);
@@ -94,7 +84,7 @@ class ThreeNodeReplicationTest {
      */
     @Test
     void aStoreBehindItsRaftLogIsRebuiltByReplay() throws Exception {
-        cluster = new ClusterHarness(tmp, 3, ClusterHarness.Options.DEFAULT.withDurability(Durability.FSYNC));
+        ClusterHarness cluster = clusters.of(3, ClusterHarness.Options.DEFAULT.withDurability(Durability.FSYNC));
         int leader = cluster.startAll();
         Engine engine = cluster.engine(leader);
         offlineSubscriber(engine, "sub");
@@ -113,7 +103,7 @@ class ThreeNodeReplicationTest {
 
     @Test
     void aOneNodeGroupCommitsThroughRaftAndAFencedLogRefusesWrites() throws Exception {
-        cluster = new ClusterHarness(tmp, 1);
+        ClusterHarness cluster = clusters.of(1);
         cluster.startAll();
         long before = cluster.nodes.get(0).raftStatus().appliedIndex();
         SessionHandle pub = await(cluster.engine(0).connect(new ConnectRequest("pub", true, 0, 65_535), new RecordingListener()));
