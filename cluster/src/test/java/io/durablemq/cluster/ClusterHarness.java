@@ -1,11 +1,14 @@
 package io.durablemq.cluster;
 
+import io.durablemq.engine.Engine;
+import io.durablemq.engine.store.Durability;
 import io.durablemq.engine.store.ReadOnlyStore;
 import io.durablemq.engine.store.StoreColumn;
 import org.rocksdb.ReadOptions;
 import org.rocksdb.RocksIterator;
 
 import java.io.IOException;
+import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
@@ -20,22 +23,73 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 
-/** Real nodes on loopback ports, each with its data and Raft folder under one temporary folder, for tests. */
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Real nodes on loopback ports, each with its data and Raft folder under one temporary folder, for tests.
+ * Node {@code i} (from 0) is peer {@code n(i+1)} with folders {@code data(i+1)} and {@code raft(i+1)}; every
+ * start of a node, a restart included, uses the same {@link Options}, so a restarted node has its settings.
+ */
 final class ClusterHarness implements AutoCloseable {
+    /** Makes a node's service at each of its starts (a restarted node gets a fresh one on the same data folder). */
+    @FunctionalInterface
+    interface ServiceFactory {
+        EngineService create(int node, Path data);
+    }
+
+    /**
+     * How every node of the harness runs; {@link #DEFAULT} and one {@code with...} call per setting a test changes.
+     *
+     * @param durability      whether each Raft log append is fsynced (the applied store is written as the engine's config says)
+     * @param electionTimeout the lower bound of the election timeout (the upper one is twice it)
+     * @param snapshots       when snapshots are taken and the log purged
+     * @param services        the service each node runs while it serves
+     */
+    record Options(Durability durability, Duration electionTimeout, SnapshotPolicy snapshots, ServiceFactory services) {
+        static final Options DEFAULT = new Options(Durability.OS, Duration.ofMillis(1000), SnapshotPolicy.DEFAULT,
+                (node, data) -> new EngineService(data));
+
+        Options withDurability(Durability d) {
+            return new Options(d, electionTimeout, snapshots, services);
+        }
+
+        Options withElectionTimeout(Duration timeout) {
+            return new Options(durability, timeout, snapshots, services);
+        }
+
+        Options withSnapshots(SnapshotPolicy policy) {
+            return new Options(durability, electionTimeout, policy, services);
+        }
+
+        Options withServices(ServiceFactory factory) {
+            return new Options(durability, electionTimeout, snapshots, factory);
+        }
+    }
+
     final Path tmp;
     final List<Peer> peers = new ArrayList<>();
     final List<ClusterNode> nodes = new ArrayList<>();
     final List<EngineService> services = new ArrayList<>();
-    private final SnapshotPolicy policy;
+    private final Options options;
 
-    ClusterHarness(Path tmp, int size, SnapshotPolicy policy) throws IOException {
+    ClusterHarness(Path tmp, int size, Options options) throws IOException {
         this.tmp = tmp;
-        this.policy = policy;
-        for (int i = 1; i <= size; i++) {
-            peers.add(new Peer("n" + i, "127.0.0.1", ThreeNodeReplicationTest.freePort(), null));
-            nodes.add(null);
-            services.add(null);
+        this.options = options;
+        for (int i = 0; i < size; i++) {
+            addNode();
         }
+    }
+
+    /**
+     * One more peer on a free port, not started; returns its index. The peer list grows for every start
+     * from now on (the newcomer's own first of all); the running nodes keep the group they started with,
+     * which a test changes through {@link Membership}.
+     */
+    int addNode() throws IOException {
+        peers.add(new Peer("n" + (peers.size() + 1), "127.0.0.1", freePort(), null));
+        nodes.add(null);
+        services.add(null);
+        return peers.size() - 1;
     }
 
     Path data(int i) {
@@ -47,22 +101,31 @@ final class ClusterHarness implements AutoCloseable {
     }
 
     ClusterSettings settings(int i) {
-        return new ClusterSettings("n" + (i + 1), peers, raft(i), io.durablemq.engine.store.Durability.OS,
-                Duration.ofMillis(1000), policy);
+        return new ClusterSettings("n" + (i + 1), peers, raft(i), options.durability(), options.electionTimeout(),
+                options.snapshots());
     }
 
     ClusterNode start(int i) throws Exception {
-        EngineService service = new EngineService(data(i));
+        EngineService service = options.services().create(i, data(i));
         ClusterNode node = ClusterNode.start(settings(i), data(i), service);
         services.set(i, service);
         nodes.set(i, node);
         return node;
     }
 
-    void startAll() throws Exception {
+    /** Starts every node not yet started and waits (bounded) until one serves; returns its index. */
+    int startAll() throws Exception {
         for (int i = 0; i < peers.size(); i++) {
-            start(i);
+            if (nodes.get(i) == null) {
+                start(i);
+            }
         }
+        return awaitServing();
+    }
+
+    /** The engine of node {@code i} (null unless it serves). */
+    Engine engine(int i) {
+        return services.get(i).engine();
     }
 
     void stop(int i) {
@@ -72,7 +135,7 @@ final class ClusterHarness implements AutoCloseable {
         }
     }
 
-    /** Waits (bounded) until a node serves; returns its index. */
+    /** Waits (bounded) until a running node serves; returns its index. */
     int awaitServing() throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (System.nanoTime() < deadline) {
@@ -86,10 +149,23 @@ final class ClusterHarness implements AutoCloseable {
         throw new AssertionError("no node serves within 60 s");
     }
 
+    /** Waits (bounded) until node {@code i} has applied Raft entry {@code index}; fails the test otherwise. */
+    void awaitApplied(int i, long index) throws InterruptedException {
+        ClusterNode n = nodes.get(i);
+        assertTrue(await(() -> n.raftStatus().appliedIndex() >= index, 60_000),
+                "n" + (i + 1) + " applied " + n.raftStatus().appliedIndex() + " of " + index);
+    }
+
     @Override
     public void close() {
         for (int i = 0; i < nodes.size(); i++) {
             stop(i);
+        }
+    }
+
+    static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0)) {
+            return s.getLocalPort();
         }
     }
 
@@ -123,6 +199,19 @@ final class ClusterHarness implements AutoCloseable {
 
     static void deleteTree(Path dir) throws IOException {
         SnapshotStorage.deleteTree(dir);
+    }
+
+    static void copyTree(Path from, Path to) throws IOException {
+        try (var walk = Files.walk(from)) {
+            for (Path p : walk.toList()) {
+                Path target = to.resolve(from.relativize(p).toString());
+                if (Files.isDirectory(p)) {
+                    Files.createDirectories(target);
+                } else {
+                    Files.copy(p, target);
+                }
+            }
+        }
     }
 
     /**

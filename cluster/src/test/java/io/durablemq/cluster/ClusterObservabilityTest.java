@@ -6,13 +6,11 @@ import io.durablemq.engine.session.ConnectRequest;
 import io.durablemq.engine.session.SessionHandle;
 import io.durablemq.engine.support.RecordingListener;
 import io.durablemq.engine.topic.Subscription;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -28,21 +26,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 @Timeout(120)
 class ClusterObservabilityTest {
-    @TempDir
-    Path tmp;
+    @RegisterExtension
+    final Clusters clusters = new Clusters();
     private ClusterHarness cluster;
     private List<ClusterNode> nodes;
 
-    @AfterEach
-    void closeAll() {
-        if (cluster != null) {
-            cluster.close();
-        }
-    }
-
     @Test
     void leaderSeesEachFollowersLagAndEveryNodeCountsLeaderChanges() throws Exception {
-        cluster = new ClusterHarness(tmp, 3, SnapshotPolicy.DEFAULT);
+        cluster = clusters.of(3);
         cluster.startAll();
         nodes = cluster.nodes;
         int first = cluster.awaitServing();

@@ -12,18 +12,18 @@ import io.durablemq.engine.store.StoreColumn;
 import io.durablemq.engine.support.RecordingListener;
 import io.durablemq.engine.topic.Subscription;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.rocksdb.WriteBatch;
 
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 
 import static io.durablemq.cluster.ClusterHarness.await;
+import static io.durablemq.cluster.EngineClients.offlineSubscriber;
+import static io.durablemq.cluster.EngineClients.publish;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -37,16 +37,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 @Timeout(180)
 class ExactReplayTest {
-    @TempDir
-    Path tmp;
-    private ClusterHarness cluster;
-
-    @AfterEach
-    void closeAll() {
-        if (cluster != null) {
-            cluster.close();
-        }
-    }
+    @RegisterExtension
+    final Clusters clusters = new Clusters();
 
     /**
      * Non-idempotent proof: while the follower is stopped, a record that an early entry wrote is
@@ -54,15 +46,14 @@ class ExactReplayTest {
      */
     @Test
     void aRestartedNodeSkipsEveryEntryItsStoreHoldsAndWritesNoneAgain() throws Exception {
-        cluster = new ClusterHarness(tmp, 3, SnapshotPolicy.DEFAULT);
-        cluster.startAll();
-        int leader = cluster.awaitServing();
-        Engine engine = cluster.services.get(leader).engine();
-        SnapshotTest.offlineSubscriber(engine, "canary");
-        SnapshotTest.offlineSubscriber(engine, "sub");
-        SnapshotTest.publish(engine, "pub", 0, 20);
+        ClusterHarness cluster = clusters.of(3);
+        int leader = cluster.startAll();
+        Engine engine = cluster.engine(leader);
+        offlineSubscriber(engine, "canary");
+        offlineSubscriber(engine, "sub");
+        publish(engine, "pub", 0, 20);
         int follower = (leader + 1) % 3;
-        awaitApplied(follower, cluster.nodes.get(leader).raftStatus().lastIndex());
+        cluster.awaitApplied(follower, cluster.nodes.get(leader).raftStatus().lastIndex());
         cluster.stop(follower);
 
         byte[] canaryFilter = Keys.subscription(Keys.session("canary"), "t/#");
@@ -76,11 +67,11 @@ class ExactReplayTest {
         }
 
         ClusterNode again = cluster.start(follower);
-        awaitApplied(follower, held.index());
+        cluster.awaitApplied(follower, held.index());
         assertEquals(new ReplayCounts(0, held.index() + 1), again.replayCounts(),
                 "entries 0.." + held.index() + " (the store's record) were all skipped, none written");
-        SnapshotTest.publish(engine, "pub", 20, 25);
-        awaitApplied(follower, cluster.nodes.get(leader).raftStatus().lastIndex());
+        publish(engine, "pub", 20, 25);
+        cluster.awaitApplied(follower, cluster.nodes.get(leader).raftStatus().lastIndex());
         assertTrue(again.replayCounts().written() >= 5, "the entries after the store's record are applied: " + again.replayCounts());
         cluster.close();
 
@@ -98,22 +89,21 @@ class ExactReplayTest {
     /** The node's Raft folder replaced by an older copy: its store holds entries its log does not. */
     @Test
     void aStoreAheadOfItsRaftLogRefusesToStartNamingBothIndexes() throws Exception {
-        cluster = new ClusterHarness(tmp, 3, SnapshotPolicy.DEFAULT);
-        cluster.startAll();
-        int leader = cluster.awaitServing();
-        Engine engine = cluster.services.get(leader).engine();
-        SnapshotTest.offlineSubscriber(engine, "sub");
-        SnapshotTest.publish(engine, "pub", 0, 5);
+        ClusterHarness cluster = clusters.of(3);
+        int leader = cluster.startAll();
+        Engine engine = cluster.engine(leader);
+        offlineSubscriber(engine, "sub");
+        publish(engine, "pub", 0, 5);
         int follower = (leader + 1) % 3;
-        awaitApplied(follower, cluster.nodes.get(leader).raftStatus().lastIndex());
+        cluster.awaitApplied(follower, cluster.nodes.get(leader).raftStatus().lastIndex());
         long oldLogEnd = cluster.nodes.get(follower).raftStatus().lastIndex();
         cluster.stop(follower);
-        Path oldRaft = tmp.resolve("raft-copy");
-        copyTree(cluster.raft(follower), oldRaft);
+        Path oldRaft = cluster.tmp.resolve("raft-copy");
+        ClusterHarness.copyTree(cluster.raft(follower), oldRaft);
 
         cluster.start(follower);
-        SnapshotTest.publish(engine, "pub", 5, 15);
-        awaitApplied(follower, cluster.nodes.get(leader).raftStatus().lastIndex());
+        publish(engine, "pub", 5, 15);
+        cluster.awaitApplied(follower, cluster.nodes.get(leader).raftStatus().lastIndex());
         cluster.close();
         AppliedEntry held;
         try (Store store = Store.open(cluster.data(follower), Durability.OS)) {
@@ -122,7 +112,7 @@ class ExactReplayTest {
         assertTrue(held.index() > oldLogEnd, held + " beyond " + oldLogEnd);
 
         ClusterHarness.deleteTree(cluster.raft(follower));
-        copyTree(oldRaft, cluster.raft(follower));
+        ClusterHarness.copyTree(oldRaft, cluster.raft(follower));
         ExactReplay.ReplayRefusedException refused = assertThrows(ExactReplay.ReplayRefusedException.class,
                 () -> cluster.start(follower));
         assertTrue(refused.getMessage().contains("has applied raft entry " + held.index()), refused.getMessage());
@@ -139,15 +129,14 @@ class ExactReplayTest {
      */
     @Test
     void messageIdsAfterALeaderChangeAreAboveEveryIdInTheLog() throws Exception {
-        cluster = new ClusterHarness(tmp, 3, SnapshotPolicy.DEFAULT);
-        cluster.startAll();
-        int first = cluster.awaitServing();
-        Engine engine = cluster.services.get(first).engine();
+        ClusterHarness cluster = clusters.of(3);
+        int first = cluster.startAll();
+        Engine engine = cluster.engine(first);
         RecordingListener events = new RecordingListener();
         SessionHandle sub = await(engine.connect(new ConnectRequest("sub", false, 3600, 65_535), events));
         await(sub.subscribe(List.of(Subscription.of("t/#", 1))));
         sub.startDelivery();
-        SnapshotTest.publish(engine, "pub", 0, 20);
+        publish(engine, "pub", 0, 20);
         for (int i = 0; i < 20; i++) {
             OutboundPublish p = events.nextPublish();
             assertEquals("m" + i, new String(p.message().payload(), StandardCharsets.UTF_8));
@@ -156,13 +145,13 @@ class ExactReplayTest {
         await(sub.disconnect(-1));
         long last = cluster.nodes.get(first).raftStatus().lastIndex();
         for (int i = 0; i < 3; i++) {
-            awaitApplied(i, last);
+            cluster.awaitApplied(i, last);
         }
 
         cluster.stop(first);
         int second = cluster.awaitServing();
-        SnapshotTest.publish(cluster.services.get(second).engine(), "pub", 20, 25); // queued for the offline "sub"
-        assertEquals(5, cluster.services.get(second).engine().session("sub").queuedMessages());
+        publish(cluster.engine(second), "pub", 20, 25); // queued for the offline "sub"
+        assertEquals(5, cluster.engine(second).session("sub").queuedMessages());
         cluster.close();
 
         int messagesColumn;
@@ -176,25 +165,6 @@ class ExactReplayTest {
             long id = Keys.messageIdOf(key);
             assertTrue(id > previous, "message id " + id + " after id " + previous + " in the log: reused");
             previous = id;
-        }
-    }
-
-    private void awaitApplied(int node, long index) throws InterruptedException {
-        ClusterNode n = cluster.nodes.get(node);
-        assertTrue(ClusterHarness.await(() -> n.raftStatus().appliedIndex() >= index, 30_000),
-                "node " + node + " applied " + n.raftStatus().appliedIndex() + " of " + index);
-    }
-
-    private static void copyTree(Path from, Path to) throws java.io.IOException {
-        try (var walk = Files.walk(from)) {
-            for (Path p : walk.toList()) {
-                Path target = to.resolve(from.relativize(p).toString());
-                if (Files.isDirectory(p)) {
-                    Files.createDirectories(target);
-                } else {
-                    Files.copy(p, target);
-                }
-            }
         }
     }
 }

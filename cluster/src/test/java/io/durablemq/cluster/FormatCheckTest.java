@@ -28,7 +28,7 @@ class FormatCheckTest {
 
     @Test
     void aFormatOneStoreRefusesToStartAsAClusterNodeAndIsLeftAsItWas() throws Exception {
-        try (ClusterHarness cluster = new ClusterHarness(tmp, 1, SnapshotPolicy.DEFAULT)) {
+        try (ClusterHarness cluster = new ClusterHarness(tmp, 1, ClusterHarness.Options.DEFAULT)) {
             try (Store store = Store.open(cluster.data(0), Durability.OS); WriteBatch b = new WriteBatch()) {
                 b.put(store.handle(StoreColumn.META), StoreFormat.VERSION_KEY, ByteBuffer.allocate(4).putInt(1).array());
                 store.write(b);

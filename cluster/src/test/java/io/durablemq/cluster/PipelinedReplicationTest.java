@@ -10,28 +10,22 @@ import io.durablemq.engine.store.BatchLog;
 import io.durablemq.engine.store.Durability;
 import io.durablemq.engine.store.Store;
 import io.durablemq.engine.support.RecordingListener;
-import io.durablemq.engine.topic.Subscription;
-import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.rocksdb.WriteBatch;
 
-import java.io.IOException;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
+import static io.durablemq.cluster.ClusterHarness.await;
+import static io.durablemq.cluster.EngineClients.offlineSubscriber;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -49,34 +43,17 @@ class PipelinedReplicationTest {
     private static final int PUBLISHERS = 4;
     private static final int PER_PUBLISHER = 250;
 
-    @TempDir
-    Path tmp;
-    private final List<ClusterNode> nodes = new ArrayList<>();
-    private final List<CountingService> services = new ArrayList<>();
-
-    @AfterEach
-    void closeAll() {
-        nodes.forEach(ClusterNode::close);
-    }
+    @RegisterExtension
+    final Clusters clusters = new Clusters();
 
     @Test
     void severalBatchesInFlightKeepEveryAcknowledgedMessageInPublisherOrder() throws Exception {
-        List<Peer> peers = new ArrayList<>();
-        for (int i = 1; i <= 3; i++) {
-            peers.add(new Peer("n" + i, "127.0.0.1", freePort(), null));
-        }
-        for (int i = 1; i <= 3; i++) {
-            ClusterSettings settings = new ClusterSettings("n" + i, peers, tmp.resolve("raft" + i), Durability.FSYNC,
-                    Duration.ofMillis(1000));
-            CountingService service = new CountingService(tmp.resolve("data" + i));
-            services.add(service);
-            nodes.add(ClusterNode.start(settings, tmp.resolve("data" + i), service));
-        }
-        int first = awaitServing(-1);
-        Engine leader = services.get(first).engine();
-        SessionHandle sub = await(leader.connect(new ConnectRequest("sub", false, 3600, 65_535), new RecordingListener()));
-        await(sub.subscribe(List.of(Subscription.of("t/#", 1))));
-        await(sub.disconnect(-1));
+        List<OutstandingCount> counts = List.of(new OutstandingCount(), new OutstandingCount(), new OutstandingCount());
+        ClusterHarness cluster = clusters.of(3, ClusterHarness.Options.DEFAULT.withDurability(Durability.FSYNC)
+                .withServices((node, data) -> new EngineService(data, counts.get(node)::wrap)));
+        int first = cluster.startAll();
+        Engine leader = cluster.engine(first);
+        offlineSubscriber(leader, "sub");
 
         List<List<Integer>> acked = new ArrayList<>();
         List<CompletableFuture<PublishResult>> all = Collections.synchronizedList(new ArrayList<>());
@@ -113,16 +90,16 @@ class PipelinedReplicationTest {
             }
             assertEquals(expected, acked.get(p), "publisher " + p + "'s acknowledgements in its publish order");
         }
-        int most = services.get(first).maxOutstanding.get();
+        int most = counts.get(first).maxOutstanding.get();
         assertTrue(most >= 2, "several Raft entries were outstanding at once (most: " + most + ")");
         assertTrue(most <= io.durablemq.engine.store.Committer.DEFAULT_BATCHES_IN_FLIGHT,
                 "never more than the committer's depth: " + most);
         assertEquals(PUBLISHERS * PER_PUBLISHER, leader.session("sub").queuedMessages());
 
-        nodes.get(first).close();
-        int second = awaitServing(first);
+        cluster.stop(first);
+        int second = cluster.awaitServing();
         assertNotEquals(first, second);
-        Engine next = services.get(second).engine();
+        Engine next = cluster.engine(second);
         assertNotNull(next.session("sub"), "the persistent session was replicated");
         assertEquals(PUBLISHERS * PER_PUBLISHER, next.session("sub").queuedMessages(), "every acknowledged message is on the new leader");
         RecordingListener events = new RecordingListener();
@@ -140,20 +117,13 @@ class PipelinedReplicationTest {
         assertEquals(PUBLISHERS, nextOf.size());
     }
 
-    /** The engine as a node's service, its batch log wrapped to count how many entries are outstanding at once. */
-    static final class CountingService implements ClusterNode.Service {
-        private final Path dataPath;
-        private volatile Engine engine;
+    /** Wraps a node's batch log to count how many entries are outstanding at once. */
+    static final class OutstandingCount {
         final AtomicInteger outstanding = new AtomicInteger();
         final AtomicInteger maxOutstanding = new AtomicInteger();
 
-        CountingService(Path dataPath) {
-            this.dataPath = dataPath;
-        }
-
-        @Override
-        public void start(BatchLog batchLog, Store handedStore, Runnable engineOpened) throws Exception {
-            BatchLog counting = new BatchLog() {
+        BatchLog wrap(BatchLog batchLog) {
+            return new BatchLog() {
                 @Override
                 public void write(Store store, WriteBatch batch) throws Exception {
                     batchLog.write(store, batch);
@@ -166,35 +136,7 @@ class PipelinedReplicationTest {
                     return f.whenComplete((ok, failed) -> outstanding.decrementAndGet());
                 }
             };
-            engine = Engine.open(EngineService.config(dataPath), new SimpleMeterRegistry(), counting, handedStore);
-            engineOpened.run();
         }
-
-        @Override
-        public void stop() {
-            Engine e = engine;
-            engine = null;
-            if (e != null) {
-                e.close();
-            }
-        }
-
-        Engine engine() {
-            return engine;
-        }
-    }
-
-    private int awaitServing(int not) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (System.nanoTime() < deadline) {
-            for (int i = 0; i < nodes.size(); i++) {
-                if (i != not && nodes.get(i).role() == NodeRole.SERVING) {
-                    return i;
-                }
-            }
-            Thread.sleep(50);
-        }
-        throw new AssertionError("no node serves within 60 s");
     }
 
     private static void sleep(long millis) {
@@ -202,16 +144,6 @@ class PipelinedReplicationTest {
             Thread.sleep(millis);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-        }
-    }
-
-    private static <T> T await(CompletableFuture<T> f) throws Exception {
-        return f.get(30, TimeUnit.SECONDS);
-    }
-
-    private static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0)) {
-            return s.getLocalPort();
         }
     }
 }

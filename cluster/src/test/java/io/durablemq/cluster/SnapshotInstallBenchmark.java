@@ -54,8 +54,8 @@ class SnapshotInstallBenchmark {
         SnapshotStorage.deleteTree(tmp);
         Files.createDirectories(tmp);
         SnapshotPolicy policy = new SnapshotPolicy(Long.getLong("snapshot.bench.everyEntries", 2_000), 2, 8L * 1024 * 1024);
-        Peer p1 = new Peer("n1", "127.0.0.1", ThreeNodeReplicationTest.freePort(), null);
-        Peer p2 = new Peer("n2", "127.0.0.1", ThreeNodeReplicationTest.freePort(), null);
+        Peer p1 = new Peer("n1", "127.0.0.1", ClusterHarness.freePort(), null);
+        Peer p2 = new Peer("n2", "127.0.0.1", ClusterHarness.freePort(), null);
         EngineService s1 = new EngineService(tmp.resolve("data1"));
         EngineService s2 = new EngineService(tmp.resolve("data2"));
         ClusterNode n1 = ClusterNode.start(new ClusterSettings("n1", List.of(p1), tmp.resolve("raft1"), Durability.OS,

@@ -6,21 +6,20 @@ import io.durablemq.engine.session.ConnectRequest;
 import io.durablemq.engine.session.SessionHandle;
 import io.durablemq.engine.store.StoreColumn;
 import io.durablemq.engine.support.RecordingListener;
-import io.durablemq.engine.topic.Subscription;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.io.RandomAccessFile;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 
 import static io.durablemq.cluster.ClusterHarness.await;
+import static io.durablemq.cluster.EngineClients.offlineSubscriber;
+import static io.durablemq.cluster.EngineClients.publish;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -34,22 +33,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 @Timeout(240)
 class SnapshotTest {
     /** Small enough that a test runs through several snapshots and purges. */
-    private static final SnapshotPolicy EVERY_20 = new SnapshotPolicy(20, 2, 4 * 1024);
+    private static final ClusterHarness.Options EVERY_20 =
+            ClusterHarness.Options.DEFAULT.withSnapshots(new SnapshotPolicy(20, 2, 4 * 1024));
 
-    @TempDir
-    Path tmp;
+    @RegisterExtension
+    final Clusters clusters = new Clusters();
     private ClusterHarness cluster;
-
-    @AfterEach
-    void closeAll() {
-        if (cluster != null) {
-            cluster.close();
-        }
-    }
 
     @Test
     void aSnapshotIsTakenEveryKEntriesAndTheLogIsPurged() throws Exception {
-        cluster = new ClusterHarness(tmp, 3, EVERY_20);
+        cluster = clusters.of(3, EVERY_20);
         cluster.startAll();
         Engine engine = cluster.services.get(cluster.awaitServing()).engine();
         offlineSubscriber(engine, "sub");
@@ -81,7 +74,7 @@ class SnapshotTest {
     }
 
     private void followerBehindAPurgeCatchesUpBySnapshot(boolean wipe) throws Exception {
-        cluster = new ClusterHarness(tmp, 3, EVERY_20);
+        cluster = clusters.of(3, EVERY_20);
         cluster.startAll();
         int leader = cluster.awaitServing();
         Engine engine = cluster.services.get(leader).engine();
@@ -132,7 +125,7 @@ class SnapshotTest {
 
     @Test
     void aRestartLoadsTheLatestSnapshotThenReplaysTheLogAfterIt() throws Exception {
-        cluster = new ClusterHarness(tmp, 1, EVERY_20);
+        cluster = clusters.of(1, EVERY_20);
         cluster.start(0);
         cluster.awaitServing();
         Engine engine = cluster.services.get(0).engine();
@@ -167,7 +160,7 @@ class SnapshotTest {
 
     @Test
     void aDamagedSnapshotRefusesToStartAndNamesItsFolder() throws Exception {
-        cluster = new ClusterHarness(tmp, 1, EVERY_20);
+        cluster = clusters.of(1, EVERY_20);
         cluster.start(0);
         cluster.awaitServing();
         Engine engine = cluster.services.get(0).engine();
@@ -183,7 +176,7 @@ class SnapshotTest {
         try (var files = Files.list(latest)) {
             sst = files.filter(p -> p.toString().endsWith(".sst")).findFirst().orElseThrow();
         }
-        Path saved = tmp.resolve("saved.sst");
+        Path saved = cluster.tmp.resolve("saved.sst");
         Files.copy(sst, saved);
         Files.delete(sst); // break the hard link: damage only the snapshot's copy
         Files.copy(saved, sst);
@@ -224,7 +217,7 @@ class SnapshotTest {
      */
     @Test
     void aSnapshotOfLargeBodiesListsRestoresAndChecksItsBlobFiles() throws Exception {
-        cluster = new ClusterHarness(tmp, 1, EVERY_20);
+        cluster = clusters.of(1, EVERY_20);
         cluster.start(0);
         cluster.awaitServing();
         Engine engine = cluster.services.get(0).engine();
@@ -252,7 +245,7 @@ class SnapshotTest {
         cluster.stop(0);
 
         Path blob = latest.resolve(blobs.get(0).name());
-        Path saved = tmp.resolve("saved.blob");
+        Path saved = cluster.tmp.resolve("saved.blob");
         Files.copy(blob, saved);
         Files.delete(blob); // break the hard link: damage only the snapshot's copy
         Files.copy(saved, blob);
@@ -272,20 +265,5 @@ class SnapshotTest {
         } catch (java.io.IOException e) {
             throw new java.io.UncheckedIOException(e);
         }
-    }
-
-    static void offlineSubscriber(Engine engine, String clientId) throws Exception {
-        SessionHandle sub = await(engine.connect(new ConnectRequest(clientId, false, 3600, 65_535), new RecordingListener()));
-        await(sub.subscribe(List.of(Subscription.of("t/#", 1))));
-        await(sub.disconnect(-1));
-    }
-
-    /** Publishes messages {@code from} (inclusive) to {@code to} (exclusive), each acknowledged before the next. */
-    static void publish(Engine engine, String clientId, int from, int to) throws Exception {
-        SessionHandle pub = await(engine.connect(new ConnectRequest(clientId, true, 0, 65_535), new RecordingListener()));
-        for (int i = from; i < to; i++) {
-            await(pub.publish(i % 65_000 + 1, Message.of("t/x", ("m" + i).getBytes(StandardCharsets.UTF_8), 1)));
-        }
-        await(pub.disconnect(-1));
     }
 }

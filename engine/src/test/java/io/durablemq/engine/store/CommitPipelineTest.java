@@ -4,14 +4,11 @@ import io.durablemq.engine.support.GatedBatchLog;
 import io.durablemq.engine.support.GatedBatchLog.Submission;
 import io.durablemq.engine.support.InjectedCommitFault;
 import io.durablemq.engine.support.InjectedCommitFault.When;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -19,13 +16,14 @@ import java.util.List;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
+import static io.durablemq.engine.store.CommitterFixture.failure;
+import static io.durablemq.engine.store.CommitterFixture.key;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
@@ -46,46 +44,19 @@ class CommitPipelineTest {
     private static final Duration WAIT = Duration.ofSeconds(10);
     private static final Duration QUIET = Duration.ofMillis(300);
 
-    @TempDir
-    Path dir;
-    Store store;
-    final Object lock = new Object();
-    final AtomicInteger commitFailures = new AtomicInteger();
-    final Committer.Observer observer = new Committer.Observer() {
-        @Override
-        public void committed(int writes, int completions, long nanos) {
-        }
-
-        @Override
-        public void commitFailed(StoreWriteException cause) {
-            commitFailures.incrementAndGet();
-        }
-    };
-
-    @BeforeEach
-    void open() throws Exception {
-        store = Store.open(dir.resolve("store"), Durability.OS);
-    }
-
-    @AfterEach
-    void close() {
-        store.close();
-    }
-
-    private static byte[] key(int i) {
-        return ("k" + i).getBytes(StandardCharsets.UTF_8);
-    }
+    @RegisterExtension
+    final CommitterFixture fx = new CommitterFixture();
 
     /** Appends a put of key(i) and a completion that records i (checking key(i) is in the store by then). */
     private CompletableFuture<Void> put(Committer c, int i, List<Integer> ran) {
         CompletableFuture<Void> f = new CompletableFuture<>();
-        synchronized (lock) {
+        synchronized (fx.lock) {
             c.put(StoreColumn.SESSIONS, key(i), new byte[]{(byte) i});
             c.onDurable(new Committer.Completion() {
                 @Override
                 public void durable() {
                     try {
-                        assertNotNull(store.get(StoreColumn.SESSIONS, key(i)), "completion of " + i + " before its write");
+                        assertNotNull(fx.store.get(StoreColumn.SESSIONS, key(i)), "completion of " + i + " before its write");
                         ran.add(i);
                         f.complete(null);
                     } catch (Throwable e) {
@@ -104,7 +75,7 @@ class CommitPipelineTest {
 
     /** Appends a completion that signals it started and then waits for {@code release}. */
     private void blockingCompletion(Committer c, CountDownLatch entered, CountDownLatch release) {
-        synchronized (lock) {
+        synchronized (fx.lock) {
             c.put(StoreColumn.SESSIONS, key(0), new byte[]{0});
             c.onDurable(new Committer.Completion() {
                 @Override
@@ -125,19 +96,10 @@ class CommitPipelineTest {
         }
     }
 
-    private static Throwable failure(CompletableFuture<?> f) throws Exception {
-        try {
-            f.get(WAIT.toSeconds(), TimeUnit.SECONDS); // bounded: a hanging future fails the test here
-            return null;
-        } catch (ExecutionException e) {
-            return e.getCause();
-        }
-    }
-
     private byte[] awaitInStore(int i) throws Exception {
         long deadline = System.nanoTime() + WAIT.toNanos();
         while (System.nanoTime() < deadline) {
-            byte[] v = store.get(StoreColumn.SESSIONS, key(i));
+            byte[] v = fx.store.get(StoreColumn.SESSIONS, key(i));
             if (v != null) {
                 return v;
             }
@@ -149,7 +111,7 @@ class CommitPipelineTest {
     @Test
     void theNextWriteStartsWhileTheLastBatchsCompletionsRun() throws Exception {
         List<Integer> ran = Collections.synchronizedList(new ArrayList<>());
-        try (Committer c = new Committer(store, observer, lock, CommitFaults.NONE, BatchLog.LOCAL, 2)) {
+        try (Committer c = fx.committer(CommitFaults.NONE, BatchLog.LOCAL, 2)) {
             CountDownLatch entered = new CountDownLatch(1);
             CountDownLatch release = new CountDownLatch(1);
             blockingCompletion(c, entered, release);
@@ -166,14 +128,14 @@ class CommitPipelineTest {
     @Test
     void oneBatchInFlightWritesTheNextOnlyAfterTheLastCompletionsRan() throws Exception {
         List<Integer> ran = Collections.synchronizedList(new ArrayList<>());
-        try (Committer c = new Committer(store, observer, lock, CommitFaults.NONE, BatchLog.LOCAL, 1)) {
+        try (Committer c = fx.committer(CommitFaults.NONE, BatchLog.LOCAL, 1)) {
             CountDownLatch entered = new CountDownLatch(1);
             CountDownLatch release = new CountDownLatch(1);
             blockingCompletion(c, entered, release);
             assertTrue(entered.await(10, TimeUnit.SECONDS));
             CompletableFuture<Void> second = put(c, 2, ran);
             Thread.sleep(QUIET.toMillis());
-            assertNull(store.get(StoreColumn.SESSIONS, key(2)), "not written while the first batch's completion runs");
+            assertNull(fx.store.get(StoreColumn.SESSIONS, key(2)), "not written while the first batch's completion runs");
             release.countDown();
             assertNull(failure(second));
             assertEquals(List.of(2), ran);
@@ -185,7 +147,7 @@ class CommitPipelineTest {
         GatedBatchLog log = new GatedBatchLog();
         log.gate();
         List<Integer> ran = Collections.synchronizedList(new ArrayList<>());
-        try (Committer c = new Committer(store, observer, lock, CommitFaults.NONE, log, 4)) {
+        try (Committer c = fx.committer(CommitFaults.NONE, log, 4)) {
             List<CompletableFuture<Void>> futures = new ArrayList<>();
             List<Submission> held = new ArrayList<>();
             for (int i = 1; i <= 4; i++) {
@@ -212,7 +174,7 @@ class CommitPipelineTest {
             assertNull(failure(futures.get(3)));
             assertNull(failure(futures.get(4)));
             assertEquals(List.of(1, 2, 3, 4, 5), ran);
-            assertEquals(0, commitFailures.get());
+            assertEquals(0, fx.commitFailures.get());
         }
     }
 
@@ -251,7 +213,7 @@ class CommitPipelineTest {
         AtomicLong appendSeq = new AtomicLong();
         List<Long> completedSeq = Collections.synchronizedList(new ArrayList<>());
         List<List<Integer>> perThreadOrder = new ArrayList<>();
-        try (Committer c = new Committer(store, observer, lock, CommitFaults.NONE, slowReplies, 4)) {
+        try (Committer c = fx.committer(CommitFaults.NONE, slowReplies, 4)) {
             List<Thread> appenders = new ArrayList<>();
             List<CompletableFuture<Void>> last = Collections.synchronizedList(new ArrayList<>());
             for (int t = 0; t < threads; t++) {
@@ -262,7 +224,7 @@ class CommitPipelineTest {
                     CompletableFuture<Void> done = new CompletableFuture<>();
                     for (int i = 0; i < perThread; i++) {
                         int n = i;
-                        synchronized (lock) {
+                        synchronized (fx.lock) {
                             long seq = appendSeq.incrementAndGet();
                             c.put(StoreColumn.SESSIONS, ("t" + thread + "-" + n).getBytes(StandardCharsets.UTF_8), new byte[]{1});
                             c.onDurable(new Committer.Completion() {
@@ -308,7 +270,7 @@ class CommitPipelineTest {
             }
         }
         assertTrue(maxOutstanding.get() <= 4, "never more than four batches in flight: " + maxOutstanding.get());
-        assertEquals(0, commitFailures.get());
+        assertEquals(0, fx.commitFailures.get());
     }
 
     @Test
@@ -316,7 +278,7 @@ class CommitPipelineTest {
         GatedBatchLog log = new GatedBatchLog();
         log.gate();
         List<Integer> ran = Collections.synchronizedList(new ArrayList<>());
-        try (Committer c = new Committer(store, observer, lock, CommitFaults.NONE, log, 4)) {
+        try (Committer c = fx.committer(CommitFaults.NONE, log, 4)) {
             CompletableFuture<Void> first = put(c, 1, ran);
             Submission s1 = log.next(WAIT);
             CompletableFuture<Void> second = put(c, 2, ran);
@@ -333,12 +295,12 @@ class CommitPipelineTest {
             assertInstanceOf(StoreWriteException.class, later, "a later batch in flight fails though its write succeeded");
             assertEquals(List.of(1), ran, "no completion of the failed batch or a later one ran as success");
             assertTrue(c.isFailed());
-            assertEquals(1, commitFailures.get(), "the owner is told once");
+            assertEquals(1, fx.commitFailures.get(), "the owner is told once");
 
             CompletableFuture<Void> fourth = put(c, 4, ran);
             assertInstanceOf(StoreWriteException.class, failure(fourth), "built on the failed state: fails too");
             assertTrue(log.nothingSubmittedWithin(QUIET), "and is never submitted");
-            assertEquals(1, commitFailures.get());
+            assertEquals(1, fx.commitFailures.get());
 
             c.reset();
             log.ungate();
@@ -350,11 +312,11 @@ class CommitPipelineTest {
     void aWriteThatThrowsIsReportedOnlyAfterTheEarlierBatchsCompletionsRan() throws Exception {
         InjectedCommitFault fault = new InjectedCommitFault();
         List<Integer> ran = Collections.synchronizedList(new ArrayList<>());
-        try (Committer c = new Committer(store, observer, lock, fault, BatchLog.LOCAL, 2)) {
+        try (Committer c = fx.committer(fault, BatchLog.LOCAL, 2)) {
             CountDownLatch entered = new CountDownLatch(1);
             CountDownLatch release = new CountDownLatch(1);
             CompletableFuture<Void> durableBefore;
-            synchronized (lock) { // one batch: the blocking completion, then key 1's
+            synchronized (fx.lock) { // one batch: the blocking completion, then key 1's
                 blockingCompletion(c, entered, release);
                 durableBefore = put(c, 1, ran);
             }
@@ -363,13 +325,13 @@ class CommitPipelineTest {
             CompletableFuture<Void> failing = put(c, 2, ran);
             assertTrue(fault.awaitFired(10), "the next write was tried while the earlier completion still runs");
             Thread.sleep(QUIET.toMillis());
-            assertEquals(0, commitFailures.get(), "the reset waits until the durable batch's completions ran");
+            assertEquals(0, fx.commitFailures.get(), "the reset waits until the durable batch's completions ran");
             assertTrue(c.isFailed(), "but nothing more is committed from the failure on");
             release.countDown();
             Throwable durableOutcome = failure(durableBefore);
             assertNull(durableOutcome, "the batch before the failure was durable: it completes as such");
             assertInstanceOf(StoreWriteException.class, failure(failing));
-            assertEquals(1, commitFailures.get());
+            assertEquals(1, fx.commitFailures.get());
             assertEquals(List.of(1), ran);
         }
     }

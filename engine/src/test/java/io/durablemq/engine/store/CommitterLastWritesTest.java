@@ -1,19 +1,16 @@
 package io.durablemq.engine.store;
 
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 
+import static io.durablemq.engine.store.CommitterFixture.key;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -29,31 +26,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 class CommitterLastWritesTest {
     private static final byte[] SUM = "sum".getBytes(StandardCharsets.UTF_8);
 
-    @TempDir
-    Path dir;
-    Store store;
-    final Object lock = new Object();
-    final AtomicInteger failures = new AtomicInteger();
-    final Committer.Observer observer = new Committer.Observer() {
-        @Override
-        public void committed(int writes, int completions, long nanos) {
-        }
-
-        @Override
-        public void commitFailed(StoreWriteException cause) {
-            failures.incrementAndGet();
-        }
-    };
-
-    @BeforeEach
-    void open() throws Exception {
-        store = Store.open(dir.resolve("store"), Durability.OS);
-    }
-
-    @AfterEach
-    void close() {
-        store.close();
-    }
+    @RegisterExtension
+    final CommitterFixture fx = new CommitterFixture();
 
     /** Sums the keys appended (guarded by the lock), written as the batch's last write. */
     private final class Summing implements Committer.LastWrites {
@@ -73,43 +47,23 @@ class CommitterLastWritesTest {
         }
     }
 
+    /** {@link CommitterFixture#put}, counted in the sum the hook writes. */
     private CompletableFuture<Void> put(Committer c, Summing sum, int i) {
-        CompletableFuture<Void> f = new CompletableFuture<>();
-        synchronized (lock) {
-            c.put(StoreColumn.SESSIONS, key(i), new byte[]{1});
+        synchronized (fx.lock) {
             sum.appended++;
-            c.onDurable(completion(f));
+            return fx.put(c, i);
         }
-        return f;
-    }
-
-    private static Committer.Completion completion(CompletableFuture<Void> f) {
-        return new Committer.Completion() {
-            @Override
-            public void durable() {
-                f.complete(null);
-            }
-
-            @Override
-            public void failed(Throwable cause) {
-                f.completeExceptionally(cause);
-            }
-        };
-    }
-
-    private static byte[] key(int i) {
-        return ("k" + i).getBytes(StandardCharsets.UTF_8);
     }
 
     private long storedSum() {
-        byte[] v = store.get(StoreColumn.META, SUM);
+        byte[] v = fx.store.get(StoreColumn.META, SUM);
         return v == null ? -1 : ByteBuffer.wrap(v).getLong();
     }
 
     @Test
     void theHookWritesInTheSameBatchOncePerBatchWithWrites() throws Exception {
         Summing sum = new Summing();
-        try (Committer c = new Committer(store, observer, lock, CommitFaults.NONE)) {
+        try (Committer c = fx.committer(CommitFaults.NONE)) {
             c.lastWrites(sum);
             for (int i = 0; i < 200; i++) {
                 put(c, sum, i).get(10, TimeUnit.SECONDS);
@@ -117,14 +71,14 @@ class CommitterLastWritesTest {
                 assertEquals(i + 1, storedSum(), "after put " + i);
             }
             int callsAfterWrites;
-            synchronized (lock) {
+            synchronized (fx.lock) {
                 callsAfterWrites = sum.calls;
             }
             assertEquals(200, callsAfterWrites, "one call per batch (each put waited for its own batch)");
             CompletableFuture<Void> onlyCompletion = new CompletableFuture<>();
-            c.onDurable(completion(onlyCompletion));
+            c.onDurable(CommitterFixture.completing(onlyCompletion));
             onlyCompletion.get(10, TimeUnit.SECONDS);
-            synchronized (lock) {
+            synchronized (fx.lock) {
                 assertEquals(200, sum.calls, "a batch without writes asks no last writes");
             }
         }
@@ -133,18 +87,18 @@ class CommitterLastWritesTest {
     @Test
     void aHookThatThrowsFailsItsBatchAndNothingOfItIsWritten() throws Exception {
         Summing sum = new Summing();
-        try (Committer c = new Committer(store, observer, lock, CommitFaults.NONE)) {
+        try (Committer c = fx.committer(CommitFaults.NONE)) {
             c.lastWrites(sum);
             put(c, sum, 1).get(10, TimeUnit.SECONDS);
-            synchronized (lock) {
+            synchronized (fx.lock) {
                 sum.throwNext = new IllegalStateException("injected in the hook");
             }
             CompletableFuture<Void> failed = put(c, sum, 2);
             ExecutionException e = assertThrows(ExecutionException.class, () -> failed.get(10, TimeUnit.SECONDS));
             assertInstanceOf(StoreWriteException.class, e.getCause());
-            assertNull(store.get(StoreColumn.SESSIONS, key(2)), "the batch's own writes are not in the store");
+            assertNull(fx.store.get(StoreColumn.SESSIONS, key(2)), "the batch's own writes are not in the store");
             assertEquals(1, storedSum());
-            assertEquals(1, failures.get(), "the owner is told, as for a failed write");
+            assertEquals(1, fx.commitFailures.get(), "the owner is told, as for a failed write");
         }
     }
 }

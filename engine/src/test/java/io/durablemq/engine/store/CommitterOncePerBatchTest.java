@@ -1,18 +1,15 @@
 package io.durablemq.engine.store;
 
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 
+import static io.durablemq.engine.store.CommitterFixture.completing;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -26,62 +23,38 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 class CommitterOncePerBatchTest {
     private static final byte[] K = bytes("session-k");
 
-    @TempDir
-    Path dir;
-    Store store;
-    final Object lock = new Object();
-    /** Writes per committed batch, in commit order. */
-    final List<Integer> batchWrites = new CopyOnWriteArrayList<>();
-    final Committer.Observer observer = new Committer.Observer() {
-        @Override
-        public void committed(int writes, int completions, long nanos) {
-            batchWrites.add(writes);
-        }
-
-        @Override
-        public void commitFailed(StoreWriteException cause) {
-        }
-    };
-
-    @BeforeEach
-    void open() throws Exception {
-        store = Store.open(dir.resolve("store"), Durability.OS);
-    }
-
-    @AfterEach
-    void close() {
-        store.close();
-    }
+    @RegisterExtension
+    final CommitterFixture fx = new CommitterFixture();
 
     @Test
     void aKeyPutManyTimesInOneBatchIsWrittenOnceWithItsLastValue() throws Exception {
-        try (Committer c = new Committer(store, observer, lock, CommitFaults.NONE)) {
+        try (Committer c = fx.committer(CommitFaults.NONE)) {
             CompletableFuture<Void> done = new CompletableFuture<>();
-            synchronized (lock) {
+            synchronized (fx.lock) {
                 for (int i = 0; i < 50; i++) {
                     c.put(StoreColumn.QUEUES, bytes("q" + i), new byte[]{1});
                     c.putOncePerBatch(StoreColumn.SESSIONS, K, bytes("v" + i));
                 }
-                c.onDurable(completion(done));
+                c.onDurable(completing(done));
             }
             done.get(10, TimeUnit.SECONDS);
-            assertEquals(List.of(51), batchWrites, "50 queue puts and one session record");
-            assertArrayEquals(bytes("v49"), store.get(StoreColumn.SESSIONS, K));
+            assertEquals(List.of(51), fx.batchWrites, "50 queue puts and one session record");
+            assertArrayEquals(bytes("v49"), fx.store.get(StoreColumn.SESSIONS, K));
         }
     }
 
     @Test
     void aBatchOfOnlyOncePerBatchPutsIsWritten() throws Exception {
-        try (Committer c = new Committer(store, observer, lock, CommitFaults.NONE)) {
-            synchronized (lock) {
+        try (Committer c = fx.committer(CommitFaults.NONE)) {
+            synchronized (fx.lock) {
                 c.putOncePerBatch(StoreColumn.SESSIONS, K, bytes("a"));
                 c.putOncePerBatch(StoreColumn.SESSIONS, K, bytes("b"));
             }
             long deadline = System.currentTimeMillis() + 10_000;
-            while (store.get(StoreColumn.SESSIONS, K) == null && System.currentTimeMillis() < deadline) {
+            while (fx.store.get(StoreColumn.SESSIONS, K) == null && System.currentTimeMillis() < deadline) {
                 Thread.sleep(5);
             }
-            assertArrayEquals(bytes("b"), store.get(StoreColumn.SESSIONS, K));
+            assertArrayEquals(bytes("b"), fx.store.get(StoreColumn.SESSIONS, K));
         }
     }
 
@@ -90,61 +63,61 @@ class CommitterOncePerBatchTest {
     void aDeleteLaterInTheBatchIsNotUndoneByThePendingValue() throws Exception {
         byte[] ranged = bytes("session-r");
         try (org.rocksdb.WriteBatch b = new org.rocksdb.WriteBatch()) {
-            b.put(store.handle(StoreColumn.SESSIONS), K, bytes("old"));
-            b.put(store.handle(StoreColumn.SESSIONS), ranged, bytes("old"));
-            store.write(b);
+            b.put(fx.store.handle(StoreColumn.SESSIONS), K, bytes("old"));
+            b.put(fx.store.handle(StoreColumn.SESSIONS), ranged, bytes("old"));
+            fx.store.write(b);
         }
-        try (Committer c = new Committer(store, observer, lock, CommitFaults.NONE)) {
+        try (Committer c = fx.committer(CommitFaults.NONE)) {
             CompletableFuture<Void> done = new CompletableFuture<>();
-            synchronized (lock) {
+            synchronized (fx.lock) {
                 c.putOncePerBatch(StoreColumn.SESSIONS, K, bytes("new"));
                 c.delete(StoreColumn.SESSIONS, K);
                 c.putOncePerBatch(StoreColumn.SESSIONS, ranged, bytes("new"));
                 c.deleteRange(StoreColumn.SESSIONS, bytes("session-r"), bytes("session-s"));
                 c.putOncePerBatch(StoreColumn.QUEUES, K, bytes("other column")); // not in the deleted range's column
-                c.onDurable(completion(done));
+                c.onDurable(completing(done));
             }
             done.get(10, TimeUnit.SECONDS);
-            assertNull(store.get(StoreColumn.SESSIONS, K), "deleted after its pending put");
-            assertNull(store.get(StoreColumn.SESSIONS, ranged), "range-deleted after its pending put");
-            assertArrayEquals(bytes("other column"), store.get(StoreColumn.QUEUES, K));
-            assertEquals(List.of(3), batchWrites, "a delete, a range delete and the other column's put");
+            assertNull(fx.store.get(StoreColumn.SESSIONS, K), "deleted after its pending put");
+            assertNull(fx.store.get(StoreColumn.SESSIONS, ranged), "range-deleted after its pending put");
+            assertArrayEquals(bytes("other column"), fx.store.get(StoreColumn.QUEUES, K));
+            assertEquals(List.of(3), fx.batchWrites, "a delete, a range delete and the other column's put");
         }
     }
 
     /** Deleted, then created again in the same batch (a clean start): the new record is written after the delete. */
     @Test
     void aPutAfterADeleteInTheSameBatchIsWrittenAfterIt() throws Exception {
-        try (Committer c = new Committer(store, observer, lock, CommitFaults.NONE)) {
+        try (Committer c = fx.committer(CommitFaults.NONE)) {
             CompletableFuture<Void> done = new CompletableFuture<>();
-            synchronized (lock) {
+            synchronized (fx.lock) {
                 c.putOncePerBatch(StoreColumn.SESSIONS, K, bytes("first"));
                 c.delete(StoreColumn.SESSIONS, K);
                 c.putOncePerBatch(StoreColumn.SESSIONS, K, bytes("second"));
                 c.putOncePerBatch(StoreColumn.SESSIONS, K, bytes("third"));
                 c.put(StoreColumn.SESSIONS, bytes("plain"), bytes("p1"));
                 c.putOncePerBatch(StoreColumn.SESSIONS, bytes("plain"), bytes("p2"));
-                c.onDurable(completion(done));
+                c.onDurable(completing(done));
             }
             done.get(10, TimeUnit.SECONDS);
-            assertArrayEquals(bytes("third"), store.get(StoreColumn.SESSIONS, K));
-            assertArrayEquals(bytes("p2"), store.get(StoreColumn.SESSIONS, bytes("plain")));
+            assertArrayEquals(bytes("third"), fx.store.get(StoreColumn.SESSIONS, K));
+            assertArrayEquals(bytes("p2"), fx.store.get(StoreColumn.SESSIONS, bytes("plain")));
         }
     }
 
     /** A plain put of the key after its pending value: the plain put is the batch's last word. */
     @Test
     void aPlainPutLaterInTheBatchWins() throws Exception {
-        try (Committer c = new Committer(store, observer, lock, CommitFaults.NONE)) {
+        try (Committer c = fx.committer(CommitFaults.NONE)) {
             CompletableFuture<Void> done = new CompletableFuture<>();
-            synchronized (lock) {
+            synchronized (fx.lock) {
                 c.putOncePerBatch(StoreColumn.SESSIONS, K, bytes("pending"));
                 c.put(StoreColumn.SESSIONS, K, bytes("plain"));
-                c.onDurable(completion(done));
+                c.onDurable(completing(done));
             }
             done.get(10, TimeUnit.SECONDS);
-            assertArrayEquals(bytes("plain"), store.get(StoreColumn.SESSIONS, K));
-            assertEquals(List.of(1), batchWrites);
+            assertArrayEquals(bytes("plain"), fx.store.get(StoreColumn.SESSIONS, K));
+            assertEquals(List.of(1), fx.batchWrites);
         }
     }
 
@@ -156,9 +129,9 @@ class CommitterOncePerBatchTest {
     void aRolledBackOperationRestoresThePendingValuesOfTheOperationsBeforeIt() throws Exception {
         byte[] other = bytes("session-o");
         byte[] created = bytes("session-c");
-        try (Committer c = new Committer(store, observer, lock, CommitFaults.NONE)) {
+        try (Committer c = fx.committer(CommitFaults.NONE)) {
             CompletableFuture<Void> done = new CompletableFuture<>();
-            synchronized (lock) {
+            synchronized (fx.lock) {
                 try (Committer.Operation op = c.operation()) {
                     c.putOncePerBatch(StoreColumn.SESSIONS, K, bytes("kept-1"));
                     c.putOncePerBatch(StoreColumn.SESSIONS, K, bytes("kept-2"));
@@ -172,13 +145,13 @@ class CommitterOncePerBatchTest {
                     c.putOncePerBatch(StoreColumn.SESSIONS, K, bytes("rolled back too"));
                     // no succeeded(): closed as a failed operation
                 }
-                c.onDurable(completion(done));
+                c.onDurable(completing(done));
             }
             done.get(10, TimeUnit.SECONDS);
-            assertArrayEquals(bytes("kept-2"), store.get(StoreColumn.SESSIONS, K));
-            assertArrayEquals(bytes("kept"), store.get(StoreColumn.SESSIONS, other));
-            assertNull(store.get(StoreColumn.SESSIONS, created));
-            assertEquals(List.of(2), batchWrites);
+            assertArrayEquals(bytes("kept-2"), fx.store.get(StoreColumn.SESSIONS, K));
+            assertArrayEquals(bytes("kept"), fx.store.get(StoreColumn.SESSIONS, other));
+            assertNull(fx.store.get(StoreColumn.SESSIONS, created));
+            assertEquals(List.of(2), fx.batchWrites);
         }
     }
 
@@ -192,9 +165,9 @@ class CommitterOncePerBatchTest {
         byte[] gone = bytes("q-gone");
         byte[] kept = bytes("q-kept");
         byte[] restored = bytes("q-restored");
-        try (Committer c = new Committer(store, observer, lock, CommitFaults.NONE)) {
+        try (Committer c = fx.committer(CommitFaults.NONE)) {
             CompletableFuture<Void> done = new CompletableFuture<>();
-            synchronized (lock) {
+            synchronized (fx.lock) {
                 c.putNew(StoreColumn.QUEUES, gone, bytes("v"));
                 c.putNew(StoreColumn.QUEUES, kept, bytes("v"));
                 c.putNew(StoreColumn.QUEUES, restored, bytes("v"));
@@ -203,47 +176,33 @@ class CommitterOncePerBatchTest {
                     c.delete(StoreColumn.QUEUES, restored);
                     // rolled back
                 }
-                c.onDurable(completion(done));
+                c.onDurable(completing(done));
             }
             done.get(10, TimeUnit.SECONDS);
-            assertEquals(List.of(2), batchWrites, "the two remaining puts, no delete");
-            assertNull(store.get(StoreColumn.QUEUES, gone));
-            assertArrayEquals(bytes("v"), store.get(StoreColumn.QUEUES, kept));
-            assertArrayEquals(bytes("v"), store.get(StoreColumn.QUEUES, restored));
+            assertEquals(List.of(2), fx.batchWrites, "the two remaining puts, no delete");
+            assertNull(fx.store.get(StoreColumn.QUEUES, gone));
+            assertArrayEquals(bytes("v"), fx.store.get(StoreColumn.QUEUES, kept));
+            assertArrayEquals(bytes("v"), fx.store.get(StoreColumn.QUEUES, restored));
         }
     }
 
     /** Each batch carries its own last values: a key changed in two batches is written once in each. */
     @Test
     void eachBatchWritesItsOwnLastValue() throws Exception {
-        try (Committer c = new Committer(store, observer, lock, CommitFaults.NONE)) {
+        try (Committer c = fx.committer(CommitFaults.NONE)) {
             for (int b = 0; b < 5; b++) {
                 CompletableFuture<Void> done = new CompletableFuture<>();
-                synchronized (lock) {
+                synchronized (fx.lock) {
                     for (int i = 0; i < 10; i++) {
                         c.putOncePerBatch(StoreColumn.SESSIONS, K, bytes("b" + b + "-" + i));
                     }
-                    c.onDurable(completion(done));
+                    c.onDurable(completing(done));
                 }
                 done.get(10, TimeUnit.SECONDS);
-                assertArrayEquals(bytes("b" + b + "-9"), store.get(StoreColumn.SESSIONS, K));
+                assertArrayEquals(bytes("b" + b + "-9"), fx.store.get(StoreColumn.SESSIONS, K));
             }
-            assertEquals(List.of(1, 1, 1, 1, 1), batchWrites);
+            assertEquals(List.of(1, 1, 1, 1, 1), fx.batchWrites);
         }
-    }
-
-    private static Committer.Completion completion(CompletableFuture<Void> f) {
-        return new Committer.Completion() {
-            @Override
-            public void durable() {
-                f.complete(null);
-            }
-
-            @Override
-            public void failed(Throwable cause) {
-                f.completeExceptionally(cause);
-            }
-        };
     }
 
     private static byte[] bytes(String s) {
