@@ -24,6 +24,11 @@ import java.util.concurrent.atomic.AtomicLong;
  * more is acknowledged), the engine's store is detached from the state machine, {@link
  * Service#stop} closes the engine and every connection, and the node reopens its store as a
  * follower.
+ *
+ * <p>A leader whose serving side fails to start (the broker refuses: a password or ACL file with an
+ * error, a port it cannot bind, an engine refusing its store) does not keep leading: it gives its
+ * leadership to another node through Ratis ({@link LeadershipHandoff}), after the first failure, and
+ * tries to serve again only if Raft elects it again.
  */
 public final class ClusterNode implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ClusterNode.class);
@@ -65,6 +70,10 @@ public final class ClusterNode implements AutoCloseable {
     private final Thread roleLoop;
     private final AtomicBoolean writeFailed = new AtomicBoolean();
     private final AtomicLong leaderChanges = new AtomicLong();
+    private final AtomicLong servingStartFailures = new AtomicLong();
+    private final AtomicLong leadershipHandoffs = new AtomicLong();
+    private volatile String lastStartFailure;
+    private final LeadershipHandoff handoff;
     private final LeaderChangeWatch leaderWatch = new LeaderChangeWatch();
     private final TakeoverClock takeoverClock = new TakeoverClock();
     private final Object wakeup = new Object();
@@ -104,6 +113,7 @@ public final class ClusterNode implements AutoCloseable {
             }
             this.stateMachine = new BatchStateMachine(slot, dataPath, takeoverClock, this::wake);
             this.raft = new RaftNode(settings, stateMachine);
+            this.handoff = new LeadershipHandoff(raft, settings.nodeId(), settings.electionTimeoutMax());
         } catch (IOException | RuntimeException e) {
             slot.close();
             throw e;
@@ -186,6 +196,21 @@ public final class ClusterNode implements AutoCloseable {
     /** How many times this node started serving. */
     public long leaderChanges() {
         return leaderChanges.get();
+    }
+
+    /** How many times this node led but its serving side failed to start (each time it then gave up leadership). */
+    public long servingStartFailures() {
+        return servingStartFailures.get();
+    }
+
+    /** How many times this node asked Ratis to move its leadership away (a transfer or a step-down that Ratis confirmed). */
+    public long leadershipHandoffs() {
+        return leadershipHandoffs.get();
+    }
+
+    /** Why this node's serving side last failed to start, or null if it never failed. */
+    public String lastStartFailure() {
+        return lastStartFailure;
     }
 
     /** How many times the leader this node knows changed (another node, or a new term) since it started. */
@@ -275,8 +300,9 @@ public final class ClusterNode implements AutoCloseable {
         try {
             store = slot.handOver();
         } catch (IllegalStateException e) { // no follower store (a failed snapshot load): nothing to serve from
-            log.error("node {} leads but cannot start serving: {}; retrying in {} ms", settings.nodeId(), e.getMessage(), RETRY_MILLIS);
+            log.error("node {} leads term {} but cannot start serving: {}", settings.nodeId(), s.term(), e.getMessage());
             batchLog.fence();
+            giveUpLeadership(e);
             retryAfter = System.currentTimeMillis() + RETRY_MILLIS;
             role = NodeRole.FOLLOWING;
             return;
@@ -295,14 +321,34 @@ public final class ClusterNode implements AutoCloseable {
             }
         } catch (Exception e) {
             store.close(); // the service owns it and should have closed it; closing twice is harmless
-            log.error("node {} leads but could not start serving; retrying in {} ms", settings.nodeId(), RETRY_MILLIS, e);
+            log.error("node {} leads term {} but could not start serving: {}", settings.nodeId(), s.term(), e.toString(), e);
             batchLog.fence();
             slot.detach();
             service.stop();
+            // Nothing serves here now (the service is stopped, the batch log fenced for good): hand the leadership
+            // on first, so another node serves while this one reopens its store (an apply meanwhile waits for it).
+            giveUpLeadership(e);
             reopenFollowerStore();
             retryAfter = System.currentTimeMillis() + RETRY_MILLIS;
             role = NodeRole.FOLLOWING;
         }
+    }
+
+    /**
+     * This node leads but cannot serve: counts it and asks Ratis to move the leadership to another node. At the
+     * first failure rather than after several: a failed start has read its files and run its recovery, so trying
+     * again here mostly fails the same way, while a hand-off costs one election (about what one retry cost), so a
+     * passing fault loses little and a lasting one no longer leaves the whole cluster without a serving node.
+     */
+    private void giveUpLeadership(Exception why) throws InterruptedException {
+        servingStartFailures.incrementAndGet();
+        lastStartFailure = why.toString();
+        LeadershipHandoff.Outcome outcome = handoff.giveUp();
+        if (outcome == LeadershipHandoff.Outcome.TRANSFERRED || outcome == LeadershipHandoff.Outcome.STEPPED_DOWN) {
+            leadershipHandoffs.incrementAndGet();
+        }
+        log.warn("node {} cannot serve ({}): leadership {}; it serves only if elected again and its start then succeeds",
+                settings.nodeId(), why.getMessage(), outcome);
     }
 
     private void demote(String why) throws InterruptedException {

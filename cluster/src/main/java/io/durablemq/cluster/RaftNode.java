@@ -13,6 +13,7 @@ import org.apache.ratis.protocol.RaftGroup;
 import org.apache.ratis.protocol.RaftGroupId;
 import org.apache.ratis.protocol.RaftPeer;
 import org.apache.ratis.protocol.RaftPeerId;
+import org.apache.ratis.protocol.TransferLeadershipRequest;
 import org.apache.ratis.rpc.SupportedRpcType;
 import org.apache.ratis.server.DivisionInfo;
 import org.apache.ratis.server.RaftServer;
@@ -108,6 +109,23 @@ final class RaftNode implements AutoCloseable {
                 .setType(RaftClientRequest.writeRequestType())
                 .build();
         return server.submitClientRequestAsync(request);
+    }
+
+    /**
+     * Asks Ratis to hand this node's leadership to {@code to} (used by {@link LeadershipHandoff}): Ratis
+     * brings that follower up to this node's last entry and has it start an election at once. The reply is
+     * a success once {@code to} leads; a failure after {@code timeoutMillis} or when Ratis refuses (not
+     * leader, a membership change in progress).
+     */
+    CompletableFuture<RaftClientReply> transferLeadership(String to, long timeoutMillis) throws IOException {
+        return server.transferLeadershipAsync(new TransferLeadershipRequest(clientId, self, GROUP_ID, callIds.incrementAndGet(),
+                RaftPeerId.valueOf(to), timeoutMillis));
+    }
+
+    /** Steps down from leading without naming a successor (Ratis: a transfer to nobody); the group elects a leader. */
+    CompletableFuture<RaftClientReply> stepDown(long timeoutMillis) throws IOException {
+        return server.transferLeadershipAsync(new TransferLeadershipRequest(clientId, self, GROUP_ID, callIds.incrementAndGet(),
+                null, timeoutMillis));
     }
 
     /** Role and indexes as of now. */

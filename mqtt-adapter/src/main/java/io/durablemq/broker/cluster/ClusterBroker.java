@@ -117,6 +117,10 @@ public final class ClusterBroker implements AutoCloseable {
         StringBuilder b = new StringBuilder("node " + n.settings().nodeId() + "\nrole " + n.role() + "\nraft_role " + s.role()
                 + "\nleader " + s.leaderId() + "\nterm " + s.term() + "\ncommit_index " + s.commitIndex() + "\napplied_index "
                 + s.appliedIndex() + "\nserving_starts " + n.leaderChanges() + "\nleader_changes " + n.observedLeaderChanges() + "\n");
+        if (n.servingStartFailures() > 0) { // this node led but could not serve, and handed leadership on (ClusterNode)
+            b.append("serving_start_failures ").append(n.servingStartFailures()).append("\nleadership_handoffs ")
+                    .append(n.leadershipHandoffs()).append("\nlast_start_failure ").append(n.lastStartFailure()).append('\n');
+        }
         // On the leader only: one line per follower, its lag behind the commit index and when it last answered.
         for (var f : n.followers()) {
             b.append("follower ").append(f.id()).append(" match_index ").append(f.matchIndex()).append(" lag ")

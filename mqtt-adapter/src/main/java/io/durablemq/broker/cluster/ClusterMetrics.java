@@ -40,6 +40,12 @@ final class ClusterMetrics extends PrometheusMeterRegistry {
                 .description("1 while this node knows a leader").register(this);
         FunctionCounter.builder("durablemq_cluster_serving_starts", node, n -> n.get() == null ? 0 : n.get().leaderChanges())
                 .description("how often this node started serving (became a serving leader)").register(this);
+        FunctionCounter.builder("durablemq_cluster_serving_start_failures", node, n -> n.get() == null ? 0 : n.get().servingStartFailures())
+                .description("how often this node led but its broker failed to start (bad password or ACL file, a port it"
+                        + " cannot bind, a store the engine refuses); each time it gave up leadership").register(this);
+        FunctionCounter.builder("durablemq_cluster_leadership_handoffs", node, n -> n.get() == null ? 0 : n.get().leadershipHandoffs())
+                .description("how often this node, leading but unable to serve, handed its leadership on through Ratis"
+                        + " (a transfer to a follower or a step-down)").register(this);
         FunctionCounter.builder("durablemq_cluster_snapshots_taken", node, n -> n.get() == null ? 0 : n.get().snapshots().taken())
                 .description("Raft snapshots (store checkpoints) this node took since it started").register(this);
         FunctionCounter.builder("durablemq_cluster_snapshots_installed", node, n -> n.get() == null ? 0 : n.get().snapshots().installed())
