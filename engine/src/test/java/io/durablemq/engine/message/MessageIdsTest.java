@@ -125,7 +125,7 @@ class MessageIdsTest {
             assertEquals(List.of(), bodyIds(store), "every body was delivered and deleted");
             MessageIds restarted = new MessageIds();
             restarted.restore(1, store); // recovery: no body left, so only the stored ceiling says where to go on
-            long next = restarted.next();
+            long next = restarted.peek(); // the next id it hands out
             long highest = Collections.max(used);
             assertTrue(next > highest, "after a restart id " + next + " is handed out again: ids up to " + highest
                     + " were used (stored ceiling " + MessageIds.storedCeiling(store) + ")");
