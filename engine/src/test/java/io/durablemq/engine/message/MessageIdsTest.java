@@ -136,7 +136,9 @@ class MessageIdsTest {
      * The same through the engine: the first publish after the start (the first id of a block)
      * fails half way (after its first queue entry) and is rolled back; the engine returns to its
      * durable state; ten more messages are published and delivered; after a restart the next id
-     * is above all of them.
+     * is above all of them. (This one held before the fix too: a failed operation resets the
+     * engine, whose recovery re-reads the stored ceiling; the test above is the one that needs
+     * the ceiling written at the batch's end.)
      */
     @Test
     void aPublishRolledBackAfterTakingABlocksFirstIdStillLeavesTheRestartAboveEveryIdUsed() throws Exception {
