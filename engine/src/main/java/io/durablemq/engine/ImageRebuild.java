@@ -76,7 +76,10 @@ final class ImageRebuild implements OperationGuard.ImageReset {
     /** A committer on the current store (at open, and on the store the reset reopened); called under mutex by the reset. */
     void startCommitter() {
         st.committer = new Committer(st.store, commitObserver, st.mutex, st.config.commitFaults(), batchLog, commitsInFlight);
-        st.committer.lastWrites(st.refs); // the body count, once per batch
+        st.committer.lastWrites(batch -> {
+            st.refs.append(batch); // the body count, once per batch
+            st.messageIds.append(batch); // the message id ceiling, when ids above the last one were handed out
+        });
     }
 
     /** Builds the image from the store: at open, and by the reset. */

@@ -197,7 +197,7 @@ final class PublishRouting {
     }
 
     private long storeBody(Message message) {
-        long id = st.messageIds.next(st.committer);
+        long id = st.messageIds.next();
         st.committer.put(StoreColumn.MESSAGES, Keys.message(id), MessageCodec.encode(message));
         st.bodies.put(id, message);
         st.refs.bodyStored();

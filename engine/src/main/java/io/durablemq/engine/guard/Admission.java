@@ -59,7 +59,8 @@ public final class Admission implements AutoCloseable {
                 .baseUnit("bytes").description("Broker-wide budget of queued bytes (max_total_queued_bytes)")
                 .strongReference(true).register(meters);
         Gauge.builder("durablemq.heap.after.gc", this, a -> a.heap == null ? Double.NaN : a.heap.lastRatio())
-                .baseUnit("ratio").description("Heap in use after the last garbage collection over the maximum heap")
+                .baseUnit("ratio").description("Heap in use after the last garbage collection (of any kind: after a young"
+                        + " one it includes old garbage not collected yet) over the maximum heap")
                 .strongReference(true).register(meters);
     }
 
@@ -110,11 +111,14 @@ public final class Admission implements AutoCloseable {
         return s == QueueBudget.State.REFUSING;
     }
 
-    /** Periodic: lets a drained budget resume without waiting for a publish, and probes a stale heap figure. */
+    /**
+     * Periodic: lets a drained budget resume without waiting for a publish, and lets the heap guard
+     * end a suspicion whose window passed and ask for the full collection it wants ({@link HeapGuard#tick}).
+     */
     public void sample() {
         budgetRefusing();
         if (heap != null) {
-            heap.probeIfStale();
+            heap.tick();
         }
     }
 

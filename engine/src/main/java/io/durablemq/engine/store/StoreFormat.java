@@ -22,8 +22,10 @@ public final class StoreFormat {
     public static final byte[] STORED_BODIES_KEY = Keys.utf8("stored-bodies");
     /**
      * {@code i64}: message ids are handed out below this ceiling only; the engine reserves them in
-     * blocks and writes the new ceiling in the batch that takes the block's first id, so a restart (or a
-     * cluster's next leader) never hands out an id an earlier batch used ({@code message.MessageIds}).
+     * blocks and appends the new ceiling at the end of the first batch taken after an id at or above the
+     * last one was handed out (the committer's last writes, so a rolled-back operation cannot take it
+     * away), so a restart (or a cluster's next leader) never hands out an id an earlier batch used
+     * ({@code message.MessageIds}).
      * Older builds ignore it (no format change).
      */
     public static final byte[] MESSAGE_ID_CEILING_KEY = Keys.utf8("message-id-ceiling");

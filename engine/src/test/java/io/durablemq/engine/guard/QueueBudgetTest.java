@@ -33,14 +33,15 @@ class QueueBudgetTest {
 
     @Test
     void heapGuardRefusesAtItsFractionAndResumesTenPointsBelow() {
+        // Figures after full collections; young-only ones are confirmed first (HeapGuardTest).
         HeapGuard g = HeapGuard.manual(0.85);
-        g.afterCollection(0.80);
+        g.afterCollection(0.80, HeapGuard.Reach.WHOLE_HEAP);
         assertFalse(g.isRefusing());
-        g.afterCollection(0.86);
+        g.afterCollection(0.86, HeapGuard.Reach.WHOLE_HEAP);
         assertTrue(g.isRefusing());
-        g.afterCollection(0.76);
+        g.afterCollection(0.76, HeapGuard.Reach.WHOLE_HEAP);
         assertTrue(g.isRefusing(), "hysteresis: still refusing at 76 %");
-        g.afterCollection(0.74);
+        g.afterCollection(0.74, HeapGuard.Reach.WHOLE_HEAP);
         assertFalse(g.isRefusing());
     }
 
