@@ -56,11 +56,15 @@ class PipelinedReplicationTest {
         offlineSubscriber(leader, "sub");
 
         List<List<Integer>> acked = new ArrayList<>();
+        // Which thread ran each acknowledgement: if the order ever breaks, the message says where it came from.
+        List<List<String>> ackedBy = new ArrayList<>();
         List<CompletableFuture<PublishResult>> all = Collections.synchronizedList(new ArrayList<>());
         List<Thread> threads = new ArrayList<>();
         for (int p = 0; p < PUBLISHERS; p++) {
             List<Integer> order = Collections.synchronizedList(new ArrayList<>());
+            List<String> by = Collections.synchronizedList(new ArrayList<>());
             acked.add(order);
+            ackedBy.add(by);
             SessionHandle pub = await(leader.connect(new ConnectRequest("pub" + p, true, 0, 65_535), new RecordingListener()));
             int publisher = p;
             threads.add(new Thread(() -> {
@@ -68,7 +72,12 @@ class PipelinedReplicationTest {
                     int n = i;
                     CompletableFuture<PublishResult> f = pub.publish(i + 1,
                             Message.of("t/" + publisher, ("p" + publisher + "-" + i).getBytes(StandardCharsets.UTF_8), 1));
-                    f.thenRun(() -> order.add(n)); // runs when the future completes: acknowledgement order
+                    f.thenRun(() -> { // runs when the future completes: acknowledgement order
+                        synchronized (order) {
+                            order.add(n);
+                            by.add(n + "@" + Thread.currentThread().getName());
+                        }
+                    });
                     all.add(f);
                     if (i % 25 == 24) {
                         sleep(1); // spread the publishes over several batches
@@ -88,7 +97,9 @@ class PipelinedReplicationTest {
             for (int i = 0; i < PER_PUBLISHER; i++) {
                 expected.add(i);
             }
-            assertEquals(expected, acked.get(p), "publisher " + p + "'s acknowledgements in its publish order");
+            int publisher = p;
+            assertEquals(expected, acked.get(p), () -> "publisher " + publisher + "'s acknowledgements in its publish order;"
+                    + " acknowledged by: " + ackedBy.get(publisher));
         }
         int most = counts.get(first).maxOutstanding.get();
         assertTrue(most >= 2, "several Raft entries were outstanding at once (most: " + most + ")");
