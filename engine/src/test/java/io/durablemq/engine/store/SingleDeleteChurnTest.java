@@ -65,6 +65,48 @@ class SingleDeleteChurnTest {
     }
 
     /**
+     * Bodies of 4 KiB and more live in blob files (profile TUNED_BLOBS, the default): in the SST
+     * files a body's key then holds a blob reference, and its SingleDelete must cancel that
+     * reference in compaction like a value. 300 bodies of 8 KiB, 100 evicted while queued (their
+     * SingleDelete meets the put in the memtable); the 200 left are flushed into a blob file, then
+     * delivered and acknowledged: none comes back after a full compaction.
+     */
+    @Test
+    void largeBodiesInBlobFilesAreSingleDeletedWithoutComingBack() throws Exception {
+        String large = "b".repeat(8_192);
+        try (EngineFixture fx = new EngineFixture(dir, c -> c.withQueueLimits(LIMIT, Long.MAX_VALUE, OverflowPolicy.DROP_OLDEST))) {
+            EngineFixture.Connected a = fx.connect("a", false, 86_400);
+            a.subscribe("c/#", 1);
+            a.disconnect();
+            EngineFixture.Connected pub = fx.connect("pub", true, 0);
+            for (int i = 0; i < PUBLISHED; i++) {
+                pub.publish(i + 1, "c/t", "m" + i + " " + large, 1);
+            }
+            pub.disconnect();
+        }
+        try (Store store = Store.open(dir, Durability.FSYNC)) {
+            store.flushAll();
+        }
+        try (java.util.stream.Stream<Path> files = java.nio.file.Files.list(dir)) {
+            assertTrue(files.anyMatch(f -> f.getFileName().toString().endsWith(".blob")), "the queued bodies went to a blob file");
+        }
+        try (EngineFixture fx = new EngineFixture(dir)) {
+            EngineFixture.Connected a = fx.connect("a", false, 86_400);
+            for (int i = PUBLISHED - LIMIT; i < PUBLISHED; i++) {
+                RecordingListener.Event e = a.listener().next(Duration.ofSeconds(10));
+                assertTrue(e.isPublish(), "message " + i + ": " + e);
+                assertEquals("m" + i + " " + large, EngineFixture.text(e.publish().message()));
+                await(a.handle().puback(e.publish().packetId()));
+            }
+            a.disconnect();
+            assertEquals(0, fx.engine().stats().storedBodies());
+        }
+        CompactedStoreCheck.assertNothingCameBack(dir);
+        assertEquals(0, CompactedStoreCheck.keys(dir, StoreColumn.QUEUES));
+        assertEquals(0, CompactedStoreCheck.keys(dir, StoreColumn.MESSAGES));
+    }
+
+    /**
      * Mutation check: the same churn, but every body is put a second time just before its
      * SingleDelete, its first put already in an SST file ({@link BodiesPutTwiceBatchLog}: what the
      * old non-exact replay or a reused id did). RocksDB then drops each tombstone with the newer
