@@ -70,17 +70,18 @@ class SingleDeleteCrashTest {
     @Test
     void theCheckSeesBodiesThatCameBackWhenABodyIsPutTwice() throws Exception {
         Path data = dir.resolve("store");
-        long[] progress = runAndKill(data, "os", "put-bodies-twice", 500, 5);
-        assertTrue(progress[0] >= 5, "the child ran " + progress[0] + " cycles before the kill");
+        // Past the queue limit of "b" (which never reads): from then on every message evicts one and single-deletes its body.
+        long[] progress = runAndKill(data, "os", "put-bodies-twice", 500, SingleDeleteChurnDriver.QUEUE_LIMIT + 200);
+        assertTrue(progress[1] >= SingleDeleteChurnDriver.QUEUE_LIMIT + 200, "the child published " + progress[1] + " before the kill");
         AssertionError seen = assertThrows(AssertionError.class, () -> CompactedStoreCheck.assertNothingCameBack(data));
         assertTrue(seen.getMessage().contains("message bodies no entry references"), seen.getMessage());
     }
 
     /**
-     * Starts the child, waits for READY, then at least {@code minMillis} and {@code minCycles}
-     * cycles (at most 60 s), and SIGKILLs it. Returns the last cycles and published counts it printed.
+     * Starts the child, waits for READY, then at least {@code minMillis} and until it printed
+     * {@code minPublished} publishes (at most 60 s), and SIGKILLs it. Returns the last cycles and published counts it printed.
      */
-    private long[] runAndKill(Path data, String durability, String mutation, long minMillis, long minCycles) throws Exception {
+    private long[] runAndKill(Path data, String durability, String mutation, long minMillis, long minPublished) throws Exception {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         List<String> command = new ArrayList<>(List.of(java, "-Xmx256m", "-cp", System.getProperty("java.class.path"),
                 SingleDeleteChurnDriver.class.getName(), data.toString(), durability));
@@ -118,7 +119,7 @@ class SingleDeleteCrashTest {
             reader.start();
             Thread.sleep(minMillis);
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            while (cycles.get() < minCycles && System.nanoTime() < deadline && p.isAlive()) {
+            while (published.get() < minPublished && System.nanoTime() < deadline && p.isAlive()) {
                 Thread.sleep(20);
             }
             assertTrue(p.isAlive(), "the child stopped by itself (see " + dir.resolve("child.err") + ")");
