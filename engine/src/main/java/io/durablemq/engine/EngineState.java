@@ -107,7 +107,9 @@ final class EngineState {
      */
     void releaseBody(long messageId, boolean sole) {
         if (refs.release(messageId, sole, committer)) {
-            committer.delete(StoreColumn.MESSAGES, Keys.message(messageId)); // Delete, not SingleDelete: see engine/README.md
+            // SingleDelete: a body is put once, under an id never used before (message.MessageIds: ids are
+            // not reused after a restart or a leader change); engine/README.md, "SingleDelete".
+            committer.singleDelete(StoreColumn.MESSAGES, Keys.message(messageId));
             bodies.remove(messageId);
         }
     }

@@ -122,7 +122,8 @@ final class PublishRouting {
                     while (!s.queue.isEmpty() && wouldOverflow(s, size)) {
                         QueueEntry evicted = s.queue.evictOldest(st.pageReader); // from the head; reads only if it is empty
                         st.unqueue(evicted);
-                        st.committer.delete(StoreColumn.QUEUES, Keys.queueEntry(s.key, evicted.seq())); // Delete, not SingleDelete: see engine/README.md
+                        // SingleDelete: a queue key is put once (fresh seq); engine/README.md, "SingleDelete".
+                        st.committer.singleDelete(StoreColumn.QUEUES, Keys.queueEntry(s.key, evicted.seq()));
                         st.releaseBody(evicted.messageId(), evicted.soleReference());
                         st.metrics.dropped("queue_full_evicted");
                     }

@@ -85,7 +85,10 @@ final class SessionDelivery implements AutoCloseable {
             s.queue.pollInMemory();
             changed = true;
             st.unqueue(e);
-            st.committer.delete(StoreColumn.QUEUES, Keys.queueEntry(s.key, e.seq())); // Delete, not SingleDelete: see engine/README.md
+            // SingleDelete: a queue key is put once (a fresh seq, never taken twice by a session; a new
+            // session after a discard starts again at 1, after the discard's range delete, which covers
+            // every older put of those keys); engine/README.md, "SingleDelete".
+            st.committer.singleDelete(StoreColumn.QUEUES, Keys.queueEntry(s.key, e.seq()));
             if (e.isExpired(now)) {
                 st.releaseBody(e.messageId(), e.soleReference());
                 st.metrics.dropped("expired");

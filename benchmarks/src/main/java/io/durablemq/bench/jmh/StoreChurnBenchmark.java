@@ -45,8 +45,11 @@ import java.util.stream.Stream;
  * (2 x depth: a body and a queue entry per queued message).
  *
  * <p>{@code profile}: column-family options ({@link ColumnOptions.Profile}); {@code deletes}:
- * DELETE as the engine does today, or SINGLE_DELETE for the keys written once (queue entries,
- * in-flight records of QoS 1, bodies).
+ * DELETE for every key (the engine before s17), SINGLE_DELETE for all three kinds (queue entries,
+ * in-flight records of QoS 1, bodies; each is put once before its delete here), or
+ * SINGLE_DELETE_QUEUES_BODIES, what the engine does since s17: SingleDelete for queue entries and
+ * bodies, Delete for in-flight records (in the engine they are rewritten at PUBREC and their
+ * packet-id keys reused, engine/README.md "SingleDelete").
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.Throughput)
@@ -55,7 +58,7 @@ import java.util.stream.Stream;
 @Measurement(iterations = 3, time = 10)
 @Fork(value = 1, jvmArgsAppend = {"-Xmx1g"})
 public class StoreChurnBenchmark {
-    public enum Deletes { DELETE, SINGLE_DELETE }
+    public enum Deletes { DELETE, SINGLE_DELETE, SINGLE_DELETE_QUEUES_BODIES }
 
     @Param({"GENERIC", "TUNED"})
     ColumnOptions.Profile profile;
@@ -104,18 +107,19 @@ public class StoreChurnBenchmark {
             if (id > depth) {
                 long old = id - depth;
                 byte[] packet = Keys.packet(session, (int) (old % 65_535) + 1);
-                delete(batch, queues, Keys.queueEntry(session, old));
+                delete(batch, queues, Keys.queueEntry(session, old), true);
                 batch.put(inflight, packet, inflightValue);
                 // the PUBACK: in the engine a later batch; here the same one, the keys' lives are what matter
-                delete(batch, inflight, packet);
-                delete(batch, messages, Keys.message(old));
+                delete(batch, inflight, packet, false);
+                delete(batch, messages, Keys.message(old), true);
             }
             store.write(batch);
         }
     }
 
-    private void delete(WriteBatch batch, ColumnFamilyHandle cf, byte[] key) throws RocksDBException {
-        if (deletes == Deletes.SINGLE_DELETE) {
+    /** {@code queueOrBody}: a queue entry or a body, which SINGLE_DELETE_QUEUES_BODIES single-deletes too. */
+    private void delete(WriteBatch batch, ColumnFamilyHandle cf, byte[] key, boolean queueOrBody) throws RocksDBException {
+        if (deletes == Deletes.SINGLE_DELETE || (queueOrBody && deletes == Deletes.SINGLE_DELETE_QUEUES_BODIES)) {
             batch.singleDelete(cf, key);
         } else {
             batch.delete(cf, key);

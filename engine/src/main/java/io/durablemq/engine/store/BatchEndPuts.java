@@ -100,6 +100,40 @@ final class BatchEndPuts {
         return previous.fresh;
     }
 
+    /** What {@link #dropFresh} found pending for a key. */
+    enum Found {
+        /** Nothing pending: a delete acts on what the store holds. */
+        NONE,
+        /** A fresh value ({@link Committer#putNew}), now dropped: the store holds nothing under the key, nothing need be written. */
+        FRESH,
+        /** A once-per-batch value ({@link Committer#putOncePerBatch}), left pending: the key is rewritten, not put once. */
+        REWRITTEN
+    }
+
+    /**
+     * For a SingleDelete ({@link Committer#singleDelete}), which is defined only for a key put once:
+     * drops a fresh pending value (journalled like {@link #drop}, so a rolled-back operation gets it
+     * back), but leaves a once-per-batch value where it is and says so, so that the caller can
+     * refuse without having changed the batch.
+     */
+    Found dropFresh(StoreColumn column, byte[] key) {
+        if (perColumn[column.ordinal()] == 0) {
+            return Found.NONE;
+        }
+        Key k = Key.of(column, key);
+        Pending previous = pending.get(k);
+        if (previous == null) {
+            return Found.NONE;
+        }
+        if (!previous.fresh) {
+            return Found.REWRITTEN;
+        }
+        pending.remove(k);
+        perColumn[column.ordinal()]--;
+        journal.add(new Undo(k, previous));
+        return Found.FRESH;
+    }
+
     /** A range delete of [from, to) follows in the batch: pending values in it must not be written after it. */
     void dropRange(StoreColumn column, byte[] from, byte[] to) {
         if (perColumn[column.ordinal()] == 0) {

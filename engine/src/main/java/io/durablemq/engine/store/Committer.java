@@ -161,6 +161,48 @@ public final class Committer implements AutoCloseable {
     }
 
     /**
+     * Deletes a key that was put exactly once since it last had no value, with RocksDB's
+     * SingleDelete: the first flush or compaction that sees the tombstone and that one put drops
+     * both, instead of carrying the tombstone down to the bottom level (where a Delete's tombstone
+     * is dropped only). For a key put twice since, RocksDB's result is undefined: the older put
+     * may come back. So only for the two record kinds whose keys are never put twice (engine/README.md,
+     * "SingleDelete"): queue entries (a fresh sequence number per entry, {@link #putNew}) and
+     * message bodies (an id never used before, {@code message.MessageIds}). Never for records
+     * rewritten in place (in-flight records, sessions, counts): those use {@link #delete}.
+     *
+     * <p>In the open batch: a fresh value pending for the key ({@link #putNew}) is dropped and
+     * nothing at all is written (the store holds nothing under the key, so a SingleDelete would
+     * have no put of its own to meet, and would reach whatever older put a store might hold); a
+     * once-per-batch value pending for it ({@link #putOncePerBatch}) means the key is rewritten,
+     * and the call is refused before anything changed. A put appended earlier in this batch by
+     * {@link #put} is the key's one put: the SingleDelete is written after it. Inside an
+     * {@link Operation} that is rolled back it is taken out again like every other write (the
+     * batch's save point, and the journal of pending values for a dropped fresh value).
+     *
+     * @throws IllegalStateException if a once-per-batch value is pending for the key
+     */
+    public void singleDelete(StoreColumn column, byte[] key) {
+        synchronized (lock) {
+            refuseIfSealed();
+            BatchEndPuts.Found pending = open.endPuts.dropFresh(column, key);
+            if (pending == BatchEndPuts.Found.REWRITTEN) {
+                throw new IllegalStateException("a SingleDelete of a " + column + " key that this batch rewrites"
+                        + " (putOncePerBatch): defined only for a key put once; use delete");
+            }
+            if (pending == BatchEndPuts.Found.FRESH) {
+                return; // put fresh in this batch: neither the put nor a tombstone is written
+            }
+            try {
+                open.writes.singleDelete(store.handle(column), key);
+            } catch (RocksDBException e) {
+                throw new StoreWriteException("batch single delete failed", e);
+            }
+            open.count++;
+            wakeIfFirst();
+        }
+    }
+
+    /**
      * Puts {@code key}'s value once per batch: only the last value put in the open batch is
      * written, when the committer takes the batch (before the {@link LastWrites} hook). For a
      * record rewritten with every change of what it sums up (a session record carrying its queue's

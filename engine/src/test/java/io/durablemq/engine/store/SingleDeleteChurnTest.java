@@ -3,40 +3,39 @@ package io.durablemq.engine.store;
 import io.durablemq.engine.check.StoreVerifier;
 import io.durablemq.engine.check.VerifyReport;
 import io.durablemq.engine.delivery.OverflowPolicy;
+import io.durablemq.engine.support.BodiesPutTwiceBatchLog;
+import io.durablemq.engine.support.CompactedStoreCheck;
 import io.durablemq.engine.support.EngineFixture;
 import io.durablemq.engine.support.RecordingListener;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
-import org.rocksdb.ColumnFamilyDescriptor;
-import org.rocksdb.ColumnFamilyHandle;
-import org.rocksdb.DBOptions;
-import org.rocksdb.FlushOptions;
-import org.rocksdb.Options;
-import org.rocksdb.RocksDB;
-import org.rocksdb.RocksIterator;
 
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 
+import static io.durablemq.engine.support.CompactedStoreCheck.compactEverything;
 import static io.durablemq.engine.support.EngineFixture.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Queue entries and bodies were deleted with SingleDelete for a while (withdrawn: a cluster node's
- * log replay is not idempotent with it; engine/README.md, "SingleDelete: tried and withdrawn");
- * the churn stays as a guard for whatever deletes them. The keys the engine reuses are the risky ones, and this test makes it reuse both
- * kinds many times: a clean start discards a session with a range delete and its new queue
- * starts again at sequence 1; a restart with no body left starts message ids again at 1. Between
- * rounds every column family is flushed and fully compacted (RocksDB enforces SingleDelete's
- * contract in compaction and fails it on a violation), so later rounds' SingleDeletes meet puts
- * in lower levels. At the end, after a last full compaction, no old key has come back: the
- * store holds exactly the entries and bodies of the last round's queue, `verify` passes, and the
- * queue drains exactly those messages. The store starts with the history an earlier build leaves
- * for those keys (put, then Delete), so the mix with stores written before SingleDelete is covered.
+ * Queue entries and bodies are deleted with SingleDelete (engine/README.md, "SingleDelete"): each
+ * such key is put once before its delete. This test reuses keys wherever the engine still does: a
+ * clean start discards a session with a range delete and its new queue starts again at sequence 1,
+ * so the queue keys of "x" are put, range-deleted, put again and single-deleted, round after round;
+ * message ids are no longer reused ({@code message.MessageIds}), but the store starts with the
+ * history an earlier build left for the first ids and queue keys (put, then Delete), so the ids of
+ * the first round are put a second time after a Delete. Between rounds every column family is
+ * flushed and fully compacted (so later SingleDeletes meet puts in lower levels, and RocksDB fails
+ * the compaction if a SingleDelete meets a Delete). At the end no old key has come back: the store
+ * holds exactly the last round's queue of "x", {@code verify} passes after a last full compaction,
+ * and the queue drains exactly those messages.
+ *
+ * <p>The check has teeth: the same churn with every body put twice (as a non-exact replay or a
+ * reused id would do) makes it fail, with bodies that came back as orphans.
  */
 @Timeout(180)
 class SingleDeleteChurnTest {
@@ -50,9 +49,90 @@ class SingleDeleteChurnTest {
     @Test
     void reusedKeysDeletedWithSingleDeleteNeverComeBackAfterFullCompactions() throws Exception {
         writeAnEarlierBuildsHistory();
-        for (int round = 0; round < ROUNDS; round++) {
-            boolean last = round == ROUNDS - 1;
-            try (EngineFixture fx = new EngineFixture(dir, c -> c.withQueueLimits(LIMIT, Long.MAX_VALUE, OverflowPolicy.DROP_OLDEST))) {
+        churn(ROUNDS, BatchLog.LOCAL);
+        VerifyReport report = CompactedStoreCheck.assertNothingCameBack(dir);
+        assertEquals(LIMIT, (long) report.records().get(StoreColumn.QUEUES), "queue entries after the last compaction");
+        assertEquals(LIMIT, CompactedStoreCheck.keys(dir, StoreColumn.MESSAGES), "bodies after the last compaction");
+        assertEquals(0, CompactedStoreCheck.keys(dir, StoreColumn.REFCOUNTS), "count records (x holds each body alone)");
+        try (EngineFixture fx = new EngineFixture(dir)) {
+            assertEquals(LIMIT, fx.engine().stats().storedBodies());
+            drain(fx, "x", ROUNDS - 1);
+            assertEquals(0, fx.engine().stats().storedBodies());
+        }
+        CompactedStoreCheck.assertNothingCameBack(dir);
+        assertEquals(0, CompactedStoreCheck.keys(dir, StoreColumn.QUEUES));
+        assertEquals(0, CompactedStoreCheck.keys(dir, StoreColumn.MESSAGES));
+    }
+
+    /**
+     * Bodies of 4 KiB and more live in blob files (profile TUNED_BLOBS, the default): in the SST
+     * files a body's key then holds a blob reference, and its SingleDelete must cancel that
+     * reference in compaction like a value. 300 bodies of 8 KiB, 100 evicted while queued (their
+     * SingleDelete meets the put in the memtable); the 200 left are flushed into a blob file, then
+     * delivered and acknowledged: none comes back after a full compaction.
+     */
+    @Test
+    void largeBodiesInBlobFilesAreSingleDeletedWithoutComingBack() throws Exception {
+        String large = "b".repeat(8_192);
+        try (EngineFixture fx = new EngineFixture(dir, c -> c.withQueueLimits(LIMIT, Long.MAX_VALUE, OverflowPolicy.DROP_OLDEST))) {
+            EngineFixture.Connected a = fx.connect("a", false, 86_400);
+            a.subscribe("c/#", 1);
+            a.disconnect();
+            EngineFixture.Connected pub = fx.connect("pub", true, 0);
+            for (int i = 0; i < PUBLISHED; i++) {
+                pub.publish(i + 1, "c/t", "m" + i + " " + large, 1);
+            }
+            pub.disconnect();
+        }
+        try (Store store = Store.open(dir, Durability.FSYNC)) {
+            store.flushAll();
+        }
+        try (java.util.stream.Stream<Path> files = java.nio.file.Files.list(dir)) {
+            assertTrue(files.anyMatch(f -> f.getFileName().toString().endsWith(".blob")), "the queued bodies went to a blob file");
+        }
+        try (EngineFixture fx = new EngineFixture(dir)) {
+            EngineFixture.Connected a = fx.connect("a", false, 86_400);
+            for (int i = PUBLISHED - LIMIT; i < PUBLISHED; i++) {
+                RecordingListener.Event e = a.listener().next(Duration.ofSeconds(10));
+                assertTrue(e.isPublish(), "message " + i + ": " + e);
+                assertEquals("m" + i + " " + large, EngineFixture.text(e.publish().message()));
+                await(a.handle().puback(e.publish().packetId()));
+            }
+            a.disconnect();
+            assertEquals(0, fx.engine().stats().storedBodies());
+        }
+        CompactedStoreCheck.assertNothingCameBack(dir);
+        assertEquals(0, CompactedStoreCheck.keys(dir, StoreColumn.QUEUES));
+        assertEquals(0, CompactedStoreCheck.keys(dir, StoreColumn.MESSAGES));
+    }
+
+    /**
+     * Mutation check: the same churn, but every body is put a second time just before its
+     * SingleDelete, its first put already in an SST file ({@link BodiesPutTwiceBatchLog}: what the
+     * old non-exact replay or a reused id did). RocksDB then drops each tombstone with the newer
+     * put and the older put comes back at the flush: the check above must see those bodies.
+     */
+    @Test
+    void theCheckSeesBodiesThatCameBackWhenABodyIsPutTwice() throws Exception {
+        churn(1, new BodiesPutTwiceBatchLog()); // the 100 evicted messages' bodies are single-deleted, the rest "x" holds
+        AssertionError seen = assertThrows(AssertionError.class, () -> CompactedStoreCheck.assertNothingCameBack(dir));
+        assertTrue(seen.getMessage().contains("message bodies no entry references"), seen.getMessage());
+        VerifyReport report = StoreVerifier.verify(dir);
+        assertTrue(report.records().get(StoreColumn.MESSAGES) > LIMIT,
+                "evicted bodies came back beside the " + LIMIT + " still queued: " + report.toText());
+    }
+
+    /**
+     * {@code rounds} rounds: "a" and "b" (persistent) and "x" (clean start each round) subscribe,
+     * 300 QoS 1 messages fan out to all three (DROP_OLDEST at 200 evicts 100 from each), "a" and
+     * "b" drain theirs; before every round but the last, "x" is discarded with its queue (every
+     * body goes). Between rounds the store is closed, flushed and fully compacted.
+     */
+    private void churn(int rounds, BatchLog batchLog) throws Exception {
+        for (int round = 0; round < rounds; round++) {
+            boolean last = round == rounds - 1;
+            try (EngineFixture fx = new EngineFixture(dir, c -> c.withQueueLimits(LIMIT, Long.MAX_VALUE, OverflowPolicy.DROP_OLDEST),
+                    batchLog)) {
                 for (String s : new String[]{"a", "b"}) {
                     EngineFixture.Connected c = fx.connect(s, false, 86_400);
                     c.subscribe("c/#", 1);
@@ -70,27 +150,13 @@ class SingleDeleteChurnTest {
                 drain(fx, "a", round);
                 drain(fx, "b", round);
                 if (!last) {
-                    // Discard "x" with its queue: every body goes, so the next start reuses message ids from 1.
+                    // Discard "x" with its queue (a range delete): every body goes.
                     fx.connect("x", true, 0).disconnect();
                     assertEquals(0, fx.engine().stats().storedBodies(), "round " + round);
                 }
             }
             compactEverything(dir);
         }
-        VerifyReport report = StoreVerifier.verify(dir);
-        assertTrue(report.ok(), report.toText());
-        assertEquals(LIMIT, keys(StoreColumn.QUEUES), "queue entries after the last compaction");
-        assertEquals(LIMIT, keys(StoreColumn.MESSAGES), "bodies after the last compaction");
-        assertEquals(0, keys(StoreColumn.REFCOUNTS), "count records (x holds each body alone)");
-        try (EngineFixture fx = new EngineFixture(dir)) {
-            assertEquals(LIMIT, fx.engine().stats().storedBodies());
-            drain(fx, "x", ROUNDS - 1);
-            assertEquals(0, fx.engine().stats().storedBodies());
-        }
-        compactEverything(dir);
-        assertEquals(0, keys(StoreColumn.QUEUES));
-        assertEquals(0, keys(StoreColumn.MESSAGES));
-        assertTrue(StoreVerifier.verify(dir).ok());
     }
 
     /**
@@ -115,7 +181,7 @@ class SingleDeleteChurnTest {
         }
         // Whichever compaction meets them first fails: the store's own (its options compact files
         // with many deletes), which then fails the flush, or the full one.
-        org.rocksdb.RocksDBException e = org.junit.jupiter.api.Assertions.assertThrows(org.rocksdb.RocksDBException.class, () -> {
+        org.rocksdb.RocksDBException e = assertThrows(org.rocksdb.RocksDBException.class, () -> {
             try (Store store = Store.open(dir, Durability.FSYNC)) {
                 try (org.rocksdb.WriteBatch b = new org.rocksdb.WriteBatch()) {
                     b.singleDelete(store.handle(StoreColumn.QUEUES), key);
@@ -168,38 +234,5 @@ class SingleDeleteChurnTest {
         }
         c.listener().expectNothing(Duration.ofMillis(100));
         c.disconnect();
-    }
-
-    /** Flushes and fully compacts every column family with RocksDB directly (the engine is closed). */
-    private static void compactEverything(Path dir) throws Exception {
-        List<ColumnFamilyDescriptor> descriptors = new ArrayList<>();
-        try (Options o = new Options()) {
-            for (byte[] name : RocksDB.listColumnFamilies(o, dir.toString())) {
-                descriptors.add(new ColumnFamilyDescriptor(name));
-            }
-        }
-        List<ColumnFamilyHandle> handles = new ArrayList<>();
-        try (DBOptions options = new DBOptions(); RocksDB db = RocksDB.open(options, dir.toString(), descriptors, handles);
-             FlushOptions flush = new FlushOptions().setWaitForFlush(true)) {
-            try {
-                db.flush(flush, handles);
-                for (ColumnFamilyHandle h : handles) {
-                    db.compactRange(h); // fails on a SingleDelete that meets a Delete
-                }
-            } finally {
-                handles.forEach(ColumnFamilyHandle::close);
-            }
-        }
-    }
-
-    private long keys(StoreColumn column) throws Exception {
-        try (Store store = Store.open(dir, Durability.FSYNC); RocksIterator it = store.iterator(column)) {
-            long n = 0;
-            for (it.seekToFirst(); it.isValid(); it.next()) {
-                n++;
-            }
-            it.status();
-            return n;
-        }
     }
 }

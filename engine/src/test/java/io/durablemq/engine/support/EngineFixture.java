@@ -6,6 +6,7 @@ import io.durablemq.engine.delivery.PublishResult;
 import io.durablemq.engine.message.Message;
 import io.durablemq.engine.session.ConnectRequest;
 import io.durablemq.engine.session.SessionHandle;
+import io.durablemq.engine.store.BatchLog;
 import io.durablemq.engine.store.Durability;
 import io.durablemq.engine.topic.Subscription;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
@@ -22,6 +23,7 @@ import java.util.function.UnaryOperator;
 public final class EngineFixture implements AutoCloseable {
     private final Path dir;
     private final UnaryOperator<EngineConfig> tweak;
+    private final BatchLog batchLog;
     private Engine engine;
     private SimpleMeterRegistry meters;
 
@@ -30,8 +32,14 @@ public final class EngineFixture implements AutoCloseable {
     }
 
     public EngineFixture(Path dir, UnaryOperator<EngineConfig> tweak) {
+        this(dir, tweak, BatchLog.LOCAL);
+    }
+
+    /** Committing through {@code batchLog} (a fault or a recorder wrapped around the store write). */
+    public EngineFixture(Path dir, UnaryOperator<EngineConfig> tweak, BatchLog batchLog) {
         this.dir = dir;
         this.tweak = tweak;
+        this.batchLog = batchLog;
         open();
     }
 
@@ -42,7 +50,7 @@ public final class EngineFixture implements AutoCloseable {
     private void open() {
         meters = new SimpleMeterRegistry();
         try {
-            engine = Engine.open(config(), meters);
+            engine = Engine.open(config(), meters, batchLog);
         } catch (Exception e) {
             throw new AssertionError(e);
         }
