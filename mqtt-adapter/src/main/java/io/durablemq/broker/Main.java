@@ -79,7 +79,8 @@ public final class Main implements Callable<Integer> {
                 s.reloadSecurityFiles("SIGHUP");
             }
         })) {
-            LOG.warn("SIGHUP cannot be handled in this JVM; reload the password and ACL files with POST /admin/reload");
+            LOG.warn("SIGHUP cannot be handled in this JVM (or it was started with SIGHUP ignored, e.g. under nohup); reload"
+                    + " the password and ACL files with POST /admin/reload");
         }
         BrokerServer server;
         try {
@@ -127,7 +128,8 @@ public final class Main implements Callable<Integer> {
                 n.reloadSecurityFiles("SIGHUP");
             }
         })) {
-            LOG.warn("SIGHUP cannot be handled in this JVM; reload the password and ACL files with POST /admin/reload");
+            LOG.warn("SIGHUP cannot be handled in this JVM (or it was started with SIGHUP ignored, e.g. under nohup); reload"
+                    + " the password and ACL files with POST /admin/reload");
         }
         io.durablemq.broker.cluster.ClusterBroker node;
         try {

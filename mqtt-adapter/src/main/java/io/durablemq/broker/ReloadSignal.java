@@ -17,7 +17,10 @@ final class ReloadSignal {
     private ReloadSignal() {
     }
 
-    /** @return false when signal handling is not available (then SIGHUP keeps the JVM's default) */
+    /**
+     * @return false when signal handling is not available (then SIGHUP keeps the JVM's default) or
+     *         SIGHUP was ignored when the process started (nohup): it stays ignored
+     */
     static boolean install(Runnable reload) {
         // One worker, at most one waiting reload: a burst of signals costs two reloads, not one each.
         ExecutorService worker = new ThreadPoolExecutor(1, 1, 0, TimeUnit.MILLISECONDS,
@@ -27,7 +30,13 @@ final class ReloadSignal {
                     return t;
                 }, new ThreadPoolExecutor.DiscardPolicy());
         try {
-            Signal.handle(new Signal("HUP"), sig -> worker.execute(reload));
+            sun.misc.SignalHandler before = Signal.handle(new Signal("HUP"), sig -> worker.execute(reload));
+            if (before == sun.misc.SignalHandler.SIG_IGN) {
+                // Started with SIGHUP ignored (nohup, or a parent that ignores it): the JVM keeps it
+                // ignored and installs nothing, so a HUP would silently do nothing.
+                worker.shutdown();
+                return false;
+            }
             return true;
         } catch (Throwable e) { // no sun.misc.Signal, or HUP reserved (-Xrs)
             worker.shutdown();

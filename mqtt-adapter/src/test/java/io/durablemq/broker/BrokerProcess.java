@@ -25,6 +25,22 @@ final class BrokerProcess implements AutoCloseable {
         return start(workDir, dataDir, name, List.of());
     }
 
+    /** True when coreutils' env can reset a signal's disposition for the child (coreutils 8.31 and later). */
+    private static final boolean RESETS_SIGHUP = envResetsSighup();
+
+    private static boolean envResetsSighup() {
+        try {
+            Process p = new ProcessBuilder("env", "--default-signal=HUP", "true").redirectErrorStream(true).start();
+            p.getInputStream().transferTo(java.io.OutputStream.nullOutputStream());
+            return p.waitFor(10, TimeUnit.SECONDS) && p.exitValue() == 0;
+        } catch (IOException e) {
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
     /** As {@link #start(Path, Path, String)}, with extra JVM options (e.g. {@code -Djava.io.tmpdir=...}). */
     static BrokerProcess start(Path workDir, Path dataDir, String name, List<String> jvmOptions) throws Exception {
         return start(workDir, dataDir, name, jvmOptions, List.of("host 127.0.0.1"));
@@ -45,7 +61,13 @@ final class BrokerProcess implements AutoCloseable {
         Path log = workDir.resolve(name + ".log");
         String classpath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        List<String> command = new java.util.ArrayList<>(List.of(java, "-Xmx256m"));
+        List<String> command = new java.util.ArrayList<>();
+        // A test run started under nohup (or any parent ignoring SIGHUP) passes that to its children, and
+        // a JVM keeps an ignored SIGHUP ignored: reset it to the default, as a service manager starts the broker.
+        if (RESETS_SIGHUP) {
+            command.addAll(List.of("env", "--default-signal=HUP"));
+        }
+        command.addAll(List.of(java, "-Xmx256m"));
         command.addAll(jvmOptions);
         command.addAll(List.of("-cp", classpath, "io.durablemq.broker.Main", "--config", config.toString()));
         Process p = new ProcessBuilder(command)
