@@ -15,6 +15,7 @@ import io.durablemq.engine.store.Durability;
 import io.durablemq.engine.store.Keys;
 import io.durablemq.engine.store.Store;
 import io.durablemq.engine.store.StoreColumn;
+import io.durablemq.engine.support.BatchOps;
 import io.durablemq.engine.support.InjectedRoutingFault;
 import io.durablemq.engine.support.RecordingListener;
 import io.durablemq.engine.topic.Subscription;
@@ -375,98 +376,21 @@ class SessionRecordOncePerBatchTest {
                 held.countDown();
                 released.await(30, TimeUnit.SECONDS);
             }
-            int sessions = store.handle(StoreColumn.SESSIONS).getID();
-            int queues = store.handle(StoreColumn.QUEUES).getID();
-            int inflight = store.handle(StoreColumn.INFLIGHT).getID();
             int[] counts = {0, 0, 0}; // queue puts, queue deletes, in-flight puts
             Map<String, List<String>> ops = new ConcurrentHashMap<>();
-            try (WriteBatch.Handler reader = new WriteBatch.Handler() {
-                @Override
-                public void put(int cf, byte[] key, byte[] value) {
-                    if (cf == sessions) {
-                        ops.computeIfAbsent(Keys.clientIdOf(key), k -> new ArrayList<>()).add("put");
-                    } else if (cf == queues) {
-                        counts[0]++;
-                    } else if (cf == inflight) {
-                        counts[2]++;
-                    }
+            for (BatchOps.Op op : BatchOps.of(store, batch)) {
+                boolean put = op.kind() == BatchOps.Kind.PUT;
+                boolean delete = op.kind() == BatchOps.Kind.DELETE
+                        || op.kind() == BatchOps.Kind.SINGLE_DELETE;
+                if (op.column() == StoreColumn.SESSIONS && (put || delete)) {
+                    ops.computeIfAbsent(Keys.clientIdOf(op.key()), k -> new ArrayList<>()).add(put ? "put" : "delete");
+                } else if (op.column() == StoreColumn.QUEUES && put) {
+                    counts[0]++;
+                } else if (op.column() == StoreColumn.QUEUES && delete) {
+                    counts[1]++;
+                } else if (op.column() == StoreColumn.INFLIGHT && put) {
+                    counts[2]++;
                 }
-
-                @Override
-                public void delete(int cf, byte[] key) {
-                    if (cf == sessions) {
-                        ops.computeIfAbsent(Keys.clientIdOf(key), k -> new ArrayList<>()).add("delete");
-                    } else if (cf == queues) {
-                        counts[1]++;
-                    }
-                }
-
-                @Override
-                public void singleDelete(int cf, byte[] key) {
-                    delete(cf, key);
-                }
-
-                @Override
-                public void deleteRange(int cf, byte[] from, byte[] to) {
-                }
-
-                @Override
-                public void put(byte[] key, byte[] value) {
-                }
-
-                @Override
-                public void merge(int cf, byte[] key, byte[] value) {
-                }
-
-                @Override
-                public void merge(byte[] key, byte[] value) {
-                }
-
-                @Override
-                public void delete(byte[] key) {
-                }
-
-                @Override
-                public void singleDelete(byte[] key) {
-                }
-
-                @Override
-                public void deleteRange(byte[] from, byte[] to) {
-                }
-
-                @Override
-                public void logData(byte[] blob) {
-                }
-
-                @Override
-                public void putBlobIndex(int cf, byte[] key, byte[] value) {
-                }
-
-                @Override
-                public void markBeginPrepare() {
-                }
-
-                @Override
-                public void markEndPrepare(byte[] xid) {
-                }
-
-                @Override
-                public void markNoop(boolean emptyBatch) {
-                }
-
-                @Override
-                public void markRollback(byte[] xid) {
-                }
-
-                @Override
-                public void markCommit(byte[] xid) {
-                }
-
-                @Override
-                public void markCommitWithTimestamp(byte[] xid, byte[] ts) {
-                }
-            }) {
-                batch.iterate(reader);
             }
             batches.add(new Batch(counts[0], counts[1], counts[2], ops));
             store.write(batch);
