@@ -113,6 +113,9 @@ public final class BulkBacklogStore {
                     }
                 }
                 out.put(StoreColumn.META, StoreFormat.STORED_BODIES_KEY, BodyRefs.encodeStoredBodies(spec.messages()));
+                // The message-id ceiling a fresh engine writes (message.MessageIds): above every id used here.
+                out.put(StoreColumn.META, StoreFormat.MESSAGE_ID_CEILING_KEY, java.nio.ByteBuffer.allocate(8)
+                        .putLong(spec.messages() + 1 + io.durablemq.engine.message.MessageIds.BLOCK).array());
                 byte[] subscription = SubscriptionCodec.encode(SubscriptionOptions.ofQos(1));
                 byte[] sessionValue = new SessionRecord(spec.expirySeconds(), spec.nowMillis(),
                         new QueueCounters(spec.messages(), spec.messages() * size, spec.messages() + 1)).encode();
