@@ -237,7 +237,20 @@ public final class ClusterNode implements AutoCloseable {
      * Holds the state machine's applies for the checkpoint's duration (a flush and hard links).
      */
     public ClusterBackup backup(Path target) throws io.durablemq.engine.backup.BackupException {
-        return ClusterBackup.write(slot, dataPath, target, settings.nodeId(), role, replayed, raft.status());
+        RaftStatus status = raft.status();
+        return ClusterBackup.write(slot, dataPath, target, settings.nodeId(), role, noteReplayed(status), status);
+    }
+
+    /**
+     * Whether the node has replayed its Raft log since it started, judged from {@code s} now (not only
+     * at the role loop's last step, which may be up to one tick old: a backup asked right after the
+     * node caught up was refused as "still replaying" with applied = commit index).
+     */
+    private boolean noteReplayed(RaftStatus s) {
+        if (!replayed && s.caughtUp() && s.leaderId() != null) {
+            replayed = true;
+        }
+        return replayed;
     }
 
     /** The stage times of the last time this node started serving, or null if it never did. */
@@ -279,9 +292,7 @@ public final class ClusterNode implements AutoCloseable {
         }
         RaftStatus s = raft.status();
         leaderWatch.observe(s);
-        if (!replayed && s.caughtUp() && s.leaderId() != null) {
-            replayed = true;
-        }
+        noteReplayed(s);
         if (role == NodeRole.FOLLOWING && s.leaderReady() && s.caughtUp() && System.currentTimeMillis() >= retryAfter) {
             promote(s);
         } else if (role == NodeRole.SERVING && (!s.leader() || writeFailed.get())) {
