@@ -71,6 +71,22 @@ final class RawMqttClient implements AutoCloseable {
         out.flush();
     }
 
+    /** Sends several packets in one socket write, so the broker reads them together. */
+    void sendTogether(MqttMessage... messages) throws IOException {
+        java.io.ByteArrayOutputStream all = new java.io.ByteArrayOutputStream();
+        for (MqttMessage message : messages) {
+            codec.writeOutbound(message);
+            ByteBuf buf;
+            while ((buf = codec.readOutbound()) != null) {
+                byte[] bytes = new byte[buf.readableBytes()];
+                buf.readBytes(bytes);
+                buf.release();
+                all.writeBytes(bytes);
+            }
+        }
+        sendRaw(all.toByteArray());
+    }
+
     void sendRaw(byte[] bytes) throws IOException {
         out.write(bytes);
         out.flush();

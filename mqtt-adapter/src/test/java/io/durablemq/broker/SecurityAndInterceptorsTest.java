@@ -200,6 +200,33 @@ class SecurityAndInterceptorsTest {
         }
     }
 
+    /**
+     * A denied publish is answered at once by the adapter, while an allowed one before it waits for
+     * its commit: the denial's PUBACK must still come after the earlier publish's (MQTT 3.1.1 section
+     * 4.6: PUBACKs in the order the PUBLISHes were received). The four PUBLISHes arrive in one read.
+     */
+    @Test
+    void aDeniedPublishIsAcknowledgedInPublishOrderBehindAllowedOnesStillCommitting() throws Exception {
+        for (MqttVersion v : List.of(MqttVersion.MQTT_3_1_1, MqttVersion.MQTT_5)) {
+            try (RawMqttClient alice = new RawMqttClient(broker.mqttPort())) {
+                alice.connect(login(v, "alice-order-" + v, "alice", "secret"));
+                MqttProperties props = v == MqttVersion.MQTT_5 ? MqttProperties.NO_PROPERTIES : null;
+                alice.sendTogether(
+                        RawMqttClient.publish("alice/a", "1", 1, 11, false, false, props),
+                        RawMqttClient.publish("forbidden/b", "2", 1, 12, false, false, props),
+                        RawMqttClient.publish("alice/c", "3", 1, 13, false, false, props),
+                        RawMqttClient.publish("forbidden/d", "4", 1, 14, false, false, props));
+                List<Integer> acked = new java.util.ArrayList<>();
+                for (int i = 0; i < 4; i++) {
+                    MqttMessage puback = alice.receive(MqttMessageType.PUBACK, 10_000);
+                    assertNotNull(puback, v + ": PUBACK " + (i + 1) + " of 4 (so far " + acked + ")");
+                    acked.add(((io.netty.handler.codec.mqtt.MqttMessageIdVariableHeader) puback.variableHeader()).messageId());
+                }
+                assertEquals(List.of(11, 12, 13, 14), acked, v + ": PUBACKs in PUBLISH order");
+            }
+        }
+    }
+
     private static MqttConnectMessage loginWithWill(MqttVersion v, String clientId, String willTopic) {
         return MqttMessageBuilders.connect().protocolVersion(v).clientId(clientId).cleanSession(true).keepAlive(60)
                 .hasUser(true).username("alice").hasPassword(true).password("secret".getBytes(StandardCharsets.UTF_8))

@@ -35,6 +35,14 @@ final class InboundPublishFlow {
     private final TopicAliases topicAliases;
     /** Inbound QoS 1/2 packet ids not finished yet (PUBACK, or PUBCOMP for QoS 2): MQTT 5 receive maximum. */
     private final Set<Integer> inboundUnfinished = new HashSet<>();
+    /**
+     * The latest QoS 1/2 answer in PUBLISH order: done once that answer is queued on the event loop.
+     * An answer this flow gives without the engine (an ACL denial) is queued behind it, so it never
+     * overtakes an earlier publish still being committed: PUBACKs and PUBRECs leave in the order the
+     * PUBLISHes came in (MQTT 3.1.1 section 4.6). The engine's own answers keep that order by
+     * themselves (engine/README.md, "The pipelined committer"). Event loop only.
+     */
+    private CompletableFuture<?> lastAnswer = CompletableFuture.completedFuture(null);
 
     InboundPublishFlow(ConnectionScope scope) {
         this.scope = scope;
@@ -104,10 +112,13 @@ final class InboundPublishFlow {
             publishStored(message, packetId, result.getNow(null), failureOf(result), 0);
         } else {
             // Completed on the committer thread: note when, for the send stage, then hop to the event loop.
-            result.whenComplete((r, e) -> {
+            CompletableFuture<?> answered = result.whenComplete((r, e) -> {
                 long completedNanos = System.nanoTime();
                 scope.onLoop.execute(() -> publishStored(message, packetId, r, e, completedNanos));
             });
+            if (qos > 0) {
+                lastAnswer = answered;
+            }
         }
     }
 
@@ -130,6 +141,18 @@ final class InboundPublishFlow {
         boolean v5 = scope.isV5();
         LOG.info("publish of client {} to topic {} denied by the ACL{}", scope.clientId, topic,
                 v5 ? "" : " (acknowledged and dropped, MQTT 3.1.1)");
+        if (qos == 0) {
+            return;
+        }
+        // Behind the answer of the PUBLISH before it (lastAnswer); queued on the loop even when that one is done,
+        // since its PUBACK task may still wait there.
+        lastAnswer = lastAnswer.whenComplete((r, e) -> scope.onLoop.execute(() -> answerNotAuthorized(qos, packetId, v5)));
+    }
+
+    private void answerNotAuthorized(int qos, int packetId, boolean v5) {
+        if (!scope.channel.isActive()) {
+            return; // nothing to acknowledge on a closed connection: the client resends
+        }
         if (qos == 1) {
             inboundUnfinished.remove(packetId);
             scope.writeAck(MqttMessageType.PUBACK, packetId, v5 ? ReasonCodes.NOT_AUTHORIZED : ReasonCodes.SUCCESS,
