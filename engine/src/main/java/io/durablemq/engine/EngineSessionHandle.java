@@ -114,13 +114,15 @@ final class EngineSessionHandle implements SessionHandle {
     public CompletableFuture<PublishResult> publish(int packetId, Message message) {
         CompletableFuture<PublishResult> future = new CompletableFuture<>();
         List<Runnable> immediate = new ArrayList<>();
+        long routeStart = System.nanoTime();
+        // The index walk and the body's encoding need no engine state: done before the lock (issue 12, target 4).
+        PreparedPublish prepared = PreparedPublish.of(st.index, message);
         synchronized (st.mutex) {
             if (!valid(future)) {
                 return future;
             }
-            long routeStart = System.nanoTime();
             guard.guarded("publish of '" + s.clientId + "' to '" + message.topic() + "'", future,
-                    () -> routing.route(s, s.clientId, packetId, message, future, immediate));
+                    () -> routing.route(s, s.clientId, packetId, message, prepared, future, immediate));
             if (message.qos() > 0) {
                 st.stages.record(StageTimers.Stage.ROUTE, System.nanoTime() - routeStart);
             }
