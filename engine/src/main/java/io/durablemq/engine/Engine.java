@@ -210,12 +210,13 @@ public final class Engine implements AutoCloseable {
     public CompletableFuture<PublishResult> publish(String originClientId, Message message) {
         CompletableFuture<PublishResult> future = new CompletableFuture<>();
         List<Runnable> immediate = new ArrayList<>();
+        PreparedPublish prepared = PreparedPublish.of(st.index, message); // before the lock (PreparedPublish)
         synchronized (st.mutex) {
             if (guard.failIfClosed(future)) {
                 return future;
             }
             guard.guarded("publish to '" + message.topic() + "'", future,
-                    () -> routing.route(null, originClientId, 0, message, future, immediate));
+                    () -> routing.route(null, originClientId, 0, message, prepared, future, immediate));
         }
         immediate.forEach(Runnable::run);
         return future;

@@ -114,16 +114,18 @@ final class EngineSessionHandle implements SessionHandle {
     public CompletableFuture<PublishResult> publish(int packetId, Message message) {
         CompletableFuture<PublishResult> future = new CompletableFuture<>();
         List<Runnable> immediate = new ArrayList<>();
+        long routeStart = System.nanoTime();
+        // The index walk and the body's encoding need no engine state: done before the lock (issue 12, target 4).
+        PreparedPublish prepared = PreparedPublish.of(st.index, message);
         synchronized (st.mutex) {
             if (!valid(future)) {
                 return future;
             }
-            long routeStart = System.nanoTime();
-            guard.guarded("publish of '" + s.clientId + "' to '" + message.topic() + "'", future,
-                    () -> routing.route(s, s.clientId, packetId, message, future, immediate));
-            if (message.qos() > 0) {
-                st.stages.record(StageTimers.Stage.ROUTE, System.nanoTime() - routeStart);
-            }
+            guard.guarded(() -> "publish of '" + s.clientId + "' to '" + message.topic() + "'", future,
+                    () -> routing.route(s, s.clientId, packetId, message, prepared, future, immediate));
+        }
+        if (message.qos() > 0) { // recorded after the lock: a timer's histogram is not the lock's work
+            st.stages.record(StageTimers.Stage.ROUTE, System.nanoTime() - routeStart);
         }
         immediate.forEach(Runnable::run);
         return future;
@@ -132,13 +134,14 @@ final class EngineSessionHandle implements SessionHandle {
     @Override
     public CompletableFuture<Void> release(int packetId) {
         CompletableFuture<Void> future = new CompletableFuture<>();
+        byte[] key = Keys.packet(s.key, packetId); // built before the lock
         synchronized (st.mutex) {
             if (!valid(future)) {
                 return future;
             }
-            guard.guarded("PUBREL " + packetId + " of '" + s.clientId + "'", future, () -> {
+            guard.guarded(() -> "PUBREL " + packetId + " of '" + s.clientId + "'", future, () -> {
             if (s.qos2Received.remove(packetId)) {
-                st.committer.delete(StoreColumn.QOS2_RECEIVED, Keys.packet(s.key, packetId));
+                st.committer.delete(StoreColumn.QOS2_RECEIVED, key);
             }
             guard.complete(future, null);
             });
@@ -232,25 +235,27 @@ final class EngineSessionHandle implements SessionHandle {
     private CompletableFuture<Void> acknowledge(int packetId, InflightState.Ack ack) {
         CompletableFuture<Void> future = new CompletableFuture<>();
         List<Runnable> immediate = new ArrayList<>();
+        byte[] key = Keys.packet(s.key, packetId); // built before the lock
+        InflightEntry[] completed = new InflightEntry[1]; // its metrics are recorded after the lock
         synchronized (st.mutex) {
             if (!valid(future)) {
                 return future;
             }
-            guard.guarded(ack + " " + packetId + " of '" + s.clientId + "'", future, () -> {
+            guard.guarded(() -> ack + " " + packetId + " of '" + s.clientId + "'", future, () -> {
             List<Runnable> sends = new ArrayList<>();
             InflightEntry e = s.inflight.get(packetId);
             InflightState.Step step = e == null ? InflightState.Step.IGNORE : e.state().on(ack, e.qos());
             SessionListener listener = s.listener;
             switch (step) {
                 case COMPLETE -> {
-                    finishInflight(e);
-                    st.metrics.acknowledged(e.qos(), System.currentTimeMillis() - e.enqueuedAtMillis());
+                    finishInflight(e, key);
+                    completed[0] = e;
                     delivery.pump(s, sends, immediate);
                 }
                 case TO_PUBREL_SENT -> {
                     InflightEntry released = e.released();
                     s.inflight.put(packetId, released);
-                    st.committer.put(StoreColumn.INFLIGHT, Keys.packet(s.key, packetId), released.encodeValue());
+                    st.committer.put(StoreColumn.INFLIGHT, key, released.encodeValue());
                     st.releaseBody(e.messageId(), e.soleReference());
                     SessionDelivery.sendAfterCommit(s, sends, () -> listener.onPubrel(packetId));
                 }
@@ -262,14 +267,19 @@ final class EngineSessionHandle implements SessionHandle {
             guard.complete(future, null);
             });
         }
+        InflightEntry e = completed[0];
+        if (e != null && !future.isCompletedExceptionally()) { // an operation rolled back counts nothing
+            st.metrics.acknowledged(e.qos(), System.currentTimeMillis() - e.enqueuedAtMillis());
+        }
         immediate.forEach(Runnable::run);
         return future;
     }
 
-    private void finishInflight(InflightEntry e) {
+    /** Must hold mutex. {@code key}: the entry's in-flight key, {@code Keys.packet(s.key, e.packetId())}. */
+    private void finishInflight(InflightEntry e, byte[] key) {
         s.inflight.remove(e.packetId());
         st.inflightMessages--;
-        st.committer.delete(StoreColumn.INFLIGHT, Keys.packet(s.key, e.packetId()));
+        st.committer.delete(StoreColumn.INFLIGHT, key);
         if (e.messageId() != 0) {
             st.releaseBody(e.messageId(), e.soleReference());
         }
@@ -286,7 +296,7 @@ final class EngineSessionHandle implements SessionHandle {
             guard.guarded("discard of " + packetId + " for '" + s.clientId + "'", future, () -> {
             InflightEntry e = s.inflight.get(packetId);
             if (e != null) {
-                finishInflight(e);
+                finishInflight(e, Keys.packet(s.key, packetId));
                 st.metrics.dropped(reason);
                 List<Runnable> sends = new ArrayList<>();
                 delivery.pump(s, sends, immediate);

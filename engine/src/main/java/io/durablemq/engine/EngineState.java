@@ -54,7 +54,11 @@ final class EngineState {
     /** True from a failed commit until the store is reopened and recovered; operations fail meanwhile. */
     boolean resetting;
     RecoveryReport recoveryReport;
-    SubscriptionIndex index = new SubscriptionIndex();
+    /**
+     * Changed under mutex only; read outside it too, by a publish's walk before it takes the lock
+     * ({@link Targets#prematch}: one writer, concurrent readers). Replaced by a reset, hence volatile.
+     */
+    volatile SubscriptionIndex index = new SubscriptionIndex();
     final Map<String, Message> retained = new HashMap<>();
     /** Message ids, never reused (message.MessageIds). */
     final io.durablemq.engine.message.MessageIds messageIds = new io.durablemq.engine.message.MessageIds();

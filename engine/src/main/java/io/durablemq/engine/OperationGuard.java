@@ -9,6 +9,7 @@ import org.slf4j.LoggerFactory;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.function.Supplier;
 
 /**
  * Runs each engine operation whole or not at all, and answers only once durable: an operation's
@@ -52,6 +53,15 @@ final class OperationGuard {
      * engine rebuilds its in-memory image from the store: see {@link #operationFailed}.
      */
     void guarded(String what, CompletableFuture<?> future, Runnable body) {
+        guarded(() -> what, future, body);
+    }
+
+    /**
+     * Must hold mutex. As {@link #guarded(String, CompletableFuture, Runnable)}, with the
+     * operation's description built only if it fails: the hot operations (publish, the acks,
+     * PUBREL) do not concatenate a log line under the lock on every call (issue 12, target 4).
+     */
+    void guarded(Supplier<String> what, CompletableFuture<?> future, Runnable body) {
         Committer.Operation op = st.committer.operation();
         long storedBodiesBefore = st.refs.storedBodies();
         try {
@@ -59,7 +69,7 @@ final class OperationGuard {
             op.succeeded();
         } catch (Throwable e) {
             st.refs.operationRolledBack(storedBodiesBefore); // the batch carries the count of what it holds
-            operationFailed(what, op, future, e);
+            operationFailed(what.get(), op, future, e);
         }
     }
 

@@ -50,10 +50,11 @@ final class PublishRouting {
     /**
      * Must hold mutex, inside an operation. Routes one message (a client's publish, with its
      * publisher's session, or the broker's with {@code publisher} null) and completes
-     * {@code future} with its {@link PublishResult}.
+     * {@code future} with its {@link PublishResult}. {@code prepared}: what the caller did before
+     * it took the lock ({@link PreparedPublish#NONE} for nothing).
      */
     <T> void route(EngineSession publisher, String originClientId, int packetId, Message message,
-                   CompletableFuture<T> future, List<Runnable> immediate) {
+                   PreparedPublish prepared, CompletableFuture<T> future, List<Runnable> immediate) {
         @SuppressWarnings("unchecked")
         CompletableFuture<PublishResult> result = (CompletableFuture<PublishResult>) future;
         long now = System.currentTimeMillis();
@@ -68,7 +69,8 @@ final class PublishRouting {
             completeAfter(result, new PublishResult(PublishResult.Status.ACCEPTED, 0), message.qos());
             return;
         }
-        Map<EngineSession, Targets.Target> targets = Targets.match(st.index, st.sessions, message.topic(), originClientId);
+        Map<EngineSession, Targets.Target> targets = Targets.match(prepared.targets(), st.index, st.sessions,
+                message.topic(), originClientId);
         int size = message.sizeEstimate();
         if (message.qos() > 0) {
             Admission.Refusal refusal = admission.check(st.queuedBytes, (long) size * targets.size());
@@ -90,7 +92,7 @@ final class PublishRouting {
             }
         }
         if (message.retain()) {
-            setRetained(message);
+            setRetained(message, prepared);
         }
         if (targets.isEmpty()) {
             st.metrics.dropped("no_subscribers");
@@ -136,7 +138,7 @@ final class PublishRouting {
                 }
             }
             if (messageId == 0) {
-                messageId = storeBody(message);
+                messageId = storeBody(message, prepared.encoded(message));
             }
             enqueue(s, new QueueEntry(s.queue.takeSeq(), messageId, qos, retainFlag, message.expiresAtMillis(), now,
                     size, t.ids(), sole));
@@ -197,9 +199,10 @@ final class PublishRouting {
                 || s.queue.bytes() + size > st.config.maxQueuedBytesPerSession();
     }
 
-    private long storeBody(Message message) {
+    /** {@code encoded}: {@code MessageCodec.encode(message)}, done by the caller (before the lock where it could). */
+    private long storeBody(Message message, byte[] encoded) {
         long id = st.messageIds.next();
-        st.committer.put(StoreColumn.MESSAGES, Keys.message(id), MessageCodec.encode(message));
+        st.committer.put(StoreColumn.MESSAGES, Keys.message(id), encoded);
         st.bodies.put(id, message);
         st.refs.bodyStored();
         // Until the batch is written the store cannot serve this body: an early send must find it here.
@@ -229,7 +232,7 @@ final class PublishRouting {
         st.persistSession(s);
     }
 
-    private void setRetained(Message message) {
+    private void setRetained(Message message, PreparedPublish prepared) {
         byte[] key = Keys.retained(message.topic());
         if (message.payload().length == 0) {
             if (st.retained.remove(message.topic()) != null) {
@@ -237,7 +240,7 @@ final class PublishRouting {
             }
         } else {
             st.retained.put(message.topic(), message);
-            st.committer.put(StoreColumn.RETAINED, key, MessageCodec.encode(message));
+            st.committer.put(StoreColumn.RETAINED, key, prepared.encoded(message));
         }
     }
 
@@ -252,7 +255,7 @@ final class PublishRouting {
                 st.metrics.dropped("queue_full");
                 continue;
             }
-            long id = storeBody(m);
+            long id = storeBody(m, MessageCodec.encode(m));
             int[] ids = o.subscriptionId() > 0 ? new int[]{o.subscriptionId()} : new int[0];
             enqueue(s, new QueueEntry(s.queue.takeSeq(), id, Math.min(m.qos(), o.maxQos()), true,
                     m.expiresAtMillis(), now, size, ids, true)); // its own body: the only reference
@@ -263,7 +266,7 @@ final class PublishRouting {
     /** Routes a will under the lock; its sends wait for its batch (never under the lock, and never before it is durable). */
     void routeWill(String originClientId, Message message, CompletableFuture<PublishResult> result) {
         List<Runnable> sends = new ArrayList<>();
-        route(null, originClientId, 0, message, result, sends);
+        route(null, originClientId, 0, message, PreparedPublish.NONE, result, sends);
         delivery.runAfterDurable(sends);
     }
 }

@@ -1,12 +1,22 @@
 package io.durablemq.engine.topic;
 
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * A trie of topic filters, level by level, so a PUBLISH is matched in time proportional to
  * its topic's depth and the matching filters, not to the number of subscriptions.
+ *
+ * <p>One writer, many readers: {@link #add} and {@link #remove} run under the engine's lock,
+ * while {@link #match} may also run outside it, concurrently with a change (the engine matches
+ * a publish before it takes the lock: engine/README.md, "Towards partitions"). The trie's maps
+ * are concurrent so such a read never fails, but it may see a change half made; a reader that
+ * needs an exact answer reads {@link #version()} before matching and, under the writer's lock,
+ * uses its result only if the version is still the same (every change bumps it after it is
+ * complete). A shared group's members and cursor are not safe to read outside the lock: a
+ * visitor outside it must not touch {@link SharedGroup#members()} or call
+ * {@link SharedGroup#nextCursor()}.
  */
 public final class SubscriptionIndex {
 
@@ -42,9 +52,9 @@ public final class SubscriptionIndex {
     }
 
     private static final class Node {
-        final Map<String, Node> children = new HashMap<>(4);
-        final Map<String, SubscriptionOptions> subscribers = new HashMap<>(4);
-        final Map<String, SharedGroup> shared = new HashMap<>(2);
+        final Map<String, Node> children = new ConcurrentHashMap<>(4);
+        final Map<String, SubscriptionOptions> subscribers = new ConcurrentHashMap<>(4);
+        final Map<String, SharedGroup> shared = new ConcurrentHashMap<>(2);
 
         boolean isEmpty() {
             return children.isEmpty() && subscribers.isEmpty() && shared.isEmpty();
@@ -53,6 +63,13 @@ public final class SubscriptionIndex {
 
     private final Node root = new Node();
     private int size;
+    /** Bumped after every change is complete: a match that read the same value before it saw no change half made. */
+    private volatile long version;
+
+    /** The number of changes so far; see the class comment for how a reader outside the writer's lock uses it. */
+    public long version() {
+        return version;
+    }
 
     /** Adds or replaces; {@code filter} may be a {@code $share/...} filter. */
     public void add(String clientId, String filter, SubscriptionOptions options) {
@@ -70,6 +87,7 @@ public final class SubscriptionIndex {
         if (previous == null) {
             size++;
         }
+        version++; // one writer (under the engine's lock): no lost update
     }
 
     public boolean remove(String clientId, String filter) {
@@ -79,6 +97,7 @@ public final class SubscriptionIndex {
         if (removed) {
             size--;
         }
+        version++; // after the change, even a failed remove (it may have pruned nothing, but costs nothing)
         return removed;
     }
 
