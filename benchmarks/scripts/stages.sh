@@ -24,9 +24,9 @@ function us(s) { return s >= 1e300 ? "+Inf" : sprintf("%.0f", s * 1e6) }
   } else if (name ~ /_count($|\{)/) { count[stage] = value } else { sum[stage] = value }
 }
 END {
-  split("decode route batch_wait write+fsync completion send", order, " ")
+  split("decode route batch_wait write+fsync completion loop_hop send", order, " ")
   printf "%-12s %10s %10s %10s %10s\n", "stage", "count", "mean_us", "p50_us", "p99_us"
-  for (i = 1; i <= 6; i++) {
+  for (i = 1; i <= 7; i++) {
     s = order[i]; if (!(s in count)) continue
     p50 = "-"; p99 = "-"
     if (count[s] > 0) {
