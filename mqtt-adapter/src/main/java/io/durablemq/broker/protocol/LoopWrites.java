@@ -28,6 +28,12 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * once the commit holding the publish is durable.
  */
 final class LoopWrites {
+    /**
+     * Tasks one drain runs at most before it queues the next drain behind the loop's other work:
+     * a subscriber fed faster than its loop drains must not keep the loop from reading.
+     */
+    static final int MAX_PER_DRAIN = 256;
+
     private final ConnectionScope scope;
     /** Tasks in the order they were added; each may write (need not flush) packets on the event loop. */
     private final Queue<Runnable> ready = new ConcurrentLinkedQueue<>();
@@ -47,14 +53,14 @@ final class LoopWrites {
         }
     }
 
-    /** Event loop: runs every queued task in order, then flushes once. */
+    /** Event loop: runs the queued tasks in order (at most {@link #MAX_PER_DRAIN}), then flushes once. */
     private void drain() {
         // Cleared before polling: a task added from here on either is polled below or
         // queues the next drain, so none is left behind.
         drainQueued.set(false);
         Runnable r;
         int written = 0;
-        while ((r = ready.poll()) != null) {
+        while (written < MAX_PER_DRAIN && (r = ready.poll()) != null) {
             try {
                 r.run();
             } catch (RuntimeException e) {
@@ -65,6 +71,9 @@ final class LoopWrites {
         }
         if (written > 0 && scope.channel.isActive()) {
             flushNow();
+        }
+        if (!ready.isEmpty() && drainQueued.compareAndSet(false, true)) {
+            scope.onLoop.execute(drain); // the rest, in order, after what else waits on the loop
         }
     }
 
