@@ -6,6 +6,7 @@ import io.durablemq.engine.queue.QueueCountersUpgrade;
 import io.durablemq.engine.session.SessionListener;
 import io.durablemq.engine.store.BatchLog;
 import io.durablemq.engine.store.Committer;
+import io.durablemq.engine.store.BatchOperation;
 import io.durablemq.engine.store.Store;
 import io.durablemq.engine.store.StoreOpenException;
 import io.durablemq.engine.store.StoreWriteException;
@@ -102,7 +103,7 @@ final class ImageRebuild implements OperationGuard.ImageReset {
             }
             // Sessions with expiry 0 lived only as long as their connection, which the restart ended.
             long now = System.currentTimeMillis();
-            try (Committer.Operation op = st.committer.operation()) { // a throw leaves no half-discarded session
+            try (BatchOperation op = st.committer.operation()) { // a throw leaves no half-discarded session
             for (EngineSession s : new ArrayList<>(st.sessions.values())) {
                 if ((s.expirySeconds == 0 || s.isExpired(now)) && !wills.holds(s.clientId)) {
                     sessions.discard(s, "session_expired");

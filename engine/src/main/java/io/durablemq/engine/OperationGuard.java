@@ -2,6 +2,7 @@ package io.durablemq.engine;
 
 import io.durablemq.engine.session.SessionListener;
 import io.durablemq.engine.store.Committer;
+import io.durablemq.engine.store.BatchOperation;
 import io.durablemq.engine.store.StoreWriteException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -62,7 +63,7 @@ final class OperationGuard {
      * PUBREL) do not concatenate a log line under the lock on every call (issue 12, target 4).
      */
     void guarded(Supplier<String> what, CompletableFuture<?> future, Runnable body) {
-        Committer.Operation op = st.committer.operation();
+        BatchOperation op = st.committer.operation();
         long storedBodiesBefore = st.refs.storedBodies();
         try {
             body.run();
@@ -85,7 +86,7 @@ final class OperationGuard {
      * store reopened, recovery) restores an image equal to the store. Errors inside an operation
      * are bugs (an OutOfMemoryError ends the JVM: ops/README.md), so their cost is acceptable.
      */
-    private void operationFailed(String what, Committer.Operation op, CompletableFuture<?> future, Throwable error) {
+    private void operationFailed(String what, BatchOperation op, CompletableFuture<?> future, Throwable error) {
         try {
             op.close();
         } catch (Throwable rollbackFailed) {

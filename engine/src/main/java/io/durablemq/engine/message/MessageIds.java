@@ -16,7 +16,7 @@ import java.nio.ByteBuffer;
  * recovery starts at the higher of the stored ceiling and the highest stored body + 1.
  *
  * <p><b>Written at the batch's end.</b> The ceiling is not put by the operation that takes an id:
- * an operation that fails is rolled back with all its writes ({@code Committer.Operation}), and a
+ * an operation that fails is rolled back with all its writes ({@code store.BatchOperation}), and a
  * ceiling put inside it would vanish while the ids it reserved went on being handed out. Instead
  * this class is one of the committer's {@link Committer.LastWrites}: as each batch is taken for
  * writing, if an id at or above the ceiling already written was handed out (by any operation,

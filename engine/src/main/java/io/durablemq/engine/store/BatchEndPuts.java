@@ -20,7 +20,7 @@ import java.util.Map;
  * written after it, as it was appended.
  *
  * <p><b>Rollback.</b> Every change is journalled with the key's previous pending value, so an
- * operation rolled back ({@link Committer.Operation#close()}) restores the pending values as they
+ * operation rolled back ({@link BatchOperation#close()}) restores the pending values as they
  * were when it started ({@link #mark()}, {@link #rollBackTo(int)}): the values of the operations
  * before it, which still commit, never the rolled-back one's.
  *

@@ -1,11 +1,8 @@
 package io.durablemq.engine.store;
 
 import org.rocksdb.RocksDBException;
-import org.rocksdb.WriteBatch;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-
-import java.util.concurrent.CompletableFuture;
 
 /**
  * Group commit, pipelined. Callers append writes and completions to the open batch (cheap, in
@@ -17,6 +14,12 @@ import java.util.concurrent.CompletableFuture;
  * meanwhile; while its completions run, the next write is already under way; and with a log
  * that takes several batches before the first is durable (Raft), up to {@code batchesInFlight}
  * are outstanding. One batch in flight is the committer before the pipeline.
+ *
+ * <p>This class is the open batch the owner appends to (puts, deletes, values written at the
+ * batch's end, completions, operation scopes: {@link BatchOperation}) and the committer's state
+ * (epochs, sealed, closing, dead), swapped and checked under the owner's lock. The thread that
+ * takes and writes the batches is a {@link CommitWriter}; what a batch gets as it is taken is
+ * {@link BatchEndWrites}; the completions run in the {@link CommitPipeline}.
  *
  * <p>Writes of one logical operation must be appended while holding the lock passed in
  * (the owner's own lock), so they always land in the same batch.
@@ -83,9 +86,11 @@ public final class Committer implements AutoCloseable {
      * operation (its writes are atomic together).
      */
     private final Object lock;
-    private final Thread writer;
-    private final BatchWriter batchWriter;
+    /** The thread that takes the open batch, writes it and hands it to the pipeline. */
+    private final CommitWriter writer;
     private final CommitPipeline pipeline;
+    /** What a batch gets as it is taken: its end puts and the owner's {@link LastWrites}; guarded by the lock. */
+    private final BatchEndWrites endWrites;
     private CommitBatch open;
     private long epoch;
     private long failedEpoch = -1;
@@ -97,10 +102,6 @@ public final class Committer implements AutoCloseable {
      * still committed, but nothing more may be appended, since it would be built on that image.
      */
     private boolean sealed;
-    /** The batch the writer works on (null between batches); only the writer and its death handler touch it. */
-    private volatile CommitBatch writing;
-    /** Appends each batch's last writes ({@link #lastWrites}); guarded by the lock. */
-    private LastWrites lastWrites;
     /** The epoch whose failure the observer was told of, so a write failure and the death it causes reset once. */
     private long reportedEpoch = -1;
 
@@ -122,11 +123,10 @@ public final class Committer implements AutoCloseable {
         this.observer = observer;
         this.faults = faults == null ? CommitFaults.NONE : faults;
         this.open = new CommitBatch(0);
-        this.batchWriter = new BatchWriter(store, this.batchLog, this.faults, observer, this::poison);
+        this.endWrites = new BatchEndWrites(store);
+        BatchWriter batchWriter = new BatchWriter(store, this.batchLog, this.faults, observer, this::poison);
         this.pipeline = new CommitPipeline(batchesInFlight, new PipelineOwner());
-        this.writer = new Thread(this::runWriter, "durablemq-committer");
-        this.writer.setDaemon(true);
-        this.writer.setUncaughtExceptionHandler((t, e) -> writerDied(e));
+        this.writer = new CommitWriter(this, batchWriter, pipeline);
         this.writer.start();
     }
 
@@ -176,7 +176,7 @@ public final class Committer implements AutoCloseable {
      * once-per-batch value pending for it ({@link #putOncePerBatch}) means the key is rewritten,
      * and the call is refused before anything changed. A put appended earlier in this batch by
      * {@link #put} is the key's one put: the SingleDelete is written after it. Inside an
-     * {@link Operation} that is rolled back it is taken out again like every other write (the
+     * {@link BatchOperation} that is rolled back it is taken out again like every other write (the
      * batch's save point, and the journal of pending values for a dropped fresh value).
      *
      * @throws IllegalStateException if a once-per-batch value is pending for the key
@@ -208,20 +208,12 @@ public final class Committer implements AutoCloseable {
      * record rewritten with every change of what it sums up (a session record carrying its queue's
      * counters), so that the batch ends with the same record at one write instead of one per
      * change. A later plain {@link #put}, {@link #delete} or {@link #deleteRange} of the key in the
-     * same batch drops the pending value (it is not written after them); an {@link Operation}
+     * same batch drops the pending value (it is not written after them); a {@link BatchOperation}
      * rolled back restores the values pending before it. The arrays are kept until the batch is
      * taken: the caller must not change them.
      */
     public void putOncePerBatch(StoreColumn column, byte[] key, byte[] value) {
-        synchronized (lock) {
-            refuseIfSealed();
-            boolean wasEmpty = open.isEmpty();
-            open.endPuts.put(column, key, value, false);
-            if (wasEmpty) {
-                open.firstAppendNanos = System.nanoTime();
-                lock.notify();
-            }
-        }
+        putAtEnd(column, key, value, false);
     }
 
     /**
@@ -232,10 +224,15 @@ public final class Committer implements AutoCloseable {
      * entry queued and moved into the in-flight window by the same operation).
      */
     public void putNew(StoreColumn column, byte[] key, byte[] value) {
+        putAtEnd(column, key, value, true);
+    }
+
+    /** A value written at the batch's end: fresh ({@link #putNew}) or once per batch ({@link #putOncePerBatch}). */
+    private void putAtEnd(StoreColumn column, byte[] key, byte[] value, boolean fresh) {
         synchronized (lock) {
             refuseIfSealed();
             boolean wasEmpty = open.isEmpty();
-            open.endPuts.put(column, key, value, true);
+            open.endPuts.put(column, key, value, fresh);
             if (wasEmpty) {
                 open.firstAppendNanos = System.nanoTime();
                 lock.notify();
@@ -243,47 +240,10 @@ public final class Committer implements AutoCloseable {
         }
     }
 
-    /** Under the lock, as the batch is taken: its pending once-per-batch values join its writes. */
-    private Throwable appendEndPuts(CommitBatch batch) {
-        try {
-            batch.endPuts.writeEach((column, key, value) -> {
-                try {
-                    batch.writes.put(store.handle(column), key, value);
-                } catch (RocksDBException e) {
-                    throw new StoreWriteException("batch put failed", e);
-                }
-                batch.count++;
-            });
-            return null;
-        } catch (Throwable e) {
-            return e;
-        }
-    }
-
     /** Sets the hook that appends each batch's last writes before it is written (see {@link LastWrites}). */
     public void lastWrites(LastWrites hook) {
         synchronized (lock) {
-            lastWrites = hook;
-        }
-    }
-
-    /** Under the lock: the hook's writes go into {@code batch}, which is no longer the open one. */
-    private Throwable appendLastWrites(CommitBatch batch) {
-        if (lastWrites == null) {
-            return null;
-        }
-        try {
-            lastWrites.append((column, key, value) -> {
-                try {
-                    batch.writes.put(store.handle(column), key, value);
-                } catch (RocksDBException e) {
-                    throw new StoreWriteException("batch put failed", e);
-                }
-                batch.count++;
-            });
-            return null;
-        } catch (Throwable e) {
-            return e;
+            endWrites.hook(hook);
         }
     }
 
@@ -317,10 +277,9 @@ public final class Committer implements AutoCloseable {
     /** Runs {@code completion} once everything appended so far is durable (or has failed). */
     public void onDurable(Completion completion) {
         synchronized (lock) {
-            if (closing || dead || sealed) {
-                pipeline.safeFail(completion, new StoreWriteException(closing ? "engine is closed"
-                        : sealed ? "not written: an operation failed and the engine resets to its last durable state"
-                        : "not written: the committer stopped after an internal error; the engine resets", null));
+            StoreWriteException refused = refusal(true);
+            if (refused != null) {
+                pipeline.safeFail(completion, refused);
                 return;
             }
             open.completions.add(completion);
@@ -328,11 +287,34 @@ public final class Committer implements AutoCloseable {
         }
     }
 
+    /** Under the lock: throws if a write may not be appended now (see {@link #refusal}). */
     private void refuseIfSealed() {
+        StoreWriteException refused = refusal(false);
+        if (refused != null) {
+            throw refused;
+        }
+    }
+
+    /**
+     * Under the lock: why nothing may be appended now, or null. A write is refused only once
+     * sealed (closing or dead, it still joins the open batch, which is committed or failed as a
+     * whole); a completion is refused also while closing or dead, and failed at once, so that it
+     * never waits for a batch nobody will write.
+     */
+    private StoreWriteException refusal(boolean completion) {
+        if (completion && closing) {
+            return new StoreWriteException("engine is closed", null);
+        }
         if (sealed) {
-            throw new StoreWriteException("not written: an operation failed and the engine resets to its last durable"
+            return new StoreWriteException(completion
+                    ? "not written: an operation failed and the engine resets to its last durable state"
+                    : "not written: an operation failed and the engine resets to its last durable"
                     + " state; nothing built on its image may be committed", null);
         }
+        if (completion && dead) {
+            return new StoreWriteException("not written: the committer stopped after an internal error; the engine resets", null);
+        }
+        return null;
     }
 
     /**
@@ -348,79 +330,16 @@ public final class Committer implements AutoCloseable {
 
     /**
      * Opens an operation scope on the open batch: the writes and completions appended from now
-     * on stay in the batch only if the scope ends with {@link Operation#succeeded()}; closing it
+     * on stay in the batch only if the scope ends with {@link BatchOperation#succeeded()}; closing it
      * without that takes them out again (a RocksDB save point on the batch, plus the count and
      * the completion list cut back). So an error in the middle of an operation never leaves half
      * of its writes to be committed. The caller holds the lock from here to the scope's end: the
      * batch cannot be swapped under it.
      */
-    public Operation operation() {
+    public BatchOperation operation() {
         synchronized (lock) {
             open.writes.setSavePoint();
-            return new Operation(open, open.count, open.completions.size(), open.endPuts.mark());
-        }
-    }
-
-    /** One operation's part of the open batch; see {@link #operation()}. */
-    public final class Operation implements AutoCloseable {
-        private final CommitBatch batch;
-        private final int countBefore;
-        private final int completionsBefore;
-        private final int endPutsBefore;
-        private boolean ended;
-
-        private Operation(CommitBatch batch, int countBefore, int completionsBefore, int endPutsBefore) {
-            this.batch = batch;
-            this.countBefore = countBefore;
-            this.completionsBefore = completionsBefore;
-            this.endPutsBefore = endPutsBefore;
-        }
-
-        /** Keeps the operation's writes and completions in the batch. */
-        public void succeeded() {
-            synchronized (lock) {
-                if (ended) {
-                    return;
-                }
-                checkSameBatch();
-                try {
-                    batch.writes.popSavePoint();
-                } catch (RocksDBException e) {
-                    throw new StoreWriteException("cannot end an operation scope", e);
-                }
-                ended = true;
-            }
-        }
-
-        /**
-         * Takes the operation's writes and completions out of the batch unless it succeeded. If
-         * even that fails, the whole batch is failed like a failed write (its completions fail,
-         * the owner resets): half an operation is never committed.
-         */
-        @Override
-        public void close() {
-            synchronized (lock) {
-                if (ended) {
-                    return;
-                }
-                ended = true;
-                try {
-                    checkSameBatch();
-                    batch.writes.rollbackToSavePoint();
-                    batch.count = countBefore;
-                    batch.completions.subList(completionsBefore, batch.completions.size()).clear();
-                    batch.endPuts.rollBackTo(endPutsBefore);
-                } catch (Throwable e) {
-                    log.error("could not take a failed operation's writes out of the batch; failing the batch", e);
-                    markFailed(batch.epoch, new StoreWriteException("a failed operation could not be rolled back: " + e, e));
-                }
-            }
-        }
-
-        private void checkSameBatch() {
-            if (batch != open) {
-                throw new IllegalStateException("an operation scope outlived its batch: the lock was released inside it");
-            }
+            return new BatchOperation(this, lock, open, open.count, open.completions.size(), open.endPuts.mark());
         }
     }
 
@@ -455,36 +374,11 @@ public final class Committer implements AutoCloseable {
         }
     }
 
-    /** The writer: waits for room in the pipeline, takes the open batch, writes it, hands it over. */
-    private void runWriter() {
-        while (true) {
-            CommitBatch batch;
-            try {
-                if (!pipeline.awaitRoom()) {
-                    return; // the completion thread died; its handler failed everything
-                }
-                batch = takeOpenBatch();
-            } catch (InterruptedException e) {
-                // Nobody should interrupt it; if someone does, it stops like a dead thread, never silently.
-                Thread.currentThread().interrupt();
-                writerDied(e);
-                return;
-            }
-            if (batch == null) {
-                pipeline.writerDone();
-                return;
-            }
-            VirtualMachineError fatal = batchWriter.write(batch);
-            pipeline.hand(batch);
-            writing = null;
-            if (fatal != null) {
-                throw fatal; // the batch already failed; the death handler fails the rest and the owner resets
-            }
-        }
-    }
-
-    /** Waits for a batch with something in it; null once closing (or dead) with nothing left. */
-    private CommitBatch takeOpenBatch() throws InterruptedException {
+    /**
+     * For the writer ({@link CommitWriter}): waits for a batch with something in it and swaps in a
+     * new open batch, under the lock; null once closing (or dead) with nothing left.
+     */
+    CommitBatch takeOpenBatch() throws InterruptedException {
         synchronized (lock) {
             while (open.isEmpty() && !closing && !dead) {
                 lock.wait();
@@ -497,15 +391,11 @@ public final class Committer implements AutoCloseable {
             batch.poisoned = batch.epoch == failedEpoch || batch.epoch != epoch;
             if (!batch.poisoned) {
                 // Under the lock, so no operation is half-appended; a batch that fails instead gets none.
-                batch.lastWritesError = appendEndPuts(batch);
-                if (batch.lastWritesError == null && batch.count > 0) {
-                    batch.lastWritesError = appendLastWrites(batch);
-                }
+                batch.lastWritesError = endWrites.appendTo(batch);
                 if (batch.lastWritesError != null) {
                     failedEpoch = batch.epoch; // without its last writes the batch is never written, nor any after it
                 }
             }
-            writing = batch;
             return batch;
         }
     }
@@ -517,8 +407,13 @@ public final class Committer implements AutoCloseable {
         }
     }
 
+    /** For a {@link BatchOperation}, under the lock: whether {@code batch} is still the open one. */
+    boolean isOpen(CommitBatch batch) {
+        return batch == open;
+    }
+
     /** Poisons {@code failed} and tells the observer once per epoch (outside the lock: it may reset). */
-    private void markFailed(long failed, StoreWriteException cause) {
+    void markFailed(long failed, StoreWriteException cause) {
         boolean report;
         synchronized (lock) {
             failedEpoch = failed;
@@ -534,8 +429,8 @@ public final class Committer implements AutoCloseable {
         }
     }
 
-    /** Marks the committer dead, fails what is open and reports the failure (once). */
-    private void stopCommitting(StoreWriteException cause) {
+    /** Marks the committer dead, fails what is open and reports the failure (once); also the writer's death handler. */
+    void stopCommitting(StoreWriteException cause) {
         CommitBatch leftover;
         long failed;
         synchronized (lock) {
@@ -548,28 +443,6 @@ public final class Committer implements AutoCloseable {
         markFailed(failed, cause);
         pipeline.fail(leftover, cause);
         leftover.writes.close();
-    }
-
-    /**
-     * The writer's uncaught-exception handler: nothing more will be written. Fails the batch it
-     * held (if it never reached the pipeline) and everything appended since, refuses new
-     * completions, and has the owner reset (which replaces this committer). Batches already in
-     * the pipeline complete with their real outcome.
-     */
-    private void writerDied(Throwable error) {
-        try {
-            log.error("the committer thread died; pending commits fail and the engine resets", error);
-            StoreWriteException cause = new StoreWriteException("not committed: the committer thread died: " + error, error);
-            CommitBatch held = writing;
-            if (held != null && held.outcome == null) {
-                held.outcome = CompletableFuture.failedFuture(cause);
-                pipeline.hand(held);
-            }
-            stopCommitting(cause);
-            pipeline.writerDone();
-        } catch (Throwable e) {
-            log.error("failing the commits of a dead committer threw", e);
-        }
     }
 
     /** What the pipeline calls back: failures, measurements, counting. */

@@ -9,6 +9,7 @@ import io.durablemq.engine.session.SessionHandle;
 import io.durablemq.engine.session.SessionListener;
 import io.durablemq.engine.store.CommitFaults;
 import io.durablemq.engine.store.Committer;
+import io.durablemq.engine.store.BatchOperation;
 import io.durablemq.engine.store.Durability;
 import io.durablemq.engine.store.Keys;
 import io.durablemq.engine.store.Store;
@@ -96,14 +97,14 @@ class MessageIdsTest {
             committer.lastWrites(ids);
             try {
                 synchronized (lock) {
-                    Committer.Operation failed = committer.operation();
+                    BatchOperation failed = committer.operation();
                     long first = ids.next();
                     committer.put(StoreColumn.MESSAGES, Keys.message(first), new byte[] {1});
                     failed.close(); // no succeeded(): the operation threw after taking the id, its writes go
                 }
                 for (int i = 0; i < 10; i++) {
                     synchronized (lock) {
-                        Committer.Operation op = committer.operation();
+                        BatchOperation op = committer.operation();
                         long id = ids.next();
                         used.add(id);
                         committer.put(StoreColumn.MESSAGES, Keys.message(id), new byte[] {2});

@@ -132,13 +132,13 @@ class CommitterOncePerBatchTest {
         try (Committer c = fx.committer(CommitFaults.NONE)) {
             CompletableFuture<Void> done = new CompletableFuture<>();
             synchronized (fx.lock) {
-                try (Committer.Operation op = c.operation()) {
+                try (BatchOperation op = c.operation()) {
                     c.putOncePerBatch(StoreColumn.SESSIONS, K, bytes("kept-1"));
                     c.putOncePerBatch(StoreColumn.SESSIONS, K, bytes("kept-2"));
                     c.putOncePerBatch(StoreColumn.SESSIONS, other, bytes("kept"));
                     op.succeeded();
                 }
-                try (Committer.Operation op = c.operation()) {
+                try (BatchOperation op = c.operation()) {
                     c.putOncePerBatch(StoreColumn.SESSIONS, K, bytes("rolled back"));
                     c.delete(StoreColumn.SESSIONS, other);
                     c.putOncePerBatch(StoreColumn.SESSIONS, created, bytes("rolled back"));
@@ -172,7 +172,7 @@ class CommitterOncePerBatchTest {
                 c.putNew(StoreColumn.QUEUES, kept, bytes("v"));
                 c.putNew(StoreColumn.QUEUES, restored, bytes("v"));
                 c.delete(StoreColumn.QUEUES, gone);
-                try (Committer.Operation op = c.operation()) {
+                try (BatchOperation op = c.operation()) {
                     c.delete(StoreColumn.QUEUES, restored);
                     // rolled back
                 }

@@ -129,11 +129,11 @@ class CommitterSingleDeleteTest {
         try (Committer c = committer()) {
             commit(c, () -> c.put(StoreColumn.MESSAGES, K, bytes("body")));
             commit(c, () -> {
-                try (Committer.Operation op = c.operation()) {
+                try (BatchOperation op = c.operation()) {
                     c.putNew(StoreColumn.QUEUES, OTHER, bytes("entry"));
                     op.succeeded();
                 }
-                try (Committer.Operation op = c.operation()) {
+                try (BatchOperation op = c.operation()) {
                     c.singleDelete(StoreColumn.MESSAGES, K);
                     c.singleDelete(StoreColumn.QUEUES, OTHER);
                     // no succeeded(): rolled back
