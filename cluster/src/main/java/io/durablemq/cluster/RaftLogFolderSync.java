@@ -26,11 +26,15 @@ import java.util.stream.Stream;
  * a file creation"). After this sync such a change can only revert while the entries after it are not
  * yet flushed, so nothing this node acknowledged goes with it.
  *
- * <p>A change is a file that appeared, disappeared, or was replaced under the same name (a segment
- * deleted by a truncation and a new one created with the same start index): each file is identified by
- * its name and its inode ({@link BasicFileAttributes#fileKey()}). A newly seen file is fsynced too (a
+ * <p>A change is a file that appeared, disappeared, or was replaced under the same name by another inode
+ * (a segment deleted by a truncation and a new one created with the same start index): each folder entry is
+ * its name and its inode ({@link BasicFileAttributes#fileKey()}; a file system that gives the new file the
+ * freed inode number has the same entry in the folder, so nothing there to revert). A newly seen file is fsynced too (a
  * segment closed by a truncation was shortened without fsync before its rename). One folder fsync per
- * segment roll, truncation or purge; a flush with no change costs one listing of the folder.
+ * segment roll or truncation. A flush costs one {@code stat} of the open segment as last synced: every roll
+ * and every truncation renames or deletes that file (Ratis writes only to the newest segment), and only then
+ * is the folder listed. A purge alone (old closed segments deleted) is synced with the next roll: a reverted
+ * purge brings back entries below a snapshot, which lose nothing.
  *
  * <p>Only Ratis's log worker thread calls {@link #syncIfChanged}.
  */
@@ -41,6 +45,9 @@ final class RaftLogFolderSync {
     private final Path folder;
     private final AtomicLong folderSyncs = new AtomicLong();
     private Map<String, Object> synced = Map.of();
+    /** The newest open segment ({@code log_inprogress_N}) at the last sync and its inode, or null. */
+    private Path open;
+    private Object openKey;
 
     RaftLogFolderSync(Path folder) {
         this.folder = folder;
@@ -53,7 +60,7 @@ final class RaftLogFolderSync {
 
     /** Fsyncs every segment file not seen at the last sync, then the folder, if the segment files changed; true if it synced. */
     boolean syncIfChanged() throws IOException {
-        if (folder == null) {
+        if (folder == null || openSegmentUnchanged()) {
             return false;
         }
         Map<String, Object> now = segments();
@@ -67,8 +74,27 @@ final class RaftLogFolderSync {
         }
         force(folder);
         synced = now;
+        open = now.keySet().stream().filter(n -> n.startsWith(OPEN_PREFIX))
+                .max(java.util.Comparator.comparingLong(n -> Long.parseLong(n.substring(OPEN_PREFIX.length()))))
+                .map(folder::resolve).orElse(null);
+        openKey = open == null ? null : now.get(open.getFileName().toString());
         folderSyncs.incrementAndGet();
         return true;
+    }
+
+    private static final String OPEN_PREFIX = "log_inprogress_";
+
+    /** True if the open segment of the last sync is still there, the same file: then no segment was created, renamed or truncated away. */
+    private boolean openSegmentUnchanged() throws IOException {
+        if (open == null) {
+            return false;
+        }
+        try {
+            BasicFileAttributes a = Files.readAttributes(open, BasicFileAttributes.class);
+            return a.fileKey() != null && a.fileKey().equals(openKey);
+        } catch (java.nio.file.NoSuchFileException renamed) {
+            return false;
+        }
     }
 
     /** How many times the folder was fsynced since start. */
