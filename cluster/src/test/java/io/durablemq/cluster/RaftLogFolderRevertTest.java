@@ -126,6 +126,41 @@ class RaftLogFolderRevertTest {
         assertRecoveredExactly(s);
     }
 
+    /**
+     * Why the sync exists, the control: the same vanished segment on a node that was part of the only majority
+     * holding its entries. The third node is down while they are acknowledged; then this node's power cut (the
+     * segment's creation reverted, its store's unsynced writes gone) and the leader's death: the two survivors
+     * elect this node, whose log ends before them, and acknowledged messages are gone without an error. A real
+     * disk can show this state only while a new segment's entries can be flushed before the folder is
+     * ({@link RaftLogFolderSync} closes that).
+     */
+    @Test
+    void aVanishedSegmentOnTheOnlyMajorityHoldingItLosesAcknowledgedMessages() throws Exception {
+        ClusterHarness cluster = clusters.of(3, SMALL_SEGMENTS);
+        int leader = cluster.startAll();
+        Engine engine = cluster.engine(leader);
+        offlineSubscriber(engine, "sub");
+        int follower = (leader + 1) % 3;
+        int third = (leader + 2) % 3;
+        cluster.awaitApplied(third, cluster.nodes.get(leader).raftStatus().lastIndex());
+        cluster.stop(third);
+        publish(engine, "pub", 0, MESSAGES); // acknowledged by the leader and this follower only
+        cluster.awaitApplied(follower, cluster.nodes.get(leader).raftStatus().lastIndex());
+        cluster.stop(follower);
+        cluster.stop(leader);
+        Stopped s = new Stopped(cluster, leader, follower, RaftLogFiles.currentFolder(cluster.raft(follower)));
+        Files.delete(s.openSegment());
+        ClusterHarness.deleteTree(cluster.data(follower));
+
+        cluster.start(follower);
+        cluster.start(third);
+        int serving = cluster.awaitServing();
+        assertEquals(follower, serving, "the node with the longer log leads");
+        long queued = cluster.engine(serving).session("sub").queuedMessages();
+        System.out.println("vanished segment on the only majority: " + (MESSAGES - queued) + " of " + MESSAGES + " acknowledged messages lost");
+        assertTrue(queued < MESSAGES, "acknowledged messages lost without an error: " + (MESSAGES - queued) + " of " + MESSAGES);
+    }
+
     /** The sync is wired: every segment file in the folder of a node that wrote across many segments was in a folder fsync. */
     @Test
     void everySegmentFileOfAWritingNodeIsInAFolderSync() throws Exception {
