@@ -49,9 +49,11 @@ final class BatchStateMachine extends BaseStateMachine {
     private final AtomicLong skipped = new AtomicLong();
     private final TakeoverClock takeover;
     private final Runnable wakeRoleLoop;
+    private final RaftLogFolderSync logFolderSync;
 
-    BatchStateMachine(StoreSlot slot, Path dataPath, TakeoverClock takeover, Runnable wakeRoleLoop) {
+    BatchStateMachine(StoreSlot slot, Path dataPath, TakeoverClock takeover, Runnable wakeRoleLoop, RaftLogFolderSync logFolderSync) {
         this.slot = slot;
+        this.logFolderSync = logFolderSync;
         this.dataPath = dataPath;
         this.takeover = takeover;
         this.wakeRoleLoop = wakeRoleLoop;
@@ -89,6 +91,25 @@ final class BatchStateMachine extends BaseStateMachine {
         slot.noRecordMeans(s == null ? AppliedEntry.NONE : AppliedEntry.of(s.termIndex()));
         getLifeCycle().transition(LifeCycle.State.STARTING);
         getLifeCycle().transition(LifeCycle.State.RUNNING);
+    }
+
+    /**
+     * Ratis's log worker calls this before each fsync of its open segment and waits for it (the state
+     * machine data "sync" policy, on by default): the log folder's own changes (a new, renamed or deleted
+     * segment) are made durable before any entry written after them counts as flushed ({@link RaftLogFolderSync}).
+     */
+    RaftLogFolderSync logFolderSync() {
+        return logFolderSync;
+    }
+
+    @Override
+    public CompletableFuture<Void> flush(long logIndex) {
+        try {
+            logFolderSync.syncIfChanged();
+            return CompletableFuture.completedFuture(null);
+        } catch (IOException e) {
+            return CompletableFuture.failedFuture(e);
+        }
     }
 
     @Override

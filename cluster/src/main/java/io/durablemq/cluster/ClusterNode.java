@@ -101,6 +101,7 @@ public final class ClusterNode implements AutoCloseable {
         // page cache is made durable before Ratis reads it (RaftLogSync says why).
         RaftLogSync.makeDurable(settings.raftStorage());
         RaftLogFiles.refuseAGapAfter(snapshot, settings.raftStorage());
+        RaftLogFiles.refuseAnOpenSegmentBeforeTheLast(settings.raftStorage());
         if (snapshot != null) {
             StoreRestore.restore(snapshot, dataPath);
         }
@@ -111,7 +112,9 @@ public final class ClusterNode implements AutoCloseable {
             if (snapshot != null) {
                 ExactReplay.refuseASnapshotThatDisagrees(slot.recorded(), snapshot, dataPath);
             }
-            this.stateMachine = new BatchStateMachine(slot, dataPath, takeoverClock, this::wake);
+            this.stateMachine = new BatchStateMachine(slot, dataPath, takeoverClock, this::wake,
+                    settings.durability() == io.durablemq.engine.store.Durability.FSYNC
+                            ? RaftLogFolderSync.of(settings.raftStorage()) : RaftLogFolderSync.NONE);
             this.raft = new RaftNode(settings, stateMachine);
             this.handoff = new LeadershipHandoff(raft, settings.nodeId(), settings.electionTimeoutMax());
         } catch (IOException | RuntimeException e) {
@@ -191,6 +194,11 @@ public final class ClusterNode implements AutoCloseable {
     /** The first index in this node's Raft log (above 0 once purged after a snapshot). */
     public long raftLogStartIndex() {
         return raft.logStartIndex();
+    }
+
+    /** The fsyncs of this node's Raft log folder after Ratis changed its segment files (for tests). */
+    RaftLogFolderSync logFolderSync() {
+        return stateMachine.logFolderSync();
     }
 
     /** How many times this node started serving. */

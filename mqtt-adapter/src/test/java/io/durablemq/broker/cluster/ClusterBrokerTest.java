@@ -3,26 +3,21 @@ package io.durablemq.broker.cluster;
 import io.durablemq.broker.config.BrokerConfig;
 import io.durablemq.broker.config.BrokerConfigException;
 import io.durablemq.broker.ops.OpsMetricNames;
-import io.durablemq.cluster.NodeRole;
 import io.durablemq.engine.store.Durability;
 import org.eclipse.paho.client.mqttv3.MqttClient;
 import org.eclipse.paho.client.mqttv3.MqttConnectOptions;
 import org.eclipse.paho.client.mqttv3.persist.MemoryPersistence;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.DataInputStream;
 import java.io.IOException;
 import java.io.OutputStream;
-import java.net.HttpURLConnection;
-import java.net.ServerSocket;
 import java.net.Socket;
-import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -43,38 +38,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class ClusterBrokerTest {
     @TempDir
     Path tmp;
-    private final List<ClusterBroker> nodes = new ArrayList<>();
-
-    @AfterEach
-    void closeAll() {
-        nodes.forEach(ClusterBroker::close);
-    }
+    @RegisterExtension
+    final ClusterBrokers cluster = new ClusterBrokers();
 
     @Test
     void onlyTheLeaderServesAndFollowersRedirect() throws Exception {
-        int[] mqtt = new int[3];
-        int[] metrics = new int[3];
-        StringBuilder peers = new StringBuilder();
-        StringBuilder addresses = new StringBuilder();
+        int[] mqtt = cluster.mqtt;
+        int[] metrics = cluster.metrics;
+        int leader = cluster.startAll();
         for (int i = 0; i < 3; i++) {
-            mqtt[i] = freePort();
-            metrics[i] = freePort();
-            peers.append(i == 0 ? "" : ",").append("n").append(i + 1).append("=127.0.0.1:").append(freePort());
-            addresses.append(i == 0 ? "" : ",").append("n").append(i + 1).append("=127.0.0.1:").append(mqtt[i]);
-        }
-        for (int i = 0; i < 3; i++) {
-            Map<String, String> props = new HashMap<>();
-            props.put("cluster_node_id", "n" + (i + 1));
-            props.put("cluster_peers", peers.toString());
-            props.put("cluster_mqtt_addresses", addresses.toString());
-            props.put("cluster_storage_path", tmp.resolve("raft" + i).toString());
-            BrokerConfig config = BrokerConfig.defaults().toBuilder().port(mqtt[i]).metricsPort(metrics[i])
-                    .dataPath(tmp.resolve("data" + i)).durability(Durability.OS).properties(props).build();
-            nodes.add(ClusterBroker.start(config));
-        }
-        int leader = awaitServing();
-        for (int i = 0; i < 3; i++) {
-            assertEquals(i == leader ? 200 : 503, httpStatus(metrics[i], "/ready"), "/ready of n" + (i + 1));
+            assertEquals(i == leader ? 200 : 503, NodeHttp.status(metrics[i], "/ready"), "/ready of n" + (i + 1));
         }
         // Every series the cluster alert rules query is on a node's /metrics (the leader's also has the broker's own).
         // So is every cluster series of the dashboard (the per-follower ones only on the leader, once it heard from them).
@@ -85,7 +58,7 @@ class ClusterBrokerTest {
         Map<String, String> missing = Map.of();
         String scrape = "";
         for (long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30); System.nanoTime() < deadline; Thread.sleep(200)) {
-            scrape = httpBody(metrics[leader], "/metrics");
+            scrape = NodeHttp.body(metrics[leader], "/metrics");
             missing = OpsMetricNames.missing(used, OpsMetricNames.exportedSeries(scrape));
             if (missing.isEmpty()) {
                 break;
@@ -97,18 +70,18 @@ class ClusterBrokerTest {
                 String follower = "n" + (i + 1);
                 assertTrue(scrape.contains("durablemq_cluster_follower_lag{follower=\"" + follower + "\"}"),
                         "the leader reports the lag of " + follower);
-                assertTrue(!httpBody(metrics[i], "/metrics").contains("durablemq_cluster_follower_lag{"),
+                assertTrue(!NodeHttp.body(metrics[i], "/metrics").contains("durablemq_cluster_follower_lag{"),
                         "a follower reports no follower lag");
             }
         }
-        assertTrue(httpBody(metrics[leader], "/cluster").contains("follower n"), "/cluster lists the followers on the leader");
+        assertTrue(NodeHttp.body(metrics[leader], "/cluster").contains("follower n"), "/cluster lists the followers on the leader");
         assertTrue(scrape.contains("durablemq_cluster_serving 1.0"), "the leader says it serves");
         assertTrue(scrape.contains("durablemq_connections"), "the serving broker's own metrics follow");
         for (String series : List.of("durablemq_cluster_snapshots_taken_total", "durablemq_cluster_snapshots_installed_total",
                 "durablemq_cluster_snapshot_index")) {
             assertTrue(scrape.contains(series + " "), "snapshot series " + series + " on /metrics");
         }
-        assertTrue(httpBody(metrics[(leader + 1) % 3], "/metrics").contains("durablemq_cluster_serving 0.0"), "a follower does not serve");
+        assertTrue(NodeHttp.body(metrics[(leader + 1) % 3], "/metrics").contains("durablemq_cluster_serving 0.0"), "a follower does not serve");
 
         MqttClient client = new MqttClient("tcp://127.0.0.1:" + mqtt[leader], "c1", new MemoryPersistence());
         MqttConnectOptions o = new MqttConnectOptions();
@@ -130,7 +103,7 @@ class ClusterBrokerTest {
     void clusterCommandAddsAndRemovesAMember() throws Exception {
         String[] raft = new String[4];
         for (int i = 0; i < 4; i++) {
-            raft[i] = "n" + (i + 1) + "=127.0.0.1:" + freePort();
+            raft[i] = "n" + (i + 1) + "=127.0.0.1:" + ClusterBrokers.freePort();
         }
         String three = String.join(",", raft[0], raft[1], raft[2]);
         String four = three + "," + raft[3];
@@ -139,26 +112,26 @@ class ClusterBrokerTest {
             props.put("cluster_node_id", "n" + (i + 1));
             props.put("cluster_peers", i < 3 ? three : four);
             props.put("cluster_storage_path", tmp.resolve("raft" + i).toString());
-            BrokerConfig config = BrokerConfig.defaults().toBuilder().port(freePort()).metricsPort(0)
+            BrokerConfig config = BrokerConfig.defaults().toBuilder().port(ClusterBrokers.freePort()).metricsPort(0)
                     .dataPath(tmp.resolve("data" + i)).durability(Durability.OS).properties(props).build();
-            nodes.add(ClusterBroker.start(config));
+            cluster.start(config);
         }
-        int leader = awaitServing();
+        int leader = cluster.awaitServing(120);
         java.io.StringWriter out = new java.io.StringWriter();
         picocli.CommandLine cli = new picocli.CommandLine(new io.durablemq.broker.Main());
         cli.setOut(new java.io.PrintWriter(out));
         assertEquals(0, cli.execute("cluster", "add", raft[3], "--peers", three), out::toString);
-        assertTrue(awaitMembers(leader, List.of("n1", "n2", "n3", "n4")), () -> "members " + nodes.get(leader).node().members());
+        assertTrue(awaitMembers(leader, List.of("n1", "n2", "n3", "n4")), () -> "members " + cluster.node(leader).members());
         assertEquals(2, cli.execute("cluster", "remove", "n9", "--peers", four), "not a member: usage error");
         assertEquals(2, cli.execute("cluster", "add", "n5=nohost", "--peers", four), "no port: usage error");
         assertEquals(0, cli.execute("cluster", "remove", "n4", "--peers", four), out::toString);
-        assertTrue(awaitMembers(leader, List.of("n1", "n2", "n3")), () -> "members " + nodes.get(leader).node().members());
+        assertTrue(awaitMembers(leader, List.of("n1", "n2", "n3")), () -> "members " + cluster.node(leader).members());
     }
 
     private boolean awaitMembers(int node, List<String> members) throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (System.nanoTime() < deadline) {
-            if (nodes.get(node).node().members().equals(members)) {
+            if (cluster.node(node).members().equals(members)) {
                 return true;
             }
             Thread.sleep(50);
@@ -224,54 +197,6 @@ class ClusterBrokerTest {
                 }
             }
             return new Connack(reason, reference);
-        }
-    }
-
-    private int awaitServing() throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
-        while (System.nanoTime() < deadline) {
-            for (int i = 0; i < nodes.size(); i++) {
-                if (nodes.get(i).node().role() == NodeRole.SERVING && nodes.get(i).isReady()) {
-                    return i;
-                }
-            }
-            Thread.sleep(50);
-        }
-        throw new AssertionError("no node serves within 120 s");
-    }
-
-    private static int httpStatus(int port, String path) throws IOException {
-        HttpURLConnection c = (HttpURLConnection) URI.create("http://127.0.0.1:" + port + path).toURL().openConnection();
-        c.setConnectTimeout(2_000);
-        c.setReadTimeout(5_000);
-        try {
-            return c.getResponseCode();
-        } finally {
-            c.disconnect();
-        }
-    }
-
-    private static String httpBody(int port, String path) throws IOException {
-        HttpURLConnection c = (HttpURLConnection) URI.create("http://127.0.0.1:" + port + path).toURL().openConnection();
-        c.setConnectTimeout(2_000);
-        c.setReadTimeout(5_000);
-        try (var in = c.getInputStream()) {
-            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
-        } finally {
-            c.disconnect();
-        }
-    }
-
-    /** Ports this JVM handed out already: the OS may give a just-closed port again, and two nodes must not share one. */
-    private static final java.util.Set<Integer> HANDED_OUT = java.util.concurrent.ConcurrentHashMap.newKeySet();
-
-    private static int freePort() throws IOException {
-        while (true) {
-            try (ServerSocket s = new ServerSocket(0)) {
-                if (HANDED_OUT.add(s.getLocalPort())) {
-                    return s.getLocalPort();
-                }
-            }
         }
     }
 }

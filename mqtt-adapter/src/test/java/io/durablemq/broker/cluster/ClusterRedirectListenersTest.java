@@ -6,32 +6,24 @@ import com.hivemq.client.mqtt.mqtt5.Mqtt5ClientBuilder;
 import com.hivemq.client.mqtt.mqtt5.exceptions.Mqtt5ConnAckException;
 import com.hivemq.client.mqtt.mqtt5.message.connect.connack.Mqtt5ConnAck;
 import com.hivemq.client.mqtt.mqtt5.message.connect.connack.Mqtt5ConnAckReasonCode;
-import io.durablemq.broker.config.BrokerConfig;
 import io.durablemq.broker.config.TlsSettings;
-import io.durablemq.cluster.NodeRole;
-import io.durablemq.engine.store.Durability;
 import org.eclipse.paho.client.mqttv3.MqttClient;
 import org.eclipse.paho.client.mqttv3.MqttConnectOptions;
 import org.eclipse.paho.client.mqttv3.MqttException;
 import org.eclipse.paho.client.mqttv3.persist.MemoryPersistence;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.TrustManagerFactory;
-import java.io.IOException;
 import java.io.InputStream;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.KeyStore;
-import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 
@@ -50,49 +42,22 @@ class ClusterRedirectListenersTest {
     private static final String PASSWORD = "changeit";
     @TempDir
     Path tmp;
-    private final List<ClusterBroker> nodes = new ArrayList<>();
-
-    @AfterEach
-    void closeAll() {
-        nodes.forEach(ClusterBroker::close);
-    }
+    @RegisterExtension
+    final ClusterBrokers cluster = new ClusterBrokers();
 
     @Test
     void followersRedirectTlsAndWebSocketClientsAndTheLeaderServesThem() throws Exception {
         Path keyStore = tmp.resolve("server.p12");
         TrustManagerFactory trust = makeKeyStore(keyStore);
-        int[] mqtt = new int[3];
-        int[] tls = new int[3];
-        int[] ws = new int[3];
-        int[] wss = new int[3];
-        StringBuilder peers = new StringBuilder();
-        StringBuilder addresses = new StringBuilder();
-        StringBuilder tlsAddresses = new StringBuilder();
-        StringBuilder wsAddresses = new StringBuilder();
-        for (int i = 0; i < 3; i++) {
-            mqtt[i] = freePort();
-            tls[i] = freePort();
-            ws[i] = freePort();
-            wss[i] = freePort();
-            peers.append(i == 0 ? "" : ",").append("n").append(i + 1).append("=127.0.0.1:").append(freePort());
-            addresses.append(i == 0 ? "" : ",").append("n").append(i + 1).append("=127.0.0.1:").append(mqtt[i]);
-            tlsAddresses.append(i == 0 ? "" : ",").append("n").append(i + 1).append("=127.0.0.1:").append(tls[i]);
-            wsAddresses.append(i == 0 ? "" : ",").append("n").append(i + 1).append("=127.0.0.1:").append(ws[i]);
-        }
-        for (int i = 0; i < 3; i++) {
-            Map<String, String> props = new HashMap<>();
-            props.put("cluster_node_id", "n" + (i + 1));
-            props.put("cluster_peers", peers.toString());
-            props.put("cluster_mqtt_addresses", addresses.toString());
-            props.put("cluster_mqtt_tls_addresses", tlsAddresses.toString());
-            props.put("cluster_mqtt_websocket_addresses", wsAddresses.toString());
-            props.put("cluster_storage_path", tmp.resolve("raft" + i).toString());
-            BrokerConfig config = BrokerConfig.defaults().toBuilder().port(mqtt[i]).sslPort(tls[i]).websocketPort(ws[i])
-                    .secureWebsocketPort(wss[i]).tls(new TlsSettings(keyStore, "pkcs12", PASSWORD, PASSWORD, false, null, null))
-                    .metricsPort(0).dataPath(tmp.resolve("data" + i)).durability(Durability.OS).properties(props).build();
-            nodes.add(ClusterBroker.start(config));
-        }
-        int leader = awaitServing();
+        int[] tls = ClusterBrokers.freePorts();
+        int[] ws = ClusterBrokers.freePorts();
+        int[] wss = ClusterBrokers.freePorts();
+        int leader = cluster.startAll((i, b, props) -> {
+            props.put("cluster_mqtt_tls_addresses", ClusterBrokers.addresses(tls));
+            props.put("cluster_mqtt_websocket_addresses", ClusterBrokers.addresses(ws));
+            return b.sslPort(tls[i]).websocketPort(ws[i]).secureWebsocketPort(wss[i])
+                    .tls(new TlsSettings(keyStore, "pkcs12", PASSWORD, PASSWORD, false, null, null)).metricsPort(0);
+        });
         int f = (leader + 1) % 3;
 
         // MQTT 5 over TLS and over WebSocket: Use another server, naming the leader's listener of the same kind
@@ -172,31 +137,5 @@ class ClusterRedirectListenersTest {
         TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
         tmf.init(trusted);
         return tmf;
-    }
-
-    private int awaitServing() throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
-        while (System.nanoTime() < deadline) {
-            for (int i = 0; i < nodes.size(); i++) {
-                if (nodes.get(i).node().role() == NodeRole.SERVING && nodes.get(i).isReady()) {
-                    return i;
-                }
-            }
-            Thread.sleep(50);
-        }
-        throw new AssertionError("no node serves within 120 s");
-    }
-
-    /** Ports this JVM handed out already: the OS may give a just-closed port again, and two nodes must not share one. */
-    private static final java.util.Set<Integer> HANDED_OUT = java.util.concurrent.ConcurrentHashMap.newKeySet();
-
-    private static int freePort() throws IOException {
-        while (true) {
-            try (ServerSocket s = new ServerSocket(0)) {
-                if (HANDED_OUT.add(s.getLocalPort())) {
-                    return s.getLocalPort();
-                }
-            }
-        }
     }
 }

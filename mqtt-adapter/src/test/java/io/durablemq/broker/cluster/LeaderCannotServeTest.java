@@ -5,29 +5,19 @@ import io.durablemq.broker.security.PasswordFile;
 import io.durablemq.broker.security.PasswordHash;
 import io.durablemq.cluster.ClusterNode;
 import io.durablemq.cluster.NodeRole;
-import io.durablemq.engine.store.Durability;
 import org.eclipse.paho.client.mqttv3.MqttClient;
 import org.eclipse.paho.client.mqttv3.MqttConnectOptions;
 import org.eclipse.paho.client.mqttv3.persist.MemoryPersistence;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
-import java.io.InputStream;
-import java.net.HttpURLConnection;
-import java.net.ServerSocket;
-import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
-import java.util.concurrent.TimeUnit;
-import java.util.function.BooleanSupplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -50,20 +40,12 @@ class LeaderCannotServeTest {
     private static final Pattern FAILURES = Pattern.compile("(?m)^durablemq_cluster_serving_start_failures_total (\\S+)$");
     @TempDir
     Path tmp;
-    private final List<ClusterBroker> nodes = new ArrayList<>();
-    private final int[] mqtt = new int[3];
-    private final int[] metrics = new int[3];
+    @RegisterExtension
+    final ClusterBrokers cluster = new ClusterBrokers();
+    private final int[] mqtt = cluster.mqtt;
+    private final int[] metrics = cluster.metrics;
     private final Path[] acl = new Path[3];
-    private final List<BrokerConfig> configs = new ArrayList<>();
-
-    @AfterEach
-    void closeAll() {
-        nodes.forEach(n -> {
-            if (n != null) {
-                n.close();
-            }
-        });
-    }
+    private List<BrokerConfig> configs;
 
     @Test
     void aLeaderWhoseAclFileIsBrokenHandsLeadershipToANodeThatServes() throws Exception {
@@ -71,11 +53,11 @@ class LeaderCannotServeTest {
         for (int i = 0; i < 2; i++) { // n1 and n2: broken ACL files
             Files.write(acl[i], List.of("user alice", "topic sometimes alice/#"));
         }
-        nodes.add(ClusterBroker.start(configs.get(0)));
-        nodes.add(ClusterBroker.start(configs.get(1)));
+        cluster.start(configs.get(0));
+        cluster.start(configs.get(1));
 
         // Whichever of n1 and n2 leads fails to serve and hands on; the other then leads and fails too.
-        assertTrue(await(() -> node(0).servingStartFailures() >= 1 && node(1).servingStartFailures() >= 1, 90),
+        assertTrue(ClusterBrokers.await(() -> node(0).servingStartFailures() >= 1 && node(1).servingStartFailures() >= 1, 90),
                 "leadership did not leave a leader that cannot serve: start failures n1 " + node(0).servingStartFailures()
                         + ", n2 " + node(1).servingStartFailures() + " (n1 " + node(0).raftStatus() + ", n2 " + node(1).raftStatus() + ")");
         for (int i = 0; i < 2; i++) {
@@ -84,57 +66,42 @@ class LeaderCannotServeTest {
                     "the failure names the ACL file: " + node(i).lastStartFailure());
         }
 
-        nodes.add(ClusterBroker.start(configs.get(2)));
-        int serving = awaitServing(120);
+        cluster.start(configs.get(2));
+        int serving = cluster.awaitServing(120);
         assertEquals(2, serving, "only n3 can serve");
         publishAcknowledged(serving, "alice/after-handoff");
         for (int i = 0; i < 2; i++) {
             assertEquals(0, node(i).leaderChanges(), "n" + (i + 1) + " never served");
             assertTrue(node(i).role() != NodeRole.SERVING, "n" + (i + 1) + " does not serve");
-            assertEquals(503, httpStatus(metrics[i], "/ready"), "/ready of n" + (i + 1));
+            assertEquals(503, NodeHttp.status(metrics[i], "/ready"), "/ready of n" + (i + 1));
             double failures = failuresOnMetrics(i);
             assertTrue(failures >= 1, "n" + (i + 1) + "'s /metrics counts its failed starts: " + failures);
-            assertTrue(httpBody(metrics[i], "/cluster").contains("last_start_failure"), "n" + (i + 1) + "'s /cluster says why");
+            assertTrue(NodeHttp.body(metrics[i], "/cluster").contains("last_start_failure"), "n" + (i + 1) + "'s /cluster says why");
         }
         assertTrue(node(0).leadershipHandoffs() + node(1).leadershipHandoffs() >= 1,
                 "leadership handed on: n1 " + node(0).leadershipHandoffs() + ", n2 " + node(1).leadershipHandoffs());
 
         // The operator fixes n1's file; the serving node goes away. n1 leads (directly, or handed on by n2) and serves.
         Files.write(acl[0], List.of("user alice", "topic readwrite alice/#"));
-        nodes.get(2).close();
-        nodes.set(2, null);
-        assertEquals(0, awaitServing(120), "n1, fixed, serves again (n2 is still broken)");
+        cluster.stop(2);
+        assertEquals(0, cluster.awaitServing(120), "n1, fixed, serves again (n2 is still broken)");
         publishAcknowledged(0, "alice/after-fix");
         assertEquals(0, node(1).leaderChanges(), "n2, still broken, never served");
     }
 
     private ClusterNode node(int i) {
-        return nodes.get(i).node();
+        return cluster.node(i);
     }
 
     private void prepareConfigs() throws Exception {
-        StringBuilder peers = new StringBuilder();
-        StringBuilder addresses = new StringBuilder();
-        for (int i = 0; i < 3; i++) {
-            mqtt[i] = freePort();
-            metrics[i] = freePort();
-            peers.append(i == 0 ? "" : ",").append("n").append(i + 1).append("=127.0.0.1:").append(freePort());
-            addresses.append(i == 0 ? "" : ",").append("n").append(i + 1).append("=127.0.0.1:").append(mqtt[i]);
-        }
         for (int i = 0; i < 3; i++) {
             Path passwords = tmp.resolve("passwords" + i + ".conf");
             PasswordFile.setUser(passwords, "alice", PasswordHash.pbkdf2("alice-pw".toCharArray(), 1_000));
             acl[i] = tmp.resolve("acl" + i + ".conf");
             Files.write(acl[i], List.of("user alice", "topic readwrite alice/#"));
-            Map<String, String> props = new HashMap<>();
-            props.put("cluster_node_id", "n" + (i + 1));
-            props.put("cluster_peers", peers.toString());
-            props.put("cluster_mqtt_addresses", addresses.toString());
-            props.put("cluster_storage_path", tmp.resolve("raft" + i).toString());
-            configs.add(BrokerConfig.defaults().toBuilder().port(mqtt[i]).metricsPort(metrics[i])
-                    .dataPath(tmp.resolve("data" + i)).durability(Durability.OS).properties(props)
-                    .allowAnonymous(false).passwordFile(passwords).aclFile(acl[i]).build());
         }
+        configs = cluster.configs((i, b, props) -> b.allowAnonymous(false)
+                .passwordFile(tmp.resolve("passwords" + i + ".conf")).aclFile(acl[i]));
     }
 
     /** A QoS 1 publish as alice through node {@code i}; Paho's publish returns on the PUBACK. */
@@ -152,68 +119,7 @@ class LeaderCannotServeTest {
     }
 
     private double failuresOnMetrics(int i) throws IOException {
-        Matcher m = FAILURES.matcher(httpBody(metrics[i], "/metrics"));
+        Matcher m = FAILURES.matcher(NodeHttp.body(metrics[i], "/metrics"));
         return m.find() ? Double.parseDouble(m.group(1)) : -1;
-    }
-
-    /** Waits (bounded) until a node serves and says ready; returns its index. */
-    private int awaitServing(int seconds) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
-        while (System.nanoTime() < deadline) {
-            for (int i = 0; i < nodes.size(); i++) {
-                ClusterBroker b = nodes.get(i);
-                if (b != null && b.node().role() == NodeRole.SERVING && b.isReady()) {
-                    return i;
-                }
-            }
-            Thread.sleep(50);
-        }
-        throw new AssertionError("no node serves within " + seconds + " s");
-    }
-
-    private static boolean await(BooleanSupplier condition, int seconds) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
-        while (System.nanoTime() < deadline) {
-            if (condition.getAsBoolean()) {
-                return true;
-            }
-            Thread.sleep(50);
-        }
-        return condition.getAsBoolean();
-    }
-
-    private static int httpStatus(int port, String path) throws IOException {
-        HttpURLConnection c = (HttpURLConnection) URI.create("http://127.0.0.1:" + port + path).toURL().openConnection();
-        c.setConnectTimeout(2_000);
-        c.setReadTimeout(5_000);
-        try {
-            return c.getResponseCode();
-        } finally {
-            c.disconnect();
-        }
-    }
-
-    private static String httpBody(int port, String path) throws IOException {
-        HttpURLConnection c = (HttpURLConnection) URI.create("http://127.0.0.1:" + port + path).toURL().openConnection();
-        c.setConnectTimeout(2_000);
-        c.setReadTimeout(5_000);
-        try (InputStream in = c.getInputStream()) {
-            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
-        } finally {
-            c.disconnect();
-        }
-    }
-
-    /** Ports this JVM handed out already: the OS may give a just-closed port again, and two nodes must not share one. */
-    private static final java.util.Set<Integer> HANDED_OUT = java.util.concurrent.ConcurrentHashMap.newKeySet();
-
-    private static int freePort() throws IOException {
-        while (true) {
-            try (ServerSocket s = new ServerSocket(0)) {
-                if (HANDED_OUT.add(s.getLocalPort())) {
-                    return s.getLocalPort();
-                }
-            }
-        }
     }
 }
