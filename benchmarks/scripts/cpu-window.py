@@ -14,6 +14,8 @@ it), so CPU and messages cover the same seconds. The load generator's own CPU (w
 JVM start, connects, warm-up, window, drain) comes from its rusage when it exits.
 Writes OUT.json: window seconds, acked in window, per role CPU seconds and per-thread-group
 CPU seconds, loadgen CPU and wall seconds, exit code.
+With CPU_WINDOW_FULL_NAMES="ROLE ..." those roles' threads are also grouped by their full Java
+names (jcmd PID Thread.print after the run: nid = the kernel's thread id), as "threadsFull".
 """
 import json, os, re, subprocess, sys, time
 
@@ -36,6 +38,19 @@ def stat_ticks(path):
 def thread_group(name):
     """Folds numbered thread names together: 'GC Thread#1' -> 'GC Thread#', 'grpc-default-ex' stays."""
     return re.sub(r"[-#]?\d+$", "", name) or name
+
+
+def java_thread_names(pid):
+    """Kernel thread id -> full Java thread name, from jcmd Thread.print ("name" #12 ... nid=0x1a2b ...)."""
+    try:
+        text = subprocess.run(["jcmd", str(pid), "Thread.print"], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    names = {}
+    for m in re.finditer(r'^"(.+?)".*?\bnid=(0x[0-9a-f]+|\d+)', text, re.M):
+        nid = m.group(2)
+        names[str(int(nid, 16) if nid.startswith("0x") else int(nid))] = m.group(1)
+    return names
 
 
 def snapshot(pids):
@@ -79,6 +94,8 @@ def main():
                 acked += int(m.group(3).replace(",", ""))
                 last = snap
     _, status, usage = os.wait4(proc.pid, 0)
+    full_roles = os.environ.get("CPU_WINDOW_FULL_NAMES", "").split()
+    full_names = {role: java_thread_names(pids[role]) for role in full_roles if role in pids}
     result = {
         "exit": os.waitstatus_to_exitcode(status),
         "loadgenCpuSeconds": usage.ru_utime + usage.ru_stime,
@@ -102,6 +119,13 @@ def main():
                 "threads": dict(sorted(((g, round(s, 2)) for g, s in groups.items() if s > 0),
                                        key=lambda kv: -kv[1])),
             }
+            if role in full_names:
+                full = {}
+                for tid, (comm, ticks) in th1.items():
+                    g = thread_group(full_names[role].get(tid, comm + " (gone?)"))
+                    full[g] = full.get(g, 0) + (ticks - th0.get(tid, (comm, 0))[1]) / TICK
+                roles[role]["threadsFull"] = dict(sorted(((g, round(v, 2)) for g, v in full.items() if v > 0),
+                                                         key=lambda kv: -kv[1]))
         result["roles"] = roles
     with open(out, "w") as f:
         json.dump(result, f, indent=1)
