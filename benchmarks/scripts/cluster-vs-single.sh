@@ -23,8 +23,9 @@
 # acknowledged message for the single node, the cluster's leader and each follower, and a
 # PROJECTION (not a measurement): with each node on its own machine of the single node's cores,
 # both CPU-bound, cluster/single = single CPU per msg / the busiest node's CPU per msg.
-# --profile-leader: also a JFR recording (settings=profile) of the leader during round 1's first
-# cluster run, DIR/leader.jfr, summarised in DIR/leader-profile.txt; that run's .cpu.json also
+# --profile-leader: also a JFR recording (settings=profile, started on every node before the warm-up)
+# of the leader up to the end of round 1's first cluster run, DIR/leader.jfr, summarised from that
+# run's start in DIR/leader-profile.txt; that run's .cpu.json also
 # names the leader's threads in full ("threadsFull", from jcmd Thread.print).
 # --table-only DIR: rebuild DIR/table.md from DIR's files (with the same --rounds and --qos), run nothing.
 set -euo pipefail
@@ -121,17 +122,18 @@ run() { # round target qos port
     echo "n$((li + 1))" >"$out/r$1-$2-q$3.leader"
     if (( profile_leader && ! profiled )); then
       profiled=1 jfr_now=1 full_names="n$((li + 1))"
-      jcmd "$(cat "$cluster_dir/n$((li + 1))/pid")" JFR.start name=leader settings=profile \
-        filename="$out/leader.jfr" >"$work/jfr-start.txt" 2>&1 || log "JFR.start failed (see $work/jfr-start.txt)"
     fi
   fi
   log "round $1: $2 QoS $3 (port $4${li:+, leader n$((li + 1))})"
+  jfr_since="$(date +%s)"
   CPU_WINDOW_FULL_NAMES="$full_names" \
   python3 "$here/cpu-window.py" "$out/r$1-$2-q$3.cpu.json" "$work/r$1-$2-q$3.txt" "${roles[@]}" -- \
     java -jar "$loadgen" -b "tcp://127.0.0.1:$4" -s pairs -P "$publishers" -q "$3" -d "$duration" \
     --label "$2" --json "$f" || log "load generator exit $? (see $work/r$1-$2-q$3.txt)"
-  if (( jfr_now )); then
-    jcmd "$(cat "$cluster_dir/n$((li + 1))/pid")" JFR.stop name=leader >>"$work/jfr-start.txt" 2>&1 || true
+  if (( jfr_now )); then # the leader's recording of this run (from $jfr_since), then every node's stopped
+    jcmd "$(cat "$cluster_dir/n$((li + 1))/pid")" JFR.dump name=leader filename="$out/leader.jfr" >>"$work/jfr.txt" 2>&1 || true
+    echo "$jfr_since" >"$out/leader.jfr.since"
+    for i in 1 2 3; do jcmd "$(cat "$cluster_dir/n$i/pid")" JFR.stop name=leader >>"$work/jfr.txt" 2>&1 || true; done
   fi
 }
 
@@ -141,6 +143,14 @@ run() { # round target qos port
   echo "command: $0 --rounds $rounds --duration $duration --publishers $publishers --qos \"$qos_list\" --durability $durability"
 } >"$out/machine.txt"
 
+# --profile-leader: JFR on every node from before the warm-up (starting it costs a pause, which under
+# load can cost the leadership: better before the measured rounds); the leader's is dumped after the
+# first cluster run and summarised from that run's start.
+if (( profile_leader )); then
+  for i in 1 2 3; do
+    jcmd "$(cat "$cluster_dir/n$i/pid")" JFR.start name=leader settings=profile >>"$work/jfr.txt" 2>&1 || log "JFR.start failed on n$i (see $work/jfr.txt)"
+  done
+fi
 # Unrecorded warm-up for both (JIT), then alternating measured rounds.
 java -jar "$loadgen" -b "tcp://127.0.0.1:$sport" -s pairs -P "$publishers" -q 1 -d 10s >/dev/null 2>&1 || true
 java -jar "$loadgen" -b "tcp://127.0.0.1:$(leader_port)" -s pairs -P "$publishers" -q 1 -d 10s >/dev/null 2>&1 || true
@@ -158,7 +168,7 @@ echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/machine.txt"
 # Table: medians of acknowledged msg/s and p99 per target and QoS; ratio cluster / single.
 python3 "$here/cluster-vs-single-table.py" "$out" "$rounds" "$qos_list" >"$out/table.md"
 if [[ -f "$out/leader.jfr" ]]; then
-  python3 "$here/jfr-summary.py" "$out/leader.jfr" >"$out/leader-profile.txt" 2>&1 || log "jfr summary failed"
+  python3 "$here/jfr-summary.py" "$out/leader.jfr" 25 "$(cat "$out/leader.jfr.since")" >"$out/leader-profile.txt" 2>&1 || log "jfr summary failed"
 fi
 cat "$out/table.md"
 log "reports, table.md and machine.txt in $out"

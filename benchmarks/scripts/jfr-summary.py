@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Where a JVM's CPU went in a JFR recording (cluster-vs-single.sh --profile-leader).
 
-    jfr-summary.py RECORDING.jfr [TOP]
+    jfr-summary.py RECORDING.jfr [TOP] [SINCE_EPOCH_SECONDS]
 
 Reads jdk.ExecutionSample (threads running Java code; JIT-compiled native calls such as a
 RocksDB JNI write show as their Java caller's frame on top only while in Java, so the native
@@ -9,7 +9,7 @@ time itself is not here: the per-thread CPU in the .cpu.json files covers it) an
 samples per thread name, per top frame (self), and per area (inclusive: a sample counts for the
 first area whose package appears anywhere in its stack, in the order below).
 """
-import collections, json, subprocess, sys
+import collections, datetime, json, subprocess, sys
 
 AREAS = [  # (area, frame prefixes): first match from the top of the stack wins
     ("Ratis log write (segmented log, its worker, checksum)", ("org.apache.ratis.server.raftlog",)),
@@ -29,7 +29,7 @@ def frames_of(event):
     out = []
     for f in st.get("frames", []):
         m = f["method"]
-        out.append(f'{m["type"]["name"]}.{m["name"]}')
+        out.append(f'{m["type"]["name"]}.{m["name"]}'.replace("/", "."))
     return out
 
 
@@ -39,6 +39,11 @@ def main():
     raw = subprocess.run(["jfr", "print", "--json", "--stack-depth", "64", "--events", "jdk.ExecutionSample", path],
                          check=True, capture_output=True, text=True).stdout
     events = json.loads(raw)["recording"]["events"]
+    if len(sys.argv) > 3:  # only the samples from that second on ("2026-11-30T08:08:52.852216204Z")
+        since = float(sys.argv[3])
+        stamp = lambda e: datetime.datetime.strptime(e["values"]["startTime"][:19], "%Y-%m-%dT%H:%M:%S") \
+            .replace(tzinfo=datetime.timezone.utc).timestamp()
+        events = [e for e in events if stamp(e) >= since]
     n = len(events)
     by_thread, by_self, by_area = collections.Counter(), collections.Counter(), collections.Counter()
     for e in events:
