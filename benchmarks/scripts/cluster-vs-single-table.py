@@ -5,7 +5,7 @@ and a labelled projection for a machine per node.
 
     cluster-vs-single-table.py DIR ROUNDS "QOS..."
 """
-import json, os, statistics, sys
+import json, os, re, statistics, sys
 
 out, rounds, qos_list = sys.argv[1], int(sys.argv[2]), sys.argv[3].split()
 med = statistics.median
@@ -129,8 +129,12 @@ if runs:
     def groups(xs, role_of):
         acc = {}
         for x in xs:
+            per_run = {}
             for g, sec in x["roles"][role_of(x)]["threads"].items():
-                acc.setdefault(g, []).append(sec * 1e6 / x["acked"])
+                g = re.sub(r"^n\d(?=[@-])", "nX", g)  # Ratis names threads after the node: fold n1/n2/n3
+                per_run[g] = per_run.get(g, 0) + sec * 1e6 / x["acked"]
+            for g, v in per_run.items():
+                acc.setdefault(g, []).append(v)
         n = len(xs)
         return sorted(((g, sum(v) / n) for g, v in acc.items()), key=lambda kv: -kv[1])
     for q in qos_list:
@@ -139,7 +143,7 @@ if runs:
         if not s or not c:
             continue
         print()
-        print(f"QoS {q}, us per acknowledged message by JVM thread group (mean of rounds; top 10):")
+        print(f"QoS {q}, us per acknowledged message by JVM thread group (kernel names, 15 characters; mean of rounds; top 10):")
         print()
         print("| single node | leader | follower |")
         print("|---|---|---|")
