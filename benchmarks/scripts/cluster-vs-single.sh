@@ -5,6 +5,7 @@
 #
 #   benchmarks/scripts/cluster-vs-single.sh [--rounds N] [--duration 10s] [--publishers 16]
 #                                           [--qos "1 2"] [--durability fsync|os] [--out DIR]
+#                                           [--profile-leader] [--table-only DIR]
 #
 # Single node: bin/durablemq with a generated config. Cluster: ops/cluster/local-cluster.sh
 # (three JVMs, Raft on loopback); the load goes to whichever node serves. Every process runs
@@ -13,6 +14,20 @@
 # benchmarks/target/durablemq-loadgen.jar (mvn -B -q -pl benchmarks -am -DskipTests package).
 # Output: DIR/<round>-<target>-q<qos>.json (the load generator's reports), DIR/table.md,
 # DIR/machine.txt. Logs and stores under DIR/work (deleted at the end, logs kept).
+#
+# CPU per message (so the figure can say what the cluster would do with a machine per node): every
+# run goes through cpu-window.py, which reads each broker JVM's utime+stime (/proc/PID/stat) at the
+# first and last second of the load generator's measured phase and counts the messages
+# acknowledged in those same seconds: DIR/<round>-<target>-q<qos>.cpu.json (per process and per
+# JVM thread group), and the load generator's own CPU from its rusage. table.md adds CPU us per
+# acknowledged message for the single node, the cluster's leader and each follower, and a
+# PROJECTION (not a measurement): with each node on its own machine of the single node's cores,
+# both CPU-bound, cluster/single = single CPU per msg / the busiest node's CPU per msg.
+# --profile-leader: also a JFR recording (settings=profile, started on every node before the warm-up)
+# of the leader up to the end of round 1's first cluster run, DIR/leader.jfr, summarised from that
+# run's start in DIR/leader-profile.txt; that run's .cpu.json also
+# names the leader's threads in full ("threadsFull", from jcmd Thread.print).
+# --table-only DIR: rebuild DIR/table.md from DIR's files (with the same --rounds and --qos), run nothing.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -24,6 +39,8 @@ publishers=16
 qos_list="1 2"
 durability=fsync
 out="$root/benchmarks/target/cluster-vs-single-$(date -u +%Y%m%dT%H%M%SZ)"
+profile_leader=0
+table_only=""
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -33,10 +50,17 @@ while [[ $# -gt 0 ]]; do
     --qos) qos_list="$2"; shift 2 ;;
     --durability) durability="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --profile-leader) profile_leader=1; shift ;;
+    --table-only) table_only="$2"; shift 2 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+if [[ -n "$table_only" ]]; then
+  python3 "$here/cluster-vs-single-table.py" "$table_only" "$rounds" "$qos_list" >"$table_only/table.md"
+  cat "$table_only/table.md"
+  exit 0
+fi
 [[ -f "$loadgen" ]] || { echo "missing $loadgen: mvn -B -q -pl benchmarks -am -DskipTests package" >&2; exit 2; }
 
 mkdir -p "$out/work"
@@ -77,18 +101,40 @@ MQTT_PORTS="${cmqtt[*]}" METRICS_PORTS="${cmetrics[*]}" RAFT_PORTS="${craft[*]}"
   "$root/ops/cluster/local-cluster.sh" start "$cluster_dir" >"$work/cluster-start.txt"
 for _ in $(seq 1 120); do curl -fsS --max-time 2 "http://127.0.0.1:$smetrics/ready" >/dev/null 2>&1 && break; sleep 0.5; done
 
-leader_port() { # the MQTT port of the node whose /ready is 200 now
-  for i in 0 1 2; do
-    if curl -fsS --max-time 2 "http://127.0.0.1:${cmetrics[$i]}/ready" >/dev/null 2>&1; then echo "${cmqtt[$i]}"; return 0; fi
+leader_port() { # the MQTT port of the node whose /ready is 200, waiting up to 60 s (an election under load)
+  local i
+  for _ in $(seq 1 120); do
+    for i in 0 1 2; do
+      if curl -fsS --max-time 2 "http://127.0.0.1:${cmetrics[$i]}/ready" >/dev/null 2>&1; then echo "${cmqtt[$i]}"; return 0; fi
+    done
+    sleep 0.5
   done
-  return 1
+  log "no node is ready after 60 s"
+  echo 0 # the load generator then fails to connect and the run is left out of the table
 }
 
+profiled=0
 run() { # round target qos port
-  local f="$out/r$1-$2-q$3.json"
-  log "round $1: $2 QoS $3 (port $4)"
-  java -jar "$loadgen" -b "tcp://127.0.0.1:$4" -s pairs -P "$publishers" -q "$3" -d "$duration" \
-    --label "$2" --json "$f" >"$work/r$1-$2-q$3.txt" 2>&1 || log "load generator exit $? (see $work/r$1-$2-q$3.txt)"
+  local f="$out/r$1-$2-q$3.json" roles=("single=$single_pid") i li="" full_names="" jfr_now=0
+  for i in 0 1 2; do roles+=("n$((i + 1))=$(cat "$cluster_dir/n$((i + 1))/pid")"); done
+  if [[ "$2" == cluster ]]; then
+    for i in 0 1 2; do if [[ "${cmqtt[$i]}" == "$4" ]]; then li="$i"; fi; done # the node leader_port chose
+    echo "n$((li + 1))" >"$out/r$1-$2-q$3.leader"
+    if (( profile_leader && ! profiled )); then
+      profiled=1 jfr_now=1 full_names="n$((li + 1))"
+    fi
+  fi
+  log "round $1: $2 QoS $3 (port $4${li:+, leader n$((li + 1))})"
+  jfr_since="$(date +%s)"
+  CPU_WINDOW_FULL_NAMES="$full_names" \
+  python3 "$here/cpu-window.py" "$out/r$1-$2-q$3.cpu.json" "$work/r$1-$2-q$3.txt" "${roles[@]}" -- \
+    java -jar "$loadgen" -b "tcp://127.0.0.1:$4" -s pairs -P "$publishers" -q "$3" -d "$duration" \
+    --label "$2" --json "$f" || log "load generator exit $? (see $work/r$1-$2-q$3.txt)"
+  if (( jfr_now )); then # the leader's recording of this run (from $jfr_since), then every node's stopped
+    jcmd "$(cat "$cluster_dir/n$((li + 1))/pid")" JFR.dump name=leader filename="$out/leader.jfr" >>"$work/jfr.txt" 2>&1 || true
+    echo "$jfr_since" >"$out/leader.jfr.since"
+    for i in 1 2 3; do jcmd "$(cat "$cluster_dir/n$i/pid")" JFR.stop name=leader >>"$work/jfr.txt" 2>&1 || true; done
+  fi
 }
 
 {
@@ -97,6 +143,14 @@ run() { # round target qos port
   echo "command: $0 --rounds $rounds --duration $duration --publishers $publishers --qos \"$qos_list\" --durability $durability"
 } >"$out/machine.txt"
 
+# --profile-leader: JFR on every node from before the warm-up (starting it costs a pause, which under
+# load can cost the leadership: better before the measured rounds); the leader's is dumped after the
+# first cluster run and summarised from that run's start.
+if (( profile_leader )); then
+  for i in 1 2 3; do
+    jcmd "$(cat "$cluster_dir/n$i/pid")" JFR.start name=leader settings=profile >>"$work/jfr.txt" 2>&1 || log "JFR.start failed on n$i (see $work/jfr.txt)"
+  done
+fi
 # Unrecorded warm-up for both (JIT), then alternating measured rounds.
 java -jar "$loadgen" -b "tcp://127.0.0.1:$sport" -s pairs -P "$publishers" -q 1 -d 10s >/dev/null 2>&1 || true
 java -jar "$loadgen" -b "tcp://127.0.0.1:$(leader_port)" -s pairs -P "$publishers" -q 1 -d 10s >/dev/null 2>&1 || true
@@ -112,31 +166,9 @@ done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/machine.txt"
 
 # Table: medians of acknowledged msg/s and p99 per target and QoS; ratio cluster / single.
-python3 - "$out" "$rounds" "$qos_list" >"$out/table.md" <<'PY'
-import json, sys, statistics, glob, os
-out, rounds, qos_list = sys.argv[1], int(sys.argv[2]), sys.argv[3].split()
-def fig(target, q):
-    acks, p99s, lost, dup = [], [], 0, 0
-    for r in range(1, rounds + 1):
-        f = os.path.join(out, f"r{r}-{target}-q{q}.json")
-        if not os.path.exists(f):
-            continue
-        j = json.load(open(f))
-        res = j["results"]
-        acks.append(res["acknowledgedPerSecond"])
-        p99s.append((j.get("latencyMillis") or {}).get("p99", float("nan")))
-        lost += res["lost"]; dup += res["duplicates"]
-    if not acks:
-        return None
-    return statistics.median(acks), statistics.median(p99s), lost, dup, acks
-print("| QoS | single node acknowledged msg/s (rounds) | 3-node cluster acknowledged msg/s (rounds) | cluster / single | p99 ms single / cluster | lost | duplicated |")
-print("|---|---:|---:|---:|---:|---:|---:|")
-for q in qos_list:
-    s, c = fig("single", q), fig("cluster", q)
-    if not s or not c:
-        continue
-    rs = " / ".join(f"{a:,.0f}" for a in s[4]); rc = " / ".join(f"{a:,.0f}" for a in c[4])
-    print(f"| {q} | {s[0]:,.0f} ({rs}) | {c[0]:,.0f} ({rc}) | {c[0] / s[0]:.2f}x | {s[1]:.1f} / {c[1]:.1f} | {s[2] + c[2]} | {s[3] + c[3]} |")
-PY
+python3 "$here/cluster-vs-single-table.py" "$out" "$rounds" "$qos_list" >"$out/table.md"
+if [[ -f "$out/leader.jfr" ]]; then
+  python3 "$here/jfr-summary.py" "$out/leader.jfr" 25 "$(cat "$out/leader.jfr.since")" >"$out/leader-profile.txt" 2>&1 || log "jfr summary failed"
+fi
 cat "$out/table.md"
 log "reports, table.md and machine.txt in $out"
