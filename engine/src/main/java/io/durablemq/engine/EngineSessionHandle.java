@@ -236,7 +236,7 @@ final class EngineSessionHandle implements SessionHandle {
             if (!valid(future)) {
                 return future;
             }
-            guard.guarded(ack + " " + packetId + " of '" + s.clientId + "'", future, () -> {
+            guard.guarded(() -> ack + " " + packetId + " of '" + s.clientId + "'", future, () -> {
             List<Runnable> sends = new ArrayList<>();
             InflightEntry e = s.inflight.get(packetId);
             InflightState.Step step = e == null ? InflightState.Step.IGNORE : e.state().on(ack, e.qos());

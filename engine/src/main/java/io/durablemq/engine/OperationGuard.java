@@ -52,6 +52,11 @@ final class OperationGuard {
      * engine rebuilds its in-memory image from the store: see {@link #operationFailed}.
      */
     void guarded(String what, CompletableFuture<?> future, Runnable body) {
+        guarded(() -> what, future, body);
+    }
+
+    /** Like {@link #guarded(String, CompletableFuture, Runnable)}, the description built only on failure (per-message calls: acknowledgements). */
+    void guarded(java.util.function.Supplier<String> what, CompletableFuture<?> future, Runnable body) {
         Committer.Operation op = st.committer.operation();
         long storedBodiesBefore = st.refs.storedBodies();
         try {
@@ -59,7 +64,7 @@ final class OperationGuard {
             op.succeeded();
         } catch (Throwable e) {
             st.refs.operationRolledBack(storedBodiesBefore); // the batch carries the count of what it holds
-            operationFailed(what, op, future, e);
+            operationFailed(what.get(), op, future, e);
         }
     }
 
