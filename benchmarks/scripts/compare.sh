@@ -231,7 +231,7 @@ read -r -a broker_list <<< "$brokers"
 # first 20,000, 2026-11-30, RESULTS.md "Backlog drain: what limited it").
 warm_backlog=""
 if [[ -z "$only" || "backlog-q1" =~ $only ]]; then
-  warm_backlog=$(( backlog_count < 50000 ? backlog_count : 50000 ))
+  warm_backlog=$(( backlog_count < 20000 ? backlog_count : 20000 ))
 fi
 for b in $brokers; do
   log "warm-up of $b ($broker_warmup, not recorded)"
