@@ -30,11 +30,6 @@ public final class BodyCache {
         return map.containsKey(id) || pinned.containsKey(id);
     }
 
-    /** The byte bound of the evictable part. */
-    public long maxBytes() {
-        return maxBytes;
-    }
-
     /** Keeps {@code m} whatever the bound until {@link #unpin}: its batch is not written yet. */
     public synchronized void pin(long id, Message m) {
         pinned.put(id, m);
