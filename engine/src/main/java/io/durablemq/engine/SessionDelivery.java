@@ -128,7 +128,9 @@ final class SessionDelivery implements AutoCloseable {
                 if (body == null && !readBodies.containsKey(e.messageId())) {
                     body = st.bodies.get(e.messageId());
                     if (body == null) {
-                        readAhead.requestBodies(s, s.clientId, s.queue, Math.min(s.window, MAX_BODIES_PER_READ));
+                        // The whole head (max(2 x window, 64) entries, bounded by bytes): a small window
+                        // must not cost a read-ahead round trip every few messages.
+                        readAhead.requestBodies(s, s.clientId, s.queue, Math.min(s.queue.capacity(), MAX_BODIES_PER_READ));
                         break; // its answer pumps again
                     }
                 }
