@@ -23,6 +23,7 @@
 # progress, broker configs and logs) go to benchmarks/target/logs/<DIR's name>/, which git
 # ignores: they explain a run while it is investigated; the repository keeps the summaries
 # (COMPARE_LOGS overrides the logs folder).
+# COMPARE_BACKLOG_WARMUP=0: no unrecorded backlog drain in the warm-up (the JIT-cold drain measured before 2026-11-30).
 # DURABLEMQ_EXTRA_CONFIG: lines appended to DurableMQ's generated config (e.g.
 # "backpressure_high_watermark 0" to measure without back-pressure).
 set -euo pipefail
@@ -224,11 +225,25 @@ done
 
 read -r -a broker_list <<< "$brokers"
 
+# A backlog drain runs code the pairs warm-up never reaches (queue pages and their bodies read
+# from the store, full windows refilled from the queue): without its own unrecorded drain, the
+# measured one paid for the JIT compiling it (about 30 us of compiler CPU per message over the
+# first 20,000, 2026-11-30, RESULTS.md "Backlog drain: what limited it").
+warm_backlog=""
+if [[ -z "$only" || "backlog-q1" =~ $only ]]; then
+  warm_backlog=$(( backlog_count < 20000 ? backlog_count : 20000 ))
+fi
 for b in $brokers; do
   log "warm-up of $b ($broker_warmup, not recorded)"
   java -jar "$loadgen_jar" -b "tcp://127.0.0.1:${port_of[$b]}" --mqtt "$mqtt" --label "$b-warmup" \
       -s pairs -P 16 -q 1 -d "$broker_warmup" --warmup 0s > /dev/null 2> "$logs/warmup-$b.progress" ||
     log "warm-up of $b failed; see $logs/warmup-$b.progress"
+  if [[ -n "$warm_backlog" && "${COMPARE_BACKLOG_WARMUP:-1}" != 0 ]]; then
+    log "warm-up of $b: one backlog drain of $warm_backlog (not recorded)"
+    java -jar "$loadgen_jar" -b "tcp://127.0.0.1:${port_of[$b]}" --mqtt "$mqtt" --label "$b-warmup" \
+        -s backlog -P 1 -q 1 -n "$warm_backlog" -d 120s > /dev/null 2>> "$logs/warmup-$b.progress" ||
+      log "backlog warm-up of $b failed; see $logs/warmup-$b.progress"
+  fi
 done
 
 run_one() { # round name label extra-args...

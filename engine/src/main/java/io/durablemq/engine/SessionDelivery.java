@@ -5,6 +5,7 @@ import io.durablemq.engine.delivery.OutboundPublish;
 import io.durablemq.engine.delivery.QueueEntry;
 import io.durablemq.engine.message.Message;
 import io.durablemq.engine.message.MessageCodec;
+import io.durablemq.engine.queue.PageBodyReader;
 import io.durablemq.engine.queue.QueueReadAhead;
 import io.durablemq.engine.session.SessionListener;
 import io.durablemq.engine.store.Committer;
@@ -16,6 +17,7 @@ import org.slf4j.LoggerFactory;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Delivery to one session at a time: moves queued messages into its in-flight window
@@ -27,13 +29,19 @@ final class SessionDelivery implements AutoCloseable {
     /** Logged as the engine's: operators look for these lines there. */
     private static final Logger log = LoggerFactory.getLogger(Engine.class);
 
+    /** Bodies read per request when delivery meets one not in memory (also bounded by bytes: PageBodyReader). */
+    static final int MAX_BODIES_PER_READ = 1_024;
+
     private final EngineState st;
     /** Reads queue pages for delivery on its own thread, outside the lock. */
     final QueueReadAhead<EngineSession> readAhead;
 
     SessionDelivery(EngineState st) {
         this.st = st;
-        this.readAhead = new QueueReadAhead<>(st.mutex, st.storeLock, st.pageReader,
+        // A quarter of the body cache per page: the bodies wait there for their sends (about one
+        // window later) beside what publishers put in meanwhile.
+        PageBodyReader bodyReader = new PageBodyReader(() -> st.store, st.bodies, st.config.bodyCacheBytes() / 4);
+        this.readAhead = new QueueReadAhead<>(st.mutex, st.storeLock, st.pageReader, bodyReader,
                 new QueueReadAhead.Owner<>() {
                     @Override
                     public boolean accepts(EngineSession s) {
@@ -41,10 +49,27 @@ final class SessionDelivery implements AutoCloseable {
                     }
 
                     @Override
-                    public List<Runnable> pump(EngineSession s) {
+                    public boolean wantsBodies(EngineSession s) {
+                        return s.isOnline();
+                    }
+
+                    @Override
+                    public void bodiesRead(EngineSession s, Map<Long, Message> bodies) {
+                        int read = 0;
+                        for (Map.Entry<Long, Message> b : bodies.entrySet()) {
+                            if (b.getValue() != null) {
+                                st.bodies.put(b.getKey(), b.getValue());
+                                read++;
+                            }
+                        }
+                        st.metrics.bodiesRead(true, read);
+                    }
+
+                    @Override
+                    public List<Runnable> pump(EngineSession s, Map<Long, Message> bodies) {
                         List<Runnable> sends = new ArrayList<>();
                         List<Runnable> immediate = new ArrayList<>();
-                        SessionDelivery.this.pump(s, sends, immediate);
+                        SessionDelivery.this.pump(s, sends, immediate, bodies);
                         runAfterDurable(sends);
                         return immediate;
                     }
@@ -69,8 +94,22 @@ final class SessionDelivery implements AutoCloseable {
      * subscriber sees a duplicate, which QoS 1 allows, and nothing acknowledged is lost. It
      * saves a commit's latency per delivery and lets a subscriber's window refill as fast as
      * it acknowledges, instead of one commit round trip per refill.
+     *
+     * <p>Every body is in memory before its entry leaves the queue: one that is not (a head
+     * restored by recovery, a body the cache let go) stops the pump, and the read-ahead thread
+     * reads the bodies of the head's first entries in key order and pumps again
+     * ({@link QueueReadAhead#requestBodies}). So a send never reads the store on the thread that
+     * runs it (in the broker, often the subscriber's Netty event loop, right after a PUBACK).
      */
     void pump(EngineSession s, List<Runnable> sends, List<Runnable> immediate) {
+        pump(s, sends, immediate, Map.of());
+    }
+
+    /**
+     * {@link #pump} with bodies just read by the read-ahead thread at hand ({@code null} values:
+     * read and not in the store; their sends report them).
+     */
+    void pump(EngineSession s, List<Runnable> sends, List<Runnable> immediate, Map<Long, Message> readBodies) {
         if (!s.canSendNow()) {
             return;
         }
@@ -82,6 +121,20 @@ final class SessionDelivery implements AutoCloseable {
             if (e.qos() > 0 && !s.hasWindowSpace()) {
                 break;
             }
+            boolean expired = e.isExpired(now);
+            Message body = null;
+            if (!expired) {
+                body = readBodies.get(e.messageId());
+                if (body == null && !readBodies.containsKey(e.messageId())) {
+                    body = st.bodies.get(e.messageId());
+                    if (body == null) {
+                        // The whole head (max(2 x window, 64) entries, bounded by bytes): a small window
+                        // must not cost a read-ahead round trip every few messages.
+                        readAhead.requestBodies(s, s.clientId, s.queue, Math.min(s.queue.capacity(), MAX_BODIES_PER_READ));
+                        break; // its answer pumps again
+                    }
+                }
+            }
             s.queue.pollInMemory();
             changed = true;
             st.unqueue(e);
@@ -89,13 +142,13 @@ final class SessionDelivery implements AutoCloseable {
             // session after a discard starts again at 1, after the discard's range delete, which covers
             // every older put of those keys); engine/README.md, "SingleDelete".
             st.committer.singleDelete(StoreColumn.QUEUES, Keys.queueEntry(s.key, e.seq()));
-            if (e.isExpired(now)) {
+            if (expired) {
                 st.releaseBody(e.messageId(), e.soleReference());
                 st.metrics.dropped("expired");
                 continue;
             }
             if (e.qos() == 0) {
-                Runnable send = sendAction(s, 0, e.messageId(), 0, false, e.retain(), e.subscriptionIds());
+                Runnable send = sendAction(s, 0, e.messageId(), body, 0, false, e.retain(), e.subscriptionIds());
                 long id = e.messageId();
                 boolean sole = e.soleReference();
                 // The body is read by the send, after the commit: release it only then.
@@ -116,7 +169,7 @@ final class SessionDelivery implements AutoCloseable {
             s.inflight.put(packetId, in);
             st.inflightMessages++;
             st.committer.put(StoreColumn.INFLIGHT, Keys.packet(s.key, packetId), in.encodeValue());
-            Runnable send = sendAction(s, packetId, e.messageId(), e.qos(), false, e.retain(), e.subscriptionIds());
+            Runnable send = sendAction(s, packetId, e.messageId(), body, e.qos(), false, e.retain(), e.subscriptionIds());
             if (e.qos() == 1 && s.waitingSends.get() == 0) {
                 s.outbox.add(send); // added under the mutex, so in routing order
                 if (!drainQueued) {
@@ -150,6 +203,12 @@ final class SessionDelivery implements AutoCloseable {
     /** Must hold mutex. The send of one PUBLISH to the session's current listener, run later outside the lock. */
     Runnable sendAction(EngineSession s, int packetId, long messageId, int qos, boolean dup,
                         boolean retain, int[] subscriptionIds) {
+        return sendAction(s, packetId, messageId, st.bodies.get(messageId), qos, dup, retain, subscriptionIds);
+    }
+
+    /** Must hold mutex. {@link #sendAction} with the body at hand ({@code null}: read it at send). */
+    private Runnable sendAction(EngineSession s, int packetId, long messageId, Message bodyAtHand, int qos, boolean dup,
+                                boolean retain, int[] subscriptionIds) {
         SessionListener listener = s.listener;
         List<Integer> ids = new ArrayList<>(subscriptionIds.length);
         for (int id : subscriptionIds) {
@@ -157,7 +216,7 @@ final class SessionDelivery implements AutoCloseable {
         }
         // Taken now, under the lock, while the body is certainly in memory or in the store: a send
         // that runs before its batch is written must not depend on the cache keeping it.
-        Message pinned = st.bodies.get(messageId);
+        Message pinned = bodyAtHand;
         return () -> {
             try {
                 Message body = pinned != null ? pinned : loadBody(messageId);
@@ -197,6 +256,7 @@ final class SessionDelivery implements AutoCloseable {
         }
         m = MessageCodec.decode(raw);
         st.bodies.put(messageId, m);
+        st.metrics.bodiesRead(false, 1);
         return m;
     }
 

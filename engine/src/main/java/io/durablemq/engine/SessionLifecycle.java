@@ -80,6 +80,10 @@ final class SessionLifecycle {
             s.deliveryStarted = false;
             s.window = Math.min(request.receiveMaximum(), st.config.maxInflightPerSession());
             s.queue.fitWindow(s.window);
+            // A resumed backlog's first page (and its bodies) is read while the CONNACK waits for this
+            // batch and travels: an offline head holds only 64 entries, so without this the drain
+            // would stall after them until startDelivery's pump asked for the page.
+            delivery.readAhead.request(s, s.clientId, s.key, s.queue);
             st.onlineSessions++;
             st.committer.putOncePerBatch(StoreColumn.SESSIONS, s.key, s.record().encode()); // once per batch: see Committer
             if (will != null) {

@@ -25,6 +25,11 @@ public final class BodyCache {
         return m != null ? m : pinned.get(id);
     }
 
+    /** Whether the body is in memory, without refreshing its place in the eviction order (the read-ahead's check). */
+    public synchronized boolean contains(long id) {
+        return map.containsKey(id) || pinned.containsKey(id);
+    }
+
     /** Keeps {@code m} whatever the bound until {@link #unpin}: its batch is not written yet. */
     public synchronized void pin(long id, Message m) {
         pinned.put(id, m);

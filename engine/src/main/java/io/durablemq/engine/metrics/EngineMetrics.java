@@ -30,6 +30,8 @@ public final class EngineMetrics {
     private final Counter redelivered;
     private final Counter duplicatesSuppressed;
     private final Counter commitFailures;
+    private final Counter bodiesReadAhead;
+    private final Counter bodiesReadAtSend;
     /** Every place where the engine catches a bug of its own or of a callback instead of dying. */
     public static final String[] INTERNAL_ERROR_PLACES = {"commit_completion", "send", "operation"};
     private final Map<String, Counter> internalErrors = new ConcurrentHashMap<>();
@@ -56,6 +58,12 @@ public final class EngineMetrics {
                 .description("QoS 2 resends of a packet id already received, not routed again").register(registry);
         commitFailures = Counter.builder("durablemq.commit.failures")
                 .description("Store writes that failed; nothing in them was acknowledged").register(registry);
+        bodiesReadAhead = Counter.builder("durablemq.body.reads").tag("where", "read_ahead")
+                .description("Message bodies read from the store for delivery: with their queue page on the read-ahead"
+                        + " thread (read_ahead), or one by one by the send on the sending thread (send)").register(registry);
+        bodiesReadAtSend = Counter.builder("durablemq.body.reads").tag("where", "send")
+                .description("Message bodies read from the store for delivery: with their queue page on the read-ahead"
+                        + " thread (read_ahead), or one by one by the send on the sending thread (send)").register(registry);
         for (String r : DROP_REASONS) {
             dropCounter(r);
         }
@@ -121,6 +129,11 @@ public final class EngineMetrics {
         if (qos > 0 && latencyMillis >= 0) {
             deliveryLatency.record(latencyMillis, TimeUnit.MILLISECONDS);
         }
+    }
+
+    /** Bodies read from the store for delivery, with a queue page (read ahead) or by a send. */
+    public void bodiesRead(boolean readAhead, int count) {
+        (readAhead ? bodiesReadAhead : bodiesReadAtSend).increment(count);
     }
 
     public void redelivered() {

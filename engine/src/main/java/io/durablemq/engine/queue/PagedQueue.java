@@ -39,6 +39,8 @@ public final class PagedQueue {
     /** A page read asked for with {@link #pageToRead()} and not answered yet; any change that moves the disk part's start voids it. */
     private boolean pageRequested;
     private long requestToken;
+    /** A read of the head's bodies asked for and not answered yet ({@link #headForBodyRead}). */
+    private boolean bodiesRequested;
 
     /**
      * A page read for a reader thread: exactly {@code count} entries with
@@ -189,6 +191,31 @@ public final class PagedQueue {
         }
         fillFromMemory();
         return true;
+    }
+
+    /**
+     * For a body read on the reader thread (delivery met a head entry whose body is not in
+     * memory): the first {@code max} head entries, or null if such a read is already asked for
+     * and not answered ({@link #bodyReadAnswered()}).
+     */
+    public List<QueueEntry> headForBodyRead(int max) {
+        if (bodiesRequested) {
+            return null;
+        }
+        bodiesRequested = true;
+        List<QueueEntry> first = new java.util.ArrayList<>(Math.min(max, head.size()));
+        for (QueueEntry e : head) {
+            if (first.size() >= max) {
+                break;
+            }
+            first.add(e);
+        }
+        return first;
+    }
+
+    /** The body read asked for by {@link #headForBodyRead} was answered (or failed): the next may ask again. */
+    public void bodyReadAnswered() {
+        bodiesRequested = false;
     }
 
     /** A page read failed: the next {@link #pageToRead()} may ask again. */

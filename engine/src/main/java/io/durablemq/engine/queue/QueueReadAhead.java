@@ -1,11 +1,13 @@
 package io.durablemq.engine.queue;
 
 import io.durablemq.engine.delivery.QueueEntry;
+import io.durablemq.engine.message.Message;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
@@ -15,9 +17,16 @@ import java.util.concurrent.locks.ReadWriteLock;
  * Reads queue pages for delivery on its own thread ({@code durablemq-queue-reader}), outside the
  * engine's lock and off the caller's thread (often a Netty event loop): {@link #request} asks
  * the queue whether a page is due ({@link PagedQueue#pageToRead()}); the read holds the store
- * lock's read side (a reset or close cannot close the store under it); the page joins the head
- * under the engine's lock and the owner pumps the session. A stale answer is dropped and asked
- * again from where the queue is now.
+ * lock's read side (a reset or close cannot close the store under it), and for a session that
+ * is sending ({@link Owner#wantsBodies}) so are the bodies the page references
+ * ({@link PageBodyReader}: in message-id order, bounded by bytes), so its sends read nothing;
+ * the page joins the head under the engine's lock, the owner keeps the bodies and pumps the
+ * session. A stale answer is dropped (bodies too) and asked again from where the queue is now.
+ *
+ * <p>Delivery never reads a body on its own thread either: when it meets a head entry whose
+ * body is not in memory (a head restored by recovery, a body evicted from the cache, a page
+ * whose bodies passed the read's byte bound) it stops and calls {@link #requestBodies}; this
+ * thread reads the bodies of the head's first entries and pumps the session with them.
  *
  * @param <S> the engine's session type
  */
@@ -29,8 +38,18 @@ public final class QueueReadAhead<S> implements AutoCloseable {
         /** False once the engine closes or resets, or the session is discarded: the page is dropped. */
         boolean accepts(S session);
 
-        /** Delivers after a page joined the head; returns what to run outside the lock. */
-        List<Runnable> pump(S session);
+        /** Whether a page should bring its bodies along: the session is online and will send them soon. */
+        boolean wantsBodies(S session);
+
+        /** After a page joined the head or a body read: the bodies read (none of them in memory when read; null: not in the store). */
+        void bodiesRead(S session, Map<Long, Message> bodies);
+
+        /**
+         * Delivers after a page joined the head or bodies were read, with {@code bodies} (as in
+         * {@link #bodiesRead}) at hand even if the cache let them go again; returns what to run
+         * outside the lock.
+         */
+        List<Runnable> pump(S session, Map<Long, Message> bodies);
 
         void internalError(String where);
     }
@@ -38,6 +57,7 @@ public final class QueueReadAhead<S> implements AutoCloseable {
     private final Object lock;
     private final ReadWriteLock storeLock;
     private final QueuePageReader reader;
+    private final PageBodyReader bodyReader;
     private final Owner<S> owner;
     private final ExecutorService thread = Executors.newSingleThreadExecutor(r -> {
         Thread t = new Thread(r, "durablemq-queue-reader");
@@ -45,10 +65,12 @@ public final class QueueReadAhead<S> implements AutoCloseable {
         return t;
     });
 
-    public QueueReadAhead(Object lock, ReadWriteLock storeLock, QueuePageReader reader, Owner<S> owner) {
+    public QueueReadAhead(Object lock, ReadWriteLock storeLock, QueuePageReader reader, PageBodyReader bodyReader,
+                          Owner<S> owner) {
         this.lock = lock;
         this.storeLock = storeLock;
         this.reader = reader;
+        this.bodyReader = bodyReader;
         this.owner = owner;
     }
 
@@ -67,14 +89,21 @@ public final class QueueReadAhead<S> implements AutoCloseable {
 
     private void read(S session, String clientId, byte[] sessionKey, PagedQueue queue, PagedQueue.PageRequest r) {
         List<QueueEntry> page;
+        Map<Long, Message> bodies;
         storeLock.readLock().lock();
         try {
+            boolean withBodies;
             synchronized (lock) {
                 if (!owner.accepts(session)) {
                     return;
                 }
+                withBodies = owner.wantsBodies(session);
             }
             page = reader.read(sessionKey, r.fromSeq(), r.beforeSeq(), r.count());
+            bodies = withBodies ? readBodies(clientId, page) : null;
+            if (bodies == null) {
+                bodies = Map.of(); // not read (offline) or failed: a pump that meets them asks again
+            }
         } catch (RuntimeException e) {
             log.error("reading the queue of '{}' from seq {} failed; retried at its next delivery", clientId, r.fromSeq(), e);
             synchronized (lock) {
@@ -100,9 +129,73 @@ public final class QueueReadAhead<S> implements AutoCloseable {
                 owner.internalError("queue_read");
                 return;
             }
-            immediate.addAll(owner.pump(session));
+            if (!bodies.isEmpty()) {
+                owner.bodiesRead(session, bodies);
+            }
+            immediate.addAll(owner.pump(session, bodies));
         }
         immediate.forEach(Runnable::run);
+    }
+
+    /**
+     * Under the engine's lock: delivery met a head entry whose body is not in memory. Reads the
+     * bodies of the head's first {@code max} entries on this thread (one request per queue at a
+     * time; a second call while one is pending does nothing: its answer pumps the session).
+     */
+    public void requestBodies(S session, String clientId, PagedQueue queue, int max) {
+        List<QueueEntry> entries = queue.headForBodyRead(max);
+        if (entries == null) {
+            return;
+        }
+        try {
+            thread.execute(() -> readHeadBodies(session, clientId, queue, entries));
+        } catch (RejectedExecutionException closing) {
+            queue.bodyReadAnswered();
+        }
+    }
+
+    private void readHeadBodies(S session, String clientId, PagedQueue queue, List<QueueEntry> entries) {
+        Map<Long, Message> bodies;
+        storeLock.readLock().lock();
+        try {
+            synchronized (lock) {
+                if (!owner.accepts(session)) {
+                    queue.bodyReadAnswered();
+                    return;
+                }
+            }
+            bodies = readBodies(clientId, entries);
+        } finally {
+            storeLock.readLock().unlock();
+        }
+        if (bodies == null) {
+            // The read failed (logged): let these entries' sends read their own bodies, as before,
+            // rather than asking again and again.
+            bodies = new java.util.HashMap<>();
+            for (QueueEntry e : entries) {
+                bodies.put(e.messageId(), null);
+            }
+        }
+        List<Runnable> immediate = new ArrayList<>();
+        synchronized (lock) {
+            queue.bodyReadAnswered();
+            if (!owner.accepts(session)) {
+                return;
+            }
+            owner.bodiesRead(session, bodies);
+            immediate.addAll(owner.pump(session, bodies));
+        }
+        immediate.forEach(Runnable::run);
+    }
+
+    /** Null if the read failed (logged): then each send reads its own body, as before. */
+    private Map<Long, Message> readBodies(String clientId, List<QueueEntry> entries) {
+        try {
+            return bodyReader.read(entries);
+        } catch (RuntimeException e) {
+            log.warn("reading ahead the bodies of queued messages of '{}' failed; each is read at its send", clientId, e);
+            return null;
+        }
     }
 
     @Override

@@ -309,6 +309,22 @@ public final class Store implements AutoCloseable {
     }
 
     /**
+     * Point reads of several keys of one column family in one call (RocksDB's MultiGet: one JNI
+     * crossing, lookups batched per block). Pass the keys sorted: they are then read in key
+     * order. The answer is in the keys' order, null where a key is absent.
+     */
+    public List<byte[]> multiGet(StoreColumn column, List<byte[]> keys) {
+        if (keys.isEmpty()) {
+            return List.of();
+        }
+        try {
+            return db.multiGetAsList(readOptions, java.util.Collections.nCopies(keys.size(), handle(column)), keys);
+        } catch (RocksDBException e) {
+            throw new StoreWriteException("read of " + column.cfName() + " failed: " + e.getMessage(), e);
+        }
+    }
+
+    /**
      * Writes a RocksDB checkpoint into {@code target}, which must not exist: a complete store
      * holding every write that returned before the call (memtables are flushed, SST files
      * hard-linked, or copied across file systems, WAL and manifest copied). Writes may continue.

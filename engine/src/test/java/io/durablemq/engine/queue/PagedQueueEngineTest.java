@@ -158,14 +158,21 @@ class PagedQueueEngineTest {
                 pub.publish(i + 1, "h/x", "m" + i, 1);
             }
             assertEquals(PagedQueue.MIN_HEAD, fx.engine().session("sub").queueInMemory());
-            // Online with a window of 100 (head capacity 200) but delivery not started: new entries
-            // still go behind the on-disk part, never into the head directly.
+            // Online with a window of 100 (head capacity 200) but delivery not started: the attach
+            // itself asks for the first page (read while the CONNACK travels), so the head fills
+            // to its capacity from the store before startDelivery; new entries still go behind the
+            // on-disk part, never into the head directly.
             SessionHandle h = fx.engine().connect(new ConnectRequest("sub", false, PERSISTENT, 100), new RecordingListener())
                     .get(10, TimeUnit.SECONDS);
+            long readDeadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (fx.engine().session("sub").queueInMemory() < 200 && System.nanoTime() < readDeadline) {
+                Thread.sleep(5);
+            }
+            assertEquals(200, fx.engine().session("sub").queueInMemory(), "the first page, read at connect");
             for (int i = 500; i < 1000; i++) {
                 pub.publish(i + 1, "h/x", "m" + i, 1);
             }
-            assertEquals(PagedQueue.MIN_HEAD, fx.engine().session("sub").queueInMemory(),
+            assertEquals(200, fx.engine().session("sub").queueInMemory(),
                     "entries behind an on-disk part never join the head directly");
             await(h.disconnect(-1));
             fx.restart();
@@ -225,7 +232,7 @@ class PagedQueueEngineTest {
     }
 
     @Test
-    void rejectRefusesExactlyPastTheLimitWithAPagedQueue() {
+    void rejectRefusesExactlyPastTheLimitWithAPagedQueue() throws InterruptedException {
         int limit = 250;
         try (EngineFixture fx = new EngineFixture(dir, c -> c.withQueueLimits(limit, Long.MAX_VALUE, OverflowPolicy.REJECT))) {
             Connected sub = connect(fx, "sub", 2);
@@ -243,6 +250,13 @@ class PagedQueueEngineTest {
             sub = connect(fx, "sub", 2);
             List<String> got = receive(sub, 1);
             assertEquals("m0@1@[]", got.get(0));
+            // The refill after the PUBACK may wait for its body (read by the read-ahead thread after
+            // the restart): let the window fill again before counting.
+            long windowDeadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (fx.engine().session("sub").inflight().size() < 2 && System.nanoTime() < windowDeadline) {
+                Thread.sleep(5);
+            }
+            assertEquals(2, fx.engine().session("sub").inflight().size());
             // Delivery moved some into the window (and one was acknowledged): exactly that many more fit.
             long free = limit - fx.engine().session("sub").queuedMessages();
             assertTrue(free > 0);
