@@ -264,21 +264,19 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
     }
 
     // ---------------------------------------------------------------- SessionListener (engine threads)
-    // Through LoopWrites, in the order the engine called, with the connection's acknowledgements:
-    // the loop runs them several per task and flushes once after them.
 
     @Override
     public void onPublish(OutboundPublish publish) {
-        scope.fromEngine.add(() -> outbound.sendPublish(publish));
+        scope.onLoop.execute(() -> outbound.sendPublish(publish));
     }
 
     @Override
     public void onPubrel(int packetId) {
-        scope.fromEngine.add(() -> outbound.sendPubrel(packetId));
+        scope.onLoop.execute(() -> outbound.sendPubrel(packetId));
     }
 
     @Override
     public void onSessionClosed(CloseReason reason) {
-        scope.fromEngine.add(() -> disconnects.sessionClosed(reason));
+        scope.onLoop.execute(() -> disconnects.sessionClosed(reason));
     }
 }
