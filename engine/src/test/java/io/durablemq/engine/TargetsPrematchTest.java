@@ -136,9 +136,17 @@ class TargetsPrematchTest {
         }
         AtomicBoolean stop = new AtomicBoolean();
         AtomicReference<Throwable> failure = new AtomicReference<>();
+        java.util.concurrent.atomic.AtomicInteger reads = new java.util.concurrent.atomic.AtomicInteger();
+        long writerDeadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
         Thread writer = new Thread(() -> {
             try {
-                for (int round = 0; round < 20_000; round++) {
+                // At least 20,000 changes, and on until the readers have walked 4,000 times (a loaded CI
+                // machine once ran all 20,000 before a reader was scheduled, so nothing raced); a short
+                // pause every 64 changes leaves stable moments in which a walk outside the lock is used.
+                for (int round = 0; round < 20_000 || (reads.get() < 4_000 && System.nanoTime() < writerDeadline); round++) {
+                    if (round % 64 == 0) {
+                        java.util.concurrent.locks.LockSupport.parkNanos(20_000);
+                    }
                     String who = "s" + (round % 32);
                     String filter = (round % 3 == 0) ? "r/+/c" : (round % 3 == 1 ? "r/b/#" : "r/b/c");
                     synchronized (mutex) {
@@ -167,6 +175,7 @@ class TargetsPrematchTest {
                         if (pre.version() == index.version()) {
                             usedPrematch[0]++;
                         }
+                        reads.incrementAndGet();
                     }
                 }
             } catch (Throwable t) {
