@@ -120,8 +120,10 @@ fsync_probe() {
 }
 
 # Runs a broker on --broker-cpus (issue 12 target 4: scaling measured with the broker on 1 and 2 cores).
+# Only ever run in the background (`pinned ... &`): it execs, so `$!` is the broker's own pid and the
+# EXIT trap's kill reaches the broker (without exec, $! was the subshell's and the brokers outlived the script).
 pinned() {
-  if [[ -n "$broker_cpus" ]]; then taskset -c "$broker_cpus" "$@"; else "$@"; fi
+  if [[ -n "$broker_cpus" ]]; then exec taskset -c "$broker_cpus" "$@"; else exec "$@"; fi
 }
 
 pids=()
