@@ -21,6 +21,7 @@ import org.slf4j.LoggerFactory;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 
 /**
@@ -42,6 +43,8 @@ final class EngineSessionHandle implements SessionHandle {
     private final EngineSession s;
     private final long generation;
     private final boolean present;
+    /** Guarded by the engine's mutex: this connection's in-flight bodies are being read for its resends (startDelivery). */
+    private boolean resendBodiesAsked;
 
     EngineSessionHandle(SessionLifecycle lifecycle, EngineSession s, long generation, boolean present) {
         this.st = lifecycle.st;
@@ -84,30 +87,56 @@ final class EngineSessionHandle implements SessionHandle {
 
     @Override
     public void startDelivery() {
-        List<Runnable> immediate = new ArrayList<>();
+        List<Runnable> immediate;
         synchronized (st.mutex) {
-            if (st.closed || s.discarded || s.generation != generation || s.deliveryStarted) {
+            if (st.closed || s.discarded || s.generation != generation || s.deliveryStarted || resendBodiesAsked) {
                 return;
             }
-            s.deliveryStarted = true;
-            guard.guarded("start of delivery to '" + s.clientId + "'", null, () -> {
-            List<Runnable> sends = new ArrayList<>();
-            SessionListener listener = s.listener;
+            // The in-flight window is resent first, in send order. Its bodies not in memory (after a
+            // restart, or ones the cache let go) are read by the read-ahead thread in one sorted
+            // MultiGet before anything is sent, so no resend reads the store on the thread that runs
+            // it; meanwhile deliveryStarted stays false, so nothing new overtakes the resends.
+            List<Long> missing = new ArrayList<>();
             for (InflightEntry e : s.inflight.values()) {
-                if (e.state() == InflightState.PUBLISH_SENT) {
-                    SessionDelivery.sendAfterCommit(s, sends, delivery.sendAction(s, e.packetId(), e.messageId(), e.qos(), true,
-                            e.retain(), e.subscriptionIds()));
-                    st.metrics.redelivered();
-                } else {
-                    int id = e.packetId();
-                    SessionDelivery.sendAfterCommit(s, sends, () -> listener.onPubrel(id));
+                if (e.state() == InflightState.PUBLISH_SENT && !st.bodies.contains(e.messageId())) {
+                    missing.add(e.messageId());
                 }
             }
-            delivery.pump(s, sends, immediate);
-            delivery.runAfterDurable(sends);
-            });
+            if (!missing.isEmpty()) {
+                resendBodiesAsked = true;
+                delivery.readAhead.requestResendBodies(s, s.clientId, missing, this::resendAndPump);
+                return;
+            }
+            immediate = resendAndPump(Map.of());
         }
         immediate.forEach(Runnable::run);
+    }
+
+    /** Must hold mutex. Resends the in-flight window ({@code bodies} at hand), then pumps the queue; returns what to run outside the lock. */
+    private List<Runnable> resendAndPump(Map<Long, Message> bodies) {
+        List<Runnable> immediate = new ArrayList<>();
+        if (st.closed || s.discarded || s.generation != generation || s.deliveryStarted) {
+            return immediate; // ended or taken over meanwhile: the next connection resends
+        }
+        s.deliveryStarted = true;
+        guard.guarded("start of delivery to '" + s.clientId + "'", null, () -> {
+        List<Runnable> sends = new ArrayList<>();
+        SessionListener listener = s.listener;
+        for (InflightEntry e : s.inflight.values()) {
+            if (e.state() == InflightState.PUBLISH_SENT) {
+                Message body = bodies.containsKey(e.messageId()) ? bodies.get(e.messageId()) : st.bodies.get(e.messageId());
+                SessionDelivery.sendAfterCommit(s, sends, delivery.sendAction(s, e.packetId(), e.messageId(), body,
+                        e.qos(), true, e.retain(), e.subscriptionIds()));
+                st.metrics.redelivered();
+            } else {
+                int id = e.packetId();
+                SessionDelivery.sendAfterCommit(s, sends, () -> listener.onPubrel(id));
+            }
+        }
+        delivery.pump(s, sends, immediate);
+        delivery.runAfterDurable(sends);
+        });
+        return immediate;
     }
 
     @Override

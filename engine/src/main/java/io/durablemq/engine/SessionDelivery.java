@@ -207,7 +207,7 @@ final class SessionDelivery implements AutoCloseable {
     }
 
     /** Must hold mutex. {@link #sendAction} with the body at hand ({@code null}: read it at send). */
-    private Runnable sendAction(EngineSession s, int packetId, long messageId, Message bodyAtHand, int qos, boolean dup,
+    Runnable sendAction(EngineSession s, int packetId, long messageId, Message bodyAtHand, int qos, boolean dup,
                                 boolean retain, int[] subscriptionIds) {
         SessionListener listener = s.listener;
         List<Integer> ids = new ArrayList<>(subscriptionIds.length);

@@ -9,11 +9,13 @@ import io.durablemq.engine.store.Store;
 import io.durablemq.engine.store.StoreColumn;
 
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeSet;
 import java.util.function.Supplier;
 
 /**
@@ -68,11 +70,27 @@ public final class PageBodyReader {
             sorted &= id > last;
             last = id;
         }
-        if (ids.isEmpty()) {
-            return Map.of();
-        }
         if (!sorted) {
             ids.sort(null); // ids grow with routing order, so a queue's page is nearly always sorted already
+        }
+        return readSorted(ids);
+    }
+
+    /**
+     * Off the engine's lock, under the store lock's read side: the bodies of {@code messageIds}
+     * not in memory (an in-flight window to resend at reconnect), in one {@code MultiGet} of
+     * sorted keys, with no byte bound: every one of them is sent at once (the window is bounded
+     * by {@code max_inflight}), so each would be read anyway, one by one at its send.
+     */
+    public Map<Long, Message> readIds(Collection<Long> messageIds) {
+        List<Long> ids = new ArrayList<>(new TreeSet<>(messageIds));
+        ids.removeIf(cache::contains);
+        return readSorted(ids);
+    }
+
+    private Map<Long, Message> readSorted(List<Long> ids) {
+        if (ids.isEmpty()) {
+            return Map.of();
         }
         List<byte[]> keys = new ArrayList<>(ids.size());
         for (long id : ids) {

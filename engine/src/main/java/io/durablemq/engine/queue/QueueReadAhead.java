@@ -6,12 +6,15 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.locks.ReadWriteLock;
+import java.util.function.Function;
 
 /**
  * Reads queue pages for delivery on its own thread ({@code durablemq-queue-reader}), outside the
@@ -184,6 +187,54 @@ public final class QueueReadAhead<S> implements AutoCloseable {
             }
             owner.bodiesRead(session, bodies);
             immediate.addAll(owner.pump(session, bodies));
+        }
+        immediate.forEach(Runnable::run);
+    }
+
+    /**
+     * Under the engine's lock: the bodies of an in-flight window that a reconnected session must
+     * be sent again ({@code messageIds}, those not in memory), read on this thread in one sorted
+     * {@code MultiGet}; then {@code then} runs under the lock with them at hand (a failed read:
+     * every id mapped to {@code null}, so each resend reads its own body, as before) and what it
+     * returns runs outside the lock. Not called back if the session is gone meanwhile.
+     */
+    public void requestResendBodies(S session, String clientId, Collection<Long> messageIds,
+                                    Function<Map<Long, Message>, List<Runnable>> then) {
+        List<Long> ids = List.copyOf(messageIds);
+        try {
+            thread.execute(() -> readResendBodies(session, clientId, ids, then));
+        } catch (RejectedExecutionException closing) {
+            // the engine is closing: nothing will be sent on this connection
+        }
+    }
+
+    private void readResendBodies(S session, String clientId, List<Long> ids,
+                                  Function<Map<Long, Message>, List<Runnable>> then) {
+        Map<Long, Message> bodies;
+        storeLock.readLock().lock();
+        try {
+            synchronized (lock) {
+                if (!owner.accepts(session)) {
+                    return;
+                }
+            }
+            bodies = bodyReader.readIds(ids);
+        } catch (RuntimeException e) {
+            log.warn("reading the bodies of the in-flight window of '{}' failed; each is read at its resend", clientId, e);
+            bodies = new HashMap<>();
+            for (Long id : ids) {
+                bodies.put(id, null);
+            }
+        } finally {
+            storeLock.readLock().unlock();
+        }
+        List<Runnable> immediate = new ArrayList<>();
+        synchronized (lock) {
+            if (!owner.accepts(session)) {
+                return;
+            }
+            owner.bodiesRead(session, bodies);
+            immediate.addAll(then.apply(bodies));
         }
         immediate.forEach(Runnable::run);
     }
