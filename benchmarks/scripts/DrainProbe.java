@@ -17,7 +17,10 @@ import java.util.concurrent.atomic.*;
  * one publisher queues COUNT 256-byte messages (100 in flight), the subscriber resumes; printed:
  * the drain's rate, CONNACK and first message times, the arrival time of chosen messages (64 and
  * 65 show a stall after an offline head of 64), the client's CPU per message and, with the
- * broker's pid, its per-thread CPU per message from /proc (Linux; 10 ms ticks).
+ * broker's pid, its per-thread CPU per message from /proc (Linux; 10 ms ticks). With
+ * DRAIN_METRICS=http://127.0.0.1:PORT/metrics (DurableMQ's metrics endpoint) it also prints what
+ * the drain alone cost in commits (each one fsync in fsync mode), entries per commit and bodies
+ * read, from two scrapes around it.
  */
 public class DrainProbe {
     public static void main(String[] a) throws Exception {
@@ -52,6 +55,8 @@ public class DrainProbe {
             Thread.sleep(500);
             java.util.Map<String, Long> cpu0 = pid == null ? null : cpu(pid);
             java.util.Map<String, Long> self0 = cpu(String.valueOf(ProcessHandle.current().pid()));
+            String metricsUrl = System.getenv("DRAIN_METRICS");
+            java.util.Map<String, Double> m0 = metricsUrl == null ? null : metrics(metricsUrl);
             long t0 = System.nanoTime();
             long epoch0 = System.currentTimeMillis();
             sub.connectWith().cleanStart(false).sessionExpiryInterval(0).send().get();
@@ -62,6 +67,15 @@ public class DrainProbe {
             sb.append(String.format("n=%d total %.1f ms (%.0f msg/s): connack %.1f ms, first msg %.1f ms", n, ms(marks[n] - t0), n / ((marks[n] - t0) / 1e9), ms(tConnack - t0), ms(marks[1] - t0)));
             int[] ks = {64, 65, 200, 500, 936, 1000, 1001, 1100, 1500, 2000, 2064, 3000, 4000, 6000, 8000, 12000, 16000, 20000, 50000, 100000, 150000, 200000};
             for (int k : ks) if (k <= n) sb.append(String.format(" | %d@%.0f", k, ms(marks[k] - t0)));
+            if (metricsUrl != null) {
+                java.util.Map<String, Double> m1 = metrics(metricsUrl);
+                java.util.function.ToDoubleFunction<String> d = k -> m1.getOrDefault(k, 0.0) - m0.getOrDefault(k, 0.0);
+                double commits = d.applyAsDouble("durablemq_commit_batch_size_count");
+                sb.append(String.format("%n    drain: %.0f commits (%.1f per 1,000 delivered), %.0f store changes per commit, commit latency mean %.2f ms; bodies read ahead %.0f, by sends %.0f",
+                        commits, commits * 1000.0 / n, d.applyAsDouble("durablemq_commit_batch_size_sum") / Math.max(1, commits),
+                        d.applyAsDouble("durablemq_commit_latency_seconds_sum") * 1000 / Math.max(1, commits),
+                        d.applyAsDouble("durablemq_body_reads_total{where=\"read_ahead\"}"), d.applyAsDouble("durablemq_body_reads_total{where=\"send\"}")));
+            }
             if (pid != null) {
                 java.util.Map<String, Long> cpu1 = cpu(pid);
                 long total = 0;
@@ -95,6 +109,20 @@ public class DrainProbe {
         java.util.Map<String, Long> byName = new java.util.HashMap<>();
         m.forEach((k, v) -> byName.put(k.replace("\u0000", "/"), v));
         return byName;
+    }
+
+    /** The plain samples of a Prometheus text page, by name with labels. */
+    static java.util.Map<String, Double> metrics(String url) throws Exception {
+        java.util.Map<String, Double> m = new java.util.HashMap<>();
+        var client = java.net.http.HttpClient.newHttpClient();
+        String body = client.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(url)).build(),
+                java.net.http.HttpResponse.BodyHandlers.ofString()).body();
+        for (String line : body.split("\n")) {
+            if (line.startsWith("#") || line.isBlank()) continue;
+            int sp = line.lastIndexOf(' ');
+            try { m.put(line.substring(0, sp), Double.parseDouble(line.substring(sp + 1))); } catch (RuntimeException ignored) { }
+        }
+        return m;
     }
 
     static double ms(long ns) { return ns / 1e6; }
