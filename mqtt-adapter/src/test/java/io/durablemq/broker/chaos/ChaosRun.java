@@ -81,6 +81,7 @@ final class ChaosRun {
     Verdict run() throws Exception {
         t0 = System.currentTimeMillis();
         PahoClients.STALLED_CONNECTS.set(0);
+        PahoClients.STALE_CONNECTIONS.set(0);
         ShutdownSafeFilePersistence.LATE_REMOVALS.set(0);
         Files.createDirectories(settings.workDir());
         broker = new BrokerUnderTest(settings.jar(), settings.workDir(), settings.dataDir(), settings.durability());
@@ -198,6 +199,8 @@ final class ChaosRun {
         return "raw-pub DUP PUBLISH probes after a durable PUBREC: " + rawPublisher.dupAfterPubrec()
                 + "; Paho publishes refused while disconnected: " + refused
                 + "; Paho reconnects whose CONNECT Paho never sent (aborted, retried): " + PahoClients.STALLED_CONNECTS.get()
+                + "; Paho clients that said they were connected to a broker that held no connection of theirs (closed,"
+                + " connected again): " + PahoClients.STALE_CONNECTIONS.get()
                 + "; Paho receive records removed after its connection shutdown closed the persistence (QoS 2"
                 + " re-deliveries by Paho avoided, see ShutdownSafeFilePersistence): "
                 + ShutdownSafeFilePersistence.LATE_REMOVALS.get();
