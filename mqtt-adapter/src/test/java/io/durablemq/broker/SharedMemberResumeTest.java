@@ -37,7 +37,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * what it acknowledged counts as delivered; everything it saw without acknowledging must come
  * again. The final collection is by Paho 3.1.1 clients with clean session off. Written for the
  * PowerCutIT failure where member g-2 ended with 383 in-flight entries PUBLISH_SENT and 741 queued
- * (notes in mqtt-adapter/README.md, "Shared subscriptions: a member that resumes").
+ * (mqtt-adapter/README.md, "Shared subscriptions", "A member that resumes").
  * {@code -Dshared.resume.rounds=N} repeats each scenario N times (default 2).
  */
 @Timeout(value = 600, unit = TimeUnit.SECONDS)
