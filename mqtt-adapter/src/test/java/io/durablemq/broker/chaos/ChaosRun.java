@@ -88,7 +88,7 @@ final class ChaosRun {
         try {
             broker.start();
             createClients();
-            connectAll();
+            connectAll(true); // the subscribers createClients just connected to this life stay as they are
             List<KillPoint> plan = plan(settings.kills());
             int sinceDrain = 0;
             for (int k = 0; k < plan.size(); k++) {
@@ -98,7 +98,7 @@ final class ChaosRun {
                         return refusedVerdict();
                     }
                     progress("life " + broker.starts() + " listening, recovery " + last(broker.recoveryMillis()) + " ms");
-                    connectAll();
+                    connectAll(false);
                     progress("clients connected (Paho connects stalled so far: " + PahoClients.STALLED_CONNECTS.get() + ")");
                 }
                 if (point != KillPoint.OFFLINE_DRAIN && drain.wantOnline && sinceDrain >= 1) {
@@ -137,7 +137,7 @@ final class ChaosRun {
             for (PahoSubscriber s : subscribers) {
                 s.wantOnline = true;
             }
-            connectAll();
+            connectAll(false);
             progress("final life, clients connected");
             finish();
             long elapsed = System.currentTimeMillis() - t0;
@@ -269,20 +269,25 @@ final class ChaosRun {
         }
     }
 
-    /** Connects every client that should be online to the current broker life, in parallel. */
-    private void connectAll() throws Exception {
+    /**
+     * Connects every client that should be online to the current broker life, in parallel.
+     * {@code keepLive} only right after {@link #createClients}, whose connections are to this life;
+     * after a restart a client Paho calls connected is stale and is connected again
+     * ({@link PahoClients#connect(org.eclipse.paho.client.mqttv3.MqttAsyncClient, String, int, boolean)}).
+     */
+    private void connectAll(boolean keepLive) throws Exception {
         String uri = broker.uri();
         List<Future<?>> done = new ArrayList<>();
         for (PahoPublisher p : publishers) {
             done.add(connector.submit(() -> {
-                p.connect(uri);
+                p.connect(uri, keepLive);
                 return null;
             }));
         }
         for (PahoSubscriber s : subscribers) {
             if (s.wantOnline) {
                 done.add(connector.submit(() -> {
-                    s.connect(uri);
+                    s.connect(uri, keepLive);
                     return null;
                 }));
             }
