@@ -81,13 +81,14 @@ final class ChaosRun {
     Verdict run() throws Exception {
         t0 = System.currentTimeMillis();
         PahoClients.STALLED_CONNECTS.set(0);
+        PahoClients.STALE_CONNECTIONS.set(0);
         ShutdownSafeFilePersistence.LATE_REMOVALS.set(0);
         Files.createDirectories(settings.workDir());
         broker = new BrokerUnderTest(settings.jar(), settings.workDir(), settings.dataDir(), settings.durability());
         try {
             broker.start();
             createClients();
-            connectAll();
+            connectAll(true); // the subscribers createClients just connected to this life stay as they are
             List<KillPoint> plan = plan(settings.kills());
             int sinceDrain = 0;
             for (int k = 0; k < plan.size(); k++) {
@@ -97,7 +98,7 @@ final class ChaosRun {
                         return refusedVerdict();
                     }
                     progress("life " + broker.starts() + " listening, recovery " + last(broker.recoveryMillis()) + " ms");
-                    connectAll();
+                    connectAll(false);
                     progress("clients connected (Paho connects stalled so far: " + PahoClients.STALLED_CONNECTS.get() + ")");
                 }
                 if (point != KillPoint.OFFLINE_DRAIN && drain.wantOnline && sinceDrain >= 1) {
@@ -136,7 +137,7 @@ final class ChaosRun {
             for (PahoSubscriber s : subscribers) {
                 s.wantOnline = true;
             }
-            connectAll();
+            connectAll(false);
             progress("final life, clients connected");
             finish();
             long elapsed = System.currentTimeMillis() - t0;
@@ -198,6 +199,8 @@ final class ChaosRun {
         return "raw-pub DUP PUBLISH probes after a durable PUBREC: " + rawPublisher.dupAfterPubrec()
                 + "; Paho publishes refused while disconnected: " + refused
                 + "; Paho reconnects whose CONNECT Paho never sent (aborted, retried): " + PahoClients.STALLED_CONNECTS.get()
+                + "; Paho clients that said they were connected to a broker that held no connection of theirs (closed,"
+                + " connected again): " + PahoClients.STALE_CONNECTIONS.get()
                 + "; Paho receive records removed after its connection shutdown closed the persistence (QoS 2"
                 + " re-deliveries by Paho avoided, see ShutdownSafeFilePersistence): "
                 + ShutdownSafeFilePersistence.LATE_REMOVALS.get();
@@ -266,20 +269,25 @@ final class ChaosRun {
         }
     }
 
-    /** Connects every client that should be online to the current broker life, in parallel. */
-    private void connectAll() throws Exception {
+    /**
+     * Connects every client that should be online to the current broker life, in parallel.
+     * {@code keepLive} only right after {@link #createClients}, whose connections are to this life;
+     * after a restart a client Paho calls connected is stale and is connected again
+     * ({@link PahoClients#connect(org.eclipse.paho.client.mqttv3.MqttAsyncClient, String, int, boolean)}).
+     */
+    private void connectAll(boolean keepLive) throws Exception {
         String uri = broker.uri();
         List<Future<?>> done = new ArrayList<>();
         for (PahoPublisher p : publishers) {
             done.add(connector.submit(() -> {
-                p.connect(uri);
+                p.connect(uri, keepLive);
                 return null;
             }));
         }
         for (PahoSubscriber s : subscribers) {
             if (s.wantOnline) {
                 done.add(connector.submit(() -> {
-                    s.connect(uri);
+                    s.connect(uri, keepLive);
                     return null;
                 }));
             }

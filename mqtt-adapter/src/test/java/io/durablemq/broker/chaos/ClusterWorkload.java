@@ -61,14 +61,14 @@ final class ClusterWorkload implements AutoCloseable {
         List<Future<?>> done = new ArrayList<>();
         for (PahoPublisher p : publishers) {
             done.add(connector.submit(() -> {
-                p.connect(uri);
+                p.connect(uri, true);
                 return null;
             }));
         }
         for (PahoSubscriber s : subscribers) {
             if (s.wantOnline) {
                 done.add(connector.submit(() -> {
-                    s.connect(uri);
+                    s.connect(uri, true);
                     return null;
                 }));
             }

@@ -11,6 +11,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 final class PahoClients {
     /** Connect attempts that got no CONNACK in time and were aborted (see {@link #connect}). */
     static final AtomicInteger STALLED_CONNECTS = new AtomicInteger();
+    /** Connect calls that found Paho saying it was connected to a broker that did not hold the connection (see {@link #connect}). */
+    static final AtomicInteger STALE_CONNECTIONS = new AtomicInteger();
 
     static final long UNAVAILABLE_GIVE_UP_MILLIS = 5_000;
 
@@ -42,6 +44,27 @@ final class PahoClients {
      * kills): the connect gives up then, so a cluster run can find the new leader instead of knocking 60 s.
      */
     static void connect(MqttAsyncClient client, String uri, int maxInflight) throws MqttException, InterruptedException {
+        connect(client, uri, maxInflight, false);
+    }
+
+    /**
+     * {@link #connect(MqttAsyncClient, String, int)}, returning only once this call got a CONNACK,
+     * unless {@code keepLive} and Paho already said it was connected before any attempt of this call
+     * timed out (cluster runs: a client of a node that still serves stays as it is).
+     *
+     * <p>Why "Paho says it is connected" is not trusted otherwise: after a broker restart no client
+     * can be connected to the new life, and after an attempt of this call timed out and was aborted
+     * ({@code disconnectForcibly}) the connection Paho may report is not one the broker holds. Seen
+     * in PowerCutIT under heavy CPU load (a CONNACK later than 1.5 s): member g-2's aborted attempt
+     * closed the socket the broker had just attached (the broker recorded the session offline
+     * from then on), yet every later {@code connect} came back at once with
+     * {@code REASON_CODE_CLIENT_CONNECTED} and {@code isConnected()} true; the harness counted g-2
+     * online for two more lives and the final drain, and its 383 in-flight and 741 queued messages
+     * were reported LOST though all were in the store. Such a client is forcibly disconnected and
+     * connected again; {@link #STALE_CONNECTIONS} counts it.
+     */
+    static void connect(MqttAsyncClient client, String uri, int maxInflight, boolean keepLive)
+            throws MqttException, InterruptedException {
         MqttConnectOptions o = new MqttConnectOptions();
         o.setServerURIs(new String[] {uri});
         o.setCleanSession(false);
@@ -52,6 +75,7 @@ final class PahoClients {
         o.setMaxInflight(maxInflight);
         long deadline = System.currentTimeMillis() + 60_000;
         long unavailableSince = -1;
+        boolean timedOut = false;
         while (true) {
             try {
                 client.connect(o).waitForCompletion(1_500);
@@ -59,7 +83,17 @@ final class PahoClients {
             } catch (MqttException e) {
                 int rc = e.getReasonCode();
                 if (rc == MqttException.REASON_CODE_CLIENT_CONNECTED && client.isConnected()) {
-                    return;
+                    if (keepLive && !timedOut) {
+                        return;
+                    }
+                    STALE_CONNECTIONS.incrementAndGet();
+                    try {
+                        client.disconnectForcibly(0, 1_000, false);
+                    } catch (MqttException ignored) {
+                        // nothing to abort any more
+                    }
+                    Thread.sleep(20);
+                    continue;
                 }
                 if (System.currentTimeMillis() > deadline) {
                     throw e;
@@ -74,6 +108,7 @@ final class PahoClients {
                     unavailableSince = -1;
                 }
                 if (rc == MqttException.REASON_CODE_CLIENT_TIMEOUT) {
+                    timedOut = true;
                     STALLED_CONNECTS.incrementAndGet();
                     try {
                         client.disconnectForcibly(0, 1_000, false);

@@ -81,7 +81,12 @@ final class PahoPublisher implements AutoCloseable {
     }
 
     void connect(String uri) throws MqttException, InterruptedException {
-        PahoClients.connect(client, uri, 1_000);
+        connect(uri, false);
+    }
+
+    /** {@code keepLive}: a client Paho reports connected stays as it is ({@link PahoClients#connect(MqttAsyncClient, String, int, boolean)}). */
+    void connect(String uri, boolean keepLive) throws MqttException, InterruptedException {
+        PahoClients.connect(client, uri, 1_000, keepLive);
         online = true;
     }
 

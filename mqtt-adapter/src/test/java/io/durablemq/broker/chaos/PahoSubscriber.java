@@ -55,7 +55,12 @@ final class PahoSubscriber implements AutoCloseable {
     }
 
     void connect(String uri) throws MqttException, InterruptedException {
-        PahoClients.connect(client, uri, 1_000);
+        connect(uri, false);
+    }
+
+    /** {@code keepLive}: a client Paho reports connected stays as it is ({@link PahoClients#connect(MqttAsyncClient, String, int, boolean)}). */
+    void connect(String uri, boolean keepLive) throws MqttException, InterruptedException {
+        PahoClients.connect(client, uri, 1_000, keepLive);
         if (!subscribed) {
             IMqttToken t = client.subscribe(filter, qos);
             t.waitForCompletion(15_000);
