@@ -156,6 +156,7 @@ class LoopWritesFlushTest {
         MqttClient publisher = new MqttClient(TestBrokers.tcpUri(broker), "lw-pub", new MemoryPersistence());
         MqttConnectOptions o = new MqttConnectOptions();
         o.setMqttVersion(MqttConnectOptions.MQTT_VERSION_3_1_1);
+        publisher.setTimeToWait(WAIT_MILLIS); // a PUBACK left unflushed fails here, not at the test's timeout
         publisher.connect(o);
         for (int i = 0; i < count; i++) {
             publisher.publish("lw/" + (i % 3), ("m-" + i).getBytes(StandardCharsets.UTF_8), 1, false);

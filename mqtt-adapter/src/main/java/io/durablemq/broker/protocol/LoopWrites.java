@@ -37,7 +37,12 @@ final class LoopWrites {
     private final ConnectionScope scope;
     /** Tasks in the order they were added; each may write (need not flush) packets on the event loop. */
     private final Queue<Runnable> ready = new ConcurrentLinkedQueue<>();
-    /** A drain task is queued on the event loop and has not yet started polling. */
+    /**
+     * A drain task is queued on the event loop and has not yet cleared this flag. The protocol that
+     * leaves no task behind: {@link #add} appends first and queues a drain only if it sets the flag;
+     * a drain clears the flag before it polls. So an {@code add} that finds the flag set knows of a
+     * drain that has not yet polled and will poll its task, and one that sets it queues that drain.
+     */
     private final AtomicBoolean drainQueued = new AtomicBoolean();
     private final Runnable drain = this::drain;
 
@@ -53,27 +58,40 @@ final class LoopWrites {
         }
     }
 
-    /** Event loop: runs the queued tasks in order (at most {@link #MAX_PER_DRAIN}), then flushes once. */
+    /**
+     * Event loop: runs the queued tasks in order (at most {@link #MAX_PER_DRAIN}), then flushes once.
+     *
+     * <p>Why no write can stay unflushed: every task that writes runs here and nowhere else, and
+     * every drain that ran a task ends in a flush of the whole channel (what it wrote and anything
+     * written before it), even when a task threw an {@link Error} (the finally block: the loop
+     * would log the Error and go on, and without it the packets already written would wait for
+     * some later flush). Every task added is run by a drain: see {@link #drainQueued}'s protocol
+     * below. Writability does not matter: a flushed packet that the socket cannot take yet stays
+     * in Netty's outbound buffer, marked flushed, and Netty writes it when the socket drains.
+     */
     private void drain() {
         // Cleared before polling: a task added from here on either is polled below or
         // queues the next drain, so none is left behind.
         drainQueued.set(false);
-        Runnable r;
-        int written = 0;
-        while (written < MAX_PER_DRAIN && (r = ready.poll()) != null) {
-            try {
-                r.run();
-            } catch (RuntimeException e) {
-                // One task's failure must not strand the tasks behind it (the loop would have run them too).
-                ConnectionScope.LOG.warn("a task for client {} threw", scope.clientId, e);
+        int ran = 0;
+        try {
+            Runnable r;
+            while (ran < MAX_PER_DRAIN && (r = ready.poll()) != null) {
+                ran++;
+                try {
+                    r.run();
+                } catch (RuntimeException e) {
+                    // One task's failure must not strand the tasks behind it (the loop would have run them too).
+                    ConnectionScope.LOG.warn("a task for client {} threw", scope.clientId, e);
+                }
             }
-            written++;
-        }
-        if (written > 0 && scope.channel.isActive()) {
-            flushNow();
-        }
-        if (!ready.isEmpty() && drainQueued.compareAndSet(false, true)) {
-            scope.onLoop.execute(drain); // the rest, in order, after what else waits on the loop
+        } finally {
+            if (ran > 0 && scope.channel.isActive()) {
+                flushNow();
+            }
+            if (!ready.isEmpty() && drainQueued.compareAndSet(false, true)) {
+                scope.onLoop.execute(drain); // the rest, in order, after what else waits on the loop
+            }
         }
     }
 
