@@ -57,7 +57,7 @@ class LoopWritesFlushTest {
             try (RawMqttClient member = connectSilent(port, "lw-member", false)) {
                 member.send(RawMqttClient.subscribe(1, "$share/g/lw/#", 1));
                 assertNotNull(member.receive(MqttMessageType.SUBACK, WAIT_MILLIS), "SUBACK");
-                publish(broker, MESSAGES);
+                publish(broker, MESSAGES, "lw-pub");
                 // A full window, never acknowledged: the engine holds these 40 as sent.
                 unacked.addAll(readPublishes(member, WINDOW, received, "first window"));
             } // the socket drops with the window in flight, as at a harness reconnect
@@ -77,6 +77,53 @@ class LoopWritesFlushTest {
                 member.sendTogether(pubacks(toAck));
             }
             assertEquals(MESSAGES, received.size(), "every message reached the silent member");
+        }
+    }
+
+    /**
+     * The session taken over mid-flight, as when a client reconnects before the broker saw its old
+     * socket close: the old connection still has deliveries queued for its loop while a publisher
+     * goes on; the new one must get the unacknowledged window resent, and every refill, silently.
+     */
+    @Test
+    void aTakeoverWhileDeliveriesAreQueuedLeavesNothingUnflushedOnTheNewConnection(@TempDir Path data)
+            throws Exception {
+        Limits limits = Limits.defaults().toBuilder().maxInflight(WINDOW).build();
+        try (BrokerServer broker = TestBrokers.start(TestBrokers.config(data, limits))) {
+            int port = broker.mqttPort();
+            Set<String> received = new HashSet<>();
+            RawMqttClient old = connectSilent(port, "lw-taken", false);
+            try {
+                old.send(RawMqttClient.subscribe(1, "$share/g/lw/#", 1));
+                assertNotNull(old.receive(MqttMessageType.SUBACK, WAIT_MILLIS), "SUBACK");
+                publish(broker, MESSAGES / 2, "lw-pub-1");
+                List<Integer> first = readPublishes(old, WINDOW, received, "first window on the old connection");
+                // Acknowledge half the window in one write and take the session over right after, while
+                // the refill those PUBACKs start may still be on its way to the old connection's loop.
+                // Either way the session holds a full window in flight at the takeover (60 more are queued).
+                old.sendTogether(pubacks(first.subList(0, WINDOW / 2)));
+                try (RawMqttClient member = connectSilent(port, "lw-taken", false)) {
+                    assertTrue(old.awaitClosed(WAIT_MILLIS), "the old connection is closed at the takeover");
+                    Thread publisher = new Thread(() -> {
+                        try {
+                            publish(broker, MESSAGES / 2, "lw-pub-2");
+                        } catch (Exception e) {
+                            throw new IllegalStateException(e);
+                        }
+                    });
+                    publisher.start();
+                    List<Integer> toAck = readPublishes(member, WINDOW, received, "resends after the takeover");
+                    while (received.size() < MESSAGES) {
+                        member.sendTogether(pubacks(toAck));
+                        toAck = readUpTo(member, WINDOW, MESSAGES, received, "refill after " + received.size());
+                    }
+                    member.sendTogether(pubacks(toAck));
+                    publisher.join(WAIT_MILLIS);
+                }
+            } finally {
+                old.close();
+            }
+            assertEquals(MESSAGES, received.size(), "every message reached the member that took the session over");
         }
     }
 
@@ -143,6 +190,19 @@ class LoopWritesFlushTest {
         return ids;
     }
 
+    /**
+     * PUBLISHes read without sending anything until the window is full ({@code window} new ones or
+     * resends) or every one of {@code total} messages is in {@code received}; returns their packet ids.
+     */
+    private static List<Integer> readUpTo(RawMqttClient client, int window, int total, Set<String> received,
+                                          String what) throws Exception {
+        List<Integer> ids = new ArrayList<>();
+        while (ids.size() < window && received.size() < total) {
+            ids.addAll(readPublishes(client, 1, received, what));
+        }
+        return ids;
+    }
+
     private static MqttMessage[] pubacks(List<Integer> ids) {
         return ids.stream().map(id -> RawMqttClient.ack(MqttMessageType.PUBACK, id)).toArray(MqttMessage[]::new);
     }
@@ -152,14 +212,14 @@ class LoopWritesFlushTest {
     }
 
     /** {@code count} QoS 1 messages from a Paho 3.1.1 publisher, each acknowledged (stored) before the next. */
-    private static void publish(BrokerServer broker, int count) throws Exception {
-        MqttClient publisher = new MqttClient(TestBrokers.tcpUri(broker), "lw-pub", new MemoryPersistence());
+    private static void publish(BrokerServer broker, int count, String clientId) throws Exception {
+        MqttClient publisher = new MqttClient(TestBrokers.tcpUri(broker), clientId, new MemoryPersistence());
         MqttConnectOptions o = new MqttConnectOptions();
         o.setMqttVersion(MqttConnectOptions.MQTT_VERSION_3_1_1);
         publisher.setTimeToWait(WAIT_MILLIS); // a PUBACK left unflushed fails here, not at the test's timeout
         publisher.connect(o);
         for (int i = 0; i < count; i++) {
-            publisher.publish("lw/" + (i % 3), ("m-" + i).getBytes(StandardCharsets.UTF_8), 1, false);
+            publisher.publish("lw/" + (i % 3), (clientId + "-" + i).getBytes(StandardCharsets.UTF_8), 1, false);
         }
         publisher.disconnect(2_000);
         publisher.close(true);
