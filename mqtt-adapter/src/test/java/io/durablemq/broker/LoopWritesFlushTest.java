@@ -21,6 +21,9 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -145,25 +148,77 @@ class LoopWritesFlushTest {
                     // One socket write: the loop decodes the burst in several reads while the commit
                     // completion thread already hands back PUBACKs and deliveries for its first part.
                     client.sendTogether(burst);
-                    Set<Integer> acked = new HashSet<>();
-                    Set<String> delivered = new HashSet<>();
-                    List<Integer> deliveryIds = new ArrayList<>();
-                    while (acked.size() < MESSAGES || delivered.size() < MESSAGES) {
-                        MqttMessage m = client.receive(WAIT_MILLIS);
-                        assertNotNull(m, tag + ": silent client waits in vain with " + acked.size() + " PUBACKs and "
-                                + delivered.size() + " deliveries of " + MESSAGES);
-                        if (m instanceof MqttPublishMessage p) {
-                            delivered.add(payload(p));
-                            deliveryIds.add(p.variableHeader().packetId());
-                        } else {
-                            assertEquals(MqttMessageType.PUBACK, m.fixedHeader().messageType(), tag + ": " + m);
-                            acked.add(((MqttMessageIdVariableHeader) m.variableHeader()).messageId());
-                        }
-                    }
-                    client.sendTogether(pubacks(deliveryIds));
+                    client.sendTogether(pubacks(awaitAcksAndDeliveries(client, MESSAGES, tag)));
                 }
             }
         }
+    }
+
+    /**
+     * Lost wake-ups: a drain that ends just as the engine's thread adds a task must not leave it
+     * queued with no drain to come. Each ending drain is a chance, so four clients in parallel
+     * each make 40 short round trips (16 PUBLISHes to their own topic and the PUBACKs of the last
+     * round's deliveries in one write, then silence until all 16 PUBACKs and 16 deliveries came);
+     * a stranded task would wait for the client's next write, which never comes.
+     */
+    @Test
+    void manyShortRoundTripsFromParallelClientsNeverStrandAPacket(@TempDir Path data) throws Exception {
+        int clients = 4;
+        int rounds = 40;
+        int burst = 16;
+        try (BrokerServer broker = TestBrokers.start(TestBrokers.config(data))) {
+            int port = broker.mqttPort();
+            ExecutorService pool = Executors.newFixedThreadPool(clients);
+            try {
+                List<Future<?>> done = new ArrayList<>();
+                for (int c = 0; c < clients; c++) {
+                    String tag = "c" + c;
+                    done.add(pool.submit(() -> {
+                        try (RawMqttClient client = connectSilent(port, "lw-rounds-" + tag, true)) {
+                            client.send(RawMqttClient.subscribe(1, "rounds/" + tag, 1));
+                            assertNotNull(client.receive(MqttMessageType.SUBACK, WAIT_MILLIS), "SUBACK");
+                            List<Integer> deliveryIds = List.of();
+                            for (int round = 1; round <= rounds; round++) {
+                                List<MqttMessage> out = new ArrayList<>(List.of(pubacks(deliveryIds)));
+                                for (int i = 0; i < burst; i++) {
+                                    out.add(RawMqttClient.publish("rounds/" + tag, tag + "-" + round + "-" + i, 1,
+                                            i + 1, false, false, null));
+                                }
+                                client.sendTogether(out.toArray(MqttMessage[]::new));
+                                deliveryIds = awaitAcksAndDeliveries(client, burst, tag + " round " + round);
+                            }
+                            client.sendTogether(pubacks(deliveryIds));
+                        }
+                        return null;
+                    }));
+                }
+                for (Future<?> f : done) {
+                    f.get();
+                }
+            } finally {
+                pool.shutdownNow();
+            }
+        }
+    }
+
+    /** Reads, sending nothing, until {@code count} PUBACKs and {@code count} deliveries came; returns the deliveries' ids. */
+    private static List<Integer> awaitAcksAndDeliveries(RawMqttClient client, int count, String what) throws Exception {
+        Set<Integer> acked = new HashSet<>();
+        Set<String> delivered = new HashSet<>();
+        List<Integer> deliveryIds = new ArrayList<>();
+        while (acked.size() < count || delivered.size() < count) {
+            MqttMessage m = client.receive(WAIT_MILLIS);
+            assertNotNull(m, what + ": silent client waits in vain with " + acked.size() + " PUBACKs and "
+                    + delivered.size() + " deliveries of " + count);
+            if (m instanceof MqttPublishMessage p) {
+                delivered.add(payload(p));
+                deliveryIds.add(p.variableHeader().packetId());
+            } else {
+                assertEquals(MqttMessageType.PUBACK, m.fixedHeader().messageType(), what + ": " + m);
+                acked.add(((MqttMessageIdVariableHeader) m.variableHeader()).messageId());
+            }
+        }
+        return deliveryIds;
     }
 
     /** A 3.1.1 connection with keep-alive 0: the client never sends a packet the test did not write. */
