@@ -67,6 +67,8 @@ final class ChaosRun {
 
     private long t0;
     private String refusedStart;
+    /** Each subscriber at the end of the final drain: connected or not, connections lost in the final life. */
+    private String finalConnections = "";
 
     /** Progress lines (stdout of the harness, which is never killed). */
     private void progress(String text) {
@@ -135,6 +137,7 @@ final class ChaosRun {
             }
             for (PahoSubscriber s : subscribers) {
                 s.wantOnline = true;
+                s.markLife();
             }
             connectAll();
             progress("final life, clients connected");
@@ -200,7 +203,8 @@ final class ChaosRun {
                 + "; Paho reconnects whose CONNECT Paho never sent (aborted, retried): " + PahoClients.STALLED_CONNECTS.get()
                 + "; Paho receive records removed after its connection shutdown closed the persistence (QoS 2"
                 + " re-deliveries by Paho avoided, see ShutdownSafeFilePersistence): "
-                + ShutdownSafeFilePersistence.LATE_REMOVALS.get();
+                + ShutdownSafeFilePersistence.LATE_REMOVALS.get()
+                + "\nPaho subscribers after the final drain (the harness does not reconnect a lost one): " + finalConnections;
     }
 
     List<String> brokerWarnings() throws Exception {
@@ -376,6 +380,8 @@ final class ChaosRun {
         }
         progress("publishers done");
         awaitDrained(settings.drainQuietMillis());
+        finalConnections = subscribers.stream().map(PahoSubscriber::connectionNote)
+                .collect(java.util.stream.Collectors.joining("; "));
         progress("drained, missing " + ledger.missing());
     }
 
