@@ -271,6 +271,9 @@ class LoopWritesFlushTest {
         MqttClient publisher = new MqttClient(TestBrokers.tcpUri(broker), clientId, new MemoryPersistence());
         MqttConnectOptions o = new MqttConnectOptions();
         o.setMqttVersion(MqttConnectOptions.MQTT_VERSION_3_1_1);
+        // One publish at a time, but Paho frees a publish's in-flight slot on its callback thread
+        // after the synchronous publish returned: the default 10 slots run out on a loaded machine.
+        o.setMaxInflight(count);
         publisher.setTimeToWait(WAIT_MILLIS); // a PUBACK left unflushed fails here, not at the test's timeout
         publisher.connect(o);
         for (int i = 0; i < count; i++) {
