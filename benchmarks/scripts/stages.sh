@@ -6,27 +6,33 @@
 # (durablemq_commit_latency_seconds): count, mean, and p50 / p99 read from the cumulative
 # histogram buckets: the upper bound of the bucket that holds the quantile (Micrometer's
 # buckets are about 10-30 % apart, so that is the precision). The figures cover the broker's
-# whole life, not one run: scrape a fresh broker. batch_wait and write+fsync count batches,
-# the other stages messages.
+# whole life, not one run: scrape a fresh broker, or give two scrapes (before and after a run)
+# to see only what happened between them:
+#   benchmarks/scripts/stages.sh before.metrics.txt after.metrics.txt
+# batch_wait and write+fsync count batches, the other stages messages.
 set -euo pipefail
-src="${1:?usage: stages.sh METRICS_FILE_OR_URL}"
-if [[ "$src" == http* ]]; then text="$(curl -s --max-time 5 "$src")"; else text="$(cat "$src")"; fi
+src="${1:?usage: stages.sh METRICS_FILE_OR_URL [LATER_METRICS_FILE_OR_URL]}"
+scrape() { if [[ "$1" == http* ]]; then curl -s --max-time 5 "$1"; else cat "$1"; fi; }
+# With two scrapes the first one's lines are marked "-" and subtracted.
+text="$(if [[ $# -ge 2 ]]; then scrape "$src" | sed 's/^/- /'; scrape "$2"; else scrape "$src"; fi)"
 printf '%s\n' "$text" | awk '
 function us(s) { return s >= 1e300 ? "+Inf" : sprintf("%.0f", s * 1e6) }
+{ sign = 1; if ($1 == "-") { sign = -1; $0 = substr($0, 3) } }
 /^durablemq_(publish_stage|commit_latency)_seconds_(bucket|count|sum)[{ ]/ {
-  name = $1; value = $2 + 0
+  name = $1; value = sign * $2
   stage = "write+fsync"
   if (match(name, /stage="[a-z_]+"/)) stage = substr(name, RSTART + 7, RLENGTH - 8)
   if (name ~ /_bucket\{/) {
     if (!match(name, /le="[^"]+"/)) next
     le = substr(name, RSTART + 4, RLENGTH - 5)
-    n[stage]++; les[stage, n[stage]] = (le == "+Inf") ? 1e300 : le + 0; cum[stage, n[stage]] = value
-  } else if (name ~ /_count($|\{)/) { count[stage] = value } else { sum[stage] = value }
+    if (!((stage, le) in idx)) { idx[stage, le] = ++n[stage]; les[stage, n[stage]] = (le == "+Inf") ? 1e300 : le + 0 }
+    cum[stage, idx[stage, le]] += value
+  } else if (name ~ /_count($|\{)/) { count[stage] += value } else { sum[stage] += value }
 }
 END {
-  split("decode route batch_wait write+fsync completion send", order, " ")
+  split("decode route batch_wait write+fsync completion loop_hop send", order, " ")
   printf "%-12s %10s %10s %10s %10s\n", "stage", "count", "mean_us", "p50_us", "p99_us"
-  for (i = 1; i <= 6; i++) {
+  for (i = 1; i <= 7; i++) {
     s = order[i]; if (!(s in count)) continue
     p50 = "-"; p99 = "-"
     if (count[s] > 0) {

@@ -29,6 +29,9 @@ import java.util.concurrent.TimeUnit;
  *       replicated log's commit) to the publish's future being completed on the commit
  *       completion thread: the completions before it in the batch, and those of earlier batches
  *       still running (pipelined commits), run first. Per message.</li>
+ *   <li>{@code loop_hop}: broker, the first part of {@code send}: from that completion to the
+ *       acknowledgement's task starting on the connection's event loop (the loop's wake-up and
+ *       the tasks and reads queued before it). Per message.</li>
  *   <li>{@code send}: broker, from that completion to the PUBACK / PUBREC write finishing on the
  *       event loop (the hop to the loop, the encode and the socket write). Per message.</li>
  * </ul>
@@ -39,7 +42,8 @@ public final class StageTimers {
 
     /** The stages in the order a publish passes them (write+fsync is the commit latency). */
     public enum Stage {
-        DECODE("decode"), ROUTE("route"), BATCH_WAIT("batch_wait"), COMPLETION("completion"), SEND("send");
+        DECODE("decode"), ROUTE("route"), BATCH_WAIT("batch_wait"), COMPLETION("completion"), LOOP_HOP("loop_hop"),
+        SEND("send");
 
         private final String label;
 

@@ -6,6 +6,7 @@ import io.durablemq.engine.session.SessionHandle;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
+import io.netty.handler.codec.mqtt.MqttMessage;
 import io.netty.handler.codec.mqtt.MqttMessageType;
 import io.netty.handler.codec.mqtt.MqttProperties;
 import org.slf4j.Logger;
@@ -62,6 +63,9 @@ final class ConnectionScope {
             LOG.debug("event loop gone, dropping a task for client {}", clientId);
         }
     };
+
+    /** The engine threads' tasks for this connection, run on its event loop several at a time (order kept). */
+    final LoopWrites fromEngine = new LoopWrites(this);
 
     ConnectionScope(ProtocolContext context) {
         this.context = context;
@@ -135,9 +139,18 @@ final class ConnectionScope {
 
     /** PUBACK, PUBREC or PUBCOMP; an MQTT 5 failure carries the reason string when the client wants problem information. */
     ChannelFuture writeAck(MqttMessageType type, int packetId, byte code, String reason) {
+        return channel.writeAndFlush(ackPacket(type, packetId, code, reason));
+    }
+
+    /** Like {@link #writeAck}, without the flush: {@link LoopWrites} flushes once after a run of them. */
+    ChannelFuture writeAckUnflushed(MqttMessageType type, int packetId, byte code, String reason) {
+        return channel.write(ackPacket(type, packetId, code, reason));
+    }
+
+    private MqttMessage ackPacket(MqttMessageType type, int packetId, byte code, String reason) {
         MqttProperties props = isV5() && reason != null && problemInformation && (code & 0xFF) >= 0x80
                 ? MqttProps.reasonString(reason) : MqttProperties.NO_PROPERTIES;
-        return channel.writeAndFlush(Packets.pubReply(type, packetId, code, props));
+        return Packets.pubReply(type, packetId, code, props);
     }
 
     /** Hands an acknowledgement to the engine; a failure is logged (the client resends after reconnecting). */

@@ -111,10 +111,11 @@ final class InboundPublishFlow {
         if (qos == 0 && result.isDone()) {
             publishStored(message, packetId, result.getNow(null), failureOf(result), 0);
         } else {
-            // Completed on the committer thread: note when, for the send stage, then hop to the event loop.
+            // Completed on the commit completion thread: note when, for the send stage, then queue
+            // the outcome for the event loop, in completion order (LoopWrites).
             CompletableFuture<?> answered = result.whenComplete((r, e) -> {
                 long completedNanos = System.nanoTime();
-                scope.onLoop.execute(() -> publishStored(message, packetId, r, e, completedNanos));
+                scope.fromEngine.add(() -> publishStored(message, packetId, r, e, completedNanos));
             });
             if (qos > 0) {
                 lastAnswer = answered;
@@ -144,9 +145,9 @@ final class InboundPublishFlow {
         if (qos == 0) {
             return;
         }
-        // Behind the answer of the PUBLISH before it (lastAnswer); queued on the loop even when that one is done,
-        // since its PUBACK task may still wait there.
-        lastAnswer = lastAnswer.whenComplete((r, e) -> scope.onLoop.execute(() -> answerNotAuthorized(qos, packetId, v5)));
+        // Behind the answer of the PUBLISH before it (lastAnswer), on the same first-in-first-out queue
+        // (LoopWrites) even when that one is done, since its PUBACK task may still wait there.
+        lastAnswer = lastAnswer.whenComplete((r, e) -> scope.fromEngine.add(() -> answerNotAuthorized(qos, packetId, v5)));
     }
 
     private void answerNotAuthorized(int qos, int packetId, boolean v5) {
@@ -169,10 +170,13 @@ final class InboundPublishFlow {
     /** {@code completedNanos}: when the engine's future completed (System.nanoTime), for the send stage. */
     private void publishStored(Message message, int packetId, PublishResult result, Throwable error,
                                long completedNanos) {
+        int qos = message.qos();
+        if (qos > 0 && completedNanos != 0) {
+            scope.context.metrics().publishStage(Stage.LOOP_HOP, System.nanoTime() - completedNanos);
+        }
         if (!scope.channel.isActive()) {
             return; // nothing to acknowledge on a closed connection: the client resends
         }
-        int qos = message.qos();
         if (error != null) {
             Throwable cause = unwrap(error);
             if (cause instanceof SessionClosedException) {
@@ -187,11 +191,12 @@ final class InboundPublishFlow {
             case ACCEPTED, DUPLICATE -> {
                 byte code = scope.isV5() && result.status() == PublishResult.Status.ACCEPTED
                         && result.matchedSessions() == 0 ? ReasonCodes.NO_MATCHING_SUBSCRIBERS : ReasonCodes.SUCCESS;
+                // Unflushed: LoopWrites flushes once after every acknowledgement ready for this connection.
                 if (qos == 1) {
                     inboundUnfinished.remove(packetId);
-                    timeSend(scope.writeAck(MqttMessageType.PUBACK, packetId, code, null), completedNanos);
+                    timeSend(scope.writeAckUnflushed(MqttMessageType.PUBACK, packetId, code, null), completedNanos);
                 } else if (qos == 2) {
-                    timeSend(scope.writeAck(MqttMessageType.PUBREC, packetId, code, null), completedNanos);
+                    timeSend(scope.writeAckUnflushed(MqttMessageType.PUBREC, packetId, code, null), completedNanos);
                 }
                 // After the ack: the client gets its PUBACK / PUBREC, then is read no further while
                 // the subscriber it fills is too far behind (PublisherBackpressure).
@@ -271,7 +276,8 @@ final class InboundPublishFlow {
         } catch (RuntimeException e) {
             released = CompletableFuture.failedFuture(e);
         }
-        released.whenCompleteAsync((v, error) -> {
+        // Through the same queue as the PUBACKs and PUBRECs, so the loop writes them in completion order.
+        released.whenComplete((v, error) -> scope.fromEngine.add(() -> {
             if (!scope.channel.isActive()) {
                 return;
             }
@@ -285,7 +291,7 @@ final class InboundPublishFlow {
                 return;
             }
             inboundUnfinished.remove(packetId);
-            scope.writeAck(MqttMessageType.PUBCOMP, packetId, ReasonCodes.SUCCESS, null);
-        }, scope.onLoop);
+            scope.writeAckUnflushed(MqttMessageType.PUBCOMP, packetId, ReasonCodes.SUCCESS, null);
+        }));
     }
 }

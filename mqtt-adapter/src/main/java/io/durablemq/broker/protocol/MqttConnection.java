@@ -264,19 +264,21 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
     }
 
     // ---------------------------------------------------------------- SessionListener (engine threads)
+    // Through LoopWrites, in the order the engine called, with the connection's acknowledgements:
+    // the loop runs them several per task and flushes once after them.
 
     @Override
     public void onPublish(OutboundPublish publish) {
-        scope.onLoop.execute(() -> outbound.sendPublish(publish));
+        scope.fromEngine.add(() -> outbound.sendPublish(publish));
     }
 
     @Override
     public void onPubrel(int packetId) {
-        scope.onLoop.execute(() -> outbound.sendPubrel(packetId));
+        scope.fromEngine.add(() -> outbound.sendPubrel(packetId));
     }
 
     @Override
     public void onSessionClosed(CloseReason reason) {
-        scope.onLoop.execute(() -> disconnects.sessionClosed(reason));
+        scope.fromEngine.add(() -> disconnects.sessionClosed(reason));
     }
 }

@@ -58,13 +58,14 @@ final class OutboundDelivery {
         if (publish.qos() > 0) {
             outboundTopics.put(publish.packetId(), message.topic());
         }
-        scope.channel.writeAndFlush(Packets.publish(message.topic(), publish.qos(), publish.dup(), publish.retain(),
+        // Unflushed: called through LoopWrites, which flushes once after the tasks it ran.
+        scope.channel.write(Packets.publish(message.topic(), publish.qos(), publish.dup(), publish.retain(),
                 publish.packetId(), message.payload(), props));
     }
 
     void sendPubrel(int packetId) {
         if (scope.state() == ConnectionState.CONNECTED && scope.channel.isActive()) {
-            scope.channel.writeAndFlush(Packets.pubReply(MqttMessageType.PUBREL, packetId, ReasonCodes.SUCCESS,
+            scope.channel.write(Packets.pubReply(MqttMessageType.PUBREL, packetId, ReasonCodes.SUCCESS,
                     MqttProperties.NO_PROPERTIES));
         }
     }

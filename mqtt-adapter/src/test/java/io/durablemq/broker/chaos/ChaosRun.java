@@ -67,6 +67,8 @@ final class ChaosRun {
 
     private long t0;
     private String refusedStart;
+    /** Each subscriber at the end of the final drain: connected or not, connections lost in the final life. */
+    private String finalConnections = "";
 
     /** Progress lines (stdout of the harness, which is never killed). */
     private void progress(String text) {
@@ -136,6 +138,7 @@ final class ChaosRun {
             }
             for (PahoSubscriber s : subscribers) {
                 s.wantOnline = true;
+                s.markLife();
             }
             connectAll(false);
             progress("final life, clients connected");
@@ -203,7 +206,8 @@ final class ChaosRun {
                 + " connected again): " + PahoClients.STALE_CONNECTIONS.get()
                 + "; Paho receive records removed after its connection shutdown closed the persistence (QoS 2"
                 + " re-deliveries by Paho avoided, see ShutdownSafeFilePersistence): "
-                + ShutdownSafeFilePersistence.LATE_REMOVALS.get();
+                + ShutdownSafeFilePersistence.LATE_REMOVALS.get()
+                + "\nPaho subscribers after the final drain (the harness does not reconnect a lost one): " + finalConnections;
     }
 
     List<String> brokerWarnings() throws Exception {
@@ -384,6 +388,8 @@ final class ChaosRun {
         }
         progress("publishers done");
         awaitDrained(settings.drainQuietMillis());
+        finalConnections = subscribers.stream().map(PahoSubscriber::connectionNote)
+                .collect(java.util.stream.Collectors.joining("; "));
         progress("drained, missing " + ledger.missing());
     }
 

@@ -23,6 +23,9 @@ final class PahoSubscriber implements AutoCloseable {
     private final MqttAsyncClient client;
     private final AtomicLong received = new AtomicLong();
     private boolean subscribed;
+    /** Connections Paho reported lost since {@link #markLife()}, and the last one's time and cause. */
+    private final AtomicLong lossesSinceMark = new AtomicLong();
+    private volatile String lastLoss;
     /** The harness's plan: an offline subscriber stays disconnected across restarts so its queue fills. */
     volatile boolean wantOnline = true;
 
@@ -36,6 +39,10 @@ final class PahoSubscriber implements AutoCloseable {
         client.setCallback(new MqttCallback() {
             @Override
             public void connectionLost(Throwable cause) {
+                // The harness does not reconnect on a loss: a loss in the final life leaves the
+                // session offline for the drain, so the report names it (connectionNote).
+                lossesSinceMark.incrementAndGet();
+                lastLoss = java.time.LocalTime.now(java.time.ZoneOffset.UTC) + " " + cause;
             }
 
             @Override
@@ -82,6 +89,19 @@ final class PahoSubscriber implements AutoCloseable {
         if (client.isConnected()) {
             client.disconnect(5_000).waitForCompletion(10_000);
         }
+    }
+
+    /** Starts counting connection losses afresh (at the final life). */
+    void markLife() {
+        lossesSinceMark.set(0);
+        lastLoss = null;
+    }
+
+    /** Whether it is connected now and the connections it lost since {@link #markLife()}, for the report. */
+    String connectionNote() {
+        long losses = lossesSinceMark.get();
+        return name + (client.isConnected() ? " connected" : " NOT CONNECTED") + ", lost " + losses
+                + (losses == 0 ? "" : " (last " + lastLoss + ")");
     }
 
     long received() {

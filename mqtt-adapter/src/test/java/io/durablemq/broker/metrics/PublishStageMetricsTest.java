@@ -30,7 +30,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * Every stage of a QoS 1/2 publish is recorded in /metrics by a running broker: a real Paho
  * client publishes over loopback, and the scrape must count each message once in the per-message
- * stages (decode, route, completion, send), and at least one batch in batch_wait and in the
+ * stages (decode, route, completion, loop_hop, send), and at least one batch in batch_wait and in the
  * commit latency (write+fsync). QoS 0 publishes are not counted.
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
@@ -69,7 +69,7 @@ class PublishStageMetricsTest {
                 Thread.sleep(100);
             } while (System.nanoTime() < deadline);
 
-            for (String perMessage : new String[] {"decode", "route", "completion", "send"}) {
+            for (String perMessage : new String[] {"decode", "route", "completion", "loop_hop", "send"}) {
                 assertEquals(6.0, counts.get(perMessage), perMessage + " counts each QoS 1/2 publish once: " + counts);
             }
             assertTrue(counts.get("batch_wait") >= 1, "batch_wait counts batches: " + counts);

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Where a publish's time goes at fixed rates: starts one DurableMQ broker (fsync mode, bin/durablemq's
+# JVM options) from JAR, warms it up (10 s of QoS 1 pairs), then for each "QOS RATE" in $SPECS runs the
+# load generator (16 pairs, 10 s + 2 s warm-up) and prints its summary and the stage histograms of that
+# run alone (a /metrics scrape before and after, diffed by stages.sh), with `uptime` before and after.
+#   benchmarks/scripts/fixed-rate-stages.sh mqtt-adapter/target/durablemq-broker.jar mine target/stages
+#   SPECS="2 2000,1 4000" LOADGEN=benchmarks/target/durablemq-loadgen.jar ...
+# Several jars alternated (A/B): call it once per jar and round, in alternating order.
+set -u
+jar="${1:?usage: fixed-rate-stages.sh BROKER_JAR LABEL OUT_DIR}"; label="${2:?label}"; out="${3:?out dir}"
+here="$(cd "$(dirname "$0")" && pwd)"
+loadgen="${LOADGEN:-$here/../target/durablemq-loadgen.jar}"
+IFS=, read -r -a specs <<< "${SPECS:-2 2000,1 4000}"
+mkdir -p "$out"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'; }
+port=$(free_port); mport=$(free_port)
+data="$(mktemp -d)"
+cat > "$out/$label.conf" <<C
+host 127.0.0.1
+port $port
+data_path $data
+durability fsync
+metrics_endpoint_port $mport
+C
+java -XX:+ExitOnOutOfMemoryError -Xmx512m -XX:MaxGCPauseMillis=5 -jar "$jar" --config "$out/$label.conf" > "$out/$label.log" 2>&1 &
+broker=$!
+trap 'kill $broker 2>/dev/null; wait $broker 2>/dev/null; rm -rf "$data"' EXIT
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.3; done
+java -jar "$loadgen" -b "tcp://127.0.0.1:$port" --label "$label-warmup" -s pairs -P 16 -q 1 -d 10s --warmup 0s > /dev/null 2>&1
+for spec in "${specs[@]}"; do
+  read -r q rate <<< "$spec"; name="$label-q$q-at$rate"
+  {
+    echo "before $name: $(uptime)"
+    curl -s "http://127.0.0.1:$mport/metrics" > "$out/$name.before.metrics"
+    java -jar "$loadgen" -b "tcp://127.0.0.1:$port" --label "$label" -s pairs -P 16 -q "$q" --rate "$rate" \
+        -d 10s --warmup 2s --json "$out/$name.json" 2> "$out/$name.progress"
+    curl -s "http://127.0.0.1:$mport/metrics" > "$out/$name.after.metrics"
+    echo "after $name: $(uptime)"
+    "$here/stages.sh" "$out/$name.before.metrics" "$out/$name.after.metrics"
+  } | tee "$out/$name.txt"
+done
