@@ -3,6 +3,7 @@ package io.durablemq.cluster;
 import io.durablemq.engine.store.Store;
 import org.apache.ratis.proto.RaftProtos.LogEntryProto;
 import org.apache.ratis.protocol.Message;
+import org.apache.ratis.protocol.RaftClientRequest;
 import org.apache.ratis.protocol.RaftGroupId;
 import org.apache.ratis.protocol.RaftGroupMemberId;
 import org.apache.ratis.protocol.RaftPeerId;
@@ -13,6 +14,7 @@ import org.apache.ratis.server.storage.RaftStorage;
 import org.apache.ratis.statemachine.StateMachineStorage;
 import org.apache.ratis.statemachine.TransactionContext;
 import org.apache.ratis.statemachine.impl.BaseStateMachine;
+import org.apache.ratis.thirdparty.com.google.protobuf.ByteString;
 import org.apache.ratis.util.LifeCycle;
 
 import java.io.IOException;
@@ -116,7 +118,7 @@ final class BatchStateMachine extends BaseStateMachine {
     public CompletableFuture<Message> applyTransaction(TransactionContext trx) {
         LogEntryProto entry = trx.getLogEntry();
         try {
-            if (!applied(slot.apply(entry.getStateMachineLogEntry().getLogData().toByteArray(), entry.getTerm(), entry.getIndex()))) {
+            if (!applied(slot.apply(batchBytes(trx, entry), entry.getTerm(), entry.getIndex()))) {
                 return CompletableFuture.completedFuture(Message.EMPTY); // closing: replayed at the next start
             }
         } catch (Exception e) {
@@ -129,6 +131,21 @@ final class BatchStateMachine extends BaseStateMachine {
         }
         updateLastAppliedTermIndex(entry.getTerm(), entry.getIndex());
         return CompletableFuture.completedFuture(Message.EMPTY);
+    }
+
+    /**
+     * The entry's batch bytes. On the leader, for an entry it submitted itself, Ratis hands back the
+     * transaction of the original request, whose message holds the very bytes the log entry wraps
+     * (the same {@code ByteString} object): those are used as they are. Anywhere else (a follower, a
+     * replay after a restart) the log entry's bytes are copied out, as before.
+     */
+    static byte[] batchBytes(TransactionContext trx, LogEntryProto entry) {
+        ByteString data = entry.getStateMachineLogEntry().getLogData();
+        RaftClientRequest request = trx.getClientRequest();
+        if (request != null && request.getMessage() instanceof BatchMessage own && own.getContent() == data) {
+            return own.bytes();
+        }
+        return data.toByteArray();
     }
 
     /**
