@@ -49,6 +49,7 @@ final class BatchStateMachine extends BaseStateMachine {
     private final AtomicLong installed = new AtomicLong();
     private final AtomicLong written = new AtomicLong();
     private final AtomicLong skipped = new AtomicLong();
+    private final AtomicLong ownBytes = new AtomicLong();
     private final TakeoverClock takeover;
     private final Runnable wakeRoleLoop;
     private final RaftLogFolderSync logFolderSync;
@@ -139,10 +140,11 @@ final class BatchStateMachine extends BaseStateMachine {
      * (the same {@code ByteString} object): those are used as they are. Anywhere else (a follower, a
      * replay after a restart) the log entry's bytes are copied out, as before.
      */
-    static byte[] batchBytes(TransactionContext trx, LogEntryProto entry) {
+    byte[] batchBytes(TransactionContext trx, LogEntryProto entry) {
         ByteString data = entry.getStateMachineLogEntry().getLogData();
         RaftClientRequest request = trx.getClientRequest();
         if (request != null && request.getMessage() instanceof BatchMessage own && own.getContent() == data) {
+            ownBytes.incrementAndGet();
             return own.bytes();
         }
         return data.toByteArray();
@@ -174,6 +176,11 @@ final class BatchStateMachine extends BaseStateMachine {
             }
         }
         return true;
+    }
+
+    /** Batches this node applied from the bytes it submitted itself (as leader), not copied out of the log entry. */
+    long appliedFromOwnBytes() {
+        return ownBytes.get();
     }
 
     /** Entries written to the store and entries skipped because the store held them, since this node started. */
