@@ -76,12 +76,6 @@ final class RaftNode implements AutoCloseable {
         RaftServerConfigKeys.Snapshot.setRetentionFileNum(props, snap.retained());
         // Not at stop: ClusterNode detaches the store before Ratis closes, so there would be nothing to checkpoint.
         RaftServerConfigKeys.Snapshot.setTriggerWhenStopEnabled(props, false);
-        // Ratis keeps the entries of the open segment and of up to N closed segments on the heap (default 6
-        // segments or 200 MB, in a 512 MB broker heap): every entry then survives young collections and is
-        // copied into the old generation. Entries of a closed segment that every follower has and this node
-        // applied are only needed again by a follower that falls behind, which then reads them from the file.
-        RaftServerConfigKeys.Log.setSegmentCacheNumMax(props, 2);
-        RaftServerConfigKeys.Log.setSegmentCacheSizeMax(props, SizeInBytes.valueOf(2 * snap.logSegmentBytes()));
         RaftServerConfigKeys.Log.setPurgeUptoSnapshotIndex(props, true);
         RaftServerConfigKeys.Log.setPurgeGap(props, (int) Math.max(1, Math.min(1024, snap.everyEntries())));
         RaftServerConfigKeys.Log.Appender.setBufferByteLimit(props, MAX_ENTRY);
