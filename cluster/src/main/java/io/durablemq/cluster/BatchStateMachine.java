@@ -3,6 +3,7 @@ package io.durablemq.cluster;
 import io.durablemq.engine.store.Store;
 import org.apache.ratis.proto.RaftProtos.LogEntryProto;
 import org.apache.ratis.protocol.Message;
+import org.apache.ratis.protocol.RaftClientRequest;
 import org.apache.ratis.protocol.RaftGroupId;
 import org.apache.ratis.protocol.RaftGroupMemberId;
 import org.apache.ratis.protocol.RaftPeerId;
@@ -13,6 +14,7 @@ import org.apache.ratis.server.storage.RaftStorage;
 import org.apache.ratis.statemachine.StateMachineStorage;
 import org.apache.ratis.statemachine.TransactionContext;
 import org.apache.ratis.statemachine.impl.BaseStateMachine;
+import org.apache.ratis.thirdparty.com.google.protobuf.ByteString;
 import org.apache.ratis.util.LifeCycle;
 
 import java.io.IOException;
@@ -47,6 +49,7 @@ final class BatchStateMachine extends BaseStateMachine {
     private final AtomicLong installed = new AtomicLong();
     private final AtomicLong written = new AtomicLong();
     private final AtomicLong skipped = new AtomicLong();
+    private final AtomicLong ownBytes = new AtomicLong();
     private final TakeoverClock takeover;
     private final Runnable wakeRoleLoop;
     private final RaftLogFolderSync logFolderSync;
@@ -116,7 +119,7 @@ final class BatchStateMachine extends BaseStateMachine {
     public CompletableFuture<Message> applyTransaction(TransactionContext trx) {
         LogEntryProto entry = trx.getLogEntry();
         try {
-            if (!applied(slot.apply(entry.getStateMachineLogEntry().getLogData().toByteArray(), entry.getTerm(), entry.getIndex()))) {
+            if (!applied(slot.apply(batchBytes(trx, entry), entry.getTerm(), entry.getIndex()))) {
                 return CompletableFuture.completedFuture(Message.EMPTY); // closing: replayed at the next start
             }
         } catch (Exception e) {
@@ -129,6 +132,22 @@ final class BatchStateMachine extends BaseStateMachine {
         }
         updateLastAppliedTermIndex(entry.getTerm(), entry.getIndex());
         return CompletableFuture.completedFuture(Message.EMPTY);
+    }
+
+    /**
+     * The entry's batch bytes. On the leader, for an entry it submitted itself, Ratis hands back the
+     * transaction of the original request, whose message holds the very bytes the log entry wraps
+     * (the same {@code ByteString} object): those are used as they are. Anywhere else (a follower, a
+     * replay after a restart) the log entry's bytes are copied out, as before.
+     */
+    byte[] batchBytes(TransactionContext trx, LogEntryProto entry) {
+        ByteString data = entry.getStateMachineLogEntry().getLogData();
+        RaftClientRequest request = trx.getClientRequest();
+        if (request != null && request.getMessage() instanceof BatchMessage own && own.getContent() == data) {
+            ownBytes.incrementAndGet();
+            return own.bytes();
+        }
+        return data.toByteArray();
     }
 
     /**
@@ -157,6 +176,11 @@ final class BatchStateMachine extends BaseStateMachine {
             }
         }
         return true;
+    }
+
+    /** Batches this node applied from the bytes it submitted itself (as leader), not copied out of the log entry. */
+    long appliedFromOwnBytes() {
+        return ownBytes.get();
     }
 
     /** Entries written to the store and entries skipped because the store held them, since this node started. */

@@ -24,6 +24,13 @@ final class StoreSlot {
     private boolean owned;
     private boolean closed;
     private AppliedEntry noRecord = AppliedEntry.NONE;
+    /**
+     * The attached store's last applied entry as this slot last read or wrote it, null when not known:
+     * each apply needs it, and reading it back from RocksDB for every entry costs a JNI call and a
+     * lookup. Only this slot writes the record, in the same write as the entry, so the copy stays
+     * right while the same store is attached; it is forgotten whenever the attached store changes.
+     */
+    private AppliedEntry lastApplied;
 
     /** What {@link #apply} did with one entry. */
     enum Outcome {
@@ -62,8 +69,10 @@ final class StoreSlot {
                 return Outcome.SKIPPED;
             }
             try (WriteBatch batch = batchBytes == null ? new WriteBatch() : new WriteBatch(batchBytes)) {
-                batch.put(store.handle(StoreColumn.META), StoreFormat.RAFT_APPLIED_KEY, new AppliedEntry(term, index).encode());
+                AppliedEntry entry = new AppliedEntry(term, index);
+                batch.put(store.handle(StoreColumn.META), StoreFormat.RAFT_APPLIED_KEY, entry.encode());
                 store.write(batch);
+                lastApplied = entry;
             }
             return Outcome.APPLIED;
         }
@@ -75,6 +84,7 @@ final class StoreSlot {
      */
     synchronized void noRecordMeans(AppliedEntry entry) {
         this.noRecord = entry;
+        lastApplied = null;
     }
 
     /** The last entry the attached store holds, or null when no store is attached. */
@@ -88,8 +98,18 @@ final class StoreSlot {
     }
 
     private AppliedEntry appliedLocked() {
-        AppliedEntry e = AppliedEntry.read(store);
-        return e == null ? noRecord : e;
+        if (lastApplied == null) {
+            AppliedEntry e = AppliedEntry.read(store);
+            lastApplied = e == null ? noRecord : e;
+        }
+        return lastApplied;
+    }
+
+    /** Sets the attached store (null: none); the applied entry is read from the new store when next needed. */
+    private void attach(Store s, boolean ownedByThisSlot) {
+        store = s;
+        owned = ownedByThisSlot;
+        lastApplied = null;
     }
 
     /**
@@ -148,18 +168,15 @@ final class StoreSlot {
             throw new java.io.IOException("the node is closing: the snapshot is loaded at the next start");
         }
         store.close();
-        store = null;
-        owned = false;
+        attach(null, false);
         swap.run();
-        store = reopen.call();
-        owned = true;
+        attach(reopen.call(), true);
         notifyAll();
     }
 
     /** The follower's own store, opened by the caller. */
     synchronized void attachOwned(Store own) {
-        store = own;
-        owned = true;
+        attach(own, true);
         notifyAll();
     }
 
@@ -171,8 +188,7 @@ final class StoreSlot {
         if (owned && store != null) {
             throw new IllegalStateException("the follower store is still attached: the engine cannot share the data folder");
         }
-        store = engineStore;
-        owned = false;
+        attach(engineStore, false);
         notifyAll();
     }
 
@@ -186,8 +202,7 @@ final class StoreSlot {
             throw new IllegalStateException("no follower store to hand over (" + (store == null ? "empty" : "the engine's") + ")");
         }
         Store s = store;
-        store = null;
-        owned = false;
+        attach(null, false);
         return s;
     }
 
@@ -196,8 +211,7 @@ final class StoreSlot {
         if (owned && store != null) {
             store.close();
         }
-        store = null;
-        owned = false;
+        attach(null, false);
     }
 
     synchronized boolean hasStore() {

@@ -47,6 +47,14 @@ class ThreeNodeReplicationTest {
         offlineSubscriber(leader, "sub");
         publish(leader, "pub", 0, MESSAGES);
         assertEquals(MESSAGES, leader.session("sub").queuedMessages());
+        // The leader applied its own batches from the bytes it submitted (no copy out of the log entry);
+        // a follower has no such bytes and copies. Both are checked by the stores' contents below.
+        assertTrue(cluster.nodes.get(first).appliedFromOwnBytes() > 0, "the leader applies its own bytes");
+        for (int i = 0; i < 3; i++) {
+            if (i != first) {
+                assertEquals(0, cluster.nodes.get(i).appliedFromOwnBytes(), "node " + (i + 1) + " is a follower");
+            }
+        }
 
         // The leader goes away: another node rebuilds the engine from its own replicated store.
         cluster.stop(first);
