@@ -39,8 +39,8 @@ final class PahoSubscriber implements AutoCloseable {
         client.setCallback(new MqttCallback() {
             @Override
             public void connectionLost(Throwable cause) {
-                // The harness does not reconnect on a loss: a loss in the final life leaves the
-                // session offline for the drain, so the report names it (connectionNote).
+                // Counted for the report (connectionNote); in the final drain ChaosRun connects a
+                // lost subscriber again (reconnectLostSubscribers), before that the kill plan does.
                 lossesSinceMark.incrementAndGet();
                 lastLoss = java.time.LocalTime.now(java.time.ZoneOffset.UTC) + " " + cause;
             }
