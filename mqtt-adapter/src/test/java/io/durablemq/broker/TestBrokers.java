@@ -4,7 +4,6 @@ import io.durablemq.broker.config.BrokerConfig;
 import io.durablemq.broker.config.Limits;
 
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.nio.file.Path;
 
 /** Brokers for tests: loopback, free ports, data in a JUnit temp folder. */
@@ -32,10 +31,8 @@ public final class TestBrokers {
         return "tcp://127.0.0.1:" + broker.mqttPort();
     }
 
-    /** A port free right now, for listeners that cannot bind 0 (child processes, metrics). */
+    /** A port free right now, for listeners that cannot bind 0 (child processes, metrics): {@link ListenPorts#free()}. */
     public static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
-        }
+        return ListenPorts.free();
     }
 }

@@ -257,9 +257,7 @@ final class BrokerUnderTest implements AutoCloseable {
     }
 
     static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
-        }
+        return io.durablemq.broker.ListenPorts.free(); // below the ephemeral range: see ListenPorts
     }
 
     @Override

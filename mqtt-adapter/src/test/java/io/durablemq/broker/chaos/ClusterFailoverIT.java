@@ -153,6 +153,12 @@ class ClusterFailoverIT {
                 leader = cluster.awaitLeader(120_000);
                 assertTrue(leader >= 0, "no leader before kill " + (k + 1) + "; logs in " + work);
                 leader = connectToServing(cluster, leader, work, "before kill " + (k + 1));
+                for (int n = 0; n < ClusterUnderTest.NODES; n++) {
+                    // A node that exited (seen once: its port taken before it bound it) leaves no majority
+                    // after the kill; say so here rather than as "no new leader" later.
+                    assertTrue(cluster.isAlive(n), "n" + (n + 1) + " is not running before kill " + (k + 1)
+                            + "; its log is in " + work);
+                }
                 int ackedBefore = ledger.acknowledgedCount();
                 long killedAt = System.nanoTime();
                 assertEquals(137, cluster.kill(leader), "exit status after SIGKILL");

@@ -2,7 +2,6 @@ package io.durablemq.broker.chaos;
 
 import java.io.IOException;
 import java.net.HttpURLConnection;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -271,8 +270,6 @@ final class ClusterUnderTest implements AutoCloseable {
     }
 
     private static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0)) {
-            return s.getLocalPort();
-        }
+        return io.durablemq.broker.ListenPorts.free(); // below the ephemeral range: see ListenPorts
     }
 }

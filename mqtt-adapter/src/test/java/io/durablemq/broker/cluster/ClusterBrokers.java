@@ -9,7 +9,6 @@ import org.junit.jupiter.api.extension.BeforeEachCallback;
 import org.junit.jupiter.api.extension.ExtensionContext;
 
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -17,8 +16,6 @@ import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import java.util.stream.Stream;
@@ -34,8 +31,6 @@ import java.util.stream.Stream;
  */
 final class ClusterBrokers implements BeforeEachCallback, AfterEachCallback {
     static final int NODES = 3;
-    /** Ports this JVM handed out already: the OS may give a just-closed port again, and two nodes must not share one. */
-    private static final Set<Integer> HANDED_OUT = ConcurrentHashMap.newKeySet();
 
     /** A test's changes to node {@code node}'s settings: its builder and its cluster properties (changeable). */
     @FunctionalInterface
@@ -166,13 +161,7 @@ final class ClusterBrokers implements BeforeEachCallback, AfterEachCallback {
     }
 
     static int freePort() throws IOException {
-        while (true) {
-            try (ServerSocket s = new ServerSocket(0)) {
-                if (HANDED_OUT.add(s.getLocalPort())) {
-                    return s.getLocalPort();
-                }
-            }
-        }
+        return io.durablemq.broker.ListenPorts.free(); // below the ephemeral range: see ListenPorts
     }
 
     @Override
