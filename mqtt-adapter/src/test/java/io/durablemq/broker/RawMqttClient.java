@@ -60,31 +60,30 @@ final class RawMqttClient implements AutoCloseable {
     }
 
     void send(MqttMessage message) throws IOException {
-        codec.writeOutbound(message);
-        ByteBuf buf;
-        while ((buf = codec.readOutbound()) != null) {
-            byte[] bytes = new byte[buf.readableBytes()];
-            buf.readBytes(bytes);
-            buf.release();
-            out.write(bytes);
-        }
-        out.flush();
+        sendRaw(encode(message));
     }
 
     /** Sends several packets in one socket write, so the broker reads them together. */
     void sendTogether(MqttMessage... messages) throws IOException {
         java.io.ByteArrayOutputStream all = new java.io.ByteArrayOutputStream();
         for (MqttMessage message : messages) {
-            codec.writeOutbound(message);
-            ByteBuf buf;
-            while ((buf = codec.readOutbound()) != null) {
-                byte[] bytes = new byte[buf.readableBytes()];
-                buf.readBytes(bytes);
-                buf.release();
-                all.writeBytes(bytes);
-            }
+            all.writeBytes(encode(message));
         }
         sendRaw(all.toByteArray());
+    }
+
+    /** One packet's bytes, through Netty's MQTT encoder. */
+    private byte[] encode(MqttMessage message) {
+        codec.writeOutbound(message);
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        ByteBuf buf;
+        while ((buf = codec.readOutbound()) != null) {
+            byte[] chunk = new byte[buf.readableBytes()];
+            buf.readBytes(chunk);
+            buf.release();
+            bytes.writeBytes(chunk);
+        }
+        return bytes.toByteArray();
     }
 
     void sendRaw(byte[] bytes) throws IOException {

@@ -190,7 +190,7 @@ class ClusterFailoverIT {
                 int killed = leader;
                 int serving = next;
                 long leaderApplied = cluster.appliedIndex(serving);
-                boolean rejoined = killed == serving || await(() -> cluster.status(killed).contains("role FOLLOWING")
+                boolean rejoined = killed == serving || ClusterWorkload.await(() -> cluster.status(killed).contains("role FOLLOWING")
                         && cluster.appliedIndex(killed) >= leaderApplied, 120_000);
                 assertTrue(rejoined, "n" + (killed + 1) + " did not rejoin within 120 s after kill " + (k + 1) + "; logs in " + work);
                 progress("kill " + (k + 1) + "/" + kills + ": n" + (leader + 1) + " -> n" + (next + 1) + ", acknowledged "
@@ -208,7 +208,7 @@ class ClusterFailoverIT {
             cluster.wipe(follower);
             cluster.start(follower);
             int theLeader = leader;
-            boolean caughtUp = await(() -> cluster.appliedIndex(follower) >= 0
+            boolean caughtUp = ClusterWorkload.await(() -> cluster.appliedIndex(follower) >= 0
                     && cluster.appliedIndex(follower) >= cluster.appliedIndex(theLeader) - 5, 180_000);
             progress("wiped n" + (follower + 1) + " caught up: " + caughtUp + " (applied " + cluster.appliedIndex(follower)
                     + ", leader " + cluster.appliedIndex(theLeader) + ")");
@@ -277,7 +277,7 @@ class ClusterFailoverIT {
         cluster.signal(paused, "CONT");
         // Stepped down and following again: its Raft server takes the new leader's entries (applied index caught up).
         long successorApplied = cluster.appliedIndex(successor);
-        boolean steppedDown = await(() -> cluster.status(paused).contains("role FOLLOWING")
+        boolean steppedDown = ClusterWorkload.await(() -> cluster.status(paused).contains("role FOLLOWING")
                 && cluster.appliedIndex(paused) >= successorApplied, 60_000);
         int ackedByResumed = ledger.acknowledgedCount() - ackedBeforeResume; // its publishers are still on it
         progress("SIGSTOP n" + (paused + 1) + " for " + (System.currentTimeMillis() - pausedAt) + " ms: n"
@@ -359,14 +359,4 @@ class ClusterFailoverIT {
         }
     }
 
-    private static boolean await(BooleanSupplier condition, long millis) throws InterruptedException {
-        long deadline = System.currentTimeMillis() + millis;
-        while (System.currentTimeMillis() < deadline) {
-            if (condition.getAsBoolean()) {
-                return true;
-            }
-            Thread.sleep(20);
-        }
-        return condition.getAsBoolean();
-    }
 }

@@ -19,7 +19,6 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
-import java.util.function.BooleanSupplier;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -45,14 +44,14 @@ class PahoStaleConnectionTest {
             MqttAsyncClient client = PahoClients.create(proxy.uri(), "stale-1", Files.createDirectories(work.resolve("paho")));
             try {
                 PahoClients.connect(client, proxy.uri(), 100);
-                assertTrue(await(() -> online(broker, "stale-1"), 10_000), "the broker holds the first connection");
+                assertTrue(ClusterWorkload.await(() -> online(broker, "stale-1"), 10_000), "the broker holds the first connection");
                 proxy.cutBrokerSide();
-                assertTrue(await(() -> !online(broker, "stale-1"), 10_000), "the broker saw the connection end");
+                assertTrue(ClusterWorkload.await(() -> !online(broker, "stale-1"), 10_000), "the broker saw the connection end");
                 assertTrue(client.isConnected(), "Paho did not notice: its side of the socket is still open");
 
                 int staleBefore = PahoClients.STALE_CONNECTIONS.get();
                 PahoClients.connect(client, proxy.uri(), 100); // as after a broker restart
-                assertTrue(await(() -> online(broker, "stale-1"), 10_000),
+                assertTrue(ClusterWorkload.await(() -> online(broker, "stale-1"), 10_000),
                         "connect returned, so the broker must hold a connection of this client again");
                 assertEquals(staleBefore + 1, PahoClients.STALE_CONNECTIONS.get(), "the stale connection was counted");
             } finally {
@@ -90,16 +89,6 @@ class PahoStaleConnectionTest {
         return s != null && s.online();
     }
 
-    private static boolean await(BooleanSupplier condition, long millis) throws InterruptedException {
-        long deadline = System.currentTimeMillis() + millis;
-        while (System.currentTimeMillis() < deadline) {
-            if (condition.getAsBoolean()) {
-                return true;
-            }
-            Thread.sleep(20);
-        }
-        return condition.getAsBoolean();
-    }
 
     /**
      * A loopback TCP proxy to the broker whose {@link #cutBrokerSide} closes the broker's side of
