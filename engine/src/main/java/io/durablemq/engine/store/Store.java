@@ -325,6 +325,58 @@ public final class Store implements AutoCloseable {
     }
 
     /**
+     * Which of {@code keys} have a record in {@code column}, in one MultiGet with a status per
+     * key (pass the keys sorted: they are read in key order). A key whose read failed throws,
+     * naming the status: unlike {@link #multiGet}, whose RocksJava call answers {@code null} for
+     * a key that failed with anything but corruption (an I/O error reads as "absent",
+     * facebook/rocksdb#12741), this is for callers that act on "absent" as a fact (a body's
+     * only reference, {@code queue.SoleReferenceReader}). Values are not returned; each is read
+     * into a 4-byte buffer only (a reference count's size).
+     */
+    public boolean[] keysPresent(StoreColumn column, List<byte[]> keys) {
+        int n = keys.size();
+        boolean[] present = new boolean[n];
+        if (n == 0) {
+            return present;
+        }
+        int keyBytes = 0;
+        for (byte[] k : keys) {
+            keyBytes += k.length;
+        }
+        // One direct buffer each for keys and values, sliced per key: RocksJava wants direct buffers here.
+        ByteBuffer keyArea = ByteBuffer.allocateDirect(keyBytes);
+        ByteBuffer valueArea = ByteBuffer.allocateDirect(4 * n);
+        List<ByteBuffer> keyBuffers = new ArrayList<>(n);
+        List<ByteBuffer> valueBuffers = new ArrayList<>(n);
+        int at = 0;
+        for (int i = 0; i < n; i++) {
+            byte[] k = keys.get(i);
+            keyArea.put(at, k);
+            keyBuffers.add(keyArea.slice(at, k.length));
+            at += k.length;
+            valueBuffers.add(valueArea.slice(4 * i, 4));
+        }
+        List<org.rocksdb.ByteBufferGetStatus> answers;
+        try {
+            answers = db.multiGetByteBuffers(readOptions, java.util.Collections.nCopies(n, handle(column)),
+                    keyBuffers, valueBuffers);
+        } catch (RocksDBException e) {
+            throw new StoreWriteException("read of " + column.cfName() + " failed: " + e.getMessage(), e);
+        }
+        for (int i = 0; i < n; i++) {
+            Status s = answers.get(i).status;
+            Status.Code code = s.getCode();
+            if (code == Status.Code.Ok) {
+                present[i] = true;
+            } else if (code != Status.Code.NotFound) {
+                throw new StoreWriteException("read of " + column.cfName() + " failed: " + code
+                        + (s.getState() == null ? "" : " " + s.getState()), new RocksDBException(s));
+            }
+        }
+        return present;
+    }
+
+    /**
      * Writes a RocksDB checkpoint into {@code target}, which must not exist: a complete store
      * holding every write that returned before the call (memtables are flushed, SST files
      * hard-linked, or copied across file systems, WAL and manifest copied). Writes may continue.
