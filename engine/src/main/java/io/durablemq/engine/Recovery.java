@@ -39,7 +39,7 @@ import java.util.Set;
  * body: one sequential, read-only scan each of sessions (with their stored queue counters),
  * subscriptions (into the index), in-flight windows (in send order), QoS 2 receive records,
  * wills and retained messages ({@link StoreScan}), then each queue's first page by a seek
- * ({@link QueuePageReader}) and, per session, one MultiGet of the count records of the bodies its
+ * ({@link QueuePageReader}) and, per session, one ordered read of the count records of the bodies its
  * first page and in-flight window reference (entries without one are marked as their body's only
  * reference: {@link #soleReferences}), the next message id from the last key of {@code messages} and the
  * number of bodies from its stored record. Start time and heap are O(sessions + in-flight +
@@ -120,8 +120,8 @@ final class Recovery implements StoreRecordVisitor {
     /**
      * The bodies of a session's recovered entries (its first page and its in-flight window) that
      * no other entry references, so that their releases read no count on the thread that
-     * acknowledges (a Netty event loop in the broker), under the engine's lock: one MultiGet of
-     * {@code refcounts} for the session ({@link SoleReferenceReader#withoutCountRecord}). Sound
+     * acknowledges (a Netty event loop in the broker), under the engine's lock: one ordered read of
+     * {@code refcounts} for the session (one iterator, {@code Store.keysPresent}) ({@link SoleReferenceReader#withoutCountRecord}). Sound
      * at recovery as on a page read: every entry here is in the store, so the batch that wrote it
      * also wrote its body's count record if the count was above 1; a count never grows after
      * routing, so no record now means a count of 1, and this entry is that reference. A read

@@ -17,8 +17,8 @@ import java.util.function.Supplier;
  * Reads queue pages and marks each entry whose body has no count record in the store as its
  * body's only reference ({@link QueueEntry#soleReference()}), so that its release later reads no
  * count under the engine's lock. Read-ahead pages are read on the reader thread: the count reads
- * move there with them, one MultiGet per page ({@link #withoutCountRecord}). Recovery marks the
- * entries it restores (first pages, in-flight windows) the same way, one MultiGet per session.
+ * move there with them, one ordered read per page ({@link #withoutCountRecord}). Recovery marks the
+ * entries it restores (first pages, in-flight windows) the same way, one ordered read per session.
  *
  * <p>Why a missing record proves it: an entry on disk was written together with its body's count
  * record (routing writes both in one batch; page reads never reach entries of unwritten
@@ -56,7 +56,7 @@ public final class SoleReferenceReader implements QueuePageReader {
 
     /**
      * The ids among {@code messageIds} whose body has no count record in the store: one
-     * MultiGet of their keys in key order, with a status per key ({@link Store#keysPresent}), so
+     * iterator walking their keys in key order ({@link Store#keysPresent}; why not MultiGet: there), so
      * a read that failed throws and is never taken for "no record".
      */
     public static Set<Long> withoutCountRecord(Store store, Collection<Long> messageIds) {

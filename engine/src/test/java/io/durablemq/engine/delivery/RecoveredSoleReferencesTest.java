@@ -31,7 +31,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * The entries recovery builds from the store (each session's in-flight window and its queue's
  * first page) are marked as their body's only reference when the body has no count record
- * (one MultiGet per session at recovery, {@code Recovery.soleReferences}), so acknowledging them
+ * (one ordered read of {@code refcounts} per session at recovery, {@code Recovery.soleReferences}), so acknowledging them
  * after a restart reads no count on the acknowledging thread (a Netty event loop in the broker),
  * under the engine's lock; an entry whose body still has a count record is not marked, and its
  * body lives until the last reference is released.

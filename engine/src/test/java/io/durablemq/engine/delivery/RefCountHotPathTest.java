@@ -111,7 +111,7 @@ class RefCountHotPathTest {
         long readsBefore = BodyRefs.storeCountReads();
         try (EngineFixture fx = new EngineFixture(data)) {
             drain(fx, "b");
-            // Recovery marks the first page (64 entries) with one MultiGet, page reads mark every page after it.
+            // Recovery marks the first page (64 entries) with one ordered read, page reads mark every page after it.
             assertEquals(0, BodyRefs.storeCountReads() - readsBefore, "counts read from the store");
             awaitBodies(fx, 0);
             BackgroundCheck.Report r = fx.engine().awaitBackgroundCheck(Duration.ofSeconds(60));
