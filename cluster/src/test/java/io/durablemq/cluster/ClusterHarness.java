@@ -4,11 +4,11 @@ import io.durablemq.engine.Engine;
 import io.durablemq.engine.store.Durability;
 import io.durablemq.engine.store.ReadOnlyStore;
 import io.durablemq.engine.store.StoreColumn;
+import io.durablemq.engine.support.ListenPorts;
 import org.rocksdb.ReadOptions;
 import org.rocksdb.RocksIterator;
 
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
@@ -163,10 +163,13 @@ final class ClusterHarness implements AutoCloseable {
         }
     }
 
+    /**
+     * A peer's Raft port, named before the node starts: below the kernel's ephemeral range
+     * ({@link ListenPorts}), so no outbound connection (another node's Raft client) can take it
+     * between this choice and the node's bind, as a port from bind-0-and-close could.
+     */
     static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0)) {
-            return s.getLocalPort();
-        }
+        return ListenPorts.free();
     }
 
     static boolean await(BooleanSupplier condition, long millis) throws InterruptedException {

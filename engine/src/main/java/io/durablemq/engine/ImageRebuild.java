@@ -87,7 +87,8 @@ final class ImageRebuild implements OperationGuard.ImageReset {
     void recover() {
         synchronized (st.mutex) {
             long t0 = System.nanoTime();
-            Recovery recovery = new Recovery(st.store, st.index, st.storePages); // first pages unmarked: no count reads at start
+            // First pages read unmarked; Recovery marks them and the in-flight windows with one ordered read per session.
+            Recovery recovery = new Recovery(st.store, st.index, st.storePages);
             Recovery.Result r = recovery.run(st.sessions, st.retained);
             wills.loadRecovered(recovery.wills);
             st.messageIds.restore(r.nextMessageId(), st.store);

@@ -10,6 +10,7 @@ import io.durablemq.engine.delivery.QueueEntry;
 import io.durablemq.engine.check.ReadError;
 import io.durablemq.engine.check.Violation;
 import io.durablemq.engine.queue.QueuePageReader;
+import io.durablemq.engine.queue.SoleReferenceReader;
 import io.durablemq.engine.store.StoreFormat;
 import org.rocksdb.RocksDBException;
 import org.rocksdb.RocksIterator;
@@ -31,13 +32,16 @@ import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * Rebuilds the engine's in-memory image from the store without reading every queue entry or
  * body: one sequential, read-only scan each of sessions (with their stored queue counters),
  * subscriptions (into the index), in-flight windows (in send order), QoS 2 receive records,
  * wills and retained messages ({@link StoreScan}), then each queue's first page by a seek
- * ({@link QueuePageReader}), the next message id from the last key of {@code messages} and the
+ * ({@link QueuePageReader}) and, per session, one ordered read of the count records of the bodies its
+ * first page and in-flight window reference (entries without one are marked as their body's only
+ * reference: {@link #soleReferences}), the next message id from the last key of {@code messages} and the
  * number of bodies from its stored record. Start time and heap are O(sessions + in-flight +
  * retained), not O(backlog). What needs every entry (orphan bodies, reference counts, queue
  * counters against the entries) is checked afterwards by {@code check.BackgroundCheck} on a
@@ -94,17 +98,52 @@ final class Recovery implements StoreRecordVisitor {
         }
         long pageEntries = 0;
         for (EngineSession s : sessions.values()) {
-            pageEntries += restoreQueue(s, storedCounters.getOrDefault(s, QueueCounters.EMPTY));
-        }
-        inflight.forEach((s, list) -> {
-            list.sort(Comparator.comparingLong(InflightEntry::order));
-            for (InflightEntry e : list) {
-                s.inflight.put(e.packetId(), e);
+            QueueCounters c = storedCounters.getOrDefault(s, QueueCounters.EMPTY);
+            List<QueueEntry> page = firstPage(s, c);
+            List<InflightEntry> window = inflight.getOrDefault(s, new ArrayList<>());
+            window.sort(Comparator.comparingLong(InflightEntry::order));
+            Set<Long> sole = soleReferences(s, page, window);
+            for (QueueEntry e : page) {
+                s.queue.restoreHead(sole.contains(e.messageId()) ? e.asSoleReference() : e);
+            }
+            s.queue.restore(c);
+            for (InflightEntry e : window) {
+                s.inflight.put(e.packetId(), e.messageId() != 0 && sole.contains(e.messageId()) ? e.asSoleReference() : e);
                 s.nextOrder = e.order() + 1;
                 s.packetIds.continueAfter(e.packetId());
             }
-        });
+            pageEntries += page.size();
+        }
         return new Result(lastMessageId() + 1, storedBodies(), qos2, scan.totalRecords() + pageEntries);
+    }
+
+    /**
+     * The bodies of a session's recovered entries (its first page and its in-flight window) that
+     * no other entry references, so that their releases read no count on the thread that
+     * acknowledges (a Netty event loop in the broker), under the engine's lock: one ordered read of
+     * {@code refcounts} for the session (one iterator, {@code Store.keysPresent}) ({@link SoleReferenceReader#withoutCountRecord}). Sound
+     * at recovery as on a page read: every entry here is in the store, so the batch that wrote it
+     * also wrote its body's count record if the count was above 1; a count never grows after
+     * routing, so no record now means a count of 1, and this entry is that reference. A read
+     * error refuses the start, naming the column family and the file, as any read of recovery.
+     */
+    private Set<Long> soleReferences(EngineSession s, List<QueueEntry> page, List<InflightEntry> window) {
+        List<Long> ids = new ArrayList<>(page.size() + window.size());
+        for (QueueEntry e : page) {
+            ids.add(e.messageId());
+        }
+        for (InflightEntry e : window) {
+            if (e.messageId() != 0) { // 0: PUBREL sent, its body already released
+                ids.add(e.messageId());
+            }
+        }
+        try {
+            return SoleReferenceReader.withoutCountRecord(store, ids);
+        } catch (RuntimeException e) {
+            String message = String.valueOf(e.getMessage());
+            throw new StoreDamagedException(store.dir(), List.of(new ReadError(StoreColumn.REFCOUNTS,
+                    StoreScan.fileNamedIn(message), message, "client '" + s.clientId + "'", null)), new Violations());
+        }
     }
 
     /** A point read of an in-flight entry's body; a read error refuses the start naming the column family and file. */
@@ -119,7 +158,7 @@ final class Recovery implements StoreRecordVisitor {
     }
 
     /** The queue's first page (at most its head's capacity) by one seek; fewer entries than the counters say is damage. */
-    private int restoreQueue(EngineSession s, QueueCounters c) {
+    private List<QueueEntry> firstPage(EngineSession s, QueueCounters c) {
         int want = (int) Math.min(s.queue.capacity(), c.messages());
         List<QueueEntry> page;
         try {
@@ -137,11 +176,7 @@ final class Recovery implements StoreRecordVisitor {
                     + page.size() + " entries"));
             throw new StoreDamagedException(store.dir(), List.of(), v);
         }
-        for (QueueEntry e : page) {
-            s.queue.restoreHead(e);
-        }
-        s.queue.restore(c);
-        return page.size();
+        return page;
     }
 
     /** The highest stored message id, by one seek to the last key; a read error refuses (never a partial view). */

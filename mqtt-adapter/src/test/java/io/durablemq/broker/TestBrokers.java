@@ -2,6 +2,7 @@ package io.durablemq.broker;
 
 import io.durablemq.broker.config.BrokerConfig;
 import io.durablemq.broker.config.Limits;
+import io.durablemq.engine.support.ListenPorts;
 
 import java.io.IOException;
 import java.nio.file.Path;

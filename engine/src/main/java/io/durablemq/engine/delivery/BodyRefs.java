@@ -22,8 +22,8 @@ import java.util.function.Supplier;
  *
  * <p><b>Sole references.</b> An entry whose body no other entry references says so
  * ({@link QueueEntry#soleReference()}, in memory only): routing marks it when the message had one
- * QoS 1/2 target, and a page read marks it when the store has no count record for its body
- * ({@code queue.SoleReferenceReader}). Its release deletes the body without reading any count. That is
+ * QoS 1/2 target, and a page read or recovery (first pages, in-flight windows) marks it when the
+ * store has no count record for its body ({@code queue.SoleReferenceReader}). Its release deletes the body without reading any count. That is
  * sound because a body's count never grows after routing: once it is 1 it stays 1 until the
  * last release.
  *
@@ -42,6 +42,8 @@ import java.util.function.Supplier;
 public final class BodyRefs implements Committer.LastWrites {
     /** Counts read from the store (not from the overlay) since the JVM started: a test hook. */
     private static final java.util.concurrent.atomic.LongAdder STORE_COUNT_READS = new java.util.concurrent.atomic.LongAdder();
+    /** Names of the threads that read a count from the store since the last {@link #forgetCountReaderThreads()}: a test hook. */
+    private static final java.util.Set<String> COUNT_READER_THREADS = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private final Object lock;
     private final Supplier<Store> store;
     private final Map<Long, Overlaid> overlay = new HashMap<>();
@@ -126,12 +128,22 @@ public final class BodyRefs implements Committer.LastWrites {
             return o.count;
         }
         STORE_COUNT_READS.increment();
+        COUNT_READER_THREADS.add(Thread.currentThread().getName());
         return stored(store.get(), messageId);
     }
 
     /** Counts read from {@code refcounts} by releases since the JVM started (a test hook). */
     public static long storeCountReads() {
         return STORE_COUNT_READS.sum();
+    }
+
+    /** The threads that read a count from the store since the last {@link #forgetCountReaderThreads()} (a test hook). */
+    public static java.util.Set<String> countReaderThreads() {
+        return java.util.Set.copyOf(COUNT_READER_THREADS);
+    }
+
+    public static void forgetCountReaderThreads() {
+        COUNT_READER_THREADS.clear();
     }
 
     /** The count the store holds for a stored body: its record, else 1. */

@@ -9,7 +9,8 @@ import java.nio.ByteBuffer;
  * i64 enqueuedAt | i32 size | u16 n | i32 subscriptionId * n}.
  *
  * <p>{@code soleReference} is not stored: the queue entry's knowledge that no other entry
- * references the body ({@link QueueEntry#soleReference()}), carried over when it is sent.
+ * references the body ({@link QueueEntry#soleReference()}), carried over when it is sent, or
+ * recovery's, which marks an entry whose body has no count record in the store.
  */
 public record InflightEntry(int packetId, long order, InflightState state, long messageId, int qos,
                             boolean retain, long enqueuedAtMillis, int size, int[] subscriptionIds,
@@ -24,6 +25,12 @@ public record InflightEntry(int packetId, long order, InflightState state, long 
     public static InflightEntry sent(int packetId, long order, QueueEntry q) {
         return new InflightEntry(packetId, order, InflightState.PUBLISH_SENT, q.messageId(), q.qos(), q.retain(),
                 q.enqueuedAtMillis(), q.size(), q.subscriptionIds(), q.soleReference());
+    }
+
+    /** The same entry, known to be its body's only reference (recovery found no count record for its body). */
+    public InflightEntry asSoleReference() {
+        return soleReference ? this : new InflightEntry(packetId, order, state, messageId, qos, retain, enqueuedAtMillis,
+                size, subscriptionIds, true);
     }
 
     public InflightEntry released() {

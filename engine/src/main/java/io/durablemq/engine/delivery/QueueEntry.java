@@ -9,7 +9,7 @@ import java.nio.ByteBuffer;
  * i32 size | u16 n | i32 subscriptionId * n}.
  *
  * <p>{@code soleReference} is not stored: true when this entry is known to be the only one
- * referencing its body (routing had one target, or a page read found no count record), so its
+ * referencing its body (routing had one target, or a page read or recovery found no count record), so its
  * release deletes the body without reading a count ({@link BodyRefs}). False means "not known".
  */
 public record QueueEntry(long seq, long messageId, int qos, boolean retain, long expiresAtMillis,

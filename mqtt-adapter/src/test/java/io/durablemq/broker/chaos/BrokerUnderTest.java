@@ -257,7 +257,7 @@ final class BrokerUnderTest implements AutoCloseable {
     }
 
     static int freePort() throws IOException {
-        return io.durablemq.broker.ListenPorts.free(); // below the ephemeral range: see ListenPorts
+        return io.durablemq.engine.support.ListenPorts.free(); // below the ephemeral range: see ListenPorts
     }
 
     @Override

@@ -270,6 +270,6 @@ final class ClusterUnderTest implements AutoCloseable {
     }
 
     private static int freePort() throws IOException {
-        return io.durablemq.broker.ListenPorts.free(); // below the ephemeral range: see ListenPorts
+        return io.durablemq.engine.support.ListenPorts.free(); // below the ephemeral range: see ListenPorts
     }
 }

@@ -161,7 +161,7 @@ final class ClusterBrokers implements BeforeEachCallback, AfterEachCallback {
     }
 
     static int freePort() throws IOException {
-        return io.durablemq.broker.ListenPorts.free(); // below the ephemeral range: see ListenPorts
+        return io.durablemq.engine.support.ListenPorts.free(); // below the ephemeral range: see ListenPorts
     }
 
     @Override

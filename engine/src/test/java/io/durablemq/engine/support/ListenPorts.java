@@ -1,4 +1,4 @@
-package io.durablemq.broker;
+package io.durablemq.engine.support;
 
 import java.io.IOException;
 import java.net.InetAddress;
@@ -19,6 +19,9 @@ import java.util.concurrent.ThreadLocalRandom;
  * broker) in between, the node exited with "Address already in use", and the first leader kill
  * left no majority. The kernel never gives out a port below the range by itself, so only another
  * test choosing the same port could clash, and the bind check and {@link #HANDED_OUT} make that rare.
+ *
+ * <p>Here, in the engine's test sources, so that every module's tests share it through the
+ * engine's test jar (the broker's tests and ITs, the cluster module's {@code ClusterHarness}).
  */
 public final class ListenPorts {
     private static final int SPAN = 12_000;
