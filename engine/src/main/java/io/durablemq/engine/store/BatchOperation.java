@@ -61,12 +61,17 @@ public final class BatchOperation implements AutoCloseable {
             return;
         }
         end();
-        if (parent != null) {
-            parent.writes.addAll(writes);
-            parent.completions.addAll(completions);
-            return;
+        try {
+            if (parent != null) {
+                parent.writes.addAll(writes);
+                parent.completions.addAll(completions);
+            } else {
+                committer.append(this);
+            }
+        } finally {
+            writes.clear(); // replayed or handed on: an owner that keeps this scope's identity keeps no writes
+            completions.clear();
         }
-        committer.append(this);
     }
 
     /** Discards the operation's writes and completions unless it succeeded: nothing of it reaches the batch. */

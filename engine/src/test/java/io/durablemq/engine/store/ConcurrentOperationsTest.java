@@ -160,6 +160,52 @@ class ConcurrentOperationsTest {
     }
 
     /**
+     * A scope opened inside another on the same thread (an operation that runs another, as a
+     * will routed inside a disconnect can): a child that succeeds joins its parent and lands with
+     * it; a child that fails is dropped alone; nothing reaches the batch before the parent ends.
+     */
+    @Test
+    @Timeout(30)
+    void aNestedScopeJoinsItsParentAndAFailedOneIsDroppedAlone() throws Exception {
+        byte[] outer = bytes("outer");
+        byte[] kept = bytes("inner-kept");
+        byte[] dropped = bytes("inner-dropped");
+        try (Committer c = fx.committer(CommitFaults.NONE, recording, 1)) {
+            try (BatchOperation parent = c.operation()) {
+                c.put(StoreColumn.SESSIONS, outer, bytes("o"));
+                try (BatchOperation child = c.operation()) {
+                    c.put(StoreColumn.SESSIONS, kept, bytes("k"));
+                    child.succeeded();
+                }
+                try (BatchOperation child = c.operation()) {
+                    c.put(StoreColumn.SESSIONS, dropped, bytes("d"));
+                    // no succeeded(): dropped
+                }
+                durableFromAnotherThread(c);
+                assertEquals(List.of(), batches, "nothing of an open operation is in a batch");
+                parent.succeeded();
+            }
+            durable(c);
+            assertEquals(1, batches.size(), String.valueOf(batches));
+            assertEquals(List.of(0), batchesWriting(StoreColumn.SESSIONS, outer));
+            assertEquals(List.of(0), batchesWriting(StoreColumn.SESSIONS, kept));
+            assertEquals(List.of(), batchesWriting(StoreColumn.SESSIONS, dropped));
+            assertNull(fx.store.get(StoreColumn.SESSIONS, dropped));
+        }
+    }
+
+    /** Waits, on another thread (which has no scope open), until everything appended so far is durable. */
+    private void durableFromAnotherThread(Committer c) throws Exception {
+        CompletableFuture.runAsync(() -> {
+            try {
+                durable(c);
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        }).get(WAIT_SECONDS, TimeUnit.SECONDS);
+    }
+
+    /**
      * Four threads run 300 operations each against one committer, none holding any lock of its,
      * with pauses inside the operations so that batches are taken while operations are open;
      * every seventh operation fails half way. Each operation writes a body, an in-flight record,
