@@ -28,6 +28,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -157,6 +158,43 @@ class ConcurrentOperationsTest {
             assertFalse(myAnswer.isDone(), "a failed operation's completion never runs");
         }
         assertEquals(0, fx.commitFailures.get());
+    }
+
+    /**
+     * An operation whose append is refused half way (a SingleDelete of a key the batch rewrites,
+     * checked when the operation joins the batch): {@code succeeded()} throws, and the batch is as
+     * it was before the append: neither the operation's write before the refused one nor anything
+     * after it is written, while the batch's earlier write is.
+     */
+    @Test
+    @Timeout(30)
+    void anAppendRefusedHalfWayLeavesTheBatchAsItWas() throws Exception {
+        byte[] record = bytes("session-k");
+        byte[] body = bytes("body-x");
+        byte[] entry = bytes("entry-y");
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        try (Committer c = fx.committer(CommitFaults.NONE, recording, 1)) {
+            synchronized (fx.lock) { // the writer cannot take the batch in between: both land in one batch
+                c.putOncePerBatch(StoreColumn.SESSIONS, record, bytes("record"));
+                try (BatchOperation op = c.operation()) {
+                    c.put(StoreColumn.MESSAGES, body, bytes("x"));
+                    c.singleDelete(StoreColumn.SESSIONS, record); // recorded; refused when appended
+                    c.putNew(StoreColumn.QUEUES, entry, bytes("y"));
+                    IllegalStateException refused = assertThrows(
+                            IllegalStateException.class, op::succeeded);
+                    assertTrue(refused.getMessage().contains("put once"), refused.getMessage());
+                }
+                c.onDurable(completing(done));
+            }
+            done.get(WAIT_SECONDS, TimeUnit.SECONDS);
+        }
+        assertEquals(1, batches.size(), String.valueOf(batches));
+        assertEquals(1, batches.get(0).size(), "only the record put before the operation: " + batches.get(0));
+        assertTrue(batches.get(0).get(0).is(BatchOps.Kind.PUT, StoreColumn.SESSIONS, record), String.valueOf(batches));
+        assertArrayEquals(bytes("record"), fx.store.get(StoreColumn.SESSIONS, record));
+        assertNull(fx.store.get(StoreColumn.MESSAGES, body));
+        assertNull(fx.store.get(StoreColumn.QUEUES, entry));
+        assertEquals(0, fx.commitFailures.get(), "a refused append fails its operation, not the batch");
     }
 
     /**
