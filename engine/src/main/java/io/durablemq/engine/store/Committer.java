@@ -66,16 +66,27 @@ public final class Committer implements AutoCloseable {
     /**
      * Appends a batch's last writes just before it is written: a figure that sums up the whole
      * batch (the number of stored bodies) is written once per batch instead of once per change.
-     * Called on the committer thread, under the owner's lock (so no operation is half-appended),
-     * for every batch about to be written; never for a batch that is failed instead.
+     * Called on the committer thread, under the committer's lock (so no operation is
+     * half-appended), for every batch about to be written; never for a batch that is failed
+     * instead. It must not take the owner's own lock (the engine's operations take that before
+     * the committer's): what it writes must come from the batch ({@link Appender}) or from state
+     * only the hook changes.
      */
     public interface LastWrites {
         void append(Appender batch);
     }
 
-    /** What {@link LastWrites} may append to the batch being taken. */
+    /** What {@link LastWrites} may append to the batch being taken, and what it may read of it. */
     public interface Appender {
         void put(StoreColumn column, byte[] key, byte[] value);
+
+        /**
+         * Plain puts ({@link #put}) minus SingleDeletes written to {@code column} in this batch
+         * (end puts and the hook's own writes not counted). For a column whose keys are put once
+         * and SingleDeleted once (message bodies), the change in how many records it holds: a
+         * figure the batch's own content gives, whichever thread appended what.
+         */
+        int putsLessSingleDeletes(StoreColumn column);
     }
 
     private final Store store;
@@ -84,9 +95,10 @@ public final class Committer implements AutoCloseable {
     /** Makes a batch durable: the local RocksDB write, or a replicated log (see {@link BatchLog}). */
     private final BatchLog batchLog;
     /**
-     * The owner's lock: every caller appends all writes of one operation while holding it,
-     * and the batch is swapped only under it, so a batch boundary never falls inside an
-     * operation (its writes are atomic together).
+     * The lock passed in (the owner's, or one of the committer's own, as the engine's is since step 2
+     * of "Towards partitions"): the open batch is appended to and swapped only under it. An
+     * operation's writes are atomic together because its scope appends them in one critical
+     * section ({@link #operation()}), or because the caller appends them all while holding it.
      */
     private final Object lock;
     /** The thread that takes the open batch, writes it and hands it to the pipeline. */
@@ -102,6 +114,8 @@ public final class Committer implements AutoCloseable {
     private boolean dead;
     /** Each thread's open operation scope ({@link #operation()}): its appends are collected there until it ends. */
     private final ThreadLocal<BatchOperation> current = new ThreadLocal<>();
+    /** Set by an owner whose appends must all be made inside operation scopes ({@link #requireOperationScope()}). */
+    private volatile boolean scopeRequired;
     /**
      * The owner's image went wrong (an operation failed half way) and it resets: what is open is
      * still committed, but nothing more may be appended, since it would be built on that image.
@@ -216,16 +230,17 @@ public final class Committer implements AutoCloseable {
             op.record(completion);
             return;
         }
+        StoreWriteException refused;
         synchronized (lock) {
-            StoreWriteException refused = refusal(true);
-            if (refused != null) {
-                pipeline.safeFail(completion, refused);
+            refused = refusal(true);
+            if (refused == null) {
+                boolean wasEmpty = open.isEmpty();
+                open.completions.add(completion);
+                wakeIfFirst(wasEmpty);
                 return;
             }
-            boolean wasEmpty = open.isEmpty();
-            open.completions.add(completion);
-            wakeIfFirst(wasEmpty);
         }
+        pipeline.safeFail(completion, refused); // outside the lock: a failed completion may call its owner, which may take its own lock
     }
 
     /**
@@ -241,6 +256,10 @@ public final class Committer implements AutoCloseable {
             }
             op.record(kind, column, key, value);
             return;
+        }
+        if (scopeRequired) {
+            throw new IllegalStateException("a " + column + " " + kind.name().toLowerCase(java.util.Locale.ROOT)
+                    + " outside an operation scope: its writes could be split between two batches (a bug)");
         }
         synchronized (lock) {
             refuseIfSealed();
@@ -263,6 +282,7 @@ public final class Committer implements AutoCloseable {
         if (op.writes.isEmpty() && op.completions.isEmpty()) {
             return;
         }
+        StoreWriteException refused;
         synchronized (lock) {
             if (!op.writes.isEmpty()) {
                 refuseIfSealed();
@@ -272,15 +292,16 @@ public final class Committer implements AutoCloseable {
             if (!op.writes.isEmpty()) {
                 appendWrites(batch, op.writes);
             }
-            StoreWriteException refused = op.completions.isEmpty() ? null : refusal(true);
-            for (Completion c : op.completions) {
-                if (refused != null) {
-                    pipeline.safeFail(c, refused);
-                } else {
-                    batch.completions.add(c);
-                }
+            refused = op.completions.isEmpty() ? null : refusal(true);
+            if (refused == null) {
+                batch.completions.addAll(op.completions);
             }
             wakeIfFirst(wasEmpty);
+        }
+        if (refused != null) {
+            for (Completion c : op.completions) {
+                pipeline.safeFail(c, refused); // outside the lock, as in onDurable
+            }
         }
     }
 
@@ -288,6 +309,7 @@ public final class Committer implements AutoCloseable {
     private void appendWrites(CommitBatch batch, java.util.List<BatchOperation.Write> writes) {
         int countBefore = batch.count;
         int endPutsBefore = batch.endPuts.mark();
+        int[] putsLessSingleDeletesBefore = batch.putsLessSingleDeletes.clone();
         try {
             batch.writes.setSavePoint();
         } catch (RuntimeException e) {
@@ -302,6 +324,7 @@ public final class Committer implements AutoCloseable {
                 batch.writes.rollbackToSavePoint();
                 batch.count = countBefore;
                 batch.endPuts.rollBackTo(endPutsBefore);
+                System.arraycopy(putsLessSingleDeletesBefore, 0, batch.putsLessSingleDeletes, 0, putsLessSingleDeletesBefore.length);
             } catch (Throwable rollbackFailed) {
                 e.addSuppressed(rollbackFailed);
                 log.error("could not take a failed append out of the batch; failing the batch", rollbackFailed);
@@ -327,6 +350,7 @@ public final class Committer implements AutoCloseable {
                     b.endPuts.drop(column, key); // written after this put, it would undo it
                     b.writes.put(store.handle(column), key, value);
                     b.count++;
+                    b.putsLessSingleDeletes[column.ordinal()]++;
                 }
                 case DELETE -> {
                     if (b.endPuts.drop(column, key)) { // written after this delete, it would bring the record back
@@ -346,6 +370,7 @@ public final class Committer implements AutoCloseable {
                     }
                     b.writes.singleDelete(store.handle(column), key);
                     b.count++;
+                    b.putsLessSingleDeletes[column.ordinal()]--;
                 }
                 case DELETE_RANGE -> {
                     b.endPuts.dropRange(column, key, value);
@@ -426,6 +451,25 @@ public final class Committer implements AutoCloseable {
         BatchOperation op = new BatchOperation(this, current.get());
         current.set(op);
         return op;
+    }
+
+    /**
+     * The calling thread's open operation scope, or null: an owner keeps per-operation state
+     * (one completion per operation instead of one per change) by its identity.
+     */
+    public BatchOperation currentOperation() {
+        return current.get();
+    }
+
+    /**
+     * From now on every write must be made inside an operation scope: a write outside one throws
+     * {@link IllegalStateException} before anything changed. For an owner that does not hold this
+     * committer's lock around its operations (the engine since step 2 of "Towards partitions"), a
+     * write outside a scope could be split from its operation's other writes by a batch boundary.
+     * Completions alone may still be appended outside a scope (one completion is atomic).
+     */
+    public void requireOperationScope() {
+        scopeRequired = true;
     }
 
     /** A scope ended on its thread: that thread's appends go to {@code parent} (or the open batch) again. */
