@@ -74,7 +74,7 @@ public final class Engine implements AutoCloseable {
                 Long.getLong("durablemq.backgroundCheck.windowIds", io.durablemq.engine.check.BackgroundCheck.DEFAULT_WINDOW_IDS));
         this.admission = Admission.start(config.admission(), config.dataPath(), meters, st.stats::queuedBytes);
         StoreMetrics.register(meters, this::storeProperty);
-        this.delivery = new SessionDelivery(st);
+        this.delivery = new SessionDelivery(st, guard);
         this.routing = new PublishRouting(st, guard, delivery, admission);
         this.wills = new WillLifecycle(st.mutex, () -> st.committer, routing::routeWill,
                 () -> !st.closed && !st.resetting, (what, body) -> guard.guarded(what, null, body));

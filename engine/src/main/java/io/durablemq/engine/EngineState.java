@@ -48,7 +48,10 @@ final class EngineState {
     /** Replaced only when the engine reopens the store after a failed write (under storeLock's write lock). */
     volatile Store store;
     final ReentrantReadWriteLock storeLock = new ReentrantReadWriteLock();
-    /** Replaced with the store; read and appended to under mutex. */
+    /**
+     * Replaced with the store (under mutex). Appended to inside operation scopes under mutex; its
+     * own lock (not mutex) guards its open batch, so its writer never waits for mutex.
+     */
     Committer committer;
     boolean closed;
     /** True from a failed commit until the store is reopened and recovered; operations fail meanwhile. */

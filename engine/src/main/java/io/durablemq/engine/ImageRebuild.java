@@ -76,7 +76,11 @@ final class ImageRebuild implements OperationGuard.ImageReset {
 
     /** A committer on the current store (at open, and on the store the reset reopened); called under mutex by the reset. */
     void startCommitter() {
-        st.committer = new Committer(st.store, commitObserver, st.mutex, st.config.commitFaults(), batchLog, commitsInFlight);
+        // Its own lock, not the engine's: each operation appends in one critical section at its end
+        // (store.BatchOperation), so the writer takes batches without waiting for the engine's lock,
+        // and every write must be made inside an operation (engine/README.md, "Towards partitions", step 2).
+        st.committer = new Committer(st.store, commitObserver, new Object(), st.config.commitFaults(), batchLog, commitsInFlight);
+        st.committer.requireOperationScope();
         st.committer.lastWrites(batch -> {
             st.refs.append(batch); // the body count, once per batch
             st.messageIds.append(batch); // the message id ceiling, when ids above the last one were handed out

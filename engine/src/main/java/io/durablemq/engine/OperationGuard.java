@@ -14,9 +14,11 @@ import java.util.function.Supplier;
 
 /**
  * Runs each engine operation whole or not at all, and answers only once durable: an operation's
- * writes reach the commit batch only if all of it succeeded, a failure hands the image to the
- * reset ({@link ImageReset}), and answers complete from the commit's completion. Every method
- * runs under the engine's lock.
+ * writes reach the commit batch only if all of it succeeded (collected privately and appended at
+ * its end: {@code store.BatchOperation}), a failure hands the image to the reset
+ * ({@link ImageReset}), and answers complete from the commit's completion. Every method runs under
+ * the engine's lock (the in-memory image is still guarded by it; the write collection no longer
+ * needs it: engine/README.md, "Towards partitions").
  */
 final class OperationGuard {
     /** Logged as the engine's: operators (and the broker's tests) look for these lines there. */
@@ -47,10 +49,11 @@ final class OperationGuard {
 
     /**
      * Must hold mutex. Runs one operation so that its writes reach the commit batch only if all
-     * of it succeeded ({@link Committer#operation()}). On any Throwable (a bug, an
-     * OutOfMemoryError where the JVM was not told to exit on it) its writes and completions are
-     * taken out of the batch again, its future fails ({@link EngineOperationException}), the
-     * error is counted ({@code durablemq_internal_errors_total{where="operation"}}) and the
+     * of it succeeded ({@link Committer#operation()}: the writes and completions are collected
+     * privately and appended to the open batch in one critical section at the end). On any
+     * Throwable (a bug, an OutOfMemoryError where the JVM was not told to exit on it) they are
+     * discarded, so the batch never saw them, its future fails ({@link EngineOperationException}),
+     * the error is counted ({@code durablemq_internal_errors_total{where="operation"}}) and the
      * engine rebuilds its in-memory image from the store: see {@link #operationFailed}.
      */
     void guarded(String what, CompletableFuture<?> future, Runnable body) {

@@ -33,11 +33,14 @@ final class SessionDelivery implements AutoCloseable {
     static final int MAX_BODIES_PER_READ = 1_024;
 
     private final EngineState st;
+    /** Runs the read-ahead's pumps and a QoS 0 send's release as operations (whole or not at all). */
+    private final OperationGuard guard;
     /** Reads queue pages for delivery on its own thread, outside the lock. */
     final QueueReadAhead<EngineSession> readAhead;
 
-    SessionDelivery(EngineState st) {
+    SessionDelivery(EngineState st, OperationGuard guard) {
         this.st = st;
+        this.guard = guard;
         // A quarter of the body cache per page: the bodies wait there for their sends (about one
         // window later) beside what publishers put in meanwhile.
         PageBodyReader bodyReader = new PageBodyReader(() -> st.store, st.bodies, st.config.bodyCacheBytes() / 4);
@@ -67,10 +70,13 @@ final class SessionDelivery implements AutoCloseable {
 
                     @Override
                     public List<Runnable> pump(EngineSession s, Map<Long, Message> bodies) {
-                        List<Runnable> sends = new ArrayList<>();
                         List<Runnable> immediate = new ArrayList<>();
-                        SessionDelivery.this.pump(s, sends, immediate, bodies);
-                        runAfterDurable(sends);
+                        // One operation: its queue deletes, in-flight puts and session record land in one batch.
+                        guard.guarded(() -> "delivery to '" + s.clientId + "' after a read", null, () -> {
+                            List<Runnable> sends = new ArrayList<>();
+                            SessionDelivery.this.pump(s, sends, immediate, bodies);
+                            runAfterDurable(sends);
+                        });
                         return immediate;
                     }
 
@@ -156,7 +162,8 @@ final class SessionDelivery implements AutoCloseable {
                     send.run();
                     synchronized (st.mutex) {
                         if (!st.closed && !st.resetting) { // after a reset the image (and the count) is rebuilt
-                            st.releaseBody(id, sole);
+                            // One operation: a count's rewrite and the body's delete land in one batch.
+                            guard.guarded(() -> "release of QoS 0 message " + id, null, () -> st.releaseBody(id, sole));
                         }
                     }
                 });

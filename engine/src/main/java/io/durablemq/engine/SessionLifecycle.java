@@ -192,14 +192,21 @@ final class SessionLifecycle {
         }
     }
 
-    /** Must hold mutex. Sends or schedules the wills recovery found; discards the sessions that ended meanwhile. */
+    /**
+     * Must hold mutex. Sends or schedules the wills recovery found; discards the sessions that ended
+     * meanwhile. One operation scope (a throw propagates to the caller, recovery or the broker's
+     * start, and none of its writes are appended).
+     */
     void releaseRecoveredWills() {
-        long now = System.currentTimeMillis();
-        wills.releaseRecovered(st.sessions, now);
-        for (EngineSession s : new ArrayList<>(st.sessions.values())) {
-            if (!s.isOnline() && (s.expirySeconds == 0 || s.isExpired(now))) {
-                discard(s, "session_expired");
+        try (io.durablemq.engine.store.BatchOperation op = st.committer.operation()) {
+            long now = System.currentTimeMillis();
+            wills.releaseRecovered(st.sessions, now);
+            for (EngineSession s : new ArrayList<>(st.sessions.values())) {
+                if (!s.isOnline() && (s.expirySeconds == 0 || s.isExpired(now))) {
+                    discard(s, "session_expired");
+                }
             }
+            op.succeeded();
         }
     }
 }

@@ -28,16 +28,22 @@ import java.util.function.Supplier;
  * last release.
  *
  * <p><b>Overlay.</b> A read of a stored count must see the changes of batches not written yet
- * (the open one and the one the committer is writing outside the lock), so each change is also
- * kept in an overlay of absolute counts until its batch is written: one completion per batch
- * ({@link BatchWritten}) removes the entries whose newest change was in that batch. The overlay
- * thus holds only shared bodies with writes in unwritten batches: bounded by the commit rate,
- * not by the backlog.
+ * (the open one and the ones the committer is writing outside the lock), so each change is also
+ * kept in an overlay of absolute counts until its batch is written: one completion per operation
+ * that changes counts ({@link BatchWritten}, appended with the operation's writes, so in the batch
+ * that holds them, whichever batch that turns out to be) removes the entries whose newest change
+ * was that operation's once its batch is written. The overlay thus holds only shared bodies with
+ * writes in unwritten batches: bounded by the commit rate, not by the backlog.
  *
  * <p><b>The body count</b> (meta's {@code stored-bodies}) is written once per batch, by the
- * committer's {@link Committer.LastWrites} hook, with the figure after everything in that batch;
- * a rolled-back operation puts the figure back ({@link #operationRolledBack}). Guarded by the
- * engine's lock; the completion and the hook take it.
+ * committer's {@link Committer.LastWrites} hook, with the figure after everything in that batch:
+ * the figure the last batch carried plus the bodies that batch itself puts less those it
+ * SingleDeletes ({@link Committer.Appender#putsLessSingleDeletes}), so the hook reads nothing an
+ * operation still running has changed and needs only the committer's lock (engine/README.md,
+ * "Towards partitions", step 2). {@link #storedBodies()} is the live figure (every appended and
+ * running operation), for statistics; a failed operation puts it back ({@link #operationRolledBack}).
+ * Guarded by the engine's lock, except {@link #storedBodiesWritten}, which only the hook (under the
+ * committer's lock) and recovery (before anything is appended) touch.
  */
 public final class BodyRefs implements Committer.LastWrites {
     /** Counts read from the store (not from the overlay) since the JVM started: a test hook. */
@@ -47,12 +53,12 @@ public final class BodyRefs implements Committer.LastWrites {
     private final Object lock;
     private final Supplier<Store> store;
     private final Map<Long, Overlaid> overlay = new HashMap<>();
-    /** Bodies in the store once every appended batch is written. */
+    /** Bodies in the store once every appended and running operation is written (the live figure). */
     private long storedBodies;
-    /** The figure the last batch taken for writing carries (or recovery read). */
-    private long storedBodiesWritten;
-    /** The completion registered on the open batch for the overlay's changes in it, or null. */
-    private BatchWritten openBatch;
+    /** The figure the last batch taken for writing carries (or recovery read); the hook's and recovery's only. */
+    private volatile long storedBodiesWritten;
+    /** The overlay's completion for the operation now running (by its scope's identity), or null. */
+    private BatchWritten operationBatch;
 
     public BodyRefs(Object lock, Supplier<Store> store) {
         this.lock = lock;
@@ -170,24 +176,32 @@ public final class BodyRefs implements Committer.LastWrites {
      */
     public void clear() {
         overlay.clear();
-        openBatch = null;
+        operationBatch = null;
     }
 
-    /** The committer takes the open batch: it carries the body count if that changed; later changes join the next batch. */
+    /**
+     * The committer takes a batch (under its own lock, not the engine's): it carries the body
+     * count if its own writes changed it. Reads only the batch and the figure the last batch
+     * carried, never the live figure, which may include an operation not appended yet.
+     */
     @Override
     public void append(Committer.Appender batch) {
-        openBatch = null;
-        if (storedBodies != storedBodiesWritten) {
-            batch.put(StoreColumn.META, StoreFormat.STORED_BODIES_KEY, encodeStoredBodies(storedBodies));
-            storedBodiesWritten = storedBodies;
+        int change = batch.putsLessSingleDeletes(StoreColumn.MESSAGES);
+        if (change != 0) {
+            long now = storedBodiesWritten + change;
+            batch.put(StoreColumn.META, StoreFormat.STORED_BODIES_KEY, encodeStoredBodies(now));
+            storedBodiesWritten = now;
         }
     }
 
     private void set(long messageId, int count, Committer committer) {
-        BatchWritten b = openBatch;
-        if (b == null) {
-            b = new BatchWritten();
-            openBatch = b;
+        // One completion per operation, appended with its writes: it lands in the batch that holds
+        // this change, whichever that is (the committer may take a batch while the operation runs).
+        Object scope = committer.currentOperation();
+        BatchWritten b = operationBatch;
+        if (b == null || scope == null || b.scope != scope) {
+            b = new BatchWritten(scope);
+            operationBatch = scope == null ? null : b;
             committer.onDurable(b);
         }
         Overlaid o = overlay.get(messageId);
@@ -216,15 +230,21 @@ public final class BodyRefs implements Committer.LastWrites {
         BatchWritten batch;
     }
 
-    /** One batch's changes, in the overlay until it is written. */
+    /** One operation's changes, in the overlay until the batch holding them is written. */
     private final class BatchWritten implements Committer.Completion {
+        /** The operation scope whose changes these are (identity only; null: an append outside any scope). */
+        final Object scope;
         final List<Long> messageIds = new ArrayList<>();
+
+        BatchWritten(Object scope) {
+            this.scope = scope;
+        }
 
         @Override
         public void durable() {
             synchronized (lock) {
-                if (openBatch == this) {
-                    openBatch = null; // defensive: the committer's hook already moved on when it took the batch
+                if (operationBatch == this) {
+                    operationBatch = null; // its operation is long over: the next change starts a new one
                 }
                 for (Long id : messageIds) {
                     Overlaid o = overlay.get(id);

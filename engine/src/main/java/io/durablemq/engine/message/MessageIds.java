@@ -25,23 +25,25 @@ import java.nio.ByteBuffer;
  * store holds that batch holds the ceiling too (for a cluster: a leader applies every committed
  * entry before it serves). A batch that fails instead is never written; the engine then rebuilds
  * from the store and {@link #restore}s. Cost: one 8-byte put per {@value #BLOCK} ids and one after
- * each start. Guarded by the engine's lock (the hook runs under it).
+ * each start. Ids are handed out under the engine's lock; the hook runs under the committer's
+ * lock (since step 2 of "Towards partitions" not the engine's), hence the atomic {@code next}.
  */
 public final class MessageIds implements Committer.LastWrites {
     /** Ids reserved per ceiling write; a restart skips at most this many ids. */
     public static final long BLOCK = 1L << 16;
 
-    private long next = 1;
+    /** The next id; handed out under the engine's lock, read by the hook under the committer's (so atomic). */
+    private final java.util.concurrent.atomic.AtomicLong next = new java.util.concurrent.atomic.AtomicLong(1);
     /**
      * Ids below it are covered by a ceiling in the store or in a batch already taken for writing.
-     * At least 1: id 0 is never handed out.
+     * At least 1: id 0 is never handed out. The hook's and recovery's only.
      */
-    private long ceilingWritten = 1;
+    private volatile long ceilingWritten = 1;
 
     /** After recovery: continues above {@code afterStoredBodies} (highest stored body + 1) and above the stored ceiling. */
     public void restore(long afterStoredBodies, Store store) {
         long stored = storedCeiling(store);
-        next = Math.max(1, Math.max(afterStoredBodies, stored));
+        next.set(Math.max(1, Math.max(afterStoredBodies, stored)));
         // Ids of stored bodies above the stored ceiling (a store written before the ceiling existed)
         // are not covered: the first batch written appends a ceiling above them.
         ceilingWritten = Math.max(1, stored);
@@ -49,12 +51,12 @@ public final class MessageIds implements Committer.LastWrites {
 
     /** The next id; the ceiling that covers it is appended at the end of the batch (see the class comment). */
     public long next() {
-        return next++;
+        return next.getAndIncrement();
     }
 
     /** Every id handed out so far is below this. */
     public long peek() {
-        return next;
+        return next.get();
     }
 
     /**
@@ -63,8 +65,9 @@ public final class MessageIds implements Committer.LastWrites {
      */
     @Override
     public void append(Committer.Appender batch) {
-        if (next > ceilingWritten) {
-            long ceiling = next + BLOCK;
+        long n = next.get(); // every id handed out before this take is below n, appended to this batch or not yet
+        if (n > ceilingWritten) {
+            long ceiling = n + BLOCK;
             batch.put(StoreColumn.META, StoreFormat.MESSAGE_ID_CEILING_KEY, ByteBuffer.allocate(8).putLong(ceiling).array());
             ceilingWritten = ceiling;
         }

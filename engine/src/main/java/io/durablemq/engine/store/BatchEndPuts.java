@@ -20,9 +20,9 @@ import java.util.Map;
  * written after it, as it was appended.
  *
  * <p><b>Rollback.</b> Every change is journalled with the key's previous pending value, so an
- * operation rolled back ({@link BatchOperation#close()}) restores the pending values as they
- * were when it started ({@link #mark()}, {@link #rollBackTo(int)}): the values of the operations
- * before it, which still commit, never the rolled-back one's.
+ * operation's append that fails half way ({@link Committer}'s append of a {@link BatchOperation})
+ * restores the pending values as they were when it started ({@link #mark()}, {@link #rollBackTo(int)}):
+ * the values of the operations before it, which still commit, never the failed one's.
  *
  * <p>Not thread-safe: guarded by the committer's lock, like the rest of the open batch.
  */

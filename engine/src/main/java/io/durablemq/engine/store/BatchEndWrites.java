@@ -37,7 +37,8 @@ final class BatchEndWrites {
     /** The batch's pending once-per-batch values join its writes. */
     private Throwable appendEndPuts(CommitBatch batch) {
         try {
-            batch.endPuts.writeEach(into(batch)::put);
+            Committer.Appender appender = into(batch);
+            batch.endPuts.writeEach(appender::put);
             return null;
         } catch (Throwable e) {
             return e;
@@ -58,13 +59,21 @@ final class BatchEndWrites {
 
     /** Puts into {@code batch}'s writes, counted like any other write. */
     private Committer.Appender into(CommitBatch batch) {
-        return (column, key, value) -> {
-            try {
-                batch.writes.put(store.handle(column), key, value);
-            } catch (RocksDBException e) {
-                throw new StoreWriteException("batch put failed", e);
+        return new Committer.Appender() {
+            @Override
+            public void put(StoreColumn column, byte[] key, byte[] value) {
+                try {
+                    batch.writes.put(store.handle(column), key, value);
+                } catch (RocksDBException e) {
+                    throw new StoreWriteException("batch put failed", e);
+                }
+                batch.count++;
             }
-            batch.count++;
+
+            @Override
+            public int putsLessSingleDeletes(StoreColumn column) {
+                return batch.putsLessSingleDeletes[column.ordinal()];
+            }
         };
     }
 }

@@ -18,6 +18,8 @@ final class CommitBatch {
     final long epoch;
     /** Writes in {@link #writes}; {@link #endPuts} join them (and this count) when the batch is taken. */
     int count;
+    /** Per column (by ordinal): plain puts minus SingleDeletes written ({@link Committer.Appender#putsLessSingleDeletes}). */
+    final int[] putsLessSingleDeletes = new int[StoreColumn.values().length];
     /** Records rewritten several times in the batch, written once at its end ({@link Committer#putOncePerBatch}). */
     final BatchEndPuts endPuts = new BatchEndPuts();
     /** System.nanoTime of the first append; one figure per batch, so appends allocate nothing more. */

@@ -21,8 +21,11 @@ import org.slf4j.LoggerFactory;
  * takes and writes the batches is a {@link CommitWriter}; what a batch gets as it is taken is
  * {@link BatchEndWrites}; the completions run in the {@link CommitPipeline}.
  *
- * <p>Writes of one logical operation must be appended while holding the lock passed in
- * (the owner's own lock), so they always land in the same batch.
+ * <p>The writes of one logical operation land in the same batch either because they are made
+ * inside an operation scope ({@link #operation()}: collected privately, appended in one critical
+ * section when the operation succeeds, discarded when it fails), or because the caller appends
+ * them all while holding the lock passed in (the owner's own lock, under which the batch is
+ * swapped).
  *
  * <p>A failed write (any Throwable, not only a RocksDBException) poisons its epoch: every batch
  * built on top of it (whose writes assumed it), in flight or taken later, fails too, until the
@@ -63,16 +66,27 @@ public final class Committer implements AutoCloseable {
     /**
      * Appends a batch's last writes just before it is written: a figure that sums up the whole
      * batch (the number of stored bodies) is written once per batch instead of once per change.
-     * Called on the committer thread, under the owner's lock (so no operation is half-appended),
-     * for every batch about to be written; never for a batch that is failed instead.
+     * Called on the committer thread, under the committer's lock (so no operation is
+     * half-appended), for every batch about to be written; never for a batch that is failed
+     * instead. It must not take the owner's own lock (the engine's operations take that before
+     * the committer's): what it writes must come from the batch ({@link Appender}) or from state
+     * only the hook changes.
      */
     public interface LastWrites {
         void append(Appender batch);
     }
 
-    /** What {@link LastWrites} may append to the batch being taken. */
+    /** What {@link LastWrites} may append to the batch being taken, and what it may read of it. */
     public interface Appender {
         void put(StoreColumn column, byte[] key, byte[] value);
+
+        /**
+         * Plain puts ({@link #put}) minus SingleDeletes written to {@code column} in this batch
+         * (end puts and the hook's own writes not counted). For a column whose keys are put once
+         * and SingleDeleted once (message bodies), the change in how many records it holds: a
+         * figure the batch's own content gives, whichever thread appended what.
+         */
+        int putsLessSingleDeletes(StoreColumn column);
     }
 
     private final Store store;
@@ -81,9 +95,10 @@ public final class Committer implements AutoCloseable {
     /** Makes a batch durable: the local RocksDB write, or a replicated log (see {@link BatchLog}). */
     private final BatchLog batchLog;
     /**
-     * The owner's lock: every caller appends all writes of one operation while holding it,
-     * and the batch is swapped only under it, so a batch boundary never falls inside an
-     * operation (its writes are atomic together).
+     * The lock passed in (the owner's, or one of the committer's own, as the engine's is since step 2
+     * of "Towards partitions"): the open batch is appended to and swapped only under it. An
+     * operation's writes are atomic together because its scope appends them in one critical
+     * section ({@link #operation()}), or because the caller appends them all while holding it.
      */
     private final Object lock;
     /** The thread that takes the open batch, writes it and hands it to the pipeline. */
@@ -97,11 +112,15 @@ public final class Committer implements AutoCloseable {
     private boolean closing;
     /** A thread died: nothing more is committed; appended completions fail at once. */
     private boolean dead;
+    /** Each thread's open operation scope ({@link #operation()}): its appends are collected there until it ends. */
+    private final ThreadLocal<BatchOperation> current = new ThreadLocal<>();
+    /** Set by an owner whose appends must all be made inside operation scopes ({@link #requireOperationScope()}). */
+    private volatile boolean scopeRequired;
     /**
      * The owner's image went wrong (an operation failed half way) and it resets: what is open is
      * still committed, but nothing more may be appended, since it would be built on that image.
      */
-    private boolean sealed;
+    private volatile boolean sealed;
     /** The epoch whose failure the observer was told of, so a write failure and the death it causes reset once. */
     private long reportedEpoch = -1;
 
@@ -131,33 +150,11 @@ public final class Committer implements AutoCloseable {
     }
 
     public void put(StoreColumn column, byte[] key, byte[] value) {
-        synchronized (lock) {
-            refuseIfSealed();
-            open.endPuts.drop(column, key); // written after this put, it would undo it
-            try {
-                open.writes.put(store.handle(column), key, value);
-            } catch (RocksDBException e) {
-                throw new StoreWriteException("batch put failed", e);
-            }
-            open.count++;
-            wakeIfFirst();
-        }
+        append(BatchOperation.Kind.PUT, column, key, value);
     }
 
     public void delete(StoreColumn column, byte[] key) {
-        synchronized (lock) {
-            refuseIfSealed();
-            if (open.endPuts.drop(column, key)) { // written after this delete, it would bring the record back
-                return; // put fresh in this batch: nothing to delete in the store, and nothing is written
-            }
-            try {
-                open.writes.delete(store.handle(column), key);
-            } catch (RocksDBException e) {
-                throw new StoreWriteException("batch delete failed", e);
-            }
-            open.count++;
-            wakeIfFirst();
-        }
+        append(BatchOperation.Kind.DELETE, column, key, null);
     }
 
     /**
@@ -176,30 +173,14 @@ public final class Committer implements AutoCloseable {
      * once-per-batch value pending for it ({@link #putOncePerBatch}) means the key is rewritten,
      * and the call is refused before anything changed. A put appended earlier in this batch by
      * {@link #put} is the key's one put: the SingleDelete is written after it. Inside an
-     * {@link BatchOperation} that is rolled back it is taken out again like every other write (the
-     * batch's save point, and the journal of pending values for a dropped fresh value).
+     * operation scope ({@link BatchOperation}) these checks are made when the operation is
+     * appended, against the batch it joins: a refusal then leaves the batch as it was and fails
+     * the operation; a scope that fails never reaches the batch at all.
      *
      * @throws IllegalStateException if a once-per-batch value is pending for the key
      */
     public void singleDelete(StoreColumn column, byte[] key) {
-        synchronized (lock) {
-            refuseIfSealed();
-            BatchEndPuts.Found pending = open.endPuts.dropFresh(column, key);
-            if (pending == BatchEndPuts.Found.REWRITTEN) {
-                throw new IllegalStateException("a SingleDelete of a " + column + " key that this batch rewrites"
-                        + " (putOncePerBatch): defined only for a key put once; use delete");
-            }
-            if (pending == BatchEndPuts.Found.FRESH) {
-                return; // put fresh in this batch: neither the put nor a tombstone is written
-            }
-            try {
-                open.writes.singleDelete(store.handle(column), key);
-            } catch (RocksDBException e) {
-                throw new StoreWriteException("batch single delete failed", e);
-            }
-            open.count++;
-            wakeIfFirst();
-        }
+        append(BatchOperation.Kind.SINGLE_DELETE, column, key, null);
     }
 
     /**
@@ -208,12 +189,12 @@ public final class Committer implements AutoCloseable {
      * record rewritten with every change of what it sums up (a session record carrying its queue's
      * counters), so that the batch ends with the same record at one write instead of one per
      * change. A later plain {@link #put}, {@link #delete} or {@link #deleteRange} of the key in the
-     * same batch drops the pending value (it is not written after them); a {@link BatchOperation}
-     * rolled back restores the values pending before it. The arrays are kept until the batch is
+     * same batch drops the pending value (it is not written after them); an operation scope that
+     * fails ({@link BatchOperation}) never changed the pending values. The arrays are kept until the batch is
      * taken: the caller must not change them.
      */
     public void putOncePerBatch(StoreColumn column, byte[] key, byte[] value) {
-        putAtEnd(column, key, value, false);
+        append(BatchOperation.Kind.PUT_ONCE_PER_BATCH, column, key, value);
     }
 
     /**
@@ -224,20 +205,7 @@ public final class Committer implements AutoCloseable {
      * entry queued and moved into the in-flight window by the same operation).
      */
     public void putNew(StoreColumn column, byte[] key, byte[] value) {
-        putAtEnd(column, key, value, true);
-    }
-
-    /** A value written at the batch's end: fresh ({@link #putNew}) or once per batch ({@link #putOncePerBatch}). */
-    private void putAtEnd(StoreColumn column, byte[] key, byte[] value, boolean fresh) {
-        synchronized (lock) {
-            refuseIfSealed();
-            boolean wasEmpty = open.isEmpty();
-            open.endPuts.put(column, key, value, fresh);
-            if (wasEmpty) {
-                open.firstAppendNanos = System.nanoTime();
-                lock.notify();
-            }
-        }
+        append(BatchOperation.Kind.PUT_NEW, column, key, value);
     }
 
     /** Sets the hook that appends each batch's last writes before it is written (see {@link LastWrites}). */
@@ -247,43 +215,185 @@ public final class Committer implements AutoCloseable {
         }
     }
 
-    /**
-     * Wakes the committer when the open batch just stopped being empty: once per batch is
-     * enough (it re-checks before waiting), and waking it on every append only makes it
-     * fight the appending thread for the lock.
-     */
-    private void wakeIfFirst() {
-        if (open.count + open.completions.size() + open.endPuts.size() == 1) {
-            open.firstAppendNanos = System.nanoTime();
-            lock.notify();
-        }
-    }
-
     /** Deletes every key in [from, to). */
     public void deleteRange(StoreColumn column, byte[] from, byte[] to) {
+        append(BatchOperation.Kind.DELETE_RANGE, column, from, to);
+    }
+
+    /**
+     * Runs {@code completion} once everything appended so far is durable (or has failed). Inside
+     * an operation scope: once everything up to the operation's own writes is.
+     */
+    public void onDurable(Completion completion) {
+        BatchOperation op = current.get();
+        if (op != null) {
+            op.record(completion);
+            return;
+        }
+        StoreWriteException refused;
+        synchronized (lock) {
+            refused = refusal(true);
+            if (refused == null) {
+                boolean wasEmpty = open.isEmpty();
+                open.completions.add(completion);
+                wakeIfFirst(wasEmpty);
+                return;
+            }
+        }
+        pipeline.safeFail(completion, refused); // outside the lock: a failed completion may call its owner, which may take its own lock
+    }
+
+    /**
+     * One write: recorded in the calling thread's operation scope if it has one (appended with the
+     * rest of the operation when it succeeds, see {@link BatchOperation}), else appended to the
+     * open batch at once, under the lock. Refused at once while sealed, either way.
+     */
+    private void append(BatchOperation.Kind kind, StoreColumn column, byte[] key, byte[] value) {
+        BatchOperation op = current.get();
+        if (op != null) {
+            if (sealed) {
+                refuseIfSealed();
+            }
+            op.record(kind, column, key, value);
+            return;
+        }
+        if (scopeRequired) {
+            throw new IllegalStateException("a " + column + " " + kind.name().toLowerCase(java.util.Locale.ROOT)
+                    + " outside an operation scope: its writes could be split between two batches (a bug)");
+        }
         synchronized (lock) {
             refuseIfSealed();
-            open.endPuts.dropRange(column, from, to);
-            try {
-                open.writes.deleteRange(store.handle(column), from, to);
-            } catch (RocksDBException e) {
-                throw new StoreWriteException("batch range delete failed", e);
-            }
-            open.count++;
-            wakeIfFirst();
+            boolean wasEmpty = open.isEmpty();
+            apply(kind, column, key, value);
+            wakeIfFirst(wasEmpty);
         }
     }
 
-    /** Runs {@code completion} once everything appended so far is durable (or has failed). */
-    public void onDurable(Completion completion) {
+    /**
+     * Appends a succeeded operation's writes and completions to the open batch in one critical
+     * section, in the order they were recorded: the writer cannot take the batch in the middle,
+     * so the operation is in exactly one batch. Whole or not at all: a save point is held on the
+     * batch for the length of this append only; if a write throws (a SingleDelete of a key the
+     * batch rewrites, a native failure), the batch is rolled back to it, the exception
+     * propagates and the caller fails the operation. Completions are refused (failed at once) as
+     * {@link #onDurable} would refuse them.
+     */
+    void append(BatchOperation op) {
+        if (op.writes.isEmpty() && op.completions.isEmpty()) {
+            return;
+        }
+        StoreWriteException refused;
         synchronized (lock) {
-            StoreWriteException refused = refusal(true);
-            if (refused != null) {
-                pipeline.safeFail(completion, refused);
-                return;
+            if (!op.writes.isEmpty()) {
+                refuseIfSealed();
             }
-            open.completions.add(completion);
-            wakeIfFirst();
+            CommitBatch batch = open;
+            boolean wasEmpty = batch.isEmpty();
+            if (!op.writes.isEmpty()) {
+                appendWrites(batch, op.writes);
+            }
+            refused = op.completions.isEmpty() ? null : refusal(true);
+            if (refused == null) {
+                batch.completions.addAll(op.completions);
+            }
+            wakeIfFirst(wasEmpty);
+        }
+        if (refused != null) {
+            for (Completion c : op.completions) {
+                pipeline.safeFail(c, refused); // outside the lock, as in onDurable
+            }
+        }
+    }
+
+    /** Under the lock: all of {@code writes} join {@code batch}, or none (see {@link #append(BatchOperation)}). */
+    private void appendWrites(CommitBatch batch, java.util.List<BatchOperation.Write> writes) {
+        int countBefore = batch.count;
+        int endPutsBefore = batch.endPuts.mark();
+        int[] putsLessSingleDeletesBefore = batch.putsLessSingleDeletes.clone();
+        try {
+            batch.writes.setSavePoint();
+        } catch (RuntimeException e) {
+            throw new StoreWriteException("cannot start an operation's append: " + e, e);
+        }
+        try {
+            for (BatchOperation.Write w : writes) {
+                apply(w.kind(), w.column(), w.key(), w.value());
+            }
+        } catch (Throwable e) {
+            try {
+                batch.writes.rollbackToSavePoint();
+                batch.count = countBefore;
+                batch.endPuts.rollBackTo(endPutsBefore);
+                System.arraycopy(putsLessSingleDeletesBefore, 0, batch.putsLessSingleDeletes, 0, putsLessSingleDeletesBefore.length);
+            } catch (Throwable rollbackFailed) {
+                e.addSuppressed(rollbackFailed);
+                log.error("could not take a failed append out of the batch; failing the batch", rollbackFailed);
+                markFailed(batch.epoch, new StoreWriteException("a failed append could not be rolled back: " + rollbackFailed,
+                        rollbackFailed));
+            }
+            throw e;
+        }
+        try {
+            batch.writes.popSavePoint();
+        } catch (RocksDBException e) {
+            markFailed(batch.epoch, new StoreWriteException("cannot end an operation's append", e));
+            throw new StoreWriteException("cannot end an operation's append", e);
+        }
+    }
+
+    /** Under the lock: one write joins the open batch, with the batch's rules (see the public methods). */
+    private void apply(BatchOperation.Kind kind, StoreColumn column, byte[] key, byte[] value) {
+        CommitBatch b = open;
+        try {
+            switch (kind) {
+                case PUT -> {
+                    b.endPuts.drop(column, key); // written after this put, it would undo it
+                    b.writes.put(store.handle(column), key, value);
+                    b.count++;
+                    b.putsLessSingleDeletes[column.ordinal()]++;
+                }
+                case DELETE -> {
+                    if (b.endPuts.drop(column, key)) { // written after this delete, it would bring the record back
+                        return; // put fresh in this batch: nothing to delete in the store, and nothing is written
+                    }
+                    b.writes.delete(store.handle(column), key);
+                    b.count++;
+                }
+                case SINGLE_DELETE -> {
+                    BatchEndPuts.Found pending = b.endPuts.dropFresh(column, key);
+                    if (pending == BatchEndPuts.Found.REWRITTEN) {
+                        throw new IllegalStateException("a SingleDelete of a " + column + " key that this batch rewrites"
+                                + " (putOncePerBatch): defined only for a key put once; use delete");
+                    }
+                    if (pending == BatchEndPuts.Found.FRESH) {
+                        return; // put fresh in this batch: neither the put nor a tombstone is written
+                    }
+                    b.writes.singleDelete(store.handle(column), key);
+                    b.count++;
+                    b.putsLessSingleDeletes[column.ordinal()]--;
+                }
+                case DELETE_RANGE -> {
+                    b.endPuts.dropRange(column, key, value);
+                    b.writes.deleteRange(store.handle(column), key, value);
+                    b.count++;
+                }
+                case PUT_ONCE_PER_BATCH -> b.endPuts.put(column, key, value, false);
+                case PUT_NEW -> b.endPuts.put(column, key, value, true);
+            }
+        } catch (RocksDBException e) {
+            throw new StoreWriteException("batch " + kind.name().toLowerCase(java.util.Locale.ROOT) + " failed", e);
+        }
+    }
+
+    /**
+     * Under the lock: wakes the committer when the open batch just stopped being empty. Once per
+     * batch is enough (it re-checks before waiting), and waking it on every append only makes it
+     * fight the appending thread for the lock.
+     */
+    private void wakeIfFirst(boolean wasEmpty) {
+        if (wasEmpty && !open.isEmpty()) {
+            open.firstAppendNanos = System.nanoTime();
+            lock.notify();
         }
     }
 
@@ -329,17 +439,45 @@ public final class Committer implements AutoCloseable {
     }
 
     /**
-     * Opens an operation scope on the open batch: the writes and completions appended from now
-     * on stay in the batch only if the scope ends with {@link BatchOperation#succeeded()}; closing it
-     * without that takes them out again (a RocksDB save point on the batch, plus the count and
-     * the completion list cut back). So an error in the middle of an operation never leaves half
-     * of its writes to be committed. The caller holds the lock from here to the scope's end: the
-     * batch cannot be swapped under it.
+     * Opens an operation scope on the calling thread: the writes and completions it appends on
+     * this committer from now on are collected privately and reach the open batch only if the
+     * scope ends with {@link BatchOperation#succeeded()}, all in one critical section; closing it
+     * without that discards them. So an error in the middle of an operation never leaves half of
+     * its writes to be committed, and the caller need not hold the lock from here to the scope's
+     * end (engine/README.md, "Towards partitions"). A scope opened while the thread has one is
+     * its child (see {@link BatchOperation}).
      */
     public BatchOperation operation() {
-        synchronized (lock) {
-            open.writes.setSavePoint();
-            return new BatchOperation(this, lock, open, open.count, open.completions.size(), open.endPuts.mark());
+        BatchOperation op = new BatchOperation(this, current.get());
+        current.set(op);
+        return op;
+    }
+
+    /**
+     * The calling thread's open operation scope, or null: an owner keeps per-operation state
+     * (one completion per operation instead of one per change) by its identity.
+     */
+    public BatchOperation currentOperation() {
+        return current.get();
+    }
+
+    /**
+     * From now on every write must be made inside an operation scope: a write outside one throws
+     * {@link IllegalStateException} before anything changed. For an owner that does not hold this
+     * committer's lock around its operations (the engine since step 2 of "Towards partitions"), a
+     * write outside a scope could be split from its operation's other writes by a batch boundary.
+     * Completions alone may still be appended outside a scope (one completion is atomic).
+     */
+    public void requireOperationScope() {
+        scopeRequired = true;
+    }
+
+    /** A scope ended on its thread: that thread's appends go to {@code parent} (or the open batch) again. */
+    void leave(BatchOperation op, BatchOperation parent) {
+        if (parent == null) {
+            current.remove();
+        } else {
+            current.set(parent);
         }
     }
 
@@ -405,11 +543,6 @@ public final class Committer implements AutoCloseable {
         synchronized (lock) {
             failedEpoch = failed;
         }
-    }
-
-    /** For a {@link BatchOperation}, under the lock: whether {@code batch} is still the open one. */
-    boolean isOpen(CommitBatch batch) {
-        return batch == open;
     }
 
     /** Poisons {@code failed} and tells the observer once per epoch (outside the lock: it may reset). */
