@@ -183,12 +183,17 @@ class PagedQueueEngineTest {
             List<String> got = receive(sub, 300);
             assertTrue(fx.engine().session("sub").queueInMemory() <= 200, "head " + fx.engine().session("sub").queueInMemory());
             sub.disconnect();
-            // Offline again: trimmed to 64 once the disconnect's batch is written.
+            // Offline again: trimmed to at most 64 once the disconnect's batch is written. Fewer is
+            // allowed: if the window had taken the whole head while its next page was being read,
+            // the disconnect voids that read (PagedQueue.fitWindow) and the head stays short until
+            // the session asks again; the entries are on disk either way (all 1,000 are received
+            // below). CI once saw 0 here (2026-11-30).
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
             while (fx.engine().session("sub").queueInMemory() > PagedQueue.MIN_HEAD && System.nanoTime() < deadline) {
                 Thread.sleep(10);
             }
-            assertEquals(PagedQueue.MIN_HEAD, fx.engine().session("sub").queueInMemory());
+            int offlineHead = fx.engine().session("sub").queueInMemory();
+            assertTrue(offlineHead <= PagedQueue.MIN_HEAD, "offline head " + offlineHead);
             sub = connect(fx, "sub", 7);
             got.addAll(receive(sub, fx.engine().session("sub").queuedMessages()
                     + fx.engine().session("sub").inflight().size()));
