@@ -17,15 +17,12 @@ import org.eclipse.paho.mqttv5.client.persist.MemoryPersistence;
 import org.eclipse.paho.mqttv5.common.MqttMessage;
 import org.eclipse.paho.mqttv5.common.MqttSubscription;
 import org.eclipse.paho.mqttv5.common.packet.MqttProperties;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
@@ -42,19 +39,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** MQTT 5 features end to end with HiveMQ's client and Paho v5. */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class Mqtt5FeaturesTest {
-    @TempDir
-    Path data;
-    BrokerServer broker;
-
-    @BeforeEach
-    void start() throws Exception {
-        broker = TestBrokers.start(TestBrokers.config(data));
-    }
-
-    @AfterEach
-    void stop() {
-        broker.close();
-    }
+    @RegisterExtension
+    final RunningBroker broker = new RunningBroker();
 
     private Mqtt5BlockingClient hivemq(String id) {
         return Mqtt5Client.builder().identifier(id).serverHost("127.0.0.1").serverPort(broker.mqttPort()).buildBlocking();
@@ -205,7 +191,7 @@ class Mqtt5FeaturesTest {
     @Test
     void subscriptionIdentifiersAreSentWithMatchingMessages() throws Exception {
         CompletableFuture<MqttMessage> arrived = new CompletableFuture<>();
-        MqttAsyncClient sub = new MqttAsyncClient(TestBrokers.tcpUri(broker), "subid-sub", new MemoryPersistence());
+        MqttAsyncClient sub = new MqttAsyncClient(broker.tcpUri(), "subid-sub", new MemoryPersistence());
         sub.setCallback(new PahoV5CallbackAdapter() {
             @Override
             public void messageArrived(String topic, MqttMessage message) {
@@ -217,7 +203,7 @@ class Mqtt5FeaturesTest {
         props.setSubscriptionIdentifier(77);
         sub.subscribe(new MqttSubscription[]{new MqttSubscription("subid/#", 1)}, null, null, props)
                 .waitForCompletion(10_000);
-        MqttClient pub = new MqttClient(TestBrokers.tcpUri(broker), "subid-pub", new MemoryPersistence());
+        MqttClient pub = new MqttClient(broker.tcpUri(), "subid-pub", new MemoryPersistence());
         pub.connect(new MqttConnectionOptions());
         pub.publish("subid/x", bytes("hello"), 1, false);
         MqttMessage m = arrived.get(10, TimeUnit.SECONDS);
@@ -231,7 +217,7 @@ class Mqtt5FeaturesTest {
     @Test
     void sessionTakeoverDisconnectsTheOldConnectionWithReason0x8E() throws Exception {
         CompletableFuture<MqttDisconnectResponse> disconnected = new CompletableFuture<>();
-        MqttClient first = new MqttClient(TestBrokers.tcpUri(broker), "takeover", new MemoryPersistence());
+        MqttClient first = new MqttClient(broker.tcpUri(), "takeover", new MemoryPersistence());
         first.setCallback(new PahoV5CallbackAdapter() {
             @Override
             public void disconnected(MqttDisconnectResponse response) {
@@ -241,7 +227,7 @@ class Mqtt5FeaturesTest {
         MqttConnectionOptions options = new MqttConnectionOptions();
         options.setAutomaticReconnect(false);
         first.connect(options);
-        MqttClient second = new MqttClient(TestBrokers.tcpUri(broker), "takeover", new MemoryPersistence());
+        MqttClient second = new MqttClient(broker.tcpUri(), "takeover", new MemoryPersistence());
         second.connect(options);
         MqttDisconnectResponse response = disconnected.get(10, TimeUnit.SECONDS);
         assertEquals(0x8E, response.getReturnCode(), response.toString());

@@ -10,16 +10,13 @@ import org.eclipse.paho.mqttv5.client.MqttConnectionOptions;
 import org.eclipse.paho.mqttv5.client.persist.MemoryPersistence;
 import org.eclipse.paho.mqttv5.common.MqttMessage;
 import org.eclipse.paho.mqttv5.common.MqttSubscription;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.Optional;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -34,19 +31,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class NoLocalTest {
-    @TempDir
-    Path data;
-    BrokerServer broker;
-
-    @BeforeEach
-    void start() throws Exception {
-        broker = TestBrokers.start(TestBrokers.config(data));
-    }
-
-    @AfterEach
-    void stop() {
-        broker.close();
-    }
+    @RegisterExtension
+    final RunningBroker broker = new RunningBroker();
 
     private Mqtt5BlockingClient hivemq(String id) {
         return Mqtt5Client.builder().identifier(id).serverHost("127.0.0.1").serverPort(broker.mqttPort()).buildBlocking();
@@ -110,7 +96,7 @@ class NoLocalTest {
     }
 
     private MqttClient paho(String id, LinkedBlockingQueue<String> arrived) throws Exception {
-        MqttClient c = new MqttClient(TestBrokers.tcpUri(broker), id, new MemoryPersistence());
+        MqttClient c = new MqttClient(broker.tcpUri(), id, new MemoryPersistence());
         c.setCallback(new PahoV5CallbackAdapter() {
             @Override
             public void messageArrived(String topic, MqttMessage message) {

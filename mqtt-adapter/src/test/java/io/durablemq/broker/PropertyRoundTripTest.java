@@ -8,13 +8,11 @@ import org.eclipse.paho.mqttv5.common.MqttSubscription;
 import org.eclipse.paho.mqttv5.common.packet.MqttProperties;
 import org.eclipse.paho.mqttv5.common.packet.UserProperty;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -48,15 +46,9 @@ class PropertyRoundTripTest {
     private static final long OFFLINE_MILLIS = 2_100;
     private static final long WAIT = 10_000;
 
-    @TempDir
-    Path data;
-    BrokerServer broker;
+    @RegisterExtension
+    final RunningBroker broker = new RunningBroker();
     private final List<MqttAsyncClient> clients = new ArrayList<>();
-
-    @BeforeEach
-    void start() throws Exception {
-        broker = TestBrokers.start(TestBrokers.config(data));
-    }
 
     @AfterEach
     void stop() throws Exception {
@@ -66,7 +58,6 @@ class PropertyRoundTripTest {
             }
             c.close();
         }
-        broker.close();
     }
 
     // ---------------------------------------------------------------- what is sent, what must arrive
@@ -121,7 +112,7 @@ class PropertyRoundTripTest {
     // ---------------------------------------------------------------- clients
 
     private MqttAsyncClient client(String id, LinkedBlockingQueue<MqttMessage> arrived, boolean persistent) throws Exception {
-        MqttAsyncClient c = new MqttAsyncClient(TestBrokers.tcpUri(broker), id, new MemoryPersistence());
+        MqttAsyncClient c = new MqttAsyncClient(broker.tcpUri(), id, new MemoryPersistence());
         clients.add(c);
         c.setCallback(new PahoV5CallbackAdapter() {
             @Override
@@ -226,8 +217,7 @@ class PropertyRoundTripTest {
         pub.publish("rt/a/x", acrossRestart).waitForCompletion(WAIT);
         long end3 = System.currentTimeMillis();
         pub.disconnect().waitForCompletion(WAIT);
-        broker.close();
-        broker = TestBrokers.start(TestBrokers.config(data));
+        broker.restart();
         Thread.sleep(OFFLINE_MILLIS);
         long afterRestart = System.currentTimeMillis();
         client("rt-queue-sub", arrived, true);

@@ -1,12 +1,9 @@
 package io.durablemq.broker;
 
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 
-import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
@@ -17,23 +14,12 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 /** QoS 0/1/2 through the broker with Paho 3.1.1 clients, including the downgrade to the subscription's QoS. */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class QosRoundTripTest {
-    @TempDir
-    Path data;
-    BrokerServer broker;
-
-    @BeforeEach
-    void start() throws Exception {
-        broker = TestBrokers.start(TestBrokers.config(data));
-    }
-
-    @AfterEach
-    void stop() {
-        broker.close();
-    }
+    @RegisterExtension
+    final RunningBroker broker = new RunningBroker();
 
     @Test
     void everyQosArrivesAtTheMinimumOfPublishedAndSubscribedQos() throws Exception {
-        String uri = TestBrokers.tcpUri(broker);
+        String uri = broker.tcpUri();
         try (PahoV3 sub0 = PahoV3.connect(uri, "sub0", true);
              PahoV3 sub1 = PahoV3.connect(uri, "sub1", true);
              PahoV3 sub2 = PahoV3.connect(uri, "sub2", true);
@@ -60,7 +46,7 @@ class QosRoundTripTest {
 
     @Test
     void manyQos1And2MessagesArriveExactlyOnceAndInOrderPerQos() throws Exception {
-        String uri = TestBrokers.tcpUri(broker);
+        String uri = broker.tcpUri();
         try (PahoV3 sub = PahoV3.connect(uri, "orderSub", true);
              PahoV3 pub = PahoV3.connect(uri, "orderPub", true)) {
             sub.client.subscribe("order", 2);
@@ -86,7 +72,7 @@ class QosRoundTripTest {
 
     @Test
     void unsubscribeStopsDelivery() throws Exception {
-        String uri = TestBrokers.tcpUri(broker);
+        String uri = broker.tcpUri();
         try (PahoV3 sub = PahoV3.connect(uri, "unsubSub", true);
              PahoV3 pub = PahoV3.connect(uri, "unsubPub", true)) {
             sub.client.subscribe("u/+", 1);

@@ -7,16 +7,13 @@ import org.eclipse.paho.mqttv5.common.MqttMessage;
 import org.eclipse.paho.mqttv5.common.MqttSubscription;
 import org.eclipse.paho.mqttv5.common.packet.MqttProperties;
 import org.eclipse.paho.mqttv5.common.packet.UserProperty;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -37,22 +34,11 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 class UserPropertiesTest {
     private static final List<String> SENT = List.of("a=2", "b=x", "a=1", "a=2");
 
-    @TempDir
-    Path data;
-    BrokerServer broker;
-
-    @BeforeEach
-    void start() throws Exception {
-        broker = TestBrokers.start(TestBrokers.config(data));
-    }
-
-    @AfterEach
-    void stop() {
-        broker.close();
-    }
+    @RegisterExtension
+    final RunningBroker broker = new RunningBroker();
 
     private MqttClient paho(String id, LinkedBlockingQueue<MqttMessage> arrived) throws Exception {
-        MqttClient c = new MqttClient(TestBrokers.tcpUri(broker), id, new MemoryPersistence());
+        MqttClient c = new MqttClient(broker.tcpUri(), id, new MemoryPersistence());
         c.setCallback(new PahoV5CallbackAdapter() {
             @Override
             public void messageArrived(String topic, MqttMessage message) {

@@ -6,14 +6,11 @@ import io.netty.handler.codec.mqtt.MqttProperties;
 import io.netty.handler.codec.mqtt.MqttProperties.MqttPropertyType;
 import io.netty.handler.codec.mqtt.MqttQoS;
 import io.netty.handler.codec.mqtt.MqttVersion;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -24,19 +21,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** Retained messages and wills (3.1.1 and MQTT 5, including the will delay). */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class WillAndRetainedTest {
-    @TempDir
-    Path data;
-    BrokerServer broker;
-
-    @BeforeEach
-    void start() throws Exception {
-        broker = TestBrokers.start(TestBrokers.config(data));
-    }
-
-    @AfterEach
-    void stop() {
-        broker.close();
-    }
+    @RegisterExtension
+    final RunningBroker broker = new RunningBroker();
 
     private static MqttConnectMessage withWill(MqttVersion version, String clientId, String topic, String payload,
                                                MqttProperties connectProps, MqttProperties willProps) {
@@ -50,7 +36,7 @@ class WillAndRetainedTest {
 
     @Test
     void retainedMessageReachesLaterSubscribersUntilCleared() throws Exception {
-        String uri = TestBrokers.tcpUri(broker);
+        String uri = broker.tcpUri();
         try (PahoV3 pub = PahoV3.connect(uri, "ret-pub", true)) {
             pub.publishRetained("status/device1", "online", 1);
             try (PahoV3 late = PahoV3.connect(uri, "ret-late", true)) {
@@ -70,7 +56,7 @@ class WillAndRetainedTest {
 
     @Test
     void willIsPublishedWhenTheConnectionDropsButNotAfterDisconnect() throws Exception {
-        try (PahoV3 watcher = PahoV3.connect(TestBrokers.tcpUri(broker), "will-watch", true)) {
+        try (PahoV3 watcher = PahoV3.connect(broker.tcpUri(), "will-watch", true)) {
             watcher.client.subscribe("wills/#", 1);
             try (RawMqttClient c = new RawMqttClient(broker.mqttPort())) {
                 c.connect(withWill(MqttVersion.MQTT_3_1_1, "will-polite", "wills/polite", "gone", null, null));
@@ -104,7 +90,7 @@ class WillAndRetainedTest {
         expiry.add(new MqttProperties.IntegerProperty(MqttPropertyType.SESSION_EXPIRY_INTERVAL.value(), 60));
         MqttProperties delay = new MqttProperties();
         delay.add(new MqttProperties.IntegerProperty(MqttPropertyType.WILL_DELAY_INTERVAL.value(), 2));
-        try (PahoV3 watcher = PahoV3.connect(TestBrokers.tcpUri(broker), "delay-watch", true)) {
+        try (PahoV3 watcher = PahoV3.connect(broker.tcpUri(), "delay-watch", true)) {
             watcher.client.subscribe("delayed/#", 1);
 
             try (RawMqttClient c = new RawMqttClient(broker.mqttPort())) {
