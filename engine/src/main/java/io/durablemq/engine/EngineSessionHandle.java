@@ -203,6 +203,7 @@ final class EngineSessionHandle implements SessionHandle {
                     continue;
                 }
                 boolean existed = s.subscriptions.put(sub.filter(), o) != null;
+                st.indexChangeStarts(); // the index writer lock, first of this operation's narrow locks
                 st.index.add(s.clientId, sub.filter(), o);
                 st.committer.put(StoreColumn.SUBSCRIPTIONS, Keys.subscription(s.key, sub.filter()),
                         SubscriptionCodec.encode(o));
@@ -235,6 +236,7 @@ final class EngineSessionHandle implements SessionHandle {
             for (String f : filters) {
                 boolean had = s.subscriptions.remove(f) != null;
                 if (had) {
+                    st.indexChangeStarts();
                     st.index.remove(s.clientId, f);
                     st.committer.delete(StoreColumn.SUBSCRIPTIONS, Keys.subscription(s.key, f));
                 }
@@ -350,6 +352,9 @@ final class EngineSessionHandle implements SessionHandle {
             lifecycle.goOffline(s, System.currentTimeMillis());
             if (sessionExpirySeconds >= 0) {
                 s.expirySeconds = Math.min(sessionExpirySeconds, st.config.maxSessionExpirySeconds());
+            }
+            if (s.expirySeconds == 0) {
+                st.indexChangeStarts(); // the discard below changes the index: its lock before the will's routing takes later ones
             }
             wills.settleAtDisconnect(s, willAtEnd, s.disconnectedAtMillis);
             if (s.expirySeconds == 0) {
