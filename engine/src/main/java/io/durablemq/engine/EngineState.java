@@ -3,7 +3,6 @@ package io.durablemq.engine;
 import io.durablemq.engine.delivery.BodyRefs;
 import io.durablemq.engine.delivery.QueueEntry;
 import io.durablemq.engine.message.BodyCache;
-import io.durablemq.engine.message.Message;
 import io.durablemq.engine.metrics.EngineMetrics;
 import io.durablemq.engine.metrics.StageTimers;
 import io.durablemq.engine.queue.QueuePageReader;
@@ -19,7 +18,6 @@ import io.micrometer.core.instrument.MeterRegistry;
 
 import java.util.HashMap;
 import java.util.Map;
-import io.durablemq.engine.store.OperationLock;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
@@ -64,13 +62,8 @@ final class EngineState {
      * ({@link Targets#prematch}: one writer, concurrent readers). Replaced by a reset, hence volatile.
      */
     volatile SubscriptionIndex index = new SubscriptionIndex();
-    /**
-     * The subscription index's writer lock (engine/README.md, "The partitioned engine: design",
-     * step 3): subscribe, unsubscribe and discard change the index one at a time, each holding it
-     * until its {@code subscriptions} writes are appended, so the index and the store change in
-     * the same order. Readers (routing) never take it.
-     */
-    final OperationLock indexWriter = new OperationLock("subscription index writer", OperationLock.Rank.INDEX_WRITER);
+    /** The index's one writer at a time: subscribe, unsubscribe and discard (IndexWriter). */
+    final IndexWriter indexWriter = new IndexWriter();
     /** Retained messages, with their own lock held by an operation until its append (RetainedMessages). */
     final RetainedMessages retained = new RetainedMessages();
     /** Message ids, never reused (message.MessageIds). */
@@ -115,7 +108,7 @@ final class EngineState {
      * which come after the index writer in the lock order.
      */
     void indexChangeStarts() {
-        indexWriter.holdFor(committer);
+        indexWriter.changeStarts(committer);
     }
 
     /**
