@@ -7,12 +7,14 @@ import io.durablemq.engine.store.Committer;
 import io.durablemq.engine.store.CommitterFixture;
 import io.durablemq.engine.store.Keys;
 import io.durablemq.engine.store.StoreColumn;
+import io.durablemq.engine.store.StoreFormat;
 import io.durablemq.engine.support.BatchOps;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.rocksdb.RocksIterator;
 
+import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -36,7 +38,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * each release one operation scope on a real committer and RocksDB store, as the partitions'
  * acknowledgements will. Each operation holds the count lock from its count change until its
  * append, so: every body is found to be last-released exactly once, the store ends with no count
- * record and no body, every entry's delete is in a batch no later than its body's SingleDelete
+ * record and no body (meta's {@code stored-bodies} 0), every entry's delete is in a batch no later than its body's SingleDelete
  * (invariant 2: never an entry without its body after a crash between batches), and the overlay
  * empties. Without the lock, two releases read the same count and the body is never freed (or
  * freed twice), or an older count is appended after a newer one.
@@ -65,6 +67,7 @@ class ConcurrentReleasesTest {
         BodyRefs refs = new BodyRefs(() -> fx.store);
         try (Committer c = fx.committer(CommitFaults.NONE, recording, 2)) {
             c.requireOperationScope();
+            c.lastWrites(refs); // each batch carries meta's stored-bodies, from its own writes
             // Routing: each body stored once with one entry per thread, as a fan-out to THREADS sessions.
             try (BatchOperation op = c.operation()) {
                 for (long id = 1; id <= BODIES; id++) {
@@ -79,6 +82,7 @@ class ConcurrentReleasesTest {
             }
             durable(c);
             assertEquals(BODIES, countRecords(StoreColumn.REFCOUNTS), "a count record per fan-out body");
+            assertEquals(BODIES, storedBodiesRecord(), "meta's stored-bodies after routing");
 
             AtomicIntegerArray lastReleases = new AtomicIntegerArray(BODIES + 1);
             CountDownLatch start = new CountDownLatch(1);
@@ -127,6 +131,7 @@ class ConcurrentReleasesTest {
             assertEquals(0, countRecords(StoreColumn.MESSAGES), "bodies left");
             assertEquals(0, countRecords(StoreColumn.QUEUES), "entries left");
             assertEquals(0, refs.storedBodies(), "live body count");
+            assertEquals(0, storedBodiesRecord(), "meta's stored-bodies once every body is freed");
             assertEquals(0, refs.overlaySize(), "overlay entries left once every batch is written");
             assertEntriesDeletedNoLaterThanTheirBody();
         }
@@ -155,6 +160,11 @@ class ConcurrentReleasesTest {
             }
         }
         return found;
+    }
+
+    private long storedBodiesRecord() {
+        byte[] v = fx.store.get(StoreColumn.META, StoreFormat.STORED_BODIES_KEY);
+        return v == null ? -1 : ByteBuffer.wrap(v).getLong();
     }
 
     private long countRecords(StoreColumn column) {
