@@ -13,7 +13,6 @@ import io.durablemq.engine.store.StoreColumn;
 import io.durablemq.engine.store.StoreWriteException;
 import io.durablemq.engine.topic.SubscribeResult;
 import io.durablemq.engine.topic.Subscription;
-import io.durablemq.engine.topic.SubscriptionCodec;
 import io.durablemq.engine.topic.SubscriptionOptions;
 import io.durablemq.engine.topic.TopicFilter;
 import org.slf4j.Logger;
@@ -203,9 +202,7 @@ final class EngineSessionHandle implements SessionHandle {
                     continue;
                 }
                 boolean existed = s.subscriptions.put(sub.filter(), o) != null;
-                st.index.add(s.clientId, sub.filter(), o);
-                st.committer.put(StoreColumn.SUBSCRIPTIONS, Keys.subscription(s.key, sub.filter()),
-                        SubscriptionCodec.encode(o));
+                st.indexWriter.subscribe(st.index, s.clientId, s.key, sub.filter(), o, st.committer); // its lock first
                 granted.add(o.maxQos());
                 boolean shared = TopicFilter.parseShared(sub.filter()) != null;
                 if (!shared && (o.retainHandling() == 0 || (o.retainHandling() == 1 && !existed))) {
@@ -235,8 +232,7 @@ final class EngineSessionHandle implements SessionHandle {
             for (String f : filters) {
                 boolean had = s.subscriptions.remove(f) != null;
                 if (had) {
-                    st.index.remove(s.clientId, f);
-                    st.committer.delete(StoreColumn.SUBSCRIPTIONS, Keys.subscription(s.key, f));
+                    st.indexWriter.unsubscribe(st.index, s.clientId, s.key, f, st.committer);
                 }
                 existed.add(had);
             }
@@ -350,6 +346,9 @@ final class EngineSessionHandle implements SessionHandle {
             lifecycle.goOffline(s, System.currentTimeMillis());
             if (sessionExpirySeconds >= 0) {
                 s.expirySeconds = Math.min(sessionExpirySeconds, st.config.maxSessionExpirySeconds());
+            }
+            if (s.expirySeconds == 0) {
+                st.indexChangeStarts(); // the discard below changes the index: its lock before the will's routing takes later ones
             }
             wills.settleAtDisconnect(s, willAtEnd, s.disconnectedAtMillis);
             if (s.expirySeconds == 0) {

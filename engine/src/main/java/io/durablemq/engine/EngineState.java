@@ -3,7 +3,6 @@ package io.durablemq.engine;
 import io.durablemq.engine.delivery.BodyRefs;
 import io.durablemq.engine.delivery.QueueEntry;
 import io.durablemq.engine.message.BodyCache;
-import io.durablemq.engine.message.Message;
 import io.durablemq.engine.metrics.EngineMetrics;
 import io.durablemq.engine.metrics.StageTimers;
 import io.durablemq.engine.queue.QueuePageReader;
@@ -58,15 +57,19 @@ final class EngineState {
     boolean resetting;
     RecoveryReport recoveryReport;
     /**
-     * Changed under mutex only; read outside it too, by a publish's walk before it takes the lock
+     * Changed by one writer at a time (under {@link #indexWriter}, taken through
+     * {@link #indexChangeStarts()}); read without a lock too, by a publish's walk
      * ({@link Targets#prematch}: one writer, concurrent readers). Replaced by a reset, hence volatile.
      */
     volatile SubscriptionIndex index = new SubscriptionIndex();
-    final Map<String, Message> retained = new HashMap<>();
+    /** The index's one writer at a time: subscribe, unsubscribe and discard (IndexWriter). */
+    final IndexWriter indexWriter = new IndexWriter();
+    /** Retained messages, with their own lock held by an operation until its append (RetainedMessages). */
+    final RetainedMessages retained = new RetainedMessages();
     /** Message ids, never reused (message.MessageIds). */
     final io.durablemq.engine.message.MessageIds messageIds = new io.durablemq.engine.message.MessageIds();
     /** Bodies' reference counts, stored (delivery.BodyRefs): nothing per body in memory. */
-    final BodyRefs refs = new BodyRefs(mutex, () -> store);
+    final BodyRefs refs = new BodyRefs(() -> store);
     final BodyCache bodies;
     /** Reads queue pages from the current store; called under mutex (see PagedQueue). */
     final QueuePageReader storePages = new StoreQueueReader(() -> store);
@@ -95,6 +98,27 @@ final class EngineState {
         synchronized (mutex) {
             return closed;
         }
+    }
+
+    /**
+     * Inside an operation, before it changes the subscription index: takes the index's writer lock
+     * for the operation (until its append). An operation that may fire a will before it changes
+     * the index (connect with a clean start, a disconnect that ends the session, several discards
+     * in one operation) calls this first, since a will's routing takes the retained and count locks,
+     * which come after the index writer in the lock order.
+     */
+    void indexChangeStarts() {
+        indexWriter.changeStarts(committer);
+    }
+
+    /**
+     * Inside an operation that may route several wills and discard several sessions (recovery's):
+     * takes the index writer and retained locks up front, since one will's routing may take the
+     * count lock, which comes after them in the lock order, before the next will needs them.
+     */
+    void severalWillsStart() {
+        indexChangeStarts();
+        retained.holdFor(committer);
     }
 
     /** Must hold mutex. The session record carries the queue's counters: changed with every queue change, written once per batch. */

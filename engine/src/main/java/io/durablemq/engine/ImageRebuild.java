@@ -109,6 +109,7 @@ final class ImageRebuild implements OperationGuard.ImageReset {
             // Sessions with expiry 0 lived only as long as their connection, which the restart ended.
             long now = System.currentTimeMillis();
             try (BatchOperation op = st.committer.operation()) { // a throw leaves no half-discarded session
+            st.severalWillsStart(); // several discards in one operation: its narrow locks in order, up front
             for (EngineSession s : new ArrayList<>(st.sessions.values())) {
                 if ((s.expirySeconds == 0 || s.isExpired(now)) && !wills.holds(s.clientId)) {
                     sessions.discard(s, "session_expired");

@@ -67,12 +67,12 @@ final class OperationGuard {
      */
     void guarded(Supplier<String> what, CompletableFuture<?> future, Runnable body) {
         BatchOperation op = st.committer.operation();
-        long storedBodiesBefore = st.refs.storedBodies();
         try {
             body.run();
             op.succeeded();
         } catch (Throwable e) {
-            st.refs.operationRolledBack(storedBodiesBefore); // the batch carries the count of what it holds
+            // The live body count goes back by what this operation counted (the batch carries the count of what it holds).
+            st.refs.operationRolledBack(op.putsLessSingleDeletes(io.durablemq.engine.store.StoreColumn.MESSAGES));
             operationFailed(what.get(), op, future, e);
         }
     }
@@ -90,6 +90,12 @@ final class OperationGuard {
      * are bugs (an OutOfMemoryError ends the JVM: ops/README.md), so their cost is acceptable.
      */
     private void operationFailed(String what, BatchOperation op, CompletableFuture<?> future, Throwable error) {
+        boolean resetStarts = !st.resetting;
+        if (resetStarts) {
+            // Sealed before the operation's narrow locks are released (op.close): an operation that
+            // then takes one of them and sees what this one changed in memory cannot append.
+            st.committer.seal();
+        }
         try {
             op.close();
         } catch (Throwable rollbackFailed) {
@@ -101,8 +107,7 @@ final class OperationGuard {
         if (future != null) {
             future.completeExceptionally(new EngineOperationException(what, error));
         }
-        if (!st.resetting) {
-            st.committer.seal();
+        if (resetStarts) {
             List<SessionListener> toClose = reset.dropImage();
             try {
                 sweeper.execute(() -> {

@@ -13,7 +13,6 @@ import io.durablemq.engine.store.Committer;
 import io.durablemq.engine.store.Keys;
 import io.durablemq.engine.store.StoreColumn;
 import io.durablemq.engine.topic.SubscriptionOptions;
-import io.durablemq.engine.topic.TopicFilter;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -92,7 +91,8 @@ final class PublishRouting {
             }
         }
         if (message.retain()) {
-            setRetained(message, prepared);
+            // Before any count change: the retained lock comes before the BodyRefs lock in the lock order.
+            st.retained.retain(message, message.payload().length == 0 ? null : prepared.encoded(message), st.committer);
         }
         if (targets.isEmpty()) {
             st.metrics.dropped("no_subscribers");
@@ -232,24 +232,9 @@ final class PublishRouting {
         st.persistSession(s);
     }
 
-    private void setRetained(Message message, PreparedPublish prepared) {
-        byte[] key = Keys.retained(message.topic());
-        if (message.payload().length == 0) {
-            if (st.retained.remove(message.topic()) != null) {
-                st.committer.delete(StoreColumn.RETAINED, key);
-            }
-        } else {
-            st.retained.put(message.topic(), message);
-            st.committer.put(StoreColumn.RETAINED, key, prepared.encoded(message));
-        }
-    }
-
     /** Must hold mutex. Retained messages go through the queue like any other, flagged RETAIN. */
     void queueRetained(EngineSession s, String filter, SubscriptionOptions o, long now) {
-        for (Message m : st.retained.values()) {
-            if (!TopicFilter.matches(filter, m.topic()) || m.isExpired(now)) {
-                continue;
-            }
+        for (Message m : st.retained.matching(filter, now, st.committer)) { // the retained lock, held until the append
             int size = m.sizeEstimate();
             if (wouldOverflow(s, size)) {
                 st.metrics.dropped("queue_full");

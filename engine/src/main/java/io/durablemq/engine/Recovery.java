@@ -64,7 +64,7 @@ final class Recovery implements StoreRecordVisitor {
     private final SubscriptionIndex index;
     private final QueuePageReader pages;
     private Map<String, EngineSession> sessions;
-    private Map<String, Message> retained;
+    private RetainedMessages retained;
     private final Map<EngineSession, List<InflightEntry>> inflight = new HashMap<>();
     /** Stored wills by client id, each with the time its connection ended (see {@link #will}). */
     final Map<String, StoredWill> wills = new HashMap<>();
@@ -80,7 +80,7 @@ final class Recovery implements StoreRecordVisitor {
     }
 
     /** Fills {@code sessions} and {@code retained}; throws {@link StoreDamagedException} if the store is damaged. */
-    Result run(Map<String, EngineSession> sessions, Map<String, Message> retained) {
+    Result run(Map<String, EngineSession> sessions, RetainedMessages retained) {
         this.sessions = sessions;
         this.retained = retained;
         this.now = System.currentTimeMillis();
@@ -275,6 +275,6 @@ final class Recovery implements StoreRecordVisitor {
 
     @Override
     public void retained(Message m, byte[] key, byte[] value) {
-        retained.put(m.topic(), m);
+        retained.recovered(m);
     }
 }

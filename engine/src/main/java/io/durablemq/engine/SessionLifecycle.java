@@ -62,6 +62,9 @@ final class SessionLifecycle {
                 takenOver = s.listener;
                 goOffline(s, now);
             }
+            if (s != null && (request.cleanStart() || expired)) {
+                st.indexChangeStarts(); // the discard below changes the index: its lock before the will's routing takes later ones
+            }
             if (s != null) {
                 wills.settleAtConnect(s, request.cleanStart() || expired, now);
             }
@@ -139,6 +142,7 @@ final class SessionLifecycle {
 
     /** Must hold mutex. Removes a session and everything it holds, in memory and (one batch) in the store. */
     void discard(EngineSession s, String dropReason) {
+        st.indexChangeStarts(); // before the will's routing, which may take the retained and count locks (later in the order)
         wills.sessionEnds(s, System.currentTimeMillis());
         st.sessions.remove(s.clientId);
         s.discarded = true;
@@ -199,6 +203,7 @@ final class SessionLifecycle {
      */
     void releaseRecoveredWills() {
         try (io.durablemq.engine.store.BatchOperation op = st.committer.operation()) {
+            st.severalWillsStart();
             long now = System.currentTimeMillis();
             wills.releaseRecovered(st.sessions, now);
             for (EngineSession s : new ArrayList<>(st.sessions.values())) {

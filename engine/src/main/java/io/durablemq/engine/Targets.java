@@ -126,9 +126,11 @@ final class Targets {
 
             @Override
             public void sharedGroup(SubscriptionIndex.SharedGroup group) {
-                EngineSession chosen = chooseSharedMember(group, sessions);
-                if (chosen != null) {
-                    out.computeIfAbsent(chosen, Target::new).add(group.members().get(chosen.clientId));
+                synchronized (group) { // the group's own lock: members and cursor (SubscriptionIndex.SharedGroup)
+                    EngineSession chosen = chooseSharedMember(group, sessions);
+                    if (chosen != null) {
+                        out.computeIfAbsent(chosen, Target::new).add(group.members().get(chosen.clientId));
+                    }
                 }
             }
         });
@@ -136,7 +138,7 @@ final class Targets {
     }
 
     /**
-     * One member per message, round robin, preferring members that can take it now, then
+     * Must hold the group's monitor. One member per message, round robin, preferring members that can take it now, then
      * online members, then offline persistent members (whose queue keeps it durably).
      */
     private static EngineSession chooseSharedMember(SubscriptionIndex.SharedGroup group,

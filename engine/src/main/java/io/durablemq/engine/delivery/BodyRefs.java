@@ -2,15 +2,17 @@ package io.durablemq.engine.delivery;
 
 import io.durablemq.engine.store.Committer;
 import io.durablemq.engine.store.Keys;
+import io.durablemq.engine.store.OperationLock;
 import io.durablemq.engine.store.Store;
 import io.durablemq.engine.store.StoreColumn;
 import io.durablemq.engine.store.StoreFormat;
 
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Supplier;
 
 /**
@@ -42,32 +44,48 @@ import java.util.function.Supplier;
  * operation still running has changed and needs only the committer's lock (engine/README.md,
  * "Towards partitions", step 2). {@link #storedBodies()} is the live figure (every appended and
  * running operation), for statistics; a failed operation puts it back ({@link #operationRolledBack}).
- * Guarded by the engine's lock, except {@link #storedBodiesWritten}, which only the hook (under the
- * committer's lock) and recovery (before anything is appended) touch.
+ *
+ * <p><b>Locking</b> (engine/README.md, "The partitioned engine: design", step 3): the counts and
+ * the overlay are guarded by this class's own {@link OperationLock} ({@link OperationLock.Rank#BODY_REFS}),
+ * not by the engine's lock. An operation takes it at its first count change (a fan-out's count
+ * record, a release of a body not known to be sole) and holds it until its writes are appended
+ * (strict two-phase locking): two releases of one fan-out body are then appended in the order
+ * they read and changed its count, so the store never ends with an older count, and the last
+ * release's body SingleDelete is never appended before an earlier release's entry delete. A
+ * sole-reference release takes no lock: no other entry can reach its body. So only one operation
+ * at a time is between its first count change and its append, which is what lets the overlay tag
+ * its changes by that operation ({@link #operationBatch}). The overlay's cleanup (a completion)
+ * takes the lock briefly. The live body count is an atomic; {@link #storedBodiesWritten} is
+ * touched only by the hook (under the committer's lock) and recovery (before anything is appended).
  */
 public final class BodyRefs implements Committer.LastWrites {
     /** Counts read from the store (not from the overlay) since the JVM started: a test hook. */
     private static final java.util.concurrent.atomic.LongAdder STORE_COUNT_READS = new java.util.concurrent.atomic.LongAdder();
     /** Names of the threads that read a count from the store since the last {@link #forgetCountReaderThreads()}: a test hook. */
     private static final java.util.Set<String> COUNT_READER_THREADS = java.util.concurrent.ConcurrentHashMap.newKeySet();
-    private final Object lock;
+    /** Guards the overlay and {@link #operationBatch}; held by a counting operation until its append. */
+    private final OperationLock lock = new OperationLock("reference counts", OperationLock.Rank.BODY_REFS);
     private final Supplier<Store> store;
-    private final Map<Long, Overlaid> overlay = new HashMap<>();
+    /** Under {@link #lock}; concurrent only so that {@link #overlaySize()} (a gauge) may read it without the lock. */
+    private final Map<Long, Overlaid> overlay = new ConcurrentHashMap<>();
     /** Bodies in the store once every appended and running operation is written (the live figure). */
-    private long storedBodies;
+    private final AtomicLong storedBodies = new AtomicLong();
     /** The figure the last batch taken for writing carries (or recovery read); the hook's and recovery's only. */
     private volatile long storedBodiesWritten;
-    /** The overlay's completion for the operation now running (by its scope's identity), or null. */
+    /**
+     * Under {@link #lock}: the overlay's completion for the operation that holds the lock (by its
+     * scope's identity), or null. One field is enough: no second operation changes counts before
+     * the holder is appended.
+     */
     private BatchWritten operationBatch;
 
-    public BodyRefs(Object lock, Supplier<Store> store) {
-        this.lock = lock;
+    public BodyRefs(Supplier<Store> store) {
         this.store = store;
     }
 
     /** A body just put into the open batch; {@link #routed} follows once its entries are in the batch. */
     public void bodyStored() {
-        storedBodies++;
+        storedBodies.incrementAndGet();
     }
 
     /**
@@ -79,6 +97,7 @@ public final class BodyRefs implements Committer.LastWrites {
             throw new IllegalArgumentException("message " + messageId + " routed to " + references + " entries");
         }
         if (references >= 2) {
+            lock.holdFor(committer); // until this operation is appended: a release of the body cannot come before it
             committer.putOncePerBatch(StoreColumn.REFCOUNTS, Keys.message(messageId), encode(references));
             set(messageId, references, committer);
         }
@@ -86,17 +105,20 @@ public final class BodyRefs implements Committer.LastWrites {
 
     /** Recovery: the stored figure ({@link StoreFormat#STORED_BODIES_KEY}). */
     public void restoreStoredBodies(long n) {
-        storedBodies = n;
+        storedBodies.set(n);
         storedBodiesWritten = n;
     }
 
     public long storedBodies() {
-        return storedBodies;
+        return storedBodies.get();
     }
 
-    /** A failed operation's writes left the batch: the body count goes back to what it was before it. */
-    public void operationRolledBack(long storedBodiesBefore) {
-        storedBodies = storedBodiesBefore;
+    /**
+     * A failed operation's writes left the batch: the live body count goes back by what it had
+     * counted ({@code putsLessSingleDeletes}: its body puts less its body SingleDeletes).
+     */
+    public void operationRolledBack(long putsLessSingleDeletes) {
+        storedBodies.addAndGet(-putsLessSingleDeletes);
     }
 
     /**
@@ -107,9 +129,12 @@ public final class BodyRefs implements Committer.LastWrites {
      */
     public boolean release(long messageId, boolean sole, Committer committer) {
         if (sole) {
-            storedBodies--;
-            return true;
+            storedBodies.decrementAndGet();
+            return true; // no other entry can reach the body: no count, no lock
         }
+        // Held until this operation is appended (strict 2PL): the next release of this body reads
+        // the count this one leaves, and is appended after it (see the class comment).
+        lock.holdFor(committer);
         int before = count(messageId);
         if (before <= 0) {
             throw new IllegalStateException("no reference to message " + messageId);
@@ -122,13 +147,13 @@ public final class BodyRefs implements Committer.LastWrites {
         }
         set(messageId, after, committer);
         if (after == 0) {
-            storedBodies--;
+            storedBodies.decrementAndGet();
         }
         return after == 0;
     }
 
-    /** The current count: the overlay's, else the store's record, else 1 (a stored body with no record). */
-    public int count(long messageId) {
+    /** Under the lock. The current count: the overlay's, else the store's record, else 1 (a stored body with no record). */
+    private int count(long messageId) {
         Overlaid o = overlay.get(messageId);
         if (o != null) {
             return o.count;
@@ -175,8 +200,13 @@ public final class BodyRefs implements Committer.LastWrites {
      * succeeded before a failed one) carries it; recovery then sets it from the store.
      */
     public void clear() {
-        overlay.clear();
-        operationBatch = null;
+        lock.lock();
+        try {
+            overlay.clear();
+            operationBatch = null;
+        } finally {
+            lock.unlock();
+        }
     }
 
     /**
@@ -194,6 +224,7 @@ public final class BodyRefs implements Committer.LastWrites {
         }
     }
 
+    /** Under the lock, which the calling operation holds until it is appended. */
     private void set(long messageId, int count, Committer committer) {
         // One completion per operation, appended with its writes: it lands in the batch that holds
         // this change, whichever that is (the committer may take a batch while the operation runs).
@@ -242,7 +273,8 @@ public final class BodyRefs implements Committer.LastWrites {
 
         @Override
         public void durable() {
-            synchronized (lock) {
+            lock.lock(); // on the completion thread, holding nothing else: a short section, not an operation's hold
+            try {
                 if (operationBatch == this) {
                     operationBatch = null; // its operation is long over: the next change starts a new one
                 }
@@ -252,6 +284,8 @@ public final class BodyRefs implements Committer.LastWrites {
                         overlay.remove(id); // a later batch's change keeps its own entry
                     }
                 }
+            } finally {
+                lock.unlock();
             }
         }
 

@@ -35,6 +35,12 @@ public final class BatchOperation implements AutoCloseable {
     private final Thread owner = Thread.currentThread();
     final List<Write> writes = new ArrayList<>();
     final List<Committer.Completion> completions = new ArrayList<>();
+    /**
+     * The narrow locks this operation took ({@link OperationLock#holdFor}), in the order taken:
+     * released, newest first, only after its writes are appended or discarded (strict two-phase
+     * locking, engine/README.md "The partitioned engine: design"); a child's pass to its parent.
+     */
+    private final List<OperationLock> held = new ArrayList<>(2);
     private boolean ended;
 
     BatchOperation(Committer committer, BatchOperation parent) {
@@ -51,38 +57,95 @@ public final class BatchOperation implements AutoCloseable {
     }
 
     /**
+     * Takes {@code lock} for this operation (the caller checked that its thread does not hold it):
+     * refused before it waits if this operation, or one it is nested in, holds a lock of a higher
+     * rank, since another thread taking the two in the design's order could then deadlock with it.
+     */
+    void hold(OperationLock lock) {
+        if (Thread.currentThread() != owner) {
+            throw new IllegalStateException(lock + " taken for an operation of " + owner.getName()
+                    + " on " + Thread.currentThread().getName());
+        }
+        for (BatchOperation op = this; op != null; op = op.parent) {
+            for (OperationLock h : op.held) {
+                if (h.rank().compareTo(lock.rank()) > 0) {
+                    throw new IllegalStateException("lock order: " + lock + " taken while holding " + h
+                            + " (engine/README.md, \"Lock order\"; a bug)");
+                }
+            }
+        }
+        lock.lock();
+        held.add(lock);
+    }
+
+    /**
+     * Plain puts less SingleDeletes this operation recorded in {@code column} and has not yet
+     * appended or discarded: for a failed operation, the change in stored bodies it had counted.
+     */
+    public int putsLessSingleDeletes(StoreColumn column) {
+        int n = 0;
+        for (Write w : writes) {
+            if (w.column() == column) {
+                n += w.kind() == Kind.PUT ? 1 : w.kind() == Kind.SINGLE_DELETE ? -1 : 0;
+            }
+        }
+        return n;
+    }
+
+    /**
      * Keeps the operation: a top-level scope's writes and completions are appended to the open
      * batch in one critical section (whole or not at all: if the append throws, the batch is as
-     * it was and the exception propagates, so the caller handles it as a failed operation); a
-     * child's join its parent's.
+     * it was and the exception propagates, so the caller handles it as a failed operation, and
+     * the narrow locks stay held until {@link #close()}); a child's join its parent's, and so do
+     * its locks. The narrow locks of a top-level scope are released once its writes are appended.
      */
     public void succeeded() {
         if (ended) {
             return;
         }
         end();
-        try {
-            if (parent != null) {
-                parent.writes.addAll(writes);
-                parent.completions.addAll(completions);
-            } else {
-                committer.append(this);
-            }
-        } finally {
-            writes.clear(); // replayed or handed on: an owner that keeps this scope's identity keeps no writes
-            completions.clear();
+        if (parent != null) {
+            parent.writes.addAll(writes);
+            parent.completions.addAll(completions);
+            handLocksToParent();
+        } else {
+            committer.append(this); // on a throw, the writes stay for putsLessSingleDeletes and the locks for close()
+            releaseLocks();
+        }
+        writes.clear(); // replayed or handed on: an owner that keeps this scope's identity keeps no writes
+        completions.clear();
+    }
+
+    /**
+     * Discards the operation's writes and completions unless it succeeded: nothing of it reaches
+     * the batch. Then releases the narrow locks it still holds (a child hands them to its parent,
+     * which ends later): an owner whose in-memory image the failed operation changed must make
+     * sure first that nothing built on that image can be appended (the engine seals its
+     * committer before it closes a failed operation).
+     */
+    @Override
+    public void close() {
+        if (!ended) {
+            end();
+        }
+        writes.clear();
+        completions.clear();
+        if (parent != null) {
+            handLocksToParent();
+        } else {
+            releaseLocks();
         }
     }
 
-    /** Discards the operation's writes and completions unless it succeeded: nothing of it reaches the batch. */
-    @Override
-    public void close() {
-        if (ended) {
-            return;
+    private void handLocksToParent() {
+        parent.held.addAll(held);
+        held.clear();
+    }
+
+    private void releaseLocks() {
+        for (int i = held.size() - 1; i >= 0; i--) {
+            held.remove(i).unlock();
         }
-        end();
-        writes.clear();
-        completions.clear();
     }
 
     /** Ends the scope on its thread: appends made from now on go to the parent (or the open batch). */

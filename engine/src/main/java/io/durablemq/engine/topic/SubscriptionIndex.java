@@ -14,9 +14,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * are concurrent so such a read never fails, but it may see a change half made; a reader that
  * needs an exact answer reads {@link #version()} before matching and, under the writer's lock,
  * uses its result only if the version is still the same (every change bumps it after it is
- * complete). A shared group's members and cursor are not safe to read outside the lock: a
- * visitor outside it must not touch {@link SharedGroup#members()} or call
- * {@link SharedGroup#nextCursor()}.
+ * complete). One writer at a time: the engine's writer lock ({@code EngineState.indexWriter}).
+ * A shared group's members and cursor are read only under the group's own monitor
+ * ({@link SharedGroup}).
  */
 public final class SubscriptionIndex {
 
@@ -27,7 +27,13 @@ public final class SubscriptionIndex {
         void sharedGroup(SharedGroup group);
     }
 
-    /** Members of one {@code $share/group/filter}, in subscription order, with a round-robin cursor. */
+    /**
+     * Members of one {@code $share/group/filter}, in subscription order, with a round-robin cursor.
+     * Guarded by the group's own monitor (engine/README.md, "The partitioned engine: design",
+     * step 3): the index's writer changes the members under it, and a publish chooses a member
+     * (members and cursor) under it, so a choice never sees the members half changed and two
+     * publishes never take one cursor value, whatever other lock they hold.
+     */
     public static final class SharedGroup {
         private final String name;
         private final LinkedHashMap<String, SubscriptionOptions> members = new LinkedHashMap<>();
@@ -41,11 +47,12 @@ public final class SubscriptionIndex {
             return name;
         }
 
+        /** Hold the group's monitor while reading it. */
         public Map<String, SubscriptionOptions> members() {
             return members;
         }
 
-        /** Advances and returns the round-robin cursor. */
+        /** Hold the group's monitor. Advances and returns the round-robin cursor. */
         public int nextCursor() {
             return cursor++ & Integer.MAX_VALUE;
         }
@@ -82,12 +89,15 @@ public final class SubscriptionIndex {
         if (shared == null) {
             previous = node.subscribers.put(clientId, options);
         } else {
-            previous = node.shared.computeIfAbsent(shared.group(), SharedGroup::new).members.put(clientId, options);
+            SharedGroup g = node.shared.computeIfAbsent(shared.group(), SharedGroup::new);
+            synchronized (g) {
+                previous = g.members.put(clientId, options);
+            }
         }
         if (previous == null) {
             size++;
         }
-        version++; // one writer (under the engine's lock): no lost update
+        version++; // one writer at a time (the index writer lock): no lost update
     }
 
     public boolean remove(String clientId, String filter) {
@@ -107,11 +117,16 @@ public final class SubscriptionIndex {
                 return node.subscribers.remove(clientId) != null;
             }
             SharedGroup g = node.shared.get(shared.group());
-            if (g == null || g.members.remove(clientId) == null) {
+            if (g == null) {
                 return false;
             }
-            if (g.members.isEmpty()) {
-                node.shared.remove(shared.group());
+            synchronized (g) {
+                if (g.members.remove(clientId) == null) {
+                    return false;
+                }
+                if (g.members.isEmpty()) {
+                    node.shared.remove(shared.group());
+                }
             }
             return true;
         }

@@ -22,15 +22,16 @@ import java.util.stream.Stream;
  * appenders hold, and an observer that records what the committer tells its owner (failed commits,
  * completions that threw, each committed batch's write count). Register it with
  * {@code @RegisterExtension final CommitterFixture fx = new CommitterFixture();}: the store opens before
- * each test and is closed and deleted after it. A test makes its committers with {@link #committer}
+ * each test and is closed and deleted after it. Public for the engine's narrow-lock tests
+ * (issue 12, target 4, step 3), which run operations on a committer in other packages. A test makes its committers with {@link #committer}
  * and closes them itself (some tests check what closing does).
  */
-final class CommitterFixture implements BeforeEachCallback, AfterEachCallback {
+public final class CommitterFixture implements BeforeEachCallback, AfterEachCallback {
     /** How long a test waits for a completion before it counts as hanging. */
-    static final long WAIT_SECONDS = 10;
+    public static final long WAIT_SECONDS = 10;
 
     final Object lock = new Object();
-    final AtomicInteger commitFailures = new AtomicInteger();
+    public final AtomicInteger commitFailures = new AtomicInteger();
     final AtomicInteger completionErrors = new AtomicInteger();
     /** Writes per committed batch, in commit order: what RocksDB was given. */
     final List<Integer> batchWrites = new CopyOnWriteArrayList<>();
@@ -50,7 +51,7 @@ final class CommitterFixture implements BeforeEachCallback, AfterEachCallback {
             completionErrors.incrementAndGet();
         }
     };
-    Store store;
+    public Store store;
     private Path dir;
 
     @Override
@@ -70,11 +71,11 @@ final class CommitterFixture implements BeforeEachCallback, AfterEachCallback {
     }
 
     /** A committer on the store, writing locally, with the default pipeline depth. */
-    Committer committer(CommitFaults faults) {
+    public Committer committer(CommitFaults faults) {
         return new Committer(store, observer, lock, faults);
     }
 
-    Committer committer(CommitFaults faults, BatchLog batchLog, int batchesInFlight) {
+    public Committer committer(CommitFaults faults, BatchLog batchLog, int batchesInFlight) {
         return new Committer(store, observer, lock, faults, batchLog, batchesInFlight);
     }
 
@@ -93,7 +94,7 @@ final class CommitterFixture implements BeforeEachCallback, AfterEachCallback {
     }
 
     /** A completion that completes {@code f} when its batch is durable, or fails it with the batch's error. */
-    static Committer.Completion completing(CompletableFuture<Void> f) {
+    public static Committer.Completion completing(CompletableFuture<Void> f) {
         return new Committer.Completion() {
             @Override
             public void durable() {
