@@ -21,7 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * A follower's Raft client connection to a member that restarted is replaced before the follower's next
  * candidacy needs it ({@link PeerConnectionRefresh}; docs/CLUSTER.md "Failover time": without it, the first
- * pre-vote of such a candidacy failed on the dead connection in 12 of 82 soak failovers and cost one more
+ * pre-vote of such a candidacy failed on the dead connection in 12 of 83 soak failovers and cost one more
  * election timeout). Three real nodes on loopback; the vote request is sent through the follower's own Ratis
  * RPC, exactly as its candidacy sends one. Plus the rule itself on a fake: only a follower that heard its
  * leader moments ago, at most once a second.
