@@ -74,6 +74,7 @@ public final class ClusterNode implements AutoCloseable {
     private final AtomicLong leadershipHandoffs = new AtomicLong();
     private volatile String lastStartFailure;
     private final LeadershipHandoff handoff;
+    private final PeerConnectionRefresh connectionRefresh;
     private final LeaderChangeWatch leaderWatch = new LeaderChangeWatch();
     private final TakeoverClock takeoverClock = new TakeoverClock();
     private final Object wakeup = new Object();
@@ -117,6 +118,7 @@ public final class ClusterNode implements AutoCloseable {
                             ? RaftLogFolderSync.of(settings.raftStorage()) : RaftLogFolderSync.NONE);
             this.raft = new RaftNode(settings, stateMachine);
             this.handoff = new LeadershipHandoff(raft, settings.nodeId(), settings.electionTimeoutMax());
+            this.connectionRefresh = new PeerConnectionRefresh(raft, settings.electionTimeout().toMillis());
         } catch (IOException | RuntimeException e) {
             slot.close();
             throw e;
@@ -266,6 +268,16 @@ public final class ClusterNode implements AutoCloseable {
         return replayed;
     }
 
+    /** How many times this node, as a calm follower, replaced its Raft client connections to the other members. */
+    long peerConnectionRefreshes() {
+        return connectionRefresh.refreshes();
+    }
+
+    /** This node's Raft server, for tests. */
+    RaftNode raftNode() {
+        return raft;
+    }
+
     /** The stage times of the last time this node started serving, or null if it never did. */
     public Takeover lastTakeover() {
         return lastTakeover;
@@ -310,6 +322,10 @@ public final class ClusterNode implements AutoCloseable {
             promote(s);
         } else if (role == NodeRole.SERVING && (!s.leader() || writeFailed.get())) {
             demote(writeFailed.get() ? "a commit failed (outcome unknown)" : "leadership lost (leader now " + s.leaderId() + ")");
+        } else if (role == NodeRole.FOLLOWING) {
+            // a member restarted since this node last sent it a request leaves a dead connection behind: replaced
+            // here, before this node's next candidacy needs that member's vote (PeerConnectionRefresh)
+            connectionRefresh.onStep(System.nanoTime());
         }
     }
 

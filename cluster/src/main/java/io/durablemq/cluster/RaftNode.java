@@ -17,6 +17,7 @@ import org.apache.ratis.rpc.SupportedRpcType;
 import org.apache.ratis.server.DivisionInfo;
 import org.apache.ratis.server.RaftServer;
 import org.apache.ratis.server.RaftServerConfigKeys;
+import org.apache.ratis.server.RaftServerRpcWithProxy;
 import org.apache.ratis.server.metrics.RaftServerMetricsImpl;
 import org.apache.ratis.server.raftlog.RaftLog;
 import org.apache.ratis.server.storage.RaftStorage;
@@ -38,7 +39,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * takes log entries from the local committer ({@link #submit}) and reports its role and indexes.
  * All consensus is Ratis's; this class only configures it.
  */
-final class RaftNode implements AutoCloseable {
+final class RaftNode implements AutoCloseable, PeerConnectionRefresh.Connections {
     /** One group per cluster; its id is fixed so every node, and every restart, names the same group. */
     static final RaftGroupId GROUP_ID = RaftGroupId.valueOf(
             UUID.nameUUIDFromBytes("durablemq-cluster".getBytes(StandardCharsets.UTF_8)));
@@ -202,6 +203,50 @@ final class RaftNode implements AutoCloseable {
         } catch (IOException e) {
             return 0;
         }
+    }
+
+    /**
+     * On a follower that knows a leader other than itself: milliseconds since it last heard from that leader
+     * (Ratis's follower state, reset by every append and heartbeat); -1 on a leader, a candidate, or without a leader.
+     */
+    @Override
+    public long millisSinceLeaderContact() {
+        try {
+            DivisionInfo info = server.getDivision(GROUP_ID).getInfo();
+            RaftPeerId leader = info.getLeaderId();
+            if (!info.isFollower() || leader == null || leader.equals(self)) {
+                return -1;
+            }
+            RaftProtos.RoleInfoProto role = info.getRoleInfoProto();
+            if (role.getRole() != RaftProtos.RaftPeerRole.FOLLOWER || !role.hasFollowerInfo()) {
+                return -1;
+            }
+            return role.getFollowerInfo().getLeaderInfo().getLastRpcElapsedTimeMs();
+        } catch (IOException e) {
+            return -1;
+        }
+    }
+
+    /**
+     * Closes this node's Ratis client connections to every other member; Ratis opens a new one at the next
+     * request to that member ({@link PeerConnectionRefresh} says why and when).
+     */
+    @Override
+    public void closeClientConnections() {
+        if (!(server.getServerRpc() instanceof RaftServerRpcWithProxy<?, ?> rpc)) {
+            return; // another RPC type: nothing of Netty's to refresh
+        }
+        for (String member : members()) {
+            RaftPeerId id = RaftPeerId.valueOf(member);
+            if (!id.equals(self)) {
+                rpc.getProxies().resetProxy(id);
+            }
+        }
+    }
+
+    /** The Ratis server itself, for tests that talk to it as another member would. */
+    RaftServer server() {
+        return server;
     }
 
     /** The ids of the current Raft configuration's members, as this node knows it. */
