@@ -4,7 +4,7 @@
 # (persistence off) and DurableMQ (fsync), 16 pairs, 256 B. Prints, per run, p50/p99/p99.9 of the
 # end-to-end latency (always clocked from the intended send time), the tool's own send lag p99 and
 # the load average; then the medians per variant and broker.
-# Env: ROUNDS [3], VARIANTS ["old new"], BROKERS ["m d"] (m = Mosquitto, d = DurableMQ fsync),
+# Env: SCHED [nice -n 19], ROUNDS [3], VARIANTS ["old new"], BROKERS ["m d"] (m = Mosquitto, d = DurableMQ fsync),
 #      QOS ["2 1"], RATE [2000], DURATION [15s], WARMUP [3s], PAIRS [16], OUT [benchmarks/target/...].
 # Variants (load tool options; see benchmarks/README.md):
 #   old       --pacing threads --phase aligned --callbacks app   (the tool before s21)
@@ -24,6 +24,10 @@ lg=${LOADGEN_JAR:-$root/benchmarks/target/durablemq-loadgen.jar}
 broker=${BROKER_JAR:-$root/mqtt-adapter/target/durablemq-broker.jar}
 out="${OUT:-$root/benchmarks/target/loadgen-floor-$(date -u +%Y%m%d-%H%M%S)}"; mkdir -p "$out"
 BROKERS=${BROKERS:-m d}
+# SCHED: how the brokers and the tool run [nice -n 19]; SCHED="chrt -f 10" (root) runs them all at
+# real-time priority, so a shared machine's other work does not preempt them (a diagnostic: it also
+# removes the kernel's ordinary wake-up delays; RESULTS.md, "Tail: the load tool's own floor (s21)").
+prio=${SCHED:-nice -n 19}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'; }
 declare -A opts=(
   [old]="--pacing threads --phase aligned --callbacks app"
@@ -49,7 +53,7 @@ max_inflight_messages 1000
 set_tcp_nodelay true
 C
   [[ $(id -u) == 0 ]] && echo "user root" >> "$out/m.conf"
-  nice -n 19 ${MOSQUITTO:-$(command -v mosquitto || echo /usr/sbin/mosquitto)} -c "$out/m.conf" > "$out/m.log" 2>&1 & pids+=($!)
+  $prio ${MOSQUITTO:-$(command -v mosquitto || echo /usr/sbin/mosquitto)} -c "$out/m.conf" > "$out/m.log" 2>&1 & pids+=($!)
 fi
 if [[ " $BROKERS " == *" d "* ]]; then
   port[d]=$(free_port); dmet=$(free_port); mkdir -p "$out/ddata"
@@ -61,11 +65,11 @@ durability fsync
 metrics_endpoint_port $dmet
 C
   # bin/durablemq's default JVM options unless DURABLEMQ_JAVA_OPTS is set (as compare.sh).
-  nice -n 19 java -XX:+ExitOnOutOfMemoryError ${DURABLEMQ_JAVA_OPTS:--Xmx512m -XX:MaxGCPauseMillis=5} -jar "$broker" --config "$out/d.conf" > "$out/d.log" 2>&1 & pids+=($!)
+  $prio java -XX:+ExitOnOutOfMemoryError ${DURABLEMQ_JAVA_OPTS:--Xmx512m -XX:MaxGCPauseMillis=5} -jar "$broker" --config "$out/d.conf" > "$out/d.log" 2>&1 & pids+=($!)
 fi
 sleep 6
 for b in $BROKERS; do   # unrecorded warm-up (JIT) of every broker
-  nice -n 19 java -jar "$lg" -b tcp://127.0.0.1:${port[$b]} -s pairs -P 16 -q 1 -d 10s --warmup 0s >/dev/null 2>&1 || true
+  $prio java -jar "$lg" -b tcp://127.0.0.1:${port[$b]} -s pairs -P 16 -q 1 -d 10s --warmup 0s >/dev/null 2>&1 || true
 done
 echo "# $(date -u +%FT%TZ) $(uname -n), rate ${RATE:-2000} msg/s, ${PAIRS:-16} pairs, ${DURATION:-15s} (+${WARMUP:-3s} warm-up) per run; out $out"
 printf '%-5s %-3s %-8s %-3s %8s %8s %8s %10s %6s\n' round qos variant brk p50 p99 p99.9 lag.p99 load
@@ -74,7 +78,7 @@ for r in $(seq "${ROUNDS:-3}"); do
     for v in ${VARIANTS:-old new}; do
       for b in $BROKERS; do
         f="$out/r$r-q$q-$v-$b.json"
-        nice -n 19 java ${jvm[$v]:-} -jar "$lg" -b tcp://127.0.0.1:${port[$b]} -s pairs -P "${PAIRS:-16}" -q "$q" --rate "${RATE:-2000}" \
+        $prio java ${jvm[$v]:-} -jar "$lg" -b tcp://127.0.0.1:${port[$b]} -s pairs -P "${PAIRS:-16}" -q "$q" --rate "${RATE:-2000}" \
           -d "${DURATION:-15s}" --warmup "${WARMUP:-3s}" --label "$v-$b" --json "$f" ${opts[$v]} > "$out/r$r-q$q-$v-$b.txt" 2>&1 || true
         load=$(cut -d' ' -f1 /proc/loadavg)
         python3 - "$f" "$r" "$q" "$v" "$b" "$load" <<'P'
