@@ -8,9 +8,9 @@
 #      QOS ["2 1"], RATE [2000], DURATION [15s], WARMUP [3s], PAIRS [16], OUT [benchmarks/target/...].
 # Variants (load tool options; see benchmarks/README.md):
 #   old       --pacing threads --phase aligned --callbacks app   (the tool before s21)
-#   new       the defaults: one pacer thread, staggered publishers, callbacks on the I/O thread
+#   new       the defaults: one parked thread per publisher, staggered publishers, callbacks on the I/O thread
 #   aligned   new but --phase aligned (bursts of one message per publisher)
-#   threads   new but --pacing threads (one parked thread per publisher, staggered)
+#   sched     new but --pacing scheduler (one pacer thread for all publishers)
 #   app       new but --callbacks app (HiveMQ's application scheduler)
 #   io2       new with --io-threads 2
 #   spin      new with --spin-us 100
@@ -33,7 +33,7 @@ declare -A opts=(
   [old]="--pacing threads --phase aligned --callbacks app"
   [new]=""
   [aligned]="--phase aligned"
-  [threads]="--pacing threads"
+  [sched]="--pacing scheduler"
   [app]="--callbacks app"
   [io2]="--io-threads 2"
   [spin]="--spin-us 100"

@@ -35,7 +35,7 @@ public record LoadConfig(BrokerUrl broker, Scenario scenario, int mqttVersion, i
                          CallbackThread callbacks) {
 
     public static final long MAX_COUNT_PER_PUBLISHER = Integer.MAX_VALUE;
-    public static final Pacing DEFAULT_PACING = Pacing.SCHEDULER;
+    public static final Pacing DEFAULT_PACING = Pacing.THREADS;
     public static final Phase DEFAULT_PHASE = Phase.STAGGERED;
     public static final CallbackThread DEFAULT_CALLBACKS = CallbackThread.IO;
 

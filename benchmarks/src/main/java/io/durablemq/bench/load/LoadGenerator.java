@@ -87,9 +87,10 @@ public final class LoadGenerator implements Callable<Integer> {
             description = "network threads shared by all clients; few leave more CPU to a broker on the same machine (default: ${DEFAULT-VALUE})")
     int ioThreads;
 
-    @Option(names = "--pacing", defaultValue = "scheduler",
-            description = "with --rate: scheduler (one pacer thread sends every publisher's messages at their intended times) "
-                    + "or threads (one thread per publisher, parked until its next send; before s21) (default: ${DEFAULT-VALUE})")
+    @Option(names = "--pacing", defaultValue = "threads",
+            description = "with --rate: threads (one thread per publisher, parked until its next intended send time) or "
+                    + "scheduler (one pacer thread sends every publisher's messages; starves first when the CPU is short) "
+                    + "(default: ${DEFAULT-VALUE})")
     String pacing;
 
     @Option(names = "--phase", defaultValue = "staggered",

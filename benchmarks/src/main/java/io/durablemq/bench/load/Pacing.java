@@ -7,9 +7,13 @@ import java.util.Locale;
  * is stamped with its intended send time, so a late send counts as latency.
  */
 public enum Pacing {
-    /** One pacer thread sends every publisher's messages in intended-time order. */
+    /**
+     * One pacer thread sends every publisher's messages in intended-time order. On a CPU shared
+     * with other work it was late more often than sixteen threads (RESULTS.md, s21): when it
+     * waits for a CPU, every publisher waits.
+     */
     SCHEDULER("scheduler"),
-    /** One thread per publisher, each parked until its own next intended send time (the tool before s21). */
+    /** One thread per publisher, each parked until its own next intended send time (the default; the tool before s21 too). */
     THREADS("threads");
 
     private final String id;

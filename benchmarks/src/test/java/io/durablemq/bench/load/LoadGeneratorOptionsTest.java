@@ -34,7 +34,7 @@ class LoadGeneratorOptionsTest {
         assertEquals(0, c.count());
         assertEquals(0, c.rate());
         assertEquals(1, c.ioThreads());
-        assertEquals(Pacing.SCHEDULER, c.pacing());
+        assertEquals(Pacing.THREADS, c.pacing());
         assertEquals(Phase.STAGGERED, c.phase());
         assertEquals(0, c.spinNanos());
         assertEquals(CallbackThread.IO, c.callbacks());
@@ -45,7 +45,7 @@ class LoadGeneratorOptionsTest {
         LoadConfig c = parse("-b", "tcp://localhost:2883", "-s", "fan-in", "--mqtt", "3", "-q", "2", "--payload", "64",
                 "-P", "16", "-w", "500", "--rate", "8000", "--warmup", "500ms", "-d", "1m", "-n", "1000",
                 "--drain-timeout", "7", "--idle-timeout", "1.5s", "--io-threads", "2", "--label", "mosquitto", "--json", "out/r.json",
-                "--pacing", "threads", "--phase", "aligned", "--spin-us", "40", "--callbacks", "app");
+                "--pacing", "scheduler", "--phase", "aligned", "--spin-us", "40", "--callbacks", "app");
         assertEquals(new BrokerUrl("localhost", 2883), c.broker());
         assertEquals(Scenario.FAN_IN, c.scenario());
         assertEquals(3, c.mqttVersion());
@@ -63,7 +63,7 @@ class LoadGeneratorOptionsTest {
         assertEquals(2, c.ioThreads());
         assertEquals("mosquitto", c.label());
         assertEquals(Path.of("out/r.json"), c.json());
-        assertEquals(Pacing.THREADS, c.pacing());
+        assertEquals(Pacing.SCHEDULER, c.pacing());
         assertEquals(Phase.ALIGNED, c.phase());
         assertEquals(40_000, c.spinNanos());
         assertEquals(CallbackThread.APP, c.callbacks());
