@@ -23,13 +23,31 @@ import java.time.Duration;
  * @param ioThreads      network threads shared by all the generator's clients
  * @param label          free text copied into the report (e.g. "mosquitto")
  * @param json           report file, or null
+ * @param pacing         which threads wait for the intended send times (with a rate)
+ * @param phase          publishers in turn or all at once (with a rate)
+ * @param spinNanos      the last part of each pacing wait spent spinning (0 = parked all the way)
+ * @param callbacks      where the client runs delivery and acknowledgement callbacks
  */
 public record LoadConfig(BrokerUrl broker, Scenario scenario, int mqttVersion, int qos, int payloadBytes,
                          int publishers, int subscribers, int window, long rate, Duration warmup,
                          Duration duration, long count, Duration drainTimeout, Duration idleTimeout,
-                         int ioThreads, String label, Path json) {
+                         int ioThreads, String label, Path json, Pacing pacing, Phase phase, long spinNanos,
+                         CallbackThread callbacks) {
 
     public static final long MAX_COUNT_PER_PUBLISHER = Integer.MAX_VALUE;
+    public static final Pacing DEFAULT_PACING = Pacing.THREADS;
+    public static final Phase DEFAULT_PHASE = Phase.STAGGERED;
+    public static final CallbackThread DEFAULT_CALLBACKS = CallbackThread.IO;
+
+    /** A run with the default pacing, phase and callback thread, and no spinning. */
+    public LoadConfig(BrokerUrl broker, Scenario scenario, int mqttVersion, int qos, int payloadBytes,
+                      int publishers, int subscribers, int window, long rate, Duration warmup,
+                      Duration duration, long count, Duration drainTimeout, Duration idleTimeout,
+                      int ioThreads, String label, Path json) {
+        this(broker, scenario, mqttVersion, qos, payloadBytes, publishers, subscribers, window, rate, warmup, duration,
+                count, drainTimeout, idleTimeout, ioThreads, label, json, DEFAULT_PACING, DEFAULT_PHASE, 0,
+                DEFAULT_CALLBACKS);
+    }
 
     public LoadConfig {
         check(mqttVersion == 3 || mqttVersion == 5, "MQTT version must be 3 or 5: " + mqttVersion);
@@ -45,6 +63,8 @@ public record LoadConfig(BrokerUrl broker, Scenario scenario, int mqttVersion, i
         check(count >= 0 && count <= MAX_COUNT_PER_PUBLISHER, "count must be 0.." + MAX_COUNT_PER_PUBLISHER + ": " + count);
         check(!drainTimeout.isNegative() && !idleTimeout.isNegative(), "timeouts must not be negative");
         check(ioThreads >= 1 && ioThreads <= 64, "io threads must be 1..64: " + ioThreads);
+        check(pacing != null && phase != null && callbacks != null, "pacing, phase and callback thread must be set");
+        check(spinNanos >= 0 && spinNanos <= 10_000_000, "spin must be 0..10 ms: " + spinNanos + " ns");
         scenario.checkShape(publishers, subscribers);
         if (scenario == Scenario.BACKLOG) {
             check(count > 0, "backlog needs --count (messages per publisher to queue while the subscribers are offline)");
@@ -60,8 +80,11 @@ public record LoadConfig(BrokerUrl broker, Scenario scenario, int mqttVersion, i
         }
     }
 
-    /** Nanoseconds between two sends of one publisher under the rate limit; 0 if unlimited. */
-    public long publishIntervalNanos() {
-        return rate == 0 ? 0 : Math.max(1, Math.round(1e9 * publishers / rate));
+    /** The intended send times of a rate-limited run starting at {@code startNanos}. */
+    public SendSchedule schedule(long startNanos) {
+        if (rate == 0) {
+            throw new IllegalStateException("no schedule without --rate");
+        }
+        return new SendSchedule(startNanos, rate, publishers, phase);
     }
 }

@@ -87,6 +87,26 @@ public final class LoadGenerator implements Callable<Integer> {
             description = "network threads shared by all clients; few leave more CPU to a broker on the same machine (default: ${DEFAULT-VALUE})")
     int ioThreads;
 
+    @Option(names = "--pacing", defaultValue = "threads",
+            description = "with --rate: threads (one thread per publisher, parked until its next intended send time) or "
+                    + "scheduler (one pacer thread sends every publisher's messages; starves first when the CPU is short) "
+                    + "(default: ${DEFAULT-VALUE})")
+    String pacing;
+
+    @Option(names = "--phase", defaultValue = "staggered",
+            description = "with --rate: staggered (the publishers send in turn, one message every 1/rate s) or aligned "
+                    + "(all publishers at the same instants, a burst of one per publisher; before s21) (default: ${DEFAULT-VALUE})")
+    String phase;
+
+    @Option(names = "--spin-us", defaultValue = "0",
+            description = "with --rate: spin the last microseconds of each wait instead of parking (costs CPU) (default: ${DEFAULT-VALUE})")
+    long spinMicros;
+
+    @Option(names = "--callbacks", defaultValue = "io",
+            description = "where the client runs deliveries and acknowledgements: io (its network thread, no hand-off before "
+                    + "the receive timestamp) or app (HiveMQ's default application scheduler; before s21) (default: ${DEFAULT-VALUE})")
+    String callbacks;
+
     @Option(names = "--label", defaultValue = "", description = "free text stored in the report, e.g. the broker's name")
     String label;
 
@@ -120,7 +140,8 @@ public final class LoadGenerator implements Callable<Integer> {
         long n = count != null ? count : (backlog ? 10_000 : 0);
         Duration drain = drainTimeout != null ? drainTimeout : Duration.ofSeconds(backlog ? 120 : 30);
         return new LoadConfig(url, s, mqttVersion, qos, payload, p, sub, window, rate, w, duration, n, drain,
-                idleTimeout, ioThreads, label, json);
+                idleTimeout, ioThreads, label, json, Pacing.parse(pacing), Phase.parse(phase),
+                Math.multiplyExact(spinMicros, 1000L), CallbackThread.parse(callbacks));
     }
 
     @Override
@@ -151,10 +172,13 @@ public final class LoadGenerator implements Callable<Integer> {
 
     static String describe(LoadConfig c) {
         return String.format(Locale.ROOT,
-                "%s at %s, MQTT %d, QoS %d, %d publishers, %d subscribers, %d B payload, window %d, rate %s, warmup %s, %s",
+                "%s at %s, MQTT %d, QoS %d, %d publishers, %d subscribers, %d B payload, window %d, rate %s, warmup %s, %s, "
+                        + "callbacks on %s, %d io threads",
                 c.scenario(), c.broker(), c.mqttVersion(), c.qos(), c.publishers(), c.subscribers(), c.payloadBytes(),
-                c.window(), c.rate() == 0 ? "unlimited" : c.rate() + " msg/s", human(c.warmup()),
-                c.count() > 0 ? c.count() + " msgs per publisher (limit " + human(c.duration()) + ")" : "duration " + human(c.duration()));
+                c.window(), c.rate() == 0 ? "unlimited" : c.rate() + " msg/s (pacing " + c.pacing() + ", " + c.phase()
+                        + (c.spinNanos() > 0 ? ", spin " + c.spinNanos() / 1000 + " us" : "") + ")", human(c.warmup()),
+                c.count() > 0 ? c.count() + " msgs per publisher (limit " + human(c.duration()) + ")" : "duration " + human(c.duration()),
+                c.callbacks(), c.ioThreads());
     }
 
     private static String human(Duration d) {

@@ -37,6 +37,8 @@ public final class LoadRun {
     private final String topicPrefix = "dmqbench/" + runId;
     private final DeliveryLedger ledger;
     private final LatencyStats latency = new LatencyStats();
+    /** How late the tool sent each measured message after its intended time (rate-limited runs). */
+    private final LatencyStats sendLag = new LatencyStats();
     private final ErrorLog errors = new ErrorLog();
 
     private final LongAdder sent = new LongAdder();
@@ -51,6 +53,7 @@ public final class LoadRun {
     private final LongAdder publishersAtCount = new LongAdder();
 
     private volatile long measureFromNanos = Long.MAX_VALUE;
+    private Semaphore[] windows;
     private volatile boolean stopPublishing;
     private volatile String phase = "connect";
 
@@ -67,7 +70,7 @@ public final class LoadRun {
         List<Thread> publisherThreads = new ArrayList<>();
         boolean backlog = config.scenario().subscribersOfflineWhilePublishing();
         SessionMode subscriberMode = backlog ? SessionMode.PERSISTENT_NEW : SessionMode.CLEAN;
-        var executors = LoadClient.executors(config.ioThreads());
+        var executors = LoadClient.executors(config.ioThreads(), config.callbacks());
         String publishStoppedBy;
         String deliveryWait;
         long publishStopNanos;
@@ -101,14 +104,7 @@ public final class LoadRun {
                 measureFromNanos = startNanos + config.warmup().toNanos();
                 long deadlineNanos = measureFromNanos + config.duration().toNanos();
                 phase = config.warmup().isZero() ? "publish" : "warmup";
-                for (int p = 0; p < publishers.size(); p++) {
-                    int publisher = p;
-                    LoadClient client = publishers.get(p);
-                    Thread t = new Thread(() -> publishLoop(publisher, client), "loadgen-publisher-" + p);
-                    t.setDaemon(true);
-                    publisherThreads.add(t);
-                    t.start();
-                }
+                publisherThreads.addAll(startPublishing(publishers, startNanos));
                 publishStoppedBy = waitForPublishers(publisherThreads, deadlineNanos);
                 publishStopNanos = System.nanoTime();
 
@@ -139,64 +135,73 @@ public final class LoadRun {
         return report(startedAt, publishStoppedBy, deliveryWait, publishStopNanos, drainStartNanos);
     }
 
-    private void publishLoop(int publisher, LoadClient client) {
-        Semaphore window = new Semaphore(config.window());
-        String topic = config.scenario().publisherTopic(topicPrefix, publisher);
-        long interval = config.publishIntervalNanos();
+    /**
+     * Starts the publishing threads: without a rate one per publisher, each as fast as its window
+     * allows; with a rate the {@link Pacer}s, one for all publishers ({@link Pacing#SCHEDULER}) or
+     * one per publisher ({@link Pacing#THREADS}).
+     */
+    private List<Thread> startPublishing(List<LoadClient> clients, long startNanos) {
+        windows = new Semaphore[clients.size()];
+        for (int p = 0; p < windows.length; p++) {
+            windows[p] = new Semaphore(config.window());
+        }
+        List<Runnable> loops = new ArrayList<>();
+        if (config.rate() == 0) {
+            for (int p = 0; p < clients.size(); p++) {
+                int publisher = p;
+                loops.add(() -> unlimitedLoop(publisher, clients.get(publisher)));
+            }
+        } else {
+            SendSchedule schedule = config.schedule(startNanos);
+            if (config.pacing() == Pacing.SCHEDULER) {
+                loops.add(() -> pacedLoop(schedule, java.util.stream.IntStream.range(0, clients.size()).toArray(), clients));
+            } else {
+                for (int p = 0; p < clients.size(); p++) {
+                    int[] one = {p};
+                    loops.add(() -> pacedLoop(schedule, one, clients));
+                }
+            }
+        }
+        List<Thread> threads = new ArrayList<>();
+        for (int i = 0; i < loops.size(); i++) {
+            Thread t = new Thread(loops.get(i), (config.rate() == 0 ? "loadgen-publisher-" : "loadgen-pacer-") + i);
+            t.setDaemon(true);
+            threads.add(t);
+            t.start();
+        }
+        return threads;
+    }
+
+    private void pacedLoop(SendSchedule schedule, int[] served, List<LoadClient> clients) {
         long limit = config.count() == 0 ? Long.MAX_VALUE : config.count();
-        long next = System.nanoTime();
+        Pacer pacer = new Pacer(schedule, served, limit, config.spinNanos(), Pacer.Clock.SYSTEM, () -> stopPublishing);
+        try {
+            if (pacer.run((publisher, seq, intended) -> {
+                if (!acquireWindow(publisher)) {
+                    return false;
+                }
+                // Stamped with the intended send time, so a broker (or this tool) that falls behind
+                // the rate shows the backlog as latency instead of hiding it (coordinated omission).
+                // How late the tool itself was is recorded apart, as the send lag.
+                if (intended >= measureFromNanos) {
+                    sendLag.record(System.nanoTime() - intended);
+                }
+                publish(publisher, clients.get(publisher), seq, intended);
+                return true;
+            })) {
+                publishersAtCount.add(served.length);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private void unlimitedLoop(int publisher, LoadClient client) {
+        long limit = config.count() == 0 ? Long.MAX_VALUE : config.count();
         long sequence = 0;
         try {
-            while (sequence < limit && !stopPublishing) {
-                if (!window.tryAcquire(50, TimeUnit.MILLISECONDS)) {
-                    continue;
-                }
-                long stamp;
-                if (interval > 0) {
-                    // Stamp with the intended send time, so a broker that falls behind the rate shows
-                    // its backlog as latency instead of hiding it (coordinated omission).
-                    next += interval;
-                    long wait;
-                    while ((wait = next - System.nanoTime()) > 0 && !stopPublishing) {
-                        LockSupport.parkNanos(Math.min(wait, TimeUnit.MILLISECONDS.toNanos(50)));
-                    }
-                    if (stopPublishing) {
-                        window.release();
-                        break;
-                    }
-                    stamp = next;
-                } else {
-                    stamp = System.nanoTime();
-                }
-                if (phase.equals("warmup") && stamp >= measureFromNanos) {
-                    phase = "publish";
-                }
-                long seq = sequence++;
-                boolean measured = stamp >= measureFromNanos;
-                sent.increment();
-                if (measured) {
-                    sentMeasured.increment();
-                }
-                CompletableFuture<Void> done;
-                try {
-                    done = client.publish(topic, Payloads.encode(publisher, seq, stamp, config.payloadBytes()), config.qos());
-                } catch (RuntimeException e) {
-                    done = CompletableFuture.failedFuture(e);
-                }
-                done.whenComplete((ok, error) -> {
-                    window.release();
-                    if (error == null) {
-                        ledger.confirmed(publisher, seq);
-                        acknowledged.increment();
-                        if (measured) {
-                            acknowledgedMeasured.increment();
-                        }
-                        lastAckNanos.accumulateAndGet(System.nanoTime(), Math::max);
-                    } else {
-                        publishErrors.increment();
-                        errors.add("publish", error);
-                    }
-                });
+            while (sequence < limit && acquireWindow(publisher)) {
+                publish(publisher, client, sequence++, System.nanoTime());
             }
             if (sequence >= limit) {
                 publishersAtCount.increment();
@@ -204,6 +209,50 @@ public final class LoadRun {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+    }
+
+    /** Waits for a free slot in the publisher's window; false when publishing stops meanwhile. */
+    private boolean acquireWindow(int publisher) throws InterruptedException {
+        while (!stopPublishing) {
+            if (windows[publisher].tryAcquire(50, TimeUnit.MILLISECONDS)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Publishes one message stamped {@code stamp}; its window slot is already taken. */
+    private void publish(int publisher, LoadClient client, long seq, long stamp) {
+        String topic = config.scenario().publisherTopic(topicPrefix, publisher);
+        if (phase.equals("warmup") && stamp >= measureFromNanos) {
+            phase = "publish";
+        }
+        boolean measured = stamp >= measureFromNanos;
+        sent.increment();
+        if (measured) {
+            sentMeasured.increment();
+        }
+        CompletableFuture<Void> done;
+        try {
+            done = client.publish(topic, Payloads.encode(publisher, seq, stamp, config.payloadBytes()), config.qos());
+        } catch (RuntimeException e) {
+            done = CompletableFuture.failedFuture(e);
+        }
+        Semaphore window = windows[publisher];
+        done.whenComplete((ok, error) -> {
+            window.release();
+            if (error == null) {
+                ledger.confirmed(publisher, seq);
+                acknowledged.increment();
+                if (measured) {
+                    acknowledgedMeasured.increment();
+                }
+                lastAckNanos.accumulateAndGet(System.nanoTime(), Math::max);
+            } else {
+                publishErrors.increment();
+                errors.add("publish", error);
+            }
+        });
     }
 
     private void onMessage(int subscriber, ByteBuffer body) {
@@ -236,7 +285,7 @@ public final class LoadRun {
         if (config.count() == 0) {
             return "duration";
         }
-        return publishersAtCount.sum() == threads.size() ? "count" : "time-limit";
+        return publishersAtCount.sum() == config.publishers() ? "count" : "time-limit";
     }
 
     /**
@@ -323,7 +372,10 @@ public final class LoadRun {
                 config.scenario().id(), config.mqttVersion(), config.qos(), config.payloadBytes(), config.publishers(),
                 config.subscribers(), config.window(), config.ioThreads(), config.rate(), config.warmup().toMillis() / 1000.0,
                 config.duration().toMillis() / 1000.0, config.count(), results,
-                LoadReport.Latency.of(latency.total()), backlogResult, errors.summary());
+                LoadReport.Latency.of(latency.total()), backlogResult, errors.summary(),
+                config.rate() == 0 ? null : new LoadReport.SendPacing(config.pacing().id(), config.phase().id(),
+                        config.spinNanos() / 1000, LoadReport.Latency.of(sendLag.total())),
+                config.callbacks().id());
     }
 
     private static double seconds(long nanos) {

@@ -23,6 +23,12 @@ final class Summary {
                 x.sentPerSecond(), x.acknowledgedPerSecond(), x.receivedPerSecond()));
         b.append(String.format(Locale.ROOT, "  latency ms  p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  (%,d samples)%n",
                 l.p50(), l.p90(), l.p99(), l.p999(), l.max(), l.count()));
+        if (r.sendPacing() != null) {
+            LoadReport.Latency lag = r.sendPacing().sendLagMillis();
+            b.append(String.format(Locale.ROOT,
+                    "  send lag ms p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  (pacing %s, %s; latency is clocked from the intended send time and includes it)%n",
+                    lag.p50(), lag.p90(), lag.p99(), lag.p999(), lag.max(), r.sendPacing().pacing(), r.sendPacing().phase()));
+        }
         if (r.backlog() != null) {
             b.append(String.format(Locale.ROOT, "  backlog %,d queued, drained in %.3f s (%,.0f msg/s)%n",
                     r.backlog().queued(), r.backlog().drainSeconds(), r.backlog().drainPerSecond()));

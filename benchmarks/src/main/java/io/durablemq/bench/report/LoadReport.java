@@ -12,7 +12,7 @@ public record LoadReport(String tool, String label, String startedAt, String bro
                          int mqttVersion, int qos, int payloadBytes, int publishers, int subscribers,
                          int window, int ioThreads, long rateLimit, double warmupSeconds, double durationSeconds,
                          long countPerPublisher, Results results, Latency latencyMillis, Backlog backlog,
-                         List<String> errors) {
+                         List<String> errors, SendPacing sendPacing, String callbackThread) {
 
     public static final String TOOL = "durablemq-loadgen";
 
@@ -59,6 +59,18 @@ public record LoadReport(String tool, String label, String startedAt, String bro
         private static double round(double millis) {
             return Math.round(millis * 1000.0) / 1000.0;
         }
+    }
+
+    /**
+     * How a rate-limited run paced its sends (null without a rate; reports before s21 have none).
+     *
+     * @param pacing        "scheduler" (one pacer thread) or "threads" (one per publisher)
+     * @param phase         "staggered" (publishers in turn) or "aligned" (all at once)
+     * @param spinMicros    the last part of each wait spent spinning
+     * @param sendLagMillis how late the tool sent measured messages after their intended times; the
+     *                      latency above is clocked from the intended time and so includes it
+     */
+    public record SendPacing(String pacing, String phase, long spinMicros, Latency sendLagMillis) {
     }
 
     /**

@@ -32,15 +32,20 @@ class LoadGeneratorOptionsTest {
         assertEquals(Duration.ofSeconds(2), c.warmup());
         assertEquals(Duration.ofSeconds(10), c.duration());
         assertEquals(0, c.count());
-        assertEquals(0, c.publishIntervalNanos());
+        assertEquals(0, c.rate());
         assertEquals(1, c.ioThreads());
+        assertEquals(Pacing.THREADS, c.pacing());
+        assertEquals(Phase.STAGGERED, c.phase());
+        assertEquals(0, c.spinNanos());
+        assertEquals(CallbackThread.IO, c.callbacks());
     }
 
     @Test
     void everyOptionReachesTheConfig() {
         LoadConfig c = parse("-b", "tcp://localhost:2883", "-s", "fan-in", "--mqtt", "3", "-q", "2", "--payload", "64",
                 "-P", "16", "-w", "500", "--rate", "8000", "--warmup", "500ms", "-d", "1m", "-n", "1000",
-                "--drain-timeout", "7", "--idle-timeout", "1.5s", "--io-threads", "2", "--label", "mosquitto", "--json", "out/r.json");
+                "--drain-timeout", "7", "--idle-timeout", "1.5s", "--io-threads", "2", "--label", "mosquitto", "--json", "out/r.json",
+                "--pacing", "scheduler", "--phase", "aligned", "--spin-us", "40", "--callbacks", "app");
         assertEquals(new BrokerUrl("localhost", 2883), c.broker());
         assertEquals(Scenario.FAN_IN, c.scenario());
         assertEquals(3, c.mqttVersion());
@@ -58,8 +63,13 @@ class LoadGeneratorOptionsTest {
         assertEquals(2, c.ioThreads());
         assertEquals("mosquitto", c.label());
         assertEquals(Path.of("out/r.json"), c.json());
-        // 16 publishers sharing 8,000 msg/s: one message every 2 ms each.
-        assertEquals(2_000_000, c.publishIntervalNanos());
+        assertEquals(Pacing.SCHEDULER, c.pacing());
+        assertEquals(Phase.ALIGNED, c.phase());
+        assertEquals(40_000, c.spinNanos());
+        assertEquals(CallbackThread.APP, c.callbacks());
+        // 16 publishers sharing 8,000 msg/s, all at once: each publisher's k-th message at (k + 1) x 2 ms.
+        assertEquals(1_000 + 2_000_000, c.schedule(1_000).intendedNanos(5, 0));
+        assertEquals(1_000 + 4_000_000, c.schedule(1_000).intendedNanos(15, 1));
     }
 
     @Test
@@ -88,6 +98,10 @@ class LoadGeneratorOptionsTest {
         assertMessage("unknown scenario 'ring'", "-s", "ring");
         assertMessage("unsupported scheme 'ssl'", "-b", "ssl://127.0.0.1:8883");
         assertMessage("not on a loopback address", "-b", "tcp://10.1.2.3:1883");
+        assertMessage("unknown pacing 'burst'", "--pacing", "burst");
+        assertMessage("unknown phase 'random'", "--phase", "random");
+        assertMessage("unknown callback thread 'pool'", "--callbacks", "pool");
+        assertMessage("spin must be 0..10 ms", "--spin-us", "20000");
         assertEquals("10.1.2.3", parse("-b", "10.1.2.3:1883", "--allow-remote").broker().host());
     }
 

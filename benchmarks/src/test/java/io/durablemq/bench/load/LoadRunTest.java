@@ -107,6 +107,32 @@ class LoadRunTest {
     }
 
     @Test
+    void rateLimitedRunsAddUpWithEveryPacingAndCallbackThread() throws Exception {
+        for (Pacing pacing : Pacing.values()) {
+            for (Phase phase : Phase.values()) {
+                CallbackThread callbacks = phase == Phase.STAGGERED ? CallbackThread.IO : CallbackThread.APP;
+                LoadConfig c = new LoadConfig(new BrokerUrl("127.0.0.1", port), Scenario.PAIRS, 3, 2, 64, 4, 4, 20,
+                        2_000, Duration.ZERO, Duration.ofSeconds(20), 50, Duration.ofSeconds(20), Duration.ofSeconds(5),
+                        1, "moquette", null, pacing, phase, 0, callbacks);
+                LoadReport r = run(c);
+                String what = pacing + "/" + phase + "/" + callbacks;
+                assertEquals("count", r.results().publishStoppedBy(), what);
+                assertEquals(200, r.results().sent(), what);
+                assertEquals(200, r.results().acknowledged(), what);
+                assertEquals(200, r.results().received(), what);
+                assertEquals(0, r.results().lost() + r.results().duplicates(), what);
+                assertEquals(200, r.latencyMillis().count(), what);
+                assertEquals(pacing.id(), r.sendPacing().pacing(), what);
+                assertEquals(phase.id(), r.sendPacing().phase(), what);
+                assertEquals(callbacks.id(), r.callbackThread(), what);
+                assertEquals(200, r.sendPacing().sendLagMillis().count(), what);
+                // Clocked from the intended time, the latency includes the tool's own lateness.
+                assertTrue(r.latencyMillis().max() >= r.sendPacing().sendLagMillis().p50(), what);
+            }
+        }
+    }
+
+    @Test
     void unreachableBrokerFailsTheRunWithAClearMessage() throws Exception {
         int closed;
         try (var socket = new java.net.ServerSocket(0)) {

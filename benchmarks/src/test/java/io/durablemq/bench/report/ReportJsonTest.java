@@ -31,7 +31,7 @@ class ReportJsonTest {
                 256, 16, 16, 100, 1, 0, 2, 10, 0,
                 new LoadReport.Results(10, "duration", "complete", 1_000, 1_000, 0, 1_000, 1_000 - lost, lost, 0, 0,
                         100, 100, receivedPerSecond),
-                latency, null, List.of());
+                latency, null, List.of(), new LoadReport.SendPacing("scheduler", "staggered", 0, base), "io");
     }
 
     @Test

@@ -2,6 +2,8 @@ package io.durablemq.bench.load.client;
 
 import com.hivemq.client.mqtt.MqttClientExecutorConfig;
 import io.durablemq.bench.load.BrokerUrl;
+import io.durablemq.bench.load.CallbackThread;
+import io.reactivex.schedulers.Schedulers;
 
 import java.nio.ByteBuffer;
 import java.util.concurrent.CompletableFuture;
@@ -43,14 +45,22 @@ public interface LoadClient {
      * Threads for the network I/O of all clients built with the result: the clients share one
      * Netty event loop group. Few threads leave more CPU to a broker on the same machine (with
      * HiveMQ's default, one per core, the generator used about twice the CPU per message on 2 cores).
+     * With {@link CallbackThread#IO} the client's callbacks (deliveries, completed publishes) run
+     * on the I/O thread that read the packet; HiveMQ's default hands each to its application
+     * scheduler (RxJava's computation pool) first, a thread wake-up before the receive timestamp.
      */
-    static MqttClientExecutorConfig executors(int ioThreads) {
-        return MqttClientExecutorConfig.builder().nettyThreads(ioThreads).build();
+    static MqttClientExecutorConfig executors(int ioThreads, CallbackThread callbacks) {
+        var builder = MqttClientExecutorConfig.builder().nettyThreads(ioThreads);
+        if (callbacks == CallbackThread.IO) {
+            // A direct executor: RxJava's observeOn then drains on the emitting (Netty) thread.
+            builder.applicationScheduler(Schedulers.from(Runnable::run));
+        }
+        return builder.build();
     }
 
     /**
-     * @param executors from {@link #executors(int)}, the same for every client of a run
-     * @param onMessage called on the client's I/O thread for every PUBLISH received, including
+     * @param executors from {@link #executors(int, CallbackThread)}, the same for every client of a run
+     * @param onMessage called on the client's callback thread for every PUBLISH received, including
      *                  ones a resumed session gets before any SUBSCRIBE; must return quickly
      */
     static LoadClient create(int mqttVersion, BrokerUrl broker, String clientId, MqttClientExecutorConfig executors,
