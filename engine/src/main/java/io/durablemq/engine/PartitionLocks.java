@@ -5,8 +5,7 @@ import java.util.function.LongSupplier;
 
 /**
  * The partitioned engine's partition locks (engine/README.md, "The partitioned engine: design",
- * step 4; NOT WIRED into the engine yet: the engine still runs every operation under its one
- * lock). A session lives in partition {@link #partitionOf}; an operation locks the partitions it
+ * step 4). A session lives in partition {@link #partitionOf}; an operation locks the partitions it
  * touches, always in ascending order (the first rank of the lock order, before every narrow lock),
  * as a bit set of at most 64 partitions, and unlocks them when its writes are appended.
  *
@@ -36,6 +35,10 @@ final class PartitionLocks {
 
     int count() {
         return locks.length;
+    }
+
+    ReentrantLock lockOf(int partition) {
+        return locks[partition];
     }
 
     /**
@@ -93,10 +96,15 @@ final class PartitionLocks {
      * new walk's). Returns the held set once it covers the publisher's partition and every target's.
      */
     Held lockForPublish(int publisherPartition, LongSupplier walk, LongSupplier recheck) {
+        return lockForPublish(bit(publisherPartition), walk, recheck);
+    }
+
+    /** As {@link #lockForPublish(int, LongSupplier, LongSupplier)}, with {@code base} the partitions always held. */
+    Held lockForPublish(long base, LongSupplier walk, LongSupplier recheck) {
         for (int attempt = 1; attempt <= ATTEMPTS; attempt++) {
-            long wanted = bit(publisherPartition) | walk.getAsLong();
+            long wanted = base | walk.getAsLong();
             Held held = lock(wanted);
-            long needed = bit(publisherPartition) | recheck.getAsLong();
+            long needed = base | recheck.getAsLong();
             if ((needed & ~held.set) == 0) {
                 return new Held(held.set, attempt);
             }
@@ -104,6 +112,16 @@ final class PartitionLocks {
         }
         Held all = lockAll();
         return new Held(all.set, ATTEMPTS + 1);
+    }
+
+    /** True when the calling thread holds every partition (P = 1: whenever it holds one). */
+    boolean holdsAll() {
+        for (ReentrantLock l : locks) {
+            if (!l.isHeldByCurrentThread()) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private void unlock(long set) {
