@@ -165,9 +165,7 @@ public final class Engine implements AutoCloseable {
     }
 
     public boolean isCommitting() {
-        { // closed, resetting and the committer are volatile: no partition lock needed
-            return !st.closed && !st.resetting && !st.committer.isFailed();
-        }
+        return !st.closed && !st.resetting && !st.committer.isFailed(); // volatile fields: no partition lock
     }
 
     /**
@@ -228,10 +226,8 @@ public final class Engine implements AutoCloseable {
     private long storeProperty(String name) {
         st.storeLock.readLock().lock();
         try {
-            { // closed, resetting and the committer are volatile: no partition lock needed
-                if (st.closed) {
-                    return -1;
-                }
+            if (st.closed) { // volatile; the store lock's read side keeps close from closing the store under us
+                return -1;
             }
             return st.store.longPropertySum(name);
         } finally {
@@ -308,12 +304,11 @@ public final class Engine implements AutoCloseable {
         io.durablemq.engine.backup.StoreBackup.awaitDurable(barrier, target);
         st.storeLock.readLock().lock();
         try {
-            { // closed, resetting and the committer are volatile: no partition lock needed
-                if (st.closed || st.resetting) {
-                    throw new io.durablemq.engine.backup.BackupException(
-                            io.durablemq.engine.backup.BackupException.Reason.UNAVAILABLE, target,
-                            st.closed ? "the engine is closed" : "the engine is returning to its last durable state", null);
-                }
+            // closed and resetting are volatile: no partition lock (the store lock's read side is held)
+            if (st.closed || st.resetting) {
+                throw new io.durablemq.engine.backup.BackupException(
+                        io.durablemq.engine.backup.BackupException.Reason.UNAVAILABLE, target,
+                        st.closed ? "the engine is closed" : "the engine is returning to its last durable state", null);
             }
             return io.durablemq.engine.backup.StoreBackup.write(st.store, target, startedAt, t0, messageIdsBelow);
         } finally {

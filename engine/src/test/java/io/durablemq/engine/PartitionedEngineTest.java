@@ -15,6 +15,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -131,6 +132,118 @@ class PartitionedEngineTest {
         }
     }
 
+    /**
+     * A publish that fails inside its routing while it holds three of the four partitions (its
+     * own and its two subscribers'): it cannot drop the image itself, so the sweeper does it under
+     * every partition's lock (OperationGuard). Afterwards the engine is back, the failed publish
+     * left nothing (its resend is routed, not a duplicate), each subscriber gets each message once,
+     * the image equals what recovery rebuilds, and StoreVerifier finds the store clean.
+     */
+    @Test
+    @Timeout(120)
+    void aPublishFailingWhileItHoldsSomePartitionsResetsTheWholeEngine() throws Exception {
+        List<String> ids = distinctPartitions(3); // publisher, subscriber a, subscriber b
+        String pub = ids.get(0);
+        List<String> subs = ids.subList(1, 3);
+        io.durablemq.engine.support.InjectedRoutingFault fault = new io.durablemq.engine.support.InjectedRoutingFault();
+        try (EngineFixture fx = new EngineFixture(dir, c -> c.withPartitions(PARTITIONS).withCommitFaults(fault))) {
+            Map<String, RecordingListener> listeners = new HashMap<>();
+            for (String id : subs) {
+                RecordingListener l = new RecordingListener();
+                SessionHandle h = await(fx.engine().connect(new ConnectRequest(id, false, 3600, 65_535), l));
+                await(h.subscribe(List.of(Subscription.of("f/x", 2))));
+                listeners.put(id, l);
+            }
+            RecordingListener pubEvents = new RecordingListener();
+            SessionHandle p = await(fx.engine().connect(new ConnectRequest(pub, false, 3600, 65_535), pubEvents));
+            assertEquals(PublishResult.Status.ACCEPTED, await(p.publish(1, qos2("m1"))).status());
+            await(p.release(1));
+
+            fault.arm(1, () -> new IllegalStateException("injected: routing fails after the first subscriber's entry"));
+            java.util.concurrent.ExecutionException failed = org.junit.jupiter.api.Assertions.assertThrows(
+                    java.util.concurrent.ExecutionException.class, () -> p.publish(2, qos2("m2")).get(10, TimeUnit.SECONDS));
+            assertTrue(failed.getCause() instanceof EngineOperationException, failed.toString());
+            assertTrue(fault.fired());
+            awaitReset(fx.engine(), pubEvents);
+
+            Map<String, SessionHandle> handles = new HashMap<>();
+            for (String id : subs) {
+                RecordingListener l = new RecordingListener();
+                SessionHandle h = await(fx.engine().connect(new ConnectRequest(id, false, 3600, 65_535), l));
+                h.startDelivery();
+                handles.put(id, h);
+                listeners.put(id, l);
+            }
+            SessionHandle again = await(fx.engine().connect(new ConnectRequest(pub, false, 3600, 65_535), new RecordingListener()));
+            again.startDelivery();
+            assertEquals(PublishResult.Status.ACCEPTED, await(again.publish(2, qos2("m2"))).status(), "the failed publish left nothing");
+            await(again.release(2));
+            for (String id : subs) {
+                assertEquals(List.of("m1", "m2"), drainQos2(handles.get(id), listeners.get(id)), id + " got each message once");
+            }
+            awaitQuiet(fx.engine());
+            assertEquals(0, fx.engine().stats().storedBodies(), "every body released after the last PUBCOMP");
+            Map<String, String> before = images(fx.engine(), ids);
+            fx.restart();
+            assertEquals(before, images(fx.engine(), ids), "every session as recovery rebuilds it");
+            fx.engine().close();
+            VerifyReport report = StoreVerifier.verify(dir);
+            assertTrue(report.ok(), "store verifies: " + report.problems());
+            fx.restart();
+        }
+    }
+
+    private static Message qos2(String payload) {
+        return Message.of("f/x", payload.getBytes(StandardCharsets.UTF_8), 2);
+    }
+
+    /** {@code n} client ids in {@code n} different partitions. */
+    private static List<String> distinctPartitions(int n) {
+        List<String> out = new ArrayList<>();
+        Set<Integer> used = new HashSet<>();
+        for (int i = 0; out.size() < n && i < 1000; i++) {
+            String id = "c-" + i;
+            if (used.add(PartitionLocks.partitionOf(id, PARTITIONS))) {
+                out.add(id);
+            }
+        }
+        assertEquals(n, out.size());
+        return out;
+    }
+
+    /** The publisher is told ENGINE_RESET (the sweeper dropped the image) and the engine commits again (bounded). */
+    private static void awaitReset(Engine engine, RecordingListener pubEvents) throws InterruptedException {
+        RecordingListener.Event e = pubEvents.next(Duration.ofSeconds(20));
+        while (e.closed() == null) {
+            e = pubEvents.next(Duration.ofSeconds(20));
+        }
+        assertEquals(io.durablemq.engine.session.SessionListener.CloseReason.ENGINE_RESET, e.closed());
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (!engine.isCommitting() && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+        }
+        assertTrue(engine.isCommitting(), "the engine came back within 30 s");
+    }
+
+    /** A QoS 2 client's receive: PUBREC each PUBLISH, PUBCOMP each PUBREL, until 500 ms pass quietly. */
+    private static List<String> drainQos2(SessionHandle h, RecordingListener l) {
+        List<String> got = new ArrayList<>();
+        while (true) {
+            RecordingListener.Event e;
+            try {
+                e = l.next(Duration.ofMillis(500));
+            } catch (AssertionError quiet) {
+                return got;
+            }
+            if (e.isPublish()) {
+                got.add(new String(e.publish().message().payload(), StandardCharsets.UTF_8));
+                await(h.pubrec(e.publish().packetId()));
+            } else if (e.isPubrel()) {
+                await(h.pubcomp(e.pubrel()));
+            }
+        }
+    }
+
     private static String sub(int i) {
         return "sub-" + i;
     }
@@ -208,7 +321,6 @@ class PartitionedEngineTest {
 
     /** Every session's durable state (not whether it is online), by client id. */
     private static Map<String, String> images(Engine engine) {
-        Map<String, String> out = new HashMap<>();
         List<String> ids = new ArrayList<>();
         for (int i = 0; i < SUBSCRIBERS; i++) {
             ids.add(sub(i));
@@ -216,6 +328,11 @@ class PartitionedEngineTest {
         for (int p = 0; p < PUBLISHERS; p++) {
             ids.add("pub-" + p);
         }
+        return images(engine, ids);
+    }
+
+    private static Map<String, String> images(Engine engine, List<String> ids) {
+        Map<String, String> out = new HashMap<>();
         for (String id : ids) {
             var s = engine.session(id);
             out.put(id, s == null ? "none" : "expiry=" + s.expirySeconds() + " subscriptions=" + s.subscriptions()
