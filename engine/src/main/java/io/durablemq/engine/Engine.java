@@ -76,7 +76,7 @@ public final class Engine implements AutoCloseable {
         StoreMetrics.register(meters, this::storeProperty);
         this.delivery = new SessionDelivery(st, guard);
         this.routing = new PublishRouting(st, guard, delivery, admission);
-        this.wills = new WillLifecycle(st.mutex, () -> st.committer, routing::routeWill,
+        this.wills = new WillLifecycle(st.partitions::lockAll, () -> st.committer, routing::routeWill,
                 () -> !st.closed && !st.resetting, (what, body) -> guard.guarded(what, null, body));
         this.sessions = new SessionLifecycle(st, guard, routing, delivery, wills);
         this.rebuild = new ImageRebuild(st, sessions, wills, backgroundCheck, sweeper, batchLog);
@@ -131,14 +131,12 @@ public final class Engine implements AutoCloseable {
     }
 
     public RecoveryReport recoveryReport() {
-        synchronized (st.mutex) {
-            return st.recoveryReport;
-        }
+        return st.recoveryReport; // volatile: set once per recovery
     }
 
     /** The state of one session, or null if there is none. */
     public SessionSnapshot session(String clientId) {
-        synchronized (st.mutex) {
+        try (PartitionLocks.Held held = st.partitions.lockFor(clientId)) {
             EngineSession s = st.sessions.get(clientId);
             if (s == null) {
                 return null;
@@ -156,7 +154,7 @@ public final class Engine implements AutoCloseable {
      * (no copy): the broker's back-pressure polls it for the few subscribers it waits on.
      */
     public int onlineQueuedMessages(String clientId) {
-        synchronized (st.mutex) {
+        try (PartitionLocks.Held held = st.partitions.lockFor(clientId)) {
             EngineSession s = st.sessions.get(clientId);
             return s == null || !s.isOnline() ? -1 : (int) Math.min(Integer.MAX_VALUE, s.queue.messages());
         }
@@ -167,9 +165,7 @@ public final class Engine implements AutoCloseable {
     }
 
     public boolean isCommitting() {
-        synchronized (st.mutex) {
-            return !st.closed && !st.resetting && !st.committer.isFailed();
-        }
+        return !st.closed && !st.resetting && !st.committer.isFailed(); // volatile fields: no partition lock
     }
 
     /**
@@ -211,12 +207,15 @@ public final class Engine implements AutoCloseable {
         CompletableFuture<PublishResult> future = new CompletableFuture<>();
         List<Runnable> immediate = new ArrayList<>();
         PreparedPublish prepared = PreparedPublish.of(st.index, message); // before the lock (PreparedPublish)
-        synchronized (st.mutex) {
+        // The origin's partition (no-local is its session's) and the targets' (PublishLocks).
+        long base = PartitionLocks.bit(originClientId == null ? 0 : st.partitions.of(originClientId).index);
+        try (PublishLocks.Locked locked = sessions.publishLocks().lock(base, prepared, message)) {
             if (guard.failIfClosed(future)) {
                 return future;
             }
+            Map<String, EngineSession> visible = st.partitions.visible(locked.held());
             guard.guarded("publish to '" + message.topic() + "'", future,
-                    () -> routing.route(null, originClientId, 0, message, prepared, future, immediate));
+                    () -> routing.route(null, originClientId, 0, message, locked.prepared(), future, immediate, visible));
         }
         immediate.forEach(Runnable::run);
         return future;
@@ -227,10 +226,8 @@ public final class Engine implements AutoCloseable {
     private long storeProperty(String name) {
         st.storeLock.readLock().lock();
         try {
-            synchronized (st.mutex) {
-                if (st.closed) {
-                    return -1;
-                }
+            if (st.closed) { // volatile; the store lock's read side keeps close from closing the store under us
+                return -1;
             }
             return st.store.longPropertySum(name);
         } finally {
@@ -243,7 +240,7 @@ public final class Engine implements AutoCloseable {
         try {
             java.util.PriorityQueue<LargestQueues.Sample> top = new java.util.PriorityQueue<>(
                     java.util.Comparator.comparingLong(LargestQueues.Sample::messages));
-            synchronized (st.mutex) {
+            try (PartitionLocks.Held held = st.partitions.lockAll()) {
                 if (st.closed) {
                     return;
                 }
@@ -274,7 +271,7 @@ public final class Engine implements AutoCloseable {
      * serves, with its publish ACL: a will is checked against it when it fires.
      */
     public void startWills(WillGate gate) {
-        synchronized (st.mutex) {
+        try (PartitionLocks.Held held = st.partitions.lockAll()) {
             wills.start(gate);
             if (!st.closed && !st.resetting) {
                 sessions.releaseRecoveredWills();
@@ -298,7 +295,7 @@ public final class Engine implements AutoCloseable {
         io.durablemq.engine.backup.StoreBackup.checkTarget(st.config.dataPath(), target);
         CompletableFuture<Void> barrier = new CompletableFuture<>();
         long messageIdsBelow;
-        synchronized (st.mutex) {
+        try (PartitionLocks.Held held = st.partitions.lockAll()) {
             messageIdsBelow = st.messageIds.peek();
             if (!guard.failIfClosed(barrier)) {
                 guard.complete(barrier, null);
@@ -307,12 +304,11 @@ public final class Engine implements AutoCloseable {
         io.durablemq.engine.backup.StoreBackup.awaitDurable(barrier, target);
         st.storeLock.readLock().lock();
         try {
-            synchronized (st.mutex) {
-                if (st.closed || st.resetting) {
-                    throw new io.durablemq.engine.backup.BackupException(
-                            io.durablemq.engine.backup.BackupException.Reason.UNAVAILABLE, target,
-                            st.closed ? "the engine is closed" : "the engine is returning to its last durable state", null);
-                }
+            // closed and resetting are volatile: no partition lock (the store lock's read side is held)
+            if (st.closed || st.resetting) {
+                throw new io.durablemq.engine.backup.BackupException(
+                        io.durablemq.engine.backup.BackupException.Reason.UNAVAILABLE, target,
+                        st.closed ? "the engine is closed" : "the engine is returning to its last durable state", null);
             }
             return io.durablemq.engine.backup.StoreBackup.write(st.store, target, startedAt, t0, messageIdsBelow);
         } finally {
@@ -325,7 +321,7 @@ public final class Engine implements AutoCloseable {
     @Override
     public void close() {
         List<SessionListener> toClose = new ArrayList<>();
-        synchronized (st.mutex) {
+        try (PartitionLocks.Held held = st.partitions.lockAll()) {
             if (st.closed) {
                 return;
             }
@@ -339,7 +335,7 @@ public final class Engine implements AutoCloseable {
             l.onSessionClosed(SessionListener.CloseReason.ENGINE_CLOSED);
         }
         Committer last;
-        synchronized (st.mutex) {
+        try (PartitionLocks.Held held = st.partitions.lockAll()) {
             st.closed = true;
             last = st.committer;
         }

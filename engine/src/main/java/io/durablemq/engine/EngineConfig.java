@@ -29,12 +29,26 @@ import java.util.Objects;
  * @param commitBatchesInFlight    commit batches written (or submitted to a cluster's log) and not yet
  *                                 completed, 1..64; 0 = {@link CommitPipelineDepth#configured()} (the JVM
  *                                 option, default {@value Committer#DEFAULT_BATCHES_IN_FLIGHT})
+ * @param partitions               engine partitions, 1..64 (broker key {@code engine_partitions}); a session
+ *                                 lives in the partition of its client id's hash, in memory only; 1 = one lock
  */
 public record EngineConfig(Path dataPath, Durability durability, int maxInflightPerSession,
                            long maxQueuedMessagesPerSession, long maxQueuedBytesPerSession,
                            OverflowPolicy overflowPolicy, long maxSessionExpirySeconds,
                            Duration expirySweepInterval, long bodyCacheBytes, int maxSubscriptionsPerSession,
-                           CommitFaults commitFaults, AdmissionSettings admission, int commitBatchesInFlight) {
+                           CommitFaults commitFaults, AdmissionSettings admission, int commitBatchesInFlight,
+                           int partitions) {
+
+    /** Settings with one partition (the engine as before partitions). */
+    public EngineConfig(Path dataPath, Durability durability, int maxInflightPerSession,
+                        long maxQueuedMessagesPerSession, long maxQueuedBytesPerSession,
+                        OverflowPolicy overflowPolicy, long maxSessionExpirySeconds,
+                        Duration expirySweepInterval, long bodyCacheBytes, int maxSubscriptionsPerSession,
+                        CommitFaults commitFaults, AdmissionSettings admission, int commitBatchesInFlight) {
+        this(dataPath, durability, maxInflightPerSession, maxQueuedMessagesPerSession, maxQueuedBytesPerSession,
+                overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, maxSubscriptionsPerSession,
+                commitFaults, admission, commitBatchesInFlight, 1);
+    }
 
     /** Settings with the pipeline depth of the JVM option (or its default). */
     public EngineConfig(Path dataPath, Durability durability, int maxInflightPerSession,
@@ -88,6 +102,10 @@ public record EngineConfig(Path dataPath, Durability durability, int maxInflight
         if (bodyCacheBytes < 0) {
             throw new IllegalArgumentException("bodyCacheBytes must not be negative: " + bodyCacheBytes);
         }
+        if (partitions < 1 || partitions > PartitionLocks.MAX_PARTITIONS) {
+            throw new IllegalArgumentException("partitions (engine_partitions) must be 1.." + PartitionLocks.MAX_PARTITIONS
+                    + ": " + partitions);
+        }
         commitFaults = commitFaults == null ? CommitFaults.NONE : commitFaults;
         admission = admission == null ? AdmissionSettings.defaults() : admission;
         // 0 defers to the JVM option, so embedders and benchmarks keep -Ddurablemq.commit.batchesInFlight.
@@ -102,53 +120,60 @@ public record EngineConfig(Path dataPath, Durability durability, int maxInflight
 
     public EngineConfig withDurability(Durability d) {
         return new EngineConfig(dataPath, d, maxInflightPerSession, maxQueuedMessagesPerSession,
-                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, maxSubscriptionsPerSession, commitFaults, admission, commitBatchesInFlight);
+                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, maxSubscriptionsPerSession, commitFaults, admission, commitBatchesInFlight, partitions);
     }
 
     public EngineConfig withQueueLimits(long messages, long bytes, OverflowPolicy policy) {
         return new EngineConfig(dataPath, durability, maxInflightPerSession, messages, bytes, policy,
-                maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, maxSubscriptionsPerSession, commitFaults, admission, commitBatchesInFlight);
+                maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, maxSubscriptionsPerSession, commitFaults, admission, commitBatchesInFlight, partitions);
     }
 
     public EngineConfig withMaxInflight(int max) {
         return new EngineConfig(dataPath, durability, max, maxQueuedMessagesPerSession,
-                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, maxSubscriptionsPerSession, commitFaults, admission, commitBatchesInFlight);
+                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, maxSubscriptionsPerSession, commitFaults, admission, commitBatchesInFlight, partitions);
     }
 
     public EngineConfig withMaxSubscriptions(int max) {
         return new EngineConfig(dataPath, durability, maxInflightPerSession, maxQueuedMessagesPerSession,
-                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, max, commitFaults, admission, commitBatchesInFlight);
+                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes, max, commitFaults, admission, commitBatchesInFlight, partitions);
     }
 
     public EngineConfig withExpirySweep(Duration interval) {
         return new EngineConfig(dataPath, durability, maxInflightPerSession, maxQueuedMessagesPerSession,
-                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, interval, bodyCacheBytes, maxSubscriptionsPerSession, commitFaults, admission, commitBatchesInFlight);
+                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, interval, bodyCacheBytes, maxSubscriptionsPerSession, commitFaults, admission, commitBatchesInFlight, partitions);
     }
 
     public EngineConfig withBodyCacheBytes(long bytes) {
         return new EngineConfig(dataPath, durability, maxInflightPerSession, maxQueuedMessagesPerSession,
                 maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bytes,
-                maxSubscriptionsPerSession, commitFaults, admission, commitBatchesInFlight);
+                maxSubscriptionsPerSession, commitFaults, admission, commitBatchesInFlight, partitions);
     }
 
     /** Test-only: faults the committer throws around its store writes. */
     public EngineConfig withCommitFaults(CommitFaults faults) {
         return new EngineConfig(dataPath, durability, maxInflightPerSession, maxQueuedMessagesPerSession,
                 maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes,
-                maxSubscriptionsPerSession, faults, admission, commitBatchesInFlight);
+                maxSubscriptionsPerSession, faults, admission, commitBatchesInFlight, partitions);
     }
 
     /** How many commit batches may be in flight (1..64; 0 = the JVM option or its default). */
     public EngineConfig withCommitBatchesInFlight(int n) {
         return new EngineConfig(dataPath, durability, maxInflightPerSession, maxQueuedMessagesPerSession,
                 maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes,
-                maxSubscriptionsPerSession, commitFaults, admission, n);
+                maxSubscriptionsPerSession, commitFaults, admission, n, partitions);
+    }
+
+    /** How many partitions the engine's sessions are spread over (1..64; engine/README.md, "The partitioned engine"). */
+    public EngineConfig withPartitions(int n) {
+        return new EngineConfig(dataPath, durability, maxInflightPerSession, maxQueuedMessagesPerSession,
+                maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes,
+                maxSubscriptionsPerSession, commitFaults, admission, commitBatchesInFlight, n);
     }
 
     /** The broker-wide queue budget and heap guard. */
     public EngineConfig withAdmission(AdmissionSettings a) {
         return new EngineConfig(dataPath, durability, maxInflightPerSession, maxQueuedMessagesPerSession,
                 maxQueuedBytesPerSession, overflowPolicy, maxSessionExpirySeconds, expirySweepInterval, bodyCacheBytes,
-                maxSubscriptionsPerSession, commitFaults, a, commitBatchesInFlight);
+                maxSubscriptionsPerSession, commitFaults, a, commitBatchesInFlight, partitions);
     }
 }

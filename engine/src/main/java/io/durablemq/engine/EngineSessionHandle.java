@@ -42,7 +42,7 @@ final class EngineSessionHandle implements SessionHandle {
     private final EngineSession s;
     private final long generation;
     private final boolean present;
-    /** Guarded by the engine's mutex: this connection's in-flight bodies are being read for its resends (startDelivery). */
+    /** Guarded by the session's partition lock: this connection's in-flight bodies are being read for its resends (startDelivery). */
     private boolean resendBodiesAsked;
 
     EngineSessionHandle(SessionLifecycle lifecycle, EngineSession s, long generation, boolean present) {
@@ -67,7 +67,7 @@ final class EngineSessionHandle implements SessionHandle {
         return present;
     }
 
-    /** Must hold mutex. Fails the future and returns false when this connection no longer owns the session. */
+    /** Must hold the session's partition. Fails the future and returns false when this connection no longer owns the session. */
     private boolean valid(CompletableFuture<?> future) {
         if (st.closed) {
             future.completeExceptionally(new SessionClosedException(s.clientId, "engine closed"));
@@ -87,7 +87,7 @@ final class EngineSessionHandle implements SessionHandle {
     @Override
     public void startDelivery() {
         List<Runnable> immediate;
-        synchronized (st.mutex) {
+        try (PartitionLocks.Held held = st.partitions.lockFor(s.clientId)) {
             if (st.closed || s.discarded || s.generation != generation || s.deliveryStarted || resendBodiesAsked) {
                 return;
             }
@@ -111,7 +111,7 @@ final class EngineSessionHandle implements SessionHandle {
         immediate.forEach(Runnable::run);
     }
 
-    /** Must hold mutex. Resends the in-flight window ({@code bodies} at hand), then pumps the queue; returns what to run outside the lock. */
+    /** Must hold the session's partition. Resends the in-flight window ({@code bodies} at hand), then pumps the queue; returns what to run outside the lock. */
     private List<Runnable> resendAndPump(Map<Long, Message> bodies) {
         List<Runnable> immediate = new ArrayList<>();
         if (st.closed || s.discarded || s.generation != generation || s.deliveryStarted) {
@@ -145,12 +145,15 @@ final class EngineSessionHandle implements SessionHandle {
         long routeStart = System.nanoTime();
         // The index walk and the body's encoding need no engine state: done before the lock (issue 12, target 4).
         PreparedPublish prepared = PreparedPublish.of(st.index, message);
-        synchronized (st.mutex) {
+        // Its own partition and its targets' (PublishLocks: ascending, re-checked, retried, all after 3 attempts).
+        try (PublishLocks.Locked locked = lifecycle.publishLocks().lock(
+                PartitionLocks.bit(st.partitions.of(s).index), prepared, message)) {
             if (!valid(future)) {
                 return future;
             }
+            Map<String, EngineSession> visible = st.partitions.visible(locked.held());
             guard.guarded(() -> "publish of '" + s.clientId + "' to '" + message.topic() + "'", future,
-                    () -> routing.route(s, s.clientId, packetId, message, prepared, future, immediate));
+                    () -> routing.route(s, s.clientId, packetId, message, locked.prepared(), future, immediate, visible));
         }
         if (message.qos() > 0) { // recorded after the lock: a timer's histogram is not the lock's work
             st.stages.record(StageTimers.Stage.ROUTE, System.nanoTime() - routeStart);
@@ -163,7 +166,7 @@ final class EngineSessionHandle implements SessionHandle {
     public CompletableFuture<Void> release(int packetId) {
         CompletableFuture<Void> future = new CompletableFuture<>();
         byte[] key = Keys.packet(s.key, packetId); // built before the lock
-        synchronized (st.mutex) {
+        try (PartitionLocks.Held held = st.partitions.lockFor(s.clientId)) {
             if (!valid(future)) {
                 return future;
             }
@@ -181,7 +184,7 @@ final class EngineSessionHandle implements SessionHandle {
     public CompletableFuture<SubscribeResult> subscribe(List<Subscription> subscriptions) {
         CompletableFuture<SubscribeResult> future = new CompletableFuture<>();
         List<Runnable> immediate = new ArrayList<>();
-        synchronized (st.mutex) {
+        try (PartitionLocks.Held held = st.partitions.lockFor(s.clientId)) {
             if (!valid(future)) {
                 return future;
             }
@@ -209,7 +212,7 @@ final class EngineSessionHandle implements SessionHandle {
                     routing.queueRetained(s, sub.filter(), o, now);
                 }
             }
-            st.unwrittenMarks.registerOn(st.committer);
+            st.partitionOf(s).unwrittenMarks.registerOn(st.committer);
             guard.complete(future, new SubscribeResult(granted));
             List<Runnable> sends = new ArrayList<>();
             delivery.pump(s, sends, immediate);
@@ -223,7 +226,7 @@ final class EngineSessionHandle implements SessionHandle {
     @Override
     public CompletableFuture<List<Boolean>> unsubscribe(List<String> filters) {
         CompletableFuture<List<Boolean>> future = new CompletableFuture<>();
-        synchronized (st.mutex) {
+        try (PartitionLocks.Held held = st.partitions.lockFor(s.clientId)) {
             if (!valid(future)) {
                 return future;
             }
@@ -262,7 +265,7 @@ final class EngineSessionHandle implements SessionHandle {
         List<Runnable> immediate = new ArrayList<>();
         byte[] key = Keys.packet(s.key, packetId); // built before the lock
         InflightEntry[] completed = new InflightEntry[1]; // its metrics are recorded after the lock
-        synchronized (st.mutex) {
+        try (PartitionLocks.Held held = st.partitions.lockFor(s.clientId)) {
             if (!valid(future)) {
                 return future;
             }
@@ -300,10 +303,10 @@ final class EngineSessionHandle implements SessionHandle {
         return future;
     }
 
-    /** Must hold mutex. {@code key}: the entry's in-flight key, {@code Keys.packet(s.key, e.packetId())}. */
+    /** Must hold the session's partition. {@code key}: the entry's in-flight key, {@code Keys.packet(s.key, e.packetId())}. */
     private void finishInflight(InflightEntry e, byte[] key) {
         s.inflight.remove(e.packetId());
-        st.inflightMessages--;
+        st.partitionOf(s).inflightMessages--;
         st.committer.delete(StoreColumn.INFLIGHT, key);
         if (e.messageId() != 0) {
             st.releaseBody(e.messageId(), e.soleReference());
@@ -314,7 +317,7 @@ final class EngineSessionHandle implements SessionHandle {
     public CompletableFuture<Void> discard(int packetId, String reason) {
         CompletableFuture<Void> future = new CompletableFuture<>();
         List<Runnable> immediate = new ArrayList<>();
-        synchronized (st.mutex) {
+        try (PartitionLocks.Held held = st.partitions.lockFor(s.clientId)) {
             if (!valid(future)) {
                 return future;
             }
@@ -337,7 +340,7 @@ final class EngineSessionHandle implements SessionHandle {
     @Override
     public CompletableFuture<Void> disconnect(long sessionExpirySeconds, io.durablemq.engine.session.WillAtEnd willAtEnd) {
         CompletableFuture<Void> future = new CompletableFuture<>();
-        synchronized (st.mutex) {
+        try (PartitionLocks.Held held = lifecycle.lockSessionAndWill(s.clientId)) { // its will may fire: see there
             if (st.closed || s.discarded || s.generation != generation) {
                 future.complete(null); // taken over or already gone: nothing of ours to end
                 return future;

@@ -8,7 +8,6 @@ import io.durablemq.engine.metrics.StageTimers;
 import io.durablemq.engine.queue.QueuePageReader;
 import io.durablemq.engine.queue.SoleReferenceReader;
 import io.durablemq.engine.queue.StoreQueueReader;
-import io.durablemq.engine.queue.UnwrittenMarks;
 import io.durablemq.engine.store.Committer;
 import io.durablemq.engine.store.Keys;
 import io.durablemq.engine.store.Store;
@@ -16,7 +15,6 @@ import io.durablemq.engine.store.StoreColumn;
 import io.durablemq.engine.topic.SubscriptionIndex;
 import io.micrometer.core.instrument.MeterRegistry;
 
-import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 
@@ -24,7 +22,7 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * The engine's one lock and the in-memory image it guards, shared by the engine's collaborators
  * ({@link SessionLifecycle}, {@link PublishRouting}, {@link SessionDelivery}, {@link ImageRebuild},
  * {@link OperationGuard}, {@link EngineSessionHandle}). Every field below the store is read and
- * written only under {@link #mutex}, and every change to the image appends its writes to the
+ * written only under the partition lock of its session (or every partition, for a reset), and every change to the image appends its writes to the
  * committer's open batch in the same critical section (engine/README.md, "The commit path").
  *
  * <p>Fields are grouped by where they would live once the engine is partitioned (issue 12,
@@ -34,8 +32,12 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * several partitions' entries share). Today there is one partition and one lock.
  */
 final class EngineState {
-    final Object mutex = new Object();
     final EngineConfig config;
+    /**
+     * The partitions: each session's state and counters under its partition's lock, which takes
+     * the part the engine's one lock ({@code mutex}) played; one partition is that engine exactly.
+     */
+    final Partitions partitions;
     /** The engine's figures, read under the lock ({@code Engine.stats()}). */
     final StateStats stats = new StateStats(this);
     final EngineMetrics metrics;
@@ -48,14 +50,16 @@ final class EngineState {
     volatile Store store;
     final ReentrantReadWriteLock storeLock = new ReentrantReadWriteLock();
     /**
-     * Replaced with the store (under mutex). Appended to inside operation scopes under mutex; its
-     * own lock (not mutex) guards its open batch, so its writer never waits for mutex.
+     * Replaced with the store (under every partition's lock). Appended to inside operation scopes;
+     * its own lock guards its open batch, so its writer never waits for a partition. Volatile: read
+     * without a partition lock by isCommitting.
      */
-    Committer committer;
-    boolean closed;
+    volatile Committer committer;
+    /** Written under every partition's lock, read under one (or none): volatile. */
+    volatile boolean closed;
     /** True from a failed commit until the store is reopened and recovered; operations fail meanwhile. */
-    boolean resetting;
-    RecoveryReport recoveryReport;
+    volatile boolean resetting;
+    volatile RecoveryReport recoveryReport;
     /**
      * Changed by one writer at a time (under {@link #indexWriter}, taken through
      * {@link #indexChangeStarts()}); read without a lock too, by a publish's walk
@@ -71,23 +75,20 @@ final class EngineState {
     /** Bodies' reference counts, stored (delivery.BodyRefs): nothing per body in memory. */
     final BodyRefs refs = new BodyRefs(() -> store);
     final BodyCache bodies;
-    /** Reads queue pages from the current store; called under mutex (see PagedQueue). */
+    /** Reads queue pages from the current store; called under the session's partition lock (see PagedQueue). */
     final QueuePageReader storePages = new StoreQueueReader(() -> store);
     /** Page reads for delivery, eviction and discard also mark the entries that are their body's only reference. */
     final QueuePageReader pageReader = new SoleReferenceReader(storePages, () -> store);
 
     // ---------------------------------------------------------------- per partition (one today)
 
-    final Map<String, EngineSession> sessions = new HashMap<>();
-    long queuedMessages;
-    long queuedBytes;
-    long inflightMessages;
-    long onlineSessions;
-    /** Queues with entries only the open batch holds, told when it is written (see PagedQueue). */
-    final UnwrittenMarks unwrittenMarks = new UnwrittenMarks(mutex);
+    /** Every partition's sessions as one map (Partitions.sessions): hold each key's partition, or all to iterate. */
+    final Map<String, EngineSession> sessions;
 
     EngineState(EngineConfig config, Store store, MeterRegistry meters) {
         this.config = config;
+        this.partitions = new Partitions(config.partitions());
+        this.sessions = partitions.sessions();
         this.store = store;
         this.bodies = new BodyCache(config.bodyCacheBytes());
         this.metrics = new EngineMetrics(meters, stats);
@@ -95,9 +96,21 @@ final class EngineState {
     }
 
     boolean isClosed() {
-        synchronized (mutex) {
-            return closed;
+        return closed;
+    }
+
+    /** Sets {@link #resetting}; true for the one caller that set it (operations of several partitions may fail at once). */
+    synchronized boolean resettingStarts() {
+        if (resetting) {
+            return false;
         }
+        resetting = true;
+        return true;
+    }
+
+    /** The partition of a session. */
+    Partition partitionOf(EngineSession s) {
+        return partitions.of(s);
     }
 
     /**
@@ -121,19 +134,20 @@ final class EngineState {
         retained.holdFor(committer);
     }
 
-    /** Must hold mutex. The session record carries the queue's counters: changed with every queue change, written once per batch. */
+    /** Must hold the session's partition. The session record carries the queue's counters: changed with every queue change, written once per batch. */
     void persistSession(EngineSession s) {
         committer.putOncePerBatch(StoreColumn.SESSIONS, s.key, s.record().encode());
     }
 
-    /** Must hold mutex. An entry left its queue (delivered, expired, evicted, discarded). */
-    void unqueue(QueueEntry e) {
-        queuedMessages--;
-        queuedBytes -= e.size();
+    /** Must hold the session's partition. An entry left its queue (delivered, expired, evicted, discarded). */
+    void unqueue(EngineSession s, QueueEntry e) {
+        Partition p = partitions.of(s);
+        p.queuedMessages--;
+        p.queuedBytes -= e.size();
     }
 
     /**
-     * Must hold mutex. Drops one reference to a body; the last one deletes it in the same batch.
+     * Must hold the session's partition. Drops one reference to a body; the last one deletes it in the same batch.
      * {@code sole}: the entry knows it is the only reference (no count is read).
      */
     void releaseBody(long messageId, boolean sole) {

@@ -74,7 +74,7 @@ final class ImageRebuild implements OperationGuard.ImageReset {
         };
     }
 
-    /** A committer on the current store (at open, and on the store the reset reopened); called under mutex by the reset. */
+    /** A committer on the current store (at open, and on the store the reset reopened); called under every partition's lock by the reset. */
     void startCommitter() {
         // Its own lock, not the engine's: each operation appends in one critical section at its end
         // (store.BatchOperation), so the writer takes batches without waiting for the engine's lock,
@@ -89,7 +89,7 @@ final class ImageRebuild implements OperationGuard.ImageReset {
 
     /** Builds the image from the store: at open, and by the reset. */
     void recover() {
-        synchronized (st.mutex) {
+        try (PartitionLocks.Held held = st.partitions.lockAll()) {
             long t0 = System.nanoTime();
             // First pages read unmarked; Recovery marks them and the in-flight windows with one ordered read per session.
             Recovery recovery = new Recovery(st.store, st.index, st.storePages);
@@ -97,14 +97,14 @@ final class ImageRebuild implements OperationGuard.ImageReset {
             wills.loadRecovered(recovery.wills);
             st.messageIds.restore(r.nextMessageId(), st.store);
             st.refs.restoreStoredBodies(r.storedBodies());
-            st.queuedMessages = 0;
-            st.queuedBytes = 0;
-            st.inflightMessages = 0;
-            st.onlineSessions = 0;
+            for (int i = 0; i < st.partitions.count(); i++) {
+                st.partitions.get(i).clearCounters();
+            }
             for (EngineSession s : st.sessions.values()) {
-                st.queuedMessages += s.queue.messages();
-                st.queuedBytes += s.queue.bytes();
-                st.inflightMessages += s.inflight.size();
+                Partition p = st.partitionOf(s); // each recovered session placed by its client id's hash
+                p.queuedMessages += s.queue.messages();
+                p.queuedBytes += s.queue.bytes();
+                p.inflightMessages += s.inflight.size();
             }
             // Sessions with expiry 0 lived only as long as their connection, which the restart ended.
             long now = System.currentTimeMillis();
@@ -123,7 +123,7 @@ final class ImageRebuild implements OperationGuard.ImageReset {
             long nanos = System.nanoTime() - t0;
             st.metrics.recovered(nanos);
             st.recoveryReport = new RecoveryReport(java.time.Duration.ofNanos(nanos), st.sessions.size(), st.index.size(),
-                    st.queuedMessages, st.inflightMessages, r.storedBodies(), r.qos2Received(), st.retained.size(), r.recordsChecked());
+                    st.partitions.queuedMessages(), st.partitions.inflightMessages(), r.storedBodies(), r.qos2Received(), st.retained.size(), r.recordsChecked());
             log.info("recovered {} in {} ms", st.recoveryReport, nanos / 1_000_000);
         }
     }
@@ -148,7 +148,7 @@ final class ImageRebuild implements OperationGuard.ImageReset {
     public void resetToDurableState() {
         List<SessionListener> toClose = new ArrayList<>();
         Committer failed;
-        synchronized (st.mutex) {
+        try (PartitionLocks.Held held = st.partitions.lockAll()) {
             if (st.closed || (!st.resetting && !st.committer.isFailed())) {
                 return;
             }
@@ -178,7 +178,7 @@ final class ImageRebuild implements OperationGuard.ImageReset {
         } finally {
             st.storeLock.writeLock().unlock();
         }
-        synchronized (st.mutex) {
+        try (PartitionLocks.Held held = st.partitions.lockAll()) {
             if (st.closed) { // close() closes the reopened store; recovering from it would read a closed RocksDB
                 return;
             }
@@ -200,7 +200,7 @@ final class ImageRebuild implements OperationGuard.ImageReset {
     }
 
     /**
-     * Must hold mutex. Forgets the in-memory image (it is rebuilt from the store) and makes every
+     * Must hold every partition. Forgets the in-memory image (it is rebuilt from the store) and makes every
      * operation fail fast until then; returns the listeners to tell {@code ENGINE_RESET}.
      */
     @Override
@@ -220,8 +220,10 @@ final class ImageRebuild implements OperationGuard.ImageReset {
         st.index = new SubscriptionIndex();
         st.refs.clear();
         st.bodies.clear();
-        st.onlineSessions = 0;
-        st.unwrittenMarks.clear();
+        for (int i = 0; i < st.partitions.count(); i++) {
+            st.partitions.get(i).onlineSessions = 0;
+            st.partitions.get(i).unwrittenMarks.clear();
+        }
         return toClose;
     }
 }

@@ -26,7 +26,7 @@ final class OperationGuard {
 
     /** What a failed operation hands the engine to: the reset that a failed commit runs. */
     interface ImageReset {
-        /** Must hold mutex. Forgets the image and makes operations fail fast; returns the listeners to close. */
+        /** Must hold the partitions the operation touches. Forgets the image and makes operations fail fast; returns the listeners to close. */
         List<SessionListener> dropImage();
 
         /** Reopens the store and rebuilds the image from it (on the sweeper thread, not under the lock). */
@@ -48,7 +48,7 @@ final class OperationGuard {
     }
 
     /**
-     * Must hold mutex. Runs one operation so that its writes reach the commit batch only if all
+     * Must hold the partitions the operation touches. Runs one operation so that its writes reach the commit batch only if all
      * of it succeeded ({@link Committer#operation()}: the writes and completions are collected
      * privately and appended to the open batch in one critical section at the end). On any
      * Throwable (a bug, an OutOfMemoryError where the JVM was not told to exit on it) they are
@@ -61,7 +61,7 @@ final class OperationGuard {
     }
 
     /**
-     * Must hold mutex. As {@link #guarded(String, CompletableFuture, Runnable)}, with the
+     * Must hold the partitions the operation touches. As {@link #guarded(String, CompletableFuture, Runnable)}, with the
      * operation's description built only if it fails: the hot operations (publish, the acks,
      * PUBREL) do not concatenate a log line under the lock on every call (issue 12, target 4).
      */
@@ -90,7 +90,7 @@ final class OperationGuard {
      * are bugs (an OutOfMemoryError ends the JVM: ops/README.md), so their cost is acceptable.
      */
     private void operationFailed(String what, BatchOperation op, CompletableFuture<?> future, Throwable error) {
-        boolean resetStarts = !st.resetting;
+        boolean resetStarts = st.resettingStarts(); // once, whichever partitions fail at the same time
         if (resetStarts) {
             // Sealed before the operation's narrow locks are released (op.close): an operation that
             // then takes one of them and sees what this one changed in memory cannot append.
@@ -108,9 +108,19 @@ final class OperationGuard {
             future.completeExceptionally(new EngineOperationException(what, error));
         }
         if (resetStarts) {
-            List<SessionListener> toClose = reset.dropImage();
+            // Holding every partition (always with one), the image is dropped here, as before partitions;
+            // otherwise the sweeper drops it under every partition's lock, and meanwhile every partition's
+            // next operation fails fast (resetting) and any append is refused (the committer is sealed).
+            boolean holdsAll = st.partitions.locks.holdsAll();
+            List<SessionListener> dropped = holdsAll ? reset.dropImage() : List.of();
             try {
                 sweeper.execute(() -> {
+                    List<SessionListener> toClose = dropped;
+                    if (!holdsAll) {
+                        try (PartitionLocks.Held all = st.partitions.lockAll()) {
+                            toClose = reset.dropImage();
+                        }
+                    }
                     for (SessionListener l : toClose) {
                         l.onSessionClosed(SessionListener.CloseReason.ENGINE_RESET);
                     }
@@ -125,7 +135,7 @@ final class OperationGuard {
         }
     }
 
-    /** Must hold mutex. Completes {@code future} with {@code value} once everything appended before it is durable. */
+    /** Must hold the partitions the operation touches. Completes {@code future} with {@code value} once everything appended before it is durable. */
     <T> void complete(CompletableFuture<T> future, T value) {
         st.committer.onDurable(new Committer.Completion() {
             @Override
@@ -140,7 +150,7 @@ final class OperationGuard {
         });
     }
 
-    /** Must hold mutex. Fails {@code future} and returns true while the engine is closed or resetting. */
+    /** Must hold the partitions the operation touches. Fails {@code future} and returns true while the engine is closed or resetting. */
     boolean failIfClosed(CompletableFuture<?> future) {
         if (st.closed) {
             future.completeExceptionally(new StoreWriteException("engine is closed", null));

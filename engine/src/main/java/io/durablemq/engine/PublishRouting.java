@@ -47,13 +47,15 @@ final class PublishRouting {
     }
 
     /**
-     * Must hold mutex, inside an operation. Routes one message (a client's publish, with its
+     * Must hold the publisher's partition and every target's, inside an operation. Routes one message (a client's publish, with its
      * publisher's session, or the broker's with {@code publisher} null) and completes
      * {@code future} with its {@link PublishResult}. {@code prepared}: what the caller did before
-     * it took the lock ({@link PreparedPublish#NONE} for nothing).
+     * it took the lock ({@link PreparedPublish#NONE} for nothing). {@code visible}: the sessions of
+     * the partitions it holds ({@link Partitions#visible}), the only ones it may route to.
      */
     <T> void route(EngineSession publisher, String originClientId, int packetId, Message message,
-                   PreparedPublish prepared, CompletableFuture<T> future, List<Runnable> immediate) {
+                   PreparedPublish prepared, CompletableFuture<T> future, List<Runnable> immediate,
+                   Map<String, EngineSession> visible) {
         @SuppressWarnings("unchecked")
         CompletableFuture<PublishResult> result = (CompletableFuture<PublishResult>) future;
         long now = System.currentTimeMillis();
@@ -68,11 +70,11 @@ final class PublishRouting {
             completeAfter(result, new PublishResult(PublishResult.Status.ACCEPTED, 0), message.qos());
             return;
         }
-        Map<EngineSession, Targets.Target> targets = Targets.match(prepared.targets(), st.index, st.sessions,
+        Map<EngineSession, Targets.Target> targets = Targets.match(prepared.targets(), st.index, visible,
                 message.topic(), originClientId);
         int size = message.sizeEstimate();
         if (message.qos() > 0) {
-            Admission.Refusal refusal = admission.check(st.queuedBytes, (long) size * targets.size());
+            Admission.Refusal refusal = admission.check(st.partitions.queuedBytes(), (long) size * targets.size());
             if (refusal != null) {
                 completeAfter(result, new PublishResult(refusal == Admission.Refusal.HEAP
                         ? PublishResult.Status.HEAP_PRESSURE : PublishResult.Status.BUDGET_EXCEEDED, 0), message.qos());
@@ -123,7 +125,7 @@ final class PublishRouting {
                 if (st.config.overflowPolicy() == OverflowPolicy.DROP_OLDEST && !s.queue.isEmpty()) {
                     while (!s.queue.isEmpty() && wouldOverflow(s, size)) {
                         QueueEntry evicted = s.queue.evictOldest(st.pageReader); // from the head; reads only if it is empty
-                        st.unqueue(evicted);
+                        st.unqueue(s, evicted);
                         // SingleDelete: a queue key is put once (fresh seq); engine/README.md, "SingleDelete".
                         st.committer.singleDelete(StoreColumn.QUEUES, Keys.queueEntry(s.key, evicted.seq()));
                         st.releaseBody(evicted.messageId(), evicted.soleReference());
@@ -160,7 +162,7 @@ final class PublishRouting {
             st.committer.put(StoreColumn.QOS2_RECEIVED, Keys.packet(publisher.key, packetId),
                     ByteBuffer.allocate(8).putLong(now).array());
         }
-        st.unwrittenMarks.registerOn(st.committer);
+        registerUnwritten(routed);
         delivery.runAfterDurable(sends);
         PublishResult accepted = new PublishResult(PublishResult.Status.ACCEPTED, targets.size(),
                 DeepestBacklog.of(routed, publisher));
@@ -168,6 +170,18 @@ final class PublishRouting {
             result.complete(accepted);
         } else {
             st.committer.onDurable(new TimedCompletion<>(result, accepted, st.stages, st.committer)); // records the completion stage
+        }
+    }
+
+    /** The unwritten marks of the routed sessions' partitions (each held by this publish), one completion each. */
+    private void registerUnwritten(List<EngineSession> routed) {
+        long done = 0;
+        for (EngineSession s : routed) {
+            Partition p = st.partitionOf(s);
+            if ((done & PartitionLocks.bit(p.index)) == 0) {
+                done |= PartitionLocks.bit(p.index);
+                p.unwrittenMarks.registerOn(st.committer);
+            }
         }
     }
 
@@ -224,15 +238,16 @@ final class PublishRouting {
     /** Appends to the session's queue; its put and the session record's new counters go in the same batch. */
     private void enqueue(EngineSession s, QueueEntry e) {
         if (s.queue.add(e)) {
-            st.unwrittenMarks.mark(s.queue, e.seq());
+            st.partitionOf(s).unwrittenMarks.mark(s.queue, e.seq());
         }
-        st.queuedMessages++;
-        st.queuedBytes += e.size();
+        Partition p = st.partitionOf(s);
+        p.queuedMessages++;
+        p.queuedBytes += e.size();
         st.committer.putNew(StoreColumn.QUEUES, Keys.queueEntry(s.key, e.seq()), e.encodeValue()); // a fresh seq: a pump in the same batch writes neither put nor delete
         st.persistSession(s);
     }
 
-    /** Must hold mutex. Retained messages go through the queue like any other, flagged RETAIN. */
+    /** Must hold the session's partition. Retained messages go through the queue like any other, flagged RETAIN. */
     void queueRetained(EngineSession s, String filter, SubscriptionOptions o, long now) {
         for (Message m : st.retained.matching(filter, now, st.committer)) { // the retained lock, held until the append
             int size = m.sizeEstimate();
@@ -248,10 +263,13 @@ final class PublishRouting {
         }
     }
 
-    /** Routes a will under the lock; its sends wait for its batch (never under the lock, and never before it is durable). */
+    /**
+     * Routes a will under every partition's lock (the operation that fires it takes them all: its
+     * targets may be anywhere); its sends wait for its batch (never under the lock, and never before it is durable).
+     */
     void routeWill(String originClientId, Message message, CompletableFuture<PublishResult> result) {
         List<Runnable> sends = new ArrayList<>();
-        route(null, originClientId, 0, message, PreparedPublish.NONE, result, sends);
+        route(null, originClientId, 0, message, PreparedPublish.NONE, result, sends, st.sessions);
         delivery.runAfterDurable(sends);
     }
 }

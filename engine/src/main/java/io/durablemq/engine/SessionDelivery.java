@@ -44,7 +44,7 @@ final class SessionDelivery implements AutoCloseable {
         // A quarter of the body cache per page: the bodies wait there for their sends (about one
         // window later) beside what publishers put in meanwhile.
         PageBodyReader bodyReader = new PageBodyReader(() -> st.store, st.bodies, st.config.bodyCacheBytes() / 4);
-        this.readAhead = new QueueReadAhead<>(st.mutex, st.storeLock, st.pageReader, bodyReader,
+        this.readAhead = new QueueReadAhead<>(st.partitions::lockOf, st.storeLock, st.pageReader, bodyReader,
                 new QueueReadAhead.Owner<>() {
                     @Override
                     public boolean accepts(EngineSession s) {
@@ -143,7 +143,7 @@ final class SessionDelivery implements AutoCloseable {
             }
             s.queue.pollInMemory();
             changed = true;
-            st.unqueue(e);
+            st.unqueue(s, e);
             // SingleDelete: a queue key is put once (a fresh seq, never taken twice by a session; a new
             // session after a discard starts again at 1, after the discard's range delete, which covers
             // every older put of those keys); engine/README.md, "SingleDelete".
@@ -160,7 +160,7 @@ final class SessionDelivery implements AutoCloseable {
                 // The body is read by the send, after the commit: release it only then.
                 sendAfterCommit(s, sends, () -> {
                     send.run();
-                    synchronized (st.mutex) {
+                    try (PartitionLocks.Held held = st.partitions.lockFor(s.clientId)) {
                         if (!st.closed && !st.resetting) { // after a reset the image (and the count) is rebuilt
                             // One operation: a count's rewrite and the body's delete land in one batch.
                             guard.guarded(() -> "release of QoS 0 message " + id, null, () -> st.releaseBody(id, sole));
@@ -174,11 +174,11 @@ final class SessionDelivery implements AutoCloseable {
             int packetId = s.packetIds.allocate(s.inflight::containsKey);
             InflightEntry in = InflightEntry.sent(packetId, s.nextOrder++, e);
             s.inflight.put(packetId, in);
-            st.inflightMessages++;
+            st.partitionOf(s).inflightMessages++;
             st.committer.put(StoreColumn.INFLIGHT, Keys.packet(s.key, packetId), in.encodeValue());
             Runnable send = sendAction(s, packetId, e.messageId(), body, e.qos(), false, e.retain(), e.subscriptionIds());
             if (e.qos() == 1 && s.waitingSends.get() == 0) {
-                s.outbox.add(send); // added under the mutex, so in routing order
+                s.outbox.add(send); // added under the session's partition lock, so in routing order
                 if (!drainQueued) {
                     immediate.add(s.outbox::drain);
                     drainQueued = true;
@@ -207,13 +207,13 @@ final class SessionDelivery implements AutoCloseable {
         });
     }
 
-    /** Must hold mutex. The send of one PUBLISH to the session's current listener, run later outside the lock. */
+    /** Must hold the session's partition. The send of one PUBLISH to the session's current listener, run later outside the lock. */
     Runnable sendAction(EngineSession s, int packetId, long messageId, int qos, boolean dup,
                         boolean retain, int[] subscriptionIds) {
         return sendAction(s, packetId, messageId, st.bodies.get(messageId), qos, dup, retain, subscriptionIds);
     }
 
-    /** Must hold mutex. {@link #sendAction} with the body at hand ({@code null}: read it at send). */
+    /** Must hold the session's partition. {@link #sendAction} with the body at hand ({@code null}: read it at send). */
     Runnable sendAction(EngineSession s, int packetId, long messageId, Message bodyAtHand, int qos, boolean dup,
                                 boolean retain, int[] subscriptionIds) {
         SessionListener listener = s.listener;
@@ -267,7 +267,7 @@ final class SessionDelivery implements AutoCloseable {
         return m;
     }
 
-    /** Must hold mutex. Runs {@code actions} (sends) from the open batch's completion, once it is durable. */
+    /** Must hold the session's partition. Runs {@code actions} (sends) from the open batch's completion, once it is durable. */
     void runAfterDurable(List<Runnable> actions) {
         if (actions.isEmpty()) {
             return;

@@ -30,6 +30,7 @@ final class SessionLifecycle {
     final PublishRouting routing;
     final SessionDelivery delivery;
     final WillLifecycle wills;
+    private final PublishLocks publishLocks;
 
     SessionLifecycle(EngineState st, OperationGuard guard, PublishRouting routing, SessionDelivery delivery,
                      WillLifecycle wills) {
@@ -38,16 +39,42 @@ final class SessionLifecycle {
         this.routing = routing;
         this.delivery = delivery;
         this.wills = wills;
+        this.publishLocks = new PublishLocks(st);
     }
 
-    /** Must not hold mutex: {@link Engine#connect(ConnectRequest, SessionListener, StoredWill)}. */
+    PublishLocks publishLocks() {
+        return publishLocks;
+    }
+
+    /**
+     * The locks of an operation on one session that may end it or settle its will (connect,
+     * disconnect): its partition, or every partition while the session holds a will, since
+     * firing the will routes it like a publish to targets in any partition and the locks are taken
+     * ascending, before the operation starts. A will is stored only under its session's partition
+     * lock, so once that lock is held the check cannot change: a will found only then retries with all.
+     */
+    PartitionLocks.Held lockSessionAndWill(String clientId) {
+        if (st.partitions.count() == 1) {
+            return st.partitions.lockFor(clientId);
+        }
+        while (true) {
+            boolean all = wills.hasWill(clientId);
+            PartitionLocks.Held held = all ? st.partitions.lockAll() : st.partitions.lockFor(clientId);
+            if (all || !wills.hasWill(clientId)) {
+                return held;
+            }
+            held.close();
+        }
+    }
+
+    /** Must hold no partition lock: {@link Engine#connect(ConnectRequest, SessionListener, StoredWill)}. */
     CompletableFuture<SessionHandle> connect(ConnectRequest request, SessionListener listener, StoredWill will) {
         if (will != null && !will.connected()) {
             throw new IllegalArgumentException("a new connection's will has no end time");
         }
         CompletableFuture<SessionHandle> future = new CompletableFuture<>();
         SessionListener[] takenOverBox = {null};
-        synchronized (st.mutex) {
+        try (PartitionLocks.Held held = lockSessionAndWill(request.clientId())) {
             if (guard.failIfClosed(future)) {
                 return future;
             }
@@ -87,7 +114,7 @@ final class SessionLifecycle {
             // batch and travels: an offline head holds only 64 entries, so without this the drain
             // would stall after them until startDelivery's pump asked for the page.
             delivery.readAhead.request(s, s.clientId, s.key, s.queue);
-            st.onlineSessions++;
+            st.partitionOf(s).onlineSessions++;
             st.committer.putOncePerBatch(StoreColumn.SESSIONS, s.key, s.record().encode()); // once per batch: see Committer
             if (will != null) {
                 wills.store(s, will);
@@ -104,13 +131,13 @@ final class SessionLifecycle {
         return future;
     }
 
-    /** Must hold mutex. The session's connection left (disconnect or takeover); its offline time starts at {@code now}. */
+    /** Must hold the session's partition. The session's connection left (disconnect or takeover); its offline time starts at {@code now}. */
     void goOffline(EngineSession s, long now) {
         s.listener = null;
         s.deliveryStarted = false;
         s.disconnectedAtMillis = now;
         s.generation++;
-        st.onlineSessions--;
+        st.partitionOf(s).onlineSessions--;
         s.queue.fitWindow(0); // an offline session keeps PagedQueue.MIN_HEAD entries in memory
         if (s.queue.headSize() > s.queue.capacity()) {
             trimHeadOnceWritten(s, s.generation);
@@ -126,7 +153,7 @@ final class SessionLifecycle {
         st.committer.onDurable(new Committer.Completion() {
             @Override
             public void durable() {
-                synchronized (st.mutex) {
+                try (PartitionLocks.Held held = st.partitions.lockFor(s.clientId)) {
                     if (!s.discarded && s.generation == generation && !s.isOnline()) {
                         s.queue.trimHead();
                     }
@@ -140,7 +167,7 @@ final class SessionLifecycle {
         });
     }
 
-    /** Must hold mutex. Removes a session and everything it holds, in memory and (one batch) in the store. */
+    /** Must hold the session's partition. Removes a session and everything it holds, in memory and (one batch) in the store. */
     void discard(EngineSession s, String dropReason) {
         st.indexChangeStarts(); // before the will's routing, which may take the retained and count locks (later in the order)
         wills.sessionEnds(s, System.currentTimeMillis());
@@ -152,14 +179,14 @@ final class SessionLifecycle {
         // Entries past the head are read from the store in pages: their bodies' references are
         // counted in the store (BodyRefs) and must be released.
         s.queue.forEach(st.pageReader, e -> {
-            st.unqueue(e);
+            st.unqueue(s, e);
             st.releaseBody(e.messageId(), e.soleReference());
             st.metrics.dropped(dropReason);
         });
         s.queue.clear();
-        st.unwrittenMarks.forget(s.queue);
+        st.partitionOf(s).unwrittenMarks.forget(s.queue);
         for (InflightEntry e : s.inflight.values()) {
-            st.inflightMessages--;
+            st.partitionOf(s).inflightMessages--;
             if (e.messageId() != 0) {
                 st.releaseBody(e.messageId(), e.soleReference());
                 st.metrics.dropped(dropReason);
@@ -176,7 +203,7 @@ final class SessionLifecycle {
     /** The sweeper's periodic pass (takes the lock): discards each expired session as one operation. */
     void sweepExpiredSessions() {
         try {
-            synchronized (st.mutex) {
+            try (PartitionLocks.Held held = st.partitions.lockAll()) {
                 if (st.closed) {
                     return;
                 }
@@ -197,7 +224,7 @@ final class SessionLifecycle {
     }
 
     /**
-     * Must hold mutex. Sends or schedules the wills recovery found; discards the sessions that ended
+     * Must hold every partition. Sends or schedules the wills recovery found; discards the sessions that ended
      * meanwhile. One operation scope (a throw propagates to the caller, recovery or the broker's
      * start, and none of its writes are appended).
      */

@@ -2,7 +2,8 @@ package io.durablemq.engine;
 
 import io.durablemq.engine.metrics.EngineStats;
 
-/** The engine's figures ({@link Engine#stats()}), each read from its state under the engine's lock. */
+/** The engine's figures ({@link Engine#stats()}), each partition's counter summed without a lock
+ * (volatile fields: a sum may miss an operation in progress in another partition). */
 final class StateStats implements EngineStats {
     private final EngineState st;
 
@@ -12,61 +13,47 @@ final class StateStats implements EngineStats {
 
     @Override
     public long queuedMessages() {
-        synchronized (st.mutex) {
-            return st.queuedMessages;
-        }
+        return st.partitions.queuedMessages();
     }
 
     @Override
     public long queuedBytes() {
-        synchronized (st.mutex) {
-            return st.queuedBytes;
-        }
+        return st.partitions.queuedBytes();
     }
 
     @Override
     public long inflightMessages() {
-        synchronized (st.mutex) {
-            return st.inflightMessages;
-        }
+        return st.partitions.inflightMessages();
     }
 
     @Override
     public long onlineSessions() {
-        synchronized (st.mutex) {
-            return st.onlineSessions;
-        }
+        return st.partitions.onlineSessions();
     }
 
     @Override
     public long offlineSessions() {
-        synchronized (st.mutex) {
-            return st.sessions.size() - st.onlineSessions;
+        try (PartitionLocks.Held all = st.partitions.lockAll()) { // the map's size is not safe to read while it changes
+            return st.sessions.size() - st.partitions.onlineSessions();
         }
     }
 
     @Override
     public long storedBodies() {
-        synchronized (st.mutex) {
-            return st.refs.storedBodies();
-        }
+        return st.refs.storedBodies(); // an AtomicLong (BodyRefs)
     }
 
     @Override
     public long retainedMessages() {
-        synchronized (st.mutex) {
-            return st.retained.size();
-        }
+        return st.retained.size(); // a ConcurrentHashMap (RetainedMessages)
     }
 
     @Override
     public long storeSizeBytes() {
         st.storeLock.readLock().lock();
         try {
-            synchronized (st.mutex) {
-                if (st.closed) {
-                    return 0;
-                }
+            if (st.closed) { // volatile; the store lock's read side keeps close from closing it under us
+                return 0;
             }
             return st.store.sizeOnDisk();
         } catch (java.io.UncheckedIOException e) {

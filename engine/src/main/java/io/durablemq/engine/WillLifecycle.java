@@ -37,7 +37,8 @@ final class WillLifecycle implements AutoCloseable {
     }
 
     private final DueWills wills = new DueWills();
-    private final Object mutex;
+    /** Locks what a will's routing may touch: every partition (its targets can be in any). */
+    private final Supplier<PartitionLocks.Held> lockAll;
     private final Supplier<Committer> committer;
     private final Router router;
     /** False while the engine is closed or resetting: a timer that fires then does nothing. */
@@ -47,9 +48,9 @@ final class WillLifecycle implements AutoCloseable {
 
     private final OperationScope scope;
 
-    WillLifecycle(Object mutex, Supplier<Committer> committer, Router router, BooleanSupplier operating,
+    WillLifecycle(Supplier<PartitionLocks.Held> lockAll, Supplier<Committer> committer, Router router, BooleanSupplier operating,
                   OperationScope scope) {
-        this.mutex = mutex;
+        this.lockAll = lockAll;
         this.committer = committer;
         this.router = router;
         this.operating = operating;
@@ -74,6 +75,11 @@ final class WillLifecycle implements AutoCloseable {
     /** The engine returns to the store's state: the wills are read again by recovery. */
     void clear() {
         wills.clear();
+    }
+
+    /** Whether the client has a will stored (held, scheduled or waiting for its connection's end). */
+    boolean hasWill(String clientId) {
+        return wills.get(clientId) != null;
     }
 
     /** True while the session's recovered will waits for {@link #start}: do not discard the session yet. */
@@ -163,7 +169,7 @@ final class WillLifecycle implements AutoCloseable {
 
     private void fireIfStill(String clientId, StoredWill w) {
         try {
-            synchronized (mutex) {
+            try (PartitionLocks.Held held = lockAll.get()) {
                 if (operating.getAsBoolean() && wills.get(clientId) == w) {
                     scope.run("will of '" + clientId + "'", () -> fire(clientId, w));
                 }

@@ -8,9 +8,9 @@ import io.durablemq.engine.support.EngineFixture;
 import io.durablemq.engine.support.RecordingListener;
 import io.durablemq.engine.topic.Subscription;
 import io.durablemq.engine.topic.TopicFilter;
-import org.junit.jupiter.api.RepeatedTest;
-import org.junit.jupiter.api.RepetitionInfo;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -74,11 +74,12 @@ class EngineModelTest {
     private Random rnd;
     private int nextMessage = 1;
 
-    @RepeatedTest(3)
-    void engineAgreesWithTheModel(RepetitionInfo info) {
-        long seed = 1000L + info.getCurrentRepetition();
+    /** One partition (the engine's one lock) and four (each session on its partition's lock, publishes across them). */
+    @ParameterizedTest(name = "seed {0}, {1} partitions")
+    @CsvSource({"1001, 1", "1002, 1", "1003, 1", "1001, 4", "1002, 4", "1003, 4"})
+    void engineAgreesWithTheModel(long seed, int partitions) {
         rnd = new Random(seed);
-        fx = new EngineFixture(dir, c -> c.withMaxInflight(4));
+        fx = new EngineFixture(dir, c -> c.withMaxInflight(4).withPartitions(partitions));
         for (String c : CLIENTS) {
             clients.put(c, new ClientSide());
         }
@@ -90,7 +91,7 @@ class EngineModelTest {
             }
             drainEverything();
         } catch (AssertionError e) {
-            throw new AssertionError("seed " + seed + ": " + e.getMessage(), e);
+            throw new AssertionError("seed " + seed + ", " + partitions + " partitions: " + e.getMessage(), e);
         } finally {
             fx.close();
         }

@@ -65,6 +65,10 @@ public class EngineLockBenchmark {
     @Param({"256"})
     int payloadBytes;
 
+    /** The engine's partitions (engine_partitions): 1 is one lock for every operation. */
+    @Param({"1"})
+    int partitions;
+
     EngineFixture fx;
     private final AtomicInteger pairs = new AtomicInteger();
     private final AtomicLong failures = new AtomicLong();
@@ -73,7 +77,7 @@ public class EngineLockBenchmark {
 
     @Setup(Level.Trial)
     public void open() throws Exception {
-        fx = EngineFixture.open("engine-lock", durability);
+        fx = EngineFixture.open("engine-lock", durability, c -> c.withPartitions(partitions));
         if (threads.isThreadContentionMonitoringSupported()) {
             threads.setThreadContentionMonitoringEnabled(true);
         }

@@ -13,6 +13,7 @@ import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.locks.Lock;
 import java.util.concurrent.locks.ReadWriteLock;
 import java.util.function.Function;
 
@@ -57,7 +58,8 @@ public final class QueueReadAhead<S> implements AutoCloseable {
         void internalError(String where);
     }
 
-    private final Object lock;
+    /** The lock of a session's partition, by client id: held to check the owner and to apply a read. */
+    private final Function<String, Lock> lockOf;
     private final ReadWriteLock storeLock;
     private final QueuePageReader reader;
     private final PageBodyReader bodyReader;
@@ -68,9 +70,9 @@ public final class QueueReadAhead<S> implements AutoCloseable {
         return t;
     });
 
-    public QueueReadAhead(Object lock, ReadWriteLock storeLock, QueuePageReader reader, PageBodyReader bodyReader,
+    public QueueReadAhead(Function<String, Lock> lockOf, ReadWriteLock storeLock, QueuePageReader reader, PageBodyReader bodyReader,
                           Owner<S> owner) {
-        this.lock = lock;
+        this.lockOf = lockOf;
         this.storeLock = storeLock;
         this.reader = reader;
         this.bodyReader = bodyReader;
@@ -96,11 +98,15 @@ public final class QueueReadAhead<S> implements AutoCloseable {
         storeLock.readLock().lock();
         try {
             boolean withBodies;
-            synchronized (lock) {
+            Lock lock = lockOf.apply(clientId);
+            lock.lock();
+            try {
                 if (!owner.accepts(session)) {
                     return;
                 }
                 withBodies = owner.wantsBodies(session);
+            } finally {
+                lock.unlock();
             }
             page = reader.read(sessionKey, r.fromSeq(), r.beforeSeq(), r.count());
             bodies = withBodies ? readBodies(clientId, page) : null;
@@ -109,16 +115,22 @@ public final class QueueReadAhead<S> implements AutoCloseable {
             }
         } catch (RuntimeException e) {
             log.error("reading the queue of '{}' from seq {} failed; retried at its next delivery", clientId, r.fromSeq(), e);
-            synchronized (lock) {
+            Lock lock = lockOf.apply(clientId);
+            lock.lock();
+            try {
                 owner.internalError("queue_read");
                 queue.pageFailed(r);
+            } finally {
+                lock.unlock();
             }
             return;
         } finally {
             storeLock.readLock().unlock();
         }
         List<Runnable> immediate = new ArrayList<>();
-        synchronized (lock) {
+        Lock lock = lockOf.apply(clientId);
+        lock.lock();
+        try {
             if (!owner.accepts(session)) {
                 return;
             }
@@ -136,6 +148,8 @@ public final class QueueReadAhead<S> implements AutoCloseable {
                 owner.bodiesRead(session, bodies);
             }
             immediate.addAll(owner.pump(session, bodies));
+        } finally {
+            lock.unlock();
         }
         immediate.forEach(Runnable::run);
     }
@@ -161,11 +175,15 @@ public final class QueueReadAhead<S> implements AutoCloseable {
         Map<Long, Message> bodies;
         storeLock.readLock().lock();
         try {
-            synchronized (lock) {
+            Lock lock = lockOf.apply(clientId);
+            lock.lock();
+            try {
                 if (!owner.accepts(session)) {
                     queue.bodyReadAnswered();
                     return;
                 }
+            } finally {
+                lock.unlock();
             }
             bodies = readBodies(clientId, entries);
         } finally {
@@ -180,13 +198,17 @@ public final class QueueReadAhead<S> implements AutoCloseable {
             }
         }
         List<Runnable> immediate = new ArrayList<>();
-        synchronized (lock) {
+        Lock lock = lockOf.apply(clientId);
+        lock.lock();
+        try {
             queue.bodyReadAnswered();
             if (!owner.accepts(session)) {
                 return;
             }
             owner.bodiesRead(session, bodies);
             immediate.addAll(owner.pump(session, bodies));
+        } finally {
+            lock.unlock();
         }
         immediate.forEach(Runnable::run);
     }
@@ -213,10 +235,14 @@ public final class QueueReadAhead<S> implements AutoCloseable {
         Map<Long, Message> bodies;
         storeLock.readLock().lock();
         try {
-            synchronized (lock) {
+            Lock lock = lockOf.apply(clientId);
+            lock.lock();
+            try {
                 if (!owner.accepts(session)) {
                     return;
                 }
+            } finally {
+                lock.unlock();
             }
             bodies = bodyReader.readIds(ids);
         } catch (RuntimeException e) {
@@ -229,12 +255,16 @@ public final class QueueReadAhead<S> implements AutoCloseable {
             storeLock.readLock().unlock();
         }
         List<Runnable> immediate = new ArrayList<>();
-        synchronized (lock) {
+        Lock lock = lockOf.apply(clientId);
+        lock.lock();
+        try {
             if (!owner.accepts(session)) {
                 return;
             }
             owner.bodiesRead(session, bodies);
             immediate.addAll(then.apply(bodies));
+        } finally {
+            lock.unlock();
         }
         immediate.forEach(Runnable::run);
     }

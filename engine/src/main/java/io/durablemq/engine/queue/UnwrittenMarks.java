@@ -4,18 +4,19 @@ import io.durablemq.engine.store.Committer;
 
 import java.util.HashMap;
 import java.util.Map;
+import java.util.concurrent.locks.Lock;
 
 /**
  * Queues whose entries went only to the open batch (their head was full), with the last such
  * sequence number: once that batch is written, page reads may find those entries in the store
  * ({@link PagedQueue#written(long)}). Collected during an operation and handed to the committer
- * as one completion at its end. Guarded by the engine's lock.
+ * as one completion at its end. Guarded by its partition's lock (one per engine partition).
  */
 public final class UnwrittenMarks {
-    private final Object lock;
+    private final Lock lock;
     private final Map<PagedQueue, Long> marks = new HashMap<>();
 
-    public UnwrittenMarks(Object lock) {
+    public UnwrittenMarks(Lock lock) {
         this.lock = lock;
     }
 
@@ -41,8 +42,11 @@ public final class UnwrittenMarks {
         committer.onDurable(new Committer.Completion() {
             @Override
             public void durable() {
-                synchronized (lock) {
+                lock.lock(); // on the completion thread, holding nothing: the queues' partition
+                try {
                     written.forEach(PagedQueue::written);
+                } finally {
+                    lock.unlock();
                 }
             }
 

@@ -17,6 +17,7 @@ import java.util.concurrent.TimeUnit;
  * before the will has been sent.
  */
 public final class DueWills implements AutoCloseable {
+    // Synchronized (a leaf lock): sessions of different engine partitions store and settle their wills at once.
     private record Entry(StoredWill will, ScheduledFuture<?> timer) {
     }
 
@@ -34,13 +35,13 @@ public final class DueWills implements AutoCloseable {
         timer.setRemoveOnCancelPolicy(true);
     }
 
-    public StoredWill get(String clientId) {
+    public synchronized StoredWill get(String clientId) {
         Entry e = byClient.get(clientId);
         return e == null ? null : e.will;
     }
 
     /** Sets the client's will (no timer yet); a timer of the previous one is cancelled. */
-    public void put(String clientId, StoredWill will) {
+    public synchronized void put(String clientId, StoredWill will) {
         cancel(byClient.put(clientId, new Entry(will, null)));
     }
 
@@ -48,7 +49,7 @@ public final class DueWills implements AutoCloseable {
      * Runs {@code fire} after {@code delayMillis} for the client's current will; the caller
      * checks under its lock that the will is still the one scheduled. False if the timer is closed.
      */
-    public boolean schedule(String clientId, StoredWill will, long delayMillis, Runnable fire) {
+    public synchronized boolean schedule(String clientId, StoredWill will, long delayMillis, Runnable fire) {
         try {
             ScheduledFuture<?> f = timer.schedule(fire, delayMillis, TimeUnit.MILLISECONDS);
             cancel(byClient.put(clientId, new Entry(will, f)));
@@ -58,39 +59,39 @@ public final class DueWills implements AutoCloseable {
         }
     }
 
-    public StoredWill remove(String clientId) {
+    public synchronized StoredWill remove(String clientId) {
         Entry e = byClient.remove(clientId);
         cancel(e);
         return e == null ? null : e.will;
     }
 
     /** Forgets every will (the engine rebuilds them from the store); started stays as it was. */
-    public void clear() {
+    public synchronized void clear() {
         byClient.values().forEach(DueWills::cancel);
         byClient.clear();
     }
 
-    public int size() {
+    public synchronized int size() {
         return byClient.size();
     }
 
     /** A copy, client id to will: callers fire wills while walking it. */
-    public List<Map.Entry<String, StoredWill>> entries() {
+    public synchronized List<Map.Entry<String, StoredWill>> entries() {
         List<Map.Entry<String, StoredWill>> out = new ArrayList<>(byClient.size());
         byClient.forEach((c, e) -> out.add(Map.entry(c, e.will)));
         return out;
     }
 
-    public void start() {
+    public synchronized void start() {
         started = true;
     }
 
-    public boolean started() {
+    public synchronized boolean started() {
         return started;
     }
 
     /** True while the session's will waits for {@link #start()}: the session must not be discarded yet. */
-    public boolean holds(String clientId) {
+    public synchronized boolean holds(String clientId) {
         return !started && byClient.containsKey(clientId);
     }
 

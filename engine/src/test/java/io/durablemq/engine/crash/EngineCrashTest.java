@@ -3,6 +3,8 @@ package io.durablemq.engine.crash;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.CleanupMode;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
@@ -32,7 +34,8 @@ import static org.junit.jupiter.api.Assertions.fail;
  * keeps it), and every recovery finds the store consistent (recovery refuses any broken invariant).
  */
 class EngineCrashTest {
-    private static final int KILLS = 24;
+    /** The engine's partitions in the child (CrashDriver's -Ddurablemq.test.partitions). */
+    private int partitions = 1;
 
     @TempDir(cleanup = CleanupMode.ON_SUCCESS)
     Path dir;
@@ -51,12 +54,15 @@ class EngineCrashTest {
     private int started;
     private final List<String> childLog = new ArrayList<>();
 
-    @Test
-    void sigkillLosesNothingAcknowledgedAndNeverDuplicatesQos2() throws Exception {
+    /** One partition (the engine's one lock) and four (sessions spread over partition locks; fewer kills: time). */
+    @ParameterizedTest(name = "{0} partitions, {1} kills")
+    @CsvSource({"1, 24", "4, 12"})
+    void sigkillLosesNothingAcknowledgedAndNeverDuplicatesQos2(int partitionCount, int kills) throws Exception {
+        partitions = partitionCount;
         Path data = dir.resolve("store");
         Random rnd = new Random(42);
         long start = System.currentTimeMillis();
-        for (int i = 0; i < KILLS; i++) {
+        for (int i = 0; i < kills; i++) {
             String durability = i % 2 == 0 ? "os" : "fsync";
             Process p = startChild(data, durability, "run");
             CountDownLatch ready = new CountDownLatch(1);
@@ -84,14 +90,14 @@ class EngineCrashTest {
 
         // Recovery refuses a store with any broken invariant (an orphan body, an entry without
         // its body, ...), so every start having recovered means every kill left it consistent.
-        assertEquals(KILLS + 1, recoveries.size(), "every start recovered a consistent store: " + recoveries);
+        assertEquals(kills + 1, recoveries.size(), "every start recovered a consistent store: " + recoveries);
         assertTrue(acknowledged.size() > 500, "enough traffic to mean something: " + acknowledged.size());
         for (String m : acknowledged) {
             assertTrue(deliveredSub1.contains(m), "acknowledged " + m + " never reached sub-1");
             assertTrue(deliveredSub2.contains(m), "acknowledged " + m + " never reached sub-2");
         }
-        System.out.printf("crash test: %d kills, %d messages acknowledged, %d QoS 1 duplicates, %d s%n",
-                KILLS, acknowledged.size(), qos1Duplicates, (System.currentTimeMillis() - start) / 1000);
+        System.out.printf("crash test (%d partitions): %d kills, %d messages acknowledged, %d QoS 1 duplicates, %d s%n",
+                partitions, kills, acknowledged.size(), qos1Duplicates, (System.currentTimeMillis() - start) / 1000);
     }
 
     private Process startChild(Path data, String durability, String mode) throws Exception {
@@ -102,7 +108,7 @@ class EngineCrashTest {
         }
         Files.write(resend, lines);
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        ProcessBuilder pb = new ProcessBuilder(java, "-Xmx256m", "-cp", System.getProperty("java.class.path"),
+        ProcessBuilder pb = new ProcessBuilder(java, "-Xmx256m", "-Ddurablemq.test.partitions=" + partitions, "-cp", System.getProperty("java.class.path"),
                 CrashDriver.class.getName(), data.toString(), durability, mode, resend.toString(),
                 Long.toString(maxSeq + 1), clientLog(started + 1).toString());
         pb.redirectError(ProcessBuilder.Redirect.appendTo(dir.resolve("child.err").toFile()));

@@ -49,6 +49,8 @@ import java.util.Properties;
  * @param commitBatchesInFlight commit batches written (or submitted to the cluster's log) and not yet
  *                            completed, 1..64 ({@code commit_batches_in_flight}); its default is the JVM
  *                            option {@code -Ddurablemq.commit.batchesInFlight} if given, else 4
+ * @param enginePartitions    the engine's partitions, 1..64 ({@code engine_partitions}, default 1: one
+ *                            lock, the engine as before partitions; engine/README.md, "The partitioned engine")
  */
 public record BrokerConfig(String host, int port, int sslPort, int websocketPort, String websocketPath,
                            int secureWebsocketPort, Path dataPath, Durability durability,
@@ -56,13 +58,16 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
                            Path passwordFile, Path aclFile, String authenticatorClass,
                            String authorizatorClass, List<String> interceptHandlers, TlsSettings tls,
                            Limits limits, Map<String, String> properties, Path configFile,
-                           Path backupDir, AdmissionSettings admission, int commitBatchesInFlight) {
+                           Path backupDir, AdmissionSettings admission, int commitBatchesInFlight,
+                           int enginePartitions) {
 
     public static final String DEFAULT_HOST = "127.0.0.1";
     public static final int DEFAULT_PORT = 1883;
     public static final int DEFAULT_METRICS_PORT = 9400;
     public static final String DEFAULT_WEBSOCKET_PATH = "/mqtt";
     public static final int DISABLED = -1;
+    /** The engine's limit (a partition set is one 64-bit word). */
+    public static final int MAX_ENGINE_PARTITIONS = 64;
 
     public BrokerConfig {
         Objects.requireNonNull(host, "host");
@@ -77,6 +82,9 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
         backupDir = backupDir == null ? defaultBackupDir(dataPath) : backupDir;
         admission = admission == null ? AdmissionSettings.defaults() : admission;
         commitBatchesInFlight = CommitPipelineDepth.check(commitBatchesInFlight);
+        if (enginePartitions < 1 || enginePartitions > MAX_ENGINE_PARTITIONS) {
+            throw new IllegalArgumentException("engine_partitions must be 1.." + MAX_ENGINE_PARTITIONS + ": " + enginePartitions);
+        }
         if (isInside(backupDir, dataPath)) {
             throw new IllegalArgumentException("backup_dir " + backupDir + " is inside data_path " + dataPath
                     + ": a backup must live outside the live store (default: " + defaultBackupDir(dataPath) + ")");
@@ -116,7 +124,7 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
     public static BrokerConfig defaults() {
         return new BrokerConfig(DEFAULT_HOST, DEFAULT_PORT, DISABLED, DISABLED, DEFAULT_WEBSOCKET_PATH, DISABLED,
                 Path.of("data"), Durability.FSYNC, null, DEFAULT_METRICS_PORT, AnonymousAccess.LOOPBACK_ONLY, null, null, null, null,
-                List.of(), null, Limits.defaults(), Map.of(), null, null, null, CommitPipelineDepth.configured());
+                List.of(), null, Limits.defaults(), Map.of(), null, null, null, CommitPipelineDepth.configured(), 1);
     }
 
     /**
@@ -135,7 +143,8 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
                 limits.maxQueuedBytes(), limits.overflowPolicy(), limits.maxSessionExpirySeconds(),
                 d.expirySweepInterval(), d.bodyCacheBytes(), limits.maxSubscriptionsPerClient())
                 .withAdmission(admission)
-                .withCommitBatchesInFlight(commitBatchesInFlight);
+                .withCommitBatchesInFlight(commitBatchesInFlight)
+                .withPartitions(enginePartitions);
     }
 
     /** The config file's keys as Moquette's {@link IConfig}, for plugins built with an (IConfig) constructor. */
@@ -219,6 +228,7 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
         private Path backupDir;
         private AdmissionSettings admission;
         private int commitBatchesInFlight;
+        private int enginePartitions;
 
         private Builder(BrokerConfig c) {
             host = c.host;
@@ -246,6 +256,7 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
             backupDir = c.backupDir.equals(defaultBackupDir(c.dataPath)) ? null : c.backupDir;
             admission = c.admission;
             commitBatchesInFlight = c.commitBatchesInFlight;
+            enginePartitions = c.enginePartitions;
         }
 
         public Builder host(String v) { host = v; return this; }
@@ -274,11 +285,14 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
         public Builder admission(AdmissionSettings v) { admission = v; return this; }
         /** {@code commit_batches_in_flight}: 1..64. */
         public Builder commitBatchesInFlight(int v) { commitBatchesInFlight = v; return this; }
+        /** {@code engine_partitions}: 1..64. */
+        public Builder enginePartitions(int v) { enginePartitions = v; return this; }
 
         public BrokerConfig build() {
             return new BrokerConfig(host, port, sslPort, websocketPort, websocketPath, secureWebsocketPort, dataPath,
                     durability, metricsHost, metricsPort, anonymous, passwordFile, aclFile, authenticatorClass,
-                    authorizatorClass, interceptHandlers, tls, limits, properties, configFile, backupDir, admission, commitBatchesInFlight);
+                    authorizatorClass, interceptHandlers, tls, limits, properties, configFile, backupDir, admission, commitBatchesInFlight,
+                    enginePartitions);
         }
     }
 }

@@ -263,6 +263,16 @@ class BrokerConfigTest {
                 loadError("commit_batches_in_flight 65"));
         assertEquals(file() + ":1: commit_batches_in_flight: 0 is out of range (1..64)",
                 loadError("commit_batches_in_flight 0"));
+        assertEquals(file() + ":1: engine_partitions: 65 is out of range (1..64)", loadError("engine_partitions 65"));
+        assertEquals(file() + ":1: engine_partitions: 0 is out of range (1..64)", loadError("engine_partitions 0"));
+    }
+
+    @Test
+    void enginePartitionsDefaultToOneAndReachTheEngine() throws Exception {
+        assertEquals(1, BrokerConfig.defaults().enginePartitions());
+        assertEquals(1, BrokerConfig.defaults().toEngineConfig().partitions());
+        assertEquals(4, BrokerConfig.defaults().toBuilder().enginePartitions(4).build().toEngineConfig().partitions());
+        assertThrows(IllegalArgumentException.class, () -> BrokerConfig.defaults().toBuilder().enginePartitions(65).build());
     }
 
     @Test
