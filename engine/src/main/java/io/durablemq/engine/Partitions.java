@@ -91,33 +91,25 @@ final class Partitions {
     // Counter sums, read without locks (each partition's figure is volatile).
 
     long queuedMessages() {
-        long n = 0;
-        for (Partition p : parts) {
-            n += p.queuedMessages;
-        }
-        return n;
+        return sum(p -> p.queuedMessages);
     }
 
     long queuedBytes() {
-        long n = 0;
-        for (Partition p : parts) {
-            n += p.queuedBytes;
-        }
-        return n;
+        return sum(p -> p.queuedBytes);
     }
 
     long inflightMessages() {
-        long n = 0;
-        for (Partition p : parts) {
-            n += p.inflightMessages;
-        }
-        return n;
+        return sum(p -> p.inflightMessages);
     }
 
     long onlineSessions() {
+        return sum(p -> p.onlineSessions);
+    }
+
+    private long sum(java.util.function.ToLongFunction<Partition> counter) {
         long n = 0;
         for (Partition p : parts) {
-            n += p.onlineSessions;
+            n += counter.applyAsLong(p);
         }
         return n;
     }

@@ -1,12 +1,10 @@
 package io.durablemq.bench.load;
 
-import java.util.Locale;
-
 /**
  * Where HiveMQ's client runs the tool's callbacks (a received PUBLISH: the receive timestamp;
  * a completed publish: the acknowledgement count and window release).
  */
-public enum CallbackThread {
+public enum CallbackThread implements OptionId {
     /** On the client's Netty I/O thread that read the packet: no hand-off before the timestamp. */
     IO("io"),
     /**
@@ -21,17 +19,13 @@ public enum CallbackThread {
         this.id = id;
     }
 
+    @Override
     public String id() {
         return id;
     }
 
     public static CallbackThread parse(String text) {
-        for (CallbackThread c : values()) {
-            if (c.id.equals(text.trim().toLowerCase(Locale.ROOT))) {
-                return c;
-            }
-        }
-        throw new IllegalArgumentException("unknown callback thread '" + text + "': use io or app");
+        return OptionId.parse(values(), text, "callback thread");
     }
 
     @Override

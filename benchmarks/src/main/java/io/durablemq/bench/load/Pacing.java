@@ -1,12 +1,10 @@
 package io.durablemq.bench.load;
 
-import java.util.Locale;
-
 /**
  * Which threads wait for the intended send times under {@code --rate}. Either way every message
  * is stamped with its intended send time, so a late send counts as latency.
  */
-public enum Pacing {
+public enum Pacing implements OptionId {
     /**
      * One pacer thread sends every publisher's messages in intended-time order. On a CPU shared
      * with other work it was late more often than sixteen threads (RESULTS.md, s21): when it
@@ -22,17 +20,13 @@ public enum Pacing {
         this.id = id;
     }
 
+    @Override
     public String id() {
         return id;
     }
 
     public static Pacing parse(String text) {
-        for (Pacing p : values()) {
-            if (p.id.equals(text.trim().toLowerCase(Locale.ROOT))) {
-                return p;
-            }
-        }
-        throw new IllegalArgumentException("unknown pacing '" + text + "': use scheduler or threads");
+        return OptionId.parse(values(), text, "pacing");
     }
 
     @Override

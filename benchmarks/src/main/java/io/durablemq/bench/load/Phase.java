@@ -1,9 +1,7 @@
 package io.durablemq.bench.load;
 
-import java.util.Locale;
-
 /** How the publishers' intended send times relate to each other under {@code --rate}. */
-public enum Phase {
+public enum Phase implements OptionId {
     /**
      * Publisher p's messages are offset by p / publishers of its interval, so the whole run sends
      * one message every {@code 1 / rate} seconds: the even arrivals a fixed rate means.
@@ -21,17 +19,13 @@ public enum Phase {
         this.id = id;
     }
 
+    @Override
     public String id() {
         return id;
     }
 
     public static Phase parse(String text) {
-        for (Phase p : values()) {
-            if (p.id.equals(text.trim().toLowerCase(Locale.ROOT))) {
-                return p;
-            }
-        }
-        throw new IllegalArgumentException("unknown phase '" + text + "': use staggered or aligned");
+        return OptionId.parse(values(), text, "phase");
     }
 
     @Override
