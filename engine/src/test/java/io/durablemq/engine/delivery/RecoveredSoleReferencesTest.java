@@ -74,19 +74,11 @@ class RecoveredSoleReferencesTest {
         }
         assertStore(data, 0, TOTAL); // single targets: no count record
 
-        String me = Thread.currentThread().getName();
         try (EngineFixture fx = new EngineFixture(data, c -> c.withMaxInflight(WINDOW))) {
             SessionSnapshot recovered = fx.engine().session("sub");
             assertEquals(WINDOW, recovered.inflight().size(), "in flight after the restart");
             assertEquals(64, recovered.queueInMemory(), "the recovered head");
-            BodyRefs.forgetCountReaderThreads();
-            long readsBefore = BodyRefs.storeCountReads();
-            Set<String> received = drain(fx.connect("sub", false, 86_400), TOTAL);
-            assertEquals(TOTAL, received.size());
-            assertFalse(BodyRefs.countReaderThreads().contains(me),
-                    "counts read on the acknowledging thread: " + BodyRefs.countReaderThreads());
-            assertEquals(0, BodyRefs.storeCountReads() - readsBefore, "counts read from the store");
-            awaitBodies(fx, 0);
+            drainReadingNoCount(fx, "sub", TOTAL);
         }
         assertStore(data, 0, 0);
     }
@@ -126,15 +118,8 @@ class RecoveredSoleReferencesTest {
         }
         assertStore(data, 0, FAN); // count 1: no record
 
-        String me = Thread.currentThread().getName();
         try (EngineFixture fx = new EngineFixture(data, c -> c.withMaxInflight(WINDOW))) {
-            BodyRefs.forgetCountReaderThreads();
-            long readsBefore = BodyRefs.storeCountReads();
-            assertEquals(FAN, drain(fx.connect("b", false, 86_400), FAN).size());
-            assertFalse(BodyRefs.countReaderThreads().contains(me),
-                    "counts read on the acknowledging thread: " + BodyRefs.countReaderThreads());
-            assertEquals(0, BodyRefs.storeCountReads() - readsBefore, "counts read from the store");
-            awaitBodies(fx, 0);
+            drainReadingNoCount(fx, "b", FAN);
         }
         assertStore(data, 0, 0);
     }
@@ -174,6 +159,22 @@ class RecoveredSoleReferencesTest {
      * Acknowledges every delivery as a client would (PUBACK; PUBREC, then PUBCOMP for the PUBREL)
      * until {@code total} distinct messages came and no PUBREL is pending; returns their payloads.
      */
+    /**
+     * Drains a recovered session whose entries are all marked as their bodies' only reference:
+     * every message arrives, no count is read (on the acknowledging thread or anywhere from the
+     * store), and every body is freed.
+     */
+    private static void drainReadingNoCount(EngineFixture fx, String clientId, int expected) throws Exception {
+        String me = Thread.currentThread().getName();
+        BodyRefs.forgetCountReaderThreads();
+        long readsBefore = BodyRefs.storeCountReads();
+        assertEquals(expected, drain(fx.connect(clientId, false, 86_400), expected).size());
+        assertFalse(BodyRefs.countReaderThreads().contains(me),
+                "counts read on the acknowledging thread: " + BodyRefs.countReaderThreads());
+        assertEquals(0, BodyRefs.storeCountReads() - readsBefore, "counts read from the store");
+        awaitBodies(fx, 0);
+    }
+
     private static Set<String> drain(Connected c, int total) {
         Set<String> received = new HashSet<>();
         int pubrelsDue = 0;
