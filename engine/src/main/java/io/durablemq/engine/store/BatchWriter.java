@@ -54,6 +54,7 @@ final class BatchWriter {
         if (batch.count == 0) {
             batch.writeEndedNanos = System.nanoTime(); // nothing to write: its completions start from here
             batch.outcome = CompletableFuture.completedFuture(null);
+            batch.durableOnReturn = true;
             batch.writes.close();
             return null;
         }
@@ -67,6 +68,8 @@ final class BatchWriter {
         try {
             faults.beforeWrite(batch.count);
             CompletableFuture<Void> durable = batchLog.submit(store, batch.writes);
+            // Read at once: a replicated log's future that completes a moment later still counts as not durable on return.
+            boolean durableOnReturn = durable.isDone() && !durable.isCompletedExceptionally();
             faults.afterWrite(batch.count);
             batch.outcome = durable.whenComplete((ok, failed) -> {
                 if (failed == null) {
@@ -75,6 +78,7 @@ final class BatchWriter {
                     poison.accept(batch.epoch); // take no more batches of this epoch, before the completions get there
                 }
             });
+            batch.durableOnReturn = durableOnReturn;
             return null;
         } catch (Throwable e) {
             // Whatever threw, the write may or may not have reached the WAL: unknown outcome.

@@ -9,8 +9,9 @@ import java.util.concurrent.CompletableFuture;
 /**
  * One group commit: the writes and completions appended between two swaps of the open batch,
  * and, once the writer took it, what became of its write. Appends happen under the committer's
- * lock; after the swap only the writer touches {@link #writes}, and only the completion thread
- * (or a death handler, once that thread is gone) touches {@link #nextCompletion}.
+ * lock; after the swap only the writer touches {@link #writes}, and only the thread that runs its
+ * completions (the completion thread, or the writer when it completes the batch itself, see
+ * {@link CommitPipeline}; or a death handler, once that thread is gone) touches {@link #nextCompletion}.
  */
 final class CommitBatch {
     final WriteBatch writes = new WriteBatch();
@@ -34,6 +35,12 @@ final class CommitBatch {
     volatile long writeEndedNanos;
     /** Set by the writer before it hands the batch over: done once durable, failed if the outcome is unknown. */
     CompletableFuture<Void> outcome;
+    /**
+     * True when {@link #outcome} was already done, and not failed, as the write returned: the local
+     * RocksDB write (or nothing to write). A replicated log's submission returns before the batch
+     * is durable: false, so its batch is always handed to the completion thread. Writer only.
+     */
+    boolean durableOnReturn;
     /** Index of the next completion to run; read by a death handler to fail only the rest. */
     int nextCompletion;
 

@@ -17,11 +17,25 @@ import java.util.concurrent.ExecutionException;
  * for room ({@link #awaitRoom}), so {@code depth} 1 is the old committer: one write, then its
  * completions, then the next write.
  *
+ * <p>The writer completes a batch itself when handing it over would buy nothing
+ * ({@link #mayCompleteOnWriter}, {@link #completeOnWriter}): the batch was durable when its write
+ * returned (the local RocksDB write, never a replicated log's pending submission), nothing is in
+ * flight (so no completion runs or waits here, and running this batch's now overtakes none), no
+ * batch of its epoch failed, and no write waits in the open batch (the caller checks that). There
+ * is then nothing for the writer to do meanwhile, and the hand-off would only add a thread wake-up,
+ * which on a busy machine waits for a CPU, to every acknowledgement (engine/README.md, "The
+ * pipelined committer"). While it runs them it hands nothing over, so the order stays one order:
+ * this thread and the writer take turns, each turn starting under this object's monitor with
+ * nothing in flight, which also orders their reads and writes of {@link #failedEpoch} and
+ * {@link #writeEndedNanos}. The writer holds no lock while it runs them, so they may append to the
+ * committer and take the owner's locks as they do here.
+ *
  * <p>Failure contract: once a batch fails (its write threw, its future failed, or it was
  * poisoned), every later batch of the same epoch fails too, even if its own write succeeded:
  * it was built on the failed one. None of their completions runs as success, and the owner is
  * told (it reports once per epoch and resets). Batches before the failed one are durable and
- * complete normally, before the failure is reported.
+ * complete normally, before the failure is reported. A failed batch is always handed over, never
+ * completed on the writer.
  */
 final class CommitPipeline {
     private static final Logger log = LoggerFactory.getLogger(CommitPipeline.class);
@@ -50,12 +64,15 @@ final class CommitPipeline {
     private boolean writerDone;
     /** The completion thread died: the writer stops, batches handed later are failed at once. */
     private boolean stopped;
-    /** The batch whose completions run now; for the death handler. Completion thread only. */
-    private volatile CommitBatch current;
-    /** When the current batch became durable: for its completions to time themselves. Completion thread only. */
+    /**
+     * When the batch whose completions run now became durable: for its completions to time
+     * themselves. Written and read by whichever thread has the turn (see the class comment).
+     */
     private long writeEndedNanos;
-    /** An epoch in which a batch failed: every later batch of it fails too. Completion thread only. */
+    /** An epoch in which a batch failed: every later batch of it fails too. Whichever thread has the turn. */
     private long failedEpoch = -1;
+    /** Batches whose completions the writer ran itself (a figure for tests and measurements). */
+    private volatile long completedOnWriter;
 
     CommitPipeline(int depth, Owner owner) {
         if (depth < 1) {
@@ -79,6 +96,36 @@ final class CommitPipeline {
             wait();
         }
         return !stopped;
+    }
+
+    /**
+     * Writer: true if it may run {@code batch}'s completions itself now ({@link #completeOnWriter})
+     * instead of handing it over: the batch was durable when its write returned, nothing is in
+     * flight, its epoch has not failed, and the completion thread is alive. Nothing but the writer
+     * hands batches over, so nothing is in flight until the writer's next {@link #hand}. Whether
+     * a write waits in the open batch is the caller's to check.
+     */
+    synchronized boolean mayCompleteOnWriter(CommitBatch batch) {
+        return batch.durableOnReturn && inFlight.isEmpty() && !stopped && batch.epoch != failedEpoch;
+    }
+
+    /**
+     * Writer, after {@link #mayCompleteOnWriter} said yes: runs the batch's completions on the
+     * calling thread, as the completion thread would have (the same {@link #complete}).
+     */
+    void completeOnWriter(CommitBatch batch) {
+        complete(batch);
+        completedOnWriter++; // only the writer writes it
+    }
+
+    /** How many batches' completions the writer ran itself. */
+    long completedOnWriter() {
+        return completedOnWriter;
+    }
+
+    /** Batches handed over and not completed yet. */
+    synchronized int inFlight() {
+        return inFlight.size();
     }
 
     /** Writer: hands over the next batch in commit order, its {@code outcome} set. */
@@ -107,7 +154,8 @@ final class CommitPipeline {
 
     /**
      * System.nanoTime when the batch whose completions are running became durable. Only
-     * meaningful on the completion thread, inside {@link Committer.Completion#durable()}.
+     * meaningful inside {@link Committer.Completion#durable()}, on the thread that runs it (the
+     * completion thread, or the writer when it completes a batch itself).
      */
     long writeEndedNanos() {
         return writeEndedNanos;
@@ -131,9 +179,7 @@ final class CommitPipeline {
                 }
                 batch = inFlight.peek(); // still counted in flight until its completions ran
             }
-            current = batch;
             complete(batch);
-            current = null;
             synchronized (this) {
                 inFlight.poll();
                 notifyAll();

@@ -9,9 +9,13 @@ import java.util.concurrent.CompletableFuture;
  * The {@link Committer}'s writer thread ({@code durablemq-committer}): waits for room in the
  * {@link CommitPipeline}, takes the open batch ({@link Committer#takeOpenBatch()}, under the
  * owner's lock), writes it through the {@link BatchWriter} (one RocksDB write, or one submission
- * to the {@link BatchLog}) and hands it to the pipeline, whose own thread runs its completions.
- * Should the thread die, its uncaught-exception handler fails the batch it held and has the
- * committer stop committing, so no caller ever waits forever.
+ * to the {@link BatchLog}) and hands it to the pipeline, whose own thread runs its completions;
+ * or, when the batch was durable as the write returned and neither a batch in flight nor a write
+ * in the open batch waits, runs the completions itself (see {@link CommitPipeline}): one thread
+ * hand-off less for every acknowledgement when the committer is not busy. It holds no lock
+ * meanwhile. Should the thread die, its uncaught-exception handler fails the batch it held (or
+ * the rest of the one it completed) and has the committer stop committing, so no caller ever
+ * waits forever.
  */
 final class CommitWriter {
     /** The committer's logger: operators and log-capturing tests look for the writer's lines there. */
@@ -21,8 +25,10 @@ final class CommitWriter {
     private final BatchWriter batchWriter;
     private final CommitPipeline pipeline;
     private final Thread thread;
-    /** The batch the writer works on (null between batches); only the writer and its death handler touch it. */
+    /** The batch the writer works on until it is handed over (null between batches); only the writer and its death handler touch it. */
     private volatile CommitBatch writing;
+    /** The batch whose completions the writer runs itself (null otherwise); only the writer and its death handler touch it. */
+    private volatile CommitBatch completing;
 
     CommitWriter(Committer committer, BatchWriter batchWriter, CommitPipeline pipeline) {
         this.committer = committer;
@@ -45,7 +51,7 @@ final class CommitWriter {
         return thread.isAlive();
     }
 
-    /** The writer: waits for room in the pipeline, takes the open batch, writes it, hands it over. */
+    /** The writer: waits for room in the pipeline, takes the open batch, writes it, hands it over or completes it. */
     private void runWriter() {
         while (true) {
             CommitBatch batch;
@@ -66,6 +72,13 @@ final class CommitWriter {
             }
             writing = batch;
             VirtualMachineError fatal = batchWriter.write(batch);
+            if (fatal == null && pipeline.mayCompleteOnWriter(batch) && !committer.hasWaitingWork()) {
+                completing = batch; // before writing is cleared: the death handler sees one or the other
+                writing = null;
+                pipeline.completeOnWriter(batch);
+                completing = null;
+                continue;
+            }
             pipeline.hand(batch);
             writing = null;
             if (fatal != null) {
@@ -76,18 +89,26 @@ final class CommitWriter {
 
     /**
      * The writer's uncaught-exception handler: nothing more will be written. Fails the batch it
-     * held (if it never reached the pipeline) and everything appended since, refuses new
+     * held if it was not written (a written one not handed over yet is handed with its outcome) and everything appended since, refuses new
      * completions, and has the owner reset (which replaces the committer). Batches already in
-     * the pipeline complete with their real outcome.
+     * the pipeline complete with their real outcome. A batch it was completing itself (it died in
+     * there: a completion's throw is caught, so only the counting or the logging of one can get
+     * here) has the rest of its completions failed, as the completion thread's death handler does.
      */
     private void writerDied(Throwable error) {
         try {
             log.error("the committer thread died; pending commits fail and the engine resets", error);
             StoreWriteException cause = new StoreWriteException("not committed: the committer thread died: " + error, error);
             CommitBatch held = writing;
-            if (held != null && held.outcome == null) {
-                held.outcome = CompletableFuture.failedFuture(cause);
-                pipeline.hand(held);
+            if (held != null) {
+                if (held.outcome == null) {
+                    held.outcome = CompletableFuture.failedFuture(cause);
+                }
+                pipeline.hand(held); // written and not handed over yet (it died deciding where): its real outcome, in order
+            }
+            CommitBatch half = completing;
+            if (half != null) {
+                pipeline.fail(half, cause); // only its completions not run yet
             }
             committer.stopCommitting(cause);
             pipeline.writerDone();

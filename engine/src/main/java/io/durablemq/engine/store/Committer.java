@@ -13,7 +13,9 @@ import org.slf4j.LoggerFactory;
  * waits on the disk the next fills up, so the fsync cost is shared by everything that arrived
  * meanwhile; while its completions run, the next write is already under way; and with a log
  * that takes several batches before the first is durable (Raft), up to {@code batchesInFlight}
- * are outstanding. One batch in flight is the committer before the pipeline.
+ * are outstanding. One batch in flight is the committer before the pipeline. When the writer
+ * finds nothing to overlap (its batch durable on return, nothing in flight, nothing appended
+ * meanwhile) it runs the batch's completions itself, saving the hand-off ({@link CommitPipeline}).
  *
  * <p>This class is the open batch the owner appends to (puts, deletes, values written at the
  * batch's end, completions, operation scopes: {@link BatchOperation}) and the committer's state
@@ -536,6 +538,26 @@ public final class Committer implements AutoCloseable {
             }
             return batch;
         }
+    }
+
+    /**
+     * For the writer: true if the open batch holds something (a write or a completion). Then the writer hands the batch it just wrote to the completion thread and
+     * goes on to the next write at once, rather than run the completions itself first.
+     */
+    boolean hasWaitingWork() {
+        synchronized (lock) {
+            return !open.isEmpty();
+        }
+    }
+
+    /** Batches handed to the completion thread and not completed yet (tests). */
+    int batchesInFlight() {
+        return pipeline.inFlight();
+    }
+
+    /** How many batches the writer completed itself, without the hand-off to the completion thread (tests). */
+    long batchesCompletedOnWriter() {
+        return pipeline.completedOnWriter();
     }
 
     /** Every batch of {@code failed} not written yet will fail; the observer is told later, in commit order. */

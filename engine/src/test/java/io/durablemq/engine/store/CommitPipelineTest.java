@@ -111,12 +111,18 @@ class CommitPipelineTest {
     @Test
     void theNextWriteStartsWhileTheLastBatchsCompletionsRun() throws Exception {
         List<Integer> ran = Collections.synchronizedList(new ArrayList<>());
-        try (Committer c = fx.committer(CommitFaults.NONE, BatchLog.LOCAL, 2)) {
+        HeldWrite hold = new HeldWrite(CommitFaults.NONE);
+        try (Committer c = fx.committer(hold, BatchLog.LOCAL, 2)) {
             CountDownLatch entered = new CountDownLatch(1);
             CountDownLatch release = new CountDownLatch(1);
+            // Held after the first batch's write until the second waits in the open batch: so the writer
+            // hands the first to the completion thread (an idle writer would complete it itself).
+            hold.holdNext();
             blockingCompletion(c, entered, release);
-            assertTrue(entered.await(10, TimeUnit.SECONDS), "the first batch was written and its completion runs");
+            assertTrue(hold.awaitHeld(WAIT), "the first batch was written");
             CompletableFuture<Void> second = put(c, 2, ran);
+            hold.release();
+            assertTrue(entered.await(10, TimeUnit.SECONDS), "the first batch's completion runs");
             assertNotNull(awaitInStore(2), "the second batch is written while the first one's completion still runs");
             assertFalse(second.isDone(), "but its completion waits for the first batch's");
             release.countDown();
@@ -311,18 +317,23 @@ class CommitPipelineTest {
     @Test
     void aWriteThatThrowsIsReportedOnlyAfterTheEarlierBatchsCompletionsRan() throws Exception {
         InjectedCommitFault fault = new InjectedCommitFault();
+        HeldWrite hold = new HeldWrite(fault);
         List<Integer> ran = Collections.synchronizedList(new ArrayList<>());
-        try (Committer c = fx.committer(fault, BatchLog.LOCAL, 2)) {
+        try (Committer c = fx.committer(hold, BatchLog.LOCAL, 2)) {
             CountDownLatch entered = new CountDownLatch(1);
             CountDownLatch release = new CountDownLatch(1);
             CompletableFuture<Void> durableBefore;
+            hold.holdNext();
             synchronized (fx.lock) { // one batch: the blocking completion, then key 1's
                 blockingCompletion(c, entered, release);
                 durableBefore = put(c, 1, ran);
             }
-            assertTrue(entered.await(10, TimeUnit.SECONDS));
+            assertTrue(hold.awaitHeld(WAIT));
+            // The failing batch waits in the open batch as the first one's write ends: the first is handed over.
             fault.arm(When.BEFORE_WRITE, () -> new IllegalStateException("injected"));
             CompletableFuture<Void> failing = put(c, 2, ran);
+            hold.release();
+            assertTrue(entered.await(10, TimeUnit.SECONDS));
             assertTrue(fault.awaitFired(10), "the next write was tried while the earlier completion still runs");
             Thread.sleep(QUIET.toMillis());
             assertEquals(0, fx.commitFailures.get(), "the reset waits until the durable batch's completions ran");
