@@ -25,9 +25,9 @@ final class CommitWriter {
     private final BatchWriter batchWriter;
     private final CommitPipeline pipeline;
     private final Thread thread;
-    /** The batch the writer works on until it is handed over (null between batches); only the writer and its death handler touch it. */
+    /** The batch the writer works on until it is handed over or completed (null between batches); writer and death handler only. */
     private volatile CommitBatch writing;
-    /** The batch whose completions the writer runs itself (null otherwise); only the writer and its death handler touch it. */
+    /** The batch whose completions the writer runs itself (null otherwise); writer and death handler only. */
     private volatile CommitBatch completing;
 
     CommitWriter(Committer committer, BatchWriter batchWriter, CommitPipeline pipeline) {
@@ -89,9 +89,9 @@ final class CommitWriter {
 
     /**
      * The writer's uncaught-exception handler: nothing more will be written. Fails the batch it
-     * held if it was not written (a written one not handed over yet is handed with its outcome) and everything appended since, refuses new
-     * completions, and has the owner reset (which replaces the committer). Batches already in
-     * the pipeline complete with their real outcome. A batch it was completing itself (it died in
+     * held if it was not written (a written one not handed over yet is handed with its outcome)
+     * and everything appended since, refuses new completions, and has the owner reset (which
+     * replaces the committer). Batches already in the pipeline complete with their real outcome. A batch it was completing itself (it died in
      * there: a completion's throw is caught, so only the counting or the logging of one can get
      * here) has the rest of its completions failed, as the completion thread's death handler does.
      */

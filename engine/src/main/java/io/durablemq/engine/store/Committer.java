@@ -541,8 +541,9 @@ public final class Committer implements AutoCloseable {
     }
 
     /**
-     * For the writer: true if the open batch holds something (a write or a completion). Then the writer hands the batch it just wrote to the completion thread and
-     * goes on to the next write at once, rather than run the completions itself first.
+     * For the writer: true if the open batch holds something (a write or a completion). Then the
+     * writer hands the batch it just wrote to the completion thread and goes on to the next write
+     * at once, rather than run the completions itself first.
      */
     boolean hasWaitingWork() {
         synchronized (lock) {
