@@ -36,9 +36,10 @@ final class CommitBatch {
     /** Set by the writer before it hands the batch over: done once durable, failed if the outcome is unknown. */
     CompletableFuture<Void> outcome;
     /**
-     * True when {@link #outcome} was already done, and not failed, as the write returned: the local
-     * RocksDB write (or nothing to write). A replicated log's submission returns before the batch
-     * is durable: false, so its batch is always handed to the completion thread. Writer only.
+     * True when {@link #outcome} was done, and not failed, as the write returned: a log that keeps
+     * {@link BatchLog}'s own {@code submit} (the local RocksDB write), or nothing to write on such a
+     * log. A log with its own {@code submit} (a replicated log) answers later: false, so its batch
+     * is always handed to the completion thread. Writer only.
      */
     boolean durableOnReturn;
     /** Index of the next completion to run; read by a death handler to fail only the rest. */

@@ -173,6 +173,24 @@ class CommitOnWriterTest {
             Ran r = await(first);
             assertEquals(COMPLETER, r.thread(), "the writer never waits for a replicated log's commit");
             assertTrue(r.keyInStore());
+            for (int i = 2; i <= 21; i++) {
+                CompletableFuture<Ran> f = put(c, i);
+                GatedBatchLog.succeed(log.next(WAIT)); // durable at once, racing the writer's look at its future
+                assertEquals(COMPLETER, await(f).thread(), "a log with its own submit: always handed over");
+            }
+            CompletableFuture<String> aloneThread = new CompletableFuture<>();
+            c.onDurable(new Committer.Completion() { // a batch of a completion only: nothing submitted
+                @Override
+                public void durable() {
+                    aloneThread.complete(Thread.currentThread().getName());
+                }
+
+                @Override
+                public void failed(Throwable cause) {
+                    aloneThread.completeExceptionally(cause);
+                }
+            });
+            assertEquals(COMPLETER, await(aloneThread), "on a replicated log, also a batch with nothing to write");
             assertEquals(0, c.batchesCompletedOnWriter());
         }
     }
@@ -303,7 +321,34 @@ class CommitOnWriterTest {
             assertEquals(0, c.batchesCompletedOnWriter());
 
             c.reset();
-            assertEquals(WRITER, await(put(c, 5)).thread(), "after the reset a lone batch is the writer's again");
+            assertEquals(COMPLETER, await(put(c, 5)).thread(), "commits again after the reset (a gated log's: handed over)");
+        }
+    }
+
+    @Test
+    void aFailingLocalWriteFailsEveryLaterBatchOfItsEpochNoneCompletedAsDurable() throws Exception {
+        io.durablemq.engine.support.InjectedCommitFault fault = new io.durablemq.engine.support.InjectedCommitFault();
+        try (Committer c = fx.committer(fault, BatchLog.LOCAL, 4)) {
+            assertEquals(WRITER, await(put(c, 1)).thread());
+            fault.arm(io.durablemq.engine.support.InjectedCommitFault.When.AFTER_WRITE,
+                    () -> new IllegalStateException("injected after the write"));
+            CompletableFuture<Ran> failing = put(c, 2); // in the store, yet its outcome is unknown
+            assertTrue(fault.awaitFired(10));
+            List<CompletableFuture<Ran>> later = new ArrayList<>();
+            for (int i = 3; i <= 12; i++) {
+                later.add(put(c, i)); // same epoch: poisoned, whether the pipeline is busy or idle when taken
+            }
+            assertInstanceOf(StoreWriteException.class, failure(failing));
+            for (CompletableFuture<Ran> f : later) {
+                assertInstanceOf(StoreWriteException.class, failure(f), "built on the failed batch");
+            }
+            assertNotNull(fx.store.get(StoreColumn.SESSIONS, key(2)));
+            assertTrue(c.isFailed());
+            assertEquals(1, fx.commitFailures.get(), "the owner is told once");
+            assertEquals(1, c.batchesCompletedOnWriter(), "only batch 1 was completed by the writer");
+
+            c.reset();
+            assertEquals(WRITER, await(put(c, 13)).thread(), "after the reset a lone batch is the writer's again");
         }
     }
 
