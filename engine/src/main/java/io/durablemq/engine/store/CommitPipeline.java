@@ -19,7 +19,8 @@ import java.util.concurrent.ExecutionException;
  *
  * <p>The writer completes a batch itself when handing it over would buy nothing
  * ({@link #mayCompleteOnWriter}, {@link #completeOnWriter}): the batch was durable when its write
- * returned (the local RocksDB write, never a replicated log's pending submission), nothing is in
+ * returned (a log that keeps {@link BatchLog}'s own submit: the local RocksDB write; never a
+ * replicated log's submission, see {@link CommitBatch#durableOnReturn}), nothing is in
  * flight (so no completion runs or waits here, and running this batch's now overtakes none), no
  * batch of its epoch failed, and no write waits in the open batch (the caller checks that). There
  * is then nothing for the writer to do meanwhile, and the hand-off would only add a thread wake-up,
