@@ -71,6 +71,11 @@ final class ImageRebuild implements OperationGuard.ImageReset {
             public void completionThrew(Throwable error) {
                 st.metrics.internalError("commit_completion");
             }
+
+            @Override
+            public void completionsRunBy(boolean onWriter) {
+                st.metrics.completionsRunBy(onWriter);
+            }
         };
     }
 

@@ -30,6 +30,9 @@ public final class EngineMetrics {
     private final Counter redelivered;
     private final Counter duplicatesSuppressed;
     private final Counter commitFailures;
+    /** Durable batches whose completions the committer's writer ran itself (no hand-off), and those the completion thread ran. */
+    private final Counter completedOnWriter;
+    private final Counter completedOnCompletionThread;
     private final Counter bodiesReadAhead;
     private final Counter bodiesReadAtSend;
     /** Every place where the engine catches a bug of its own or of a callback instead of dying. */
@@ -58,6 +61,12 @@ public final class EngineMetrics {
                 .description("QoS 2 resends of a packet id already received, not routed again").register(registry);
         commitFailures = Counter.builder("durablemq.commit.failures")
                 .description("Store writes that failed; nothing in them was acknowledged").register(registry);
+        completedOnWriter = Counter.builder("durablemq.commit.completed.batches").tag("by", "writer")
+                .description("Durable batches whose completions the committer's writer ran itself, or that the commit"
+                        + " completion thread ran (completion_thread)").register(registry);
+        completedOnCompletionThread = Counter.builder("durablemq.commit.completed.batches").tag("by", "completion_thread")
+                .description("Durable batches whose completions the committer's writer ran itself, or that the commit"
+                        + " completion thread ran (completion_thread)").register(registry);
         bodiesReadAhead = Counter.builder("durablemq.body.reads").tag("where", "read_ahead")
                 .description("Message bodies read from the store for delivery: with their queue page on the read-ahead"
                         + " thread (read_ahead), or one by one by the send on the sending thread (send)").register(registry);
@@ -151,6 +160,10 @@ public final class EngineMetrics {
     public void committed(int writes, long nanos) {
         batchSize.record(writes);
         commitLatency.record(nanos, TimeUnit.NANOSECONDS);
+    }
+
+    public void completionsRunBy(boolean onWriter) {
+        (onWriter ? completedOnWriter : completedOnCompletionThread).increment();
     }
 
     public void commitFailed() {

@@ -46,8 +46,8 @@ final class CommitPipeline {
         /** A batch failed: poison its epoch and tell the committer's observer (once per epoch). */
         void failed(long epoch, StoreWriteException cause);
 
-        /** A batch is durable; its completions run next. */
-        void committed(CommitBatch batch);
+        /** A batch is durable; its completions run next, on the writer or on the completion thread. */
+        void committed(CommitBatch batch, boolean onWriter);
 
         /** A completion threw; logged here, counted there. */
         void completionThrew(Throwable error);
@@ -112,10 +112,10 @@ final class CommitPipeline {
 
     /**
      * Writer, after {@link #mayCompleteOnWriter} said yes: runs the batch's completions on the
-     * calling thread, as the completion thread would have (the same {@link #complete}).
+     * calling thread, as the completion thread would have (the same {@code complete}).
      */
     void completeOnWriter(CommitBatch batch) {
-        complete(batch);
+        complete(batch, true);
         completedOnWriter++; // only the writer writes it
     }
 
@@ -180,7 +180,7 @@ final class CommitPipeline {
                 }
                 batch = inFlight.peek(); // still counted in flight until its completions ran
             }
-            complete(batch);
+            complete(batch, false);
             synchronized (this) {
                 inFlight.poll();
                 notifyAll();
@@ -188,7 +188,7 @@ final class CommitPipeline {
         }
     }
 
-    private void complete(CommitBatch batch) {
+    private void complete(CommitBatch batch, boolean onWriter) {
         StoreWriteException failure = awaitOutcome(batch);
         if (failure == null && batch.epoch == failedEpoch) {
             failure = new StoreWriteException("not acknowledged: an earlier commit in flight failed and this batch"
@@ -199,7 +199,7 @@ final class CommitPipeline {
             owner.failed(batch.epoch, failure);
         } else {
             writeEndedNanos = batch.writeEndedNanos;
-            owner.committed(batch);
+            owner.committed(batch, onWriter);
         }
         runCompletions(batch, failure);
     }

@@ -63,6 +63,13 @@ public final class Committer implements AutoCloseable {
         /** A completion threw: a bug in the caller, logged and counted; the commit itself stood. */
         default void completionThrew(Throwable error) {
         }
+
+        /**
+         * A durable batch's completions run next: on the writer ({@code onWriter}, no hand-off:
+         * nothing was in flight or waiting) or on the completion thread. A figure for measurements.
+         */
+        default void completionsRunBy(boolean onWriter) {
+        }
     }
 
     /**
@@ -609,7 +616,12 @@ public final class Committer implements AutoCloseable {
         }
 
         @Override
-        public void committed(CommitBatch batch) {
+        public void committed(CommitBatch batch, boolean onWriter) {
+            try {
+                observer.completionsRunBy(onWriter);
+            } catch (Throwable e) {
+                log.error("commit observer threw", e);
+            }
             if (batch.count == 0) {
                 return; // nothing was written: not a commit
             }

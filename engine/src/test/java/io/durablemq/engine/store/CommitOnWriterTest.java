@@ -102,6 +102,8 @@ class CommitOnWriterTest {
                         "writeEndedNanos is this batch's, not an earlier one's");
             }
             assertEquals(20, c.batchesCompletedOnWriter());
+            assertEquals(20, fx.runByWriter.get(), "the observer is told (the broker's durablemq_commit_completed_batches)");
+            assertEquals(0, fx.runByCompletionThread.get());
             assertEquals(0, fx.commitFailures.get());
         }
     }
@@ -156,6 +158,8 @@ class CommitOnWriterTest {
             // Once the completion thread is done, a lone batch is the writer's again.
             awaitNothingInFlight(c);
             assertEquals(WRITER, await(put(c, 4)).thread());
+            assertEquals(1, fx.runByWriter.get());
+            assertTrue(fx.runByCompletionThread.get() >= 3, "batches 1 to 3 at least: " + fx.runByCompletionThread.get());
             assertEquals(0, fx.commitFailures.get());
         }
     }

@@ -33,6 +33,9 @@ public final class CommitterFixture implements BeforeEachCallback, AfterEachCall
     final Object lock = new Object();
     public final AtomicInteger commitFailures = new AtomicInteger();
     final AtomicInteger completionErrors = new AtomicInteger();
+    /** Durable batches whose completions ran on the writer, and on the completion thread, as the observer was told. */
+    final AtomicInteger runByWriter = new AtomicInteger();
+    final AtomicInteger runByCompletionThread = new AtomicInteger();
     /** Writes per committed batch, in commit order: what RocksDB was given. */
     final List<Integer> batchWrites = new CopyOnWriteArrayList<>();
     final Committer.Observer observer = new Committer.Observer() {
@@ -49,6 +52,11 @@ public final class CommitterFixture implements BeforeEachCallback, AfterEachCall
         @Override
         public void completionThrew(Throwable error) {
             completionErrors.incrementAndGet();
+        }
+
+        @Override
+        public void completionsRunBy(boolean onWriter) {
+            (onWriter ? runByWriter : runByCompletionThread).incrementAndGet();
         }
     };
     public Store store;
