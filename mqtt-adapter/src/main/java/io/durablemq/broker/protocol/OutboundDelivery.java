@@ -22,6 +22,8 @@ final class OutboundDelivery {
     private final ConnectionScope scope;
     /** Topics of outbound QoS 1/2 messages awaiting the client's ack, for the interceptors' acknowledged event. */
     private final Map<Integer, String> outboundTopics = new HashMap<>();
+    /** See {@link #topicAliasesOff}. */
+    private boolean aliasesOff;
 
     OutboundDelivery(ConnectionScope scope) {
         this.scope = scope;
@@ -53,14 +55,33 @@ final class OutboundDelivery {
                 return;
             }
         }
-        MqttProperties props = v5 ? MqttProps.outbound(message.properties(), remaining, publish.subscriptionIds())
-                : MqttProperties.NO_PROPERTIES;
         if (publish.qos() > 0) {
             outboundTopics.put(publish.packetId(), message.topic());
         }
         // Unflushed: called through LoopWrites, which flushes once after the tasks it ran.
+        if (topicAliasesOff()) {
+            // One buffer of the exact size, no MqttProperties or message objects (PublishEncoder says why).
+            scope.channel.write(PublishEncoder.encode(scope.channel.alloc(), message.topic(), publish.qos(), publish.dup(),
+                    publish.retain(), publish.packetId(), message.payload(), message.properties(), remaining,
+                    publish.subscriptionIds(), v5));
+            return;
+        }
+        // Outbound topic aliases rewrite the MqttPublishMessage on its way to Netty's encoder.
+        MqttProperties props = v5 ? MqttProps.outbound(message.properties(), remaining, publish.subscriptionIds())
+                : MqttProperties.NO_PROPERTIES;
         scope.channel.write(Packets.publish(message.topic(), publish.qos(), publish.dup(), publish.retain(),
                 publish.packetId(), message.payload(), props));
+    }
+
+    /**
+     * True once the connection has no {@link OutboundTopicAliasHandler}: it removes itself after a
+     * CONNECT that enables no aliases and is never added back, so the answer is kept once true.
+     */
+    private boolean topicAliasesOff() {
+        if (!aliasesOff && scope.channel.pipeline().context(OutboundTopicAliasHandler.NAME) == null) {
+            aliasesOff = true;
+        }
+        return aliasesOff;
     }
 
     void sendPubrel(int packetId) {
