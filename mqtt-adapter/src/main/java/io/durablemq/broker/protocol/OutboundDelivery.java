@@ -65,13 +65,14 @@ final class OutboundDelivery {
         }
         // Unflushed: called through LoopWrites, which flushes once after the tasks it ran.
         if (topicAliasesOff()) {
-            // One buffer of the exact size, no MqttProperties or message objects (PublishEncoder says why).
-            scope.channel.write(PublishEncoder.encode(scope.channel.alloc(), message.topic(), publish.qos(), publish.dup(),
-                    publish.retain(), publish.packetId(), message.payload(), message.properties(), remaining,
-                    publish.subscriptionIds(), v5));
+            // Encoded straight into the drain's shared buffer, no MqttProperties or message objects
+            // (PublishEncoder, PublishCoalescer say why); sendPublish runs only as a LoopWrites.CoalescedPublish.
+            scope.fromEngine.publishes.add(message.topic(), publish.qos(), publish.dup(), publish.retain(),
+                    publish.packetId(), message.payload(), message.properties(), remaining, publish.subscriptionIds(), v5);
             return;
         }
         // Outbound topic aliases rewrite the MqttPublishMessage on its way to Netty's encoder.
+        scope.fromEngine.publishes.writePending(); // none today (aliases are on or off for the whole connection); order first
         MqttProperties props = v5 ? MqttProps.outbound(message.properties(), remaining, publish.subscriptionIds())
                 : MqttProperties.NO_PROPERTIES;
         scope.channel.write(Packets.publish(message.topic(), publish.qos(), publish.dup(), publish.retain(),

@@ -33,34 +33,56 @@ final class PublishEncoder {
     static ByteBuf encode(ByteBufAllocator alloc, String topic, int qos, boolean dup, boolean retain, int packetId,
                           byte[] payload, MessageProperties mp, long remainingExpirySeconds,
                           List<Integer> subscriptionIds, boolean mqtt5) {
-        int topicBytes = ByteBufUtil.utf8Bytes(topic);
-        int propertyBytes = mqtt5 ? propertiesLength(mp, remainingExpirySeconds, subscriptionIds) : 0;
-        int variable = 2 + topicBytes + (qos > 0 ? 2 : 0) + (mqtt5 ? varIntSize(propertyBytes) + propertyBytes : 0);
-        int remaining = variable + payload.length;
-        int total = 1 + varIntSize(remaining) + remaining;
+        int total = size(topic, qos, payload, mp, remainingExpirySeconds, subscriptionIds, mqtt5);
         ByteBuf buf = alloc.buffer(total, total);
         try {
-            buf.writeByte((MqttMessageType.PUBLISH.value() << 4) | (dup ? 0x08 : 0) | (qos << 1) | (retain ? 0x01 : 0));
-            writeVarInt(buf, remaining);
-            buf.writeShort(topicBytes);
-            ByteBufUtil.reserveAndWriteUtf8(buf, topic, topicBytes);
-            if (qos > 0) {
-                buf.writeShort(packetId);
-            }
-            if (mqtt5) {
-                writeVarInt(buf, propertyBytes);
-                writeProperties(buf, mp, remainingExpirySeconds, subscriptionIds);
-            }
-            buf.writeBytes(payload);
-            if (buf.writerIndex() != total) {
-                // A size computed apart from the writes disagreed with them: never send a malformed packet.
-                throw new IllegalStateException("PUBLISH on '" + topic + "' encoded to " + buf.writerIndex()
-                        + " bytes, computed " + total);
-            }
+            write(buf, total, topic, qos, dup, retain, packetId, payload, mp, remainingExpirySeconds, subscriptionIds, mqtt5);
             return buf;
         } catch (RuntimeException e) {
             buf.release();
             throw e;
+        }
+    }
+
+    /** The whole packet's size in bytes, as {@link #write} writes it. */
+    static int size(String topic, int qos, byte[] payload, MessageProperties mp, long remainingExpirySeconds,
+                    List<Integer> subscriptionIds, boolean mqtt5) {
+        int remaining = remainingLength(ByteBufUtil.utf8Bytes(topic), qos, payload,
+                mqtt5 ? propertiesLength(mp, remainingExpirySeconds, subscriptionIds) : 0, mqtt5);
+        return 1 + varIntSize(remaining) + remaining;
+    }
+
+    private static int remainingLength(int topicBytes, int qos, byte[] payload, int propertyBytes, boolean mqtt5) {
+        return 2 + topicBytes + (qos > 0 ? 2 : 0) + (mqtt5 ? varIntSize(propertyBytes) + propertyBytes : 0) + payload.length;
+    }
+
+    /**
+     * Appends the packet to {@code buf}, which must have room for {@code size} more bytes (the
+     * value of {@link #size}); throws, with {@code buf} partly written, if the two disagree.
+     */
+    static void write(ByteBuf buf, int size, String topic, int qos, boolean dup, boolean retain, int packetId,
+                      byte[] payload, MessageProperties mp, long remainingExpirySeconds,
+                      List<Integer> subscriptionIds, boolean mqtt5) {
+        int start = buf.writerIndex();
+        int topicBytes = ByteBufUtil.utf8Bytes(topic);
+        int propertyBytes = mqtt5 ? propertiesLength(mp, remainingExpirySeconds, subscriptionIds) : 0;
+        int remaining = remainingLength(topicBytes, qos, payload, propertyBytes, mqtt5);
+        buf.writeByte((MqttMessageType.PUBLISH.value() << 4) | (dup ? 0x08 : 0) | (qos << 1) | (retain ? 0x01 : 0));
+        writeVarInt(buf, remaining);
+        buf.writeShort(topicBytes);
+        ByteBufUtil.reserveAndWriteUtf8(buf, topic, topicBytes);
+        if (qos > 0) {
+            buf.writeShort(packetId);
+        }
+        if (mqtt5) {
+            writeVarInt(buf, propertyBytes);
+            writeProperties(buf, mp, remainingExpirySeconds, subscriptionIds);
+        }
+        buf.writeBytes(payload);
+        if (buf.writerIndex() - start != size) {
+            // A size computed apart from the writes disagreed with them: never send a malformed packet.
+            throw new IllegalStateException("PUBLISH on '" + topic + "' encoded to " + (buf.writerIndex() - start)
+                    + " bytes, computed " + size);
         }
     }
 
