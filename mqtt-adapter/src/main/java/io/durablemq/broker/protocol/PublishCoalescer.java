@@ -66,6 +66,11 @@ final class PublishCoalescer {
         }
         pending = null;
         if (buf.isReadable()) {
+            if (buf.readableBytes() < CHUNK / 2) {
+                // Mostly empty: what a subscriber that does not read holds in Netty's outbound buffer is at
+                // most twice its packets, not a 16 KiB chunk per drain (a pooled buffer shrinks by a copy).
+                buf.capacity(buf.writerIndex());
+            }
             scope.channel.write(buf);
         } else {
             buf.release();
