@@ -260,47 +260,84 @@ final class EngineSessionHandle implements SessionHandle {
         return acknowledge(packetId, InflightState.Ack.PUBCOMP);
     }
 
+    @Override
+    public CompletableFuture<Void> pubacks(int[] packetIds, int count) {
+        return acknowledge(packetIds, count, InflightState.Ack.PUBACK);
+    }
+
     private CompletableFuture<Void> acknowledge(int packetId, InflightState.Ack ack) {
+        return acknowledge(new int[] {packetId}, 1, ack);
+    }
+
+    /**
+     * The first {@code count} acknowledgements of {@code packetIds}, in order, as one operation: one
+     * lock, one batch operation, one completion and, once they are all applied, one refill of the
+     * window ({@link SessionDelivery#pump}) for the room they made. A backlog drain reads PUBACKs
+     * several at a time; one operation and one pump each cost a lock, an operation scope, a
+     * session record and a completion per message (benchmarks/RESULTS.md, "Backlog drain: CPU per
+     * message (s22)"). The outcome is that of the acknowledgements one after the other, except
+     * that no id freed by one of them is handed out again before the later ones are applied (the
+     * refill comes after them all), so a repeated id in the same batch is ignored as unknown.
+     */
+    private CompletableFuture<Void> acknowledge(int[] packetIds, int count, InflightState.Ack ack) {
         CompletableFuture<Void> future = new CompletableFuture<>();
         List<Runnable> immediate = new ArrayList<>();
-        byte[] key = Keys.packet(s.key, packetId); // built before the lock
-        InflightEntry[] completed = new InflightEntry[1]; // its metrics are recorded after the lock
+        byte[][] keys = new byte[count][];
+        for (int i = 0; i < count; i++) {
+            keys[i] = Keys.packet(s.key, packetIds[i]); // built before the lock
+        }
+        List<InflightEntry> completed = new ArrayList<>(count); // their metrics are recorded after the lock
         try (PartitionLocks.Held held = st.partitions.lockFor(s.clientId)) {
             if (!valid(future)) {
                 return future;
             }
-            guard.guarded(() -> ack + " " + packetId + " of '" + s.clientId + "'", future, () -> {
+            guard.guarded(() -> ack + " " + describe(packetIds, count) + " of '" + s.clientId + "'", future, () -> {
             List<Runnable> sends = new ArrayList<>();
-            InflightEntry e = s.inflight.get(packetId);
-            InflightState.Step step = e == null ? InflightState.Step.IGNORE : e.state().on(ack, e.qos());
+            boolean roomMade = false;
             SessionListener listener = s.listener;
-            switch (step) {
-                case COMPLETE -> {
-                    finishInflight(e, key);
-                    completed[0] = e;
-                    delivery.pump(s, sends, immediate);
+            for (int i = 0; i < count; i++) {
+                int packetId = packetIds[i];
+                InflightEntry e = s.inflight.get(packetId);
+                InflightState.Step step = e == null ? InflightState.Step.IGNORE : e.state().on(ack, e.qos());
+                switch (step) {
+                    case COMPLETE -> {
+                        finishInflight(e, keys[i]);
+                        completed.add(e);
+                        roomMade = true;
+                    }
+                    case TO_PUBREL_SENT -> {
+                        InflightEntry released = e.released();
+                        s.inflight.put(packetId, released);
+                        st.committer.put(StoreColumn.INFLIGHT, keys[i], released.encodeValue());
+                        st.releaseBody(e.messageId(), e.soleReference());
+                        SessionDelivery.sendAfterCommit(s, sends, () -> listener.onPubrel(packetId));
+                    }
+                    case RESEND_PUBREL -> SessionDelivery.sendAfterCommit(s, sends, () -> listener.onPubrel(packetId));
+                    case IGNORE -> log.debug("client '{}' sent {} for packet id {} in state {}: ignored",
+                            s.clientId, ack, packetId, e == null ? "none" : e.state());
                 }
-                case TO_PUBREL_SENT -> {
-                    InflightEntry released = e.released();
-                    s.inflight.put(packetId, released);
-                    st.committer.put(StoreColumn.INFLIGHT, key, released.encodeValue());
-                    st.releaseBody(e.messageId(), e.soleReference());
-                    SessionDelivery.sendAfterCommit(s, sends, () -> listener.onPubrel(packetId));
-                }
-                case RESEND_PUBREL -> SessionDelivery.sendAfterCommit(s, sends, () -> listener.onPubrel(packetId));
-                case IGNORE -> log.debug("client '{}' sent {} for packet id {} in state {}: ignored",
-                        s.clientId, ack, packetId, e == null ? "none" : e.state());
+            }
+            if (roomMade) {
+                delivery.pump(s, sends, immediate);
             }
             delivery.runAfterDurable(sends);
             guard.complete(future, null);
             });
         }
-        InflightEntry e = completed[0];
-        if (e != null && !future.isCompletedExceptionally()) { // an operation rolled back counts nothing
-            st.metrics.acknowledged(e.qos(), System.currentTimeMillis() - e.enqueuedAtMillis());
+        if (!future.isCompletedExceptionally()) { // an operation rolled back counts nothing
+            long now = System.currentTimeMillis();
+            for (InflightEntry e : completed) {
+                st.metrics.acknowledged(e.qos(), now - e.enqueuedAtMillis());
+            }
         }
         immediate.forEach(Runnable::run);
         return future;
+    }
+
+    /** Packet ids for an error message, built only when an operation failed. */
+    private static String describe(int[] packetIds, int count) {
+        return count == 1 ? String.valueOf(packetIds[0])
+                : java.util.Arrays.toString(java.util.Arrays.copyOf(packetIds, count));
     }
 
     /** Must hold the session's partition. {@code key}: the entry's in-flight key, {@code Keys.packet(s.key, e.packetId())}. */

@@ -217,10 +217,7 @@ final class SessionDelivery implements AutoCloseable {
     Runnable sendAction(EngineSession s, int packetId, long messageId, Message bodyAtHand, int qos, boolean dup,
                                 boolean retain, int[] subscriptionIds) {
         SessionListener listener = s.listener;
-        List<Integer> ids = new ArrayList<>(subscriptionIds.length);
-        for (int id : subscriptionIds) {
-            ids.add(id);
-        }
+        List<Integer> ids = subscriptionIdList(subscriptionIds);
         // Taken now, under the lock, while the body is certainly in memory or in the store: a send
         // that runs before its batch is written must not depend on the cache keeping it.
         Message pinned = bodyAtHand;
@@ -241,6 +238,19 @@ final class SessionDelivery implements AutoCloseable {
                 log.error("sending message {} to '{}' threw", messageId, s.clientId, t);
                 st.metrics.internalError("send");
             }
+        };
+    }
+
+    /**
+     * The identifiers as the immutable list {@link OutboundPublish} keeps as it is (its
+     * {@code List.copyOf} returns an immutable list unchanged): one list per send, none for the
+     * usual subscription without identifiers, instead of a list here and its copy there.
+     */
+    static List<Integer> subscriptionIdList(int[] subscriptionIds) {
+        return switch (subscriptionIds.length) {
+            case 0 -> List.of();
+            case 1 -> List.of(subscriptionIds[0]);
+            default -> java.util.Arrays.stream(subscriptionIds).boxed().toList();
         };
     }
 

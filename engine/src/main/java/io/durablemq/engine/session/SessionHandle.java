@@ -45,6 +45,14 @@ public interface SessionHandle {
     /** PUBACK for an outbound QoS 1 message. Unknown ids are ignored. */
     CompletableFuture<Void> puback(int packetId);
 
+    /**
+     * PUBACKs for several outbound QoS 1 messages, the first {@code count} of {@code packetIds} in
+     * the order the client sent them: as {@link #puback} for each in turn, in one operation with
+     * one refill of the window after them all (the refill cannot hand a freed id out again before
+     * a later PUBACK of the same batch is applied: a repeated id is ignored as unknown).
+     */
+    CompletableFuture<Void> pubacks(int[] packetIds, int count);
+
     /** PUBREC for an outbound QoS 2 message: the listener's onPubrel follows once durable. */
     CompletableFuture<Void> pubrec(int packetId);
 

@@ -45,9 +45,19 @@ final class LoopWrites {
      */
     private final AtomicBoolean drainQueued = new AtomicBoolean();
     private final Runnable drain = this::drain;
+    /** The PUBLISHes of {@link CoalescedPublish} tasks, written before any other task runs and before the flush. */
+    final PublishCoalescer publishes;
+
+    /**
+     * A task that only appends a PUBLISH to {@link #publishes}: consecutive ones share buffers,
+     * any other task first has them written, so the order on the wire is the order of the tasks.
+     */
+    interface CoalescedPublish extends Runnable {
+    }
 
     LoopWrites(ConnectionScope scope) {
         this.scope = scope;
+        this.publishes = new PublishCoalescer(scope);
     }
 
     /** Any thread (an engine thread): queues a task for the event loop, after every task added before. */
@@ -79,6 +89,9 @@ final class LoopWrites {
             while (ran < MAX_PER_DRAIN && (r = ready.poll()) != null) {
                 ran++;
                 try {
+                    if (!(r instanceof CoalescedPublish)) {
+                        publishes.writePending(); // what the PUBLISHes before it appended goes first
+                    }
                     r.run();
                 } catch (RuntimeException e) {
                     // One task's failure must not strand the tasks behind it (the loop would have run them too).
@@ -86,6 +99,11 @@ final class LoopWrites {
                 }
             }
         } finally {
+            try {
+                publishes.writePending(); // nothing stays pending past a drain
+            } catch (RuntimeException e) {
+                ConnectionScope.LOG.warn("writing PUBLISHes to client {} threw", scope.clientId, e);
+            }
             if (ran > 0 && scope.channel.isActive()) {
                 flushNow();
             }

@@ -98,6 +98,16 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        if (msg instanceof MqttMessage p && p.fixedHeader() != null && p.fixedHeader().messageType() == MqttMessageType.PUBACK
+                && p.decoderResult().isSuccess() && scope.state() == ConnectionState.CONNECTED) {
+            try {
+                outbound.receivePuback(packetId(p)); // held for the end of this read: OutboundDelivery.flushPubacks
+            } finally {
+                ReferenceCountUtil.release(p);
+            }
+            return;
+        }
+        outbound.flushPubacks(); // the PUBACKs read before this packet reach the engine before it
         if (!(msg instanceof MqttMessage packet)) {
             ReferenceCountUtil.release(msg);
             return;
@@ -139,6 +149,13 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
         }
     }
 
+    /** The end of one read: the PUBACKs it held go to the engine together. */
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) throws Exception {
+        outbound.flushPubacks();
+        super.channelReadComplete(ctx);
+    }
+
     @Override
     public void userEventTriggered(ChannelHandlerContext ctx, Object evt) throws Exception {
         if (evt instanceof IdleStateEvent && scope.context.backpressure().isPaused(scope.channel)) {
@@ -158,6 +175,7 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) throws Exception {
+        outbound.flushPubacks(); // received before the connection ended: applied before the session is detached
         scope.closed();
         scope.context.metrics().connectionClosed();
         connects.cancelConnectTimer();
@@ -198,6 +216,9 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
     // ---------------------------------------------------------------- packets after CONNECT
 
     private void dispatch(MqttMessage packet) {
+        if (packet.fixedHeader().messageType() != MqttMessageType.PUBACK) {
+            outbound.flushPubacks(); // held PUBACKs first: the engine sees the packets in the client's order
+        }
         switch (packet.fixedHeader().messageType()) {
             case PUBLISH -> inbound.receivePublish((MqttPublishMessage) packet);
             case PUBACK -> outbound.receivePuback(packetId(packet));
@@ -227,6 +248,7 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
                 ReferenceCountUtil.release(held);
             }
         }
+        outbound.flushPubacks();
     }
 
     private static int packetId(MqttMessage packet) {
@@ -269,7 +291,7 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
 
     @Override
     public void onPublish(OutboundPublish publish) {
-        scope.fromEngine.add(() -> outbound.sendPublish(publish));
+        scope.fromEngine.add((LoopWrites.CoalescedPublish) () -> outbound.sendPublish(publish));
     }
 
     @Override

@@ -22,6 +22,13 @@ final class OutboundDelivery {
     private final ConnectionScope scope;
     /** Topics of outbound QoS 1/2 messages awaiting the client's ack, for the interceptors' acknowledged event. */
     private final Map<Integer, String> outboundTopics = new HashMap<>();
+    /** PUBACKs handed to the engine in one call at most (a longer read is handed over in parts). */
+    static final int MAX_PUBACKS_PER_CALL = 256;
+    /** PUBACKs received and not yet handed to the engine ({@link #receivePuback}), in the order received. */
+    private final int[] pendingPubackIds = new int[MAX_PUBACKS_PER_CALL];
+    private int pendingPubacks;
+    /** See {@link #topicAliasesOff}. */
+    private boolean aliasesOff;
 
     OutboundDelivery(ConnectionScope scope) {
         this.scope = scope;
@@ -53,14 +60,34 @@ final class OutboundDelivery {
                 return;
             }
         }
-        MqttProperties props = v5 ? MqttProps.outbound(message.properties(), remaining, publish.subscriptionIds())
-                : MqttProperties.NO_PROPERTIES;
         if (publish.qos() > 0) {
             outboundTopics.put(publish.packetId(), message.topic());
         }
         // Unflushed: called through LoopWrites, which flushes once after the tasks it ran.
+        if (topicAliasesOff()) {
+            // Encoded straight into the drain's shared buffer, no MqttProperties or message objects
+            // (PublishEncoder, PublishCoalescer say why); sendPublish runs only as a LoopWrites.CoalescedPublish.
+            scope.fromEngine.publishes.add(message.topic(), publish.qos(), publish.dup(), publish.retain(),
+                    publish.packetId(), message.payload(), message.properties(), remaining, publish.subscriptionIds(), v5);
+            return;
+        }
+        // Outbound topic aliases rewrite the MqttPublishMessage on its way to Netty's encoder.
+        scope.fromEngine.publishes.writePending(); // none today (aliases are on or off for the whole connection); order first
+        MqttProperties props = v5 ? MqttProps.outbound(message.properties(), remaining, publish.subscriptionIds())
+                : MqttProperties.NO_PROPERTIES;
         scope.channel.write(Packets.publish(message.topic(), publish.qos(), publish.dup(), publish.retain(),
                 publish.packetId(), message.payload(), props));
+    }
+
+    /**
+     * True once the connection has no {@link OutboundTopicAliasHandler}: it removes itself after a
+     * CONNECT that enables no aliases and is never added back, so the answer is kept once true.
+     */
+    private boolean topicAliasesOff() {
+        if (!aliasesOff && scope.channel.pipeline().context(OutboundTopicAliasHandler.NAME) == null) {
+            aliasesOff = true;
+        }
+        return aliasesOff;
     }
 
     void sendPubrel(int packetId) {
@@ -70,10 +97,39 @@ final class OutboundDelivery {
         }
     }
 
+    /**
+     * Holds the PUBACK until {@link #flushPubacks}: the connection hands the engine the PUBACKs of
+     * one read together (one operation and one window refill for them all, instead of one per
+     * message: engine/README.md "Delivery"), and flushes them before any other packet, at the end
+     * of each read and when the connection ends, so the engine still sees every packet in the
+     * order the client sent it.
+     */
     void receivePuback(int packetId) {
-        String topic = outboundTopics.remove(packetId);
-        scope.engineCall("PUBACK", () -> scope.session.puback(packetId));
-        scope.context.interceptors().acknowledged(scope.clientId, scope.username, topic, packetId);
+        if (pendingPubacks == MAX_PUBACKS_PER_CALL) {
+            flushPubacks();
+        }
+        pendingPubackIds[pendingPubacks++] = packetId;
+    }
+
+    /** Event loop: the PUBACKs held since the last flush, to the engine in one call, then to the interceptors. */
+    void flushPubacks() {
+        int n = pendingPubacks;
+        if (n == 0) {
+            return;
+        }
+        pendingPubacks = 0;
+        int[] ids = pendingPubackIds;
+        if (n == 1) {
+            int id = ids[0];
+            scope.engineCall("PUBACK", () -> scope.session.puback(id));
+        } else {
+            int[] batch = java.util.Arrays.copyOf(ids, n); // the engine may keep it past this call (its error message)
+            scope.engineCall("PUBACK", () -> scope.session.pubacks(batch, n));
+        }
+        for (int i = 0; i < n; i++) {
+            String topic = outboundTopics.remove(ids[i]);
+            scope.context.interceptors().acknowledged(scope.clientId, scope.username, topic, ids[i]);
+        }
     }
 
     void receivePubrec(MqttMessage packet, int packetId) {
