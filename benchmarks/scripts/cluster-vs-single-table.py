@@ -60,6 +60,7 @@ def cpu_runs():
                 run = {"q": q, "target": target, "round": r, "acked": j["ackedInWindow"], "window": j["windowSeconds"],
                        "roles": roles, "loadgen": j["loadgenCpuSeconds"]}
                 run["reported"] = json.load(open(report))["results"]["acknowledged"]
+                run["raft"] = j.get("raft") or {}
                 if target == "cluster":
                     run["leader"] = open(os.path.join(out, f"r{r}-cluster-q{q}.leader")).read().strip()
                     run["followers"] = sorted(n for n in ("n1", "n2", "n3") if n != run["leader"])
@@ -113,6 +114,20 @@ if runs:
               f"| {med([x['loadgen'] * 1e6 / max(x['reported'], 1) for x in s]):.0f} / {med([x['loadgen'] * 1e6 / max(x['reported'], 1) for x in c]):.0f} "
               f"| {cf[0] / sf[0]:.2f}x "
               f"| **{med(s_nj) / med(busiest_nj):.2f}x** (with JIT: {med(s_all) / med(busiest_all):.2f}x) |")
+    entry_rows = [x for x in runs if x["target"] == "cluster" and x["raft"].get("messagesPerEntry")]
+    if entry_rows:
+        print()
+        print("Raft entries on the leader in the same window (cpu-window.py CPU_WINDOW_METRICS: growth of the leader's")
+        print("durablemq_cluster_entries_submitted / entry_operations / entry_bytes, else of its commit index):")
+        print()
+        print("| QoS | round | acknowledged msg/s | entries/s | messages per entry | store operations per entry | bytes per entry | 3 nodes us/msg excl. JIT |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for x in entry_rows:
+            rf = x["raft"]
+            n = rf.get("entries") or rf.get("commitIndex")
+            tot = sum(us(x, r, "nojit") for r in [x["leader"]] + x["followers"])
+            print(f"| {x['q']} | {x['round']} | {x['acked'] / x['window']:,.0f} | {n / x['window']:,.0f} | {rf['messagesPerEntry']:.1f} "
+                  f"| {rf.get('operationsPerEntry', float('nan')):.1f} | {rf.get('bytesPerEntry', float('nan')):,.0f} | {tot:.0f} |")
     print()
     print("Background (idle) CPU of each JVM while the load went to the other target, cores: "
           + ", ".join(f"{k} {v:.3f}" for k, v in idle.items()) + ".")

@@ -6,6 +6,7 @@
 #   benchmarks/scripts/cluster-vs-single.sh [--rounds N] [--duration 10s] [--publishers 16]
 #                                           [--qos "1 2"] [--durability fsync|os] [--out DIR]
 #                                           [--profile-leader] [--table-only DIR]
+#                                           [--cluster-java-opts "OPTS"] [--cluster-conf "KEY VALUE;..."]
 #
 # Single node: bin/durablemq with a generated config. Cluster: ops/cluster/local-cluster.sh
 # (three JVMs, Raft on loopback); the load goes to whichever node serves. Every process runs
@@ -27,6 +28,11 @@
 # of the leader up to the end of round 1's first cluster run, DIR/leader.jfr, summarised from that
 # run's start in DIR/leader-profile.txt; that run's .cpu.json also
 # names the leader's threads in full ("threadsFull", from jcmd Thread.print).
+# Raft entry size: during each cluster run the leader's /metrics is read every second too, and the
+# .cpu.json gets "raft": entries, store operations and bytes submitted in the window, messages per entry.
+# --cluster-java-opts: JVM options for the three nodes only (default: the same as the single node's);
+# --cluster-conf "k v;k v": lines added to every node's config (e.g. "commit_batches_in_flight 2"); both for
+# trying cluster-only settings against an unchanged single node.
 # --table-only DIR: rebuild DIR/table.md from DIR's files (with the same --rounds and --qos), run nothing.
 set -euo pipefail
 
@@ -41,6 +47,8 @@ durability=fsync
 out="$root/benchmarks/target/cluster-vs-single-$(date -u +%Y%m%dT%H%M%SZ)"
 profile_leader=0
 table_only=""
+cluster_java_opts="${DURABLEMQ_JAVA_OPTS:-}"
+cluster_conf=""
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -52,7 +60,9 @@ while [[ $# -gt 0 ]]; do
     --out) out="$2"; shift 2 ;;
     --profile-leader) profile_leader=1; shift ;;
     --table-only) table_only="$2"; shift 2 ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    --cluster-java-opts) cluster_java_opts="$2"; shift 2 ;;
+    --cluster-conf) cluster_conf="$2"; shift 2 ;;
+    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -98,6 +108,7 @@ cmqtt=("$(free_port)" "$(free_port)" "$(free_port)")
 cmetrics=("$(free_port)" "$(free_port)" "$(free_port)")
 craft=("$(free_port)" "$(free_port)" "$(free_port)")
 MQTT_PORTS="${cmqtt[*]}" METRICS_PORTS="${cmetrics[*]}" RAFT_PORTS="${craft[*]}" DURABILITY="$durability" \
+  EXTRA_CONF="${cluster_conf//;/$'\n'}" DURABLEMQ_JAVA_OPTS="$cluster_java_opts" \
   "$root/ops/cluster/local-cluster.sh" start "$cluster_dir" >"$work/cluster-start.txt"
 for _ in $(seq 1 120); do curl -fsS --max-time 2 "http://127.0.0.1:$smetrics/ready" >/dev/null 2>&1 && break; sleep 0.5; done
 
@@ -115,18 +126,19 @@ leader_port() { # the MQTT port of the node whose /ready is 200, waiting up to 6
 
 profiled=0
 run() { # round target qos port
-  local f="$out/r$1-$2-q$3.json" roles=("single=$single_pid") i li="" full_names="" jfr_now=0
+  local f="$out/r$1-$2-q$3.json" roles=("single=$single_pid") i li="" full_names="" jfr_now=0 metrics_url=""
   for i in 0 1 2; do roles+=("n$((i + 1))=$(cat "$cluster_dir/n$((i + 1))/pid")"); done
   if [[ "$2" == cluster ]]; then
     for i in 0 1 2; do if [[ "${cmqtt[$i]}" == "$4" ]]; then li="$i"; fi; done # the node leader_port chose
     echo "n$((li + 1))" >"$out/r$1-$2-q$3.leader"
+    [[ -n "$li" ]] && metrics_url="http://127.0.0.1:${cmetrics[$li]}/metrics"
     if (( profile_leader && ! profiled )); then
       profiled=1 jfr_now=1 full_names="n$((li + 1))"
     fi
   fi
   log "round $1: $2 QoS $3 (port $4${li:+, leader n$((li + 1))})"
   jfr_since="$(date +%s)"
-  CPU_WINDOW_FULL_NAMES="$full_names" \
+  CPU_WINDOW_FULL_NAMES="$full_names" CPU_WINDOW_METRICS="$metrics_url" \
   python3 "$here/cpu-window.py" "$out/r$1-$2-q$3.cpu.json" "$work/r$1-$2-q$3.txt" "${roles[@]}" -- \
     java -jar "$loadgen" -b "tcp://127.0.0.1:$4" -s pairs -P "$publishers" -q "$3" -d "$duration" \
     --label "$2" --json "$f" || log "load generator exit $? (see $work/r$1-$2-q$3.txt)"
@@ -141,6 +153,7 @@ run() { # round target qos port
   echo "host: $(uname -srm), $(nproc) cpus; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')"
   echo "command: $0 --rounds $rounds --duration $duration --publishers $publishers --qos \"$qos_list\" --durability $durability"
+  echo "DURABLEMQ_JAVA_OPTS: ${DURABLEMQ_JAVA_OPTS:-(bin/durablemq default)}; cluster: ${cluster_java_opts:-(bin/durablemq default)}; cluster conf: ${cluster_conf:-(none)}"
 } >"$out/machine.txt"
 
 # --profile-leader: JFR on every node from before the warm-up (starting it costs a pause, which under

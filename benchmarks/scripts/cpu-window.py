@@ -17,7 +17,7 @@ CPU seconds, loadgen CPU and wall seconds, exit code.
 With CPU_WINDOW_FULL_NAMES="ROLE ..." those roles' threads are also grouped by their full Java
 names (jcmd PID Thread.print after the run: nid = the kernel's thread id), as "threadsFull".
 """
-import json, os, re, subprocess, sys, time
+import json, os, re, subprocess, sys, time, urllib.request
 
 TICK = os.sysconf("SC_CLK_TCK")
 PROGRESS = re.compile(r"^\[\s*(\d+)s\]\s+(\S+)\s.*?acked\s+([\d,]+)/s")
@@ -53,6 +53,31 @@ def java_thread_names(pid):
     return names
 
 
+RAFT_COUNTERS = {
+    "durablemq_cluster_entries_submitted_total": "entries",
+    "durablemq_cluster_entry_operations_total": "operations",
+    "durablemq_cluster_entry_bytes_total": "bytes",
+    "durablemq_cluster_commit_index": "commitIndex",
+}
+
+
+def raft_counters(url):
+    """The Raft counters of one node's /metrics (names in RAFT_COUNTERS), {} when it does not answer."""
+    if not url:
+        return {}
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            text = r.read().decode()
+    except OSError:
+        return {}
+    found = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] in RAFT_COUNTERS:
+            found[RAFT_COUNTERS[parts[0]]] = float(parts[1])
+    return found
+
+
 def snapshot(pids):
     snap = {}
     for role, pid in pids.items():
@@ -75,6 +100,7 @@ def main():
     sep = sys.argv.index("--")
     pids = dict(a.split("=", 1) for a in sys.argv[3:sep])
     cmd = sys.argv[sep + 1:]
+    metrics_url = os.environ.get("CPU_WINDOW_METRICS", "")
     start_wall = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
     first = last = None
@@ -86,7 +112,7 @@ def main():
             m = PROGRESS.match(line)
             if not m or m.group(2) != "publish":
                 continue
-            snap = snapshot(pids)
+            snap = snapshot(pids) + (raft_counters(metrics_url),)
             publish_lines += 1
             if first is None:
                 first = snap
@@ -127,6 +153,15 @@ def main():
                 roles[role]["threadsFull"] = dict(sorted(((g, round(v, 2)) for g, v in full.items() if v > 0),
                                                          key=lambda kv: -kv[1]))
         result["roles"] = roles
+        if first[2] and last[2]:
+            raft = {k: last[2][k] - first[2][k] for k in last[2] if k in first[2]}
+            entries = raft.get("entries") or raft.get("commitIndex")
+            if entries:
+                raft["messagesPerEntry"] = round(acked / entries, 1)
+                if "bytes" in raft:
+                    raft["bytesPerEntry"] = round(raft["bytes"] / entries)
+                    raft["operationsPerEntry"] = round(raft["operations"] / entries, 1)
+            result["raft"] = raft
     with open(out, "w") as f:
         json.dump(result, f, indent=1)
     sys.exit(result["exit"])

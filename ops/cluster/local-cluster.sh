@@ -5,7 +5,8 @@
 #   local-cluster.sh stop [DIR]    stop them (SIGTERM, then SIGKILL after 20 s)
 #   local-cluster.sh status [DIR]  each node's process, role, term and indexes
 # Node nI: MQTT 127.0.0.1:188(2+I), metrics 127.0.0.1:94(I-1)0 -> 9400/9401/9402, Raft 127.0.0.1:987I.
-# Ports can be moved with MQTT_PORTS, METRICS_PORTS, RAFT_PORTS ("a b c"); DURABILITY=fsync|os.
+# Ports can be moved with MQTT_PORTS, METRICS_PORTS, RAFT_PORTS ("a b c"); DURABILITY=fsync|os;
+# EXTRA_CONF: more config lines for every node (e.g. "commit_batches_in_flight 2").
 set -euo pipefail
 root="$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)"
 cmd="${1:-}"
@@ -15,7 +16,7 @@ read -r -a metrics <<<"${METRICS_PORTS:-9400 9401 9402}"
 read -r -a raft <<<"${RAFT_PORTS:-9871 9872 9873}"
 durability="${DURABILITY:-fsync}"
 
-usage() { sed -n '2,9p' "$0" >&2; exit 2; }
+usage() { sed -n '2,10p' "$0" >&2; exit 2; }
 
 http_get() { # host:port path -> prints body, returns curl's status (0 = 2xx)
   curl -fsS --max-time 2 "http://$1$2" 2>/dev/null
@@ -59,6 +60,7 @@ cluster_peers $peers
 cluster_mqtt_addresses $addresses
 cluster_storage_path $node/raft
 CONF
+    [ -n "${EXTRA_CONF:-}" ] && printf '%s\n' "$EXTRA_CONF" >>"$node/durablemq.conf"
     nohup "$root/bin/durablemq" --config "$node/durablemq.conf" >>"$node/broker.log" 2>&1 &
     echo $! >"$node/pid"
     echo "n$((i + 1)) started (pid $!, mqtt 127.0.0.1:${mqtt[$i]}, metrics ${metrics[$i]}, log $node/broker.log)"

@@ -72,6 +72,7 @@ public final class ClusterNode implements AutoCloseable {
     private final AtomicLong leaderChanges = new AtomicLong();
     private final AtomicLong servingStartFailures = new AtomicLong();
     private final AtomicLong leadershipHandoffs = new AtomicLong();
+    private final EntrySizes entrySizes = new EntrySizes();
     private volatile String lastStartFailure;
     private final LeadershipHandoff handoff;
     private final PeerConnectionRefresh connectionRefresh;
@@ -238,6 +239,11 @@ public final class ClusterNode implements AutoCloseable {
         return raft.followers();
     }
 
+    /** Sizes of the Raft entries this node submitted while it led (operations and bytes per entry). */
+    public EntrySizes entrySizes() {
+        return entrySizes;
+    }
+
     /** Snapshots this node installed on followers while it led (Ratis's count). */
     public long snapshotsSent() {
         return raft.snapshotsSent();
@@ -334,7 +340,7 @@ public final class ClusterNode implements AutoCloseable {
         takeoverClock.promoting();
         log.info("node {} leads term {} and has applied index {}: opening the engine", settings.nodeId(), s.term(), s.appliedIndex());
         writeFailed.set(false);
-        batchLog = new ReplicatedBatchLog(raft, slot, () -> writeFailed.set(true));
+        batchLog = new ReplicatedBatchLog(raft, slot, () -> writeFailed.set(true), entrySizes);
         // The follower's open handle goes to the engine: no close and RocksDB reopen (WAL replay) of the same folder.
         Store store;
         try {

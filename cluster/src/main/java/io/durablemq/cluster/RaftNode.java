@@ -66,6 +66,13 @@ final class RaftNode implements AutoCloseable, PeerConnectionRefresh.Connections
         RaftServerConfigKeys.Rpc.setTimeoutMax(props, TimeDuration.valueOf(settings.electionTimeoutMax().toMillis(), TimeUnit.MILLISECONDS));
         // fsync mode: an entry counts towards the majority only once fsynced in the Raft log of that node.
         RaftServerConfigKeys.Log.setUnsafeFlushEnabled(props, settings.durability() == Durability.OS);
+        // No metadata entry per commit: by default the leader appends one more entry (the new commit index) to
+        // its log each time its commit index moves, replicated and written like a batch and recorded in every
+        // node's store (notifyTermIndexUpdated): over a third of all entries at full load (docs/CLUSTER.md
+        // "Entry size and CPU per message (s22)"). It only lets a restarted node apply its log before it hears
+        // from a leader; Raft's safety needs no stored commit index, a PUBACK still waits for a majority's log
+        // and the leader's apply, and a new leader applies everything up to its first own entry before serving.
+        RaftServerConfigKeys.Log.setLogMetadataEnabled(props, false);
         // A purge removes closed segments only: the segment size is how finely the log shrinks. An entry
         // larger than a segment still fits (Ratis then gives it a segment of its own).
         SnapshotPolicy snap = settings.snapshots();

@@ -24,14 +24,16 @@ final class ReplicatedBatchLog implements BatchLog {
     private final RaftNode raft;
     private final StoreSlot slot;
     private final Runnable onFailure;
+    private final EntrySizes sizes;
     private boolean fenced;
     /** Submitted entries whose outcome is not known yet (the committer may have several in flight). */
     private int outstanding;
 
-    ReplicatedBatchLog(RaftNode raft, StoreSlot slot, Runnable onFailure) {
+    ReplicatedBatchLog(RaftNode raft, StoreSlot slot, Runnable onFailure, EntrySizes sizes) {
         this.raft = raft;
         this.slot = slot;
         this.onFailure = onFailure;
+        this.sizes = sizes;
     }
 
     @Override
@@ -62,7 +64,9 @@ final class ReplicatedBatchLog implements BatchLog {
         CompletableFuture<RaftClientReply> reply;
         try {
             slot.attachEngineStore(store);
-            reply = raft.submit(batch.data());
+            byte[] data = batch.data();
+            reply = raft.submit(data);
+            sizes.record(batch.count(), data.length);
         } catch (Exception | Error e) {
             failed();
             done();

@@ -9,6 +9,7 @@ import io.durablemq.engine.session.SessionHandle;
 import io.durablemq.engine.store.Durability;
 import io.durablemq.engine.support.RecordingListener;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import org.apache.ratis.proto.RaftProtos.LogEntryProto;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -56,6 +57,11 @@ class ThreeNodeReplicationTest {
             }
         }
 
+        // It counted the entries it submitted (docs/CLUSTER.md "Entry size and CPU per message (s22)").
+        EntrySizes sizes = cluster.nodes.get(first).entrySizes();
+        assertTrue(sizes.entries() > 0 && sizes.operations() >= sizes.entries() && sizes.bytes() > 0, "entry sizes counted");
+        assertEquals(sizes.entries(), sizes.atMost(EntrySizes.BUCKETS - 1), "every entry in the histogram");
+
         // The leader goes away: another node rebuilds the engine from its own replicated store.
         cluster.stop(first);
         int second = cluster.awaitServing();
@@ -76,6 +82,13 @@ class ThreeNodeReplicationTest {
 
         // Every store, opened on its own as a single node, holds what its node applied.
         cluster.close();
+        // No Raft log holds a commit-index metadata entry (RaftNode turns them off: one per commit, a third of all entries).
+        for (int i = 0; i < 3; i++) {
+            var entries = RaftLogEntries.read(cluster.raft(i));
+            assertTrue(entries.size() > 0, "node " + (i + 1) + " has a log");
+            assertEquals(0, entries.values().stream().filter(LogEntryProto::hasMetadataEntry).count(),
+                    "node " + (i + 1) + ": metadata entries in the log");
+        }
         for (int i = 0; i < 3; i++) {
             try (Engine e = Engine.open(EngineService.config(cluster.data(i)), new SimpleMeterRegistry())) {
                 SessionSnapshot s = e.session("sub");
@@ -118,7 +131,7 @@ class ThreeNodeReplicationTest {
         await(pub.publish(1, Message.of("t", new byte[]{1}, 1)));
         assertTrue(cluster.nodes.get(0).raftStatus().appliedIndex() > before, "the acknowledged publish is a Raft entry");
 
-        ReplicatedBatchLog fenced = new ReplicatedBatchLog(null, new StoreSlot(), () -> { });
+        ReplicatedBatchLog fenced = new ReplicatedBatchLog(null, new StoreSlot(), () -> { }, new EntrySizes());
         fenced.fence();
         try (org.rocksdb.WriteBatch batch = new org.rocksdb.WriteBatch()) {
             assertThrows(ReplicatedBatchLog.NotServingException.class, () -> fenced.write(null, batch));

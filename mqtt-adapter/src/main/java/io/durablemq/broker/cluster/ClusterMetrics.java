@@ -59,6 +59,7 @@ final class ClusterMetrics extends PrometheusMeterRegistry {
                 .description("snapshots this node sent in full to followers too far behind while it led (Ratis's count"
                         + " of completed file-chunk installs)")
                 .register(this);
+        registerEntrySizes(node);
         this.node = node;
         this.followerMatch = MultiGauge.builder("durablemq_cluster_follower_match_index")
                 .description("on the leader: the last log index each follower is known to hold").register(this);
@@ -66,6 +67,28 @@ final class ClusterMetrics extends PrometheusMeterRegistry {
                 .description("on the leader: committed log entries each follower is not known to hold").register(this);
         this.followerContact = MultiGauge.builder("durablemq_cluster_follower_last_contact_seconds")
                 .description("on the leader: seconds since each follower last answered").register(this);
+    }
+
+    /**
+     * Size of the Raft entries this node submitted while it led (docs/CLUSTER.md "Entry size and CPU per
+     * message (s22)"): entries, RocksDB operations and bytes, and a cumulative histogram of operations per
+     * entry ({@code le} = at most that many). Messages per entry = messages acknowledged / entries.
+     */
+    private void registerEntrySizes(ClusterNodeRef node) {
+        FunctionCounter.builder("durablemq_cluster_entries_submitted", node, n -> n.get() == null ? 0 : n.get().entrySizes().entries())
+                .description("Raft entries (commit batches) this node submitted while it led").register(this);
+        FunctionCounter.builder("durablemq_cluster_entry_operations", node, n -> n.get() == null ? 0 : n.get().entrySizes().operations())
+                .description("store operations in the Raft entries this node submitted while it led").register(this);
+        FunctionCounter.builder("durablemq_cluster_entry_bytes", node, n -> n.get() == null ? 0 : n.get().entrySizes().bytes())
+                .description("bytes of the Raft entries this node submitted while it led").register(this);
+        for (int i = 0; i < io.durablemq.cluster.EntrySizes.BUCKETS; i++) {
+            int bucket = i;
+            double le = io.durablemq.cluster.EntrySizes.upperBound(i);
+            FunctionCounter.builder("durablemq_cluster_entry_operations_histogram", node,
+                            n -> n.get() == null ? 0 : n.get().entrySizes().atMost(bucket))
+                    .description("Raft entries this node submitted while it led with at most le store operations")
+                    .tag("le", Double.isInfinite(le) ? "+Inf" : Long.toString((long) le)).register(this);
+        }
     }
 
     /**

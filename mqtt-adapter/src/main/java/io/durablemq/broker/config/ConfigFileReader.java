@@ -147,7 +147,7 @@ final class ConfigFileReader {
             return new BrokerConfig(host, port, sslPort, wsPort, wsPath, wssPort, dataPath, durability, metricsHost,
                     metricsPort, anonymous, passwordFile, aclFile, authenticatorClass, authorizatorClass,
                     interceptHandlers, tls, limits, properties, file, backupDir, admission(),
-                    (int) number("commit_batches_in_flight", CommitPipelineDepth.configured(), 1, CommitPipelineDepth.MAX),
+                    (int) number("commit_batches_in_flight", defaultBatchesInFlight(), 1, CommitPipelineDepth.MAX),
                     (int) number("engine_partitions", 1, 1, BrokerConfig.MAX_ENGINE_PARTITIONS));
         } catch (IllegalArgumentException e) {
             throw new BrokerConfigException(file + ": " + e.getMessage(), e);
@@ -255,6 +255,17 @@ final class ConfigFileReader {
     private String string(String key, String defaultValue) {
         Entry e = entries.get(key);
         return e == null ? defaultValue : e.value();
+    }
+
+    /**
+     * {@code commit_batches_in_flight} when the file has none: the JVM option if set, else a cluster node's
+     * own default (fewer, larger Raft entries: ClusterSettings) or the single node's.
+     */
+    private int defaultBatchesInFlight() {
+        if (entries.containsKey("cluster_node_id") && System.getProperty(CommitPipelineDepth.PROPERTY) == null) {
+            return io.durablemq.cluster.ClusterSettings.DEFAULT_COMMIT_BATCHES_IN_FLIGHT;
+        }
+        return CommitPipelineDepth.configured();
     }
 
     private long number(String key, long defaultValue, long min, long max) throws BrokerConfigException {

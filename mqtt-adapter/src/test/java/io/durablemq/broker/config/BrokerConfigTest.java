@@ -3,6 +3,7 @@ package io.durablemq.broker.config;
 import io.durablemq.engine.EngineConfig;
 import io.durablemq.engine.delivery.OverflowPolicy;
 import io.durablemq.engine.store.Durability;
+import io.durablemq.engine.store.CommitPipelineDepth;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -265,6 +266,19 @@ class BrokerConfigTest {
                 loadError("commit_batches_in_flight 0"));
         assertEquals(file() + ":1: engine_partitions: 65 is out of range (1..64)", loadError("engine_partitions 65"));
         assertEquals(file() + ":1: engine_partitions: 0 is out of range (1..64)", loadError("engine_partitions 0"));
+    }
+
+    /** A cluster node cuts fewer, larger Raft entries by default (docs/CLUSTER.md "Entry size and CPU per message (s22)"). */
+    @Test
+    void aClusterNodeHasItsOwnDefaultPipelineDepthAndTheFileStillWins() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(System.getProperty(CommitPipelineDepth.PROPERTY) == null,
+                "the JVM option would set the default for both");
+        assertEquals(4, BrokerConfig.load(write("single.conf", "port 1884")).commitBatchesInFlight(), "single node");
+        assertEquals(io.durablemq.cluster.ClusterSettings.DEFAULT_COMMIT_BATCHES_IN_FLIGHT,
+                BrokerConfig.load(write("node.conf", "port 1884", "cluster_node_id n1")).commitBatchesInFlight(), "cluster node");
+        assertEquals(2, io.durablemq.cluster.ClusterSettings.DEFAULT_COMMIT_BATCHES_IN_FLIGHT);
+        assertEquals(3, BrokerConfig.load(write("node3.conf", "port 1884", "cluster_node_id n1", "commit_batches_in_flight 3"))
+                .commitBatchesInFlight(), "the file's value");
     }
 
     @Test
