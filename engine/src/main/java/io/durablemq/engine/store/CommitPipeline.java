@@ -22,10 +22,10 @@ import java.util.concurrent.ExecutionException;
  * returned (a log that keeps {@link BatchLog}'s own submit: the local RocksDB write; never a
  * replicated log's submission, see {@link CommitBatch#durableOnReturn}), nothing is in
  * flight (so no completion runs or waits here, and running this batch's now overtakes none), no
- * batch of its epoch failed, and no write waits in the open batch (the caller checks that). There
- * is then nothing for the writer to do meanwhile, and the hand-off would only add a thread wake-up,
- * which on a busy machine waits for a CPU, to every acknowledgement (engine/README.md, "The
- * pipelined committer"). While it runs them it hands nothing over, so the order stays one order:
+ * batch of its epoch failed, and either no write waits in the open batch or the batch is small
+ * (the caller, {@link CommitWriter}, checks those two). There is then little or nothing for the
+ * writer to do meanwhile, and the hand-off would only add a thread wake-up, which on a busy machine
+ * waits for a CPU, to every acknowledgement (engine/README.md, "The pipelined committer"). While it runs them it hands nothing over, so the order stays one order:
  * this thread and the writer take turns, each turn starting under this object's monitor with
  * nothing in flight, which also orders their reads and writes of {@link #failedEpoch} and
  * {@link #writeEndedNanos}. The writer holds no lock while it runs them, so they may append to the

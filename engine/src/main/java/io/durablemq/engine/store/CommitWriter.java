@@ -10,9 +10,10 @@ import java.util.concurrent.CompletableFuture;
  * {@link CommitPipeline}, takes the open batch ({@link Committer#takeOpenBatch()}, under the
  * owner's lock), writes it through the {@link BatchWriter} (one RocksDB write, or one submission
  * to the {@link BatchLog}) and hands it to the pipeline, whose own thread runs its completions;
- * or, when the batch was durable as the write returned and neither a batch in flight nor a write
- * in the open batch waits, runs the completions itself (see {@link CommitPipeline}): one thread
- * hand-off less for every acknowledgement when the committer is not busy. It holds no lock
+ * or, when the batch was durable as the write returned, no batch is in flight, and either no write
+ * waits in the open batch or the batch has at most {@link #SMALL_BATCH_COMPLETIONS} completions,
+ * runs the completions itself (see {@link CommitPipeline}): one thread hand-off less for every
+ * acknowledgement when the committer is not busy. It holds no lock
  * meanwhile. Should the thread die, its uncaught-exception handler fails the batch it held (or
  * the rest of the one it completed) and has the committer stop committing, so no caller ever
  * waits forever.
@@ -25,6 +26,17 @@ final class CommitWriter {
     private final BatchWriter batchWriter;
     private final CommitPipeline pipeline;
     private final Thread thread;
+    /**
+     * A batch with at most this many completions is completed on the writer (when nothing is in
+     * flight) even while a write waits in the open batch: running them delays that write by a few
+     * microseconds each, while handing them over costs each acknowledgement a thread wake-up. At
+     * QoS 2's four commits per message a write nearly always waits, so without this the writer
+     * completed 19 % of the batches at 2,000 msg/s and 2 % at 8,000 QoS 1; with it 95-100 %, the
+     * completion stage's median fell from 33-44 to 3-16 µs and the wait of the next batch did not
+     * grow (benchmarks/RESULTS.md, "Tail: completions on the writer (s22, quiet A/B)"). A larger
+     * batch (a busy committer) is handed over, so its completions overlap the next write.
+     */
+    static final int SMALL_BATCH_COMPLETIONS = 32;
     /** The batch the writer works on until it is handed over or completed (null between batches); writer and death handler only. */
     private volatile CommitBatch writing;
     /** The batch whose completions the writer runs itself (null otherwise); writer and death handler only. */
@@ -72,7 +84,8 @@ final class CommitWriter {
             }
             writing = batch;
             VirtualMachineError fatal = batchWriter.write(batch);
-            if (fatal == null && pipeline.mayCompleteOnWriter(batch) && !committer.hasWaitingWork()) {
+            if (fatal == null && pipeline.mayCompleteOnWriter(batch)
+                    && (batch.completions.size() <= SMALL_BATCH_COMPLETIONS || !committer.hasWaitingWork())) {
                 completing = batch; // before writing is cleared: the death handler sees one or the other
                 writing = null;
                 pipeline.completeOnWriter(batch);

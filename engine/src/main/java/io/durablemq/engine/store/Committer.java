@@ -549,8 +549,8 @@ public final class Committer implements AutoCloseable {
 
     /**
      * For the writer: true if the open batch holds something (a write or a completion). Then the
-     * writer hands the batch it just wrote to the completion thread and goes on to the next write
-     * at once, rather than run the completions itself first.
+     * writer hands the batch it just wrote to the completion thread, unless that batch is small
+     * ({@link CommitWriter#SMALL_BATCH_COMPLETIONS}), and goes on to the next write at once.
      */
     boolean hasWaitingWork() {
         synchronized (lock) {

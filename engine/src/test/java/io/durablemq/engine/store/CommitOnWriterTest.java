@@ -78,6 +78,21 @@ class CommitOnWriterTest {
         return f;
     }
 
+    /** Appends {@code n} completions that do nothing (to make a batch larger than a small one). */
+    private static void emptyCompletions(Committer c, int n) {
+        for (int i = 0; i < n; i++) {
+            c.onDurable(new Committer.Completion() {
+                @Override
+                public void durable() {
+                }
+
+                @Override
+                public void failed(Throwable cause) {
+                }
+            });
+        }
+    }
+
     private static <T> T await(CompletableFuture<T> f) throws Exception {
         return f.get(CommitterFixture.WAIT_SECONDS, TimeUnit.SECONDS);
     }
@@ -119,6 +134,7 @@ class CommitOnWriterTest {
             hold.holdNext();
             synchronized (fx.lock) {
                 c.put(StoreColumn.SESSIONS, key(1), new byte[]{1});
+                emptyCompletions(c, CommitWriter.SMALL_BATCH_COMPLETIONS); // a large batch: a small one stays on the writer
                 c.onDurable(new Committer.Completion() {
                     @Override
                     public void durable() {
@@ -160,6 +176,22 @@ class CommitOnWriterTest {
             assertEquals(WRITER, await(put(c, 4)).thread());
             assertEquals(1, fx.runByWriter.get());
             assertTrue(fx.runByCompletionThread.get() >= 3, "batches 1 to 3 at least: " + fx.runByCompletionThread.get());
+            assertEquals(0, fx.commitFailures.get());
+        }
+    }
+
+    @Test
+    void aSmallBatchIsCompletedOnTheWriterEvenWhileAWriteWaits() throws Exception {
+        HeldWrite hold = new HeldWrite(CommitFaults.NONE);
+        try (Committer c = fx.committer(hold, BatchLog.LOCAL, 4)) {
+            hold.holdNext();
+            CompletableFuture<Ran> first = put(c, 1); // one completion: a small batch
+            assertTrue(hold.awaitHeld(WAIT));
+            CompletableFuture<Ran> waiting = put(c, 2); // in the open batch as batch 1's write ends
+            hold.release();
+            assertEquals(WRITER, await(first).thread(), "a write waited, but the batch is small: no hand-off");
+            assertEquals(WRITER, await(waiting).thread());
+            assertEquals(0, fx.runByCompletionThread.get());
             assertEquals(0, fx.commitFailures.get());
         }
     }

@@ -73,10 +73,25 @@ class CommitPipelineTest {
         return f;
     }
 
-    /** Appends a completion that signals it started and then waits for {@code release}. */
+    /**
+     * Appends a completion that signals it started and then waits for {@code release}, behind
+     * {@link CommitWriter#SMALL_BATCH_COMPLETIONS} empty ones: a batch larger than that is handed
+     * to the completion thread when a write waits (a small one the writer would complete itself).
+     */
     private void blockingCompletion(Committer c, CountDownLatch entered, CountDownLatch release) {
         synchronized (fx.lock) {
             c.put(StoreColumn.SESSIONS, key(0), new byte[]{0});
+            for (int i = 0; i < CommitWriter.SMALL_BATCH_COMPLETIONS; i++) {
+                c.onDurable(new Committer.Completion() {
+                    @Override
+                    public void durable() {
+                    }
+
+                    @Override
+                    public void failed(Throwable cause) {
+                    }
+                });
+            }
             c.onDurable(new Committer.Completion() {
                 @Override
                 public void durable() {
@@ -116,7 +131,8 @@ class CommitPipelineTest {
             CountDownLatch entered = new CountDownLatch(1);
             CountDownLatch release = new CountDownLatch(1);
             // Held after the first batch's write until the second waits in the open batch: so the writer
-            // hands the first to the completion thread (an idle writer would complete it itself).
+            // hands the first (more than SMALL_BATCH_COMPLETIONS completions) to the completion thread
+            // (an idle writer, or one with a small batch, would complete it itself).
             hold.holdNext();
             blockingCompletion(c, entered, release);
             assertTrue(hold.awaitHeld(WAIT), "the first batch was written");
