@@ -78,21 +78,6 @@ class CommitOnWriterTest {
         return f;
     }
 
-    /** Appends {@code n} completions that do nothing (to make a batch larger than a small one). */
-    private static void emptyCompletions(Committer c, int n) {
-        for (int i = 0; i < n; i++) {
-            c.onDurable(new Committer.Completion() {
-                @Override
-                public void durable() {
-                }
-
-                @Override
-                public void failed(Throwable cause) {
-                }
-            });
-        }
-    }
-
     private static <T> T await(CompletableFuture<T> f) throws Exception {
         return f.get(CommitterFixture.WAIT_SECONDS, TimeUnit.SECONDS);
     }
@@ -134,7 +119,7 @@ class CommitOnWriterTest {
             hold.holdNext();
             synchronized (fx.lock) {
                 c.put(StoreColumn.SESSIONS, key(1), new byte[]{1});
-                emptyCompletions(c, CommitWriter.SMALL_BATCH_COMPLETIONS); // a large batch: a small one stays on the writer
+                CommitterFixture.emptyCompletions(c, CommitWriter.SMALL_BATCH_COMPLETIONS); // a large batch: a small one stays on the writer
                 c.onDurable(new Committer.Completion() {
                     @Override
                     public void durable() {

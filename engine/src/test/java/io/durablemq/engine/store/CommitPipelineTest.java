@@ -81,17 +81,7 @@ class CommitPipelineTest {
     private void blockingCompletion(Committer c, CountDownLatch entered, CountDownLatch release) {
         synchronized (fx.lock) {
             c.put(StoreColumn.SESSIONS, key(0), new byte[]{0});
-            for (int i = 0; i < CommitWriter.SMALL_BATCH_COMPLETIONS; i++) {
-                c.onDurable(new Committer.Completion() {
-                    @Override
-                    public void durable() {
-                    }
-
-                    @Override
-                    public void failed(Throwable cause) {
-                    }
-                });
-            }
+            CommitterFixture.emptyCompletions(c, CommitWriter.SMALL_BATCH_COMPLETIONS);
             c.onDurable(new Committer.Completion() {
                 @Override
                 public void durable() {

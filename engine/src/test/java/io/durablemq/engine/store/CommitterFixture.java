@@ -125,4 +125,19 @@ public final class CommitterFixture implements BeforeEachCallback, AfterEachCall
             return e.getCause();
         }
     }
+
+    /** Appends {@code n} completions that do nothing: a batch larger than a small one is handed over (CommitWriter). */
+    static void emptyCompletions(Committer c, int n) {
+        for (int i = 0; i < n; i++) {
+            c.onDurable(new Committer.Completion() {
+                @Override
+                public void durable() {
+                }
+
+                @Override
+                public void failed(Throwable cause) {
+                }
+            });
+        }
+    }
 }
