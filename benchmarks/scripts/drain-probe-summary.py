@@ -7,17 +7,24 @@ message with and without the JIT compiler threads, event loop, committer), then 
 import re, sys, statistics
 # summarise DrainProbe output files: drains from index SKIP on
 skip = 2
-for f in sys.argv[1:]:
-    txt = open(f).read()
+
+
+def drains(txt):
+    """Per drain: its msg/s, and (broker us/msg, JIT threads', event loops', committer's) from its CPU line."""
     rates = [float(x) for x in re.findall(r'\((\d+) msg/s\)', txt)]
-    cpus = re.findall(r'broker cpu ([\d.]+) us/msg:(.*)', txt)
     rows = []
-    for (tot, rest) in cpus:
+    for (tot, rest) in re.findall(r'broker cpu ([\d.]+) us/msg:(.*)', txt):
         d = dict((k.strip(), float(v)) for k, v in re.findall(r'(\S[^/]*?)/# ([\d.]+)', rest))
         jit = sum(v for k, v in d.items() if 'CompilerThre' in k and not k.startswith('sys:'))
         io = sum(v for k, v in d.items() if k.startswith('durablemq-io'))
         com = sum(v for k, v in d.items() if k.startswith('durablemq-commi'))
         rows.append((float(tot), jit, io, com))
+    return rates, rows
+
+
+for f in sys.argv[1:]:
+    txt = open(f).read()
+    rates, rows = drains(txt)
     up = re.findall(r'load average: ([\d.]+)', txt)
     r = rates[skip:]; rw = rows[skip:]
     med = lambda xs: statistics.median(xs)
@@ -25,13 +32,6 @@ for f in sys.argv[1:]:
 print('--- last 3 drains of each run (JIT settled)')
 for f in sys.argv[1:]:
     txt = open(f).read()
-    rates = [float(x) for x in re.findall(r'\((\d+) msg/s\)', txt)][-3:]
-    cpus = re.findall(r'broker cpu ([\d.]+) us/msg:(.*)', txt)[-3:]
-    rows = []
-    for (tot, rest) in cpus:
-        d = dict((k.strip(), float(v)) for k, v in re.findall(r'(\S[^/]*?)/# ([\d.]+)', rest))
-        jit = sum(v for k, v in d.items() if 'CompilerThre' in k and not k.startswith('sys:'))
-        io = sum(v for k, v in d.items() if k.startswith('durablemq-io'))
-        com = sum(v for k, v in d.items() if k.startswith('durablemq-commi'))
-        rows.append((float(tot), jit, io, com))
+    rates, rows = drains(txt)
+    rates, rows = rates[-3:], rows[-3:]
     print(f"{f}: msg/s {', '.join(f'{r:,.0f}' for r in rates)}; broker us/msg {', '.join(str(x[0]) for x in rows)} (io {', '.join(str(x[2]) for x in rows)}; committer {', '.join(str(x[3]) for x in rows)}; JIT {', '.join(str(x[1]) for x in rows)})")
