@@ -115,11 +115,13 @@ final class CommitPipeline {
      * calling thread, as the completion thread would have (the same {@code complete}).
      */
     void completeOnWriter(CommitBatch batch) {
-        complete(batch, true);
+        // Counted before the completions run, as the observer is told before them: whoever a
+        // completion wakes sees the count that includes its own batch.
         completedOnWriter++; // only the writer writes it
+        complete(batch, true);
     }
 
-    /** How many batches' completions the writer ran itself. */
+    /** How many batches' completions the writer took to run itself (counted as it starts them). */
     long completedOnWriter() {
         return completedOnWriter;
     }
