@@ -53,9 +53,12 @@ final class BatchStateMachine extends BaseStateMachine {
     private final TakeoverClock takeover;
     private final Runnable wakeRoleLoop;
     private final RaftLogFolderSync logFolderSync;
+    private final LogBytesSnapshotTrigger snapshotTrigger;
 
-    BatchStateMachine(StoreSlot slot, Path dataPath, TakeoverClock takeover, Runnable wakeRoleLoop, RaftLogFolderSync logFolderSync) {
+    BatchStateMachine(StoreSlot slot, Path dataPath, TakeoverClock takeover, Runnable wakeRoleLoop, RaftLogFolderSync logFolderSync,
+                      LogBytesSnapshotTrigger snapshotTrigger) {
         this.slot = slot;
+        this.snapshotTrigger = snapshotTrigger;
         this.logFolderSync = logFolderSync;
         this.dataPath = dataPath;
         this.takeover = takeover;
@@ -119,7 +122,9 @@ final class BatchStateMachine extends BaseStateMachine {
     public CompletableFuture<Message> applyTransaction(TransactionContext trx) {
         LogEntryProto entry = trx.getLogEntry();
         try {
-            if (!applied(slot.apply(batchBytes(trx, entry), entry.getTerm(), entry.getIndex()))) {
+            byte[] batch = batchBytes(trx, entry);
+            snapshotTrigger.applied(batch.length);
+            if (!applied(slot.apply(batch, entry.getTerm(), entry.getIndex()))) {
                 return CompletableFuture.completedFuture(Message.EMPTY); // closing: replayed at the next start
             }
         } catch (Exception e) {
@@ -214,6 +219,7 @@ final class BatchStateMachine extends BaseStateMachine {
             return previousIndex;
         }
         taken.incrementAndGet();
+        snapshotTrigger.snapshotTaken();
         log.info("raft snapshot {} taken: {} files, {} bytes in {} ms", s.folder().getFileName(), s.manifest().files().size(),
                 s.manifest().totalBytes(), (System.nanoTime() - t0) / 1_000_000);
         return s.index();
@@ -250,6 +256,7 @@ final class BatchStateMachine extends BaseStateMachine {
         slot.noRecordMeans(AppliedEntry.of(s.termIndex()));
         setLastAppliedTermIndex(s.termIndex());
         installed.incrementAndGet();
+        snapshotTrigger.snapshotTaken();
         log.info("raft snapshot {} installed from the leader into {} in {} ms", s.folder().getFileName(), dataPath,
                 (System.nanoTime() - t0) / 1_000_000);
         getLifeCycle().transition(LifeCycle.State.STARTING);

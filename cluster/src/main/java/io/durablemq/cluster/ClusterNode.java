@@ -67,6 +67,7 @@ public final class ClusterNode implements AutoCloseable {
     private final StoreSlot slot = new StoreSlot();
     private final BatchStateMachine stateMachine;
     private final RaftNode raft;
+    private final LogBytesSnapshotTrigger snapshotTrigger;
     private final Thread roleLoop;
     private final AtomicBoolean writeFailed = new AtomicBoolean();
     private final AtomicLong leaderChanges = new AtomicLong();
@@ -114,10 +115,12 @@ public final class ClusterNode implements AutoCloseable {
             if (snapshot != null) {
                 ExactReplay.refuseASnapshotThatDisagrees(slot.recorded(), snapshot, dataPath);
             }
+            RaftLogHeapBudget heapBudget = RaftLogHeapBudget.of(settings.snapshots());
+            this.snapshotTrigger = new LogBytesSnapshotTrigger(heapBudget.snapshotEveryBytes(), this::requestSnapshot);
             this.stateMachine = new BatchStateMachine(slot, dataPath, takeoverClock, this::wake,
                     settings.durability() == io.durablemq.engine.store.Durability.FSYNC
-                            ? RaftLogFolderSync.of(settings.raftStorage()) : RaftLogFolderSync.NONE);
-            this.raft = new RaftNode(settings, stateMachine);
+                            ? RaftLogFolderSync.of(settings.raftStorage()) : RaftLogFolderSync.NONE, snapshotTrigger);
+            this.raft = new RaftNode(settings, stateMachine, heapBudget);
             this.handoff = new LeadershipHandoff(raft, settings.nodeId(), settings.electionTimeoutMax());
             this.connectionRefresh = new PeerConnectionRefresh(raft, settings.electionTimeout().toMillis());
         } catch (IOException | RuntimeException e) {
@@ -287,6 +290,28 @@ public final class ClusterNode implements AutoCloseable {
     /** The stage times of the last time this node started serving, or null if it never did. */
     public Takeover lastTakeover() {
         return lastTakeover;
+    }
+
+    /**
+     * The log applied since the last snapshot reached the budget's bytes (LogBytesSnapshotTrigger): asks
+     * Ratis for a snapshot. On the apply thread; does not wait for it.
+     */
+    private void requestSnapshot() {
+        log.info("{} bytes of raft log applied since the last snapshot: snapshot requested", snapshotTrigger.sinceSnapshot());
+        try {
+            raft.requestSnapshot().whenComplete((reply, e) -> {
+                if (e != null || !reply.isSuccess()) {
+                    log.warn("requested raft snapshot not taken: {}", e != null ? e.toString() : reply.getException());
+                }
+            });
+        } catch (IOException | RuntimeException e) {
+            log.warn("cannot request a raft snapshot: {}", e.toString());
+        }
+    }
+
+    /** Snapshot requests made because of the log's bytes (LogBytesSnapshotTrigger), for tests. */
+    long snapshotRequestsByBytes() {
+        return snapshotTrigger.requests();
     }
 
     private void wake() {

@@ -12,6 +12,7 @@ import org.apache.ratis.protocol.RaftGroup;
 import org.apache.ratis.protocol.RaftGroupId;
 import org.apache.ratis.protocol.RaftPeer;
 import org.apache.ratis.protocol.RaftPeerId;
+import org.apache.ratis.protocol.SnapshotManagementRequest;
 import org.apache.ratis.protocol.TransferLeadershipRequest;
 import org.apache.ratis.rpc.SupportedRpcType;
 import org.apache.ratis.server.DivisionInfo;
@@ -45,13 +46,15 @@ final class RaftNode implements AutoCloseable, PeerConnectionRefresh.Connections
             UUID.nameUUIDFromBytes("durablemq-cluster".getBytes(StandardCharsets.UTF_8)));
     /** A commit batch may be large (many messages): entries up to this size are accepted. */
     static final SizeInBytes MAX_ENTRY = SizeInBytes.valueOf("32MB");
+    /** A requested snapshot not taken by then is given up (the next request asks again). */
+    private static final long SNAPSHOT_REQUEST_TIMEOUT_MS = 120_000;
 
     private final RaftServer server;
     private final RaftPeerId self;
     private final ClientId clientId = ClientId.randomId();
     private final AtomicLong callIds = new AtomicLong();
 
-    RaftNode(ClusterSettings settings, BatchStateMachine stateMachine) throws IOException {
+    RaftNode(ClusterSettings settings, BatchStateMachine stateMachine, RaftLogHeapBudget heapBudget) throws IOException {
         this.self = RaftPeerId.valueOf(settings.nodeId());
         List<RaftPeer> peers = Membership.raftPeers(settings.peers());
         RaftProperties props = new RaftProperties();
@@ -77,6 +80,7 @@ final class RaftNode implements AutoCloseable, PeerConnectionRefresh.Connections
         // larger than a segment still fits (Ratis then gives it a segment of its own).
         SnapshotPolicy snap = settings.snapshots();
         RaftServerConfigKeys.Log.setSegmentSizeMax(props, SizeInBytes.valueOf(snap.logSegmentBytes()));
+        boundLogCache(props, heapBudget);
         // Snapshots (BatchStateMachine.takeSnapshot): every N applied entries, then the log is purged up to
         // the snapshot's index. A follower that needs purged entries receives the snapshot's files instead.
         RaftServerConfigKeys.Snapshot.setAutoTriggerEnabled(props, true);
@@ -85,7 +89,10 @@ final class RaftNode implements AutoCloseable, PeerConnectionRefresh.Connections
         // Not at stop: ClusterNode detaches the store before Ratis closes, so there would be nothing to checkpoint.
         RaftServerConfigKeys.Snapshot.setTriggerWhenStopEnabled(props, false);
         RaftServerConfigKeys.Log.setPurgeUptoSnapshotIndex(props, true);
-        RaftServerConfigKeys.Log.setPurgeGap(props, (int) Math.max(1, Math.min(1024, snap.everyEntries())));
+        // Every snapshot purges (Ratis's default waits for 1,024 entries since the last purge): a snapshot asked
+        // for by bytes (LogBytesSnapshotTrigger) may come a few hundred large entries after the last one, and it
+        // is asked for so that the log shrinks.
+        RaftServerConfigKeys.Log.setPurgeGap(props, 1);
         RaftServerConfigKeys.Log.Appender.setBufferByteLimit(props, MAX_ENTRY);
         // Ratis wants its log write buffer (one per node, direct memory) to hold the largest entry.
         RaftServerConfigKeys.Log.setWriteBufferSize(props, SizeInBytes.valueOf(MAX_ENTRY.getSize() + 1024 * 1024));
@@ -98,6 +105,12 @@ final class RaftNode implements AutoCloseable, PeerConnectionRefresh.Connections
                 .setStateMachine(stateMachine)
                 .setOption(formatted ? RaftStorage.StartupOption.RECOVER : RaftStorage.StartupOption.FORMAT)
                 .build();
+    }
+
+    /** Ratis keeps its newest segments' entries on the heap: bounded by this JVM's heap, not Ratis's 200 MB (RaftLogHeapBudget). */
+    static void boundLogCache(RaftProperties props, RaftLogHeapBudget cache) {
+        RaftServerConfigKeys.Log.setSegmentCacheNumMax(props, cache.cachedSegments());
+        RaftServerConfigKeys.Log.setSegmentCacheSizeMax(props, SizeInBytes.valueOf(cache.cacheBytes()));
     }
 
     void start() throws IOException {
@@ -115,6 +128,16 @@ final class RaftNode implements AutoCloseable, PeerConnectionRefresh.Connections
                 .setType(RaftClientRequest.writeRequestType())
                 .build();
         return server.submitClientRequestAsync(request);
+    }
+
+    /**
+     * Asks Ratis for a snapshot of this node now (any role): it is taken on the apply thread between two
+     * applies, like an automatic one, and the log is then purged up to it. Gap 1: taken whenever anything
+     * was applied since the last snapshot (Ratis's default gap is 1,024 entries).
+     */
+    CompletableFuture<RaftClientReply> requestSnapshot() throws IOException {
+        return server.snapshotManagementAsync(SnapshotManagementRequest.newCreate(clientId, self, GROUP_ID,
+                callIds.incrementAndGet(), SNAPSHOT_REQUEST_TIMEOUT_MS, 1));
     }
 
     /**

@@ -235,9 +235,12 @@ final class ClusterHarness implements AutoCloseable {
                         // The applied-entry record is the node's Raft position, not content: a leader that
                         // applied one more entry without a batch (a no-op or configuration entry, recorded
                         // since exact replay) after a follower stopped holds the same records at a later
-                        // position. Its presence is compared, its value is not.
-                        byte[] v = c == StoreColumn.META && java.util.Arrays.equals(k, io.durablemq.engine.store.StoreFormat.RAFT_APPLIED_KEY)
-                                ? new byte[0] : it.value();
+                        // position. Its presence is compared, its value is not. Nor is the store's creation time:
+                        // a node that never installed another's snapshot keeps the time its own store was created.
+                        boolean nodeOwn = c == StoreColumn.META
+                                && (java.util.Arrays.equals(k, io.durablemq.engine.store.StoreFormat.RAFT_APPLIED_KEY)
+                                || java.util.Arrays.equals(k, io.durablemq.engine.store.StoreFormat.CREATED_KEY));
+                        byte[] v = nodeOwn ? new byte[0] : it.value();
                         sha.update(intBytes(k.length));
                         sha.update(k);
                         sha.update(intBytes(v.length));

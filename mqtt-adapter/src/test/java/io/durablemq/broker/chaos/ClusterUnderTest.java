@@ -97,7 +97,11 @@ final class ClusterUnderTest implements AutoCloseable {
         Path log = node.resolve("broker-" + starts[i] + ".log");
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         List<String> command = new ArrayList<>(launchPrefix.get(i));
-        command.addAll(List.of(java, "-Xmx256m", "-XX:+UseSerialGC", "-jar", jar.toString(), "--config", config.toString()));
+        // A GC log per start beside the broker's log: the heap after each collection is the first thing to read
+        // when a node stalls late in a long run (the s23 soak's failure was a full heap).
+        Path gcLog = node.resolve("gc-" + starts[i] + ".log");
+        command.addAll(List.of(java, "-Xmx256m", "-XX:+UseSerialGC", "-Xlog:gc:file=" + gcLog,
+                "-jar", jar.toString(), "--config", config.toString()));
         process[i] = new ProcessBuilder(command)
                 .redirectErrorStream(true).redirectOutput(log.toFile()).start();
     }
