@@ -51,7 +51,8 @@ import java.util.concurrent.TimeUnit;
  *   <li>{@code deliver_hop}: broker, the first part of {@code deliver}: from that hand-off to the
  *       PUBLISH's task starting on the subscriber's event loop. Per message.</li>
  *   <li>{@code deliver}: broker, from that hand-off to the PUBLISH written and flushed to the
- *       subscriber's socket on its event loop (the hop, the encode, the flush; a PUBLISH not
+ *       subscriber's socket on its event loop (the hop, the encode, the flush, which leaves in
+ *       Netty's outbound buffer what a full socket cannot take yet; a PUBLISH not
  *       written, because the connection ended or the message expired, is not counted). Per
  *       message.</li>
  *   <li>{@code deliver_total}: engine and broker, the subscriber's side as a whole: from the
