@@ -22,7 +22,8 @@ data_path $data
 durability fsync
 metrics_endpoint_port $mport
 C
-java -XX:+ExitOnOutOfMemoryError -Xmx512m -XX:MaxGCPauseMillis=5 -jar "$jar" --config "$out/$label.conf" > "$out/$label.log" 2>&1 &
+# The broker's GC pauses go to $label.gc.log (wall clock and uptime): a pause stalls every stage at once.
+java -XX:+ExitOnOutOfMemoryError -Xmx512m -XX:MaxGCPauseMillis=5 -Xlog:gc:file="$out/$label.gc.log":time,uptime -jar "$jar" --config "$out/$label.conf" > "$out/$label.log" 2>&1 &
 broker=$!
 trap 'kill $broker 2>/dev/null; wait $broker 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.3; done

@@ -9,7 +9,10 @@
 # whole life, not one run: scrape a fresh broker, or give two scrapes (before and after a run)
 # to see only what happened between them:
 #   benchmarks/scripts/stages.sh before.metrics.txt after.metrics.txt
-# batch_wait and write+fsync count batches, the other stages messages.
+# batch_wait and write+fsync count batches, the other stages messages. The publisher's side ends
+# with completion, loop_hop, send (its PUBACK / PUBREC); the subscriber's side is deliver_wait,
+# deliver_hop, deliver (its PUBLISH), and deliver_total spans it from the message taken into the
+# subscriber's window (engine/README.md "Where a publish's time goes").
 set -euo pipefail
 src="${1:?usage: stages.sh METRICS_FILE_OR_URL [LATER_METRICS_FILE_OR_URL]}"
 scrape() { if [[ "$1" == http* ]]; then curl -s --max-time 5 "$1"; else cat "$1"; fi; }
@@ -30,15 +33,15 @@ function us(s) { return s >= 1e300 ? "+Inf" : sprintf("%.0f", s * 1e6) }
   } else if (name ~ /_count($|\{)/) { count[stage] += value } else { sum[stage] += value }
 }
 END {
-  split("decode route batch_wait write+fsync completion loop_hop send", order, " ")
-  printf "%-12s %10s %10s %10s %10s\n", "stage", "count", "mean_us", "p50_us", "p99_us"
-  for (i = 1; i <= 7; i++) {
+  split("decode route batch_wait write+fsync completion loop_hop send deliver_wait deliver_hop deliver deliver_total", order, " ")
+  printf "%-13s %10s %10s %10s %10s\n", "stage", "count", "mean_us", "p50_us", "p99_us"
+  for (i = 1; i <= 11; i++) {
     s = order[i]; if (!(s in count)) continue
     p50 = "-"; p99 = "-"
     if (count[s] > 0) {
       for (j = 1; j <= n[s]; j++) { if (p50 == "-" && cum[s, j] >= 0.5 * count[s]) p50 = us(les[s, j]); if (p99 == "-" && cum[s, j] >= 0.99 * count[s]) p99 = us(les[s, j]) }
     }
     mean = "-"; if (count[s] > 0) mean = us(sum[s] / count[s])
-    printf "%-12s %10d %10s %10s %10s\n", s, count[s], mean, p50, p99
+    printf "%-13s %10d %10s %10s %10s\n", s, count[s], mean, p50, p99
   }
 }'

@@ -5,6 +5,7 @@ import io.durablemq.engine.delivery.OutboundPublish;
 import io.durablemq.engine.delivery.QueueEntry;
 import io.durablemq.engine.message.Message;
 import io.durablemq.engine.message.MessageCodec;
+import io.durablemq.engine.metrics.StageTimers;
 import io.durablemq.engine.queue.PageBodyReader;
 import io.durablemq.engine.queue.QueueReadAhead;
 import io.durablemq.engine.session.SessionListener;
@@ -201,6 +202,9 @@ final class SessionDelivery implements AutoCloseable {
     static void sendAfterCommit(EngineSession s, List<Runnable> sends, Runnable send) {
         s.waitingSends.incrementAndGet();
         sends.add(() -> {
+            if (send instanceof PublishSend p) {
+                p.mayGoFromCommit(); // runs in the commit's completion (runAfterDurable)
+            }
             s.outbox.add(send);
             s.waitingSends.decrementAndGet();
             s.outbox.drain();
@@ -216,12 +220,57 @@ final class SessionDelivery implements AutoCloseable {
     /** Must hold the session's partition. {@link #sendAction} with the body at hand ({@code null}: read it at send). */
     Runnable sendAction(EngineSession s, int packetId, long messageId, Message bodyAtHand, int qos, boolean dup,
                                 boolean retain, int[] subscriptionIds) {
-        SessionListener listener = s.listener;
-        List<Integer> ids = subscriptionIdList(subscriptionIds);
-        // Taken now, under the lock, while the body is certainly in memory or in the store: a send
-        // that runs before its batch is written must not depend on the cache keeping it.
-        Message pinned = bodyAtHand;
-        return () -> {
+        // The body is taken now, under the lock, while it is certainly in memory or in the store: a
+        // send that runs before its batch is written must not depend on the cache keeping it.
+        return new PublishSend(s, s.listener, packetId, messageId, bodyAtHand, qos, dup, retain,
+                subscriptionIdList(subscriptionIds));
+    }
+
+    /**
+     * The send of one PUBLISH to a session's listener, run later in its outbox, outside the lock.
+     * A class rather than a lambda only to carry {@link #mayGoAtNanos} for the {@code deliver_wait}
+     * stage (StageTimers): the same one object per send as the lambda it replaces.
+     */
+    final class PublishSend implements Runnable {
+        private final EngineSession s;
+        private final SessionListener listener;
+        private final int packetId;
+        private final long messageId;
+        private final Message pinned;
+        private final int qos;
+        private final boolean dup;
+        private final boolean retain;
+        private final List<Integer> ids;
+        /** System.nanoTime when it was built under the lock: the start of {@code deliver_total}. */
+        private final long builtAtNanos = System.nanoTime();
+        /**
+         * System.nanoTime from which the send may go: built (an early QoS 1 send, under the lock),
+         * or the batch it waited for durable ({@link #sendAfterCommit} stamps it). Written before
+         * the send is added to the outbox, read by the thread that drains it (the outbox's queue
+         * orders the two).
+         */
+        private long mayGoAtNanos = builtAtNanos;
+
+        PublishSend(EngineSession s, SessionListener listener, int packetId, long messageId, Message pinned, int qos,
+                    boolean dup, boolean retain, List<Integer> ids) {
+            this.s = s;
+            this.listener = listener;
+            this.packetId = packetId;
+            this.messageId = messageId;
+            this.pinned = pinned;
+            this.qos = qos;
+            this.dup = dup;
+            this.retain = retain;
+            this.ids = ids;
+        }
+
+        /** Called inside a commit's completion: the send waited for that batch, so its wait starts when the batch became durable. */
+        void mayGoFromCommit() {
+            mayGoAtNanos = st.committer.writeEndedNanos();
+        }
+
+        @Override
+        public void run() {
             try {
                 Message body = pinned != null ? pinned : loadBody(messageId);
                 if (body == null) {
@@ -233,12 +282,17 @@ final class SessionDelivery implements AutoCloseable {
                     }
                     return;
                 }
-                listener.onPublish(new OutboundPublish(packetId, qos, dup, retain, body, ids));
+                long builtAt = 0;
+                if (qos > 0) { // the stages are a QoS 1/2 message's
+                    st.stages.record(StageTimers.Stage.DELIVER_WAIT, System.nanoTime() - mayGoAtNanos);
+                    builtAt = builtAtNanos;
+                }
+                listener.onPublish(new OutboundPublish(packetId, qos, dup, retain, body, ids, builtAt));
             } catch (Throwable t) {
                 log.error("sending message {} to '{}' threw", messageId, s.clientId, t);
                 st.metrics.internalError("send");
             }
-        };
+        }
     }
 
     /**

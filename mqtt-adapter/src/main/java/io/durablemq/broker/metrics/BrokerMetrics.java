@@ -20,7 +20,7 @@ public final class BrokerMetrics {
     private final Counter aliasAssigned;
     private final Counter aliasReused;
     private final Counter aliasEvicted;
-    /** The publish stage histograms the engine registered; the broker records decode and send. */
+    /** The publish stage histograms the engine registered; the broker records decode, loop_hop, send, deliver_hop and deliver. */
     private final StageTimers publishStages;
 
     public BrokerMetrics(MeterRegistry registry) {

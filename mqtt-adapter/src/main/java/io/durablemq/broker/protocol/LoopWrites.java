@@ -1,5 +1,7 @@
 package io.durablemq.broker.protocol;
 
+import io.durablemq.engine.delivery.OutboundPublish;
+import io.durablemq.engine.metrics.StageTimers.Stage;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.handler.flush.FlushConsolidationHandler;
 
@@ -45,6 +47,16 @@ final class LoopWrites {
      */
     private final AtomicBoolean drainQueued = new AtomicBoolean();
     private final Runnable drain = this::drain;
+    /**
+     * Hand-off times of the PUBLISHes the running drain wrote, recorded as {@code deliver} once its
+     * flush is done. Allocated at the first delivery and doubled when a drain writes more (at most
+     * {@link #MAX_PER_DRAIN}), so a connection that only publishes has none and recording
+     * allocates nothing once it has grown. Event loop only.
+     */
+    private long[] writtenHandedAt;
+    /** Their {@code OutboundPublish.builtAtNanos}, recorded as {@code deliver_total} beside them (0: none). */
+    private long[] writtenBuiltAt;
+    private int written;
     /** The PUBLISHes of {@link CoalescedPublish} tasks, written before any other task runs and before the flush. */
     final PublishCoalescer publishes;
 
@@ -53,6 +65,19 @@ final class LoopWrites {
      * any other task first has them written, so the order on the wire is the order of the tasks.
      */
     interface CoalescedPublish extends Runnable {
+    }
+
+    /**
+     * A PUBLISH the engine handed to the connection ({@code SessionListener.onPublish}) at
+     * {@code handedAtNanos}: the start of the {@code deliver_hop} and {@code deliver} stages
+     * (StageTimers). The one object per delivery the lambda it replaces was.
+     */
+    record EngineDelivery(OutboundDelivery outbound, OutboundPublish publish, long handedAtNanos)
+            implements CoalescedPublish {
+        @Override
+        public void run() {
+            outbound.sendPublish(publish);
+        }
     }
 
     LoopWrites(ConnectionScope scope) {
@@ -89,6 +114,10 @@ final class LoopWrites {
             while (ran < MAX_PER_DRAIN && (r = ready.poll()) != null) {
                 ran++;
                 try {
+                    if (r instanceof EngineDelivery d) {
+                        deliver(d);
+                        continue;
+                    }
                     if (!(r instanceof CoalescedPublish)) {
                         publishes.writePending(); // what the PUBLISHes before it appended goes first
                     }
@@ -106,9 +135,46 @@ final class LoopWrites {
             }
             if (ran > 0 && scope.channel.isActive()) {
                 flushNow();
+                recordDelivered();
             }
+            written = 0;
             if (!ready.isEmpty() && drainQueued.compareAndSet(false, true)) {
                 scope.onLoop.execute(drain); // the rest, in order, after what else waits on the loop
+            }
+        }
+    }
+
+    /** Event loop: runs one delivery's task, timing its hop to the loop and keeping its hand-off time for {@link #recordDelivered}. */
+    private void deliver(EngineDelivery d) {
+        boolean timed = d.publish().qos() > 0; // the stages are a QoS 1/2 message's
+        if (timed) {
+            scope.context.metrics().publishStage(Stage.DELIVER_HOP, System.nanoTime() - d.handedAtNanos());
+        }
+        if (!d.outbound().sendPublish(d.publish()) || !timed) {
+            return; // not written (connection ending, expired, too large): no deliver figure
+        }
+        if (writtenHandedAt == null) {
+            writtenHandedAt = new long[8];
+            writtenBuiltAt = new long[8];
+        } else if (written == writtenHandedAt.length) {
+            int grown = Math.min(2 * written, MAX_PER_DRAIN);
+            writtenHandedAt = java.util.Arrays.copyOf(writtenHandedAt, grown);
+            writtenBuiltAt = java.util.Arrays.copyOf(writtenBuiltAt, grown);
+        }
+        writtenBuiltAt[written] = d.publish().builtAtNanos();
+        writtenHandedAt[written++] = d.handedAtNanos();
+    }
+
+    /** After the drain's flush: the {@code deliver} and {@code deliver_total} stages of every PUBLISH it wrote. */
+    private void recordDelivered() {
+        if (written == 0) {
+            return;
+        }
+        long flushed = System.nanoTime();
+        for (int i = 0; i < written; i++) {
+            scope.context.metrics().publishStage(Stage.DELIVER, flushed - writtenHandedAt[i]);
+            if (writtenBuiltAt[i] != 0) {
+                scope.context.metrics().publishStage(Stage.DELIVER_TOTAL, flushed - writtenBuiltAt[i]);
             }
         }
     }

@@ -291,7 +291,7 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
 
     @Override
     public void onPublish(OutboundPublish publish) {
-        scope.fromEngine.add((LoopWrites.CoalescedPublish) () -> outbound.sendPublish(publish));
+        scope.fromEngine.add(new LoopWrites.EngineDelivery(outbound, publish, System.nanoTime()));
     }
 
     @Override

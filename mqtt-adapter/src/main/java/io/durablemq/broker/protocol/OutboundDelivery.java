@@ -34,9 +34,10 @@ final class OutboundDelivery {
         this.scope = scope;
     }
 
-    void sendPublish(OutboundPublish publish) {
+    /** Writes (does not flush) one PUBLISH; false when it was not written (connection ended, expired, too large). */
+    boolean sendPublish(OutboundPublish publish) {
         if (scope.state() != ConnectionState.CONNECTED || !scope.channel.isActive()) {
-            return; // the in-flight record stays in the engine and is resent on the next connection
+            return false; // the in-flight record stays in the engine and is resent on the next connection
         }
         Message message = publish.message();
         long now = System.currentTimeMillis();
@@ -44,7 +45,7 @@ final class OutboundDelivery {
             if (publish.qos() > 0) {
                 scope.engineCall("expired", () -> scope.session.discard(publish.packetId(), "expired"));
             }
-            return;
+            return false;
         }
         long remaining = message.remainingExpirySeconds(now);
         boolean v5 = scope.isV5();
@@ -57,7 +58,7 @@ final class OutboundDelivery {
                 if (publish.qos() > 0) {
                     scope.engineCall("discard", () -> scope.session.discard(publish.packetId(), "packet_too_large"));
                 }
-                return;
+                return false;
             }
         }
         if (publish.qos() > 0) {
@@ -66,10 +67,10 @@ final class OutboundDelivery {
         // Unflushed: called through LoopWrites, which flushes once after the tasks it ran.
         if (topicAliasesOff()) {
             // Encoded straight into the drain's shared buffer, no MqttProperties or message objects
-            // (PublishEncoder, PublishCoalescer say why); sendPublish runs only as a LoopWrites.CoalescedPublish.
+            // (PublishEncoder, PublishCoalescer say why); sendPublish runs only as a LoopWrites.EngineDelivery.
             scope.fromEngine.publishes.add(message.topic(), publish.qos(), publish.dup(), publish.retain(),
                     publish.packetId(), message.payload(), message.properties(), remaining, publish.subscriptionIds(), v5);
-            return;
+            return true;
         }
         // Outbound topic aliases rewrite the MqttPublishMessage on its way to Netty's encoder.
         scope.fromEngine.publishes.writePending(); // none today (aliases are on or off for the whole connection); order first
@@ -77,6 +78,7 @@ final class OutboundDelivery {
                 : MqttProperties.NO_PROPERTIES;
         scope.channel.write(Packets.publish(message.topic(), publish.qos(), publish.dup(), publish.retain(),
                 publish.packetId(), message.payload(), props));
+        return true;
     }
 
     /**

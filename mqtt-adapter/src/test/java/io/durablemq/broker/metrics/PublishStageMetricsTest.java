@@ -3,7 +3,10 @@ package io.durablemq.broker.metrics;
 import io.durablemq.broker.BrokerServer;
 import io.durablemq.broker.TestBrokers;
 import io.durablemq.broker.config.BrokerConfig;
+import org.eclipse.paho.client.mqttv3.IMqttDeliveryToken;
+import org.eclipse.paho.client.mqttv3.MqttCallback;
 import org.eclipse.paho.client.mqttv3.MqttClient;
+import org.eclipse.paho.client.mqttv3.MqttMessage;
 import org.eclipse.paho.client.mqttv3.MqttConnectOptions;
 import org.eclipse.paho.client.mqttv3.persist.MemoryPersistence;
 import org.junit.jupiter.api.Test;
@@ -20,6 +23,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -73,6 +77,70 @@ class PublishStageMetricsTest {
                 assertEquals(6.0, counts.get(perMessage), perMessage + " counts each QoS 1/2 publish once: " + counts);
             }
             assertTrue(counts.get("batch_wait") >= 1, "batch_wait counts batches: " + counts);
+        }
+    }
+
+    /**
+     * The subscriber's side: a real Paho subscriber at QoS 2 receives QoS 0, 1 and 2 messages
+     * over loopback, and deliver_wait (engine: the send may go until it is handed to the
+     * connection), deliver_hop and deliver (broker: that hand-off until the PUBLISH's task runs on
+     * the event loop, and until it is written and flushed) and deliver_total (the send built in
+     * the engine until flushed) count each QoS 1/2 PUBLISH once, QoS 0 never. The publisher's stages are unchanged by it.
+     */
+    @Test
+    void deliverStagesCountEveryQos1And2PublishToASubscriber(@TempDir Path data) throws Exception {
+        try (BrokerServer broker = startWithMetrics(data)) {
+            MqttConnectOptions o = new MqttConnectOptions();
+            o.setMqttVersion(MqttConnectOptions.MQTT_VERSION_3_1_1);
+            o.setCleanSession(true);
+            MqttClient subscriber = new MqttClient(TestBrokers.tcpUri(broker), "stages-sub", new MemoryPersistence());
+            subscriber.setTimeToWait(10_000);
+            CountDownLatch received = new CountDownLatch(9);
+            subscriber.setCallback(new MqttCallback() {
+                @Override
+                public void connectionLost(Throwable cause) {
+                }
+
+                @Override
+                public void messageArrived(String topic, MqttMessage message) {
+                    received.countDown();
+                }
+
+                @Override
+                public void deliveryComplete(IMqttDeliveryToken token) {
+                }
+            });
+            subscriber.connect(o);
+            subscriber.subscribe("stages/#", 2);
+            MqttClient publisher = new MqttClient(TestBrokers.tcpUri(broker), "stages-pub", new MemoryPersistence());
+            publisher.setTimeToWait(10_000);
+            publisher.connect(o);
+            for (int i = 0; i < 3; i++) {
+                publisher.publish("stages/q1", new byte[] {1}, 1, false);
+                publisher.publish("stages/q2", new byte[] {2}, 2, false);
+                publisher.publish("stages/q0", new byte[] {0}, 0, false);
+            }
+            assertTrue(received.await(15, TimeUnit.SECONDS), "all 9 delivered");
+
+            URI metrics = URI.create("http://127.0.0.1:" + broker.metricsPort() + "/metrics");
+            Map<String, Double> counts;
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
+            do {
+                // deliver is recorded after the drain's flush, which may be just after the client read it
+                counts = stageCounts(scrape(metrics));
+                if (counts.getOrDefault("deliver_total", 0.0) >= 6 && counts.getOrDefault("send", 0.0) >= 6) {
+                    break;
+                }
+                Thread.sleep(100);
+            } while (System.nanoTime() < deadline);
+            publisher.disconnect(2_000);
+            publisher.close(true);
+            subscriber.disconnect(2_000);
+            subscriber.close(true);
+
+            for (String perDelivery : new String[] {"deliver_wait", "deliver_hop", "deliver", "deliver_total", "route", "send"}) {
+                assertEquals(6.0, counts.get(perDelivery), perDelivery + " counts each QoS 1/2 message once: " + counts);
+            }
         }
     }
 

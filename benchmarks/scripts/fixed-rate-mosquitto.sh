@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Mosquitto 2.0 at the fixed rates of fixed-rate-stages.sh (SPECS, default "2 2000,1 1000"), the same load tool
+# options, compare.sh's Mosquitto settings (persistence on): the same window's reference for its end-to-end figures.
+#   benchmarks/scripts/fixed-rate-mosquitto.sh OUT_DIR      (writes OUT_DIR/mosq-qQ-atRATE.json)
+set -u
+OUT="${1:?usage: fixed-rate-mosquitto.sh OUT_DIR}"; mkdir -p "$OUT"
+here="$(cd "$(dirname "$0")" && pwd)"; LOADGEN="${LOADGEN:-$here/../target/durablemq-loadgen.jar}"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+dir=$(mktemp -d)
+cat > "$OUT"/mosq.conf <<C
+listener $port 127.0.0.1
+allow_anonymous true
+persistence true
+persistence_location $dir/
+max_queued_messages 1000000
+max_inflight_messages 1000
+set_tcp_nodelay true
+C
+if [[ "$(id -u)" == "0" ]]; then echo "user root" >> "$OUT"/mosq.conf; fi # else it drops to the mosquitto user
+mosquitto -c "$OUT"/mosq.conf > "$OUT"/mosq.log 2>&1 &
+m=$!
+trap 'kill $m; wait $m 2>/dev/null; rm -rf $dir' EXIT
+sleep 1
+IFS=, read -r -a specs <<< "${SPECS:-2 2000,1 1000}"
+for spec in "${specs[@]}"; do
+  read -r q rate <<< "$spec"
+  echo "before mosq-q$q-at$rate: $(date -u +%T) $(uptime)"
+  java -jar "$LOADGEN" -b tcp://127.0.0.1:$port --label mosquitto -s pairs -P 16 -q $q --rate $rate -d 10s --warmup 2s --json "$OUT"/mosq-q$q-at$rate.json 2> "$OUT"/mosq-q$q-at$rate.progress
+  echo "after mosq-q$q-at$rate: $(date -u +%T) $(uptime)"
+done
