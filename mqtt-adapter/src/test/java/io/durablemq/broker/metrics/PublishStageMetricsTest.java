@@ -1,12 +1,10 @@
 package io.durablemq.broker.metrics;
 
+import io.durablemq.broker.ArrivalLatch;
 import io.durablemq.broker.BrokerServer;
 import io.durablemq.broker.TestBrokers;
 import io.durablemq.broker.config.BrokerConfig;
-import org.eclipse.paho.client.mqttv3.IMqttDeliveryToken;
-import org.eclipse.paho.client.mqttv3.MqttCallback;
 import org.eclipse.paho.client.mqttv3.MqttClient;
-import org.eclipse.paho.client.mqttv3.MqttMessage;
 import org.eclipse.paho.client.mqttv3.MqttConnectOptions;
 import org.eclipse.paho.client.mqttv3.persist.MemoryPersistence;
 import org.junit.jupiter.api.Test;
@@ -23,7 +21,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -95,21 +92,8 @@ class PublishStageMetricsTest {
             o.setCleanSession(true);
             MqttClient subscriber = new MqttClient(TestBrokers.tcpUri(broker), "stages-sub", new MemoryPersistence());
             subscriber.setTimeToWait(10_000);
-            CountDownLatch received = new CountDownLatch(9);
-            subscriber.setCallback(new MqttCallback() {
-                @Override
-                public void connectionLost(Throwable cause) {
-                }
-
-                @Override
-                public void messageArrived(String topic, MqttMessage message) {
-                    received.countDown();
-                }
-
-                @Override
-                public void deliveryComplete(IMqttDeliveryToken token) {
-                }
-            });
+            ArrivalLatch received = new ArrivalLatch(9);
+            subscriber.setCallback(received);
             subscriber.connect(o);
             subscriber.subscribe("stages/#", 2);
             MqttClient publisher = new MqttClient(TestBrokers.tcpUri(broker), "stages-pub", new MemoryPersistence());
@@ -120,7 +104,7 @@ class PublishStageMetricsTest {
                 publisher.publish("stages/q2", new byte[] {2}, 2, false);
                 publisher.publish("stages/q0", new byte[] {0}, 0, false);
             }
-            assertTrue(received.await(15, TimeUnit.SECONDS), "all 9 delivered");
+            assertTrue(received.await(15), "all 9 delivered");
 
             URI metrics = URI.create("http://127.0.0.1:" + broker.metricsPort() + "/metrics");
             Map<String, Double> counts;

@@ -1,13 +1,11 @@
 package io.durablemq.broker.ops;
 
+import io.durablemq.broker.ArrivalLatch;
 import io.durablemq.broker.BrokerServer;
 import io.durablemq.broker.TestBrokers;
 import io.durablemq.broker.config.BrokerConfig;
-import org.eclipse.paho.client.mqttv3.IMqttDeliveryToken;
-import org.eclipse.paho.client.mqttv3.MqttCallback;
 import org.eclipse.paho.client.mqttv3.MqttClient;
 import org.eclipse.paho.client.mqttv3.MqttConnectOptions;
-import org.eclipse.paho.client.mqttv3.MqttMessage;
 import org.eclipse.paho.client.mqttv3.persist.MemoryPersistence;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -25,7 +23,6 @@ import java.time.Duration;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -95,26 +92,13 @@ class DashboardMetricsExportedTest {
 
     /** A subscriber at QoS 2 receives one message published at each QoS, with every handshake completed. */
     private static void publishAndReceiveAtEveryQos(String uri) throws Exception {
-        CountDownLatch received = new CountDownLatch(3);
+        ArrivalLatch received = new ArrivalLatch(3);
         MqttClient subscriber = new MqttClient(uri, "ops-subscriber", new MemoryPersistence());
         MqttClient publisher = new MqttClient(uri, "ops-publisher", new MemoryPersistence());
         try {
             subscriber.setTimeToWait(10_000);
             publisher.setTimeToWait(10_000);
-            subscriber.setCallback(new MqttCallback() {
-                @Override
-                public void connectionLost(Throwable cause) {
-                }
-
-                @Override
-                public void messageArrived(String topic, MqttMessage message) {
-                    received.countDown();
-                }
-
-                @Override
-                public void deliveryComplete(IMqttDeliveryToken token) {
-                }
-            });
+            subscriber.setCallback(received);
             subscriber.connect(options(false));
             subscriber.subscribe("ops/#", 2);
             publisher.connect(options(true));
@@ -124,7 +108,7 @@ class DashboardMetricsExportedTest {
             }
             // Nobody subscribes here: the broker's drop path for QoS 0 without subscribers runs too.
             publisher.publish("nobody/listens", new byte[] {1}, 0, false);
-            assertTrue(received.await(10, TimeUnit.SECONDS), "subscriber did not receive the three messages");
+            assertTrue(received.await(10), "subscriber did not receive the three messages");
             // The persistent subscriber goes offline and a message queues for it, so the
             // per-session queue gauges (which list only sessions with a queue) have a row.
             subscriber.disconnect();
