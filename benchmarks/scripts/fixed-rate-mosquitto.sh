@@ -7,16 +7,8 @@ OUT="${1:?usage: fixed-rate-mosquitto.sh OUT_DIR}"; mkdir -p "$OUT"
 here="$(cd "$(dirname "$0")" && pwd)"; LOADGEN="${LOADGEN:-$here/../target/durablemq-loadgen.jar}"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
 dir=$(mktemp -d)
-cat > "$OUT"/mosq.conf <<C
-listener $port 127.0.0.1
-allow_anonymous true
-persistence true
-persistence_location $dir/
-max_queued_messages 1000000
-max_inflight_messages 1000
-set_tcp_nodelay true
-C
-if [[ "$(id -u)" == "0" ]]; then echo "user root" >> "$OUT"/mosq.conf; fi # else it drops to the mosquitto user
+. "$here/mosquitto-conf.sh"
+mosquitto_conf "$port" "$dir" > "$OUT"/mosq.conf
 mosquitto -c "$OUT"/mosq.conf > "$OUT"/mosq.log 2>&1 &
 m=$!
 trap 'kill $m; wait $m 2>/dev/null; rm -rf $dir' EXIT

@@ -39,13 +39,9 @@ record RaftLogHeapBudget(int cachedSegments, long cacheBytes, long snapshotEvery
 
     /**
      * The budget for a heap of {@code maxHeapBytes} ({@link Runtime#maxMemory()}) and log segments of
-     * {@code segmentBytes}: at least one closed segment (Ratis needs one), else as many as fit in the share.
+     * {@code segmentBytes}: at least one closed segment (Ratis needs one), else as many as fit in the share;
+     * snapshots every {@code snapshotEveryBytes} when above 0, else every {@link #REPLAY_SHARE}th of the heap.
      */
-    static RaftLogHeapBudget forHeap(long maxHeapBytes, long segmentBytes) {
-        return forHeap(maxHeapBytes, segmentBytes, 0);
-    }
-
-    /** As {@link #forHeap(long, long)}, with snapshots every {@code snapshotEveryBytes} instead when it is above 0. */
     static RaftLogHeapBudget forHeap(long maxHeapBytes, long segmentBytes, long snapshotEveryBytes) {
         long cache = Math.max(1, maxHeapBytes / CACHE_SHARE);
         int segments = (int) Math.max(1, Math.min(MAX_CACHED_SEGMENTS, cache / Math.max(1, segmentBytes)));

@@ -25,11 +25,11 @@ class RaftLogHeapBudgetTest {
     @Test
     void theCacheIsAnEighthOfTheHeapInWholeSegmentsAndTheReplayAQuarter() {
         // The chaos tests' nodes: 256 MB of heap, default 8 MB segments: 32 MB, four closed segments; 64 MB of log.
-        assertEquals(new RaftLogHeapBudget(4, 32 * MB, 64 * MB), RaftLogHeapBudget.forHeap(256 * MB, 8 * MB));
+        assertEquals(new RaftLogHeapBudget(4, 32 * MB, 64 * MB), RaftLogHeapBudget.forHeap(256 * MB, 8 * MB, 0));
         // bin/durablemq's default heap: 64 MB would hold 8 segments; never more than Ratis's own 6.
-        assertEquals(new RaftLogHeapBudget(6, 64 * MB, 128 * MB), RaftLogHeapBudget.forHeap(512 * MB, 8 * MB));
+        assertEquals(new RaftLogHeapBudget(6, 64 * MB, 128 * MB), RaftLogHeapBudget.forHeap(512 * MB, 8 * MB, 0));
         // Segments larger than the share: still one (Ratis needs one), never the 6 that sank the s23 soak.
-        assertEquals(new RaftLogHeapBudget(1, 32 * MB, 64 * MB), RaftLogHeapBudget.forHeap(256 * MB, 32 * MB));
+        assertEquals(new RaftLogHeapBudget(1, 32 * MB, 64 * MB), RaftLogHeapBudget.forHeap(256 * MB, 32 * MB, 0));
         // A policy's own byte bound wins over the heap's.
         assertEquals(new RaftLogHeapBudget(4, 32 * MB, MB), RaftLogHeapBudget.forHeap(256 * MB, 8 * MB, MB));
         assertThrows(IllegalArgumentException.class, () -> new RaftLogHeapBudget(0, MB, MB));
@@ -39,7 +39,7 @@ class RaftLogHeapBudgetTest {
     @Test
     void theBudgetBecomesRatisKeys() {
         RaftProperties props = new RaftProperties();
-        RaftNode.boundLogCache(props, RaftLogHeapBudget.forHeap(256 * MB, 8 * MB));
+        RaftNode.boundLogCache(props, RaftLogHeapBudget.forHeap(256 * MB, 8 * MB, 0));
         assertEquals(4, RaftServerConfigKeys.Log.segmentCacheNumMax(props));
         assertEquals(32 * MB, RaftServerConfigKeys.Log.segmentCacheSizeMax(props).getSize());
     }
@@ -51,7 +51,7 @@ class RaftLogHeapBudgetTest {
         RaftProperties props = cluster.nodes.get(0).raftNode().server().getProperties();
         long segment = RaftServerConfigKeys.Log.segmentSizeMax(props).getSize();
         assertEquals(SnapshotPolicy.DEFAULT.logSegmentBytes(), segment);
-        RaftLogHeapBudget expected = RaftLogHeapBudget.forHeap(Runtime.getRuntime().maxMemory(), segment);
+        RaftLogHeapBudget expected = RaftLogHeapBudget.of(SnapshotPolicy.DEFAULT);
         assertEquals(expected.cachedSegments(), RaftServerConfigKeys.Log.segmentCacheNumMax(props));
         assertEquals(expected.cacheBytes(), RaftServerConfigKeys.Log.segmentCacheSizeMax(props).getSize());
         // Whatever the restart loads (the newest closed segments, whole) fits in the share of the heap.
