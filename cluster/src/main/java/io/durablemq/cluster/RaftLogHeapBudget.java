@@ -10,7 +10,8 @@ package io.durablemq.cluster;
  *   <li>a replay: after a restart Ratis reads every entry after the newest snapshot, a whole segment at
  *       a time, and may evict nothing until its log worker closes a new segment (its evictable index starts
  *       at the snapshot's index). So everything logged since the last snapshot can be on the heap at once:
- *       the s23 100-kill soak had a node restart into about 600 MB of log on a 256 MB heap and never rejoin,
+ *       in the s23 100-kill soak (1.5 million messages, no snapshot by entry count) a node restarted late in
+ *       the run on a 256 MB heap and never rejoined,
  *       and a follower restarted idle into 987 MB of log died of OutOfMemoryError.</li>
  * </ul>
  * So the cache holds at most {@link #CACHE_SHARE} of the heap in whole segments, and a snapshot is asked
