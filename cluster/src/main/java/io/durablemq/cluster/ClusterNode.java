@@ -68,6 +68,7 @@ public final class ClusterNode implements AutoCloseable {
     private final BatchStateMachine stateMachine;
     private final RaftNode raft;
     private final LogBytesSnapshotTrigger snapshotTrigger;
+    private final SnapshotRequest snapshotRequest;
     private final Thread roleLoop;
     private final AtomicBoolean writeFailed = new AtomicBoolean();
     private final AtomicLong leaderChanges = new AtomicLong();
@@ -116,6 +117,7 @@ public final class ClusterNode implements AutoCloseable {
                 ExactReplay.refuseASnapshotThatDisagrees(slot.recorded(), snapshot, dataPath);
             }
             RaftLogHeapBudget heapBudget = RaftLogHeapBudget.of(settings.snapshots());
+            this.snapshotRequest = new SnapshotRequest(slot, this::askRaftForSnapshot);
             this.snapshotTrigger = new LogBytesSnapshotTrigger(heapBudget.snapshotEveryBytes(), this::requestSnapshot);
             this.stateMachine = new BatchStateMachine(slot, dataPath, takeoverClock, this::wake,
                     settings.durability() == io.durablemq.engine.store.Durability.FSYNC
@@ -294,19 +296,15 @@ public final class ClusterNode implements AutoCloseable {
 
     /**
      * The log applied since the last snapshot reached the budget's bytes (LogBytesSnapshotTrigger): asks
-     * Ratis for a snapshot. On the apply thread; does not wait for it.
+     * Ratis for a snapshot, the store's memtables flushed first (SnapshotRequest). On the apply thread;
+     * does not wait for it.
      */
     private void requestSnapshot() {
-        log.info("{} bytes of raft log applied since the last snapshot: snapshot requested", snapshotTrigger.sinceSnapshot());
-        try {
-            raft.requestSnapshot().whenComplete((reply, e) -> {
-                if (e != null || !reply.isSuccess()) {
-                    log.warn("requested raft snapshot not taken: {}", e != null ? e.toString() : reply.getException());
-                }
-            });
-        } catch (IOException | RuntimeException e) {
-            log.warn("cannot request a raft snapshot: {}", e.toString());
-        }
+        snapshotRequest.request(snapshotTrigger.sinceSnapshot());
+    }
+
+    private java.util.concurrent.CompletableFuture<org.apache.ratis.protocol.RaftClientReply> askRaftForSnapshot() throws IOException {
+        return raft.requestSnapshot();
     }
 
     /** Snapshot requests made because of the log's bytes (LogBytesSnapshotTrigger), for tests. */
@@ -472,6 +470,7 @@ public final class ClusterNode implements AutoCloseable {
         // First the slot: an apply waiting for a store fails now (it is replayed at the next start), so
         // Ratis's closing does not wait on it.
         slot.close();
+        snapshotRequest.close();
         try {
             raft.close();
         } catch (IOException | RuntimeException e) {

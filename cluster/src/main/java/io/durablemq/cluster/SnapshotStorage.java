@@ -74,14 +74,19 @@ final class SnapshotStorage implements StateMachineStorage {
         String name = name(at.getTerm(), at.getIndex());
         Path work = dir.resolve(name + IN_PROGRESS);
         deleteTree(work);
+        long t0 = System.nanoTime();
         if (!slot.checkpoint(work)) {
             return null;
         }
+        long t1 = System.nanoTime();
         SnapshotManifest manifest = SnapshotManifest.write(work, at.getTerm(), at.getIndex(), latest);
+        long t2 = System.nanoTime();
         SnapshotManifest.fsync(work);
         Path done = dir.resolve(name);
         Files.move(work, done, StandardCopyOption.ATOMIC_MOVE);
         SnapshotManifest.fsync(dir);
+        log.info("snapshot {} phases: checkpoint {} ms, manifest {} ms, rename {} ms", name, (t1 - t0) / 1_000_000,
+                (t2 - t1) / 1_000_000, (System.nanoTime() - t2) / 1_000_000);
         LocalSnapshot s = new LocalSnapshot(done, manifest);
         latest = s;
         return s;

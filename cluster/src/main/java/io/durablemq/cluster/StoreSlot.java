@@ -129,6 +129,25 @@ final class StoreSlot {
         return true;
     }
 
+    /**
+     * Flushes the attached store's memtables without holding the slot, so applies go on meanwhile.
+     * Returns false when no store is attached or it was closed before the flush began (a hand-over).
+     */
+    boolean flushMemtables() throws java.io.IOException {
+        Store s;
+        synchronized (this) {
+            s = closed ? null : store;
+        }
+        if (s == null) {
+            return false;
+        }
+        try {
+            return s.flushIfOpen();
+        } catch (org.rocksdb.RocksDBException e) {
+            throw new java.io.IOException("cannot flush the store " + s.dir() + ": " + e.getMessage(), e);
+        }
+    }
+
     /** Something done with the attached store while no batch can be applied to it. */
     interface StoreAction<T> {
         T run(Store store, long appliedIndex) throws Exception;

@@ -466,6 +466,21 @@ public final class Store implements AutoCloseable {
         }
     }
 
+    /**
+     * Writes every column family's memtable to SST files unless the store is closed (then false,
+     * nothing done). Writes continue meanwhile, into fresh memtables. A cluster node calls it off its
+     * apply thread before a Raft snapshot, so that the checkpoint's own flush, which holds applies
+     * back, finds only the writes of the last moments. Synchronized with {@link #close()}: a close
+     * waits for a flush in progress instead of pulling the database from under it.
+     */
+    public synchronized boolean flushIfOpen() throws RocksDBException {
+        if (closed) {
+            return false;
+        }
+        flushAll();
+        return true;
+    }
+
     /** Table properties (entries, deletions, sizes) of every live SST file of {@code column}. */
     public Map<String, org.rocksdb.TableProperties> tableProperties(StoreColumn column) throws RocksDBException {
         return db.getPropertiesOfAllTables(handle(column));
