@@ -30,6 +30,8 @@ public final class BatchOperation implements AutoCloseable {
     }
 
     private final Committer committer;
+    /** The committer's per-thread scopes, told when this one ends. */
+    private final OperationScopes scopes;
     /** The scope this one was opened in on the same thread, or null. */
     private final BatchOperation parent;
     private final Thread owner = Thread.currentThread();
@@ -43,8 +45,9 @@ public final class BatchOperation implements AutoCloseable {
     private final List<OperationLock> held = new ArrayList<>(2);
     private boolean ended;
 
-    BatchOperation(Committer committer, BatchOperation parent) {
+    BatchOperation(Committer committer, OperationScopes scopes, BatchOperation parent) {
         this.committer = committer;
+        this.scopes = scopes;
         this.parent = parent;
     }
 
@@ -155,6 +158,6 @@ public final class BatchOperation implements AutoCloseable {
                     + ", not on " + owner.getName() + " which opened it");
         }
         ended = true;
-        committer.leave(this, parent);
+        scopes.leave(parent);
     }
 }

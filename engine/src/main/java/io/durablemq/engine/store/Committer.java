@@ -121,10 +121,8 @@ public final class Committer implements AutoCloseable {
     private boolean closing;
     /** A thread died: nothing more is committed; appended completions fail at once. */
     private boolean dead;
-    /** Each thread's open operation scope ({@link #operation()}): its appends are collected there until it ends. */
-    private final ThreadLocal<BatchOperation> current = new ThreadLocal<>();
-    /** Set by an owner whose appends must all be made inside operation scopes ({@link #requireOperationScope()}). */
-    private volatile boolean scopeRequired;
+    /** Each thread's open operation scope ({@link #operation()}). */
+    private final OperationScopes scopes = new OperationScopes();
     /**
      * The owner's image went wrong (an operation failed half way) and it resets: what is open is
      * still committed, but nothing more may be appended, since it would be built on that image.
@@ -234,7 +232,7 @@ public final class Committer implements AutoCloseable {
      * an operation scope: once everything up to the operation's own writes is.
      */
     public void onDurable(Completion completion) {
-        BatchOperation op = current.get();
+        BatchOperation op = scopes.current();
         if (op != null) {
             op.record(completion);
             return;
@@ -258,7 +256,7 @@ public final class Committer implements AutoCloseable {
      * open batch at once, under the lock. Refused at once while sealed, either way.
      */
     private void append(BatchOperation.Kind kind, StoreColumn column, byte[] key, byte[] value) {
-        BatchOperation op = current.get();
+        BatchOperation op = scopes.current();
         if (op != null) {
             if (sealed) {
                 refuseIfSealed();
@@ -266,10 +264,7 @@ public final class Committer implements AutoCloseable {
             op.record(kind, column, key, value);
             return;
         }
-        if (scopeRequired) {
-            throw new IllegalStateException("a " + column + " " + kind.name().toLowerCase(java.util.Locale.ROOT)
-                    + " outside an operation scope: its writes could be split between two batches (a bug)");
-        }
+        scopes.refuseUnscoped(kind, column);
         synchronized (lock) {
             refuseIfSealed();
             boolean wasEmpty = open.isEmpty();
@@ -457,9 +452,7 @@ public final class Committer implements AutoCloseable {
      * its child (see {@link BatchOperation}).
      */
     public BatchOperation operation() {
-        BatchOperation op = new BatchOperation(this, current.get());
-        current.set(op);
-        return op;
+        return scopes.open(this);
     }
 
     /**
@@ -467,7 +460,7 @@ public final class Committer implements AutoCloseable {
      * (one completion per operation instead of one per change) by its identity.
      */
     public BatchOperation currentOperation() {
-        return current.get();
+        return scopes.current();
     }
 
     /**
@@ -478,16 +471,7 @@ public final class Committer implements AutoCloseable {
      * Completions alone may still be appended outside a scope (one completion is atomic).
      */
     public void requireOperationScope() {
-        scopeRequired = true;
-    }
-
-    /** A scope ended on its thread: that thread's appends go to {@code parent} (or the open batch) again. */
-    void leave(BatchOperation op, BatchOperation parent) {
-        if (parent == null) {
-            current.remove();
-        } else {
-            current.set(parent);
-        }
+        scopes.require();
     }
 
     /**
