@@ -19,7 +19,7 @@ import org.slf4j.LoggerFactory;
  *
  * <p>This class is the open batch the owner appends to (puts, deletes, values written at the
  * batch's end, completions, operation scopes: {@link BatchOperation}) and the committer's state
- * (epochs, sealed, closing, dead), swapped and checked under the owner's lock. The thread that
+ * (epochs, sealed, closing, dead: {@link CommitterState}), swapped and checked under the owner's lock. The thread that
  * takes and writes the batches is a {@link CommitWriter}; what a batch gets as it is taken is
  * {@link BatchEndWrites}; the completions run in the {@link CommitPipeline}.
  *
@@ -115,21 +115,11 @@ public final class Committer implements AutoCloseable {
     private final CommitPipeline pipeline;
     /** What a batch gets as it is taken: its end puts and the owner's {@link LastWrites}; guarded by the lock. */
     private final BatchEndWrites endWrites;
+    /** Epochs, sealed, closing, dead: guarded by the lock, like the open batch. */
+    private final CommitterState state;
     private CommitBatch open;
-    private long epoch;
-    private long failedEpoch = -1;
-    private boolean closing;
-    /** A thread died: nothing more is committed; appended completions fail at once. */
-    private boolean dead;
     /** Each thread's open operation scope ({@link #operation()}). */
     private final OperationScopes scopes = new OperationScopes();
-    /**
-     * The owner's image went wrong (an operation failed half way) and it resets: what is open is
-     * still committed, but nothing more may be appended, since it would be built on that image.
-     */
-    private volatile boolean sealed;
-    /** The epoch whose failure the observer was told of, so a write failure and the death it causes reset once. */
-    private long reportedEpoch = -1;
 
     /** A committer on the local store with the default number of batches in flight (tests). */
     public Committer(Store store, Observer observer, Object lock, CommitFaults faults) {
@@ -149,8 +139,9 @@ public final class Committer implements AutoCloseable {
         this.observer = observer;
         this.faults = faults == null ? CommitFaults.NONE : faults;
         this.open = new CommitBatch(0);
+        this.state = new CommitterState(lock, observer);
         this.endWrites = new BatchEndWrites(store);
-        BatchWriter batchWriter = new BatchWriter(store, this.batchLog, this.faults, observer, this::poison);
+        BatchWriter batchWriter = new BatchWriter(store, this.batchLog, this.faults, observer, state::poison);
         this.pipeline = new CommitPipeline(batchesInFlight, new PipelineOwner());
         this.writer = new CommitWriter(this, batchWriter, pipeline);
         this.writer.start();
@@ -239,7 +230,7 @@ public final class Committer implements AutoCloseable {
         }
         StoreWriteException refused;
         synchronized (lock) {
-            refused = refusal(true);
+            refused = state.refusal(true);
             if (refused == null) {
                 boolean wasEmpty = open.isEmpty();
                 open.completions.add(completion);
@@ -258,15 +249,15 @@ public final class Committer implements AutoCloseable {
     private void append(BatchOperation.Kind kind, StoreColumn column, byte[] key, byte[] value) {
         BatchOperation op = scopes.current();
         if (op != null) {
-            if (sealed) {
-                refuseIfSealed();
+            if (state.isSealed()) {
+                state.refuseIfSealed();
             }
             op.record(kind, column, key, value);
             return;
         }
         scopes.refuseUnscoped(kind, column);
         synchronized (lock) {
-            refuseIfSealed();
+            state.refuseIfSealed();
             boolean wasEmpty = open.isEmpty();
             apply(kind, column, key, value);
             wakeIfFirst(wasEmpty);
@@ -289,14 +280,14 @@ public final class Committer implements AutoCloseable {
         StoreWriteException refused;
         synchronized (lock) {
             if (!op.writes.isEmpty()) {
-                refuseIfSealed();
+                state.refuseIfSealed();
             }
             CommitBatch batch = open;
             boolean wasEmpty = batch.isEmpty();
             if (!op.writes.isEmpty()) {
                 appendWrites(batch, op.writes);
             }
-            refused = op.completions.isEmpty() ? null : refusal(true);
+            refused = op.completions.isEmpty() ? null : state.refusal(true);
             if (refused == null) {
                 batch.completions.addAll(op.completions);
             }
@@ -332,7 +323,7 @@ public final class Committer implements AutoCloseable {
             } catch (Throwable rollbackFailed) {
                 e.addSuppressed(rollbackFailed);
                 log.error("could not take a failed append out of the batch; failing the batch", rollbackFailed);
-                markFailed(batch.epoch, new StoreWriteException("a failed append could not be rolled back: " + rollbackFailed,
+                state.markFailed(batch.epoch, new StoreWriteException("a failed append could not be rolled back: " + rollbackFailed,
                         rollbackFailed));
             }
             throw e;
@@ -340,7 +331,7 @@ public final class Committer implements AutoCloseable {
         try {
             batch.writes.popSavePoint();
         } catch (RocksDBException e) {
-            markFailed(batch.epoch, new StoreWriteException("cannot end an operation's append", e));
+            state.markFailed(batch.epoch, new StoreWriteException("cannot end an operation's append", e));
             throw new StoreWriteException("cannot end an operation's append", e);
         }
     }
@@ -401,45 +392,13 @@ public final class Committer implements AutoCloseable {
         }
     }
 
-    /** Under the lock: throws if a write may not be appended now (see {@link #refusal}). */
-    private void refuseIfSealed() {
-        StoreWriteException refused = refusal(false);
-        if (refused != null) {
-            throw refused;
-        }
-    }
-
-    /**
-     * Under the lock: why nothing may be appended now, or null. A write is refused only once
-     * sealed (closing or dead, it still joins the open batch, which is committed or failed as a
-     * whole); a completion is refused also while closing or dead, and failed at once, so that it
-     * never waits for a batch nobody will write.
-     */
-    private StoreWriteException refusal(boolean completion) {
-        if (completion && closing) {
-            return new StoreWriteException("engine is closed", null);
-        }
-        if (sealed) {
-            return new StoreWriteException(completion
-                    ? "not written: an operation failed and the engine resets to its last durable state"
-                    : "not written: an operation failed and the engine resets to its last durable"
-                    + " state; nothing built on its image may be committed", null);
-        }
-        if (completion && dead) {
-            return new StoreWriteException("not written: the committer stopped after an internal error; the engine resets", null);
-        }
-        return null;
-    }
-
     /**
      * Seals this committer: what is open is committed as usual (the operations in it succeeded),
      * but every later append is refused, because the owner's in-memory image is no longer what
      * the store will hold. The owner then replaces this committer after rebuilding its image.
      */
     public void seal() {
-        synchronized (lock) {
-            sealed = true;
-        }
+        state.seal();
     }
 
     /**
@@ -481,10 +440,9 @@ public final class Committer implements AutoCloseable {
     public void reset() {
         CommitBatch dropped;
         synchronized (lock) {
-            epoch++;
-            failedEpoch = -1;
+            state.nextEpoch();
             dropped = open;
-            open = new CommitBatch(epoch);
+            open = new CommitBatch(state.epoch());
         }
         pipeline.fail(dropped, new StoreWriteException("discarded: the engine reset to its last durable state", null));
         dropped.writes.close();
@@ -500,9 +458,7 @@ public final class Committer implements AutoCloseable {
 
     /** True while this committer cannot commit: a write failed (until reset) or a thread died. */
     public boolean isFailed() {
-        synchronized (lock) {
-            return dead || failedEpoch == epoch;
-        }
+        return state.isFailed();
     }
 
     /**
@@ -511,20 +467,20 @@ public final class Committer implements AutoCloseable {
      */
     CommitBatch takeOpenBatch() throws InterruptedException {
         synchronized (lock) {
-            while (open.isEmpty() && !closing && !dead) {
+            while (open.isEmpty() && !state.isClosing() && !state.isDead()) {
                 lock.wait();
             }
-            if (dead || open.isEmpty()) {
+            if (state.isDead() || open.isEmpty()) {
                 return null;
             }
             CommitBatch batch = open;
-            open = new CommitBatch(epoch);
-            batch.poisoned = batch.epoch == failedEpoch || batch.epoch != epoch;
+            open = new CommitBatch(state.epoch());
+            batch.poisoned = state.poisons(batch);
             if (!batch.poisoned) {
                 // Under the lock, so no operation is half-appended; a batch that fails instead gets none.
                 batch.lastWritesError = endWrites.appendTo(batch);
                 if (batch.lastWritesError != null) {
-                    failedEpoch = batch.epoch; // without its last writes the batch is never written, nor any after it
+                    state.poison(batch.epoch); // without its last writes the batch is never written, nor any after it
                 }
             }
             return batch;
@@ -552,42 +508,17 @@ public final class Committer implements AutoCloseable {
         return pipeline.completedOnWriter();
     }
 
-    /** Every batch of {@code failed} not written yet will fail; the observer is told later, in commit order. */
-    private void poison(long failed) {
-        synchronized (lock) {
-            failedEpoch = failed;
-        }
-    }
-
-    /** Poisons {@code failed} and tells the observer once per epoch (outside the lock: it may reset). */
-    void markFailed(long failed, StoreWriteException cause) {
-        boolean report;
-        synchronized (lock) {
-            failedEpoch = failed;
-            report = reportedEpoch != failed;
-            reportedEpoch = failed;
-        }
-        if (report) {
-            try {
-                observer.commitFailed(cause);
-            } catch (Throwable e) {
-                log.error("commit failure observer threw", e);
-            }
-        }
-    }
-
     /** Marks the committer dead, fails what is open and reports the failure (once); also the writer's death handler. */
     void stopCommitting(StoreWriteException cause) {
         CommitBatch leftover;
         long failed;
         synchronized (lock) {
-            dead = true;
-            failed = epoch;
+            failed = state.die();
             leftover = open;
-            open = new CommitBatch(epoch);
+            open = new CommitBatch(state.epoch());
             lock.notifyAll(); // a writer waiting for work stops
         }
-        markFailed(failed, cause);
+        state.markFailed(failed, cause);
         pipeline.fail(leftover, cause);
         leftover.writes.close();
     }
@@ -596,7 +527,7 @@ public final class Committer implements AutoCloseable {
     private final class PipelineOwner implements CommitPipeline.Owner {
         @Override
         public void failed(long failedEpoch, StoreWriteException cause) {
-            markFailed(failedEpoch, cause);
+            state.markFailed(failedEpoch, cause);
         }
 
         @Override
@@ -631,7 +562,7 @@ public final class Committer implements AutoCloseable {
     @Override
     public void close() {
         synchronized (lock) {
-            closing = true;
+            state.startClosing();
             lock.notifyAll();
         }
         try {
@@ -645,7 +576,7 @@ public final class Committer implements AutoCloseable {
             CommitBatch leftover;
             synchronized (lock) {
                 leftover = open;
-                open = new CommitBatch(epoch);
+                open = new CommitBatch(state.epoch());
             }
             pipeline.fail(leftover, new StoreWriteException("not written: the committer stopped", null));
             leftover.writes.close();
