@@ -15,11 +15,11 @@ import java.util.List;
  * <p>While the scope is open, every append the opening thread makes on its committer ({@code put},
  * {@code delete}, {@code singleDelete}, {@code deleteRange}, {@code putOncePerBatch}, {@code putNew},
  * {@code onDurable}) is recorded here in call order instead of reaching the batch, and is replayed
- * in that order by {@link Committer#append}, with the batch's own rules (a fresh put deleted in
- * the same batch writes nothing, a once-per-batch value dropped by a later plain write, ...)
- * applied as it is replayed. Confined to the thread that opened it. A scope opened inside another
- * on the same thread is its child: its records join the parent's when it succeeds, and are
- * dropped alone when it does not.
+ * in that order by {@link Committer#append}, with the batch's own rules ({@link BatchWriteRules}:
+ * a fresh put deleted in the same batch writes nothing, a once-per-batch value dropped by a later
+ * plain write, ...) applied as it is replayed. Confined to the thread that opened it. A scope
+ * opened inside another on the same thread is its child: its records join the parent's when it
+ * succeeds, and are dropped alone when it does not.
  */
 public final class BatchOperation implements AutoCloseable {
     /** What a recorded write does; replayed by the committer with the matching append. */

@@ -1,6 +1,5 @@
 package io.durablemq.engine.store;
 
-import org.rocksdb.RocksDBException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -117,6 +116,8 @@ public final class Committer implements AutoCloseable {
     private final BatchEndWrites endWrites;
     /** Epochs, sealed, closing, dead: guarded by the lock, like the open batch. */
     private final CommitterState state;
+    /** How a write joins the open batch, under the lock. */
+    private final BatchWriteRules rules;
     private CommitBatch open;
     /** Each thread's open operation scope ({@link #operation()}). */
     private final OperationScopes scopes = new OperationScopes();
@@ -140,6 +141,7 @@ public final class Committer implements AutoCloseable {
         this.faults = faults == null ? CommitFaults.NONE : faults;
         this.open = new CommitBatch(0);
         this.state = new CommitterState(lock, observer);
+        this.rules = new BatchWriteRules(store, state);
         this.endWrites = new BatchEndWrites(store);
         BatchWriter batchWriter = new BatchWriter(store, this.batchLog, this.faults, observer, state::poison);
         this.pipeline = new CommitPipeline(batchesInFlight, new PipelineOwner());
@@ -259,7 +261,7 @@ public final class Committer implements AutoCloseable {
         synchronized (lock) {
             state.refuseIfSealed();
             boolean wasEmpty = open.isEmpty();
-            apply(kind, column, key, value);
+            rules.apply(open, kind, column, key, value);
             wakeIfFirst(wasEmpty);
         }
     }
@@ -285,7 +287,7 @@ public final class Committer implements AutoCloseable {
             CommitBatch batch = open;
             boolean wasEmpty = batch.isEmpty();
             if (!op.writes.isEmpty()) {
-                appendWrites(batch, op.writes);
+                rules.applyAll(batch, op.writes);
             }
             refused = op.completions.isEmpty() ? null : state.refusal(true);
             if (refused == null) {
@@ -297,86 +299,6 @@ public final class Committer implements AutoCloseable {
             for (Completion c : op.completions) {
                 pipeline.safeFail(c, refused); // outside the lock, as in onDurable
             }
-        }
-    }
-
-    /** Under the lock: all of {@code writes} join {@code batch}, or none (see {@link #append(BatchOperation)}). */
-    private void appendWrites(CommitBatch batch, java.util.List<BatchOperation.Write> writes) {
-        int countBefore = batch.count;
-        int endPutsBefore = batch.endPuts.mark();
-        int[] putsLessSingleDeletesBefore = batch.putsLessSingleDeletes.clone();
-        try {
-            batch.writes.setSavePoint();
-        } catch (RuntimeException e) {
-            throw new StoreWriteException("cannot start an operation's append: " + e, e);
-        }
-        try {
-            for (BatchOperation.Write w : writes) {
-                apply(w.kind(), w.column(), w.key(), w.value());
-            }
-        } catch (Throwable e) {
-            try {
-                batch.writes.rollbackToSavePoint();
-                batch.count = countBefore;
-                batch.endPuts.rollBackTo(endPutsBefore);
-                System.arraycopy(putsLessSingleDeletesBefore, 0, batch.putsLessSingleDeletes, 0, putsLessSingleDeletesBefore.length);
-            } catch (Throwable rollbackFailed) {
-                e.addSuppressed(rollbackFailed);
-                log.error("could not take a failed append out of the batch; failing the batch", rollbackFailed);
-                state.markFailed(batch.epoch, new StoreWriteException("a failed append could not be rolled back: " + rollbackFailed,
-                        rollbackFailed));
-            }
-            throw e;
-        }
-        try {
-            batch.writes.popSavePoint();
-        } catch (RocksDBException e) {
-            state.markFailed(batch.epoch, new StoreWriteException("cannot end an operation's append", e));
-            throw new StoreWriteException("cannot end an operation's append", e);
-        }
-    }
-
-    /** Under the lock: one write joins the open batch, with the batch's rules (see the public methods). */
-    private void apply(BatchOperation.Kind kind, StoreColumn column, byte[] key, byte[] value) {
-        CommitBatch b = open;
-        try {
-            switch (kind) {
-                case PUT -> {
-                    b.endPuts.drop(column, key); // written after this put, it would undo it
-                    b.writes.put(store.handle(column), key, value);
-                    b.count++;
-                    b.putsLessSingleDeletes[column.ordinal()]++;
-                }
-                case DELETE -> {
-                    if (b.endPuts.drop(column, key)) { // written after this delete, it would bring the record back
-                        return; // put fresh in this batch: nothing to delete in the store, and nothing is written
-                    }
-                    b.writes.delete(store.handle(column), key);
-                    b.count++;
-                }
-                case SINGLE_DELETE -> {
-                    BatchEndPuts.Found pending = b.endPuts.dropFresh(column, key);
-                    if (pending == BatchEndPuts.Found.REWRITTEN) {
-                        throw new IllegalStateException("a SingleDelete of a " + column + " key that this batch rewrites"
-                                + " (putOncePerBatch): defined only for a key put once; use delete");
-                    }
-                    if (pending == BatchEndPuts.Found.FRESH) {
-                        return; // put fresh in this batch: neither the put nor a tombstone is written
-                    }
-                    b.writes.singleDelete(store.handle(column), key);
-                    b.count++;
-                    b.putsLessSingleDeletes[column.ordinal()]--;
-                }
-                case DELETE_RANGE -> {
-                    b.endPuts.dropRange(column, key, value);
-                    b.writes.deleteRange(store.handle(column), key, value);
-                    b.count++;
-                }
-                case PUT_ONCE_PER_BATCH -> b.endPuts.put(column, key, value, false);
-                case PUT_NEW -> b.endPuts.put(column, key, value, true);
-            }
-        } catch (RocksDBException e) {
-            throw new StoreWriteException("batch " + kind.name().toLowerCase(java.util.Locale.ROOT) + " failed", e);
         }
     }
 
