@@ -1,8 +1,5 @@
 package io.durablemq.engine.store;
 
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
-
 /**
  * Group commit, pipelined. Callers append writes and completions to the open batch (cheap, in
  * memory). The writer thread takes the whole open batch, writes it through the {@link BatchLog}
@@ -20,7 +17,8 @@ import org.slf4j.LoggerFactory;
  * batch's end, completions, operation scopes: {@link BatchOperation}) and the committer's state
  * (epochs, sealed, closing, dead: {@link CommitterState}), swapped and checked under the owner's lock. The thread that
  * takes and writes the batches is a {@link CommitWriter}; what a batch gets as it is taken is
- * {@link BatchEndWrites}; the completions run in the {@link CommitPipeline}.
+ * {@link BatchEndWrites}; the completions run in the {@link CommitPipeline}, which reports back
+ * through {@link PipelineReports}.
  *
  * <p>The writes of one logical operation land in the same batch either because they are made
  * inside an operation scope ({@link #operation()}: collected privately, appended in one critical
@@ -38,7 +36,6 @@ import org.slf4j.LoggerFactory;
  * observer, so no caller ever waits forever and the owner resets.
  */
 public final class Committer implements AutoCloseable {
-    private static final Logger log = LoggerFactory.getLogger(Committer.class);
     /** Batches written (or submitted) and not yet completed, when the owner names no other figure. */
     public static final int DEFAULT_BATCHES_IN_FLIGHT = 4;
 
@@ -144,7 +141,7 @@ public final class Committer implements AutoCloseable {
         this.rules = new BatchWriteRules(store, state);
         this.endWrites = new BatchEndWrites(store);
         BatchWriter batchWriter = new BatchWriter(store, this.batchLog, this.faults, observer, state::poison);
-        this.pipeline = new CommitPipeline(batchesInFlight, new PipelineOwner());
+        this.pipeline = new CommitPipeline(batchesInFlight, new PipelineReports(observer, state, this));
         this.writer = new CommitWriter(this, batchWriter, pipeline);
         this.writer.start();
     }
@@ -443,41 +440,6 @@ public final class Committer implements AutoCloseable {
         state.markFailed(failed, cause);
         pipeline.fail(leftover, cause);
         leftover.writes.close();
-    }
-
-    /** What the pipeline calls back: failures, measurements, counting. */
-    private final class PipelineOwner implements CommitPipeline.Owner {
-        @Override
-        public void failed(long failedEpoch, StoreWriteException cause) {
-            state.markFailed(failedEpoch, cause);
-        }
-
-        @Override
-        public void committed(CommitBatch batch, boolean onWriter) {
-            try {
-                observer.completionsRunBy(onWriter);
-            } catch (Throwable e) {
-                log.error("commit observer threw", e);
-            }
-            if (batch.count == 0) {
-                return; // nothing was written: not a commit
-            }
-            try {
-                observer.committed(batch.count, batch.completions.size(), batch.writeEndedNanos - batch.writeStartNanos);
-            } catch (Throwable e) {
-                log.error("commit observer threw", e);
-            }
-        }
-
-        @Override
-        public void completionThrew(Throwable error) {
-            observer.completionThrew(error);
-        }
-
-        @Override
-        public void completerDied(StoreWriteException cause) {
-            stopCommitting(cause);
-        }
     }
 
     /** Commits what is open and everything in flight, then stops both threads. */
