@@ -13,12 +13,14 @@ package io.durablemq.engine.store;
  * finds nothing to overlap (its batch durable on return, nothing in flight, nothing appended
  * meanwhile) it runs the batch's completions itself, saving the hand-off ({@link CommitPipeline}).
  *
- * <p>This class is the open batch the owner appends to (puts, deletes, values written at the
- * batch's end, completions, operation scopes: {@link BatchOperation}) and the committer's state
- * (epochs, sealed, closing, dead: {@link CommitterState}), swapped and checked under the owner's lock. The thread that
- * takes and writes the batches is a {@link CommitWriter}; what a batch gets as it is taken is
- * {@link BatchEndWrites}; the completions run in the {@link CommitPipeline}, which reports back
- * through {@link PipelineReports}.
+ * <p>This class is what the owner calls. It sends each append (puts, deletes, values written at
+ * the batch's end, completions) to the calling thread's operation scope ({@link BatchOperation},
+ * {@link OperationScopes}) or to the {@link OpenBatch} (how a write joins it: {@link
+ * BatchWriteRules}), and it seals, resets and closes the committer: its {@link CommitterState}
+ * (epochs, sealed, closing, dead) is changed and checked under the lock the open batch is swapped
+ * under. The thread that takes and writes the batches is a {@link CommitWriter}; what a batch gets
+ * as it is taken is {@link BatchEndWrites}; the completions run in the {@link CommitPipeline},
+ * which reports back through {@link PipelineReports}.
  *
  * <p>The writes of one logical operation land in the same batch either because they are made
  * inside an operation scope ({@link #operation()}: collected privately, appended in one critical
@@ -94,28 +96,18 @@ public final class Committer implements AutoCloseable {
         int putsLessSingleDeletes(StoreColumn column);
     }
 
-    private final Store store;
-    private final Observer observer;
-    private final CommitFaults faults;
-    /** Makes a batch durable: the local RocksDB write, or a replicated log (see {@link BatchLog}). */
-    private final BatchLog batchLog;
     /**
-     * The lock passed in (the owner's, or one of the committer's own, as the engine's is since step 2
-     * of "Towards partitions"): the open batch is appended to and swapped only under it. An
-     * operation's writes are atomic together because its scope appends them in one critical
-     * section ({@link #operation()}), or because the caller appends them all while holding it.
+     * The lock passed in: the open batch is appended to and swapped, and the state changed, only
+     * under it (see {@link OpenBatch}).
      */
     private final Object lock;
     /** The thread that takes the open batch, writes it and hands it to the pipeline. */
     private final CommitWriter writer;
     private final CommitPipeline pipeline;
-    /** What a batch gets as it is taken: its end puts and the owner's {@link LastWrites}; guarded by the lock. */
-    private final BatchEndWrites endWrites;
     /** Epochs, sealed, closing, dead: guarded by the lock, like the open batch. */
     private final CommitterState state;
-    /** How a write joins the open batch, under the lock. */
-    private final BatchWriteRules rules;
-    private CommitBatch open;
+    /** The batch the appends join, taken by the writer. */
+    private final OpenBatch open;
     /** Each thread's open operation scope ({@link #operation()}). */
     private final OperationScopes scopes = new OperationScopes();
 
@@ -125,24 +117,21 @@ public final class Committer implements AutoCloseable {
     }
 
     /**
+     * @param batchLog        makes a batch durable: the local RocksDB write ({@link BatchLog#LOCAL}, also
+     *                        for null), or a replicated log
      * @param batchesInFlight how many batches may be written (or submitted to {@code batchLog}) and
      *                        not yet completed; 1 writes the next batch only after the last one's
      *                        completions ran (see {@link CommitPipelineDepth})
      */
     public Committer(Store store, Observer observer, Object lock, CommitFaults faults, BatchLog batchLog,
                      int batchesInFlight) {
-        this.batchLog = batchLog == null ? BatchLog.LOCAL : batchLog;
-        this.store = store;
         this.lock = lock;
-        this.observer = observer;
-        this.faults = faults == null ? CommitFaults.NONE : faults;
-        this.open = new CommitBatch(0);
         this.state = new CommitterState(lock, observer);
-        this.rules = new BatchWriteRules(store, state);
-        this.endWrites = new BatchEndWrites(store);
-        BatchWriter batchWriter = new BatchWriter(store, this.batchLog, this.faults, observer, state::poison);
+        this.open = new OpenBatch(lock, state, store);
+        BatchWriter batchWriter = new BatchWriter(store, batchLog == null ? BatchLog.LOCAL : batchLog,
+                faults == null ? CommitFaults.NONE : faults, observer, state::poison);
         this.pipeline = new CommitPipeline(batchesInFlight, new PipelineReports(observer, state, this));
-        this.writer = new CommitWriter(this, batchWriter, pipeline);
+        this.writer = new CommitWriter(this, open, batchWriter, pipeline);
         this.writer.start();
     }
 
@@ -207,9 +196,7 @@ public final class Committer implements AutoCloseable {
 
     /** Sets the hook that appends each batch's last writes before it is written (see {@link LastWrites}). */
     public void lastWrites(LastWrites hook) {
-        synchronized (lock) {
-            endWrites.hook(hook);
-        }
+        open.lastWrites(hook);
     }
 
     /** Deletes every key in [from, to). */
@@ -227,17 +214,10 @@ public final class Committer implements AutoCloseable {
             op.record(completion);
             return;
         }
-        StoreWriteException refused;
-        synchronized (lock) {
-            refused = state.refusal(true);
-            if (refused == null) {
-                boolean wasEmpty = open.isEmpty();
-                open.completions.add(completion);
-                wakeIfFirst(wasEmpty);
-                return;
-            }
+        StoreWriteException refused = open.append(completion);
+        if (refused != null) {
+            pipeline.safeFail(completion, refused); // outside the lock: a failed completion may call its owner, which may take its own lock
         }
-        pipeline.safeFail(completion, refused); // outside the lock: a failed completion may call its owner, which may take its own lock
     }
 
     /**
@@ -255,59 +235,24 @@ public final class Committer implements AutoCloseable {
             return;
         }
         scopes.refuseUnscoped(kind, column);
-        synchronized (lock) {
-            state.refuseIfSealed();
-            boolean wasEmpty = open.isEmpty();
-            rules.apply(open, kind, column, key, value);
-            wakeIfFirst(wasEmpty);
-        }
+        open.append(kind, column, key, value);
     }
 
     /**
      * Appends a succeeded operation's writes and completions to the open batch in one critical
-     * section, in the order they were recorded: the writer cannot take the batch in the middle,
-     * so the operation is in exactly one batch. Whole or not at all: a save point is held on the
-     * batch for the length of this append only; if a write throws (a SingleDelete of a key the
-     * batch rewrites, a native failure), the batch is rolled back to it, the exception
-     * propagates and the caller fails the operation. Completions are refused (failed at once) as
-     * {@link #onDurable} would refuse them.
+     * section, whole or not at all ({@link OpenBatch#append(BatchOperation)}: if a write throws,
+     * the batch is as it was, the exception propagates and the caller fails the operation).
+     * Completions are refused (failed at once) as {@link #onDurable} would refuse them.
      */
     void append(BatchOperation op) {
         if (op.writes.isEmpty() && op.completions.isEmpty()) {
             return;
         }
-        StoreWriteException refused;
-        synchronized (lock) {
-            if (!op.writes.isEmpty()) {
-                state.refuseIfSealed();
-            }
-            CommitBatch batch = open;
-            boolean wasEmpty = batch.isEmpty();
-            if (!op.writes.isEmpty()) {
-                rules.applyAll(batch, op.writes);
-            }
-            refused = op.completions.isEmpty() ? null : state.refusal(true);
-            if (refused == null) {
-                batch.completions.addAll(op.completions);
-            }
-            wakeIfFirst(wasEmpty);
-        }
+        StoreWriteException refused = open.append(op);
         if (refused != null) {
             for (Completion c : op.completions) {
                 pipeline.safeFail(c, refused); // outside the lock, as in onDurable
             }
-        }
-    }
-
-    /**
-     * Under the lock: wakes the committer when the open batch just stopped being empty. Once per
-     * batch is enough (it re-checks before waiting), and waking it on every append only makes it
-     * fight the appending thread for the lock.
-     */
-    private void wakeIfFirst(boolean wasEmpty) {
-        if (wasEmpty && !open.isEmpty()) {
-            open.firstAppendNanos = System.nanoTime();
-            lock.notify();
         }
     }
 
@@ -360,11 +305,9 @@ public final class Committer implements AutoCloseable {
         CommitBatch dropped;
         synchronized (lock) {
             state.nextEpoch();
-            dropped = open;
-            open = new CommitBatch(state.epoch());
+            dropped = open.swap();
         }
-        pipeline.fail(dropped, new StoreWriteException("discarded: the engine reset to its last durable state", null));
-        dropped.writes.close();
+        failUnwritten(dropped, new StoreWriteException("discarded: the engine reset to its last durable state", null));
     }
 
     /**
@@ -378,43 +321,6 @@ public final class Committer implements AutoCloseable {
     /** True while this committer cannot commit: a write failed (until reset) or a thread died. */
     public boolean isFailed() {
         return state.isFailed();
-    }
-
-    /**
-     * For the writer ({@link CommitWriter}): waits for a batch with something in it and swaps in a
-     * new open batch, under the lock; null once closing (or dead) with nothing left.
-     */
-    CommitBatch takeOpenBatch() throws InterruptedException {
-        synchronized (lock) {
-            while (open.isEmpty() && !state.isClosing() && !state.isDead()) {
-                lock.wait();
-            }
-            if (state.isDead() || open.isEmpty()) {
-                return null;
-            }
-            CommitBatch batch = open;
-            open = new CommitBatch(state.epoch());
-            batch.poisoned = state.poisons(batch);
-            if (!batch.poisoned) {
-                // Under the lock, so no operation is half-appended; a batch that fails instead gets none.
-                batch.lastWritesError = endWrites.appendTo(batch);
-                if (batch.lastWritesError != null) {
-                    state.poison(batch.epoch); // without its last writes the batch is never written, nor any after it
-                }
-            }
-            return batch;
-        }
-    }
-
-    /**
-     * For the writer: true if the open batch holds something (a write or a completion). Then the
-     * writer hands the batch it just wrote to the completion thread, unless that batch is small
-     * ({@link CommitWriter#SMALL_BATCH_COMPLETIONS}), and goes on to the next write at once.
-     */
-    boolean hasWaitingWork() {
-        synchronized (lock) {
-            return !open.isEmpty();
-        }
     }
 
     /** Batches handed to the completion thread and not completed yet (tests). */
@@ -433,13 +339,17 @@ public final class Committer implements AutoCloseable {
         long failed;
         synchronized (lock) {
             failed = state.die();
-            leftover = open;
-            open = new CommitBatch(state.epoch());
+            leftover = open.swap();
             lock.notifyAll(); // a writer waiting for work stops
         }
         state.markFailed(failed, cause);
-        pipeline.fail(leftover, cause);
-        leftover.writes.close();
+        failUnwritten(leftover, cause);
+    }
+
+    /** Fails the completions of a batch swapped out of the open one, never to be written, and frees its writes. */
+    private void failUnwritten(CommitBatch batch, StoreWriteException cause) {
+        pipeline.fail(batch, cause);
+        batch.writes.close();
     }
 
     /** Commits what is open and everything in flight, then stops both threads. */
@@ -459,11 +369,9 @@ public final class Committer implements AutoCloseable {
             // A dead writer (or one that stopped on an interrupt) left these behind: fail them, never leave them waiting.
             CommitBatch leftover;
             synchronized (lock) {
-                leftover = open;
-                open = new CommitBatch(state.epoch());
+                leftover = open.swap();
             }
-            pipeline.fail(leftover, new StoreWriteException("not written: the committer stopped", null));
-            leftover.writes.close();
+            failUnwritten(leftover, new StoreWriteException("not written: the committer stopped", null));
         }
     }
 }
