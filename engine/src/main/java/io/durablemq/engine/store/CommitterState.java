@@ -9,7 +9,8 @@ import org.slf4j.LoggerFactory;
  * and the observer's notice of a failure, once per epoch ({@link #markFailed}). Guarded by the
  * committer's lock (the one passed in), which {@link Committer} also holds while it swaps the open
  * batch, so a batch is taken, dropped or failed against one consistent state. Methods marked
- * "under the lock" expect the caller to hold it; the others take it themselves.
+ * "under the lock" expect the caller to hold it; the others take it themselves, or (the seal's
+ * checks) read only the volatile {@code sealed}.
  */
 final class CommitterState {
     /** The committer's logger: operators and log-capturing tests look for the commit path's lines there. */
