@@ -15,11 +15,11 @@ import java.util.List;
  * <p>While the scope is open, every append the opening thread makes on its committer ({@code put},
  * {@code delete}, {@code singleDelete}, {@code deleteRange}, {@code putOncePerBatch}, {@code putNew},
  * {@code onDurable}) is recorded here in call order instead of reaching the batch, and is replayed
- * in that order by {@link Committer#append}, with the batch's own rules (a fresh put deleted in
- * the same batch writes nothing, a once-per-batch value dropped by a later plain write, ...)
- * applied as it is replayed. Confined to the thread that opened it. A scope opened inside another
- * on the same thread is its child: its records join the parent's when it succeeds, and are
- * dropped alone when it does not.
+ * in that order by {@link Committer#append}, with the batch's own rules ({@link BatchWriteRules}:
+ * a fresh put deleted in the same batch writes nothing, a once-per-batch value dropped by a later
+ * plain write, ...) applied as it is replayed. Confined to the thread that opened it. A scope
+ * opened inside another on the same thread is its child: its records join the parent's when it
+ * succeeds, and are dropped alone when it does not.
  */
 public final class BatchOperation implements AutoCloseable {
     /** What a recorded write does; replayed by the committer with the matching append. */
@@ -30,6 +30,8 @@ public final class BatchOperation implements AutoCloseable {
     }
 
     private final Committer committer;
+    /** The committer's per-thread scopes, told when this one ends. */
+    private final OperationScopes scopes;
     /** The scope this one was opened in on the same thread, or null. */
     private final BatchOperation parent;
     private final Thread owner = Thread.currentThread();
@@ -43,8 +45,9 @@ public final class BatchOperation implements AutoCloseable {
     private final List<OperationLock> held = new ArrayList<>(2);
     private boolean ended;
 
-    BatchOperation(Committer committer, BatchOperation parent) {
+    BatchOperation(Committer committer, OperationScopes scopes, BatchOperation parent) {
         this.committer = committer;
+        this.scopes = scopes;
         this.parent = parent;
     }
 
@@ -155,6 +158,6 @@ public final class BatchOperation implements AutoCloseable {
                     + ", not on " + owner.getName() + " which opened it");
         }
         ended = true;
-        committer.leave(this, parent);
+        scopes.leave(parent);
     }
 }

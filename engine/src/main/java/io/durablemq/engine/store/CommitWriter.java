@@ -7,8 +7,8 @@ import java.util.concurrent.CompletableFuture;
 
 /**
  * The {@link Committer}'s writer thread ({@code durablemq-committer}): waits for room in the
- * {@link CommitPipeline}, takes the open batch ({@link Committer#takeOpenBatch()}, under the
- * owner's lock), writes it through the {@link BatchWriter} (one RocksDB write, or one submission
+ * {@link CommitPipeline}, takes the open batch ({@link OpenBatch#take()}, under the
+ * committer's lock), writes it through the {@link BatchWriter} (one RocksDB write, or one submission
  * to the {@link BatchLog}) and hands it to the pipeline, whose own thread runs its completions;
  * or, when the batch was durable as the write returned, no batch is in flight, and either no write
  * waits in the open batch or the batch has at most {@link #SMALL_BATCH_COMPLETIONS} completions,
@@ -23,6 +23,7 @@ final class CommitWriter {
     private static final Logger log = LoggerFactory.getLogger(Committer.class);
 
     private final Committer committer;
+    private final OpenBatch open;
     private final BatchWriter batchWriter;
     private final CommitPipeline pipeline;
     private final Thread thread;
@@ -42,8 +43,9 @@ final class CommitWriter {
     /** The batch whose completions the writer runs itself (null otherwise); writer and death handler only. */
     private volatile CommitBatch completing;
 
-    CommitWriter(Committer committer, BatchWriter batchWriter, CommitPipeline pipeline) {
+    CommitWriter(Committer committer, OpenBatch open, BatchWriter batchWriter, CommitPipeline pipeline) {
         this.committer = committer;
+        this.open = open;
         this.batchWriter = batchWriter;
         this.pipeline = pipeline;
         this.thread = new Thread(this::runWriter, "durablemq-committer");
@@ -71,7 +73,7 @@ final class CommitWriter {
                 if (!pipeline.awaitRoom()) {
                     return; // the completion thread died; its handler failed everything
                 }
-                batch = committer.takeOpenBatch();
+                batch = open.take();
             } catch (InterruptedException e) {
                 // Nobody should interrupt it; if someone does, it stops like a dead thread, never silently.
                 Thread.currentThread().interrupt();
@@ -85,7 +87,7 @@ final class CommitWriter {
             writing = batch;
             VirtualMachineError fatal = batchWriter.write(batch);
             if (fatal == null && pipeline.mayCompleteOnWriter(batch)
-                    && (batch.completions.size() <= SMALL_BATCH_COMPLETIONS || !committer.hasWaitingWork())) {
+                    && (batch.completions.size() <= SMALL_BATCH_COMPLETIONS || !open.hasWaitingWork())) {
                 completing = batch; // before writing is cleared: the death handler sees one or the other
                 writing = null;
                 pipeline.completeOnWriter(batch);

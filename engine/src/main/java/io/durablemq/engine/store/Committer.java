@@ -1,9 +1,5 @@
 package io.durablemq.engine.store;
 
-import org.rocksdb.RocksDBException;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
-
 /**
  * Group commit, pipelined. Callers append writes and completions to the open batch (cheap, in
  * memory). The writer thread takes the whole open batch, writes it through the {@link BatchLog}
@@ -17,11 +13,14 @@ import org.slf4j.LoggerFactory;
  * finds nothing to overlap (its batch durable on return, nothing in flight, nothing appended
  * meanwhile) it runs the batch's completions itself, saving the hand-off ({@link CommitPipeline}).
  *
- * <p>This class is the open batch the owner appends to (puts, deletes, values written at the
- * batch's end, completions, operation scopes: {@link BatchOperation}) and the committer's state
- * (epochs, sealed, closing, dead), swapped and checked under the owner's lock. The thread that
- * takes and writes the batches is a {@link CommitWriter}; what a batch gets as it is taken is
- * {@link BatchEndWrites}; the completions run in the {@link CommitPipeline}.
+ * <p>This class is what the owner calls. It sends each append (puts, deletes, values written at
+ * the batch's end, completions) to the calling thread's operation scope ({@link BatchOperation},
+ * {@link OperationScopes}) or to the {@link OpenBatch} (how a write joins it: {@link
+ * BatchWriteRules}), and it seals, resets and closes the committer: its {@link CommitterState}
+ * (epochs, sealed, closing, dead) is changed and checked under the lock the open batch is swapped
+ * under. The thread that takes and writes the batches is a {@link CommitWriter}; what a batch gets
+ * as it is taken is {@link BatchEndWrites}; the completions run in the {@link CommitPipeline},
+ * which reports back through {@link PipelineReports}.
  *
  * <p>The writes of one logical operation land in the same batch either because they are made
  * inside an operation scope ({@link #operation()}: collected privately, appended in one critical
@@ -39,7 +38,6 @@ import org.slf4j.LoggerFactory;
  * observer, so no caller ever waits forever and the owner resets.
  */
 public final class Committer implements AutoCloseable {
-    private static final Logger log = LoggerFactory.getLogger(Committer.class);
     /** Batches written (or submitted) and not yet completed, when the owner names no other figure. */
     public static final int DEFAULT_BATCHES_IN_FLIGHT = 4;
 
@@ -98,40 +96,20 @@ public final class Committer implements AutoCloseable {
         int putsLessSingleDeletes(StoreColumn column);
     }
 
-    private final Store store;
-    private final Observer observer;
-    private final CommitFaults faults;
-    /** Makes a batch durable: the local RocksDB write, or a replicated log (see {@link BatchLog}). */
-    private final BatchLog batchLog;
     /**
-     * The lock passed in (the owner's, or one of the committer's own, as the engine's is since step 2
-     * of "Towards partitions"): the open batch is appended to and swapped only under it. An
-     * operation's writes are atomic together because its scope appends them in one critical
-     * section ({@link #operation()}), or because the caller appends them all while holding it.
+     * The lock passed in: the open batch is appended to and swapped, and the state changed, only
+     * under it (see {@link OpenBatch}).
      */
     private final Object lock;
     /** The thread that takes the open batch, writes it and hands it to the pipeline. */
     private final CommitWriter writer;
     private final CommitPipeline pipeline;
-    /** What a batch gets as it is taken: its end puts and the owner's {@link LastWrites}; guarded by the lock. */
-    private final BatchEndWrites endWrites;
-    private CommitBatch open;
-    private long epoch;
-    private long failedEpoch = -1;
-    private boolean closing;
-    /** A thread died: nothing more is committed; appended completions fail at once. */
-    private boolean dead;
-    /** Each thread's open operation scope ({@link #operation()}): its appends are collected there until it ends. */
-    private final ThreadLocal<BatchOperation> current = new ThreadLocal<>();
-    /** Set by an owner whose appends must all be made inside operation scopes ({@link #requireOperationScope()}). */
-    private volatile boolean scopeRequired;
-    /**
-     * The owner's image went wrong (an operation failed half way) and it resets: what is open is
-     * still committed, but nothing more may be appended, since it would be built on that image.
-     */
-    private volatile boolean sealed;
-    /** The epoch whose failure the observer was told of, so a write failure and the death it causes reset once. */
-    private long reportedEpoch = -1;
+    /** Epochs, sealed, closing, dead: guarded by the lock, like the open batch. */
+    private final CommitterState state;
+    /** The batch the appends join, taken by the writer. */
+    private final OpenBatch open;
+    /** Each thread's open operation scope ({@link #operation()}). */
+    private final OperationScopes scopes = new OperationScopes();
 
     /** A committer on the local store with the default number of batches in flight (tests). */
     public Committer(Store store, Observer observer, Object lock, CommitFaults faults) {
@@ -139,22 +117,21 @@ public final class Committer implements AutoCloseable {
     }
 
     /**
+     * @param batchLog        makes a batch durable: the local RocksDB write ({@link BatchLog#LOCAL}, also
+     *                        for null), or a replicated log
      * @param batchesInFlight how many batches may be written (or submitted to {@code batchLog}) and
      *                        not yet completed; 1 writes the next batch only after the last one's
      *                        completions ran (see {@link CommitPipelineDepth})
      */
     public Committer(Store store, Observer observer, Object lock, CommitFaults faults, BatchLog batchLog,
                      int batchesInFlight) {
-        this.batchLog = batchLog == null ? BatchLog.LOCAL : batchLog;
-        this.store = store;
         this.lock = lock;
-        this.observer = observer;
-        this.faults = faults == null ? CommitFaults.NONE : faults;
-        this.open = new CommitBatch(0);
-        this.endWrites = new BatchEndWrites(store);
-        BatchWriter batchWriter = new BatchWriter(store, this.batchLog, this.faults, observer, this::poison);
-        this.pipeline = new CommitPipeline(batchesInFlight, new PipelineOwner());
-        this.writer = new CommitWriter(this, batchWriter, pipeline);
+        this.state = new CommitterState(lock, observer);
+        this.open = new OpenBatch(lock, state, store);
+        BatchWriter batchWriter = new BatchWriter(store, batchLog == null ? BatchLog.LOCAL : batchLog,
+                faults == null ? CommitFaults.NONE : faults, observer, state::poison);
+        this.pipeline = new CommitPipeline(batchesInFlight, new PipelineReports(observer, state, this));
+        this.writer = new CommitWriter(this, open, batchWriter, pipeline);
         this.writer.start();
     }
 
@@ -219,9 +196,7 @@ public final class Committer implements AutoCloseable {
 
     /** Sets the hook that appends each batch's last writes before it is written (see {@link LastWrites}). */
     public void lastWrites(LastWrites hook) {
-        synchronized (lock) {
-            endWrites.hook(hook);
-        }
+        open.lastWrites(hook);
     }
 
     /** Deletes every key in [from, to). */
@@ -234,22 +209,15 @@ public final class Committer implements AutoCloseable {
      * an operation scope: once everything up to the operation's own writes is.
      */
     public void onDurable(Completion completion) {
-        BatchOperation op = current.get();
+        BatchOperation op = scopes.current();
         if (op != null) {
             op.record(completion);
             return;
         }
-        StoreWriteException refused;
-        synchronized (lock) {
-            refused = refusal(true);
-            if (refused == null) {
-                boolean wasEmpty = open.isEmpty();
-                open.completions.add(completion);
-                wakeIfFirst(wasEmpty);
-                return;
-            }
+        StoreWriteException refused = open.append(completion);
+        if (refused != null) {
+            pipeline.safeFail(completion, refused); // outside the lock: a failed completion may call its owner, which may take its own lock
         }
-        pipeline.safeFail(completion, refused); // outside the lock: a failed completion may call its owner, which may take its own lock
     }
 
     /**
@@ -258,182 +226,34 @@ public final class Committer implements AutoCloseable {
      * open batch at once, under the lock. Refused at once while sealed, either way.
      */
     private void append(BatchOperation.Kind kind, StoreColumn column, byte[] key, byte[] value) {
-        BatchOperation op = current.get();
+        BatchOperation op = scopes.current();
         if (op != null) {
-            if (sealed) {
-                refuseIfSealed();
+            if (state.isSealed()) {
+                state.refuseIfSealed();
             }
             op.record(kind, column, key, value);
             return;
         }
-        if (scopeRequired) {
-            throw new IllegalStateException("a " + column + " " + kind.name().toLowerCase(java.util.Locale.ROOT)
-                    + " outside an operation scope: its writes could be split between two batches (a bug)");
-        }
-        synchronized (lock) {
-            refuseIfSealed();
-            boolean wasEmpty = open.isEmpty();
-            apply(kind, column, key, value);
-            wakeIfFirst(wasEmpty);
-        }
+        scopes.refuseUnscoped(kind, column);
+        open.append(kind, column, key, value);
     }
 
     /**
      * Appends a succeeded operation's writes and completions to the open batch in one critical
-     * section, in the order they were recorded: the writer cannot take the batch in the middle,
-     * so the operation is in exactly one batch. Whole or not at all: a save point is held on the
-     * batch for the length of this append only; if a write throws (a SingleDelete of a key the
-     * batch rewrites, a native failure), the batch is rolled back to it, the exception
-     * propagates and the caller fails the operation. Completions are refused (failed at once) as
-     * {@link #onDurable} would refuse them.
+     * section, whole or not at all ({@link OpenBatch#append(BatchOperation)}: if a write throws,
+     * the batch is as it was, the exception propagates and the caller fails the operation).
+     * Completions are refused (failed at once) as {@link #onDurable} would refuse them.
      */
     void append(BatchOperation op) {
         if (op.writes.isEmpty() && op.completions.isEmpty()) {
             return;
         }
-        StoreWriteException refused;
-        synchronized (lock) {
-            if (!op.writes.isEmpty()) {
-                refuseIfSealed();
-            }
-            CommitBatch batch = open;
-            boolean wasEmpty = batch.isEmpty();
-            if (!op.writes.isEmpty()) {
-                appendWrites(batch, op.writes);
-            }
-            refused = op.completions.isEmpty() ? null : refusal(true);
-            if (refused == null) {
-                batch.completions.addAll(op.completions);
-            }
-            wakeIfFirst(wasEmpty);
-        }
+        StoreWriteException refused = open.append(op);
         if (refused != null) {
             for (Completion c : op.completions) {
                 pipeline.safeFail(c, refused); // outside the lock, as in onDurable
             }
         }
-    }
-
-    /** Under the lock: all of {@code writes} join {@code batch}, or none (see {@link #append(BatchOperation)}). */
-    private void appendWrites(CommitBatch batch, java.util.List<BatchOperation.Write> writes) {
-        int countBefore = batch.count;
-        int endPutsBefore = batch.endPuts.mark();
-        int[] putsLessSingleDeletesBefore = batch.putsLessSingleDeletes.clone();
-        try {
-            batch.writes.setSavePoint();
-        } catch (RuntimeException e) {
-            throw new StoreWriteException("cannot start an operation's append: " + e, e);
-        }
-        try {
-            for (BatchOperation.Write w : writes) {
-                apply(w.kind(), w.column(), w.key(), w.value());
-            }
-        } catch (Throwable e) {
-            try {
-                batch.writes.rollbackToSavePoint();
-                batch.count = countBefore;
-                batch.endPuts.rollBackTo(endPutsBefore);
-                System.arraycopy(putsLessSingleDeletesBefore, 0, batch.putsLessSingleDeletes, 0, putsLessSingleDeletesBefore.length);
-            } catch (Throwable rollbackFailed) {
-                e.addSuppressed(rollbackFailed);
-                log.error("could not take a failed append out of the batch; failing the batch", rollbackFailed);
-                markFailed(batch.epoch, new StoreWriteException("a failed append could not be rolled back: " + rollbackFailed,
-                        rollbackFailed));
-            }
-            throw e;
-        }
-        try {
-            batch.writes.popSavePoint();
-        } catch (RocksDBException e) {
-            markFailed(batch.epoch, new StoreWriteException("cannot end an operation's append", e));
-            throw new StoreWriteException("cannot end an operation's append", e);
-        }
-    }
-
-    /** Under the lock: one write joins the open batch, with the batch's rules (see the public methods). */
-    private void apply(BatchOperation.Kind kind, StoreColumn column, byte[] key, byte[] value) {
-        CommitBatch b = open;
-        try {
-            switch (kind) {
-                case PUT -> {
-                    b.endPuts.drop(column, key); // written after this put, it would undo it
-                    b.writes.put(store.handle(column), key, value);
-                    b.count++;
-                    b.putsLessSingleDeletes[column.ordinal()]++;
-                }
-                case DELETE -> {
-                    if (b.endPuts.drop(column, key)) { // written after this delete, it would bring the record back
-                        return; // put fresh in this batch: nothing to delete in the store, and nothing is written
-                    }
-                    b.writes.delete(store.handle(column), key);
-                    b.count++;
-                }
-                case SINGLE_DELETE -> {
-                    BatchEndPuts.Found pending = b.endPuts.dropFresh(column, key);
-                    if (pending == BatchEndPuts.Found.REWRITTEN) {
-                        throw new IllegalStateException("a SingleDelete of a " + column + " key that this batch rewrites"
-                                + " (putOncePerBatch): defined only for a key put once; use delete");
-                    }
-                    if (pending == BatchEndPuts.Found.FRESH) {
-                        return; // put fresh in this batch: neither the put nor a tombstone is written
-                    }
-                    b.writes.singleDelete(store.handle(column), key);
-                    b.count++;
-                    b.putsLessSingleDeletes[column.ordinal()]--;
-                }
-                case DELETE_RANGE -> {
-                    b.endPuts.dropRange(column, key, value);
-                    b.writes.deleteRange(store.handle(column), key, value);
-                    b.count++;
-                }
-                case PUT_ONCE_PER_BATCH -> b.endPuts.put(column, key, value, false);
-                case PUT_NEW -> b.endPuts.put(column, key, value, true);
-            }
-        } catch (RocksDBException e) {
-            throw new StoreWriteException("batch " + kind.name().toLowerCase(java.util.Locale.ROOT) + " failed", e);
-        }
-    }
-
-    /**
-     * Under the lock: wakes the committer when the open batch just stopped being empty. Once per
-     * batch is enough (it re-checks before waiting), and waking it on every append only makes it
-     * fight the appending thread for the lock.
-     */
-    private void wakeIfFirst(boolean wasEmpty) {
-        if (wasEmpty && !open.isEmpty()) {
-            open.firstAppendNanos = System.nanoTime();
-            lock.notify();
-        }
-    }
-
-    /** Under the lock: throws if a write may not be appended now (see {@link #refusal}). */
-    private void refuseIfSealed() {
-        StoreWriteException refused = refusal(false);
-        if (refused != null) {
-            throw refused;
-        }
-    }
-
-    /**
-     * Under the lock: why nothing may be appended now, or null. A write is refused only once
-     * sealed (closing or dead, it still joins the open batch, which is committed or failed as a
-     * whole); a completion is refused also while closing or dead, and failed at once, so that it
-     * never waits for a batch nobody will write.
-     */
-    private StoreWriteException refusal(boolean completion) {
-        if (completion && closing) {
-            return new StoreWriteException("engine is closed", null);
-        }
-        if (sealed) {
-            return new StoreWriteException(completion
-                    ? "not written: an operation failed and the engine resets to its last durable state"
-                    : "not written: an operation failed and the engine resets to its last durable"
-                    + " state; nothing built on its image may be committed", null);
-        }
-        if (completion && dead) {
-            return new StoreWriteException("not written: the committer stopped after an internal error; the engine resets", null);
-        }
-        return null;
     }
 
     /**
@@ -442,9 +262,7 @@ public final class Committer implements AutoCloseable {
      * the store will hold. The owner then replaces this committer after rebuilding its image.
      */
     public void seal() {
-        synchronized (lock) {
-            sealed = true;
-        }
+        state.seal();
     }
 
     /**
@@ -457,9 +275,7 @@ public final class Committer implements AutoCloseable {
      * its child (see {@link BatchOperation}).
      */
     public BatchOperation operation() {
-        BatchOperation op = new BatchOperation(this, current.get());
-        current.set(op);
-        return op;
+        return scopes.open(this);
     }
 
     /**
@@ -467,7 +283,7 @@ public final class Committer implements AutoCloseable {
      * (one completion per operation instead of one per change) by its identity.
      */
     public BatchOperation currentOperation() {
-        return current.get();
+        return scopes.current();
     }
 
     /**
@@ -478,16 +294,7 @@ public final class Committer implements AutoCloseable {
      * Completions alone may still be appended outside a scope (one completion is atomic).
      */
     public void requireOperationScope() {
-        scopeRequired = true;
-    }
-
-    /** A scope ended on its thread: that thread's appends go to {@code parent} (or the open batch) again. */
-    void leave(BatchOperation op, BatchOperation parent) {
-        if (parent == null) {
-            current.remove();
-        } else {
-            current.set(parent);
-        }
+        scopes.require();
     }
 
     /**
@@ -497,13 +304,10 @@ public final class Committer implements AutoCloseable {
     public void reset() {
         CommitBatch dropped;
         synchronized (lock) {
-            epoch++;
-            failedEpoch = -1;
-            dropped = open;
-            open = new CommitBatch(epoch);
+            state.nextEpoch();
+            dropped = open.swap();
         }
-        pipeline.fail(dropped, new StoreWriteException("discarded: the engine reset to its last durable state", null));
-        dropped.writes.close();
+        failUnwritten(dropped, new StoreWriteException("discarded: the engine reset to its last durable state", null));
     }
 
     /**
@@ -516,46 +320,7 @@ public final class Committer implements AutoCloseable {
 
     /** True while this committer cannot commit: a write failed (until reset) or a thread died. */
     public boolean isFailed() {
-        synchronized (lock) {
-            return dead || failedEpoch == epoch;
-        }
-    }
-
-    /**
-     * For the writer ({@link CommitWriter}): waits for a batch with something in it and swaps in a
-     * new open batch, under the lock; null once closing (or dead) with nothing left.
-     */
-    CommitBatch takeOpenBatch() throws InterruptedException {
-        synchronized (lock) {
-            while (open.isEmpty() && !closing && !dead) {
-                lock.wait();
-            }
-            if (dead || open.isEmpty()) {
-                return null;
-            }
-            CommitBatch batch = open;
-            open = new CommitBatch(epoch);
-            batch.poisoned = batch.epoch == failedEpoch || batch.epoch != epoch;
-            if (!batch.poisoned) {
-                // Under the lock, so no operation is half-appended; a batch that fails instead gets none.
-                batch.lastWritesError = endWrites.appendTo(batch);
-                if (batch.lastWritesError != null) {
-                    failedEpoch = batch.epoch; // without its last writes the batch is never written, nor any after it
-                }
-            }
-            return batch;
-        }
-    }
-
-    /**
-     * For the writer: true if the open batch holds something (a write or a completion). Then the
-     * writer hands the batch it just wrote to the completion thread, unless that batch is small
-     * ({@link CommitWriter#SMALL_BATCH_COMPLETIONS}), and goes on to the next write at once.
-     */
-    boolean hasWaitingWork() {
-        synchronized (lock) {
-            return !open.isEmpty();
-        }
+        return state.isFailed();
     }
 
     /** Batches handed to the completion thread and not completed yet (tests). */
@@ -568,86 +333,30 @@ public final class Committer implements AutoCloseable {
         return pipeline.completedOnWriter();
     }
 
-    /** Every batch of {@code failed} not written yet will fail; the observer is told later, in commit order. */
-    private void poison(long failed) {
-        synchronized (lock) {
-            failedEpoch = failed;
-        }
-    }
-
-    /** Poisons {@code failed} and tells the observer once per epoch (outside the lock: it may reset). */
-    void markFailed(long failed, StoreWriteException cause) {
-        boolean report;
-        synchronized (lock) {
-            failedEpoch = failed;
-            report = reportedEpoch != failed;
-            reportedEpoch = failed;
-        }
-        if (report) {
-            try {
-                observer.commitFailed(cause);
-            } catch (Throwable e) {
-                log.error("commit failure observer threw", e);
-            }
-        }
-    }
-
     /** Marks the committer dead, fails what is open and reports the failure (once); also the writer's death handler. */
     void stopCommitting(StoreWriteException cause) {
         CommitBatch leftover;
         long failed;
         synchronized (lock) {
-            dead = true;
-            failed = epoch;
-            leftover = open;
-            open = new CommitBatch(epoch);
+            failed = state.die();
+            leftover = open.swap();
             lock.notifyAll(); // a writer waiting for work stops
         }
-        markFailed(failed, cause);
-        pipeline.fail(leftover, cause);
-        leftover.writes.close();
+        state.markFailed(failed, cause);
+        failUnwritten(leftover, cause);
     }
 
-    /** What the pipeline calls back: failures, measurements, counting. */
-    private final class PipelineOwner implements CommitPipeline.Owner {
-        @Override
-        public void failed(long failedEpoch, StoreWriteException cause) {
-            markFailed(failedEpoch, cause);
-        }
-
-        @Override
-        public void committed(CommitBatch batch, boolean onWriter) {
-            try {
-                observer.completionsRunBy(onWriter);
-            } catch (Throwable e) {
-                log.error("commit observer threw", e);
-            }
-            if (batch.count == 0) {
-                return; // nothing was written: not a commit
-            }
-            try {
-                observer.committed(batch.count, batch.completions.size(), batch.writeEndedNanos - batch.writeStartNanos);
-            } catch (Throwable e) {
-                log.error("commit observer threw", e);
-            }
-        }
-
-        @Override
-        public void completionThrew(Throwable error) {
-            observer.completionThrew(error);
-        }
-
-        @Override
-        public void completerDied(StoreWriteException cause) {
-            stopCommitting(cause);
-        }
+    /** Fails the completions of a batch swapped out of the open one, never to be written, and frees its writes. */
+    private void failUnwritten(CommitBatch batch, StoreWriteException cause) {
+        pipeline.fail(batch, cause);
+        batch.writes.close();
     }
 
     /** Commits what is open and everything in flight, then stops both threads. */
     @Override
     public void close() {
         synchronized (lock) {
-            closing = true;
+            state.startClosing();
             lock.notifyAll();
         }
         try {
@@ -660,11 +369,9 @@ public final class Committer implements AutoCloseable {
             // A dead writer (or one that stopped on an interrupt) left these behind: fail them, never leave them waiting.
             CommitBatch leftover;
             synchronized (lock) {
-                leftover = open;
-                open = new CommitBatch(epoch);
+                leftover = open.swap();
             }
-            pipeline.fail(leftover, new StoreWriteException("not written: the committer stopped", null));
-            leftover.writes.close();
+            failUnwritten(leftover, new StoreWriteException("not written: the committer stopped", null));
         }
     }
 }
