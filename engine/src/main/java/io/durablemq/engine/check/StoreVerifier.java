@@ -56,7 +56,12 @@ public final class StoreVerifier {
                 checksumError = String.valueOf(e.getMessage());
             }
             // verifyChecksum reads SST files only; blob files are checked by their own framing.
-            List<String> blobDamage = BlobDamage.problems(dir);
+            List<String> blobDamage;
+            try {
+                blobDamage = BlobDamage.problems(dir, store.liveBlobFileNames());
+            } catch (RocksDBException e) {
+                blobDamage = List.of("the store's list of live blob files cannot be read: " + e.getMessage());
+            }
             if (!blobDamage.isEmpty()) {
                 checksumError = (checksumError == null ? "" : checksumError + "; ") + String.join("; ", blobDamage);
             }

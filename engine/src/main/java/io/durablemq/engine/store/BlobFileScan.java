@@ -75,8 +75,16 @@ public final class BlobFileScan {
 
     /** Every damaged blob file of the folder (empty when all checksums hold or there are none). */
     public static List<Result> damaged(Path dir) throws IOException {
+        return damaged(dir, f -> true);
+    }
+
+    /** Every damaged blob file of the folder among those {@code which} accepts. */
+    public static List<Result> damaged(Path dir, java.util.function.Predicate<Path> which) throws IOException {
         List<Result> out = new ArrayList<>();
         for (Path f : blobFiles(dir)) {
+            if (!which.test(f)) {
+                continue;
+            }
             Result r = scan(f);
             if (r.damaged()) {
                 out.add(r);

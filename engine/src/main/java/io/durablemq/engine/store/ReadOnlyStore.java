@@ -120,6 +120,22 @@ public final class ReadOnlyStore implements AutoCloseable {
         db.verifyChecksum();
     }
 
+    /**
+     * The names of the blob files the store's MANIFEST lists ({@code 000045.blob}). The folder can
+     * hold others: a compaction cut short by a close can leave its unfinished output there, which
+     * RocksDB never reads, and that is not damage.
+     */
+    public java.util.Set<String> liveBlobFileNames() throws RocksDBException {
+        java.util.Set<String> names = new java.util.HashSet<>();
+        for (String f : db.getLiveFiles(false).files) {
+            String name = f.startsWith("/") ? f.substring(1) : f;
+            if (name.endsWith(".blob")) {
+                names.add(name);
+            }
+        }
+        return names;
+    }
+
     public List<LiveFileMetaData> liveSstFiles() {
         return db.getLiveFilesMetaData();
     }
