@@ -7,8 +7,7 @@ import org.slf4j.LoggerFactory;
  * What the {@link CommitPipeline} reports back to its committer: a failed batch (its epoch
  * poisoned, the observer told once per epoch), a committed one (measurements), a completion that
  * threw (counted), a dead completion thread (the committer stops). An observer that throws never
- * stops the thread that told it: logged here, or (its count of a completion's throw) dropped by
- * the pipeline.
+ * stops the thread that told it: logged here.
  */
 final class PipelineReports implements CommitPipeline.Owner {
     /** The committer's logger: operators and log-capturing tests look for the commit path's lines there. */
@@ -48,7 +47,11 @@ final class PipelineReports implements CommitPipeline.Owner {
 
     @Override
     public void completionThrew(Throwable error) {
-        observer.completionThrew(error);
+        try {
+            observer.completionThrew(error);
+        } catch (Throwable e) {
+            log.error("commit observer threw while counting a completion that threw", e);
+        }
     }
 
     @Override
