@@ -92,7 +92,11 @@ class OpensslClientTest {
         startBroker(true);
         Result without = sClient(List.of());
         assertFalse(Arrays.equals(CONNACK_ACCEPTED, without.head(4)), "no CONNACK without a client certificate");
-        assertTrue(without.err.toLowerCase().contains("alert") || without.err.toLowerCase().contains("error"),
+        // Usually the broker's alert reaches openssl ("alert certificate required"). When the broker has closed
+        // before openssl writes the CONNECT, the kernel answers that write with a reset, which can discard the
+        // unread alert: openssl then reports only "errno=104". Either way it must say it failed.
+        String said = without.err.toLowerCase();
+        assertTrue(said.contains("alert") || said.contains("error") || said.contains("errno="),
                 "openssl reports the refused handshake: " + without.err);
 
         Result with = sClient(List.of("-cert", "client.pem", "-key", "client.key"));

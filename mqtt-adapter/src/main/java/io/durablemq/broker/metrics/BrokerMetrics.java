@@ -94,9 +94,14 @@ public final class BrokerMetrics {
         aliasEvicted.increment();
     }
 
-    public void connectionOpened() {
-        connections.incrementAndGet();
+    /**
+     * A socket was accepted. Returns the open count including it: a limit check must use this value, not a later
+     * {@link #openConnections()} read, or sockets accepted together on different event loops all see the others'
+     * increments and all refuse themselves.
+     */
+    public int connectionOpened() {
         opened.increment();
+        return connections.incrementAndGet();
     }
 
     public void connectionClosed() {

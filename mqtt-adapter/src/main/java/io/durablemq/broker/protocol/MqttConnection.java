@@ -78,8 +78,8 @@ public final class MqttConnection extends ChannelInboundHandlerAdapter implement
         scope.channel = ctx.channel();
         ProtocolContext context = scope.context;
         context.channels().add(scope.channel);
-        context.metrics().connectionOpened();
-        if (context.metrics().openConnections() > limits.maxConnections() + acceptGrace(limits.maxConnections())) {
+        int openIncludingThis = context.metrics().connectionOpened();
+        if (openIncludingThis > limits.maxConnections() + acceptGrace(limits.maxConnections())) {
             // Far past the limit: close at once rather than hold a socket for a CONNACK (a flood of idle sockets
             // would otherwise pile up for connect_timeout_seconds). Counted always, logged at most every 10 s.
             scope.closed();
