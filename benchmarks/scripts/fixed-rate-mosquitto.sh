@@ -15,8 +15,9 @@ trap 'kill $m; wait $m 2>/dev/null; rm -rf $dir' EXIT
 sleep 1
 IFS=, read -r -a specs <<< "${SPECS:-2 2000,1 1000}"
 for spec in "${specs[@]}"; do
-  read -r q rate <<< "$spec"
-  echo "before mosq-q$q-at$rate: $(date -u +%T) $(uptime)"
-  java -jar "$LOADGEN" -b tcp://127.0.0.1:$port --label mosquitto -s pairs -P 16 -q $q --rate $rate -d 10s --warmup 2s --json "$OUT"/mosq-q$q-at$rate.json 2> "$OUT"/mosq-q$q-at$rate.progress
-  echo "after mosq-q$q-at$rate: $(date -u +%T) $(uptime)"
+  read -r q rate <<< "$spec"; name="mosq-q$q-at$rate"
+  n=1; while [ -e "$OUT/$name.json" ]; do n=$((n + 1)); name="mosq-q$q-at$rate-r$n"; done
+  echo "before $name: $(date -u +%T) $(uptime)"
+  java -jar "$LOADGEN" -b tcp://127.0.0.1:$port --label mosquitto -s pairs -P 16 -q $q --rate $rate -d 10s --warmup 2s --json "$OUT/$name.json" 2> "$OUT/$name.progress"
+  echo "after $name: $(date -u +%T) $(uptime)"
 done

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Where a publish's time goes at fixed rates: starts one DurableMQ broker (fsync mode, bin/durablemq's
-# JVM options) from JAR, warms it up (10 s of QoS 1 pairs), then for each "QOS RATE" in $SPECS runs the
+# JVM options) from JAR, warms it up (10 s of pairs at full speed for each QoS in $SPECS; WARMUP_QOS overrides,
+# e.g. WARMUP_QOS=1 for the QoS 1-only warm-up used before 2026-12-01), then for each "QOS RATE" in $SPECS runs the
 # load generator (16 pairs, 10 s + 2 s warm-up) and prints its summary and the stage histograms of that
 # run alone (a /metrics scrape before and after, diffed by stages.sh), with `uptime` before and after.
 #   benchmarks/scripts/fixed-rate-stages.sh mqtt-adapter/target/durablemq-broker.jar mine target/stages
@@ -27,16 +28,26 @@ java -XX:+ExitOnOutOfMemoryError -Xmx512m -XX:MaxGCPauseMillis=5 -Xlog:gc:file="
 broker=$!
 trap 'kill $broker 2>/dev/null; wait $broker 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.3; done
-java -jar "$loadgen" -b "tcp://127.0.0.1:$port" --label "$label-warmup" -s pairs -P 16 -q 1 -d 10s --warmup 0s > /dev/null 2>&1
+# Each QoS measured is warmed up: QoS 2's handshake (PUBREC/PUBREL/PUBCOMP, its records) is code a QoS 1 load never
+# runs, and a first QoS 2 run after a QoS 1-only warm-up measured the JIT compiling it (RESULTS.md, s26).
+warm_qos="${WARMUP_QOS:-$(for spec in "${specs[@]}"; do echo "${spec%% *}"; done | sort -u | tr '\n' ' ')}"
+for q in $warm_qos; do
+  java -jar "$loadgen" -b "tcp://127.0.0.1:$port" --label "$label-warmup" -s pairs -P 16 -q "$q" -d 10s --warmup 0s > /dev/null 2>&1
+done
 for spec in "${specs[@]}"; do
   read -r q rate <<< "$spec"; name="$label-q$q-at$rate"
+  # A spec named twice (say "2 2000,2 2000": the second run is the JIT-warm one) keeps both runs' files.
+  n=1; while [ -e "$out/$name.json" ]; do n=$((n + 1)); name="$label-q$q-at$rate-r$n"; done
   {
     echo "before $name: $(uptime)"
+    # The JIT's totals (methods compiled, compile time in s) before and after: compiling inside the measured run shows here.
+    echo "jit before $name: $(jstat -compiler "$broker" 2>/dev/null | tail -1)"
     curl -s "http://127.0.0.1:$mport/metrics" > "$out/$name.before.metrics"
     java -jar "$loadgen" -b "tcp://127.0.0.1:$port" --label "$label" -s pairs -P 16 -q "$q" --rate "$rate" \
         -d 10s --warmup 2s --json "$out/$name.json" 2> "$out/$name.progress"
     curl -s "http://127.0.0.1:$mport/metrics" > "$out/$name.after.metrics"
     echo "after $name: $(uptime)"
+    echo "jit after $name: $(jstat -compiler "$broker" 2>/dev/null | tail -1)"
     "$here/stages.sh" "$out/$name.before.metrics" "$out/$name.after.metrics"
   } | tee "$out/$name.txt"
 done
