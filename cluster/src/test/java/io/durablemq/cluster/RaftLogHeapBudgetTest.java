@@ -57,7 +57,8 @@ class RaftLogHeapBudgetTest {
         // Whatever the restart loads (the newest closed segments, whole) fits in the share of the heap.
         assertTrue(RaftServerConfigKeys.Log.segmentCacheNumMax(props) * segment
                 <= Math.max(segment, Runtime.getRuntime().maxMemory() / RaftLogHeapBudget.CACHE_SHARE));
-        // Every snapshot purges, however few entries came since the last purge.
+        // Every snapshot purges, however few entries came since the last purge, but for the last preserved entries.
         assertEquals(1, RaftServerConfigKeys.Log.purgeGap(props));
+        assertEquals(SnapshotPolicy.DEFAULT_PRESERVED_ENTRIES, RaftServerConfigKeys.Log.purgePreservationLogNum(props));
     }
 }
