@@ -34,6 +34,7 @@ class RaftLogHeapBudgetTest {
         assertEquals(new RaftLogHeapBudget(4, 32 * MB, MB), RaftLogHeapBudget.forHeap(256 * MB, 8 * MB, MB));
         assertThrows(IllegalArgumentException.class, () -> new RaftLogHeapBudget(0, MB, MB));
         assertThrows(IllegalArgumentException.class, () -> new SnapshotPolicy(1, 1, 1024, -1));
+        assertThrows(IllegalArgumentException.class, () -> new SnapshotPolicy(1, 1, 1024, 0, -1));
     }
 
     @Test
