@@ -99,7 +99,8 @@ public final class ClusterNode implements AutoCloseable {
         this.service = service;
         // A node with a snapshot rebuilds its store from it (checked file by file first) and Ratis replays
         // the log after it: the data folder's own content is never trusted past the snapshot (it is
-        // written without fsync, and the log before the snapshot is purged). A damaged snapshot refuses.
+        // written without fsync, and the log before the snapshot is purged but for its last preserved
+        // entries, which Ratis does not replay: it starts after the snapshot). A damaged snapshot refuses.
         LocalSnapshot snapshot = SnapshotStorage.latestVerified(SnapshotStorage.folderOf(settings.raftStorage()));
         // Ratis counts every log entry it loads as flushed: what a crashed process left unsynced in the
         // page cache is made durable before Ratis reads it (RaftLogSync says why).

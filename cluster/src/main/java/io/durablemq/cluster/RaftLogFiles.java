@@ -16,9 +16,11 @@ import java.util.stream.Stream;
 /**
  * Reads where this node's Raft log starts from the names of Ratis's segment files
  * ({@code <group>/current/log_<first>-<last>} and {@code log_inprogress_<first>}), before Ratis
- * starts. Once the log was purged up to a snapshot it must start right after a snapshot this
- * node holds; otherwise the entries in between exist nowhere on this node (its snapshot folder
- * was deleted, or a crash interrupted Ratis's swap of it) and Ratis would wait for them forever.
+ * starts. Once the log was purged after a snapshot it must start at the latest right after a
+ * snapshot this node holds (a purge stops at the snapshot's index, or before it to keep the last
+ * preserved entries: {@link SnapshotPolicy#preservedEntries()}); otherwise the entries in between
+ * exist nowhere on this node (its snapshot folder was deleted, or a crash interrupted Ratis's swap
+ * of it) and Ratis would wait for them forever.
  * Such a node refuses to start, naming the folders, instead of silently never catching up.
  */
 final class RaftLogFiles {

@@ -82,7 +82,8 @@ final class RaftNode implements AutoCloseable, PeerConnectionRefresh.Connections
         RaftServerConfigKeys.Log.setSegmentSizeMax(props, SizeInBytes.valueOf(snap.logSegmentBytes()));
         boundLogCache(props, heapBudget);
         // Snapshots (BatchStateMachine.takeSnapshot): every N applied entries, then the log is purged up to
-        // the snapshot's index. A follower that needs purged entries receives the snapshot's files instead.
+        // the snapshot's index, less the preserved entries (below). A follower that needs purged entries
+        // receives the snapshot's files instead.
         RaftServerConfigKeys.Snapshot.setAutoTriggerEnabled(props, true);
         RaftServerConfigKeys.Snapshot.setAutoTriggerThreshold(props, snap.everyEntries());
         RaftServerConfigKeys.Snapshot.setRetentionFileNum(props, snap.retained());
@@ -93,6 +94,10 @@ final class RaftNode implements AutoCloseable, PeerConnectionRefresh.Connections
         // for by bytes (LogBytesSnapshotTrigger) may come a few hundred large entries after the last one, and it
         // is asked for so that the log shrinks.
         RaftServerConfigKeys.Log.setPurgeGap(props, 1);
+        // A purge keeps the last n entries (Ratis: min(snapshot index, last index - n)): a follower down a few
+        // seconds (a JVM restart) then catches up by the log tail, not by an install of the whole snapshot
+        // (13.9 s at 319 MB). The cost is disk: n entries of 0.5-280 KB each here.
+        RaftServerConfigKeys.Log.setPurgePreservationLogNum(props, snap.preservedEntries());
         RaftServerConfigKeys.Log.Appender.setBufferByteLimit(props, MAX_ENTRY);
         // Ratis wants its log write buffer (one per node, direct memory) to hold the largest entry.
         RaftServerConfigKeys.Log.setWriteBufferSize(props, SizeInBytes.valueOf(MAX_ENTRY.getSize() + 1024 * 1024));
@@ -132,8 +137,8 @@ final class RaftNode implements AutoCloseable, PeerConnectionRefresh.Connections
 
     /**
      * Asks Ratis for a snapshot of this node now (any role): it is taken on the apply thread between two
-     * applies, like an automatic one, and the log is then purged up to it. Gap 1: taken whenever anything
-     * was applied since the last snapshot (Ratis's default gap is 1,024 entries).
+     * applies, like an automatic one, and the log is then purged up to it (less the preserved entries).
+     * Gap 1: taken whenever anything was applied since the last snapshot (Ratis's default gap is 1,024 entries).
      */
     CompletableFuture<RaftClientReply> requestSnapshot() throws IOException {
         return server.snapshotManagementAsync(SnapshotManagementRequest.newCreate(clientId, self, GROUP_ID,

@@ -6,7 +6,7 @@ import java.nio.file.Path;
 /**
  * A snapshot this node would load is not whole. The node refuses to start (or to finish an
  * install) rather than rebuild its store from it: the Raft log before the snapshot's index is
- * purged, so nothing could fill what the damage took.
+ * purged (but for its last preserved entries), so nothing could fill what the damage took.
  */
 public final class SnapshotDamagedException extends IOException {
     private final Path folder;

@@ -34,6 +34,7 @@ class RaftLogHeapBudgetTest {
         assertEquals(new RaftLogHeapBudget(4, 32 * MB, MB), RaftLogHeapBudget.forHeap(256 * MB, 8 * MB, MB));
         assertThrows(IllegalArgumentException.class, () -> new RaftLogHeapBudget(0, MB, MB));
         assertThrows(IllegalArgumentException.class, () -> new SnapshotPolicy(1, 1, 1024, -1));
+        assertThrows(IllegalArgumentException.class, () -> new SnapshotPolicy(1, 1, 1024, 0, -1));
     }
 
     @Test
@@ -57,7 +58,8 @@ class RaftLogHeapBudgetTest {
         // Whatever the restart loads (the newest closed segments, whole) fits in the share of the heap.
         assertTrue(RaftServerConfigKeys.Log.segmentCacheNumMax(props) * segment
                 <= Math.max(segment, Runtime.getRuntime().maxMemory() / RaftLogHeapBudget.CACHE_SHARE));
-        // Every snapshot purges, however few entries came since the last purge.
+        // Every snapshot purges, however few entries came since the last purge, but for the last preserved entries.
         assertEquals(1, RaftServerConfigKeys.Log.purgeGap(props));
+        assertEquals(SnapshotPolicy.DEFAULT_PRESERVED_ENTRIES, RaftServerConfigKeys.Log.purgePreservationLogNum(props));
     }
 }

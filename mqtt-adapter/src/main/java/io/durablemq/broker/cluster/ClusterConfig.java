@@ -26,6 +26,9 @@ import java.util.Map;
  *   <li>{@code cluster_election_timeout_max_ms}: its upper bound (default twice the lower; refused when below it)</li>
  *   <li>{@code cluster_snapshot_every_entries}: a snapshot of the store every that many Raft entries, after
  *       which the Raft log is purged (default 100000; docs/CLUSTER.md, "Snapshots")</li>
+ *   <li>{@code cluster_log_preserved_entries}: a purge keeps this many of the log's last entries, so a
+ *       follower down a few seconds catches up by the log instead of the leader's snapshot (default 1000;
+ *       0 purges up to the snapshot)</li>
  * </ul>
  */
 public final class ClusterConfig {
@@ -70,6 +73,9 @@ public final class ClusterConfig {
         SnapshotPolicy snapshots = SnapshotPolicy.DEFAULT;
         if (p.get("cluster_snapshot_every_entries") != null) {
             snapshots = snapshots.withEveryEntries(number(p, "cluster_snapshot_every_entries", "entries", 100, 100_000_000));
+        }
+        if (p.get("cluster_log_preserved_entries") != null) {
+            snapshots = snapshots.withPreservedEntries(number(p, "cluster_log_preserved_entries", "entries", 0, 10_000_000));
         }
         try {
             return new ClusterSettings(nodeId, peers, raftStorage, config.durability(), election, electionMax, snapshots);

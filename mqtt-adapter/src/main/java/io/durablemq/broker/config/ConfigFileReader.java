@@ -51,7 +51,7 @@ final class ConfigFileReader {
             // cluster keys: read by io.durablemq.broker.cluster.ClusterConfig (docs/CLUSTER.md)
             "cluster_node_id", "cluster_peers", "cluster_mqtt_addresses", "cluster_storage_path",
             "cluster_election_timeout_ms", "cluster_election_timeout_max_ms", "cluster_snapshot_every_entries",
-            "cluster_mqtt_tls_addresses", "cluster_mqtt_websocket_addresses", "cluster_mqtt_secure_websocket_addresses");
+            "cluster_log_preserved_entries", "cluster_mqtt_tls_addresses", "cluster_mqtt_websocket_addresses", "cluster_mqtt_secure_websocket_addresses");
 
     /** Moquette keys with no meaning in DurableMQ, and why; logged, never an error. */
     static final Map<String, String> IGNORED_MOQUETTE_KEYS = Map.ofEntries(

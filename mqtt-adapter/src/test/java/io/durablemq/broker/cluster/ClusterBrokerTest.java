@@ -3,6 +3,7 @@ package io.durablemq.broker.cluster;
 import io.durablemq.broker.config.BrokerConfig;
 import io.durablemq.broker.config.BrokerConfigException;
 import io.durablemq.broker.ops.OpsMetricNames;
+import io.durablemq.cluster.SnapshotPolicy;
 import io.durablemq.engine.store.Durability;
 import org.eclipse.paho.client.mqttv3.MqttClient;
 import org.eclipse.paho.client.mqttv3.MqttConnectOptions;
@@ -162,6 +163,20 @@ class ClusterBrokerTest {
         props.put("cluster_snapshot_every_entries", "5000");
         BrokerConfig goodSnapshots = BrokerConfig.defaults().toBuilder().dataPath(tmp.resolve("d")).properties(props).build();
         assertEquals(5000, assertDoesNotThrow(() -> ClusterConfig.settings(goodSnapshots)).snapshots().everyEntries());
+        assertEquals(SnapshotPolicy.DEFAULT_PRESERVED_ENTRIES,
+                assertDoesNotThrow(() -> ClusterConfig.settings(goodSnapshots)).snapshots().preservedEntries(), "the default");
+
+        for (String bad : List.of("some", "-1", "10000001")) {
+            props.put("cluster_log_preserved_entries", bad);
+            BrokerConfig badPreserved = BrokerConfig.defaults().toBuilder().dataPath(tmp.resolve("d")).properties(props).build();
+            e = assertThrows(BrokerConfigException.class, () -> ClusterConfig.settings(badPreserved), bad);
+            assertTrue(e.getMessage().contains("cluster_log_preserved_entries"), e.getMessage());
+        }
+        for (long good : new long[] {0, 50}) {
+            props.put("cluster_log_preserved_entries", Long.toString(good));
+            BrokerConfig preserved = BrokerConfig.defaults().toBuilder().dataPath(tmp.resolve("d")).properties(props).build();
+            assertEquals(good, assertDoesNotThrow(() -> ClusterConfig.settings(preserved)).snapshots().preservedEntries());
+        }
     }
 
     record Connack(int reasonCode, String serverReference) {
