@@ -320,6 +320,12 @@ final class EngineSessionHandle implements SessionHandle {
             if (roomMade) {
                 delivery.pump(s, sends, immediate);
             }
+            if (sends.isEmpty() && immediate.isEmpty()) {
+                // Only slots freed (PUBACK / PUBCOMP), nothing sent nor refilled: lost in a crash, the message is
+                // resent with DUP or its PUBREL again, both of which the client must accept. A refill or a
+                // PUBREL to send keeps the fsync (a QoS 2 PUBLISH or PUBREL must not go out before its record).
+                st.committer.noFsyncNeeded();
+            }
             delivery.runAfterDurable(sends);
             guard.complete(future, null);
             });

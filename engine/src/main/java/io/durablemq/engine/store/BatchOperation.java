@@ -44,6 +44,10 @@ public final class BatchOperation implements AutoCloseable {
      */
     private final List<OperationLock> held = new ArrayList<>(2);
     private boolean ended;
+    /** Declared by the operation's own code ({@link #noFsyncNeeded()}). */
+    private boolean declaredNoFsync;
+    /** A child that needed the fsync joined this operation. */
+    private boolean childNeedsFsync;
 
     BatchOperation(Committer committer, OperationScopes scopes, BatchOperation parent) {
         this.committer = committer;
@@ -57,6 +61,20 @@ public final class BatchOperation implements AutoCloseable {
 
     void record(Committer.Completion completion) {
         completions.add(completion);
+    }
+
+    /** See {@link Committer#noFsyncNeeded()}. */
+    void noFsyncNeeded() {
+        declaredNoFsync = true;
+    }
+
+    /**
+     * Whether the batch holding this operation must be fsynced before its completions run: unless the
+     * operation declared it need not be, and no child that did not declare so joined it with writes or
+     * completions.
+     */
+    boolean needsFsync() {
+        return !declaredNoFsync || childNeedsFsync;
     }
 
     /**
@@ -108,6 +126,9 @@ public final class BatchOperation implements AutoCloseable {
         }
         end();
         if (parent != null) {
+            if (needsFsync() && !(writes.isEmpty() && completions.isEmpty())) {
+                parent.childNeedsFsync = true;
+            }
             parent.writes.addAll(writes);
             parent.completions.addAll(completions);
             handLocksToParent();

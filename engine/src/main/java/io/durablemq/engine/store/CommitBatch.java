@@ -42,6 +42,14 @@ final class CommitBatch {
      * is always handed to the completion thread. Writer only.
      */
     boolean durableOnReturn;
+    /**
+     * True once anything but an operation that declared it needs no fsync ({@link Committer#noFsyncNeeded()})
+     * joined the batch: then it is written with the store's own durability (fsynced in fsync mode); else
+     * without a sync ({@link BatchLog#submitUnsynced}). Under the committer's lock until taken, then writer only.
+     */
+    boolean needsFsync;
+    /** True when it was written without a sync ({@link BatchLog#submitUnsynced}); writer, then its completions' thread. */
+    boolean writtenUnsynced;
     /** Index of the next completion to run; read by a death handler to fail only the rest. */
     int nextCompletion;
 

@@ -58,6 +58,13 @@ public final class Committer implements AutoCloseable {
         default void batchWaited(long nanos) {
         }
 
+        /**
+         * A batch was written without a sync ({@link Committer#noFsyncNeeded()}): not counted by
+         * {@link #committed}, whose time is a durable write's.
+         */
+        default void committedWithoutFsync(int writes, long nanos) {
+        }
+
         /** A completion threw: a bug in the caller, logged and counted; the commit itself stood. */
         default void completionThrew(Throwable error) {
         }
@@ -181,6 +188,23 @@ public final class Committer implements AutoCloseable {
      */
     public void putOncePerBatch(StoreColumn column, byte[] key, byte[] value) {
         append(BatchOperation.Kind.PUT_ONCE_PER_BATCH, column, key, value);
+    }
+
+    /**
+     * Declares that the calling thread's open operation needs no fsync: its writes may be lost in a
+     * crash without breaking a promise, because losing them only makes the broker repeat something
+     * a client must accept again (a subscriber's PUBACK or PUBCOMP that freed a window slot and
+     * refilled nothing: lost, the message is resent with DUP, or the PUBREL is resent). A batch that
+     * holds only such operations is written without the fsync ({@link BatchLog#submitUnsynced}); any
+     * other operation or write in the batch makes it a synced one as before, and a later synced
+     * write syncs the WAL up to it, so what a promise rests on never comes after a write it lost.
+     * Outside an operation scope this does nothing (the batch stays synced).
+     */
+    public void noFsyncNeeded() {
+        BatchOperation op = scopes.current();
+        if (op != null) {
+            op.noFsyncNeeded();
+        }
     }
 
     /**

@@ -38,6 +38,7 @@ final class OpenBatch {
             state.refuseIfSealed();
             boolean wasEmpty = open.isEmpty();
             rules.apply(open, kind, column, key, value);
+            open.needsFsync = true; // a write outside an operation: no declaration, so the store's durability
             wakeIfFirst(wasEmpty);
         }
     }
@@ -49,6 +50,7 @@ final class OpenBatch {
             if (refused == null) {
                 boolean wasEmpty = open.isEmpty();
                 open.completions.add(completion);
+                open.needsFsync = true; // it may wait for writes appended before it
                 wakeIfFirst(wasEmpty);
             }
             return refused;
@@ -78,6 +80,9 @@ final class OpenBatch {
             refused = op.completions.isEmpty() ? null : state.refusal(true);
             if (refused == null) {
                 batch.completions.addAll(op.completions);
+            }
+            if (op.needsFsync()) {
+                batch.needsFsync = true;
             }
             wakeIfFirst(wasEmpty);
         }
@@ -125,6 +130,24 @@ final class OpenBatch {
                 }
             }
             return batch;
+        }
+    }
+
+    /**
+     * For the writer: waits up to {@code millis} for the open batch to hold something (or the
+     * committer to close or die); false if the time ran out with nothing to take.
+     */
+    boolean awaitWork(long millis) throws InterruptedException {
+        synchronized (lock) {
+            long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(millis);
+            while (open.isEmpty() && !state.isClosing() && !state.isDead()) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    return false;
+                }
+                java.util.concurrent.TimeUnit.NANOSECONDS.timedWait(lock, left);
+            }
+            return true;
         }
     }
 
