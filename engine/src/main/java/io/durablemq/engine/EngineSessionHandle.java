@@ -321,10 +321,11 @@ final class EngineSessionHandle implements SessionHandle {
                 delivery.pump(s, sends, immediate);
             }
             if (sends.isEmpty() && immediate.isEmpty()) {
-                // Only slots freed (PUBACK / PUBCOMP), nothing sent nor refilled: lost in a crash, the message is
-                // resent with DUP or its PUBREL again, both of which the client must accept. A refill or a
-                // PUBREL to send keeps the fsync (a QoS 2 PUBLISH or PUBREL must not go out before its record).
-                st.committer.noFsyncNeeded();
+                // Only slots freed (PUBACK / PUBCOMP), nothing sent nor refilled: nothing waits for it, and lost in a
+                // crash the message is resent with DUP or its PUBREL again, both of which the client must accept. So it
+                // rides with the next commit instead of taking a turn at the disk. A refill or a PUBREL to send does
+                // not wait (a QoS 2 PUBLISH or PUBREL must not go out before its record, nor wait 50 ms for it).
+                st.committer.mayWaitForNextCommit();
             }
             delivery.runAfterDurable(sends);
             guard.complete(future, null);

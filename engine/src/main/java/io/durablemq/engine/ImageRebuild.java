@@ -57,11 +57,6 @@ final class ImageRebuild implements OperationGuard.ImageReset {
             }
 
             @Override
-            public void committedWithoutFsync(int writes, long nanos) {
-                st.metrics.committedWithoutFsync(writes);
-            }
-
-            @Override
             public void batchWaited(long nanos) {
                 st.stages.record(StageTimers.Stage.BATCH_WAIT, nanos);
             }

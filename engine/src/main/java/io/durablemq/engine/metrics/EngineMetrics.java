@@ -31,7 +31,6 @@ public final class EngineMetrics {
     private final Counter duplicatesSuppressed;
     private final Counter commitFailures;
     /** Durable batches whose completions the committer's writer ran itself (no hand-off), and those the completion thread ran. */
-    private final Counter unsyncedBatches;
     private final Counter completedOnWriter;
     private final Counter completedOnCompletionThread;
     private final Counter bodiesReadAhead;
@@ -62,10 +61,6 @@ public final class EngineMetrics {
                 .description("QoS 2 resends of a packet id already received, not routed again").register(registry);
         commitFailures = Counter.builder("durablemq.commit.failures")
                 .description("Store writes that failed; nothing in them was acknowledged").register(registry);
-        unsyncedBatches = Counter.builder("durablemq.commit.unsynced.batches")
-                .description("Batches written without an fsync because they held only acknowledgements whose loss in a"
-                        + " crash breaks no promise (a subscriber's PUBACK or PUBCOMP that refilled nothing: lost, the"
-                        + " message or PUBREL is resent); not in durablemq_commit_latency_seconds").register(registry);
         completedOnWriter = Counter.builder("durablemq.commit.completed.batches").tag("by", "writer")
                 .description("Durable batches whose completions the committer's writer ran itself, or that the commit"
                         + " completion thread ran (completion_thread)").register(registry);
@@ -165,12 +160,6 @@ public final class EngineMetrics {
     public void committed(int writes, long nanos) {
         batchSize.record(writes);
         commitLatency.record(nanos, TimeUnit.NANOSECONDS);
-    }
-
-    /** A batch of acknowledgements only, written without the fsync (Committer.noFsyncNeeded). */
-    public void committedWithoutFsync(int writes) {
-        unsyncedBatches.increment();
-        batchSize.record(writes);
     }
 
     public void completionsRunBy(boolean onWriter) {

@@ -37,57 +37,6 @@ public interface BatchLog {
         return CompletableFuture.completedFuture(null);
     }
 
-    /**
-     * A batch none of whose operations needs an fsync ({@link Committer#noFsyncNeeded()}): the local
-     * log writes it without syncing the WAL, so that a subscriber's acknowledgement does not take a
-     * turn at the disk ahead of the next publish; the next synced write syncs it too. The default (a
-     * replicated log, a test's log) submits it as any other batch.
-     */
-    default CompletableFuture<Void> submitUnsynced(Store store, WriteBatch batch) throws Exception {
-        return submit(store, batch);
-    }
-
-    /** True when {@link #submitUnsynced} really skips the sync (the local log); the committer counts those batches apart. */
-    default boolean writesUnsyncedBatches() {
-        return false;
-    }
-
-    /**
-     * Makes what {@link #submitUnsynced} wrote durable when no synced batch came after it for a while
-     * (the committer's writer, idle): the local log syncs the WAL in fsync mode. Nothing waits for it.
-     */
-    default void syncUnsynced(Store store) throws Exception {
-    }
-
     /** Today's single node: the local RocksDB write. */
-    BatchLog LOCAL = new Local();
-
-    /** {@link #LOCAL}: keeps the default {@link #submit} (done on return: the committer may complete on the writer). */
-    final class Local implements BatchLog {
-        private Local() {
-        }
-
-        @Override
-        public void write(Store store, WriteBatch batch) throws Exception {
-            store.write(batch);
-        }
-
-        @Override
-        public CompletableFuture<Void> submitUnsynced(Store store, WriteBatch batch) throws Exception {
-            store.writeUnsynced(batch);
-            return CompletableFuture.completedFuture(null);
-        }
-
-        @Override
-        public boolean writesUnsyncedBatches() {
-            return true;
-        }
-
-        @Override
-        public void syncUnsynced(Store store) throws Exception {
-            if (store.fsyncsWrites()) { // in os mode nothing is synced
-                store.syncWal();
-            }
-        }
-    }
+    BatchLog LOCAL = Store::write;
 }

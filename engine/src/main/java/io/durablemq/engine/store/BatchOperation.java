@@ -44,10 +44,10 @@ public final class BatchOperation implements AutoCloseable {
      */
     private final List<OperationLock> held = new ArrayList<>(2);
     private boolean ended;
-    /** Declared by the operation's own code ({@link #noFsyncNeeded()}). */
-    private boolean declaredNoFsync;
-    /** A child that needed the fsync joined this operation. */
-    private boolean childNeedsFsync;
+    /** Declared by the operation's own code ({@link #mayWaitForNextCommit()}). */
+    private boolean declaredMayWait;
+    /** A child that may not wait joined this operation with writes or completions. */
+    private boolean childMayNotWait;
 
     BatchOperation(Committer committer, OperationScopes scopes, BatchOperation parent) {
         this.committer = committer;
@@ -63,18 +63,17 @@ public final class BatchOperation implements AutoCloseable {
         completions.add(completion);
     }
 
-    /** See {@link Committer#noFsyncNeeded()}. */
-    void noFsyncNeeded() {
-        declaredNoFsync = true;
+    /** See {@link Committer#mayWaitForNextCommit()}. */
+    void mayWaitForNextCommit() {
+        declaredMayWait = true;
     }
 
     /**
-     * Whether the batch holding this operation must be fsynced before its completions run: unless the
-     * operation declared it need not be, and no child that did not declare so joined it with writes or
-     * completions.
+     * Whether this operation wakes the writer: unless it declared it may wait for the next commit,
+     * and no child that did not declare so joined it with writes or completions.
      */
-    boolean needsFsync() {
-        return !declaredNoFsync || childNeedsFsync;
+    boolean needsPromptCommit() {
+        return !declaredMayWait || childMayNotWait;
     }
 
     /**
@@ -126,8 +125,8 @@ public final class BatchOperation implements AutoCloseable {
         }
         end();
         if (parent != null) {
-            if (needsFsync() && !(writes.isEmpty() && completions.isEmpty())) {
-                parent.childNeedsFsync = true;
+            if (needsPromptCommit() && !(writes.isEmpty() && completions.isEmpty())) {
+                parent.childMayNotWait = true;
             }
             parent.writes.addAll(writes);
             parent.completions.addAll(completions);

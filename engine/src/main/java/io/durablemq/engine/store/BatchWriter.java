@@ -39,21 +39,6 @@ final class BatchWriter {
         this.writesBeforeReturn = keepsDefaultSubmit(batchLog);
     }
 
-    /**
-     * Syncs the WAL when the last batch was written without a sync and nothing followed it for a while
-     * ({@link CommitWriter}): an idle broker's last acknowledgements then reach the disk within that
-     * while, as one fsync, instead of whenever the OS writes its pages back ({@link BatchLog#syncUnsynced}:
-     * only in fsync mode). A failure is logged: nothing waits for this sync, and the next synced write
-     * tries again.
-     */
-    void syncUnsyncedTail() {
-        try {
-            batchLog.syncUnsynced(store);
-        } catch (Exception e) {
-            log.warn("syncing the WAL after acknowledgements written without a sync failed: {}", e.toString());
-        }
-    }
-
     private static boolean keepsDefaultSubmit(BatchLog batchLog) {
         try {
             return batchLog.getClass().getMethod("submit", Store.class, org.rocksdb.WriteBatch.class)
@@ -93,16 +78,16 @@ final class BatchWriter {
         }
         long t0 = System.nanoTime();
         batch.writeStartNanos = t0;
-        try {
-            observer.batchWaited(t0 - batch.firstAppendNanos);
-        } catch (Throwable e) {
-            log.error("commit observer threw", e);
+        if (batch.readyNanos != 0) { // a batch of operations that may wait has no wait of anyone's to report
+            try {
+                observer.batchWaited(t0 - batch.readyNanos);
+            } catch (Throwable e) {
+                log.error("commit observer threw", e);
+            }
         }
         try {
             faults.beforeWrite(batch.count);
-            batch.writtenUnsynced = !batch.needsFsync && batchLog.writesUnsyncedBatches();
-            CompletableFuture<Void> durable = batch.writtenUnsynced ? batchLog.submitUnsynced(store, batch.writes)
-                    : batchLog.submit(store, batch.writes);
+            CompletableFuture<Void> durable = batchLog.submit(store, batch.writes);
             boolean durableOnReturn = writesBeforeReturn && durable.isDone() && !durable.isCompletedExceptionally();
             faults.afterWrite(batch.count);
             batch.outcome = durable.whenComplete((ok, failed) -> {

@@ -43,13 +43,13 @@ final class CommitBatch {
      */
     boolean durableOnReturn;
     /**
-     * True once anything but an operation that declared it needs no fsync ({@link Committer#noFsyncNeeded()})
-     * joined the batch: then it is written with the store's own durability (fsynced in fsync mode); else
-     * without a sync ({@link BatchLog#submitUnsynced}). Under the committer's lock until taken, then writer only.
+     * True once anything but an operation that may wait for the next commit ({@link Committer#mayWaitForNextCommit()})
+     * joined the batch: the writer takes it as soon as the pipeline has room. A batch of only such operations
+     * waits up to {@link Committer#RIDE_ALONG_MILLIS} from its first append. Under the committer's lock.
      */
-    boolean needsFsync;
-    /** True when it was written without a sync ({@link BatchLog#submitUnsynced}); writer, then its completions' thread. */
-    boolean writtenUnsynced;
+    boolean ready;
+    /** System.nanoTime when it became {@link #ready} (0: never; then it was taken by the ride-along time or at close). */
+    long readyNanos;
     /** Index of the next completion to run; read by a death handler to fail only the rest. */
     int nextCompletion;
 

@@ -26,4 +26,13 @@ public interface CommitFaults {
      */
     default void routedTo(int queuedSoFar) {
     }
+
+    /**
+     * How long a batch of operations that may wait for the next commit ({@link Committer#mayWaitForNextCommit()})
+     * waits before the writer takes it alone; a test stretches it so that only the next operation that may not
+     * wait, or the close, can take them.
+     */
+    default long rideAlongMillis() {
+        return Committer.RIDE_ALONG_MILLIS;
+    }
 }

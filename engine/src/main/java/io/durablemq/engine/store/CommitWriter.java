@@ -38,13 +38,6 @@ final class CommitWriter {
      * batch (a busy committer) is handed over, so its completions overlap the next write.
      */
     static final int SMALL_BATCH_COMPLETIONS = 32;
-    /**
-     * After a batch written without a sync ({@link Committer#noFsyncNeeded()}), the writer syncs the
-     * WAL if no batch came within this time: under load the next synced write syncs it anyway; an
-     * idle broker's last acknowledgements should not wait for the OS's write-back (tens of seconds),
-     * where a power cut could tear them.
-     */
-    static final long UNSYNCED_TAIL_MILLIS = 50;
     /** The batch the writer works on until it is handed over or completed (null between batches); writer and death handler only. */
     private volatile CommitBatch writing;
     /** The batch whose completions the writer runs itself (null otherwise); writer and death handler only. */
@@ -74,16 +67,11 @@ final class CommitWriter {
 
     /** The writer: waits for room in the pipeline, takes the open batch, writes it, hands it over or completes it. */
     private void runWriter() {
-        boolean unsyncedTail = false; // the last batch written was written without a sync
         while (true) {
             CommitBatch batch;
             try {
                 if (!pipeline.awaitRoom()) {
                     return; // the completion thread died; its handler failed everything
-                }
-                if (unsyncedTail && !open.awaitWork(UNSYNCED_TAIL_MILLIS)) {
-                    batchWriter.syncUnsyncedTail();
-                    unsyncedTail = false;
                 }
                 batch = open.take();
             } catch (InterruptedException e) {
@@ -98,9 +86,6 @@ final class CommitWriter {
             }
             writing = batch;
             VirtualMachineError fatal = batchWriter.write(batch);
-            if (batch.count > 0) {
-                unsyncedTail = batch.writtenUnsynced; // a synced write syncs the WAL up to it: no tail left
-            }
             if (fatal == null && pipeline.mayCompleteOnWriter(batch)
                     && (batch.completions.size() <= SMALL_BATCH_COMPLETIONS || !open.hasWaitingWork())) {
                 completing = batch; // before writing is cleared: the death handler sees one or the other

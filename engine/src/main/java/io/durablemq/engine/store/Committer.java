@@ -58,13 +58,6 @@ public final class Committer implements AutoCloseable {
         default void batchWaited(long nanos) {
         }
 
-        /**
-         * A batch was written without a sync ({@link Committer#noFsyncNeeded()}): not counted by
-         * {@link #committed}, whose time is a durable write's.
-         */
-        default void committedWithoutFsync(int writes, long nanos) {
-        }
-
         /** A completion threw: a bug in the caller, logged and counted; the commit itself stood. */
         default void completionThrew(Throwable error) {
         }
@@ -134,9 +127,10 @@ public final class Committer implements AutoCloseable {
                      int batchesInFlight) {
         this.lock = lock;
         this.state = new CommitterState(lock, observer);
-        this.open = new OpenBatch(lock, state, store);
+        CommitFaults hooks = faults == null ? CommitFaults.NONE : faults;
+        this.open = new OpenBatch(lock, state, store, java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(hooks.rideAlongMillis()));
         BatchWriter batchWriter = new BatchWriter(store, batchLog == null ? BatchLog.LOCAL : batchLog,
-                faults == null ? CommitFaults.NONE : faults, observer, state::poison);
+                hooks, observer, state::poison);
         this.pipeline = new CommitPipeline(batchesInFlight, new PipelineReports(observer, state, this));
         this.writer = new CommitWriter(this, open, batchWriter, pipeline);
         this.writer.start();
@@ -191,21 +185,28 @@ public final class Committer implements AutoCloseable {
     }
 
     /**
-     * Declares that the calling thread's open operation needs no fsync: its writes may be lost in a
-     * crash without breaking a promise, because losing them only makes the broker repeat something
-     * a client must accept again (a subscriber's PUBACK or PUBCOMP that freed a window slot and
-     * refilled nothing: lost, the message is resent with DUP, or the PUBREL is resent). A batch that
-     * holds only such operations is written without the fsync ({@link BatchLog#submitUnsynced}); any
-     * other operation or write in the batch makes it a synced one as before, and a later synced
-     * write syncs the WAL up to it, so what a promise rests on never comes after a write it lost.
-     * Outside an operation scope this does nothing (the batch stays synced).
+     * Declares that the calling thread's open operation may wait for the next commit: nothing waits
+     * for its writes, and losing them in a crash breaks no promise, because that only makes the
+     * broker repeat something a client must accept again (a subscriber's PUBACK or PUBCOMP that freed
+     * a window slot and refilled nothing: lost, the message is resent with DUP, or the PUBREL is
+     * resent). Such an operation does not wake the writer: it rides in the open batch with the next
+     * operation that does, in that one write and fsync, or is written on its own after
+     * {@link #RIDE_ALONG_MILLIS}. So a subscriber's acknowledgement no longer takes a turn at the disk
+     * ahead of the next publish. Outside an operation scope this does nothing.
      */
-    public void noFsyncNeeded() {
+    public void mayWaitForNextCommit() {
         BatchOperation op = scopes.current();
         if (op != null) {
-            op.noFsyncNeeded();
+            op.mayWaitForNextCommit();
         }
     }
+
+    /**
+     * How long a batch of operations that may wait for the next commit waits for one that may not,
+     * before the writer takes it alone: an idle broker's last acknowledgements still reach the disk
+     * within this, in one write.
+     */
+    public static final long RIDE_ALONG_MILLIS = 50;
 
     /**
      * Puts a record that is new: the caller knows the key has no value in the store and none

@@ -1,5 +1,7 @@
 package io.durablemq.engine.store;
 
+import java.util.concurrent.TimeUnit;
+
 /**
  * The committer's open batch: appended to (a write, a completion, a succeeded operation's writes
  * and completions in one critical section) and taken by the writer ({@link #take()}), both under
@@ -17,6 +19,8 @@ package io.durablemq.engine.store;
  */
 final class OpenBatch {
     private final Object lock;
+    /** {@link Committer#RIDE_ALONG_MILLIS}, or what a test set ({@link CommitFaults#rideAlongMillis()}). */
+    private final long rideAlongNanos;
     private final CommitterState state;
     /** How a write joins the open batch, under the lock. */
     private final BatchWriteRules rules;
@@ -24,8 +28,9 @@ final class OpenBatch {
     private final BatchEndWrites endWrites;
     private CommitBatch open;
 
-    OpenBatch(Object lock, CommitterState state, Store store) {
+    OpenBatch(Object lock, CommitterState state, Store store, long rideAlongNanos) {
         this.lock = lock;
+        this.rideAlongNanos = rideAlongNanos;
         this.state = state;
         this.rules = new BatchWriteRules(store, state);
         this.endWrites = new BatchEndWrites(store);
@@ -37,9 +42,10 @@ final class OpenBatch {
         synchronized (lock) {
             state.refuseIfSealed();
             boolean wasEmpty = open.isEmpty();
+            boolean wasReady = open.ready;
             rules.apply(open, kind, column, key, value);
-            open.needsFsync = true; // a write outside an operation: no declaration, so the store's durability
-            wakeIfFirst(wasEmpty);
+            open.ready = true; // a write outside an operation: no declaration, so it may not wait
+            wake(wasEmpty, wasReady);
         }
     }
 
@@ -49,9 +55,10 @@ final class OpenBatch {
             StoreWriteException refused = state.refusal(true);
             if (refused == null) {
                 boolean wasEmpty = open.isEmpty();
+                boolean wasReady = open.ready;
                 open.completions.add(completion);
-                open.needsFsync = true; // it may wait for writes appended before it
-                wakeIfFirst(wasEmpty);
+                open.ready = true;
+                wake(wasEmpty, wasReady);
             }
             return refused;
         }
@@ -74,6 +81,7 @@ final class OpenBatch {
             }
             CommitBatch batch = open;
             boolean wasEmpty = batch.isEmpty();
+            boolean wasReady = batch.ready;
             if (!op.writes.isEmpty()) {
                 rules.applyAll(batch, op.writes);
             }
@@ -81,22 +89,31 @@ final class OpenBatch {
             if (refused == null) {
                 batch.completions.addAll(op.completions);
             }
-            if (op.needsFsync()) {
-                batch.needsFsync = true;
+            if (op.needsPromptCommit()) {
+                batch.ready = true;
             }
-            wakeIfFirst(wasEmpty);
+            wake(wasEmpty, wasReady);
         }
         return refused;
     }
 
     /**
-     * Under the lock: wakes the committer when the open batch just stopped being empty. Once per
-     * batch is enough (it re-checks before waiting), and waking it on every append only makes it
-     * fight the appending thread for the lock.
+     * Under the lock: wakes the committer when the open batch just stopped being empty (it then waits
+     * for the batch to be ready or for the ride-along time, from this first append) or just became
+     * ready. Twice per batch at most (it re-checks before waiting), since waking it on every append only
+     * makes it fight the appending thread for the lock.
      */
-    private void wakeIfFirst(boolean wasEmpty) {
+    private void wake(boolean wasEmpty, boolean wasReady) {
+        boolean notify = false;
         if (wasEmpty && !open.isEmpty()) {
             open.firstAppendNanos = System.nanoTime();
+            notify = true;
+        }
+        if (!wasReady && open.ready) {
+            open.readyNanos = System.nanoTime();
+            notify = true;
+        }
+        if (notify) {
             lock.notify();
         }
     }
@@ -114,8 +131,15 @@ final class OpenBatch {
      */
     CommitBatch take() throws InterruptedException {
         synchronized (lock) {
-            while (open.isEmpty() && !state.isClosing() && !state.isDead()) {
-                lock.wait();
+            while (!takeable() && !state.isClosing() && !state.isDead()) {
+                if (open.isEmpty()) {
+                    lock.wait();
+                } else { // only operations that may wait for the next commit: until one that may not, or their time
+                    long left = open.firstAppendNanos + rideAlongNanos - System.nanoTime();
+                    if (left > 0) {
+                        TimeUnit.NANOSECONDS.timedWait(lock, left);
+                    }
+                }
             }
             if (state.isDead() || open.isEmpty()) {
                 return null;
@@ -133,32 +157,20 @@ final class OpenBatch {
         }
     }
 
-    /**
-     * For the writer: waits up to {@code millis} for the open batch to hold something (or the
-     * committer to close or die); false if the time ran out with nothing to take.
-     */
-    boolean awaitWork(long millis) throws InterruptedException {
-        synchronized (lock) {
-            long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(millis);
-            while (open.isEmpty() && !state.isClosing() && !state.isDead()) {
-                long left = deadline - System.nanoTime();
-                if (left <= 0) {
-                    return false;
-                }
-                java.util.concurrent.TimeUnit.NANOSECONDS.timedWait(lock, left);
-            }
-            return true;
-        }
+    /** Under the lock: the open batch is ready, or holds only operations that may wait and has waited long enough. */
+    private boolean takeable() {
+        return open.ready || (!open.isEmpty() && System.nanoTime() - open.firstAppendNanos >= rideAlongNanos);
     }
 
     /**
-     * For the writer: true if the open batch holds something (a write or a completion). Then the
-     * writer hands the batch it just wrote to the completion thread, unless that batch is small
-     * ({@link CommitWriter#SMALL_BATCH_COMPLETIONS}), and goes on to the next write at once.
+     * For the writer: true if the open batch is ready to be written (operations that may wait for the
+     * next commit do not count: they wait anyway). Then the writer hands the batch it just wrote to the
+     * completion thread, unless that batch is small ({@link CommitWriter#SMALL_BATCH_COMPLETIONS}), and
+     * goes on to the next write at once.
      */
     boolean hasWaitingWork() {
         synchronized (lock) {
-            return !open.isEmpty();
+            return open.ready;
         }
     }
 

@@ -39,12 +39,7 @@ final class PipelineReports implements CommitPipeline.Owner {
             return; // nothing was written: not a commit
         }
         try {
-            long nanos = batch.writeEndedNanos - batch.writeStartNanos;
-            if (batch.writtenUnsynced) {
-                observer.committedWithoutFsync(batch.count, nanos);
-            } else {
-                observer.committed(batch.count, batch.completions.size(), nanos);
-            }
+            observer.committed(batch.count, batch.completions.size(), batch.writeEndedNanos - batch.writeStartNanos);
         } catch (Throwable e) {
             log.error("commit observer threw", e);
         }

@@ -52,7 +52,6 @@ public final class Store implements AutoCloseable {
     private final List<ColumnFamilyHandle> allHandles;
     private final Map<StoreColumn, ColumnFamilyHandle> handles;
     private final WriteOptions writeOptions;
-    private final WriteOptions unsyncedWriteOptions;
     /** Set by the first {@link #close()}. */
     private boolean closed;
     private final ReadOptions readOptions = new ReadOptions();
@@ -67,7 +66,6 @@ public final class Store implements AutoCloseable {
         this.allHandles = allHandles;
         this.handles = handles;
         this.writeOptions = new WriteOptions().setSync(durability == Durability.FSYNC);
-        this.unsyncedWriteOptions = new WriteOptions().setSync(false);
     }
 
     /**
@@ -301,25 +299,6 @@ public final class Store implements AutoCloseable {
     }
 
     /**
-     * Writes a batch to the WAL and memtables without syncing the WAL, whatever the durability: for
-     * batches whose loss in a crash breaks no promise ({@code Committer.noFsyncNeeded}). RocksDB's
-     * WAL is one ordered stream: a later synced write makes this one durable too.
-     */
-    public void writeUnsynced(WriteBatch batch) throws RocksDBException {
-        db.write(unsyncedWriteOptions, batch);
-    }
-
-    /** True in fsync mode: {@link #write} syncs the WAL. */
-    public boolean fsyncsWrites() {
-        return writeOptions.sync();
-    }
-
-    /** Syncs the WAL: everything written so far, synced or not, is on the disk when this returns. */
-    public void syncWal() throws RocksDBException {
-        db.syncWal();
-    }
-
-    /**
      * Writes a batch without the WAL: for offline bulk builders only (benchmarks'
      * {@code BulkBacklogStore}), which call {@link #flushAll()} before closing; never the engine.
      */
@@ -534,7 +513,6 @@ public final class Store implements AutoCloseable {
         }
         db.close();
         writeOptions.close();
-        unsyncedWriteOptions.close();
         readOptions.close();
         dbOptions.close();
         cfOptions.close();
