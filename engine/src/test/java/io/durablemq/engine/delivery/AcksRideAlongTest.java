@@ -132,7 +132,7 @@ class AcksRideAlongTest {
     @Test
     void aRideAlongOperationIsWrittenAloneAfterTheRideAlongTime() {
         RecordingLog log = new RecordingLog();
-        try (EngineFixture fx = new EngineFixture(dir, c -> c, log)) {
+        try (EngineFixture fx = new EngineFixture(dir, c -> c.withCommitFaults(CommitFaults.NONE), log)) { // production's
             Connected sub = fx.connect(new ConnectRequest("sub", false, PERSISTENT, 10));
             sub.subscribe("t/#", 1);
             Connected pub = fx.connect("pub", true, 0);

@@ -7,6 +7,7 @@ import io.durablemq.engine.message.Message;
 import io.durablemq.engine.session.ConnectRequest;
 import io.durablemq.engine.session.SessionHandle;
 import io.durablemq.engine.store.BatchLog;
+import io.durablemq.engine.store.CommitFaults;
 import io.durablemq.engine.store.Durability;
 import io.durablemq.engine.topic.Subscription;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
@@ -43,8 +44,23 @@ public final class EngineFixture implements AutoCloseable {
         open();
     }
 
+    /**
+     * Operations that may wait for the next commit (a PUBACK that refills nothing) are written at once
+     * here, as before s26: a test that awaits thousands of acknowledgements one after the other would
+     * otherwise wait {@code Committer.RIDE_ALONG_MILLIS} for each. {@code AcksRideAlongTest} and every
+     * engine started by a broker use the production ride-along; a tweak that sets its own
+     * {@code CommitFaults} gets that too.
+     */
+    public static final CommitFaults RIDE_ALONG_OFF = new CommitFaults() {
+        @Override
+        public long rideAlongMillis() {
+            return 0;
+        }
+    };
+
     public EngineConfig config() {
-        return tweak.apply(EngineConfig.defaults(dir).withDurability(Durability.OS).withExpirySweep(Duration.ofMillis(50)));
+        return tweak.apply(EngineConfig.defaults(dir).withDurability(Durability.OS).withExpirySweep(Duration.ofMillis(50))
+                .withCommitFaults(RIDE_ALONG_OFF));
     }
 
     private void open() {
