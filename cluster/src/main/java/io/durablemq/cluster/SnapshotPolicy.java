@@ -19,8 +19,9 @@ public record SnapshotPolicy(long everyEntries, int retained, long logSegmentByt
     /** 100,000 batches: a restart replays at most that many, and a snapshot's cost is paid rarely. */
     public static final long DEFAULT_EVERY_ENTRIES = 100_000;
     /**
-     * 1,000 entries: 9-18 s of log at full load (55-115 entries a second), so a follower down for a JVM
-     * restart finds its next entries still in the leader's log; the cost is that many entries on disk.
+     * 1,000 entries: about 7-18 s of log at full load on the development machine (55-140 entries a second), so a
+     * follower down a few seconds finds its next entries still in the leader's log (a SIGKILL plus restart at full
+     * load took longer there and still installed: docs/CLUSTER.md "Snapshots"); the cost is that many entries on disk.
      */
     public static final long DEFAULT_PRESERVED_ENTRIES = 1_000;
     /** 8 MB segments: the log cache is counted in whole segments (RaftLogHeapBudget), and a purge frees that finely. */
