@@ -1,5 +1,7 @@
 package io.durablemq.engine.store;
 
+import java.util.concurrent.TimeUnit;
+
 /**
  * Group commit, pipelined. Callers append writes and completions to the open batch (cheap, in
  * memory). The writer thread takes the whole open batch, writes it through the {@link BatchLog}
@@ -128,7 +130,7 @@ public final class Committer implements AutoCloseable {
         this.lock = lock;
         this.state = new CommitterState(lock, observer);
         CommitFaults hooks = faults == null ? CommitFaults.NONE : faults;
-        this.open = new OpenBatch(lock, state, store, java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(hooks.rideAlongMillis()));
+        this.open = new OpenBatch(lock, state, store, TimeUnit.MILLISECONDS.toNanos(hooks.rideAlongMillis()));
         BatchWriter batchWriter = new BatchWriter(store, batchLog == null ? BatchLog.LOCAL : batchLog,
                 hooks, observer, state::poison);
         this.pipeline = new CommitPipeline(batchesInFlight, new PipelineReports(observer, state, this));
