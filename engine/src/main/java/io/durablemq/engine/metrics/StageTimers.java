@@ -26,10 +26,12 @@ import java.util.concurrent.TimeUnit;
  *       decoder has already parsed it) to the engine call: alias, topic, ACL checks and the
  *       payload copy. Per message.</li>
  *   <li>{@code route}: engine, time inside route() under the engine lock. Per message.</li>
- *   <li>{@code batch_wait}: committer, from the first append to a batch until that batch starts
- *       its write (including the writer's wait for room when the pipeline holds its maximum of
- *       batches in flight). Per batch: the wait of the batch's oldest write, an upper bound for
- *       every operation in it; counted once per batch, not once per message.</li>
+ *   <li>{@code batch_wait}: committer, from the first append to a batch that something waits for
+ *       (the batch becoming ready: an acknowledgement that rides along with the next commit does not
+ *       count, {@code Committer.mayWaitForNextCommit}) until that batch starts its write (including the
+ *       writer's wait for room when the pipeline holds its maximum of batches in flight). Per batch:
+ *       the wait of the batch's oldest such write, an upper bound for every operation in it; counted
+ *       once per batch, not once per message; none for a batch of riding acknowledgements alone.</li>
  *   <li>{@code completion}: engine, from the batch becoming durable (its write returned, or the
  *       replicated log's commit) to the publish's future being completed on the commit
  *       completion thread: the completions before it in the batch, and those of earlier batches
