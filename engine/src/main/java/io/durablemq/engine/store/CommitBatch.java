@@ -44,11 +44,10 @@ final class CommitBatch {
     boolean durableOnReturn;
     /**
      * True once anything but an operation that may wait for the next commit ({@link Committer#mayWaitForNextCommit()})
-     * joined the batch: the writer takes it as soon as the pipeline has room. A batch of only such operations
-     * waits up to {@link Committer#RIDE_ALONG_MILLIS} from its first append. Under the committer's lock.
+     * joined the batch. Under the committer's lock; read through {@link #isReady()}.
      */
-    boolean ready;
-    /** System.nanoTime when it became {@link #ready} (0: never; then it was taken by the ride-along time or at close). */
+    boolean prompt;
+    /** System.nanoTime when it became {@link #isReady()} (0: never; then it was taken by the ride-along time or at close). */
     long readyNanos;
     /** Index of the next completion to run; read by a death handler to fail only the rest. */
     int nextCompletion;
@@ -59,5 +58,15 @@ final class CommitBatch {
 
     boolean isEmpty() {
         return count == 0 && completions.isEmpty() && endPuts.isEmpty();
+    }
+
+    /**
+     * The writer takes it as soon as the pipeline has room: something that may not wait joined it, and it
+     * holds something (writes can cancel out: a fresh put deleted in the same batch writes nothing, and an
+     * empty batch taken would read as the committer closing). A batch of only operations that may wait
+     * waits up to {@link Committer#RIDE_ALONG_MILLIS} from its first append instead.
+     */
+    boolean isReady() {
+        return prompt && !isEmpty();
     }
 }

@@ -42,9 +42,9 @@ final class OpenBatch {
         synchronized (lock) {
             state.refuseIfSealed();
             boolean wasEmpty = open.isEmpty();
-            boolean wasReady = open.ready;
+            boolean wasReady = open.isReady();
             rules.apply(open, kind, column, key, value);
-            open.ready = true; // a write outside an operation: no declaration, so it may not wait
+            open.prompt = true; // a write outside an operation: no declaration, so it may not wait
             wake(wasEmpty, wasReady);
         }
     }
@@ -55,9 +55,9 @@ final class OpenBatch {
             StoreWriteException refused = state.refusal(true);
             if (refused == null) {
                 boolean wasEmpty = open.isEmpty();
-                boolean wasReady = open.ready;
+                boolean wasReady = open.isReady();
                 open.completions.add(completion);
-                open.ready = true;
+                open.prompt = true;
                 wake(wasEmpty, wasReady);
             }
             return refused;
@@ -81,7 +81,7 @@ final class OpenBatch {
             }
             CommitBatch batch = open;
             boolean wasEmpty = batch.isEmpty();
-            boolean wasReady = batch.ready;
+            boolean wasReady = batch.isReady();
             if (!op.writes.isEmpty()) {
                 rules.applyAll(batch, op.writes);
             }
@@ -90,7 +90,7 @@ final class OpenBatch {
                 batch.completions.addAll(op.completions);
             }
             if (op.needsPromptCommit()) {
-                batch.ready = true;
+                batch.prompt = true;
             }
             wake(wasEmpty, wasReady);
         }
@@ -109,7 +109,7 @@ final class OpenBatch {
             open.firstAppendNanos = System.nanoTime();
             notify = true;
         }
-        if (!wasReady && open.ready) {
+        if (!wasReady && open.isReady()) {
             open.readyNanos = System.nanoTime();
             notify = true;
         }
@@ -159,7 +159,7 @@ final class OpenBatch {
 
     /** Under the lock: the open batch is ready, or holds only operations that may wait and has waited long enough. */
     private boolean takeable() {
-        return open.ready || (!open.isEmpty() && System.nanoTime() - open.firstAppendNanos >= rideAlongNanos);
+        return open.isReady() || (!open.isEmpty() && System.nanoTime() - open.firstAppendNanos >= rideAlongNanos);
     }
 
     /**
@@ -170,7 +170,7 @@ final class OpenBatch {
      */
     boolean hasWaitingWork() {
         synchronized (lock) {
-            return open.ready;
+            return open.isReady();
         }
     }
 

@@ -186,6 +186,31 @@ class CommitterOncePerBatchTest {
         }
     }
 
+    /**
+     * Writes that cancel out (a new key deleted in the same batch) leave the open batch empty though
+     * something that may not wait joined it: the writer must go on waiting, not take the empty batch
+     * for the committer closing and stop. Later commits still complete.
+     */
+    @Test
+    void aBatchWhoseWritesCancelOutLeavesTheWriterWaiting() throws Exception {
+        byte[] gone = bytes("q-cancelled");
+        try (Committer c = fx.committer(CommitFaults.NONE)) {
+            synchronized (fx.lock) {
+                c.putNew(StoreColumn.QUEUES, gone, bytes("v"));
+                c.delete(StoreColumn.QUEUES, gone); // the batch holds nothing now
+            }
+            Thread.sleep(200); // the writer looks at the empty batch meanwhile
+            CompletableFuture<Void> done = new CompletableFuture<>();
+            synchronized (fx.lock) {
+                c.put(StoreColumn.SESSIONS, K, bytes("after"));
+                c.onDurable(completing(done));
+            }
+            done.get(10, TimeUnit.SECONDS);
+            assertArrayEquals(bytes("after"), fx.store.get(StoreColumn.SESSIONS, K));
+            assertNull(fx.store.get(StoreColumn.QUEUES, gone));
+        }
+    }
+
     /** Each batch carries its own last values: a key changed in two batches is written once in each. */
     @Test
     void eachBatchWritesItsOwnLastValue() throws Exception {
