@@ -23,7 +23,9 @@
 # progress, broker configs and logs) go to benchmarks/target/logs/<DIR's name>/, which git
 # ignores: they explain a run while it is investigated; the repository keeps the summaries
 # (COMPARE_LOGS overrides the logs folder).
-# COMPARE_BACKLOG_WARMUP=0: no unrecorded backlog drain in the warm-up (the JIT-cold drain measured before 2026-11-30).
+# COMPARE_BACKLOG_WARMUP=N: unrecorded backlog drains in the warm-up (default 1; 0 = none, the JIT-cold
+# drain measured before 2026-11-30; about 8 let C2 finish the drain path, RESULTS.md "Backlog drain: CPU
+# per message (s22)").
 # DURABLEMQ_EXTRA_CONFIG: lines appended to DurableMQ's generated config (e.g.
 # "backpressure_high_watermark 0" to measure without back-pressure).
 set -euo pipefail
@@ -196,6 +198,7 @@ fi
   echo "git: $(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo unknown)"
   echo "command: $0 --rounds $rounds --duration $duration --warmup $warmup --mqtt $mqtt --brokers \"$brokers\" --latency-rates \"$latency_rates\" --latency-qos \"$latency_qos\" --backlog-count $backlog_count${broker_cpus:+ --broker-cpus $broker_cpus}"
   echo "DurableMQ JVM options: $durablemq_java_opts"
+  echo "unrecorded backlog drains in the warm-up: ${COMPARE_BACKLOG_WARMUP:-1}"
 } > "$out/machine.txt"
 cat "$out/machine.txt" >&2
 
@@ -223,11 +226,13 @@ for b in $brokers; do
   java -jar "$loadgen_jar" -b "tcp://127.0.0.1:${port_of[$b]}" --mqtt "$mqtt" --label "$b-warmup" \
       -s pairs -P 16 -q 1 -d "$broker_warmup" --warmup 0s > /dev/null 2> "$logs/warmup-$b.progress" ||
     log "warm-up of $b failed; see $logs/warmup-$b.progress"
-  if [[ -n "$warm_backlog" && "${COMPARE_BACKLOG_WARMUP:-1}" != 0 ]]; then
-    log "warm-up of $b: one backlog drain of $warm_backlog (not recorded)"
-    java -jar "$loadgen_jar" -b "tcp://127.0.0.1:${port_of[$b]}" --mqtt "$mqtt" --label "$b-warmup" \
-        -s backlog -P 1 -q 1 -n "$warm_backlog" -d 120s > /dev/null 2>> "$logs/warmup-$b.progress" ||
-      log "backlog warm-up of $b failed; see $logs/warmup-$b.progress"
+  if [[ -n "$warm_backlog" ]]; then
+    for ((drain = 1; drain <= ${COMPARE_BACKLOG_WARMUP:-1}; drain++)); do
+      log "warm-up of $b: backlog drain $drain of ${COMPARE_BACKLOG_WARMUP:-1}, $warm_backlog messages (not recorded)"
+      java -jar "$loadgen_jar" -b "tcp://127.0.0.1:${port_of[$b]}" --mqtt "$mqtt" --label "$b-warmup" \
+          -s backlog -P 1 -q 1 -n "$warm_backlog" -d 120s > /dev/null 2>> "$logs/warmup-$b.progress" ||
+        log "backlog warm-up of $b failed; see $logs/warmup-$b.progress"
+    done
   fi
 done
 
