@@ -77,7 +77,31 @@ mkdir -p "$out/work"
 out="$(cd "$out" && pwd)"
 work="$out/work"
 log() { echo "[cluster-vs-single $(date +%H:%M:%S)] $*" >&2; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'; }
+# Free loopback ports below the kernel's ephemeral range, all different. Not port 0's pick: a node
+# that retries connecting to a peer's Raft port before the peer binds it can be given that very port
+# as its own ephemeral port (a loopback self-connect), and the peer then fails with "Address already
+# in use" (seen 2026-12-01: n1 never started, the "3-node" runs had two nodes).
+free_ports() { # N
+  python3 - "$1" <<'PY'
+import random, socket, sys
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+picked = []
+while len(picked) < int(sys.argv[1]):
+    p = random.randrange(10000, low)
+    if p in picked:
+        continue
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+        picked.append(p)
+    except OSError:
+        pass
+    finally:
+        s.close()
+print(" ".join(map(str, picked)))
+PY
+}
+read -r -a ports <<<"$(free_ports 11)"
 
 single_pid=""
 cluster_dir="$work/cluster"
@@ -91,7 +115,7 @@ cleanup() {
 trap cleanup EXIT
 
 # Single node.
-sport="$(free_port)"; smetrics="$(free_port)"
+sport="${ports[0]}"; smetrics="${ports[1]}"
 mkdir -p "$work/single"
 cat >"$work/single/durablemq.conf" <<CONF
 host 127.0.0.1
@@ -104,12 +128,13 @@ CONF
 single_pid=$!
 
 # Cluster.
-cmqtt=("$(free_port)" "$(free_port)" "$(free_port)")
-cmetrics=("$(free_port)" "$(free_port)" "$(free_port)")
-craft=("$(free_port)" "$(free_port)" "$(free_port)")
+cmqtt=("${ports[@]:2:3}")
+cmetrics=("${ports[@]:5:3}")
+craft=("${ports[@]:8:3}")
 MQTT_PORTS="${cmqtt[*]}" METRICS_PORTS="${cmetrics[*]}" RAFT_PORTS="${craft[*]}" DURABILITY="$durability" \
   EXTRA_CONF="${cluster_conf//;/$'\n'}" DURABLEMQ_JAVA_OPTS="$cluster_java_opts" \
-  "$root/ops/cluster/local-cluster.sh" start "$cluster_dir" >"$work/cluster-start.txt"
+  "$root/ops/cluster/local-cluster.sh" start "$cluster_dir" >"$work/cluster-start.txt" ||
+  { log "the cluster did not start with all three nodes:"; cat "$work/cluster-start.txt" >&2; exit 1; }
 for _ in $(seq 1 120); do curl -fsS --max-time 2 "http://127.0.0.1:$smetrics/ready" >/dev/null 2>&1 && break; sleep 0.5; done
 
 leader_port() { # the MQTT port of the node whose /ready is 200, waiting up to 60 s (an election under load)

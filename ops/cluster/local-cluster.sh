@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A three-node DurableMQ cluster on this machine (docs/CLUSTER.md, ops/README.md "Running a cluster").
 #   local-cluster.sh start [DIR]   start nodes n1 n2 n3 (data under DIR, default ./cluster-data),
-#                                  wait for a leader and print it
+#                                  wait for a leader and print it; fails naming any node that is not up
 #   local-cluster.sh stop [DIR]    stop them (SIGTERM, then SIGKILL after 20 s)
 #   local-cluster.sh status [DIR]  each node's process, role, term and indexes
 # Node nI: MQTT 127.0.0.1:188(2+I), metrics 127.0.0.1:94(I-1)0 -> 9400/9401/9402, Raft 127.0.0.1:987I.
@@ -69,12 +69,37 @@ CONF
     if l="$(leader)"; then
       set -- $l
       echo "leader: $1 (mqtt 127.0.0.1:$2)"
-      return 0
+      all_up
+      return
     fi
     sleep 0.5
   done
   echo "no leader after 60 s; see $dir/n*/broker.log" >&2
   return 1
+}
+
+# Every node must be up, not only a majority: a node that failed to start (its Raft port taken, a
+# folder it cannot write) leaves two nodes that elect a leader and serve, but survive no further
+# failure. Waits up to 60 s for each node's metrics endpoint; names any node that died or never answers.
+all_up() {
+  local i node failed=0
+  for i in 0 1 2; do
+    node="$dir/n$((i + 1))"
+    for _ in $(seq 1 120); do
+      alive "$node" || break
+      http_get "127.0.0.1:${metrics[$i]}" /cluster >/dev/null && break
+      sleep 0.5
+    done
+    if ! alive "$node"; then
+      echo "n$((i + 1)) is not running; the last error in $node/broker.log:" >&2
+      awk '/ ERROR /{e=$0; c=""} /^Caused by:/ && c=="" {c=$0} END{print "  " substr(e, 1, 300); if (c != "") print "  " substr(c, 1, 300)}' "$node/broker.log" >&2
+      failed=1
+    elif ! http_get "127.0.0.1:${metrics[$i]}" /cluster >/dev/null; then
+      echo "n$((i + 1)) runs but its metrics endpoint (127.0.0.1:${metrics[$i]}) does not answer; see $node/broker.log" >&2
+      failed=1
+    fi
+  done
+  return $failed
 }
 
 stop() {
