@@ -62,6 +62,10 @@ def cpu_runs():
                 run["reported"] = json.load(open(report))["results"]["acknowledged"]
                 run["raft"] = j.get("raft") or {}
                 if target == "cluster":
+                    missing = [n for n in ("n1", "n2", "n3") if n not in roles]
+                    if missing:  # a node that was not running: not a 3-node figure
+                        print(f"\n(r{r} cluster QoS {q}: no CPU figure for {', '.join(missing)}: the node was not running; run left out of the CPU table)")
+                        continue
                     run["leader"] = open(os.path.join(out, f"r{r}-cluster-q{q}.leader")).read().strip()
                     run["followers"] = sorted(n for n in ("n1", "n2", "n3") if n != run["leader"])
                 else:
