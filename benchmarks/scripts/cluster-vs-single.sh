@@ -80,7 +80,8 @@ log() { echo "[cluster-vs-single $(date +%H:%M:%S)] $*" >&2; }
 # Free loopback ports below the kernel's ephemeral range, all different. Not port 0's pick: a node
 # that retries connecting to a peer's Raft port before the peer binds it can be given that very port
 # as its own ephemeral port (a loopback self-connect), and the peer then fails with "Address already
-# in use" (seen 2026-12-01: n1 never started, the "3-node" runs had two nodes).
+# in use" (seen 2026-12-01: n1 never started, the "3-node" runs had two nodes). The tests pick theirs
+# the same way (engine test support `ListenPorts`).
 free_ports() { # N
   python3 - "$1" <<'PY'
 import random, socket, sys
