@@ -20,7 +20,8 @@ import java.util.concurrent.atomic.*;
  * broker's pid, its per-thread CPU per message from /proc (Linux; 10 ms ticks). With
  * DRAIN_METRICS=http://127.0.0.1:PORT/metrics (DurableMQ's metrics endpoint) it also prints what
  * the drain alone cost in commits (each one fsync in fsync mode), entries per commit and bodies
- * read, from two scrapes around it.
+ * read, from two scrapes around it. Also printed: the TCP segments the drain cost per message (the whole
+ * host's OutSegs from /proc/net/snmp), which shows how many packets a broker packs into one write.
  */
 public class DrainProbe {
     public static void main(String[] a) throws Exception {
@@ -57,6 +58,7 @@ public class DrainProbe {
             java.util.Map<String, Long> self0 = cpu(String.valueOf(ProcessHandle.current().pid()));
             String metricsUrl = System.getenv("DRAIN_METRICS");
             java.util.Map<String, Double> m0 = metricsUrl == null ? null : metrics(metricsUrl);
+            long segs0 = tcpOutSegments();
             long t0 = System.nanoTime();
             long epoch0 = System.currentTimeMillis();
             sub.connectWith().cleanStart(false).sessionExpiryInterval(0).send().get();
@@ -67,6 +69,8 @@ public class DrainProbe {
             sb.append(String.format("n=%d total %.1f ms (%.0f msg/s): connack %.1f ms, first msg %.1f ms", n, ms(marks[n] - t0), n / ((marks[n] - t0) / 1e9), ms(tConnack - t0), ms(marks[1] - t0)));
             int[] ks = {64, 65, 200, 500, 936, 1000, 1001, 1100, 1500, 2000, 2064, 3000, 4000, 6000, 8000, 12000, 16000, 20000, 50000, 100000, 150000, 200000};
             for (int k : ks) if (k <= n) sb.append(String.format(" | %d@%.0f", k, ms(marks[k] - t0)));
+            long segs = tcpOutSegments() - segs0;
+            if (segs >= 0) sb.append(String.format("%n    tcp segments %.3f per msg (both directions, the whole machine)", segs / (double) n));
             if (metricsUrl != null) {
                 java.util.Map<String, Double> m1 = metrics(metricsUrl);
                 java.util.function.ToDoubleFunction<String> d = k -> m1.getOrDefault(k, 0.0) - m0.getOrDefault(k, 0.0);
@@ -92,6 +96,23 @@ public class DrainProbe {
             sub.disconnect().get();
         }
     }
+    /**
+     * TCP segments this host sent (/proc/net/snmp OutSegs; on loopback each is also received once):
+     * how many writes a drained message costs the two ends' kernels and the client's reads. -1 off Linux.
+     */
+    static long tcpOutSegments() {
+        try {
+            java.util.List<String> lines = java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/net/snmp"));
+            for (int i = 0; i + 1 < lines.size(); i++) {
+                if (lines.get(i).startsWith("Tcp:") && lines.get(i + 1).startsWith("Tcp:")) {
+                    java.util.List<String> names = java.util.List.of(lines.get(i).split(" "));
+                    return Long.parseLong(lines.get(i + 1).split(" ")[names.indexOf("OutSegs")]);
+                }
+            }
+        } catch (Exception ignored) { }
+        return -1;
+    }
+
     /** Per-thread CPU ticks (utime + stime, 10 ms each) of a process, by tid:name. */
     static java.util.Map<String, Long> cpu(String pid) throws Exception {
         java.util.Map<String, Long> m = new java.util.HashMap<>();
