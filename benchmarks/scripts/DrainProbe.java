@@ -69,7 +69,7 @@ public class DrainProbe {
             sb.append(String.format("n=%d total %.1f ms (%.0f msg/s): connack %.1f ms, first msg %.1f ms", n, ms(marks[n] - t0), n / ((marks[n] - t0) / 1e9), ms(tConnack - t0), ms(marks[1] - t0)));
             int[] ks = {64, 65, 200, 500, 936, 1000, 1001, 1100, 1500, 2000, 2064, 3000, 4000, 6000, 8000, 12000, 16000, 20000, 50000, 100000, 150000, 200000};
             for (int k : ks) if (k <= n) sb.append(String.format(" | %d@%.0f", k, ms(marks[k] - t0)));
-            long segs = tcpOutSegments() - segs0;
+            long segs = segs0 < 0 ? -1 : tcpOutSegments() - segs0;
             if (segs >= 0) sb.append(String.format("%n    tcp segments %.3f per msg (both directions, the whole machine)", segs / (double) n));
             if (metricsUrl != null) {
                 java.util.Map<String, Double> m1 = metrics(metricsUrl);
