@@ -5,7 +5,8 @@
 # "QOS RATE" in $SPECS captures its MQTT port on loopback with tcpdump around one load-tool run (16 pairs,
 # 10 s after 2 s) and prints the run's end-to-end p50 / p99 / p99.9 and wire-latency.py's wire-to-wire
 # figures (PUBLISH in from a publisher -> the same message out to a subscriber). Needs root (tcpdump).
-#   benchmarks/scripts/wire-latency-run.sh durablemq-fsync|durablemq-os|mosquitto LABEL OUT_DIR
+#   benchmarks/scripts/wire-latency-run.sh durablemq-fsync|durablemq-os|mosquitto|port:PORT LABEL OUT_DIR
+# port:PORT measures a broker already running on 127.0.0.1:PORT (a cluster's leader: ops/cluster/local-cluster.sh).
 #   SPECS="2 2000,1 2000" (default) JAR=mqtt-adapter/target/durablemq-broker.jar LOADGEN=benchmarks/target/durablemq-loadgen.jar
 # tcpdump costs CPU at the higher rates, the same for both brokers: compare brokers within one such run.
 set -u
@@ -22,9 +23,10 @@ case "$b" in
   mosquitto)
     . "$here/mosquitto-conf.sh"; mosquitto_conf "$port" "$data" > "$out/$label.conf"
     mosquitto -c "$out/$label.conf" > "$out/$label.log" 2>&1 & bp=$! ;;
+  port:*) port="${b#port:}"; bp="" ;;
   *) echo "unknown broker $b" >&2; exit 2 ;;
 esac
-trap 'kill $bp 2>/dev/null; wait $bp 2>/dev/null; rm -rf "$data"' EXIT
+trap '[ -n "$bp" ] && { kill $bp 2>/dev/null; wait $bp 2>/dev/null; }; rm -rf "$data"' EXIT
 for _ in $(seq 100); do (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.3; done
 for q in 1 2; do java -jar "$loadgen" -b "tcp://127.0.0.1:$port" -s pairs -P 16 -q $q -d 10s --warmup 0s > /dev/null 2>&1; done
 IFS=, read -r -a specs <<< "${SPECS:-2 2000,1 2000}"
