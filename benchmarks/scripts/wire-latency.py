@@ -25,12 +25,8 @@ def packets(path):
     """(timestamp seconds, src port, dst port, tcp seq, payload) of each IPv4 TCP segment with data."""
     with open(path, "rb") as f:
         head = f.read(24)
-        magic = struct.unpack("<I", head[:4])[0]
-        if magic in (0xA1B2C3D4, 0xA1B23C4D):
-            endian = "<"
-        else:
-            endian = ">"
-        nano = struct.unpack(endian + "I", head[:4])[0] in (0xA1B23C4D, 0x4D3CB2A1)
+        endian = "<" if struct.unpack("<I", head[:4])[0] in (0xA1B2C3D4, 0xA1B23C4D) else ">"
+        nano = struct.unpack(endian + "I", head[:4])[0] == 0xA1B23C4D  # nanosecond timestamps
         linktype = struct.unpack(endian + "I", head[20:24])[0]
         link_len = {1: 14, 113: 16, 0: 4, 276: 20}.get(linktype)
         if link_len is None:
@@ -67,7 +63,9 @@ class Stream:
         self.base = 0  # stream offset of buf[0]
 
     def add(self, ts, seq, payload):
-        if self.next_seq is not None:
+        if self.next_seq is None:
+            self.next_seq = seq
+        else:
             delta = (seq - self.next_seq) & 0xFFFFFFFF
             if delta >= 0x80000000:  # an old segment (a retransmission): skip what we have
                 overlap = (self.next_seq - seq) & 0xFFFFFFFF
@@ -77,7 +75,7 @@ class Stream:
             elif delta:
                 sys.exit("a gap in a TCP stream (the capture dropped packets): capture with -s 0 on an idle machine")
         self.buf += payload
-        self.next_seq = (seq + len(payload)) & 0xFFFFFFFF if self.next_seq is None else (self.next_seq + len(payload)) & 0xFFFFFFFF
+        self.next_seq = (self.next_seq + len(payload)) & 0xFFFFFFFF
         self.stamps.append((self.base + len(self.buf), ts))
 
     def mqtt(self):
