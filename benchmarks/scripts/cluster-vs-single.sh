@@ -7,6 +7,7 @@
 #                                           [--qos "1 2"] [--durability fsync|os] [--out DIR]
 #                                           [--profile-leader] [--table-only DIR]
 #                                           [--cluster-java-opts "OPTS"] [--cluster-conf "KEY VALUE;..."]
+#                                           [--warmups N] [--window N]
 #
 # Single node: bin/durablemq with a generated config. Cluster: ops/cluster/local-cluster.sh
 # (three JVMs, Raft on loopback); the load goes to whichever node serves. Every process runs
@@ -33,6 +34,15 @@
 # --cluster-java-opts: JVM options for the three nodes only (default: the same as the single node's);
 # --cluster-conf "k v;k v": lines added to every node's config (e.g. "commit_batches_in_flight 2"); both for
 # trying cluster-only settings against an unchanged single node.
+# --warmups N: unrecorded warm-up runs of 10 s per target before the measured rounds (default 6; figures
+# before s29 had one QoS 1 run: add --warmups 1 to reproduce them). With N > 1 they alternate QoS 1 and
+# QoS 2 and the targets, so both brokers' QoS 2 paths are compiled too. Three node JVMs share the cores
+# for their JIT, so the cluster needs more load than the single node before its compiler threads go
+# quiet (s29: after one warm-up the cluster ran at 0.4-0.5x of its warm rate, the single node at 0.75x).
+# --window N: unacknowledged publishes per publisher, for the measured rounds and the warm-ups of both
+# targets (the load generator's -w; default 100 as before). A cluster's acknowledgement waits for a
+# Raft round, so at 100 it can be bound by the window (Little's law: in flight = rate x latency)
+# before it is bound by the CPU; a larger window shows each target's throughput when it is saturated.
 # --table-only DIR: rebuild DIR/table.md from DIR's files (with the same --rounds and --qos), run nothing.
 set -euo pipefail
 
@@ -49,6 +59,8 @@ profile_leader=0
 table_only=""
 cluster_java_opts="${DURABLEMQ_JAVA_OPTS:-}"
 cluster_conf=""
+warmups=6
+window=100
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -62,7 +74,9 @@ while [[ $# -gt 0 ]]; do
     --table-only) table_only="$2"; shift 2 ;;
     --cluster-java-opts) cluster_java_opts="$2"; shift 2 ;;
     --cluster-conf) cluster_conf="$2"; shift 2 ;;
-    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
+    --warmups) warmups="$2"; shift 2 ;;
+    --window) window="$2"; shift 2 ;;
+    -h|--help) sed -n '2,46p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -166,7 +180,7 @@ run() { # round target qos port
   jfr_since="$(date +%s)"
   CPU_WINDOW_FULL_NAMES="$full_names" CPU_WINDOW_METRICS="$metrics_url" \
   python3 "$here/cpu-window.py" "$out/r$1-$2-q$3.cpu.json" "$work/r$1-$2-q$3.txt" "${roles[@]}" -- \
-    java -jar "$loadgen" -b "tcp://127.0.0.1:$4" -s pairs -P "$publishers" -q "$3" -d "$duration" \
+    java -jar "$loadgen" -b "tcp://127.0.0.1:$4" -s pairs -P "$publishers" -w "$window" -q "$3" -d "$duration" \
     --label "$2" --json "$f" || log "load generator exit $? (see $work/r$1-$2-q$3.txt)"
   if (( jfr_now )); then # the leader's recording of this run (from $jfr_since), then every node's stopped
     jcmd "$(cat "$cluster_dir/n$((li + 1))/pid")" JFR.dump name=leader filename="$out/leader.jfr" >>"$work/jfr.txt" 2>&1 || true
@@ -178,7 +192,7 @@ run() { # round target qos port
 {
   echo "host: $(uname -srm), $(nproc) cpus; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')"
-  echo "command: $0 --rounds $rounds --duration $duration --publishers $publishers --qos \"$qos_list\" --durability $durability"
+  echo "command: $0 --rounds $rounds --duration $duration --publishers $publishers --qos \"$qos_list\" --durability $durability --warmups $warmups --window $window"
   echo "DURABLEMQ_JAVA_OPTS: ${DURABLEMQ_JAVA_OPTS:-(bin/durablemq default)}; cluster: ${cluster_java_opts:-(bin/durablemq default)}; cluster conf: ${cluster_conf:-(none)}"
 } >"$out/machine.txt"
 
@@ -191,8 +205,12 @@ if (( profile_leader )); then
   done
 fi
 # Unrecorded warm-up for both (JIT), then alternating measured rounds.
-java -jar "$loadgen" -b "tcp://127.0.0.1:$sport" -s pairs -P "$publishers" -q 1 -d 10s >/dev/null 2>&1 || true
-java -jar "$loadgen" -b "tcp://127.0.0.1:$(leader_port)" -s pairs -P "$publishers" -q 1 -d 10s >/dev/null 2>&1 || true
+for ((w = 1; w <= warmups; w++)); do
+  wq=$(( warmups > 1 && w % 2 == 0 ? 2 : 1 ))
+  log "warm-up $w of $warmups (QoS $wq)"
+  java -jar "$loadgen" -b "tcp://127.0.0.1:$sport" -s pairs -P "$publishers" -w "$window" -q "$wq" -d 10s >/dev/null 2>&1 || true
+  java -jar "$loadgen" -b "tcp://127.0.0.1:$(leader_port)" -s pairs -P "$publishers" -w "$window" -q "$wq" -d 10s >/dev/null 2>&1 || true
+done
 for ((r = 1; r <= rounds; r++)); do
   for q in $qos_list; do
     if (( r % 2 )); then
