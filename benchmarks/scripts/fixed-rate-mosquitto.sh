@@ -2,6 +2,7 @@
 # Mosquitto 2.0 at the fixed rates of fixed-rate-stages.sh (SPECS, default "2 2000,1 1000"), the same load tool
 # options, compare.sh's Mosquitto settings (persistence on): the same window's reference for its end-to-end figures.
 #   benchmarks/scripts/fixed-rate-mosquitto.sh OUT_DIR      (writes OUT_DIR/mosq-qQ-atRATE.json)
+# LOADGEN_WARMUP (default 2s) as in fixed-rate-stages.sh.
 set -u
 OUT="${1:?usage: fixed-rate-mosquitto.sh OUT_DIR}"; mkdir -p "$OUT"
 here="$(cd "$(dirname "$0")" && pwd)"; LOADGEN="${LOADGEN:-$here/../target/durablemq-loadgen.jar}"
@@ -18,6 +19,6 @@ for spec in "${specs[@]}"; do
   read -r q rate <<< "$spec"; name="mosq-q$q-at$rate"
   n=1; while [ -e "$OUT/$name.json" ]; do n=$((n + 1)); name="mosq-q$q-at$rate-r$n"; done
   echo "before $name: $(date -u +%T) $(uptime)"
-  java -jar "$LOADGEN" -b tcp://127.0.0.1:$port --label mosquitto -s pairs -P 16 -q $q --rate $rate -d 10s --warmup 2s --json "$OUT/$name.json" 2> "$OUT/$name.progress"
+  java -jar "$LOADGEN" -b tcp://127.0.0.1:$port --label mosquitto -s pairs -P 16 -q $q --rate $rate -d 10s --warmup "${LOADGEN_WARMUP:-2s}" --json "$OUT/$name.json" 2> "$OUT/$name.progress"
   echo "after $name: $(date -u +%T) $(uptime)"
 done

@@ -7,6 +7,8 @@
 #   benchmarks/scripts/fixed-rate-stages.sh mqtt-adapter/target/durablemq-broker.jar mine target/stages
 #   SPECS="2 2000,1 4000" LOADGEN=benchmarks/target/durablemq-loadgen.jar ...
 # Several jars alternated (A/B): call it once per jar and round, in alternating order.
+# LOADGEN_WARMUP (default 2s): the load tool's own unrecorded warm-up per run (its --warmup). Each run is a new
+# load-tool JVM: at 2,000 msg/s its 2 s warm-up is 4,000 messages, too few for its own JIT (s29).
 set -u
 jar="${1:?usage: fixed-rate-stages.sh BROKER_JAR LABEL OUT_DIR}"; label="${2:?label}"; out="${3:?out dir}"
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -44,7 +46,7 @@ for spec in "${specs[@]}"; do
     echo "jit before $name: $(jstat -compiler "$broker" 2>/dev/null | tail -1)"
     curl -s "http://127.0.0.1:$mport/metrics" > "$out/$name.before.metrics"
     java -jar "$loadgen" -b "tcp://127.0.0.1:$port" --label "$label" -s pairs -P 16 -q "$q" --rate "$rate" \
-        -d 10s --warmup 2s --json "$out/$name.json" 2> "$out/$name.progress"
+        -d 10s --warmup "${LOADGEN_WARMUP:-2s}" --json "$out/$name.json" 2> "$out/$name.progress"
     curl -s "http://127.0.0.1:$mport/metrics" > "$out/$name.after.metrics"
     echo "after $name: $(uptime)"
     echo "jit after $name: $(jstat -compiler "$broker" 2>/dev/null | tail -1)"
