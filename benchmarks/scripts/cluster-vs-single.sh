@@ -38,7 +38,7 @@
 # before s29 had one QoS 1 run: add --warmups 1 to reproduce them). With N > 1 they alternate QoS 1 and
 # QoS 2 and the targets, so both brokers' QoS 2 paths are compiled too. Three node JVMs share the cores
 # for their JIT, so the cluster needs more load than the single node before its compiler threads go
-# quiet (s29: after one warm-up the cluster ran at 0.4-0.5x of its warm rate, the single node at 0.75x).
+# quiet (s29, QoS 1: after one warm-up the cluster ran at 0.64x of its rate after twelve, the single node at 0.82x).
 # --window N: unacknowledged publishes per publisher, for the measured rounds and the warm-ups of both
 # targets (the load generator's -w; default 100 as before). A cluster's acknowledgement waits for a
 # Raft round, so at 100 it can be bound by the window (Little's law: in flight = rate x latency)
@@ -76,7 +76,7 @@ while [[ $# -gt 0 ]]; do
     --cluster-conf) cluster_conf="$2"; shift 2 ;;
     --warmups) warmups="$2"; shift 2 ;;
     --window) window="$2"; shift 2 ;;
-    -h|--help) sed -n '2,46p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/{/^set -euo/!p}' "$0"; exit 0 ;; # the header comment
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
