@@ -102,7 +102,7 @@ class Stream:
             end = self.base + i + length
             while self.stamps[si][0] < end:
                 si += 1
-            out.append((self.buf[pos] >> 4, self.buf[pos], bytes(self.buf[i:i + length]), self.stamps[si][1]))
+            out.append((self.buf[pos] >> 4, bytes(self.buf[i:i + length]), self.stamps[si][1]))
             pos = i + length
         del self.buf[:pos]
         self.base += pos
@@ -130,7 +130,7 @@ def main():
             continue
         s = streams.setdefault((sport, dport), Stream())
         s.add(ts, seq, payload)
-        for ptype, flags, body, done in s.mqtt():
+        for ptype, body, done in s.mqtt():
             if ptype != 3:
                 continue
             k = key_of(body)
