@@ -67,8 +67,13 @@ class QueueBudgetFillTest {
         return false;
     }
 
-    /** One publisher process: its lines are {@code name-NNNNN-padding} (256 bytes), line i has MQTT message id i. */
-    private record Publisher(String name, boolean v5, int lines, Process process, Path log) {
+    /**
+     * One publisher process: its lines are {@code name-NNNNN-padding} (256 bytes), line i has MQTT message id i.
+     * {@code log} is mosquitto_pub's stdout (the {@code -d} packet trace), {@code errors} its stderr ("Publish N
+     * failed: ..."). They go to separate files: stdout to a file is block-buffered and flushed in 4 KiB pieces cut
+     * mid-line, so a stderr line written in between splits a "received PUBACK" line and the trace loses it.
+     */
+    private record Publisher(String name, boolean v5, int lines, Process process, Path log, Path errors) {
         String line(int i) {
             String head = name + "-" + String.format("%05d", i) + "-";
             return head + "x".repeat(256 - head.length());
@@ -86,13 +91,14 @@ class QueueBudgetFillTest {
 
     private Publisher startPublisher(int port, String name, boolean v5, int lines) throws Exception {
         Path log = data.resolveSibling(data.getFileName() + "-" + name + ".log");
+        Path errors = data.resolveSibling(data.getFileName() + "-" + name + ".err");
         List<String> cmd = new ArrayList<>(List.of("mosquitto_pub", "-h", "127.0.0.1", "-p", Integer.toString(port),
                 "-i", name, "-q", "1", "-t", "fill/" + name, "-l", "-d"));
         if (v5) {
             cmd.addAll(List.of("-V", "5"));
         }
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
-        Publisher pub = new Publisher(name, v5, lines, p, log);
+        Process p = new ProcessBuilder(cmd).redirectOutput(log.toFile()).redirectError(errors.toFile()).start();
+        Publisher pub = new Publisher(name, v5, lines, p, log, errors);
         try (Writer w = new java.io.OutputStreamWriter(p.getOutputStream(), StandardCharsets.UTF_8)) {
             for (int i = 1; i <= lines; i++) {
                 w.write(pub.line(i));
@@ -151,9 +157,9 @@ class QueueBudgetFillTest {
             Set<String> v5Acked = new HashSet<>();
             Set<String> v5Refused = new HashSet<>();
             v5.acks(v5Acked, v5Refused);
-            assertEquals(LINES_V5, v5Acked.size() + v5Refused.size(), "one PUBACK per publish");
+            assertEquals(LINES_V5, v5Acked.size() + v5Refused.size(), "one PUBACK per publish, trace in " + v5.log());
             assertTrue(v5Refused.size() > 0, "refused with 0x97");
-            assertTrue(Files.readString(v5.log()).contains("failed: Quota exceeded"), "mosquitto_pub reports the quota");
+            assertTrue(Files.readString(v5.errors()).contains("failed: Quota exceeded"), "mosquitto_pub reports the quota");
             for (Publisher p : pubs) {
                 assertTrue(p.process().isAlive(), p.name() + " keeps resending while refused (3.1.1: closed, no ack)");
             }
