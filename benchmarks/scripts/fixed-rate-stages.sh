@@ -9,6 +9,7 @@
 # Several jars alternated (A/B): call it once per jar and round, in alternating order.
 # LOADGEN_WARMUP (default 2s): the load tool's own unrecorded warm-up per run (its --warmup). Each run is a new
 # load-tool JVM: at 2,000 msg/s its 2 s warm-up is 4,000 messages, too few for its own JIT (s29).
+# BROKER_JAVA_OPTS (default none): more broker JVM options, e.g. -Dio.netty.eventLoopThreads=2 (Netty's default is 2 x cores).
 set -u
 jar="${1:?usage: fixed-rate-stages.sh BROKER_JAR LABEL OUT_DIR}"; label="${2:?label}"; out="${3:?out dir}"
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -26,7 +27,8 @@ durability fsync
 metrics_endpoint_port $mport
 C
 # The broker's GC pauses go to $label.gc.log (wall clock and uptime): a pause stalls every stage at once.
-java -XX:+ExitOnOutOfMemoryError -Xmx512m -XX:MaxGCPauseMillis=5 -Xlog:gc:file="$out/$label.gc.log":time,uptime -jar "$jar" --config "$out/$label.conf" > "$out/$label.log" 2>&1 &
+# shellcheck disable=SC2086 # the options are words
+java -XX:+ExitOnOutOfMemoryError -Xmx512m -XX:MaxGCPauseMillis=5 ${BROKER_JAVA_OPTS:-} -Xlog:gc:file="$out/$label.gc.log":time,uptime -jar "$jar" --config "$out/$label.conf" > "$out/$label.log" 2>&1 &
 broker=$!
 trap 'kill $broker 2>/dev/null; wait $broker 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.3; done
