@@ -51,6 +51,8 @@ import java.util.Properties;
  *                            option {@code -Ddurablemq.commit.batchesInFlight} if given, else 4
  * @param enginePartitions    the engine's partitions, 1..64 ({@code engine_partitions}, default 1: one
  *                            lock, the engine as before partitions; engine/README.md, "The partitioned engine")
+ * @param ioThreads           Netty event loops serving client connections, 1..{@value #MAX_IO_THREADS}
+ *                            ({@code io_threads}); 0, the default, is two per core ({@link #ioThreadsToStart()})
  */
 public record BrokerConfig(String host, int port, int sslPort, int websocketPort, String websocketPath,
                            int secureWebsocketPort, Path dataPath, Durability durability,
@@ -59,7 +61,7 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
                            String authorizatorClass, List<String> interceptHandlers, TlsSettings tls,
                            Limits limits, Map<String, String> properties, Path configFile,
                            Path backupDir, AdmissionSettings admission, int commitBatchesInFlight,
-                           int enginePartitions) {
+                           int enginePartitions, int ioThreads) {
 
     public static final String DEFAULT_HOST = "127.0.0.1";
     public static final int DEFAULT_PORT = 1883;
@@ -68,6 +70,8 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
     public static final int DISABLED = -1;
     /** The engine's limit (a partition set is one 64-bit word). */
     public static final int MAX_ENGINE_PARTITIONS = 64;
+    /** A bound on {@code io_threads} that only catches a typo: far more event loops than any machine's cores. */
+    public static final int MAX_IO_THREADS = 1024;
 
     public BrokerConfig {
         Objects.requireNonNull(host, "host");
@@ -84,6 +88,9 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
         commitBatchesInFlight = CommitPipelineDepth.check(commitBatchesInFlight);
         if (enginePartitions < 1 || enginePartitions > MAX_ENGINE_PARTITIONS) {
             throw new IllegalArgumentException("engine_partitions must be 1.." + MAX_ENGINE_PARTITIONS + ": " + enginePartitions);
+        }
+        if (ioThreads < 0 || ioThreads > MAX_IO_THREADS) {
+            throw new IllegalArgumentException("io_threads must be 1.." + MAX_IO_THREADS + ": " + ioThreads);
         }
         if (isInside(backupDir, dataPath)) {
             throw new IllegalArgumentException("backup_dir " + backupDir + " is inside data_path " + dataPath
@@ -124,7 +131,7 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
     public static BrokerConfig defaults() {
         return new BrokerConfig(DEFAULT_HOST, DEFAULT_PORT, DISABLED, DISABLED, DEFAULT_WEBSOCKET_PATH, DISABLED,
                 Path.of("data"), Durability.FSYNC, null, DEFAULT_METRICS_PORT, AnonymousAccess.LOOPBACK_ONLY, null, null, null, null,
-                List.of(), null, Limits.defaults(), Map.of(), null, null, null, CommitPipelineDepth.configured(), 1);
+                List.of(), null, Limits.defaults(), Map.of(), null, null, null, CommitPipelineDepth.configured(), 1, 0);
     }
 
     /**
@@ -183,6 +190,16 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
                 : null;
     }
 
+    /**
+     * The event loops to start: {@code io_threads}, or two per core (Netty's own default) when it is 0.
+     * The count trades peak throughput against latency at moderate rates: on 2 vCPUs, two loops instead
+     * of four gave QoS 2 at 2,000 msg/s a lower p50 and p99 and cost about a tenth of the full-speed
+     * throughput (benchmarks/RESULTS.md, "Event loops per core (s30)"), so the default stays Netty's.
+     */
+    public int ioThreadsToStart() {
+        return ioThreads > 0 ? ioThreads : 2 * Math.max(1, Runtime.getRuntime().availableProcessors());
+    }
+
     /** Never prints secrets: password-like keys of {@link #properties} are masked. */
     @Override
     public String toString() {
@@ -229,6 +246,7 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
         private AdmissionSettings admission;
         private int commitBatchesInFlight;
         private int enginePartitions;
+        private int ioThreads;
 
         private Builder(BrokerConfig c) {
             host = c.host;
@@ -257,6 +275,7 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
             admission = c.admission;
             commitBatchesInFlight = c.commitBatchesInFlight;
             enginePartitions = c.enginePartitions;
+            ioThreads = c.ioThreads;
         }
 
         public Builder host(String v) { host = v; return this; }
@@ -287,12 +306,14 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
         public Builder commitBatchesInFlight(int v) { commitBatchesInFlight = v; return this; }
         /** {@code engine_partitions}: 1..64. */
         public Builder enginePartitions(int v) { enginePartitions = v; return this; }
+        /** {@code io_threads}: 1..1024, or 0 for two per core. */
+        public Builder ioThreads(int v) { ioThreads = v; return this; }
 
         public BrokerConfig build() {
             return new BrokerConfig(host, port, sslPort, websocketPort, websocketPath, secureWebsocketPort, dataPath,
                     durability, metricsHost, metricsPort, anonymous, passwordFile, aclFile, authenticatorClass,
                     authorizatorClass, interceptHandlers, tls, limits, properties, configFile, backupDir, admission, commitBatchesInFlight,
-                    enginePartitions);
+                    enginePartitions, ioThreads);
         }
     }
 }

@@ -47,7 +47,7 @@ final class ConfigFileReader {
             "max_outbound_topic_aliases", "backpressure_high_watermark", "backpressure_low_watermark",
             "backpressure_max_pause_ms",
             "trust_store_path", "trust_store_password", "backup_dir", "max_total_queued_bytes",
-            "heap_guard_fraction", "commit_batches_in_flight", "engine_partitions",
+            "heap_guard_fraction", "commit_batches_in_flight", "engine_partitions", "io_threads",
             // cluster keys: read by io.durablemq.broker.cluster.ClusterConfig (docs/CLUSTER.md)
             "cluster_node_id", "cluster_peers", "cluster_mqtt_addresses", "cluster_storage_path",
             "cluster_election_timeout_ms", "cluster_election_timeout_max_ms", "cluster_snapshot_every_entries",
@@ -148,7 +148,8 @@ final class ConfigFileReader {
                     metricsPort, anonymous, passwordFile, aclFile, authenticatorClass, authorizatorClass,
                     interceptHandlers, tls, limits, properties, file, backupDir, admission(),
                     (int) number("commit_batches_in_flight", defaultBatchesInFlight(), 1, CommitPipelineDepth.MAX),
-                    (int) number("engine_partitions", 1, 1, BrokerConfig.MAX_ENGINE_PARTITIONS));
+                    (int) number("engine_partitions", 1, 1, BrokerConfig.MAX_ENGINE_PARTITIONS),
+                    (int) number("io_threads", 0, 1, BrokerConfig.MAX_IO_THREADS));
         } catch (IllegalArgumentException e) {
             throw new BrokerConfigException(file + ": " + e.getMessage(), e);
         }

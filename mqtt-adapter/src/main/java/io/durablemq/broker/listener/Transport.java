@@ -8,6 +8,7 @@ import io.netty.channel.epoll.EpollServerSocketChannel;
 import io.netty.channel.nio.NioEventLoopGroup;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.util.concurrent.DefaultThreadFactory;
+import io.netty.util.concurrent.MultithreadEventExecutorGroup;
 
 import java.util.concurrent.TimeUnit;
 
@@ -26,7 +27,7 @@ public final class Transport implements AutoCloseable {
         this.name = name;
     }
 
-    /** @param workerThreads event loops for client connections; 0 = Netty's default (2 x cores) */
+    /** @param workerThreads event loops for client connections (BrokerConfig.ioThreadsToStart); 0 = Netty's default (2 x cores) */
     public static Transport create(int workerThreads) {
         if (Epoll.isAvailable()) {
             return new Transport(new EpollEventLoopGroup(1, new DefaultThreadFactory("durablemq-accept")),
@@ -50,8 +51,9 @@ public final class Transport implements AutoCloseable {
         return serverChannel;
     }
 
+    /** The transport and its event-loop count, as the listeners' start lines show it ("epoll, 2 event loops"). */
     public String name() {
-        return name;
+        return name + ", " + ((MultithreadEventExecutorGroup) workers).executorCount() + " event loops";
     }
 
     @Override

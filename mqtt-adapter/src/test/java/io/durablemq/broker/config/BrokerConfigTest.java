@@ -266,6 +266,8 @@ class BrokerConfigTest {
                 loadError("commit_batches_in_flight 0"));
         assertEquals(file() + ":1: engine_partitions: 65 is out of range (1..64)", loadError("engine_partitions 65"));
         assertEquals(file() + ":1: engine_partitions: 0 is out of range (1..64)", loadError("engine_partitions 0"));
+        assertEquals(file() + ":1: io_threads: 0 is out of range (1..1024)", loadError("io_threads 0"));
+        assertEquals(file() + ":1: io_threads: 1025 is out of range (1..1024)", loadError("io_threads 1025"));
     }
 
     /** A cluster node cuts fewer, larger Raft entries by default (docs/CLUSTER.md "Entry size and CPU per message (s22)"). */
@@ -287,6 +289,21 @@ class BrokerConfigTest {
         assertEquals(1, BrokerConfig.defaults().toEngineConfig().partitions());
         assertEquals(4, BrokerConfig.defaults().toBuilder().enginePartitions(4).build().toEngineConfig().partitions());
         assertThrows(IllegalArgumentException.class, () -> BrokerConfig.defaults().toBuilder().enginePartitions(65).build());
+    }
+
+    /** Two event loops per core (Netty's default) unless io_threads says otherwise (RESULTS.md, "Event loops per core (s30)"). */
+    @Test
+    void ioThreadsDefaultToTwoPerCoreAndTheFileSetsThem() throws Exception {
+        int cores = Runtime.getRuntime().availableProcessors();
+        assertEquals(0, BrokerConfig.defaults().ioThreads());
+        assertEquals(2 * cores, BrokerConfig.defaults().ioThreadsToStart());
+        assertEquals(2 * cores, BrokerConfig.load(write("none.conf", "port 1884")).ioThreadsToStart());
+        BrokerConfig three = BrokerConfig.load(write("three.conf", "port 1884", "io_threads 3"));
+        assertEquals(3, three.ioThreads());
+        assertEquals(3, three.ioThreadsToStart());
+        assertEquals(3, three.toBuilder().port(1885).build().ioThreadsToStart(), "the builder keeps it");
+        assertEquals(1, BrokerConfig.defaults().toBuilder().ioThreads(1).build().ioThreadsToStart());
+        assertThrows(IllegalArgumentException.class, () -> BrokerConfig.defaults().toBuilder().ioThreads(-1).build());
     }
 
     @Test
