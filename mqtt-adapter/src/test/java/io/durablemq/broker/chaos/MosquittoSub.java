@@ -30,12 +30,22 @@ import java.util.regex.Pattern;
  * message that reuses the packet id (an application-level duplicate), and that next message stays
  * in the list for ever (an application-level loss). Such deliveries are counted here, not fed to
  * the ledger as broker duplicates, and messages stuck behind them are reported per topic.
+ *
+ * <p>A second libmosquitto behaviour: a SIGTERM that reaches mosquitto_sub while its connection is
+ * down (the broker was just killed) makes it send DISCONNECT into the dead socket and stop handing
+ * messages to the application, and libmosquitto then reconnects anyway: the process goes on
+ * acknowledging every message it receives without printing it, until it is killed (seen in CI,
+ * 2026-12-01: 1,377 messages). {@link #awaitReconnect} lets the harness send SIGTERM only once the
+ * process is connected again; PUBLISHes the trace shows after the process's own DISCONNECT are
+ * counted per topic ({@link #receivedAfterOwnDisconnect}) so the verdict can tell them apart.
  */
 final class MosquittoSub {
     private static final Pattern MESSAGE_LINE = Pattern.compile("([012]) (\\d+) (\\S+) (.*)");
     private static final Pattern PUBLISH_IN = Pattern.compile(
             "Client \\S+ received PUBLISH \\(d(\\d), q(\\d), r\\d, m(\\d+), '([^']*)'.*");
     private static final Pattern PUBREL_IN = Pattern.compile("Client \\S+ received PUBREL \\(Mid: (\\d+)\\)");
+    private static final Pattern CONNACK_IN = Pattern.compile("Client \\S+ received CONNACK \\((\\d+)\\)");
+    private static final Pattern DISCONNECT_OUT = Pattern.compile("Client \\S+ sending DISCONNECT.*");
 
     /** One entry of libmosquitto's inbound QoS 2 list. */
     private record Held(int mid, String topic, boolean secondCopy) {
@@ -57,6 +67,11 @@ final class MosquittoSub {
     private int secondCopies;
     private final List<String> lateDeliveries = new ArrayList<>();
     private final List<String> secondCopyDeliveries = new ArrayList<>();
+    /** CONNACKs in the trace, over every process (one per connection the broker accepted). */
+    private int connacks;
+    /** The current process has sent DISCONNECT: from here on it hands nothing to the application. */
+    private boolean ownDisconnectSent;
+    private final Map<String, Integer> receivedAfterOwnDisconnect = new LinkedHashMap<>();
 
     MosquittoSub(String name, String filter, int qos, Path workDir, Ledger ledger) {
         this.ledger = ledger;
@@ -70,6 +85,7 @@ final class MosquittoSub {
     void start(int port) throws IOException {
         collect(ledger); // what the previous process printed belongs to the previous model
         held.clear(); // a new process starts with an empty list
+        ownDisconnectSent = false;
         awaitingPubrel.clear();
         stuck.clear();
         released = null;
@@ -124,6 +140,9 @@ final class MosquittoSub {
     private void line(String line, Ledger ledger) {
         Matcher m;
         if ((m = PUBLISH_IN.matcher(line)).matches()) {
+            if (ownDisconnectSent) {
+                receivedAfterOwnDisconnect.merge(m.group(4), 1, Integer::sum);
+            }
             if (m.group(2).equals("2")) {
                 int mid = Integer.parseInt(m.group(3));
                 // A resend of the message still waiting for its PUBREL, not a new message that reuses
@@ -176,9 +195,44 @@ final class MosquittoSub {
                 }
             }
             released = null;
+        } else if (CONNACK_IN.matcher(line).matches()) {
+            connacks++;
+        } else if (DISCONNECT_OUT.matcher(line).matches()) {
+            ownDisconnectSent = true;
         } else if (!line.startsWith("Client ") && !line.startsWith("Subscribed")) {
             ledger.anomaly(name + " printed an unexpected line: " + line);
         }
+    }
+
+    /** CONNACKs the trace has shown so far (call {@link #collect} first). */
+    int connacks() {
+        return connacks;
+    }
+
+    /**
+     * Waits until the running process has a CONNACK beyond {@code connacksBefore} (its reconnection
+     * to a restarted broker), reading the trace as it goes. False when the process is not running
+     * or the time ran out.
+     */
+    boolean awaitReconnect(int connacksBefore, long timeoutMillis) throws IOException, InterruptedException {
+        long deadline = System.currentTimeMillis() + timeoutMillis;
+        while (isRunning() && System.currentTimeMillis() < deadline) {
+            collect(ledger);
+            if (connacks > connacksBefore) {
+                return true;
+            }
+            Thread.sleep(20);
+        }
+        return false;
+    }
+
+    /**
+     * Per topic, PUBLISHes a process received after sending its own DISCONNECT (libmosquitto
+     * reconnected after a SIGTERM that came while it was disconnected): acknowledged by the client,
+     * never handed to the application.
+     */
+    Map<String, Integer> receivedAfterOwnDisconnect() {
+        return Map.copyOf(receivedAfterOwnDisconnect);
     }
 
     /** PUBLISHes the broker resent (DUP) while libmosquitto still held the first copy. */
