@@ -150,7 +150,7 @@ public final class BrokerServer implements AutoCloseable {
                 report.queuedMessages(), report.inflightMessages(), report.retainedMessages());
 
         protocol = new ProtocolContext(engine, config.limits(), access, interceptors, new BrokerMetrics(registry));
-        Transport transport = Transport.create(config.ioThreadsToStart());
+        Transport transport = Transport.create(config.ioThreads());
         opened.push(transport);
         listeners = new Listeners(transport, protocol, config.host());
         opened.push(() -> protocol.closeAllConnections(CLOSE_CONNECTIONS_TIMEOUT_MILLIS));

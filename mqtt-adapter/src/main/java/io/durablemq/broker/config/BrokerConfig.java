@@ -52,7 +52,9 @@ import java.util.Properties;
  * @param enginePartitions    the engine's partitions, 1..64 ({@code engine_partitions}, default 1: one
  *                            lock, the engine as before partitions; engine/README.md, "The partitioned engine")
  * @param ioThreads           Netty event loops serving client connections, 1..{@value #MAX_IO_THREADS}
- *                            ({@code io_threads}); 0, the default, is two per core ({@link #ioThreadsToStart()})
+ *                            ({@code io_threads}); 0, the default, is Netty's own default: two per core, or
+ *                            {@code -Dio.netty.eventLoopThreads} when given. The count trades peak throughput
+ *                            against latency at moderate rates (benchmarks/RESULTS.md, "Event loops per core (s30)")
  */
 public record BrokerConfig(String host, int port, int sslPort, int websocketPort, String websocketPath,
                            int secureWebsocketPort, Path dataPath, Durability durability,
@@ -190,16 +192,6 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
                 : null;
     }
 
-    /**
-     * The event loops to start: {@code io_threads}, or two per core (Netty's own default) when it is 0.
-     * The count trades peak throughput against latency at moderate rates: on 2 vCPUs, two loops instead
-     * of four gave QoS 2 at 2,000 msg/s a lower p50 and p99 and cost about a tenth of the full-speed
-     * throughput (benchmarks/RESULTS.md, "Event loops per core (s30)"), so the default stays Netty's.
-     */
-    public int ioThreadsToStart() {
-        return ioThreads > 0 ? ioThreads : 2 * Math.max(1, Runtime.getRuntime().availableProcessors());
-    }
-
     /** Never prints secrets: password-like keys of {@link #properties} are masked. */
     @Override
     public String toString() {
@@ -306,7 +298,7 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
         public Builder commitBatchesInFlight(int v) { commitBatchesInFlight = v; return this; }
         /** {@code engine_partitions}: 1..64. */
         public Builder enginePartitions(int v) { enginePartitions = v; return this; }
-        /** {@code io_threads}: 1..1024, or 0 for two per core. */
+        /** {@code io_threads}: 1..1024, or 0 for Netty's default (two per core, or -Dio.netty.eventLoopThreads). */
         public Builder ioThreads(int v) { ioThreads = v; return this; }
 
         public BrokerConfig build() {

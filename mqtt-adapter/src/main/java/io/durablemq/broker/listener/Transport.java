@@ -27,7 +27,10 @@ public final class Transport implements AutoCloseable {
         this.name = name;
     }
 
-    /** @param workerThreads event loops for client connections (BrokerConfig.ioThreadsToStart); 0 = Netty's default (2 x cores) */
+    /**
+     * @param workerThreads event loops for client connections ({@code io_threads}); 0 = Netty's default
+     *                      (2 x cores, or {@code -Dio.netty.eventLoopThreads})
+     */
     public static Transport create(int workerThreads) {
         if (Epoll.isAvailable()) {
             return new Transport(new EpollEventLoopGroup(1, new DefaultThreadFactory("durablemq-accept")),

@@ -291,18 +291,15 @@ class BrokerConfigTest {
         assertThrows(IllegalArgumentException.class, () -> BrokerConfig.defaults().toBuilder().enginePartitions(65).build());
     }
 
-    /** Two event loops per core (Netty's default) unless io_threads says otherwise (RESULTS.md, "Event loops per core (s30)"). */
+    /** 0 (Netty's default count) unless io_threads says otherwise (RESULTS.md, "Event loops per core (s30)"). */
     @Test
-    void ioThreadsDefaultToTwoPerCoreAndTheFileSetsThem() throws Exception {
-        int cores = Runtime.getRuntime().availableProcessors();
+    void ioThreadsDefaultToNettysCountAndTheFileSetsThem() throws Exception {
         assertEquals(0, BrokerConfig.defaults().ioThreads());
-        assertEquals(2 * cores, BrokerConfig.defaults().ioThreadsToStart());
-        assertEquals(2 * cores, BrokerConfig.load(write("none.conf", "port 1884")).ioThreadsToStart());
+        assertEquals(0, BrokerConfig.load(write("none.conf", "port 1884")).ioThreads());
         BrokerConfig three = BrokerConfig.load(write("three.conf", "port 1884", "io_threads 3"));
         assertEquals(3, three.ioThreads());
-        assertEquals(3, three.ioThreadsToStart());
-        assertEquals(3, three.toBuilder().port(1885).build().ioThreadsToStart(), "the builder keeps it");
-        assertEquals(1, BrokerConfig.defaults().toBuilder().ioThreads(1).build().ioThreadsToStart());
+        assertEquals(3, three.toBuilder().port(1885).build().ioThreads(), "the builder keeps it");
+        assertEquals(1, BrokerConfig.defaults().toBuilder().ioThreads(1).build().ioThreads());
         assertThrows(IllegalArgumentException.class, () -> BrokerConfig.defaults().toBuilder().ioThreads(-1).build());
     }
 

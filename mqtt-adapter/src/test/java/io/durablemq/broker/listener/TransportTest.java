@@ -4,7 +4,10 @@ import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The event-loop count the broker asks for ({@code io_threads}) is the one Netty starts, and the start line says it. */
+/**
+ * The event-loop count the broker asks for ({@code io_threads}) is the one Netty starts, 0 is Netty's own
+ * default (two per core, or {@code -Dio.netty.eventLoopThreads}), and the start line says it.
+ */
 class TransportTest {
     @Test
     void startsTheEventLoopsItIsAskedForAndNamesThem() {
@@ -16,6 +19,14 @@ class TransportTest {
             } finally {
                 transport.close();
             }
+        }
+        int nettysDefault = Math.max(1, io.netty.util.internal.SystemPropertyUtil.getInt("io.netty.eventLoopThreads",
+                io.netty.util.NettyRuntime.availableProcessors() * 2));
+        Transport transport = Transport.create(0);
+        try {
+            assertTrue(transport.name().endsWith(", " + nettysDefault + " event loops"), transport.name());
+        } finally {
+            transport.close();
         }
     }
 }
