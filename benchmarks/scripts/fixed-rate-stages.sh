@@ -10,7 +10,12 @@
 # LOADGEN_WARMUP (default 2s): the load tool's own unrecorded warm-up per run (its --warmup). Each run is a new
 # load-tool JVM: at 2,000 msg/s its 2 s warm-up is 4,000 messages, too few for its own JIT (s29).
 # BROKER_JAVA_OPTS (default none): more broker JVM options, e.g. -Dio.netty.eventLoopThreads=2 (Netty's default is 2 x cores).
+# BROKER_CPUS / LOADGEN_CPUS (default: all): taskset CPU lists for the broker and for the load tool (its warm-up
+# runs included), e.g. BROKER_CPUS=0 LOADGEN_CPUS=1, so that the clients do not share the broker's cores.
 set -u
+# taskset replaces itself with the command, so $! stays the broker's own pid.
+on_broker_cpus=(); [ -n "${BROKER_CPUS:-}" ] && on_broker_cpus=(taskset -c "$BROKER_CPUS")
+on_loadgen_cpus=(); [ -n "${LOADGEN_CPUS:-}" ] && on_loadgen_cpus=(taskset -c "$LOADGEN_CPUS")
 jar="${1:?usage: fixed-rate-stages.sh BROKER_JAR LABEL OUT_DIR}"; label="${2:?label}"; out="${3:?out dir}"
 here="$(cd "$(dirname "$0")" && pwd)"
 loadgen="${LOADGEN:-$here/../target/durablemq-loadgen.jar}"
@@ -28,7 +33,7 @@ metrics_endpoint_port $mport
 C
 # The broker's GC pauses go to $label.gc.log (wall clock and uptime): a pause stalls every stage at once.
 # shellcheck disable=SC2086 # the options are words
-java -XX:+ExitOnOutOfMemoryError -Xmx512m -XX:MaxGCPauseMillis=5 ${BROKER_JAVA_OPTS:-} -Xlog:gc:file="$out/$label.gc.log":time,uptime -jar "$jar" --config "$out/$label.conf" > "$out/$label.log" 2>&1 &
+"${on_broker_cpus[@]}" java -XX:+ExitOnOutOfMemoryError -Xmx512m -XX:MaxGCPauseMillis=5 ${BROKER_JAVA_OPTS:-} -Xlog:gc:file="$out/$label.gc.log":time,uptime -jar "$jar" --config "$out/$label.conf" > "$out/$label.log" 2>&1 &
 broker=$!
 trap 'kill $broker 2>/dev/null; wait $broker 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.3; done
@@ -36,7 +41,7 @@ for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && brea
 # runs, and a first QoS 2 run after a QoS 1-only warm-up measured the JIT compiling it (RESULTS.md, s26).
 warm_qos="${WARMUP_QOS:-$(for spec in "${specs[@]}"; do echo "${spec%% *}"; done | sort -u | tr '\n' ' ')}"
 for q in $warm_qos; do
-  java -jar "$loadgen" -b "tcp://127.0.0.1:$port" --label "$label-warmup" -s pairs -P 16 -q "$q" -d 10s --warmup 0s > /dev/null 2>&1
+  "${on_loadgen_cpus[@]}" java -jar "$loadgen" -b "tcp://127.0.0.1:$port" --label "$label-warmup" -s pairs -P 16 -q "$q" -d 10s --warmup 0s > /dev/null 2>&1
 done
 for spec in "${specs[@]}"; do
   read -r q rate <<< "$spec"; name="$label-q$q-at$rate"
@@ -47,7 +52,7 @@ for spec in "${specs[@]}"; do
     # The JIT's totals (methods compiled, compile time in s) before and after: compiling inside the measured run shows here.
     echo "jit before $name: $(jstat -compiler "$broker" 2>/dev/null | tail -1)"
     curl -s "http://127.0.0.1:$mport/metrics" > "$out/$name.before.metrics"
-    java -jar "$loadgen" -b "tcp://127.0.0.1:$port" --label "$label" -s pairs -P 16 -q "$q" --rate "$rate" \
+    "${on_loadgen_cpus[@]}" java -jar "$loadgen" -b "tcp://127.0.0.1:$port" --label "$label" -s pairs -P 16 -q "$q" --rate "$rate" \
         -d 10s --warmup "${LOADGEN_WARMUP:-2s}" --json "$out/$name.json" 2> "$out/$name.progress"
     curl -s "http://127.0.0.1:$mport/metrics" > "$out/$name.after.metrics"
     echo "after $name: $(uptime)"
