@@ -92,7 +92,7 @@ public record BrokerConfig(String host, int port, int sslPort, int websocketPort
             throw new IllegalArgumentException("engine_partitions must be 1.." + MAX_ENGINE_PARTITIONS + ": " + enginePartitions);
         }
         if (ioThreads < 0 || ioThreads > MAX_IO_THREADS) {
-            throw new IllegalArgumentException("io_threads must be 1.." + MAX_IO_THREADS + ": " + ioThreads);
+            throw new IllegalArgumentException("io_threads must be 1.." + MAX_IO_THREADS + " (or 0: Netty's default): " + ioThreads);
         }
         if (isInside(backupDir, dataPath)) {
             throw new IllegalArgumentException("backup_dir " + backupDir + " is inside data_path " + dataPath
